@@ -1,0 +1,1 @@
+"""Command groups of `nlb-eval`, one module each (data layer, scoring)."""

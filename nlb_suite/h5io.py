@@ -1,0 +1,85 @@
+"""HDF5 dicts in the nlb_tools layout (`save_to_h5` / `h5_to_dict`), written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .errors import input_error
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _storage_dtype(arr: np.ndarray) -> Any:
+    """nlb_tools stores every float as float32 and every integer as int32; other dtypes are kept."""
+    if arr.dtype == object:
+        sub = np.asarray(arr.flat[0]).dtype
+        if np.issubdtype(sub, np.floating):
+            sub = np.float32
+        elif np.issubdtype(sub, np.integer):
+            sub = np.int32
+        return h5py.vlen_dtype(sub)
+    if np.issubdtype(arr.dtype, np.floating):
+        return np.float32
+    if np.issubdtype(arr.dtype, np.integer):
+        return np.int32
+    return arr.dtype
+
+
+def _write_group(group: h5py.Group, data: Mapping[str, Any], compression: str | None) -> None:
+    for key, val in data.items():
+        if isinstance(val, Mapping):
+            _write_group(group.require_group(key), val, compression)
+            continue
+        arr = np.asarray(val) if not (isinstance(val, np.ndarray) and val.dtype == object) else val
+        group.create_dataset(key, data=arr, dtype=_storage_dtype(arr), compression=compression)
+
+
+def save_h5(data: Mapping[str, Any], path: str | os.PathLike, compression: str | None = "gzip") -> Path:
+    """Write a (nested) dict of arrays to `path` exactly as nlb_tools' save_to_h5 lays it out, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_group(f, data, compression)
+    return path
+
+
+def _read_group(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in group.items():
+        out[key] = _read_group(item) if isinstance(item, h5py.Group) else item[()]
+    return out
+
+
+def load_h5(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an HDF5 file into a nested dict of numpy arrays; a clear error if it is missing or not HDF5."""
+    path = Path(path)
+    if not path.exists():
+        raise input_error(str(path), "file not found")
+    if not h5py.is_hdf5(path):
+        raise input_error(str(path), "not an HDF5 file")
+    try:
+        with h5py.File(path, "r") as f:
+            return _read_group(f)
+    except OSError as exc:
+        raise input_error(str(path), f"unreadable HDF5 file ({exc})") from None
