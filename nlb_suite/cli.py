@@ -13,6 +13,7 @@ from .errors import NLBInputError
 # Each module defines `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
 COMMAND_MODULES = (
     "nlb_suite.commands.data",
+    "nlb_suite.commands.synth",
     "nlb_suite.commands.scoring",
 )
 
