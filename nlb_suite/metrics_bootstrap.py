@@ -1,0 +1,107 @@
+"""Bootstrap over eval trials: every metric recomputed on resampled trial counts, from per-trial sums."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import LN2, ZERO_RATE, r2_from_sums
+
+
+def resample_counts(n_trials: int, n_boot: int, seed: int) -> np.ndarray:
+    """How often each eval trial is drawn in each of `n_boot` resamples (with replacement), seeded."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_trials, size=(n_boot, n_trials))
+    counts = np.zeros((n_boot, n_trials))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> list[float]:
+    """Central percentile interval of the finite bootstrap values (NaN if none)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return [float("nan"), float("nan")]
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return [float(lo), float(hi)]
+
+
+def bps_trial_sums(model: np.ndarray, spikes: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per trial x neuron: spike count, valid bins and model NLL (elements where spikes are NaN are 0)."""
+    axes = tuple(range(1, spikes.ndim - 1))
+    return spikes.sum(axis=axes), valid.sum(axis=axes).astype(np.float64), model.sum(axis=axes)
+
+
+def boot_bps(sums: tuple[np.ndarray, ...], counts: np.ndarray) -> np.ndarray:
+    """Pooled bits per spike of each resample; the null rate is re-estimated on the resample."""
+    s_tn, nb_tn, m_tn = sums
+    s, nb, m = counts @ s_tn, counts @ nb_tn, counts @ m_tn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = s / nb
+    lam = np.where(lam > 0, lam, ZERO_RATE)
+    null = np.where(nb > 0, nb * lam - s * np.log(lam), 0.0)
+    return (null.sum(axis=1) - m.sum(axis=1)) / s.sum(axis=1) / LN2
+
+
+def boot_vel(parts: list[tuple[np.ndarray, ...]], n_trials: int, counts: np.ndarray) -> np.ndarray:
+    """Mean over decode masks of eval R^2 (uniform over outputs) of each resample; decoders stay fixed."""
+    out = []
+    for y, pred, rows in parts:
+        yc = y - y.mean(axis=0)
+        per = [np.zeros((n_trials,) + y.shape[1:]) for _ in range(3)]
+        n_t = np.bincount(rows, minlength=n_trials).astype(np.float64)
+        for acc, val in zip(per, (yc, yc * yc, (y - pred) ** 2)):
+            np.add.at(acc, rows, val)
+        n = counts @ n_t
+        s1, s2, res = (counts @ a for a in per)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tot = s2 - s1 * s1 / n[:, None]
+        out.append(np.where(n > 0, r2_from_sums(res, tot).mean(axis=1), np.nan))
+    return np.mean(out, axis=0)
+
+
+def boot_psth(rates: np.ndarray, parts: list[tuple[np.ndarray, ...]], counts: np.ndarray,
+              block: int = 64) -> np.ndarray:
+    """PSTH R^2 of each resample: conditions averaged with draw counts, undrawn conditions left out."""
+    center = np.vstack([true for _, _, true in parts]).mean(axis=0)
+    t1 = np.stack([(true - center).sum(axis=0) for _, _, true in parts])
+    t2 = np.stack([((true - center) ** 2).sum(axis=0) for _, _, true in parts])
+    nrow = np.array([len(true) for _, _, true in parts], dtype=np.float64)
+    flats = [rates[idx][:, keep].reshape(len(idx), -1) for idx, keep, _ in parts]
+    out = np.empty(len(counts))
+    for start in range(0, len(counts), block):
+        cb = counts[start : start + block]
+        res = np.zeros((len(cb), rates.shape[-1]))
+        inc = np.zeros((len(cb), len(parts)))
+        for j, ((idx, _, true), flat) in enumerate(zip(parts, flats)):
+            w = cb[:, idx]
+            tot = w.sum(axis=1)
+            inc[:, j] = tot > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pred = (w @ flat) / tot[:, None]
+            diff = (pred - true.ravel()).reshape(len(cb), len(true), -1)
+            res += np.where(tot[:, None] > 0, np.sum(diff * diff, axis=1), 0.0)
+        n = inc @ nrow
+        s1, s2 = inc @ t1, inc @ t2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ss_tot = s2 - s1 * s1 / n[:, None]
+        out[start : start + len(cb)] = r2_from_sums(res, ss_tot).mean(axis=1)
+    return out
+
+
+def boot_tp(speeds: np.ndarray, tp: np.ndarray, masks: list[np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """Mean over conditions of the count-weighted Pearson r(speed, tp) of each resample."""
+    rs = []
+    for m in masks:
+        s, t, w = speeds[m], tp[m], counts[:, m]
+        s, t = s - s.mean(), t - t.mean()
+        n = w.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ms, mt = w @ s / n, w @ t / n
+            cov = w @ (s * t) / n - ms * mt
+            vs = w @ (s * s) / n - ms * ms
+            vt = w @ (t * t) / n - mt * mt
+            r = np.clip(cov / np.sqrt(vs * vt), -1.0, 1.0)
+        distinct = np.count_nonzero(w, axis=1)
+        rs.append(np.where((distinct >= 2) & (vs > 0) & (vt > 0), r, np.nan))
+    return np.mean(rs, axis=0) if rs else np.full(len(counts), np.nan)

@@ -1,0 +1,234 @@
+"""`evaluate(target, submission)`: nlb_tools.evaluation.evaluate's result list, faster and with clear errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from . import metrics as M
+from . import metrics_bootstrap as B
+from .datasets.registry import DATASETS, SCALING_GROUP
+from .errors import NLBInputError, input_error
+
+Source = Union[str, os.PathLike, Mapping]
+BINS = ((5, ""), (20, "_20"))
+
+
+@dataclass
+class GroupScore:
+    """Scores of one dataset group, plus the per-trial pieces the bootstrap needs."""
+
+    metrics: dict[str, float]
+    per_neuron_co_bps: np.ndarray
+    n_eval_trials: int
+    boot: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """Everything one evaluation produced: nlb_tools-style results, intervals, per-neuron co-bps, notes."""
+
+    results: list[dict[str, dict[str, float]]]
+    groups: dict[str, GroupScore]
+    intervals: list[dict[str, dict[str, list[float]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Group:
+    """One dataset group of a target or submission (an h5py group or a dict), with named-array errors."""
+
+    def __init__(self, node: Any, where: str, key: str):
+        self.node, self.where, self.key = node, where, key
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.node.keys()
+
+    def raw(self, name: str) -> Any:
+        if name not in self:
+            raise input_error(self.where, f"{self.key}/{name}: array missing")
+        val = self.node[name]
+        return val[()] if hasattr(val, "dtype") and not isinstance(val, np.ndarray) else val
+
+    def array(self, name: str, shape: tuple | None = None, dims: slice | None = None) -> np.ndarray:
+        """Read `name` as float64; check its shape (or the `dims` part of it) against `shape`."""
+        try:
+            arr = np.asarray(self.raw(name), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise input_error(self.where, f"{self.key}/{name}: not a numeric array") from None
+        if shape is not None:
+            found = arr.shape if dims is None else arr.shape[dims]
+            if tuple(found) != tuple(shape):
+                part = "" if dims is None else _dims_label(dims)
+                raise input_error(self.where, f"{self.key}/{name}: {part}shape {tuple(found)}",
+                                  f"{tuple(shape)}")
+        return arr
+
+
+def _dims_label(dims: slice) -> str:
+    names = ("trials", "bins", "neurons")
+    return " x ".join(names[dims]) + " "
+
+
+@contextlib.contextmanager
+def open_source(src: Source, role: str) -> Iterator[tuple[Any, str]]:
+    """Yield (mapping-like root, display name) for a path (opened read-only) or an in-memory dict."""
+    if isinstance(src, (str, os.PathLike)):
+        import h5py
+
+        path = Path(src)
+        if not path.exists():
+            raise input_error(str(path), "file not found")
+        if path.is_dir() or not h5py.is_hdf5(path):
+            raise input_error(str(path), "not an HDF5 file")
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise input_error(str(path), f"unreadable HDF5 file ({exc})") from None
+        with f:
+            yield f, str(path)
+    elif isinstance(src, Mapping) or hasattr(src, "keys"):
+        yield src, f"<{role} dict>"
+    else:
+        raise NLBInputError(f"{role}: expected a path or a dict of dataset groups, got {type(src).__name__}")
+
+
+def _is_group(node: Any) -> bool:
+    return isinstance(node, Mapping) or (hasattr(node, "keys") and not hasattr(node, "dtype"))
+
+
+def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
+    """All metrics of one dataset group, in nlb_tools' order: co-bps, tp corr | vel R2, psth R2, fp-bps."""
+    spikes = tgt.array("eval_spikes_heldout")
+    if spikes.ndim != 3:
+        raise input_error(tgt.where, f"{tgt.key}/eval_spikes_heldout: {spikes.ndim}-d array",
+                          "trials x bins x neurons")
+    n_eval, n_bins, n_out = spikes.shape
+    n_in = tgt.raw("eval_spikes_heldin_forward").shape[2] if "eval_spikes_heldin_forward" in tgt else None
+    eval_out = sub.array("eval_rates_heldout", spikes.shape)
+    eval_in = sub.array("eval_rates_heldin", (n_eval, n_bins), slice(0, 2))
+    if eval_in.ndim != 3 or (n_in is not None and eval_in.shape[2] != n_in):
+        raise input_error(sub.where, f"{sub.key}/eval_rates_heldin: shape {eval_in.shape}",
+                          f"{(n_eval, n_bins, n_in if n_in is not None else 'held-in neurons')}")
+    eval_rates = np.concatenate([eval_in, eval_out], axis=-1)
+    what = f"{sub.where}: {sub.key}/eval_rates_heldout"
+    model, _, s, valid = M.nll_terms(eval_out, spikes, what)
+    metrics = {"co-bps": M.bits_per_spike(eval_out, spikes, what)}
+    score = GroupScore(metrics, M.bits_per_spike_per_neuron(eval_out, spikes, what), n_eval)
+    score.boot["co-bps"] = B.bps_trial_sums(model, s, valid)
+
+    if name == "dmfc_rsg":
+        behavior = tgt.array("eval_behavior", (n_eval,), slice(0, 1))
+        what = f"{sub.where}: {sub.key}/eval_rates_heldin+heldout"
+        metrics["tp corr"] = M.speed_tp_correlation(spikes, eval_rates, behavior, what)
+        masks = ~np.isnan(spikes[..., 0])
+        score.boot["tp corr"] = (M.neural_speed(eval_rates, masks), behavior[:, -1], M.tp_conditions(behavior))
+    else:
+        train_beh = tgt.array("train_behavior")
+        eval_beh = tgt.array("eval_behavior", (n_eval, n_bins), slice(0, 2))
+        n_train, n_train_bins = train_beh.shape[:2]
+        train_in = sub.array("train_rates_heldin", (n_train, n_train_bins, eval_in.shape[2]))
+        train_out = sub.array("train_rates_heldout", (n_train, n_train_bins, n_out))
+        train_rates = np.concatenate([train_in, train_out], axis=-1)
+        has_mask = "train_decode_mask" in tgt
+        tmask = tgt.raw("train_decode_mask") if has_mask else None
+        emask = tgt.raw("eval_decode_mask") if has_mask else None
+        parts = M.velocity_decoding_parts(train_rates, train_beh, tmask, eval_rates, eval_beh, emask,
+                                          f"{sub.where}: {sub.key}")
+        metrics["vel R2"] = float(np.mean([r2 for r2, _ in parts]))
+        score.boot["vel R2"] = [p for _, p in parts]
+
+    if "psth" in tgt:
+        psth = tgt.array("psth")
+        cond_idx = tgt.raw("eval_cond_idx")
+        jitter = tgt.raw("eval_jitter") if "eval_jitter" in tgt else None
+        what = f"{sub.where}: {sub.key}/eval_rates (psth R2)"
+        metrics["psth R2"] = M.psth_r2(psth, eval_rates, cond_idx, jitter, what)
+        rates = M.jitter_trials(eval_rates, jitter)
+        score.boot["psth R2"] = (rates, M.psth_parts(psth, rates, cond_idx))
+
+    if "eval_rates_heldin_forward" in sub and "eval_spikes_heldin_forward" in tgt:
+        fs_in = tgt.array("eval_spikes_heldin_forward")
+        fs_out = tgt.array("eval_spikes_heldout_forward")
+        fr_in = sub.array("eval_rates_heldin_forward", fs_in.shape)
+        fr_out = sub.array("eval_rates_heldout_forward", fs_out.shape)
+        fs, fr = np.dstack([fs_in, fs_out]), np.dstack([fr_in, fr_out])
+        what = f"{sub.where}: {sub.key}/eval_rates_heldin_forward+heldout_forward"
+        metrics["fp-bps"] = M.bits_per_spike(fr, fs, what)
+        model, _, s, valid = M.nll_terms(fr, fs, what)
+        score.boot["fp-bps"] = B.bps_trial_sums(model, s, valid)
+    return score
+
+
+def bootstrap_group(score: GroupScore, n_boot: int, seed: int, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals of every metric of one group over `n_boot` seeded resamples of eval trials."""
+    counts = B.resample_counts(score.n_eval_trials, n_boot, seed)
+    out: dict[str, list[float]] = {}
+    for key in score.metrics:
+        data = score.boot[key]
+        if key in ("co-bps", "fp-bps"):
+            vals = B.boot_bps(data, counts)
+        elif key == "vel R2":
+            vals = B.boot_vel(data, score.n_eval_trials, counts)
+        elif key == "psth R2":
+            vals = B.boot_psth(data[0], data[1], counts)
+        else:
+            vals = B.boot_tp(*data, counts)
+        out[key] = B.percentile_interval(vals, level)
+    return out
+
+
+def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
+    """Arrange per-group dicts like nlb_tools: main datasets in order, then the merged scaling splits."""
+    out, scaling = [], {5: {}, 20: {}}
+    for name, bin_ms, key, val in grouped:
+        prefix = DATASETS[name].scaling_prefix
+        if prefix:
+            scaling[bin_ms].update({prefix + k: v for k, v in val.items()})
+        else:
+            out.append({f"{key}_split": val})
+    for bin_ms, suf in BINS:
+        if scaling[bin_ms]:
+            out.append({f"{SCALING_GROUP}{suf}_split": scaling[bin_ms]})
+    return out
+
+
+def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,
+                    level: float = 0.95) -> Report:
+    """Score every dataset group the submission and target share; optional bootstrap intervals."""
+    grouped, intervals, groups, notes = [], [], {}, []
+    with open_source(target, "target") as (troot, tname), open_source(submission, "submission") as (sroot, sname):
+        for name in DATASETS:
+            for bin_ms, suf in BINS:
+                key = name + suf
+                if key not in sroot.keys():
+                    continue
+                if not _is_group(sroot[key]):
+                    raise input_error(sname, f"{key}: not a group", "a group of rate arrays")
+                sub = _Group(sroot[key], sname, key)
+                if "eval_rates_heldout" not in sub:
+                    notes.append(f"{sname}: {key}: no eval_rates_heldout; group skipped")
+                    continue
+                if key not in troot.keys() or "eval_spikes_heldout" not in troot[key].keys():
+                    notes.append(f"{tname}: no evaluation data for {key}; group skipped")
+                    continue
+                score = score_group(name, _Group(troot[key], tname, key), sub)
+                groups[key] = score
+                grouped.append((name, bin_ms, key, score.metrics))
+                if ci:
+                    intervals.append((name, bin_ms, key, bootstrap_group(score, ci, seed, level)))
+        if not groups:
+            known = sorted(k for k in sroot.keys())
+            raise input_error(sname, f"no dataset group in common with {tname}",
+                              f"one of {', '.join(sorted(troot.keys()))}; found {', '.join(known) or 'none'}")
+    return Report(_collect(grouped), groups, _collect(intervals) if ci else [], notes)
+
+
+def evaluate(target: Source, submission: Source) -> list[dict[str, dict[str, float]]]:
+    """Drop-in for nlb_tools.evaluation.evaluate: paths or dicts in, the same result list out."""
+    return evaluate_report(target, submission).results
