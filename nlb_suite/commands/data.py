@@ -1,11 +1,17 @@
-"""Data-layer commands: list, synth, tensors, download, demo."""
+"""Data-layer commands: list datasets, tensors, download, demo."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-from ..datasets.registry import DATASETS
+import numpy as np
+
+from ..datasets.registry import DATASETS, SUPPORTED_BINS, get_dataset
 from ..table import print_table
+
+TENSOR_FILES = ("train_input.h5", "eval_input.h5", "target_data.h5")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -25,7 +31,106 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def summarize(arrays: dict[str, dict[str, np.ndarray]]) -> list[list]:
+    """One table row per array: file, key, shape, dtype, NaN share, mean."""
+    rows = []
+    for file, data in arrays.items():
+        for key, val in sorted(_flatten(data).items()):
+            if val.dtype == object:
+                rows.append([file, key, f"{len(val)} lists", "vlen int", "-", "-"])
+                continue
+            num = val.astype(np.float64)
+            nan = float(np.isnan(num).mean()) if num.size else 0.0
+            mean = float(np.nanmean(num)) if num.size and nan < 1 else float("nan")
+            rows.append([file, key, "x".join(map(str, val.shape)), str(val.dtype), f"{nan:.1%}", f"{mean:.4g}"])
+    return rows
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = np.asarray(v) if not isinstance(v, np.ndarray) else v
+    return out
+
+
+def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, seed: int = 0,
+                  include_psth: bool = True) -> dict[str, dict]:
+    """Build the tensors and write the nlb_tools-style h5 files into `out` (all built before any write)."""
+    from ..datasets.tensors import load
+    from ..h5io import save_h5
+
+    tensors = load(name, data, bin_ms=bin_ms, phase=phase, seed=seed, include_psth=include_psth)
+    files = {"train_input.h5": tensors.train_input, "eval_input.h5": tensors.eval_input}
+    if tensors.target is not None:
+        files["target_data.h5"] = tensors.target_dict()
+    out.mkdir(parents=True, exist_ok=True)
+    for fname, content in files.items():
+        save_h5(content, out / fname)
+    return files
+
+
+def _cmd_tensors(args: argparse.Namespace) -> int:
+    get_dataset(args.name)
+    t0 = time.perf_counter()
+    files = write_tensors(args.name, Path(args.data), args.bin, args.phase, Path(args.out), args.seed,
+                          include_psth=not args.no_psth)
+    print_table(["file", "array", "shape", "dtype", "NaN", "mean"], summarize(files))
+    print(f"\nwrote {', '.join(files)} to {args.out} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from ..datasets.download import download_dataset
+
+    folder = download_dataset(args.name, Path(args.out), jobs=args.jobs)
+    print(f"{args.name}: NWB files in {folder}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ..datasets.synthetic import write_synthetic
+
+    name, out = args.dataset, Path(args.out)
+    data = out / "synthetic" / name
+    if not (data / "ground_truth.h5").exists():
+        print(f"generating synthetic {name} in {data} ...")
+        write_synthetic(name, data, seed=args.seed, progress=True)
+    for bin_ms in SUPPORTED_BINS:
+        t0 = time.perf_counter()
+        dest = out / "tensors" / f"{name}_{bin_ms}ms_val"
+        files = write_tensors(name, data, bin_ms, "val", dest, seed=0)
+        print(f"\n{name} at {bin_ms} ms, phase val -> {dest} ({time.perf_counter() - t0:.1f} s)")
+        print_table(["file", "array", "shape", "dtype", "NaN", "mean"], summarize(files))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list the registered datasets")
     p.add_argument("what", choices=["datasets"], help="what to list")
     p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("tensors", help="build the benchmark tensors (nlb_tools-identical h5 files)")
+    p.add_argument("name", help="dataset name (see `nlb-eval list datasets`)")
+    p.add_argument("--data", required=True, help="NWB file or folder with the dataset's train/test NWB files")
+    p.add_argument("--bin", type=int, default=5, help="bin width in ms: 5 or 20 (default 5)")
+    p.add_argument("--phase", choices=["val", "test"], default="val",
+                   help="val: train on train, evaluate val (writes a target); test: train on train+val")
+    p.add_argument("--out", required=True, help="output folder for train_input.h5, eval_input.h5, target_data.h5")
+    p.add_argument("--seed", type=int, default=0, help="jitter seed (dmfc_rsg), 0 as in nlb_tools")
+    p.add_argument("--no-psth", action="store_true", help="skip the PSTH target (faster)")
+    p.set_defaults(func=_cmd_tensors)
+
+    p = sub.add_parser("download", help="download a dataset's NWB files from DANDI (pinned version)")
+    p.add_argument("name", help="dataset name")
+    p.add_argument("--out", required=True, help="download folder")
+    p.add_argument("--jobs", type=int, default=4, help="parallel downloads")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("demo", help="generate a synthetic dataset and build its tensors")
+    p.add_argument("--dataset", default="mc_maze_small", choices=sorted(DATASETS))
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
