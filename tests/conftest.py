@@ -1,7 +1,32 @@
-"""Shared fixtures: synthetic NLB folders and the nlb_tools oracle."""
+"""Shared fixtures: small synthetic NLB folders (generated once per test session)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import pytest
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
+
+# Small sizes keep nlb_tools (the oracle) fast while covering every dataset shape.
+TEST_TRIALS = {"mc_maze": 60, "mc_maze_small": 40, "mc_maze_medium": 40, "mc_maze_large": 40,
+               "mc_rtt": 60, "area2_bump": 60, "dmfc_rsg": 60}
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """`synthetic(name)` -> folder holding the NWB files of a small synthetic dataset (cached)."""
+    from nlb_suite.datasets.synthetic import write_synthetic
+
+    cache: dict[tuple, Path] = {}
+
+    def get(name: str, trials: int | None = None, seed: int = 0) -> Path:
+        key = (name, trials, seed)
+        if key not in cache:
+            root = tmp_path_factory.mktemp(f"synth_{name}")
+            write_synthetic(name, root, seed=seed, trials=trials or TEST_TRIALS[name])
+            cache[key] = sorted(root.glob("**/*.nwb"))[0].parent
+        return cache[key]
+
+    return get

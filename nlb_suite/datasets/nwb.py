@@ -54,8 +54,11 @@ class NWBContents:
     def read_series(self, name: str) -> np.ndarray:
         """Load one behaviour series' data (rows x columns)."""
         ref = self.series[name]
-        with h5py.File(self.path, "r") as f:
-            data = f[ref.path]["data"][()]
+        try:
+            with h5py.File(self.path, "r") as f:
+                data = f[ref.path]["data"][()]
+        except (OSError, KeyError) as exc:
+            raise input_error(str(self.path), f"{ref.path}/data: unreadable ({exc})") from None
         return data.reshape(len(data), -1)
 
 
