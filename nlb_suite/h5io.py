@@ -31,7 +31,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def _storage_dtype(arr: np.ndarray) -> Any:
+def storage_dtype(arr: np.ndarray) -> Any:
     """nlb_tools stores every float as float32 and every integer as int32; other dtypes are kept."""
     if arr.dtype == object:
         sub = np.asarray(arr.flat[0]).dtype
@@ -53,7 +53,7 @@ def _write_group(group: h5py.Group, data: Mapping[str, Any], compression: str | 
             _write_group(group.require_group(key), val, compression)
             continue
         arr = np.asarray(val) if not (isinstance(val, np.ndarray) and val.dtype == object) else val
-        group.create_dataset(key, data=arr, dtype=_storage_dtype(arr), compression=compression)
+        group.create_dataset(key, data=arr, dtype=storage_dtype(arr), compression=compression)
 
 
 def save_h5(data: Mapping[str, Any], path: str | os.PathLike, compression: str | None = "gzip") -> Path:

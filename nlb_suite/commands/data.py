@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.registry import DATASETS, SUPPORTED_BINS, get_dataset
+from ..h5io import storage_dtype
 from ..table import print_table
 
 TENSOR_FILES = ("train_input.h5", "eval_input.h5", "target_data.h5")
@@ -32,7 +33,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def summarize(arrays: dict[str, dict[str, np.ndarray]]) -> list[list]:
-    """One table row per array: file, key, shape, dtype, NaN share, mean."""
+    """One table row per array: file, key, shape, stored dtype, NaN share, mean."""
     rows = []
     for file, data in arrays.items():
         for key, val in sorted(_flatten(data).items()):
@@ -42,7 +43,8 @@ def summarize(arrays: dict[str, dict[str, np.ndarray]]) -> list[list]:
             num = val.astype(np.float64)
             nan = float(np.isnan(num).mean()) if num.size else 0.0
             mean = float(np.nanmean(num)) if num.size and nan < 1 else float("nan")
-            rows.append([file, key, "x".join(map(str, val.shape)), str(val.dtype), f"{nan:.1%}", f"{mean:.4g}"])
+            rows.append([file, key, "x".join(map(str, val.shape)), np.dtype(storage_dtype(val)).name,
+                         f"{nan:.1%}", f"{mean:.4g}"])
     return rows
 
 
@@ -57,12 +59,13 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, seed: int = 0,
-                  include_psth: bool = True) -> dict[str, dict]:
+                  include_psth: bool = True, progress: bool = True) -> dict[str, dict]:
     """Build the tensors and write the nlb_tools-style h5 files into `out` (all built before any write)."""
     from ..datasets.tensors import load
     from ..h5io import save_h5
 
-    tensors = load(name, data, bin_ms=bin_ms, phase=phase, seed=seed, include_psth=include_psth)
+    tensors = load(name, data, bin_ms=bin_ms, phase=phase, seed=seed, include_psth=include_psth,
+                   progress=progress)
     files = {"train_input.h5": tensors.train_input, "eval_input.h5": tensors.eval_input}
     if tensors.target is not None:
         files["target_data.h5"] = tensors.target_dict()

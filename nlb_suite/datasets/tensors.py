@@ -223,9 +223,15 @@ def _phase_masks(session: Session, phase: str) -> tuple[np.ndarray, np.ndarray]:
     raise NLBInputError(f"--phase: unknown phase {phase!r} (expected one of val, test)")
 
 
+def _stage(progress, label: str) -> None:
+    if progress is not None:
+        progress.set_description_str(label)
+        progress.update(1)
+
+
 def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: int = 0,
-                  include_psth: bool = True) -> BenchmarkTensors:
-    """Build the three tensor sets of one dataset from a loaded session."""
+                  include_psth: bool = True, progress=None) -> BenchmarkTensors:
+    """Build the three tensor sets of one dataset from a loaded session (`progress`: a tqdm bar)."""
     spec = get_dataset(name)
     b = TensorBuilder(session, spec, bin_ms)
     train_mask, eval_mask = _phase_masks(session, phase)
@@ -237,6 +243,7 @@ def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: in
     align = tw.align_field
 
     # ---- train input (make_train_input_tensors)
+    _stage(progress, "train tensors")
     train_align = None
     if spec.jitter:
         train_align = b.jittered_align(align, train_mask, b.jitter_ms(train_mask, seed))
@@ -251,6 +258,7 @@ def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: in
     train_ids = session.trials["trial_id"][rows.trials]
 
     # ---- eval input (make_eval_input_tensors)
+    _stage(progress, "eval tensors")
     eval_align = None
     if spec.jitter:
         eval_align = b.jittered_align(align, eval_mask, b.jitter_ms(eval_mask, seed))
@@ -265,6 +273,7 @@ def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: in
     target = None
     extras: dict[str, np.ndarray] = {}
     if phase == "val":
+        _stage(progress, "target + PSTH" if include_psth else "target")
         target = _target(b, train_mask, eval_mask, seed, include_psth, extras)
     return BenchmarkTensors(
         dataset=name, bin_ms=bin_ms, phase=phase,
@@ -317,7 +326,7 @@ def _target(b: TensorBuilder, train_mask: np.ndarray, eval_mask: np.ndarray, see
 
 
 def load(name: str, data: str | Path, bin_ms: int = 5, phase: str = "val", seed: int = 0,
-         include_psth: bool = True) -> BenchmarkTensors:
+         include_psth: bool = True, progress: bool = False) -> BenchmarkTensors:
     """Read a dataset's NWB file(s) and build its benchmark tensors (same values as nlb_tools).
 
     `data` is an NWB file or a folder with the dataset's train (and test) files; `phase` "val" trains
@@ -327,4 +336,14 @@ def load(name: str, data: str | Path, bin_ms: int = 5, phase: str = "val", seed:
     check_bin(bin_ms)
     if phase not in PHASES:
         raise NLBInputError(f"--phase: unknown phase {phase!r} (expected one of val, test)")
-    return build_tensors(load_session(data), name, bin_ms, phase, seed=seed, include_psth=include_psth)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=4, desc="reading NWB", unit="step", leave=False)
+    try:
+        session = load_session(data)
+        return build_tensors(session, name, bin_ms, phase, seed=seed, include_psth=include_psth, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
