@@ -1,0 +1,294 @@
+"""Trial schedules of the synthetic sessions: trial tables, event times, recording gaps, NaN stretches.
+
+Every time here is in seconds from t = 0 of one NWB file. A `Plan` says *when* things happen; the
+latent dynamics (synthetic_dynamics) decide *what* the neurons and the hand do at those times.
+Windows the benchmark cuts (train window + 200 ms forward window, with behaviour lag) are kept inside
+`obs_intervals` and free of NaN; gaps and NaN stretches are put just outside them, near their edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .registry import DatasetSpec
+
+FAMILIES = {
+    "mc_maze": "maze", "mc_maze_large": "maze", "mc_maze_medium": "maze", "mc_maze_small": "maze",
+    "mc_rtt": "rtt", "area2_bump": "bump", "dmfc_rsg": "rsg",
+}
+MAZE_TYPES = {"mc_maze": 12}  # reach targets; x 3 maze versions = conditions (27 for the scaling sets)
+MAZE_VERSIONS = 3
+SAFETY_S = 0.012  # slack kept around every constraint, larger than the 2.5 ms grid snapping of quirks
+RSG_TS = {True: (0.48, 0.56, 0.64, 0.72, 0.80), False: (0.80, 0.90, 1.00, 1.10, 1.20)}  # short / long prior
+
+
+@dataclass
+class Plan:
+    """One NWB file's schedule: trial columns, hidden per-trial variables, obs intervals, NaN stretches."""
+
+    family: str
+    trials: dict[str, np.ndarray]  # NWB trial columns in order (start_time, stop_time, split, fields...)
+    hidden: dict[str, np.ndarray]  # per-trial variables the dynamics need (goals, tp, ...), not written
+    protected: np.ndarray  # (n, 2) spans that must be observed and NaN-free (NaN rows: unconstrained)
+    gaps: np.ndarray  # (k, 2) recording gaps
+    nan_spans: list[tuple[float, float, str]] = field(default_factory=list)  # (t0, t1, series or "*")
+    start: float = 0.0  # first obs_interval start
+    end: float = 0.0  # last obs_interval end
+    events: dict[str, np.ndarray] = field(default_factory=dict)  # continuous-task events (rtt reaches)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.trials["start_time"])
+
+    @property
+    def n_ms(self) -> int:
+        """Length of nlb_tools' 1 ms session grid: round(last obs end * 1000)."""
+        return int(round(self.end * 1000))
+
+    def obs_intervals(self) -> np.ndarray:
+        """Observed intervals: [start, end] minus the gaps, identical for every unit."""
+        edges = np.concatenate([[self.start], self.gaps.ravel(), [self.end]])
+        return edges.reshape(-1, 2)
+
+
+def maze_conditions(name: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Reach conditions: trial_type x trial_version with goal and via points (mm), fixed per dataset."""
+    n_types = MAZE_TYPES.get(name, 9)
+    ang = 2 * np.pi * np.arange(n_types) / n_types + rng.uniform(-0.15, 0.15, n_types)
+    dist = np.where(np.arange(n_types) % 2 == 0, 120.0, 80.0) * rng.uniform(0.9, 1.1, n_types)
+    goals = np.stack([dist * np.cos(ang), dist * np.sin(ang)], axis=1)
+    rows = []
+    for t in range(n_types):
+        for v in range(MAZE_VERSIONS):
+            bend = (0.0, 0.7, -0.7)[v]  # version 0 straight, 1/2 curved around a barrier either side
+            rot = np.array([[np.cos(bend), -np.sin(bend)], [np.sin(bend), np.cos(bend)]])
+            via = 0.55 * rot @ goals[t]
+            rows.append((t + 1, v, goals[t, 0], goals[t, 1], via[0], via[1]))
+    arr = np.array(rows)
+    return {"trial_type": arr[:, 0].astype(int), "trial_version": arr[:, 1].astype(int),
+            "goal": arr[:, 2:4], "via": arr[:, 4:6]}
+
+
+def _balanced(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """n labels in 0..k-1, each used equally often (+-1), in random order."""
+    return rng.permutation(np.arange(n) % k)
+
+
+def _splits(n_main: int, n_none: int, main: str, rng: np.random.Generator) -> np.ndarray:
+    """Split labels in time order: 25 % of the main trials become val (train file), some 'none'."""
+    labels = np.full(n_main, main, dtype=object)
+    if main == "train":
+        labels[rng.permutation(n_main)[: int(round(0.25 * n_main))]] = "val"
+    out = np.concatenate([labels, np.full(n_none, "none", dtype=object)])
+    return out[rng.permutation(len(out))]
+
+
+def _maze_rel(conds: dict, spec: DatasetSpec, split: np.ndarray, quirks: bool,
+              rng: np.random.Generator) -> tuple[dict, dict, np.ndarray]:
+    """Maze trial events relative to trial start, conditions and (lo, hi) protected offsets."""
+    n = len(split)
+    cidx = _balanced(n, len(conds["trial_type"]), rng)
+    delay = rng.uniform(0.3, 0.7, n)
+    rt = rng.uniform(0.25, 0.40, n)
+    target_on = rng.uniform(0.2, 0.4, n)
+    go = target_on + delay
+    move = go + rt
+    none = split == "none"
+    failed = none & (rng.random(n) < (0.6 if quirks else 0.0))
+    move = np.where(failed, np.nan, move)
+    stop = np.where(failed, go + 0.6, move + rng.uniform(0.8, 1.0, n))
+    lag = max(spec.lag_ms or 0, 0) / 1000
+    lo = move - 0.25 - SAFETY_S
+    hi = move + 0.45 + 0.2 + lag + SAFETY_S
+    rel = {"target_on_time": target_on, "go_cue_time": go, "move_onset_time": move, "stop": stop,
+           "iti": rng.uniform(0.15, 0.4, n)}
+    fields = {
+        "trial_type": conds["trial_type"][cidx], "trial_version": conds["trial_version"][cidx],
+        "maze_id": 100 + cidx, "success": ~failed, "rt": np.round(rt * 1000) * np.where(failed, np.nan, 1),
+        "delay": np.round(delay * 1000), "num_targets": np.where(conds["trial_version"][cidx] == 0, 1, 3),
+    }
+    hidden = {"goal": conds["goal"][cidx], "via": conds["via"][cidx], "cond": cidx}
+    return rel, {**fields, **hidden}, np.stack([lo, hi], axis=1)
+
+
+def _bump_rel(spec: DatasetSpec, split: np.ndarray, quirks: bool,
+              rng: np.random.Generator) -> tuple[dict, dict, np.ndarray]:
+    """Area2 trials: active reaches (ctr_hold_bump False) or passive bumps (True) in 8 directions."""
+    n = len(split)
+    cidx = _balanced(n, 16, rng)
+    bump = cidx >= 8
+    cond_dir = 45.0 * (cidx % 8)
+    hold = rng.uniform(0.3, 0.6, n)
+    go = hold + rng.uniform(0.0, 0.2, n)
+    move = np.where(bump, hold, go + rng.uniform(0.15, 0.3, n))
+    none = split == "none"
+    failed = none & (rng.random(n) < (0.6 if quirks else 0.0))
+    move = np.where(failed, np.nan, move)
+    stop = np.where(failed, hold + 1.0, np.fmax(move, hold) + rng.uniform(0.8, 1.0, n))
+    lo = move - 0.1 - max(-(spec.lag_ms or 0), 0) / 1000 - SAFETY_S
+    hi = move + 0.5 + 0.2 + SAFETY_S
+    rel = {"target_on_time": np.where(bump, np.nan, hold), "go_cue_time": np.where(bump, np.nan, go),
+           "bump_time": np.where(bump, hold, np.nan), "move_onset_time": move, "stop": stop,
+           "iti": rng.uniform(0.2, 0.5, n)}
+    result = np.where(failed, np.where(rng.random(n) < 0.5, "A", "F"), "R").astype(object)
+    fields = {"result": result, "ctr_hold": np.round(hold, 3), "ctr_hold_bump": bump,
+              "cond_dir": cond_dir, "bump_dir": np.where(bump, cond_dir, np.nan)}
+    return rel, {**fields, "cond": cidx}, np.stack([lo, hi], axis=1)
+
+
+def _rsg_rel(split: np.ndarray, test: bool, quirks: bool,
+             rng: np.random.Generator) -> tuple[dict, dict, np.ndarray]:
+    """Ready-set-go trials: ts from a short or long prior, tp ~ ts with scalar noise, a few outliers."""
+    n = len(split)
+    cidx = _balanced(n, 40, rng)  # is_eye x theta x is_short x 5 ts values
+    is_eye, theta, is_short, k = cidx // 20 % 2 == 1, 180.0 * (cidx // 10 % 2), cidx // 5 % 2 == 1, cidx % 5
+    ts = np.where(is_short, np.take(RSG_TS[True], k), np.take(RSG_TS[False], k))
+    prior_mean = np.where(is_short, 0.64, 1.0)
+    tp = ts + 0.3 * (prior_mean - ts) + rng.normal(0, 0.07, n) * ts
+    outlier = rng.random(n) < 0.03
+    tp = np.where(outlier, ts * np.where(rng.random(n) < 0.5, rng.uniform(0.3, 0.45, n),
+                                         rng.uniform(1.7, 1.9, n)), tp)
+    tp = np.clip(tp, 0.15, 2.4)
+    fix = rng.uniform(0.05, 0.1, n)
+    target_on = fix + rng.uniform(0.3, 0.5, n)
+    ready = target_on + rng.uniform(0.5, 0.8, n)
+    set_ = ready + ts
+    none = split == "none"
+    failed = none & (rng.random(n) < (0.6 if quirks else 0.0))
+    go = np.where(failed, np.nan, set_ + tp)
+    stop = np.where(failed, set_ + 1.5, go + rng.uniform(0.6, 0.8, n))
+    lo = go - 1.5 - SAFETY_S
+    hi = go + 0.3 + 0.2 + SAFETY_S
+    rel = {"fix_time": fix, "target_on_time": target_on, "ready_time": ready, "set_time": set_,
+           "go_time": go, "stop": stop, "iti": rng.uniform(0.3, 0.6, n)}
+    hidden_tp = np.where(failed, np.nan, tp)
+    fields = {"is_eye": is_eye, "theta": theta, "is_short": is_short, "ts": np.round(ts * 1000),
+              "tp": np.full(n, np.nan) if test else np.round(hidden_tp * 1000, 1),
+              "is_outlier": np.full(n, np.nan) if test else np.where(failed, np.nan, outlier.astype(float))}
+    hidden = {"tp_s": hidden_tp, "cond": cidx}
+    return rel, {**fields, **hidden}, np.stack([lo, hi], axis=1)
+
+
+def _rtt_rel(spec: DatasetSpec, split: np.ndarray, rng: np.random.Generator) -> tuple[dict, dict, np.ndarray]:
+    """Random-target segments: 600 ms, consecutive, some starting 100 ms early (overlapping)."""
+    n = len(split)
+    lag = max(spec.lag_ms or 0, 0) / 1000
+    rel = {"stop": np.full(n, 0.6), "iti": np.where(rng.random(n) < 0.1, -0.1, 0.0)}
+    lo = np.full(n, -SAFETY_S)
+    hi = np.full(n, 0.6 + 0.2 + lag + SAFETY_S)
+    return rel, {}, np.stack([lo, hi], axis=1)
+
+
+def _holes(n: int, quirks: bool, with_nan: bool, rng: np.random.Generator) -> dict[int, str]:
+    """Which inter-trial intervals get a recording gap or a behaviour NaN stretch."""
+    if not quirks or n < 3:
+        return {}
+    k = max(2, n // 40)
+    where = rng.choice(n - 1, size=min(n - 1, 2 * k if with_nan else k), replace=False)
+    kinds = ["gap"] * k + (["nan"] * k if with_nan else [])
+    return dict(zip(where.tolist(), kinds[: len(where)]))
+
+
+def _layout(rel: dict, prot: np.ndarray, holes: dict[int, str], series: list[str], family: str,
+            quirks: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list, float]:
+    """Place trials one after another; open the requested gaps / NaN stretches in the intervals."""
+    n = len(rel["stop"])
+    lo = np.where(np.isnan(prot[:, 0]), 0.0, prot[:, 0])
+    hi = np.where(np.isnan(prot[:, 1]), rel["stop"], prot[:, 1])
+    starts = np.empty(n)
+    t, hi_max, not_before = 0.3 + max(0.0, -lo[0]), -np.inf, -np.inf
+    gaps, nans = [], []
+    for i in range(n):
+        starts[i] = max(t, not_before - lo[i])
+        hi_max = max(hi_max, starts[i] + hi[i])
+        t = starts[i] + rel["stop"][i] + rel["iti"][i]
+        kind = holes.get(i)
+        if kind is None:
+            continue
+        if family == "rtt":
+            t = max(t, starts[i] + hi[i])  # break the chain of segments
+        h0 = hi_max + rng.uniform(0.02, 0.25)
+        h1 = h0 + rng.uniform(0.05, 0.3)
+        if kind == "gap":
+            gaps.append((h0, h1))
+            nans.append((np.floor(h0 * 1000) / 1000, np.ceil(h1 * 1000) / 1000, "*"))
+        else:
+            h0, h1 = np.ceil(h0 * 1000) / 1000, np.ceil(h1 * 1000) / 1000
+            nans.append((h0, h1, series[int(rng.integers(len(series)))] if rng.random() < 0.5 else "*"))
+        not_before = h1 + rng.uniform(0.02, 0.25)
+        t = max(t, not_before - lo[i + 1] if i + 1 < n else t)
+    stop_abs = starts + rel["stop"]
+    end = max(np.nanmax(stop_abs), hi_max) + rng.uniform(0.3, 0.6)
+    if not quirks:
+        end = np.ceil(end * 1000) / 1000
+    return starts, np.array(gaps).reshape(-1, 2), nans, float(end)
+
+
+def _snap_alignment(starts: np.ndarray, align_rel: np.ndarray, quirks: bool,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Shift whole trials so alignments sit on the 1 ms grid (no quirks) or mix 5 ms / 1 ms / off-grid."""
+    align = starts + np.nan_to_num(align_rel)
+    grid = np.full(len(starts), 0.001)
+    if quirks:
+        grid = np.where(rng.random(len(starts)) < 0.3, 0.005, np.where(rng.random(len(starts)) < 0.4, 0.001, 0))
+    snapped = np.where(grid > 0, np.round(align / np.where(grid > 0, grid, 1)) * grid, align)
+    return starts + (snapped - align)
+
+
+def make_plan(name: str, spec: DatasetSpec, n_main: int, n_none: int, test: bool, quirks: bool,
+              rng: np.random.Generator, cond_rng_seed: int) -> Plan:
+    """Schedule one file: `n_main` train/val (or test) trials plus `n_none` trials with split 'none'."""
+    family = FAMILIES[name]
+    split = _splits(n_main, n_none, "test" if test else "train", rng)
+    if family == "maze":
+        conds = maze_conditions(name, np.random.default_rng(cond_rng_seed))  # same in train and test
+        rel, fields, prot = _maze_rel(conds, spec, split, quirks, rng)
+        align_key = "move_onset_time"
+    elif family == "bump":
+        rel, fields, prot = _bump_rel(spec, split, quirks, rng)
+        align_key = "move_onset_time"
+    elif family == "rsg":
+        rel, fields, prot = _rsg_rel(split, test, quirks, rng)
+        align_key = "go_time"
+    else:
+        rel, fields, prot = _rtt_rel(spec, split, rng)
+        align_key = None
+    series = [] if test else [s for s, _ in spec.series]
+    holes = _holes(len(split), quirks, with_nan=bool(series), rng=rng)
+    starts, gaps, nans, end = _layout(rel, prot, holes, series or ["*"], family, quirks, rng)
+    align_rel = rel[align_key] if align_key else np.zeros(len(starts))
+    starts = _snap_alignment(starts, align_rel, quirks, rng)
+    trials: dict[str, np.ndarray] = {"start_time": starts, "stop_time": starts + rel["stop"], "split": split}
+    for key, val in rel.items():
+        if key.endswith("_time"):
+            trials[key] = starts + val
+    hidden_keys = {"goal", "via", "cond", "tp_s"}
+    for key, val in fields.items():
+        (trials if key not in hidden_keys else {})[key] = val
+    hidden = {k: v for k, v in fields.items() if k in hidden_keys}
+    protected = starts[:, None] + prot
+    protected[split == "none"] = np.nan
+    start = float(np.round(rng.uniform(0.0, 0.02), 7)) if quirks else 0.0
+    plan = Plan(family, trials, hidden, protected, gaps, [s for s in nans if not test], start, end)
+    if family == "rtt":
+        plan.events = _rtt_reaches(end, rng)
+    return plan
+
+
+def _rtt_reaches(end: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Self-paced reaches to random targets: target onset, movement (neural) time and target position."""
+    n = int(end / 0.5) + 2
+    t = 0.25 + np.cumsum(rng.uniform(0.55, 1.05, n))
+    t = t[t < end]
+    targets = np.empty((len(t), 2))
+    prev = np.zeros(2)
+    for i in range(len(t)):
+        for _ in range(20):
+            cand = rng.uniform(-90, 90, 2)
+            if np.hypot(*(cand - prev)) > 30:
+                break
+        targets[i] = prev = cand
+    onset = t - rng.uniform(0.15, 0.3, len(t))
+    return {"reach": t, "target_on": onset, "target": targets}
