@@ -1,9 +1,287 @@
-"""Scoring commands: evaluate, validate, package (owned by the scoring issue)."""
+"""Scoring commands: `evaluate` (exact NLB metrics), `validate` (submission checks), `package` (EvalAI file)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import NLBInputError, input_error
+
+EVALAI_CHALLENGE = 1256
+EVALAI_PHASES = {"val": 2539, "test": 2540}
+LARGE_BYTES = 300 * 1024 * 1024
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf become null, numpy scalars become floats."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "tolist"):
+        return _clean(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _write_json(obj: Any, path: str | Path) -> None:
+    from ..h5io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_clean(obj), indent=2) + "\n")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..metrics_evaluate import evaluate_report
+    from ..table import print_table
+
+    if args.ci < 0:
+        raise NLBInputError(f"--ci: {args.ci} resamples (expected 0 or more)")
+    if not 0 < args.level < 1:
+        raise NLBInputError(f"--level: {args.level} (expected a confidence level between 0 and 1)")
+    report = evaluate_report(args.target, args.submission, ci=args.ci, seed=args.seed, level=args.level)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    intervals = {k: v for d in report.intervals for k, v in d.items()}
+    rows = []
+    for d in report.results:
+        (split, metrics), = d.items()
+        for name, val in metrics.items():
+            row = [split, name, val]
+            if args.ci:
+                row += intervals[split][name]
+            rows.append(row)
+    level = f"{100 * args.level:g}%"
+    headers = ["split", "metric", "value"] + ([f"{level} lo", f"{level} hi"] if args.ci else [])
+    print_table(headers, rows)
+    if args.ci:
+        print(f"(bootstrap over eval trials: {args.ci} resamples, seed {args.seed}; same seed = paired resamples)")
+    if args.per_neuron:
+        print()
+        prows = []
+        for key, g in report.groups.items():
+            v = g.per_neuron_co_bps
+            prows.append([key, len(v), float(np.nanmedian(v)), float(np.nanmin(v)), float(np.nanmax(v)),
+                          int(np.sum(v < 0))])
+        print_table(["group", "held-out neurons", "median co-bps", "min", "max", "< 0"], prows)
+    if args.json:
+        if args.ci or args.per_neuron:
+            out: Any = {"results": report.results}
+            if args.ci:
+                out.update(intervals=report.intervals,
+                           bootstrap={"resamples": args.ci, "seed": args.seed, "level": args.level})
+            if args.per_neuron:
+                out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
+        else:
+            out = report.results
+        _write_json(out, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _data_folder(data: Path, name: str) -> Path:
+    """The dataset's folder under DIR: DIR/<dandiset>/sub-<subject>, DIR/<name>, or DIR itself."""
+    from ..datasets.registry import DATASETS
+
+    spec = DATASETS[name]
+    for cand in (data / spec.dandiset / f"sub-{spec.subject}", data / name):
+        if cand.exists():
+            return cand
+    return data
+
+
+def _expected_from_data(data: str, phase: str, groups: list[str]) -> dict:
+    """Shapes each group must have, from the dataset's own tensors (nlb_suite.datasets.load)."""
+    from ..submission import GROUPS, expected_from_tensors, group_dataset
+
+    try:
+        from ..datasets import load
+    except ImportError:
+        raise NLBInputError("--data: validating against a dataset folder is not available yet "
+                            "(nlb_suite.datasets.load is missing); use --target T.h5") from None
+    if not Path(data).exists():
+        raise input_error(data, "folder not found")
+    out = {}
+    for key in groups:
+        if key not in GROUPS:
+            continue
+        name, bin_ms = group_dataset(key)
+        t = load(name, _data_folder(Path(data), name), bin_ms=bin_ms, phase=phase, include_psth=False)
+        from ..datasets.registry import get_dataset
+
+        out[key] = expected_from_tensors(t.train_input["train_spikes_heldin"].shape,
+                                         t.train_input["train_spikes_heldout"].shape,
+                                         t.eval_input["eval_spikes_heldin"].shape,
+                                         get_dataset(name).fp_bins(bin_ms))
+    return out
+
+
+def _expected_from_target_file(path: str) -> dict:
+    import h5py
+
+    from ..submission import expected_from_target
+
+    p = Path(path)
+    if not p.exists():
+        raise input_error(path, "file not found")
+    if p.is_dir() or not h5py.is_hdf5(p):
+        raise input_error(path, "not an HDF5 file")
+    with h5py.File(p, "r") as f:
+        out = expected_from_target(f)
+    if not out:
+        raise input_error(path, "no dataset group with eval_spikes_heldout", "an NLB eval target file")
+    return out
+
+
+def _report_validation(v, where: str) -> int:
+    for w in v.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for p in v.problems:
+        print(p)
+    if v.ok:
+        print(f"{where}: valid")
+        return 0
+    print(f"{where}: INVALID ({len(v.problems)} problem{'s' if len(v.problems) != 1 else ''})")
+    return 1
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ..submission import read_submission, validate_submission
+
+    if args.data and args.target:
+        raise NLBInputError("--target and --data: give one of them, not both")
+    data = read_submission(args.submission)
+    expected = None
+    if args.target:
+        expected = _expected_from_target_file(args.target)
+    elif args.data:
+        expected = _expected_from_data(args.data, args.phase, list(data))
+    return _report_validation(validate_submission(data, args.submission, expected), args.submission)
+
+
+def _resolve_input(item: str) -> Path:
+    p = Path(item)
+    if p.is_dir():
+        if not (p / "submission.h5").is_file():
+            raise input_error(item, "run folder without submission.h5", "a submission .h5 file or a run folder")
+        return p / "submission.h5"
+    return p
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def upload_command(path: Path, phase: str = "test", size: Optional[int] = None) -> str:
+    """The EvalAI CLI line that uploads `path` (`--large` over 300 MB)."""
+    size = path.stat().st_size if size is None else size
+    cmd = f"evalai challenge {EVALAI_CHALLENGE} phase {EVALAI_PHASES[phase]} submit --file {path}"
+    return cmd + (" --large" if size > LARGE_BYTES else "")
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .. import __version__
+    from ..h5io import atomic_path
+    from ..submission import (
+        GROUPS,
+        combine_submissions,
+        read_submission,
+        validate_submission,
+        write_submission,
+    )
+    from ..table import print_table
+
+    out = Path(args.out)
+    if out.suffix != ".h5":
+        raise input_error(args.out, "--out: not an .h5 path", "submissions/NAME.h5")
+    if out.exists() and not args.force:
+        raise input_error(args.out, "already exists", "a new path, or --force to replace it")
+    paths = [_resolve_input(i) for i in args.inputs]
+    merged = combine_submissions((str(p), read_submission(p)) for p in paths)
+    order = {k: i for i, k in enumerate(GROUPS)}
+    merged = {k: merged[k] for k in sorted(merged, key=lambda k: order.get(k, len(order)))}
+    for arrays in merged.values():
+        if isinstance(arrays, dict):
+            for name, arr in arrays.items():
+                if np.issubdtype(np.asarray(arr).dtype, np.floating):
+                    with np.errstate(over="ignore"):
+                        arrays[name] = np.asarray(arr, dtype=np.float32)
+    expected = _expected_from_target_file(args.target) if args.target else None
+    v = validate_submission(merged, " + ".join(str(p) for p in paths) if len(paths) > 1 else str(paths[0]),
+                            expected)
+    v.warnings = [w for w in v.warnings if "EvalAI files are float32" not in w]
+    if not v.ok:
+        _report_validation(v, "merged submission")
+        print(f"nothing written to {out}", file=sys.stderr)
+        return 1
+    for w in v.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    manifest_path = out.with_name(out.stem + ".manifest.json")
+    with atomic_path(out) as tmp:
+        write_submission(merged, tmp)
+        check = validate_submission(read_submission(tmp), str(out), expected)
+        if not check.ok:  # pragma: no cover - a write that reads back differently
+            raise input_error(str(out), f"written file does not validate: {check.problems[0]}")
+        size, digest = tmp.stat().st_size, _sha256(tmp)
+        manifest = {
+            "file": out.name, "sha256": digest, "size_bytes": size,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tool": {"name": "nlb_suite", "version": __version__},
+            "sources": [str(p) for p in paths],
+            "datasets": {k: {n: {"shape": list(a.shape), "dtype": "float32"} for n, a in arrs.items()}
+                         for k, arrs in merged.items()},
+            "evalai": {"challenge": EVALAI_CHALLENGE, "phase": EVALAI_PHASES[args.phase],
+                       "upload": upload_command(out, args.phase, size)},
+        }
+        _write_json(manifest, manifest_path)
+    rows = [[k, ", ".join(n.replace("_rates", "") for n in arrs), "x".join(map(str, arrs["eval_rates_heldout"].shape))]
+            for k, arrs in merged.items()]
+    print_table(["group", "arrays", "eval held-out shape"], rows)
+    print(f"wrote {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]}...) and {manifest_path}")
+    print("upload with:")
+    print(f"  {upload_command(out, args.phase, size)}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No scoring commands yet."""
+    """Add the evaluate, validate and package commands."""
+    p = sub.add_parser("evaluate", help="score a submission against an eval target (nlb_tools-identical metrics)")
+    p.add_argument("--target", required=True, help="eval target .h5 (nlb_tools layout, e.g. eval_data_test.h5)")
+    p.add_argument("--submission", required=True, help="submission .h5 (one group per dataset)")
+    p.add_argument("--json", metavar="OUT", help="write the result list (nlb_tools format) as JSON")
+    p.add_argument("--ci", type=int, default=0, metavar="N", help="bootstrap N resamples of eval trials")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--per-neuron", action="store_true", help="also report co-bps of each held-out neuron")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("validate", help="check a submission file for every mistake before upload")
+    p.add_argument("submission", help="submission .h5")
+    p.add_argument("--target", help="eval target .h5 to check shapes against")
+    p.add_argument("--data", metavar="DIR", help="dataset folder (NWB files) to check shapes against")
+    p.add_argument("--phase", choices=sorted(EVALAI_PHASES), default="val", help="phase for --data (default val)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("package", help="merge per-dataset results into one validated EvalAI submission")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_RUNDIR", help="submission .h5 files or run folders")
+    p.add_argument("--out", required=True, help="output path, e.g. submissions/NAME.h5")
+    p.add_argument("--target", help="eval target .h5 to check shapes against")
+    p.add_argument("--phase", choices=sorted(EVALAI_PHASES), default="test",
+                   help="EvalAI phase of the printed upload command (default test)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=_cmd_package)

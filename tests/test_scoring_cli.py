@@ -1,0 +1,214 @@
+"""`nlb-eval evaluate | validate | package` through nlb_suite.cli.main: return codes, output, files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import h5py
+import numpy as np
+import pytest
+from test_metrics_targets import assert_results_equal, make_submission, make_target, oracle_evaluate
+
+from nlb_suite.cli import main
+from nlb_suite.h5io import save_h5
+from nlb_suite.submission import write_submission
+
+logging.getLogger("nlb_tools").setLevel(logging.ERROR)
+
+
+@pytest.fixture()
+def files(tmp_path):
+    """target.h5 (mc_maze + dmfc_rsg_20), good.h5 (mc_maze) and run/submission.h5 (dmfc_rsg_20)."""
+    t1, tr1 = make_target("mc_maze", 5, seed=1)
+    t2, tr2 = make_target("dmfc_rsg", 20, seed=2)
+    s1, s2 = make_submission(t1, tr1, "realistic"), make_submission(t2, tr2, "realistic")
+    save_h5({**t1, **t2}, tmp_path / "target.h5")
+    write_submission(s1, tmp_path / "good.h5")
+    (tmp_path / "run").mkdir()
+    write_submission(s2, tmp_path / "run" / "submission.h5")
+    return tmp_path, s1
+
+
+def _bad(tmp_path, sub, edit):
+    sub = {k: {n: np.array(a, dtype=np.float64) for n, a in g.items()} for k, g in sub.items()}
+    edit(sub["mc_maze"])
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        for k, g in sub.items():
+            for n, a in g.items():
+                f.create_dataset(f"{k}/{n}", data=a)
+    return path
+
+
+def test_evaluate_prints_table_and_writes_nlb_tools_json(files, capsys):
+    d, _ = files
+    out = d / "res.json"
+    assert main(["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "good.h5"),
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "mc_maze_split" in text and "vel R2" in text and "psth R2" in text
+    ref = oracle_evaluate(str(d / "target.h5"), str(d / "good.h5"))
+    assert_results_equal(json.loads(out.read_text()), ref)
+
+
+def test_evaluate_with_bootstrap_is_seeded(files, capsys):
+    d, _ = files
+    args = ["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "good.h5"), "--ci", "50",
+            "--per-neuron"]
+    assert main(args + ["--json", str(d / "a.json")]) == 0
+    assert main(args + ["--json", str(d / "b.json")]) == 0
+    a, b = json.loads((d / "a.json").read_text()), json.loads((d / "b.json").read_text())
+    assert a == b
+    assert a["bootstrap"] == {"resamples": 50, "seed": 0, "level": 0.95}
+    lo, hi = a["intervals"][0]["mc_maze_split"]["co-bps"]
+    assert lo < a["results"][0]["mc_maze_split"]["co-bps"] < hi
+    assert len(a["per_neuron_co_bps"]["mc_maze"]) == 5
+    assert "95% lo" in capsys.readouterr().out
+
+
+def _run_err(argv, capsys):
+    rc = main(argv)
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda g: g.pop("eval_rates_heldin"), "mc_maze/eval_rates_heldin: array missing"),
+    (lambda g: g.update(eval_rates_heldout=g["eval_rates_heldout"][1:]),
+     "mc_maze/eval_rates_heldout: shape (29, 48, 5) (expected (30, 48, 5))"),
+    (lambda g: g.update(train_rates_heldout=g["train_rates_heldout"][..., :4]),
+     "mc_maze/train_rates_heldout: shape (60, 48, 4) (expected (60, 48, 5))"),
+    (lambda g: g["eval_rates_heldout"].__setitem__((2, 3, 1), np.nan),
+     "mc_maze/eval_rates_heldout: 1 NaN rate prediction(s) (expected finite rates >= 0)"),
+    (lambda g: g["eval_rates_heldout"].__setitem__((2, 3, 1), -1.0),
+     "mc_maze/eval_rates_heldout: 1 negative rate prediction(s) (expected finite rates >= 0)"),
+])
+def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message):
+    d, sub = files
+    bad = _bad(d, sub, edit)
+    out = d / "never.json"
+    rc, err = _run_err(["evaluate", "--target", str(d / "target.h5"), "--submission", str(bad),
+                        "--json", str(out)], capsys)
+    assert rc == 2
+    assert err == f"nlb-eval evaluate: error: {bad}: {message}\n"
+    assert not out.exists()
+
+
+def test_evaluate_missing_and_non_hdf5_files(files, capsys):
+    d, _ = files
+    (d / "notes.txt").write_text("hello")
+    rc, err = _run_err(["evaluate", "--target", str(d / "nope.h5"), "--submission", str(d / "good.h5")], capsys)
+    assert (rc, err) == (2, f"nlb-eval evaluate: error: {d / 'nope.h5'}: file not found\n")
+    rc, err = _run_err(["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "notes.txt")],
+                       capsys)
+    assert (rc, err) == (2, f"nlb-eval evaluate: error: {d / 'notes.txt'}: not an HDF5 file\n")
+
+
+def test_evaluate_no_common_dataset(files, capsys):
+    d, _ = files
+    t, tr = make_target("mc_rtt", 5)
+    write_submission(make_submission(t, tr), d / "rtt.h5")
+    rc, err = _run_err(["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "rtt.h5")], capsys)
+    assert rc == 2
+    assert err == (f"nlb-eval evaluate: error: {d / 'rtt.h5'}: no dataset group in common with {d / 'target.h5'} "
+                   "(expected one of dmfc_rsg_20, mc_maze; found mc_rtt)\n")
+
+
+def test_validate_valid_file(files, capsys):
+    d, _ = files
+    assert main(["validate", str(d / "good.h5"), "--target", str(d / "target.h5")]) == 0
+    assert capsys.readouterr().out == f"{d / 'good.h5'}: valid\n"
+
+
+def test_validate_lists_every_problem(files, capsys):
+    d, sub = files
+
+    def edit(g):
+        g["eval_rates_heldout"][0, 0, 0] = np.nan
+        g["eval_rates_heldout"][1, 0, 0] = np.inf
+        g["train_rates_heldin"][0, 1, 2] = -0.5
+        g["eval_rates_heldin"] = g["eval_rates_heldin"][..., :11]
+        g.pop("eval_rates_heldout_forward")
+        g["train_rates_heldout"] = g["train_rates_heldout"].astype(np.int64)
+        g["eval_rates_heldout_fwd"] = g["eval_rates_heldin_forward"]
+
+    bad = _bad(d, sub, edit)
+    with h5py.File(bad, "a") as f:
+        f.create_dataset("mc_maze_5/eval_rates_heldout", data=np.ones((2, 2, 2)))
+    assert main(["validate", str(bad), "--target", str(d / "target.h5")]) == 1
+    out = capsys.readouterr().out.splitlines()
+    b = str(bad)
+    expected = [
+        f"{b}: mc_maze/eval_rates_heldout_forward: array missing (needed with eval_rates_heldin_forward for fp-bps)",
+        f"{b}: mc_maze: held-in neuron counts differ: train_rates_heldin 12, eval_rates_heldin 11, "
+        "eval_rates_heldin_forward 12 (expected one count)",
+        f"{b}: mc_maze/eval_rates_heldin: shape (30, 48, 11) (expected (30, 48, 12))",
+        f"{b}: mc_maze/eval_rates_heldout: 1 NaN value(s) (first at [0, 0, 0]; expected finite rates >= 0)",
+        f"{b}: mc_maze/eval_rates_heldout: 1 infinite value(s) (first at [1, 0, 0]; expected finite rates >= 0)",
+        f"{b}: mc_maze/eval_rates_heldout_fwd: unknown array; did you mean 'eval_rates_heldout_forward'? "
+        "(expected train_rates_heldin, train_rates_heldout, eval_rates_heldin, eval_rates_heldout, "
+        "eval_rates_heldin_forward, eval_rates_heldout_forward)",
+        f"{b}: mc_maze/train_rates_heldin: 1 negative value(s) (first at [0, 1, 2]; expected finite rates >= 0)",
+        f"{b}: mc_maze/train_rates_heldout: dtype int64 (expected float32)",
+    ]
+    for line in expected:
+        assert line in out
+    assert any(line.startswith(f"{b}: mc_maze_5: unknown dataset group; did you mean 'mc_maze'?")
+               for line in out)
+    assert out[-1] == f"{b}: INVALID ({len(out) - 1} problems)"
+
+
+def test_validate_unreadable_file_exits_2(files, capsys):
+    d, _ = files
+    rc, err = _run_err(["validate", str(d / "missing.h5")], capsys)
+    assert (rc, err) == (2, f"nlb-eval validate: error: {d / 'missing.h5'}: file not found\n")
+
+
+def test_package_merges_validates_and_writes_manifest(files, capsys):
+    d, _ = files
+    out = d / "submissions" / "mine.h5"
+    assert main(["package", str(d / "good.h5"), str(d / "run"), "--out", str(out),
+                 "--target", str(d / "target.h5")]) == 0
+    text = capsys.readouterr().out
+    assert f"evalai challenge 1256 phase 2540 submit --file {out}" in text
+    assert "--large" not in text
+    with h5py.File(out, "r") as f:
+        assert sorted(f) == ["dmfc_rsg_20", "mc_maze"]
+        ds = f["mc_maze/eval_rates_heldout"]
+        assert ds.dtype == np.float32 and ds.compression == "gzip"
+    manifest = json.loads((d / "submissions" / "mine.manifest.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest["datasets"]["dmfc_rsg_20"]["eval_rates_heldout"]["shape"] == [30, 12, 5]
+    assert manifest["tool"]["name"] == "nlb_suite"
+    assert main(["validate", str(out), "--target", str(d / "target.h5")]) == 0
+    ref = oracle_evaluate(str(d / "target.h5"), str(out))
+    assert_results_equal(__import__("nlb_suite").evaluate(d / "target.h5", out), ref)
+
+
+def test_package_refuses_invalid_duplicate_and_existing(files, capsys):
+    d, sub = files
+    bad = _bad(d, sub, lambda g: g["eval_rates_heldout"].__setitem__((0, 0, 0), np.nan))
+    out = d / "s.h5"
+    assert main(["package", str(bad), "--out", str(out)]) == 1
+    assert "1 NaN value(s)" in capsys.readouterr().out and not out.exists()
+    assert list(d.glob(".s.h5*")) == []
+    rc, err = _run_err(["package", str(d / "good.h5"), str(d / "good.h5"), "--out", str(out)], capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: {d / 'good.h5'}: mc_maze: group also present in "
+                            f"{d / 'good.h5'} (expected each dataset group in exactly one input)\n")
+    (d / "empty_run").mkdir()
+    rc, err = _run_err(["package", str(d / "empty_run"), "--out", str(out)], capsys)
+    assert rc == 2 and "run folder without submission.h5" in err and not out.exists()
+    out.write_text("x")
+    rc, err = _run_err(["package", str(d / "good.h5"), "--out", str(out)], capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: {out}: already exists (expected a new path, or --force "
+                            "to replace it)\n")
+
+
+def test_upload_command_large_files(tmp_path):
+    from nlb_suite.commands.scoring import upload_command
+
+    p = tmp_path / "x.h5"
+    assert upload_command(p, "test", 301 * 1024 * 1024).endswith(f"--file {p} --large")
+    assert upload_command(p, "val", 10) == f"evalai challenge 1256 phase 2539 submit --file {p}"
