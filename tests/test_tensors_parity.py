@@ -71,3 +71,51 @@ def test_h5_layout_matches_save_to_h5(synthetic, tmp_path):
                     assert a[n].shape == b[n].shape, n
                     assert a[n].compression == b[n].compression, n
         assert_same(load_h5(ours_dir / fname), load_h5(tmp_path / f"ref_{fname}"), fname)
+
+
+def _move_gaps_next_to_windows(train_file, kern_reach_s=0.15):
+    """Shift the recording gaps (obs_intervals, all units) to end just before two trials' PSTH windows,
+    inside the smoothing kernel's reach but outside every tensor window."""
+    with h5py.File(train_file, "a") as f:
+        mo = f["intervals/trials/move_onset_time"][()]
+        split = f["intervals/trials/split"][()].astype(str)
+        obs = f["units/obs_intervals"]
+        per_unit = obs.shape[0] // len(f["units/id"])
+        iv = obs[:per_unit]
+        picks = [k for k in range(1, len(mo)) if split[k] in ("train", "val") and np.isfinite(mo[k])
+                 and iv[0, 0] + 1 < mo[k] - 0.4 < iv[-1, 1] - 1]
+        chosen = [picks[len(picks) // 3], picks[2 * len(picks) // 3]][: per_unit - 1]
+        bounds = [iv[0, 0]]
+        for k in sorted(chosen):
+            start = mo[k] - 0.25 - kern_reach_s + 0.0213  # gap [window - 129 ms, window - 85 ms): in reach
+            bounds += [start, start + 0.0437]
+        bounds.append(iv[-1, 1])
+        new = np.array(bounds).reshape(-1, 2)
+        assert new.shape == iv.shape and np.all(np.diff(new.ravel()) > 0)
+        obs[...] = np.tile(new, (obs.shape[0] // per_unit, 1))
+    return chosen
+
+
+@pytest.mark.parametrize("bin_ms", [5, 20])
+def test_psth_windows_near_recording_gaps(synthetic, tmp_path, bin_ms):
+    import shutil
+
+    from nlb_suite.datasets.registry import get_dataset
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.windows import trial_rows
+
+    folder = tmp_path / "data"
+    shutil.copytree(synthetic("mc_maze_small"), folder)
+    assert _move_gaps_next_to_windows(sorted(folder.glob("*train*.nwb"))[0])
+    # the exact per-stretch smoothing path must really be taken
+    s = load_session(folder)
+    spec = get_dataset("mc_maze_small")
+    rows = trial_rows(s, spec.psth.window, s.split_mask("train", "val"), bin_ms, allow_nans=True)
+    g = s.groups["spikes"]
+    width = int(6 * spec.psth.kern_sd_ms)  # kernel samples; it reaches width//2 ms back and forward
+    a = rows.bins[rows.offsets[:-1]] * bin_ms - width // 2
+    b = rows.bins[rows.offsets[:-1]] * bin_ms + rows.lengths * bin_ms + (width - 1) // 2
+    pos = np.searchsorted(g.valid.starts, a, side="right") - 1
+    assert np.sum(~((pos >= 0) & (g.valid.ends[np.maximum(pos, 0)] >= b))) >= 2
+    assert_same(_ours(folder, "mc_maze_small", bin_ms, "val"),
+                nlb_tools_tensors(folder, "mc_maze_small", bin_ms, "val"))
