@@ -68,13 +68,21 @@ def neg_log_likelihood(rates: np.ndarray, spikes: np.ndarray) -> float:
 
 def bits_per_spike(rates: np.ndarray, spikes: np.ndarray, what: str = "bits_per_spike") -> float:
     """Pooled bits per spike: (NLL of per-neuron mean-rate null - NLL of rates) / total spikes / ln 2."""
-    model, null, s, _ = nll_terms(rates, spikes, what)
-    return float((np.sum(null) - np.sum(model)) / np.sum(s) / LN2)
+    return bps_from_terms(*nll_terms(rates, spikes, what)[:3])
 
 
 def bits_per_spike_per_neuron(rates: np.ndarray, spikes: np.ndarray, what: str = "bits_per_spike") -> np.ndarray:
     """Bits per spike of each neuron (last axis) on its own; NaN for a neuron without spikes."""
-    model, null, s, _ = nll_terms(rates, spikes, what)
+    return bps_per_neuron_from_terms(*nll_terms(rates, spikes, what)[:3])
+
+
+def bps_from_terms(model: np.ndarray, null: np.ndarray, s: np.ndarray) -> float:
+    """Pooled bits per spike from `nll_terms` output."""
+    return float((np.sum(null) - np.sum(model)) / np.sum(s) / LN2)
+
+
+def bps_per_neuron_from_terms(model: np.ndarray, null: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Per-neuron bits per spike from `nll_terms` output."""
     axes = tuple(range(s.ndim - 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return (null.sum(axis=axes) - model.sum(axis=axes)) / s.sum(axis=axes) / LN2
@@ -122,10 +130,15 @@ def _flat(x: np.ndarray) -> np.ndarray:
 
 def decoder_data(rates: np.ndarray, behavior: np.ndarray, mask: np.ndarray, what: str) -> tuple[np.ndarray, ...]:
     """Flatten the masked trials to samples, drop samples whose first behaviour column is NaN."""
-    x, y = _flat(rates[mask]), _flat(behavior[mask])
-    rows = np.arange(len(rates))[mask].repeat(rates.shape[1] if rates.ndim > 2 else 1)
+    n_bins = rates.shape[1] if rates.ndim > 2 else 1
+    if mask.all():  # views, no copies
+        x, y, rows = _flat(rates), _flat(behavior), np.arange(len(rates)).repeat(n_bins)
+    else:
+        x, y = _flat(rates[mask]), _flat(behavior[mask])
+        rows = np.flatnonzero(mask).repeat(n_bins)
     keep = ~np.isnan(y[:, 0])
-    x, y, rows = x[keep], y[keep], rows[keep]
+    if not keep.all():
+        x, y, rows = x[keep], y[keep], rows[keep]
     if np.isnan(x).any():
         raise NLBInputError(f"{what}: {int(np.isnan(x).any(axis=1).sum())} NaN rate sample(s) within "
                             "required trial times (expected finite rates)")

@@ -117,9 +117,9 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
                           f"{(n_eval, n_bins, n_in if n_in is not None else 'held-in neurons')}")
     eval_rates = np.concatenate([eval_in, eval_out], axis=-1)
     what = f"{sub.where}: {sub.key}/eval_rates_heldout"
-    model, _, s, valid = M.nll_terms(eval_out, spikes, what)
-    metrics = {"co-bps": M.bits_per_spike(eval_out, spikes, what)}
-    score = GroupScore(metrics, M.bits_per_spike_per_neuron(eval_out, spikes, what), n_eval)
+    model, null, s, valid = M.nll_terms(eval_out, spikes, what)
+    metrics = {"co-bps": M.bps_from_terms(model, null, s)}
+    score = GroupScore(metrics, M.bps_per_neuron_from_terms(model, null, s), n_eval)
     score.boot["co-bps"] = B.bps_trial_sums(model, s, valid)
 
     if name == "dmfc_rsg":
@@ -159,8 +159,8 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
         fr_out = sub.array("eval_rates_heldout_forward", fs_out.shape)
         fs, fr = np.dstack([fs_in, fs_out]), np.dstack([fr_in, fr_out])
         what = f"{sub.where}: {sub.key}/eval_rates_heldin_forward+heldout_forward"
-        metrics["fp-bps"] = M.bits_per_spike(fr, fs, what)
-        model, _, s, valid = M.nll_terms(fr, fs, what)
+        model, null, s, valid = M.nll_terms(fr, fs, what)
+        metrics["fp-bps"] = M.bps_from_terms(model, null, s)
         score.boot["fp-bps"] = B.bps_trial_sums(model, s, valid)
     return score
 

@@ -65,8 +65,9 @@ def ridge_grid_search_r2(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.nd
     for k in range(n_folds):
         train = np.arange(n_folds) != k
         gram, xty, mx, my = normal_eq(train)
-        coefs = _solve(gram, xty, alphas)
-        pred = (xs[blocks[k]] - mx) @ coefs + my
+        coefs = _solve(gram, xty, alphas)  # alphas x features x targets
+        flat = coefs.transpose(1, 0, 2).reshape(len(mx), -1)  # one matmul for all alphas
+        pred = (xs[blocks[k]] @ flat - mx @ flat).reshape(-1, len(alphas), ys.shape[1]).transpose(1, 0, 2) + my
         scores[k] = _fold_scores(ys[blocks[k]], pred)
     means = scores.mean(axis=0)
     means = np.where(np.isnan(means), np.nanmin(means) - 1 if np.isfinite(means).any() else 0.0, means)
