@@ -40,7 +40,7 @@ class BenchmarkTensors:
     target: Optional[dict[str, np.ndarray]]
     train_trial_ids: np.ndarray
     eval_trial_ids: np.ndarray
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # *_bins: global bin index per time step
 
     @property
     def result_key(self) -> str:
@@ -208,11 +208,14 @@ class TensorBuilder:
         values[include] = self.session.trials[field_name][include] + jitter * NS_PER_MS
         return values
 
-    def forward(self, group_name: str, window: Window, include: np.ndarray, align_values) -> np.ndarray:
+    def forward_rows(self, window: Window, include: np.ndarray, align_values, allow_nans: bool = False) -> TrialRows:
+        """The 200 ms after each window (nlb_tools' `_prep_fp`): overlap allowed."""
         end = (window.offsets or (0, 0))[1]
         fp_window = Window(window.align_field, (end, end + FORWARD_MS), allow_overlap=True)
-        rows = self.rows(fp_window, include, align_values=align_values)
-        return self.stacked(group_name, rows, "forward window")
+        return self.rows(fp_window, include, align_values=align_values, allow_nans=allow_nans)
+
+    def forward(self, group_name: str, window: Window, include: np.ndarray, align_values) -> np.ndarray:
+        return self.stacked(group_name, self.forward_rows(window, include, align_values), "forward window")
 
 
 def _phase_masks(session: Session, phase: str) -> tuple[np.ndarray, np.ndarray]:
@@ -256,6 +259,9 @@ def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: in
         "train_spikes_heldout_forward": b.forward("heldout_spikes", tw, train_mask, train_align),
     }
     train_ids = session.trials["trial_id"][rows.trials]
+    extras: dict[str, np.ndarray] = {"train_bins": rows.bins.reshape(len(rows.trials), -1)}
+    fwd = b.forward_rows(tw, train_mask, train_align)
+    extras["train_forward_bins"] = fwd.bins.reshape(len(fwd.trials), -1)
 
     # ---- eval input (make_eval_input_tensors)
     _stage(progress, "eval tensors")
@@ -269,9 +275,12 @@ def build_tensors(session: Session, name: str, bin_ms: int, phase: str, seed: in
     if not has_test:
         eval_input["eval_spikes_heldout"] = b.spike_values("heldout_spikes", rows.bins).reshape(n, t_len, -1)
     eval_ids = session.trials["trial_id"][rows.trials]
+    extras["eval_bins"] = rows.bins.reshape(n, t_len)
+    fwd = b.forward_rows(tw, eval_mask, eval_align, allow_nans=True)
+    fwd.stacked("eval forward window")
+    extras["eval_forward_bins"] = fwd.bins.reshape(len(fwd.trials), -1)
 
     target = None
-    extras: dict[str, np.ndarray] = {}
     if phase == "val":
         _stage(progress, "target + PSTH" if include_psth else "target")
         target = _target(b, train_mask, eval_mask, seed, include_psth, extras)

@@ -1,0 +1,69 @@
+"""Ground-truth rates of synthetic datasets on the session's global bin grid (the oracle's ceiling).
+
+`ground_truth.h5` (written by `nlb-eval synth`) holds, per NWB file, the expected spike count of every
+unit in every 5 ms bin of that file's own time axis; the test file's group also holds the rates of the
+held-out units hidden from its NWB file. Here they are placed on the joined session axis and summed to
+the requested bin width, in the column order of the benchmark tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import h5py
+import numpy as np
+
+from ..errors import NLBInputError
+from .session import Session
+
+TRUTH_FILE = "ground_truth.h5"
+TRUTH_BIN_MS = 5
+
+
+def find_truth(session: Session) -> Optional[Path]:
+    """ground_truth.h5 next to the NWB files or up to two folders above them."""
+    folder = session.files[0].path.parent
+    for candidate in (folder, folder.parent, folder.parent.parent):
+        if (candidate / TRUTH_FILE).exists():
+            return candidate / TRUTH_FILE
+    return None
+
+
+def _file_kind(path: Path) -> str:
+    return "test" if "desc-test" in path.name else "train"
+
+
+def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
+    """{"spikes": (n_bins, n_heldin), "heldout_spikes": (n_bins, n_heldout)} expected counts per bin."""
+    path = find_truth(session)
+    if path is None:
+        raise NLBInputError(f"{session.files[0].path.parent}: no {TRUTH_FILE} (ground truth exists only for "
+                            "synthetic datasets made by `nlb-eval synth`)")
+    if bin_ms % TRUTH_BIN_MS:
+        raise NLBInputError(f"{path}: ground truth is at {TRUTH_BIN_MS} ms; bin {bin_ms} ms is not a multiple")
+    n5 = -(-session.total_ms // TRUTH_BIN_MS)
+    out = {name: np.full((n5, g.n_units), np.nan, dtype=np.float64) for name, g in session.groups.items()}
+    heldout_ids = session.groups["heldout_spikes"].unit_ids if "heldout_spikes" in session.groups else None
+    with h5py.File(path, "r") as f:
+        for nwb, offset in zip(session.files, session.offsets_ms):
+            kind = _file_kind(nwb.path)
+            if kind not in f:
+                raise NLBInputError(f"{path}: missing group '{kind}' for {nwb.path.name}")
+            g = f[kind]
+            rates = g["rates"][()]
+            start = offset // TRUTH_BIN_MS
+            for name, group in session.groups.items():
+                rows = np.flatnonzero(nwb.heldout == (name == "heldout_spikes"))
+                if len(rows):
+                    cols = np.searchsorted(group.unit_ids, nwb.unit_ids[rows])
+                    out[name][start : start + len(rates), cols] = rates[:, rows]
+            if "heldout_rates" in g and heldout_ids is not None and not nwb.heldout.any():
+                hidden = g["heldout_rates"][()]
+                out["heldout_spikes"][start : start + len(hidden)] = hidden[:, : len(heldout_ids)]
+    factor = bin_ms // TRUTH_BIN_MS
+    if factor > 1:
+        n = -(-n5 // factor)
+        padded = {k: np.concatenate([v, np.zeros((n * factor - n5, v.shape[1]))]) for k, v in out.items()}
+        out = {k: v.reshape(n, factor, -1).sum(axis=1) for k, v in padded.items()}
+    return out

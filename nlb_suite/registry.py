@@ -1,0 +1,230 @@
+"""The baseline contract, baseline discovery (entry points `nlb_suite.baselines`) and typed configs.
+
+A baseline is a class with a `Config` dataclass. It is built from a config and a RunContext, fits on
+the train trials (held-in + held-out spikes, forward spikes, behaviour) and predicts rates in spikes per
+bin for any trials from their held-in spikes: held-in, held-out and, if it can, the forward window.
+Third-party packages add models by declaring an entry point in the group `nlb_suite.baselines`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+import yaml
+
+from .errors import NLBInputError
+
+ENTRY_POINT_GROUP = "nlb_suite.baselines"
+
+
+@dataclass
+class TrialSet:
+    """Trials handed to a baseline. Arrays are (trials, bins, units) spike counts per bin, float32.
+
+    Train sets carry held-out and forward spikes and behaviour; eval sets only held-in spikes.
+    `bins` holds each row's bin index on the session's global grid (for ground-truth lookups).
+    """
+
+    split: str  # "train" or "eval"
+    spikes_heldin: np.ndarray
+    trial_ids: np.ndarray
+    bins: np.ndarray  # (trials, bins) global bin index of each time step
+    forward_bins: np.ndarray  # (trials, forward bins)
+    spikes_heldout: Optional[np.ndarray] = None
+    spikes_heldin_forward: Optional[np.ndarray] = None
+    spikes_heldout_forward: Optional[np.ndarray] = None
+    behavior: Optional[np.ndarray] = None
+
+    @property
+    def n_trials(self) -> int:
+        return self.spikes_heldin.shape[0]
+
+
+@dataclass
+class Rates:
+    """Predicted rates in spikes per bin (non-negative). Forward rates are optional."""
+
+    heldin: np.ndarray
+    heldout: np.ndarray
+    heldin_forward: Optional[np.ndarray] = None
+    heldout_forward: Optional[np.ndarray] = None
+
+
+@dataclass
+class RunContext:
+    """What a baseline may know about the run besides the trials."""
+
+    dataset: str
+    bin_ms: int
+    n_heldin: int
+    n_heldout: int
+    n_forward_bins: int
+    seed: int = 0
+    device: str = "cpu"
+    data_dir: Optional[Path] = None  # folder with the NWB files (and ground_truth.h5 when synthetic)
+    run_dir: Optional[Path] = None  # where a baseline may write checkpoints and curves
+    synthetic: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Baseline(ABC):
+    """Base class of every baseline: subclass it, set `name`, `description` and `Config`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, context: RunContext):
+        self.config = config
+        self.context = context
+
+    @abstractmethod
+    def fit(self, train: TrialSet) -> None:
+        """Learn from the train trials."""
+
+    @abstractmethod
+    def predict(self, trials: TrialSet) -> Rates:
+        """Rates (spikes per bin) for the given trials from their held-in spikes."""
+
+
+# ----- discovery ---------------------------------------------------------------------------------
+
+BUILTIN_BASELINES = {
+    "smoothing": "baselines.smoothing:SmoothingBaseline",
+    "gpfa": "baselines.gpfa:GPFABaseline",
+    "oracle": "baselines.oracle:OracleBaseline",
+}
+
+
+def _load_target(target: str) -> type:
+    module_name, _, attr = target.partition(":")
+    module = __import__(module_name, fromlist=[attr])
+    return getattr(module, attr)
+
+
+def available_baselines() -> dict[str, str]:
+    """Name -> 'module:Class' of every baseline: the built-in ones, then entry points (which may add)."""
+    found = dict(BUILTIN_BASELINES)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def get_baseline(name: str) -> type[Baseline]:
+    """The baseline class registered under `name`, with a one-line error listing the known names."""
+    known = available_baselines()
+    if name not in known:
+        raise NLBInputError(f"unknown baseline {name!r} (expected one of {', '.join(sorted(known))})")
+    cls = _load_target(known[name])
+    if not (isinstance(cls, type) and issubclass(cls, Baseline)):
+        raise NLBInputError(f"baseline {name!r} ({known[name]}) is not a nlb_suite.registry.Baseline subclass")
+    return cls
+
+
+# ----- configs -------------------------------------------------------------------------------------
+
+def config_dir(cls: type[Baseline]) -> Path:
+    """Folder holding a baseline's default YAML configs: configs/<name>/ next to its module."""
+    module = __import__(cls.__module__, fromlist=["__file__"])
+    return Path(module.__file__).resolve().parent / "configs" / cls.name
+
+
+def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin is typing.Union:  # Optional[X]
+        if value is None and type(None) in args:
+            return None
+        typ = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(typ), typing.get_args(typ)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if typ is str:
+            return str(value)
+        if origin in (list, tuple):
+            items = yaml.safe_load(value) if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)):
+                raise ValueError
+            inner = args[0] if args else Any
+            out = [_coerce(v, inner, key, source) if inner is not Any else v for v in items]
+            return tuple(out) if origin is tuple else out
+    except (TypeError, ValueError):
+        raise NLBInputError(f"{source}: {key}: {value!r} is not a valid {getattr(typ, '__name__', typ)}") from None
+    return value
+
+
+def build_config(cls: type[Baseline], values: dict[str, Any], source: str) -> Any:
+    """Instantiate `cls.Config` from a dict; unknown keys and wrong types are one-line errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    hints = typing.get_type_hints(cls.Config)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise NLBInputError(f"{source}: unknown key(s) {', '.join(unknown)} for baseline {cls.name} "
+                            f"(expected: {', '.join(fields)})")
+    return cls.Config(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` strings (values parsed as YAML scalars/lists) into a dict."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise NLBInputError(f"--set: {pair!r} is not key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def default_config_file(cls: type[Baseline], dataset: str, bin_ms: int) -> Optional[Path]:
+    """The most specific default YAML: <dataset>_<bin>ms.yaml, then <dataset>.yaml, then default.yaml."""
+    folder = config_dir(cls)
+    for name in (f"{dataset}_{bin_ms}ms.yaml", f"{dataset}.yaml", "default.yaml"):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
+                   profile: Optional[str] = None) -> tuple[Any, list[str]]:
+    """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
+
+    Returns the config and the list of sources applied, for the run record.
+    """
+    values: dict[str, Any] = {}
+    sources = ["class defaults"]
+    path = default_config_file(cls, dataset, bin_ms)
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text()) or {}
+        profiles = loaded.pop("profiles", {}) or {}
+        values.update(loaded)
+        sources.append(str(path))
+        if profile and profile in profiles:
+            values.update(profiles[profile] or {})
+            sources.append(f"{path.name}:profiles.{profile}")
+    if overrides:
+        values.update(overrides)
+        sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))
+    return build_config(cls, values, source=f"config of {cls.name}"), sources
