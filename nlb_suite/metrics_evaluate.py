@@ -165,22 +165,48 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
     return score
 
 
-def bootstrap_group(score: GroupScore, n_boot: int, seed: int, level: float = 0.95) -> dict[str, list[float]]:
-    """Percentile intervals of every metric of one group over `n_boot` seeded resamples of eval trials."""
+def bootstrap_values(score: GroupScore, n_boot: int, seed: int) -> dict[str, np.ndarray]:
+    """Every metric of one group on `n_boot` seeded resamples of eval trials (same seed = same resamples)."""
     counts = B.resample_counts(score.n_eval_trials, n_boot, seed)
-    out: dict[str, list[float]] = {}
+    out: dict[str, np.ndarray] = {}
     for key in score.metrics:
         data = score.boot[key]
         if key in ("co-bps", "fp-bps"):
-            vals = B.boot_bps(data, counts)
+            out[key] = B.boot_bps(data, counts)
         elif key == "vel R2":
-            vals = B.boot_vel(data, score.n_eval_trials, counts)
+            out[key] = B.boot_vel(data, score.n_eval_trials, counts)
         elif key == "psth R2":
-            vals = B.boot_psth(data[0], data[1], counts)
+            out[key] = B.boot_psth(data[0], data[1], counts)
         else:
-            vals = B.boot_tp(*data, counts)
-        out[key] = B.percentile_interval(vals, level)
+            out[key] = B.boot_tp(*data, counts)
     return out
+
+
+def bootstrap_group(score: GroupScore, n_boot: int, seed: int, level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals of every metric of one group over `n_boot` seeded resamples of eval trials."""
+    return {k: B.percentile_interval(v, level) for k, v in bootstrap_values(score, n_boot, seed).items()}
+
+
+def compare(a: Report, b: Report, n_boot: int, seed: int = 0, level: float = 0.95) -> list[list[Any]]:
+    """Paired comparison on shared groups: rows [split, metric, a, b, a - b, lo, hi, share of resamples a > b]."""
+    rows = []
+    for key, ga in a.groups.items():
+        gb = b.groups.get(key)
+        if gb is None:
+            continue
+        if gb.n_eval_trials != ga.n_eval_trials:
+            raise NLBInputError(f"{key}: the two submissions have {ga.n_eval_trials} and {gb.n_eval_trials} "
+                                "eval trials (expected the same target)")
+        va, vb = bootstrap_values(ga, n_boot, seed), bootstrap_values(gb, n_boot, seed)
+        for m in ga.metrics:
+            if m not in gb.metrics:
+                continue
+            d = va[m] - vb[m]
+            ok = np.isfinite(d)
+            share = float(np.mean(d[ok] > 0)) if ok.any() else float("nan")
+            rows.append([f"{key}_split", m, ga.metrics[m], gb.metrics[m], ga.metrics[m] - gb.metrics[m],
+                         *B.percentile_interval(d, level), share])
+    return rows
 
 
 def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:

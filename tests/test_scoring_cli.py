@@ -212,3 +212,15 @@ def test_upload_command_large_files(tmp_path):
     p = tmp_path / "x.h5"
     assert upload_command(p, "test", 301 * 1024 * 1024).endswith(f"--file {p} --large")
     assert upload_command(p, "val", 10) == f"evalai challenge 1256 phase 2539 submit --file {p}"
+
+
+def test_evaluate_compare_is_paired(files, capsys):
+    d, _ = files
+    base = ["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "good.h5")]
+    rc, err = _run_err(base + ["--compare", str(d / "good.h5")], capsys)
+    assert (rc, err) == (2, "nlb-eval evaluate: error: --compare: needs --ci N (the paired bootstrap's "
+                            "resample count)\n")
+    assert main(base + ["--compare", str(d / "good.h5"), "--ci", "30", "--json", str(d / "c.json")]) == 0
+    rows = json.loads((d / "c.json").read_text())["compare"]["rows"]
+    assert [r["metric"] for r in rows] == ["co-bps", "vel R2", "psth R2", "fp-bps"]
+    assert all(r["a_minus_b"] == 0 and r["lo"] == 0 and r["hi"] == 0 and r["p_a_gt_b"] == 0 for r in rows)

@@ -48,6 +48,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise NLBInputError(f"--ci: {args.ci} resamples (expected 0 or more)")
     if not 0 < args.level < 1:
         raise NLBInputError(f"--level: {args.level} (expected a confidence level between 0 and 1)")
+    if args.compare and not args.ci:
+        raise NLBInputError("--compare: needs --ci N (the paired bootstrap's resample count)")
     report = evaluate_report(args.target, args.submission, ci=args.ci, seed=args.seed, level=args.level)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -73,12 +75,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             prows.append([key, len(v), float(np.nanmedian(v)), float(np.nanmin(v)), float(np.nanmax(v)),
                           int(np.sum(v < 0))])
         print_table(["group", "held-out neurons", "median co-bps", "min", "max", "< 0"], prows)
+    paired = None
+    if args.compare:
+        from ..metrics_evaluate import compare
+
+        other = evaluate_report(args.target, args.compare)
+        paired = compare(report, other, args.ci, args.seed, args.level)
+        print()
+        print(f"paired bootstrap, A = {args.submission}, B = {args.compare} (same resamples of eval trials):")
+        print_table(["split", "metric", "A", "B", "A - B", f"{level} lo", f"{level} hi", "P(A > B)"], paired)
     if args.json:
         if args.ci or args.per_neuron:
             out: Any = {"results": report.results}
             if args.ci:
                 out.update(intervals=report.intervals,
                            bootstrap={"resamples": args.ci, "seed": args.seed, "level": args.level})
+            if paired is not None:
+                out["compare"] = {"submission_b": args.compare, "rows": [
+                    dict(zip(["split", "metric", "a", "b", "a_minus_b", "lo", "hi", "p_a_gt_b"], r))
+                    for r in paired]}
             if args.per_neuron:
                 out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
         else:
@@ -268,6 +283,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--per-neuron", action="store_true", help="also report co-bps of each held-out neuron")
+    p.add_argument("--compare", metavar="B.h5", help="paired bootstrap of submission - B (needs --ci)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("validate", help="check a submission file for every mistake before upload")
