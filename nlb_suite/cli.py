@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "nlb_suite.commands.data",
     "nlb_suite.commands.synth",
     "nlb_suite.commands.scoring",
+    "nlb_suite.commands.runs",
 )
 
 

@@ -96,6 +96,7 @@ class Baseline(ABC):
 
 # ----- discovery ---------------------------------------------------------------------------------
 
+# Our own baselines are also declared as entry points in setup.cfg; this table covers source checkouts.
 BUILTIN_BASELINES = {
     "smoothing": "baselines.smoothing:SmoothingBaseline",
     "gpfa": "baselines.gpfa:GPFABaseline",
@@ -122,7 +123,10 @@ def get_baseline(name: str) -> type[Baseline]:
     known = available_baselines()
     if name not in known:
         raise NLBInputError(f"unknown baseline {name!r} (expected one of {', '.join(sorted(known))})")
-    cls = _load_target(known[name])
+    try:
+        cls = _load_target(known[name])
+    except (ImportError, AttributeError) as exc:
+        raise NLBInputError(f"baseline {name!r}: cannot load {known[name]} ({exc})") from None
     if not (isinstance(cls, type) and issubclass(cls, Baseline)):
         raise NLBInputError(f"baseline {name!r} ({known[name]}) is not a nlb_suite.registry.Baseline subclass")
     return cls

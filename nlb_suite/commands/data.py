@@ -1,4 +1,4 @@
-"""Data-layer commands: list datasets, tensors, download, demo."""
+"""Data-layer commands: list, tensors, download."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.registry import DATASETS, SUPPORTED_BINS, get_dataset
+from ..datasets.registry import DATASETS, get_dataset
 from ..h5io import storage_dtype
 from ..table import print_table
 
@@ -16,6 +16,8 @@ TENSOR_FILES = ("train_input.h5", "eval_input.h5", "target_data.h5")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "baselines":
+        return _list_baselines()
     rows = []
     for spec in DATASETS.values():
         a, b = spec.train_window.offsets or (None, None)
@@ -29,6 +31,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ])
     print_table(["dataset", "DANDI", "units in+out", "trials trainval/test", "window (ms)", "behavior",
                  "lag ms", "PSTH conditions", "PSTH sd ms"], rows)
+    return 0
+
+
+def _list_baselines() -> int:
+    from ..registry import available_baselines, get_baseline
+
+    rows = []
+    for name, target in available_baselines().items():
+        try:
+            cls = get_baseline(name)
+            rows.append([name, cls.description, target])
+        except Exception as exc:  # a broken third-party entry point must not hide the others
+            rows.append([name, f"(cannot load: {exc})", target])
+    print_table(["baseline", "description", "implementation"], rows)
     return 0
 
 
@@ -93,26 +109,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from ..datasets.synthetic import write_synthetic
-
-    name, out = args.dataset, Path(args.out)
-    data = out / "synthetic" / name
-    if not (data / "ground_truth.h5").exists():
-        print(f"generating synthetic {name} in {data} ...")
-        write_synthetic(name, data, seed=args.seed, progress=True)
-    for bin_ms in SUPPORTED_BINS:
-        t0 = time.perf_counter()
-        dest = out / "tensors" / f"{name}_{bin_ms}ms_val"
-        files = write_tensors(name, data, bin_ms, "val", dest, seed=0)
-        print(f"\n{name} at {bin_ms} ms, phase val -> {dest} ({time.perf_counter() - t0:.1f} s)")
-        print_table(["file", "array", "shape", "dtype", "NaN", "mean"], summarize(files))
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="list the registered datasets")
-    p.add_argument("what", choices=["datasets"], help="what to list")
+    p = sub.add_parser("list", help="list the registered datasets or baselines")
+    p.add_argument("what", choices=["datasets", "baselines"], help="what to list")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("tensors", help="build the benchmark tensors (nlb_tools-identical h5 files)")
@@ -131,9 +130,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="download folder")
     p.add_argument("--jobs", type=int, default=4, help="parallel downloads")
     p.set_defaults(func=_cmd_download)
-
-    p = sub.add_parser("demo", help="generate a synthetic dataset and build its tensors")
-    p.add_argument("--dataset", default="mc_maze_small", choices=sorted(DATASETS))
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cmd_demo)

@@ -349,7 +349,7 @@ def load(name: str, data: str | Path, bin_ms: int = 5, phase: str = "val", seed:
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=4, desc="reading NWB", unit="step", leave=False)
+        bar = tqdm(total=4, desc="reading NWB", unit="step", leave=False, disable=None)  # off when not a TTY
     try:
         session = load_session(data)
         return build_tensors(session, name, bin_ms, phase, seed=seed, include_psth=include_psth, progress=bar)

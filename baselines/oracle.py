@@ -1,0 +1,52 @@
+"""The ground-truth oracle: true rates of a synthetic dataset, the ceiling every model is measured against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlb_suite.errors import NLBInputError
+from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
+
+
+@dataclass
+class OracleConfig:
+    """The oracle has nothing to tune; `floor` keeps rates strictly positive for scoring."""
+
+    floor: float = 1e-9
+
+
+class OracleBaseline(Baseline):
+    name = "oracle"
+    description = "ground-truth rates of a synthetic dataset (the ceiling; not available on real data)"
+    Config = OracleConfig
+
+    def __init__(self, config: OracleConfig, context: RunContext):
+        super().__init__(config, context)
+        self._truth: dict[str, np.ndarray] | None = None
+
+    def fit(self, train: TrialSet) -> None:
+        """Load the true rates on the session grid (nothing is learned)."""
+        ctx = self.context
+        if not ctx.synthetic or ctx.data_dir is None:
+            raise NLBInputError("baseline oracle: needs a synthetic dataset with ground truth "
+                                "(use --synthetic or data from `nlb-eval synth`); real data have no true rates")
+        from nlb_suite.datasets.session import load_session
+        from nlb_suite.datasets.truth import truth_rates
+
+        self._truth = truth_rates(load_session(ctx.data_dir), ctx.bin_ms)
+
+    def predict(self, trials: TrialSet) -> Rates:
+        assert self._truth is not None, "fit() first"
+        floor = self.config.floor
+
+        def take(group: str, bins: np.ndarray) -> np.ndarray:
+            return np.maximum(self._truth[group][bins], floor).astype(np.float32)
+
+        return Rates(
+            heldin=take("spikes", trials.bins),
+            heldout=take("heldout_spikes", trials.bins),
+            heldin_forward=take("spikes", trials.forward_bins),
+            heldout_forward=take("heldout_spikes", trials.forward_bins),
+        )

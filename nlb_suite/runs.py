@@ -1,0 +1,304 @@
+"""A run = dataset + baseline + config -> rates -> submission -> scores, recorded in one run folder.
+
+The folder holds `submission.h5` (EvalAI layout for the dataset), `metrics.json` (nlb_tools-style result
+list, phase val), `intervals.json` (bootstrap intervals), `per_neuron_co_bps.json`, `config.yaml` (the
+resolved config), `run.json` (provenance: versions, data checksums, timings, command) and `log.txt`.
+It is assembled in a temporary folder and renamed into place, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from . import __version__
+from .datasets.registry import check_bin, get_dataset
+from .errors import NLBInputError
+from .registry import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
+
+log = logging.getLogger("nlb_suite.runs")
+
+RUN_FILES = ("submission.h5", "config.yaml", "run.json", "log.txt")
+SYNTHETIC_SEED = 0  # the synthetic stand-in is one fixed dataset; --seed seeds the model
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines a run (what `nlb-eval run` takes)."""
+
+    baseline: str
+    dataset: str
+    bin_ms: int = 5
+    phase: str = "val"
+    data: Optional[Path] = None
+    synthetic: bool = False
+    out: Optional[Path] = None
+    seed: int = 0
+    device: str = "auto"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    profile: Optional[str] = None
+    ci: int = 200
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: Optional[dict[str, float]]
+    intervals: Optional[dict[str, list[float]]]
+    timings: dict[str, float]
+
+
+def cache_root() -> Path:
+    """Where generated synthetic datasets are cached ($NLB_SUITE_CACHE, default ~/.cache/nlb_suite)."""
+    return Path(os.environ.get("NLB_SUITE_CACHE", "~/.cache/nlb_suite")).expanduser()
+
+
+def synthetic_data(dataset: str, progress: bool = True) -> Path:
+    """Folder of the cached synthetic stand-in of `dataset` (generated on first use)."""
+    from .datasets.synthetic import write_synthetic
+
+    root = cache_root() / "synthetic" / f"{dataset}-seed{SYNTHETIC_SEED}"
+    if not (root / "ground_truth.h5").exists():
+        log.info("generating synthetic %s in %s", dataset, root)
+        write_synthetic(dataset, root, seed=SYNTHETIC_SEED, progress=progress)
+    return sorted(root.glob("**/*.nwb"))[0].parent
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; an unavailable 'cuda' is a clear error."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise NLBInputError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if device == "cuda" and not has_cuda:
+        raise NLBInputError("--device cuda: no CUDA device available (torch missing or no GPU); use --device auto")
+    return "cuda" if device == "auto" and has_cuda else ("cpu" if device == "auto" else device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy's global RNG and torch (when installed)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def trial_sets(tensors) -> tuple[TrialSet, TrialSet]:
+    """The train and eval TrialSets a baseline sees, from benchmark tensors."""
+    ti, ei, ex = tensors.train_input, tensors.eval_input, tensors.extras
+    train = TrialSet(
+        split="train", spikes_heldin=ti["train_spikes_heldin"], trial_ids=tensors.train_trial_ids,
+        bins=ex["train_bins"], forward_bins=ex["train_forward_bins"],
+        spikes_heldout=ti["train_spikes_heldout"], spikes_heldin_forward=ti["train_spikes_heldin_forward"],
+        spikes_heldout_forward=ti["train_spikes_heldout_forward"], behavior=ti.get("train_behavior"),
+    )
+    evals = TrialSet(split="eval", spikes_heldin=ei["eval_spikes_heldin"], trial_ids=tensors.eval_trial_ids,
+                     bins=ex["eval_bins"], forward_bins=ex["eval_forward_bins"])
+    return train, evals
+
+
+def _check_rates(rates: Rates, trials: TrialSet, ctx: RunContext, baseline: str) -> None:
+    n, t = trials.spikes_heldin.shape[:2]
+    expected = {"heldin": (n, t, ctx.n_heldin), "heldout": (n, t, ctx.n_heldout),
+                "heldin_forward": (n, ctx.n_forward_bins, ctx.n_heldin),
+                "heldout_forward": (n, ctx.n_forward_bins, ctx.n_heldout)}
+    for name, shape in expected.items():
+        arr = getattr(rates, name)
+        if arr is None and name.endswith("forward"):
+            continue
+        if arr is None or tuple(arr.shape) != shape:
+            found = None if arr is None else tuple(arr.shape)
+            raise NLBInputError(f"baseline {baseline}: {trials.split} {name} rates have shape {found} "
+                                f"(expected {shape})")
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise NLBInputError(f"baseline {baseline}: {trials.split} {name} rates contain NaN, inf or "
+                                "negative values")
+
+
+def submission_dict(key: str, train: Rates, evals: Rates) -> dict[str, dict[str, np.ndarray]]:
+    """The EvalAI group for one dataset from train and eval rates."""
+    group = {"train_rates_heldin": train.heldin, "train_rates_heldout": train.heldout,
+             "eval_rates_heldin": evals.heldin, "eval_rates_heldout": evals.heldout}
+    if evals.heldin_forward is not None and evals.heldout_forward is not None:
+        group["eval_rates_heldin_forward"] = evals.heldin_forward
+        group["eval_rates_heldout_forward"] = evals.heldout_forward
+    return {key: {k: np.asarray(v, dtype=np.float32) for k, v in group.items()}}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's numbers."""
+    out = {"python": platform.python_version(), "nlb_suite": __version__}
+    for pkg in ("numpy", "scipy", "h5py", "pynwb", "torch"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def default_run_dir(spec: RunSpec) -> Path:
+    return Path("runs") / f"{spec.dataset}_{spec.bin_ms}ms_{spec.phase}_{spec.baseline}_s{spec.seed}"
+
+
+def plain_metrics(group: Optional[dict]) -> Optional[dict]:
+    """Metric names without the scaling-set prefix ("[100] co-bps" -> "co-bps")."""
+    if group is None:
+        return None
+    return {k.split("] ", 1)[-1]: v for k, v in group.items()}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def execute(spec: RunSpec, progress: bool = True) -> RunResult:
+    """Run one baseline on one dataset end to end and record everything in its run folder."""
+    from .datasets.session import find_nwb_files
+    from .datasets.tensors import PHASES, load
+    from .datasets.truth import find_truth
+    from .metrics_evaluate import evaluate_report
+    from .submission import write_submission
+
+    ds = get_dataset(spec.dataset)
+    bin_ms = check_bin(spec.bin_ms)
+    if spec.phase not in PHASES:
+        raise NLBInputError(f"--phase: unknown phase {spec.phase!r} (expected one of val, test)")
+    cls: type[Baseline] = get_baseline(spec.baseline)
+    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile)
+    if spec.synthetic == (spec.data is not None):
+        raise NLBInputError("give exactly one of --data DIR or --synthetic")
+    device = resolve_device(spec.device)
+    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
+    run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    handler = logging.FileHandler(work / "log.txt")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("nlb_suite").addHandler(handler)
+    logging.getLogger("nlb_suite").setLevel(logging.INFO)
+    try:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        tensors = load(spec.dataset, data_dir, bin_ms=bin_ms, phase=spec.phase, progress=progress)
+        timings["tensors_s"] = time.perf_counter() - t0
+        train, evals = trial_sets(tensors)
+        synthetic = spec.synthetic or find_truth(data_dir) is not None
+        ctx = RunContext(dataset=spec.dataset, bin_ms=bin_ms, n_heldin=train.spikes_heldin.shape[2],
+                         n_heldout=train.spikes_heldout.shape[2], n_forward_bins=ds.fp_bins(bin_ms),
+                         seed=spec.seed, device=device, data_dir=data_dir, run_dir=work, synthetic=synthetic)
+        log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
+                 spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
+        seed_everything(spec.seed)
+        model = cls(config, ctx)
+        t0 = time.perf_counter()
+        model.fit(train)
+        timings["fit_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rates_train, rates_eval = model.predict(train), model.predict(evals)
+        timings["predict_s"] = time.perf_counter() - t0
+        timings["predict_ms_per_trial"] = 1000 * timings["predict_s"] / (train.n_trials + evals.n_trials)
+        _check_rates(rates_train, train, ctx, spec.baseline)
+        _check_rates(rates_eval, evals, ctx, spec.baseline)
+        submission = submission_dict(tensors.result_key, rates_train, rates_eval)
+        write_submission(submission, work / "submission.h5")
+
+        metrics = intervals = None
+        if tensors.target is not None:
+            t0 = time.perf_counter()
+            report = evaluate_report(tensors.target_dict(), submission, ci=spec.ci, seed=spec.seed)
+            timings["score_s"] = time.perf_counter() - t0
+            _write_json(work / "metrics.json", report.results)
+            metrics = plain_metrics(next(iter(report.results[0].values())))
+            if report.intervals:
+                _write_json(work / "intervals.json", report.intervals)
+                intervals = plain_metrics(next(iter(report.intervals[0].values())))
+            score = report.groups[tensors.result_key]
+            _write_json(work / "per_neuron_co_bps.json", [float(v) for v in score.per_neuron_co_bps])
+        config_record = {"baseline": spec.baseline, "dataset": spec.dataset, "bin_ms": bin_ms,
+                         "phase": spec.phase, "seed": spec.seed, "device": device,
+                         "config": dataclasses.asdict(config), "config_sources": sources}
+        (work / "config.yaml").write_text(yaml.safe_dump(config_record, sort_keys=False))
+        nwb_files = find_nwb_files(data_dir)
+        _write_json(work / "run.json", {
+            "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
+            "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
+            "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
+            "data_dir": str(data_dir), "data_sha256": {p.name: _sha256(p) for p in nwb_files},
+            "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
+            "has_forward": rates_eval.heldin_forward is not None,
+        })
+    except BaseException:
+        logging.getLogger("nlb_suite").removeHandler(handler)
+        handler.close()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    logging.getLogger("nlb_suite").removeHandler(handler)
+    handler.close()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    os.replace(work, run_dir)
+    return RunResult(run_dir, metrics, intervals, timings)
+
+
+# ----- reading run folders ---------------------------------------------------------------------------
+
+@dataclass
+class RunRecord:
+    """A finished run folder, read back for compare/report."""
+
+    path: Path
+    info: dict[str, Any]
+    config: dict[str, Any]
+    metrics: Optional[dict[str, float]]
+    intervals: Optional[dict[str, list[float]]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.info['baseline']}"
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read a run folder; a clear error if it is not one."""
+    path = Path(path)
+    if not (path / "run.json").exists() or not (path / "submission.h5").exists():
+        raise NLBInputError(f"{path}: not a run folder (expected run.json and submission.h5 from `nlb-eval run`)")
+    info = json.loads((path / "run.json").read_text())
+    config = yaml.safe_load((path / "config.yaml").read_text()) if (path / "config.yaml").exists() else {}
+    metrics = intervals = None
+    if (path / "metrics.json").exists():
+        metrics = plain_metrics(next(iter(json.loads((path / "metrics.json").read_text())[0].values())))
+    if (path / "intervals.json").exists():
+        intervals = plain_metrics(next(iter(json.loads((path / "intervals.json").read_text())[0].values())))
+    return RunRecord(path, info, config, metrics, intervals)

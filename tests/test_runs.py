@@ -1,0 +1,147 @@
+"""Runs: the run folder, scores equal to nlb_tools' own score, reproducibility, registry and config errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+import pytest
+from test_metrics_targets import assert_results_equal, oracle_evaluate
+
+from nlb_suite.cli import main
+from nlb_suite.h5io import load_h5
+from nlb_suite.registry import Baseline, Rates, get_baseline, resolve_config
+from nlb_suite.runs import RunSpec, execute, read_run
+
+
+@dataclass
+class MeanConfig:
+    scale: float = 1.0
+    label: str = "x"
+
+
+class MeanRateBaseline(Baseline):
+    """A third-party style model: every unit's mean train rate (tests the plug-in path)."""
+
+    name = "mean_rate"
+    description = "per-unit mean training rate"
+    Config = MeanConfig
+
+    def fit(self, train):
+        self.m_in = train.spikes_heldin.mean(axis=(0, 1)) * self.config.scale
+        self.m_out = train.spikes_heldout.mean(axis=(0, 1)) * self.config.scale
+
+    def predict(self, trials):
+        n, t, _ = trials.spikes_heldin.shape
+        f = trials.forward_bins.shape[1]
+        tile = lambda m, k: np.broadcast_to(m, (n, k, len(m))).astype(np.float32)  # noqa: E731
+        return Rates(tile(self.m_in, t), tile(self.m_out, t), tile(self.m_in, f), tile(self.m_out, f))
+
+
+@pytest.fixture
+def plugin(monkeypatch):
+    """Register MeanRateBaseline through a (fake) installed entry point."""
+    ep = metadata.EntryPoint("mean_rate", f"{__name__}:MeanRateBaseline", "nlb_suite.baselines")
+    real = metadata.entry_points
+
+    def entry_points(**kw):
+        return [ep] if kw.get("group") == "nlb_suite.baselines" else real(**kw)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    return ep
+
+
+def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
+    folder = synthetic("mc_maze_small")
+    result = execute(RunSpec("oracle", "mc_maze_small", data=folder, out=tmp_path / "run", ci=50))
+    run = tmp_path / "run"
+    for name in ("submission.h5", "metrics.json", "intervals.json", "config.yaml", "run.json", "log.txt",
+                 "per_neuron_co_bps.json"):
+        assert (run / name).exists(), name
+    info = json.loads((run / "run.json").read_text())
+    assert info["synthetic"] and len(info["data_sha256"]) == 2 and info["versions"]["numpy"]
+    # metrics.json is exactly nlb_tools' score of the submission against the (nlb_tools-identical) target
+    from oracle import nlb_tools_tensors
+
+    target = nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
+    ours = json.loads((run / "metrics.json").read_text())
+    assert_results_equal(ours, oracle_evaluate(target, load_h5(run / "submission.h5")))
+    assert result.metrics["co-bps"] > 0.1 and result.intervals["co-bps"][0] < result.metrics["co-bps"]
+    assert not list(tmp_path.glob(".run.*"))  # no temp folder left behind
+
+
+def test_plugin_baseline_via_entry_point_is_reproducible(synthetic, tmp_path, plugin, capsys):
+    assert get_baseline("mean_rate") is MeanRateBaseline
+    assert main(["list", "baselines"]) == 0
+    assert "per-unit mean training rate" in capsys.readouterr().out
+    folder = str(synthetic("mc_maze_small"))
+    for out in ("a", "b"):
+        assert main(["run", "mean_rate", "--dataset", "mc_maze_small", "--data", folder, "--seed", "3",
+                     "--out", str(tmp_path / out), "--set", "scale=1.0", "--ci", "0"]) == 0
+    a, b = (load_h5(tmp_path / o / "submission.h5") for o in ("a", "b"))
+    np.testing.assert_array_equal(a["mc_maze_small"]["eval_rates_heldout"], b["mc_maze_small"]["eval_rates_heldout"])
+    assert read_run(tmp_path / "a").metrics == read_run(tmp_path / "b").metrics
+
+
+def test_phase_test_run_has_submission_but_no_metrics(synthetic, tmp_path):
+    folder = synthetic("mc_maze_small")
+    execute(RunSpec("oracle", "mc_maze_small", bin_ms=20, phase="test", data=folder, out=tmp_path / "r"))
+    assert not (tmp_path / "r" / "metrics.json").exists()
+    sub = load_h5(tmp_path / "r" / "submission.h5")
+    assert list(sub) == ["mc_maze_small_20"]
+    assert sub["mc_maze_small_20"]["eval_rates_heldout"].shape[1:] == (35, 35)
+    assert sub["mc_maze_small_20"]["eval_rates_heldout_forward"].shape[1] == 10
+
+
+def test_compare_table(synthetic, tmp_path, plugin, capsys):
+    folder = synthetic("mc_maze_small")
+    execute(RunSpec("oracle", "mc_maze_small", data=folder, out=tmp_path / "oracle", ci=20))
+    execute(RunSpec("mean_rate", "mc_maze_small", data=folder, out=tmp_path / "mean", ci=20))
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "mean"), str(tmp_path / "oracle")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("oracle") < out.index("mean_rate")  # best co-bps first
+    assert "100.0%" in out and "co-bps % of ceiling" in out
+
+
+def _error(capsys, argv):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--set", "nope=1"], "unknown key(s) nope"),
+    (["--set", "scale=abc"], "scale: 'abc' is not a valid float"),
+    (["--set", "scale"], "--set: 'scale' is not key=value"),
+    (["--device", "tpu"], "--device: 'tpu' is not one of auto, cpu, cuda"),
+    (["--bin", "10"], "unsupported bin width 10 ms"),
+])
+def test_bad_run_arguments(synthetic, tmp_path, plugin, capsys, extra, fragment):
+    argv = ["run", "mean_rate", "--dataset", "mc_maze_small", "--data", str(synthetic("mc_maze_small")),
+            "--out", str(tmp_path / "r")] + extra
+    assert fragment in _error(capsys, argv)
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_baseline_and_not_a_run(tmp_path, capsys):
+    assert "unknown baseline 'lfadz'" in _error(capsys, ["run", "lfadz", "--dataset", "mc_maze", "--synthetic"])
+    assert "not a run folder" in _error(capsys, ["compare", str(tmp_path)])
+
+
+def test_oracle_refuses_real_data(synthetic, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "real"
+    shutil.copytree(synthetic("mc_maze_small"), data / "sub-Jenkins")  # no ground_truth.h5 anywhere
+    err = _error(capsys, ["run", "oracle", "--dataset", "mc_maze_small", "--data", str(data / "sub-Jenkins"),
+                          "--out", str(tmp_path / "r")])
+    assert "real data have no true rates" in err and not (tmp_path / "r").exists()
+
+
+def test_config_layers(plugin):
+    cfg, sources = resolve_config(MeanRateBaseline, "mc_maze", 5, {"label": 12})
+    assert cfg.label == "12" and sources[-1].startswith("--set")
