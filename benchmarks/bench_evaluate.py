@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,7 @@ def main() -> None:
     med = {k: float(np.median(v)) for k, v in times.items()}
     a, b = results["nlb_tools"][0]["mc_maze_split"], results["nlb_suite"][0]["mc_maze_split"]
     diff = max(abs(a[m] - b[m]) for m in a)
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"target: mc_maze 5 ms, {args.train} train + {args.eval} eval trials, 137+45 units, 140+40 bins")
     print(f"metrics (nlb_suite): {b}")
     print(f"max |difference| vs nlb_tools: {diff:.2e}")
