@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from oracle import nlb_tools_tensors
 from test_metrics_targets import _smooth, assert_results_equal, oracle_evaluate
 
