@@ -13,7 +13,7 @@ import numpy as np
 
 from .registry import PsthSpec
 from .session import Session
-from .smoothing import smoothed_window_bins
+from .smoothing import condition_sums
 from .windows import trial_rows
 
 
@@ -29,18 +29,6 @@ def _conditions(session: Session, fields: tuple[str, ...], usable: np.ndarray) -
     cols = [np.asarray(session.trials[f], dtype=np.float64) for f in fields]
     ok = usable & np.all([~np.isnan(c) for c in cols], axis=0)
     return sorted({tuple(float(c[i]) for c in cols) for i in np.flatnonzero(ok)})
-
-
-def _group_mean(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """NaN-skipping mean of rows sharing a key, rows of the result sorted by key."""
-    uniq, inv = np.unique(keys, return_inverse=True)
-    ok = ~np.isnan(values)
-    sums = np.zeros((len(uniq), values.shape[1]))
-    cnts = np.zeros((len(uniq), values.shape[1]))
-    np.add.at(sums, inv, np.where(ok, values, 0.0))
-    np.add.at(cnts, inv, ok)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan)
 
 
 def _pad(psth: np.ndarray, max_len: int, pad: str) -> np.ndarray:
@@ -78,10 +66,8 @@ def make_psth(session: Session, spec: PsthSpec, bin_ms: int, train_mask: np.ndar
         lengths = rows.lengths
         good = lengths >= 0.8 * lengths.mean()
         min_len = int(lengths[good].min())
-        row_ok = np.repeat(good, lengths)
-        values = np.concatenate(
-            [smoothed_window_bins(g, rows, bin_ms, spec.kern_sd_ms) for g in groups], axis=1)
-        psth = _group_mean(values[row_ok], rows.aligned_time()[row_ok])
+        psth = np.concatenate(
+            [condition_sums(g, rows, good, bin_ms, spec.kern_sd_ms).mean() for g in groups], axis=1)
         psth = psth[:min_len] if spec.pad == "back" else psth[-min_len:]
         ids = t["trial_id"][rows.trials[good]]
         psths.append(psth)

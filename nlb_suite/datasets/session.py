@@ -55,7 +55,7 @@ class SpikeGroup:
 
     name: str
     unit_ids: np.ndarray  # column order (as nlb_tools orders them)
-    ms: np.ndarray  # global 1 ms index of each spike that nlb_tools keeps
+    ms: np.ndarray  # global 1 ms index of each spike that nlb_tools keeps, sorted
     unit: np.ndarray  # column of each spike
     valid: Intervals  # where this group is not NaN
 
@@ -237,12 +237,11 @@ def _group(name: str, files: list[NWBContents], offsets: list[int], lengths: lis
             unit_parts.append(np.full(len(k), col_of[f.unit_ids[r]], dtype=np.int32))
     if ids_ref is None:
         return None
-    return SpikeGroup(
-        name=name, unit_ids=ids_ref,
-        ms=np.concatenate(ms_parts) if ms_parts else np.zeros(0, np.int64),
-        unit=np.concatenate(unit_parts) if unit_parts else np.zeros(0, np.int32),
-        valid=Intervals.merge(valid_pairs),
-    )
+    ms = np.concatenate(ms_parts) if ms_parts else np.zeros(0, np.int64)
+    unit = np.concatenate(unit_parts) if unit_parts else np.zeros(0, np.int32)
+    order = np.argsort(ms, kind="stable")
+    return SpikeGroup(name=name, unit_ids=ids_ref, ms=ms[order], unit=unit[order],
+                      valid=Intervals.merge(valid_pairs))
 
 
 def _join_trials(files: list[NWBContents], offsets: list[int]) -> dict[str, np.ndarray]:
