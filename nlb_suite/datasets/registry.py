@@ -5,7 +5,7 @@ Values follow the published benchmark (nlb_tools `make_tensors.PARAMS`, the NLB'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import NLBInputError

@@ -21,9 +21,10 @@ TRUTH_FILE = "ground_truth.h5"
 TRUTH_BIN_MS = 5
 
 
-def find_truth(session: Session) -> Optional[Path]:
-    """ground_truth.h5 next to the NWB files or up to two folders above them."""
-    folder = session.files[0].path.parent
+def find_truth(folder: Path) -> Optional[Path]:
+    """ground_truth.h5 in the folder of the NWB files (or a file's folder) or up to two folders above."""
+    folder = Path(folder)
+    folder = folder.parent if folder.is_file() else folder
     for candidate in (folder, folder.parent, folder.parent.parent):
         if (candidate / TRUTH_FILE).exists():
             return candidate / TRUTH_FILE
@@ -36,7 +37,7 @@ def _file_kind(path: Path) -> str:
 
 def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
     """{"spikes": (n_bins, n_heldin), "heldout_spikes": (n_bins, n_heldout)} expected counts per bin."""
-    path = find_truth(session)
+    path = find_truth(session.files[0].path)
     if path is None:
         raise NLBInputError(f"{session.files[0].path.parent}: no {TRUTH_FILE} (ground truth exists only for "
                             "synthetic datasets made by `nlb-eval synth`)")
