@@ -1,0 +1,40 @@
+"""The issue's quality bar on synthetic data: ceiling > gpfa > 0 and ceiling > smoothing > 0 co-bps,
+each run's metrics equal to nlb_tools' own score of its submission."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from oracle import nlb_tools_tensors
+from test_metrics_targets import assert_results_equal, oracle_evaluate
+
+from nlb_suite.h5io import load_h5
+from nlb_suite.runs import RunSpec, execute
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic, tmp_path_factory):
+    folder = synthetic("mc_maze_small", trials=100)
+    out = tmp_path_factory.mktemp("quality")
+    results = {name: execute(RunSpec(name, "mc_maze_small", data=folder, out=out / name, profile="fast", ci=0),
+                             progress=False)
+               for name in ("oracle", "smoothing", "gpfa")}
+    return folder, results
+
+
+def test_ceiling_above_models_above_zero(runs):
+    _, r = runs
+    ceiling = r["oracle"].metrics["co-bps"]
+    for name in ("smoothing", "gpfa"):
+        assert 0 < r[name].metrics["co-bps"] < ceiling, (name, r[name].metrics, ceiling)
+        assert r[name].metrics["vel R2"] < r["oracle"].metrics["vel R2"]
+
+
+@pytest.mark.parametrize("name", ["smoothing", "gpfa"])
+def test_metrics_json_equals_nlb_tools_score(runs, name):
+    folder, r = runs
+    target = nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
+    run = r[name].run_dir
+    assert_results_equal(json.loads((run / "metrics.json").read_text()),
+                         oracle_evaluate(target, load_h5(run / "submission.h5")))
