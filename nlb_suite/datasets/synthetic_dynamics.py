@@ -34,7 +34,7 @@ LAYOUTS = {  # block name -> size; neural blocks drive the neurons, the others a
     "rsg": (("c", 2), ("m", 2), ("pp", 3), ("ci", 2), ("slow", 1)),
 }
 TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.15}
-NON_NEURAL = ("p",)
+NON_NEURAL: tuple[str, ...] = ()  # hand position feeds the neurons too (posture tuning)
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
         if name in TRACK_TAU:
             a[sl, sl] = -np.eye(sl.stop - sl.start) / TRACK_TAU[name]
     if "rot" in b:
-        for j, (freq, tau) in enumerate(((1.6, 0.25), (2.6, 0.18))):
+        for j, (freq, tau) in enumerate(((1.6, 0.35), (2.6, 0.25))):
             i = b["rot"].start + 2 * j
             w = 2 * np.pi * freq
             a[i:i + 2, i:i + 2] = [[-1 / tau, -w], [w, -1 / tau]]
@@ -115,7 +115,7 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
             neural[b[name]] = False
     n_units = spec.n_heldin + spec.n_heldout
     n_neural = int(neural.sum())
-    C = rng.normal(0, 0.55, (n_units, n_neural)) * rng.uniform(0.6, 1.4, (n_units, 1))
+    C = rng.normal(0, 0.42, (n_units, n_neural)) * rng.uniform(0.6, 1.4, (n_units, 1))
     C[:, np.flatnonzero(neural).tolist().index(b["slow"].start)] = np.abs(rng.normal(0.3, 0.1, n_units))
     log_base = np.log(np.clip(rng.lognormal(np.log(7.0), 0.6, n_units), 1.0, 40.0))
     heldout = np.zeros(n_units, bool)

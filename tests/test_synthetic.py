@@ -1,0 +1,235 @@
+"""Synthetic NLB generator: layout, determinism, ground truth, nlb_tools compatibility and quirks."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+
+from nlb_suite.cli import main
+from nlb_suite.datasets.registry import get_dataset
+from nlb_suite.datasets.synthetic import write_synthetic
+from nlb_suite.errors import NLBInputError
+
+logging.getLogger("nlb_tools").setLevel(logging.ERROR)
+
+KINDS = ("mc_maze_small", "mc_rtt", "area2_bump", "dmfc_rsg")  # one dataset of each task family
+N_TRIALS = 16
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """One small synthetic folder per task family (shared by the whole module)."""
+    root = tmp_path_factory.mktemp("synth")
+    return {name: write_synthetic(name, root / name, seed=3, trials=N_TRIALS) for name in KINDS}
+
+
+def _nwb(path):
+    from pynwb import NWBHDF5IO
+
+    io = NWBHDF5IO(str(path), "r")
+    return io, io.read()
+
+
+def _load_nlb(ds):
+    from nlb_tools.nwb_interface import NWBDataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NWBDataset(str(ds.nwb_dir))
+
+
+def test_layout_and_counts(made):
+    for name, ds in made.items():
+        spec = get_dataset(name)
+        assert ds.train_file == ds.path / spec.train_file and ds.train_file.exists()
+        assert ds.test_file == ds.path / spec.test_file and ds.test_file.exists()
+        assert (ds.n_train + ds.n_val, ds.n_val) == (N_TRIALS, 4)
+        assert ds.n_test == max(1, round(N_TRIALS * spec.n_test / spec.n_train_val))
+        io, f = _nwb(ds.train_file)
+        units, trials = f.units.to_dataframe(), f.trials.to_dataframe()
+        assert len(units) == spec.n_heldin + spec.n_heldout
+        assert int(units.heldout.sum()) == spec.n_heldout
+        assert list(trials.index) == list(range(len(trials)))
+        counts = trials.split.value_counts().to_dict()
+        assert (counts["train"], counts["val"], counts["none"]) == (ds.n_train, ds.n_val, ds.n_none)
+        assert set(spec.trial_fields) <= set(trials.columns)
+        series = set(f.processing["behavior"].data_interfaces) if "behavior" in f.processing else set()
+        assert series == {s for s, _ in spec.series}
+        io.close()
+        io, f = _nwb(ds.test_file)
+        test_units, test_trials = f.units.to_dataframe(), f.trials.to_dataframe()
+        assert len(test_units) == spec.n_heldin and not test_units.heldout.any()
+        assert list(test_units.index) == list(units.index[~units.heldout])  # same ids as the train file
+        assert (test_trials.split == "test").all() and len(test_trials) == ds.n_test
+        assert "behavior" not in f.processing
+        if name == "dmfc_rsg":
+            assert test_trials.tp.isna().all() and trials[trials.split != "none"].tp.notna().all()
+        io.close()
+
+
+def test_deterministic(tmp_path):
+    a = write_synthetic("mc_rtt", tmp_path / "a", seed=7, trials=8)
+    b = write_synthetic("mc_rtt", tmp_path / "b", seed=7, trials=8)
+    c = write_synthetic("mc_rtt", tmp_path / "c", seed=8, trials=8)
+
+    def arrays(path):
+        out = {}
+
+        def grab(key, item):
+            if isinstance(item, h5py.Dataset) and "file_create_date" not in key and key != "identifier":
+                out[key] = item[()]
+        with h5py.File(path, "r") as f:
+            f.visititems(grab)
+        return out
+
+    for key in ("train_file", "test_file", "ground_truth"):
+        x, y = arrays(getattr(a, key)), arrays(getattr(b, key))
+        assert x.keys() == y.keys()
+        for k in x:
+            p, q = np.asarray(x[k]), np.asarray(y[k])
+            same = all(np.array_equal(u, v) for u, v in zip(p, q)) if p.dtype == object else np.array_equal(p, q, equal_nan=p.dtype.kind == "f")
+            assert same and p.shape == q.shape, (key, k)
+    assert not np.array_equal(arrays(a.ground_truth)["train/rates"], arrays(c.ground_truth)["train/rates"])
+
+
+def test_ground_truth_consistent(made):
+    for name, ds in made.items():
+        with h5py.File(ds.ground_truth, "r") as gt:
+            assert gt.attrs["bin_ms"] == 5 and gt.attrs["dataset"] == name and gt.attrs["seed"] == 3
+            for kind, path in (("train", ds.train_file), ("test", ds.test_file)):
+                rates, heldout = gt[f"{kind}/rates"][()], gt[f"{kind}/heldout"][()]
+                io, f = _nwb(path)
+                units = f.units.to_dataframe()
+                n_ms = int(round(units.obs_intervals.iloc[0][-1][-1] * 1000))
+                assert rates.dtype == np.float32 and rates.shape == (-(-n_ms // 5), len(units))
+                assert gt[f"{kind}/latents"].shape[0] == rates.shape[0]
+                assert np.array_equal(heldout, units.heldout.to_numpy())
+                counts = np.zeros_like(rates)
+                for j, st in enumerate(units.spike_times):
+                    bins = (np.round(np.asarray(st) * 1000, 6).astype(int)) // 5
+                    np.add.at(counts[:, j], bins, 1)
+                    assert np.all(np.diff(st) >= 0) and st[-1] < units.obs_intervals.iloc[0][-1][-1]
+                io.close()
+                assert np.all(counts[rates == 0] == 0)  # no spikes where nothing is expected (gaps)
+                assert abs(counts.sum() / rates.sum() - 1) < 0.03
+                hz = rates[rates > 0] / 0.005
+                assert 3 < hz.mean() < 30 and np.percentile(hz, 99) < 100
+            assert gt["test/heldout_rates"].shape[1] == get_dataset(name).n_heldout
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_nlb_tools_tensors(made, name):
+    from nlb_tools.make_tensors import make_eval_input_tensors, make_train_input_tensors
+
+    ds, spec = made[name], get_dataset(name)
+    data = _load_nlb(ds)
+    data.resample(5)
+    n_bins = spec.n_bins(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = make_train_input_tensors(data, name, "train", save_file=False, include_behavior=True,
+                                         include_forward_pred=True)
+        val = make_eval_input_tensors(data, name, "val", save_file=False)
+        test = make_eval_input_tensors(data, name, "test", save_file=False)
+    assert train["train_spikes_heldin"].shape == (ds.n_train, n_bins, spec.n_heldin)
+    assert train["train_spikes_heldout"].shape == (ds.n_train, n_bins, spec.n_heldout)
+    assert train["train_spikes_heldin_forward"].shape == (ds.n_train, 40, spec.n_heldin)
+    for key in ("train_spikes_heldin", "train_spikes_heldout", "train_spikes_heldin_forward"):
+        assert not np.isnan(train[key]).any(), key
+    if spec.behavior_source == "data":
+        assert not np.isnan(train["train_behavior"]).any()
+    assert val["eval_spikes_heldin"].shape == (ds.n_val, n_bins, spec.n_heldin)
+    assert test["eval_spikes_heldin"].shape == (ds.n_test, n_bins, spec.n_heldin)
+
+
+def test_quirks_present(made):
+    for name, ds in made.items():
+        spec = get_dataset(name)
+        io, f = _nwb(ds.train_file)
+        trials, units = f.trials.to_dataframe(), f.units.to_dataframe()
+        obs = units.obs_intervals.iloc[0]
+        assert all(np.array_equal(o, obs) for o in units.obs_intervals)
+        assert len(obs) >= 3  # at least two gaps
+        edges_ms = obs.ravel()[1:-1] * 1000
+        assert np.any(np.abs(edges_ms / 5 - np.round(edges_ms / 5)) > 1e-6)  # gap edges off the bin grid
+        align = trials[spec.train_window.align_field].dropna().to_numpy() * 1000
+        assert np.any(np.abs(align - np.round(align)) > 1e-3)  # off the millisecond grid
+        assert np.any(np.abs(align / 5 - np.round(align / 5)) < 1e-9)  # and some exactly on 5 ms edges
+        spikes = np.concatenate(list(units.spike_times)) * 1000
+        on_edge = np.abs(spikes - np.round(spikes / 5) * 5) == 0
+        assert on_edge.any() and np.any(on_edge & (np.round(spikes) % 20 == 0))
+        same_ms = [np.any(np.diff(np.round(np.asarray(st) * 1000, 6).astype(int)) == 0) for st in units.spike_times]
+        assert any(same_ms)
+        assert (trials.split == "none").any()
+        if spec.train_window.align_field != "start_time":
+            assert trials.loc[trials.split == "none", spec.train_window.align_field].isna().any()
+        if spec.series:
+            vel = f.processing["behavior"][spec.series[0][0]].data[()]
+            assert np.isnan(vel).any()
+        io.close()
+
+
+def test_gaps_near_but_outside_windows(made):
+    for name, ds in made.items():
+        spec = get_dataset(name)
+        io, f = _nwb(ds.train_file)
+        trials, obs = f.trials.to_dataframe(), f.units.to_dataframe().obs_intervals.iloc[0]
+        io.close()
+        a, b = spec.train_window.offsets
+        use = trials[trials.split != "none"]
+        align = use[spec.train_window.align_field].to_numpy()
+        lo = align + a / 1000 - max(-(spec.lag_ms or 0), 0) / 1000
+        hi = align + (b + 200 + max(spec.lag_ms or 0, 0) + (300 if spec.jitter else 0)) / 1000
+        gaps = np.stack([obs[:-1, 1], obs[1:, 0]], axis=1)
+        for g0, g1 in gaps:
+            assert not np.any((lo < g1) & (hi > g0)), (name, g0, g1)
+            assert np.min(np.abs(np.concatenate([g0 - hi, lo - g1]))) < 0.3
+        assert np.all((lo >= obs[0, 0]) & (hi <= obs[-1, 1]))
+
+
+def test_no_quirks(tmp_path):
+    ds = write_synthetic("mc_maze_small", tmp_path, trials=8, quirks=False)
+    io, f = _nwb(ds.train_file)
+    trials, units = f.trials.to_dataframe(), f.units.to_dataframe()
+    assert len(units.obs_intervals.iloc[0]) == 1
+    align = trials.move_onset_time.to_numpy() * 1000
+    assert np.allclose(align, np.round(align), atol=1e-6) and trials.move_onset_time.notna().all()
+    assert not np.isnan(f.processing["behavior"]["hand_vel"].data[()]).any()
+    io.close()
+
+
+def test_behaviour_is_consistent(made):
+    ds = made["mc_maze_small"]
+    io, f = _nwb(ds.train_file)
+    beh = f.processing["behavior"]
+    pos, vel = beh["hand_pos"].data[()], beh["hand_vel"].data[()]
+    ok = ~np.isnan(pos).any(axis=1) & ~np.isnan(vel).any(axis=1)
+    start = np.flatnonzero(ok)[0]
+    run = start + np.flatnonzero(~ok[start:])[0] if (~ok[start:]).any() else len(ok)
+    integral = pos[start] + np.cumsum(vel[start:run], axis=0) / 1000
+    assert np.max(np.abs(integral - pos[start:run])) < 2.0  # mm: position is the integral of velocity
+    assert np.percentile(np.hypot(*vel[ok].T), 99) > 200  # real reaches, hundreds of mm/s
+    io.close()
+
+
+def test_bad_input(tmp_path, capsys):
+    with pytest.raises(NLBInputError):
+        write_synthetic("not_a_dataset", tmp_path)
+    for bad in (0, 3, -5, 2.5, True):
+        with pytest.raises(NLBInputError):
+            write_synthetic("mc_rtt", tmp_path, trials=bad)
+    assert main(["synth", "not_a_dataset", "--out", str(tmp_path)]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+    assert main(["synth", "mc_rtt", "--out", str(tmp_path), "--trials", "2"]) == 2
+    assert not any(tmp_path.rglob("*.nwb"))
+
+
+def test_cli_summary(tmp_path, capsys):
+    assert main(["synth", "mc_rtt", "--out", str(tmp_path), "--trials", "8", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "mean rate Hz" in out and "6/2/0/2" in out
+    assert (tmp_path / "ground_truth.h5").exists()
