@@ -9,7 +9,6 @@ It is assembled in a temporary folder and renamed into place, so a failed run le
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import yaml
 from . import __version__
 from .datasets.registry import check_bin, get_dataset
 from .errors import NLBInputError
+from .h5io import sha256_file
 from .registry import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
 
 log = logging.getLogger("nlb_suite.runs")
@@ -149,13 +149,6 @@ def submission_dict(key: str, train: Rates, evals: Rates) -> dict[str, dict[str,
     return {key: {k: np.asarray(v, dtype=np.float32) for k, v in group.items()}}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that decide a run's numbers."""
@@ -255,7 +248,7 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
             "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
-            "data_dir": str(data_dir), "data_sha256": {p.name: _sha256(p) for p in nwb_files},
+            "data_dir": str(data_dir), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None,
         })

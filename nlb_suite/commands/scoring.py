@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -192,13 +191,6 @@ def _resolve_input(item: str) -> Path:
     return p
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def upload_command(path: Path, phase: str = "test", size: Optional[int] = None) -> str:
     """The EvalAI CLI line that uploads `path` (`--large` over 300 MB)."""
@@ -211,7 +203,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import __version__
-    from ..h5io import atomic_path
+    from ..h5io import atomic_path, sha256_file
     from ..submission import (
         GROUPS,
         combine_submissions,
@@ -252,7 +244,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
         check = validate_submission(read_submission(tmp), str(out), expected)
         if not check.ok:  # pragma: no cover - a write that reads back differently
             raise input_error(str(out), f"written file does not validate: {check.problems[0]}")
-        size, digest = tmp.stat().st_size, _sha256(tmp)
+        size, digest = tmp.stat().st_size, sha256_file(tmp)
         manifest = {
             "file": out.name, "sha256": digest, "size_bytes": size,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
