@@ -1,7 +1,7 @@
 """The `gpfa` baseline: GPFA latents -> Ridge -> held-in rates -> Poisson GLM -> held-out rates (NLB'21 recipe).
 
 Published recipe (nlb_tools examples/baselines/gpfa, elephant GPFA at 5 ms): GPFA is fitted on the train
-trials' held-in spike counts; orthonormalised posterior-mean latents of every trial go through a Ridge
+trials' held-in spikes (elephant takes the square root of the counts); orthonormalised posterior-mean latents of every trial go through a Ridge
 (alpha1) to the held-in spikes, the predictions are clipped at 1e-10 and are the held-in rates; those
 held-in rates (not their log) are the features of a per-neuron Poisson GLM (alpha2) to the held-out spikes.
 
@@ -53,7 +53,7 @@ class GPFAConfig:
     eps: float = 1e-3  # GP noise variance (fixed, as in elephant)
     min_var_frac: float = 0.01  # private variance floor, as a fraction of each unit's variance
     seg_len: int = 20  # training segment length in bins (elephant cuts trials into 20-bin pieces); 0 = whole trials
-    sqrt_counts: bool = False  # fit GPFA on sqrt(counts) instead of raw counts (elephant: raw)
+    sqrt_counts: bool = True  # fit GPFA on sqrt(counts), as elephant's GPFA does (get_seqs use_sqrt=True)
     orthonormalize: bool = True  # use elephant's orthonormalised latents as readout features
     learn_timescales: bool = True  # optimise tau in the M-step
     forward: bool = False  # forward rates by GP extrapolation (weak; see the module docstring)

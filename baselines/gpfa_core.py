@@ -154,7 +154,21 @@ def _precision(params: GPFAParams, t: int) -> tuple[np.ndarray, float]:
     return m.reshape(p * t, p * t), float(logdet_k.sum())
 
 
-def infer(y: np.ndarray, params: GPFAParams, need_cov: bool = True, need_ll: bool = True) -> Posterior:
+def data_sums(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit sum and sum of squares over all trials and bins (fixed during EM, so computed once)."""
+    flat = y.reshape(-1, y.shape[-1])
+    return flat.sum(0), np.einsum("nq,nq->q", flat, flat)
+
+
+def _rhs(y: np.ndarray, params: GPFAParams) -> np.ndarray:
+    """(n, p*T) latent-major C^T R^-1 (y_t - d) of every trial."""
+    n, t, _ = y.shape
+    w = params.C / params.R[:, None]
+    return (y @ w - params.d @ w).transpose(0, 2, 1).reshape(n, -1)
+
+
+def infer(y: np.ndarray, params: GPFAParams, need_cov: bool = True, need_ll: bool = True,
+          sums: tuple[np.ndarray, np.ndarray] | None = None) -> Posterior:
     """Exact posterior of latents for (n, T, q) equal-length trials: one Cholesky, one batched solve."""
     n, t, q = y.shape
     p = params.x_dim
@@ -162,8 +176,7 @@ def infer(y: np.ndarray, params: GPFAParams, need_cov: bool = True, need_ll: boo
     chol, info = sla.lapack.dpotrf(m.T, lower=1, overwrite_a=1)  # m is symmetric: m.T is m in Fortran order
     if info != 0:
         raise np.linalg.LinAlgError(f"GPFA posterior precision is not positive definite (info={info})")
-    yc = y - params.d
-    rhs = (yc @ (params.C / params.R[:, None])).transpose(0, 2, 1).reshape(n, p * t)
+    rhs = _rhs(y, params)
     sol, _ = sla.lapack.dpotrs(chol, rhs.T, lower=1)
     means = sol.T.reshape(n, p, t)
     cov = None
@@ -174,8 +187,10 @@ def infer(y: np.ndarray, params: GPFAParams, need_cov: bool = True, need_ll: boo
         cov = inv.reshape(p, t, p, t)
     ll = np.nan
     if need_ll:
+        sum_y, sum_yy = data_sums(y) if sums is None else sums
+        d = params.d
         logdet_m = 2.0 * np.log(np.diagonal(chol)).sum()
-        quad = np.einsum("ntq,ntq->", yc, yc / params.R) - np.einsum("nk,kn->", rhs, sol)
+        quad = ((sum_yy - 2.0 * d * sum_y + n * t * d**2) / params.R).sum() - np.vdot(rhs, sol.T)
         ll = -0.5 * (n * (t * q * LOG_2PI + t * np.log(params.R).sum() + logdet_k + logdet_m) + quad)
     return Posterior(means=means, cov=cov, log_likelihood=float(ll))
 
@@ -188,11 +203,9 @@ def infer_means(y: np.ndarray, params: GPFAParams, chunk: int = 4096) -> np.ndar
     chol, info = sla.lapack.dpotrf(m.T, lower=1, overwrite_a=1)  # m is symmetric: m.T is m in Fortran order
     if info != 0:
         raise np.linalg.LinAlgError(f"GPFA posterior precision is not positive definite (info={info})")
-    w = params.C / params.R[:, None]
     out = np.empty((n, p, t))
     for a in range(0, n, chunk):
-        rhs = ((y[a:a + chunk] - params.d) @ w).transpose(0, 2, 1).reshape(-1, p * t)
-        sol, _ = sla.lapack.dpotrs(chol, rhs.T, lower=1)
+        sol, _ = sla.lapack.dpotrs(chol, _rhs(y[a:a + chunk], params).T, lower=1)
         out[a:a + chunk] = sol.T.reshape(-1, p, t)
     return out
 
@@ -204,7 +217,8 @@ def log_likelihood(y: np.ndarray, params: GPFAParams) -> float:
 
 # ----- M-step --------------------------------------------------------------------------------------
 
-def update_loadings(y: np.ndarray, post: Posterior, params: GPFAParams, var_floor: np.ndarray) -> GPFAParams:
+def update_loadings(y: np.ndarray, post: Posterior, params: GPFAParams, var_floor: np.ndarray,
+                    sums: tuple[np.ndarray, np.ndarray] | None = None) -> GPFAParams:
     """C, d jointly by least squares on posterior moments; diagonal R floored at `var_floor`."""
     n, t, q = y.shape
     p = params.x_dim
@@ -213,13 +227,12 @@ def update_loadings(y: np.ndarray, post: Posterior, params: GPFAParams, var_floo
     n_all = n * t
     p_auto = n * np.einsum("itjt->ij", post.cov) + x.T @ x
     sum_x = x.sum(0)
-    sum_y = y2.sum(0)
+    sum_y, sum_yy = data_sums(y) if sums is None else sums
     sum_yx = y2.T @ x
     gram = np.zeros((p + 1, p + 1))
     gram[:p, :p], gram[:p, p], gram[p, :p], gram[p, p] = p_auto, sum_x, sum_x, n_all
     cd = sla.solve(gram, np.hstack([sum_yx, sum_y[:, None]]).T, assume_a="pos").T
     c, d = cd[:, :p], cd[:, p]
-    sum_yy = np.einsum("nq,nq->q", y2, y2)
     r = d**2 + (sum_yy - 2.0 * d * sum_y - ((sum_yx - np.outer(d, sum_x)) * c).sum(1)) / n_all
     return replace(params, C=c, d=d, R=np.maximum(var_floor, r))
 
@@ -245,7 +258,7 @@ def update_timescales(post: Posterior, params: GPFAParams, max_iter: int = 100) 
     latent's own optimum while factoring all (T, T) kernels in one call per step.
     """
     n, p, t = post.means.shape
-    p_auto = n * post.cov[np.arange(p), :, np.arange(p), :] + np.einsum("nit,nis->its", post.means, post.means)
+    p_auto = n * post.cov[np.arange(p), :, np.arange(p), :] + post.means.transpose(1, 2, 0) @ post.means.transpose(1, 0, 2)
     x0 = np.clip(np.log(params.gamma), *LOG_GAMMA_BOUNDS)
     res = minimize(_gamma_objective, x0, args=(p_auto, n, params.eps, sq_dists(t)), jac=True,
                    method="L-BFGS-B", bounds=[LOG_GAMMA_BOUNDS] * p, options={"maxiter": max_iter})
@@ -262,14 +275,15 @@ def fit_em(y: np.ndarray, x_dim: int, *, em_iters: int = 500, tol: float = 1e-8,
     """Fit GPFA to (n, T, q) equal-length sequences by EM; stops like elephant (relative LL gain < tol)."""
     y = np.asarray(y, dtype=np.float64)
     params = init if init is not None else init_params(y, x_dim, tau_init_bins, eps)
-    var_floor = min_var_frac * y.reshape(-1, y.shape[-1]).var(0, ddof=1)
+    var_floor = np.maximum(min_var_frac * y.reshape(-1, y.shape[-1]).var(0, ddof=1), 1e-9)  # silent units too
+    sums = data_sums(y)
     result = EMResult(params=params)
     ll_base = ll_old = 0.0
     for it in range(1, em_iters + 1):
         tic = time.perf_counter()
-        post = infer(y, params)
+        post = infer(y, params, sums=sums)
         ll = post.log_likelihood
-        params = update_loadings(y, post, params, var_floor)
+        params = update_loadings(y, post, params, var_floor, sums)
         if learn_timescales:
             params = update_timescales(post, params)
         result.iteration_times.append(time.perf_counter() - tic)
