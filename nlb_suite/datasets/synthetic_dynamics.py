@@ -34,6 +34,7 @@ LAYOUTS = {  # block name -> size; neural blocks drive the neurons, the others a
     "rsg": (("c", 2), ("m", 2), ("pp", 3), ("ci", 2), ("slow", 1)),
 }
 TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.15}
+READOUT_GAIN = {"maze": 0.42, "rtt": 0.3, "bump": 0.42, "rsg": 0.42}  # log-rate weight scale per latent
 NON_NEURAL: tuple[str, ...] = ()  # hand position feeds the neurons too (posture tuning)
 
 
@@ -115,7 +116,7 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
             neural[b[name]] = False
     n_units = spec.n_heldin + spec.n_heldout
     n_neural = int(neural.sum())
-    C = rng.normal(0, 0.42, (n_units, n_neural)) * rng.uniform(0.6, 1.4, (n_units, 1))
+    C = rng.normal(0, READOUT_GAIN[family], (n_units, n_neural)) * rng.uniform(0.6, 1.4, (n_units, 1))
     C[:, np.flatnonzero(neural).tolist().index(b["slow"].start)] = np.abs(rng.normal(0.3, 0.1, n_units))
     log_base = np.log(np.clip(rng.lognormal(np.log(7.0), 0.6, n_units), 1.0, 40.0))
     heldout = np.zeros(n_units, bool)
