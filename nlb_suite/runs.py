@@ -73,7 +73,7 @@ def synthetic_data(dataset: str, progress: bool = True) -> Path:
     """Folder of the cached synthetic stand-in of `dataset` (generated on first use)."""
     from .datasets.synthetic import write_synthetic
 
-    root = cache_root() / "synthetic" / f"{dataset}-seed{SYNTHETIC_SEED}"
+    root = cache_root() / "synthetic" / f"{dataset}-seed{SYNTHETIC_SEED}-v{__version__}"  # new generator, new cache
     if not (root / "ground_truth.h5").exists():
         log.info("generating synthetic %s in %s", dataset, root)
         write_synthetic(dataset, root, seed=SYNTHETIC_SEED, progress=progress)
