@@ -74,10 +74,17 @@ class TensorBuilder:
 
     def __init__(self, session: Session, spec: DatasetSpec, bin_ms: int):
         self.session, self.spec, self.bin_ms = session, spec, check_bin(bin_ms)
-        missing = [f for f in self._needed_fields() if f not in session.trials]
-        if missing:
-            raise NLBInputError(f"{session.files[0].path}: trials: missing field(s) {', '.join(missing)} "
-                                f"(needed for {spec.name})")
+        needed = self._needed_fields()
+        for f in session.files:
+            split = f.trials.get("split")
+            window_fields = {spec.train_window.align_field, spec.train_window.start_field}
+            # files with training trials need every field; others (e.g. test files) the window fields
+            has_training = split is not None and np.isin(split.astype(str), ["train", "val"]).any()
+            want = needed if has_training else sorted(n for n in needed if n in window_fields or n == "split")
+            missing = [n for n in want if n not in f.trials]
+            if missing:
+                raise NLBInputError(f"{f.path}: trials: missing field(s) {', '.join(missing)} "
+                                    f"(needed for {spec.name})")
 
     def _needed_fields(self) -> list[str]:
         s = self.spec
@@ -134,10 +141,14 @@ class TensorBuilder:
         return values
 
     def stacked(self, group_name: str, rows: TrialRows, what: str) -> np.ndarray:
+        where = self.session.files[0].path.parent
         try:
             n, t = rows.stacked(what)
         except ValueError as exc:
-            raise NLBInputError(f"{self.session.files[0].path}: {exc}") from None
+            raise NLBInputError(f"{where}: {exc}") from None
+        if n == 0 or t == 0:
+            raise NLBInputError(f"{where}: {what}: no trial has data in its window (alignment times missing "
+                                "or outside the recording?)")
         return self.spike_values(group_name, rows.bins).reshape(n, t, -1)
 
     def jagged(self, values: np.ndarray, rows: TrialRows, include: np.ndarray, jitter_bins=None,
