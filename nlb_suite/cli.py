@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "nlb_suite.commands.synth",
     "nlb_suite.commands.scoring",
     "nlb_suite.commands.runs",
+    "nlb_suite.commands.report",
 )
 
 

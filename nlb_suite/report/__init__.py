@@ -1,0 +1,48 @@
+"""Baseline comparison reports: one self-contained HTML page (and optional Markdown) from run folders."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Optional
+
+from .. import __version__
+from ..errors import NLBInputError
+from ..h5io import atomic_path
+
+__all__ = ["build_report"]
+
+
+def _check_out(path: Path, suffixes: tuple[str, ...], flag: str) -> None:
+    if path.is_dir():
+        raise NLBInputError(f"{path}: is a folder ({flag} expects a file name ending in {' or '.join(suffixes)})")
+    if path.suffix.lower() not in suffixes:
+        raise NLBInputError(f"{path}: {flag} should end in {' or '.join(suffixes)}")
+
+
+def build_report(run_dirs: list[str | Path], out: str | Path, markdown: Optional[str | Path] = None,
+                 title: str = "NLB baseline comparison") -> Path:
+    """Read run folders, group them by dataset, and write the HTML report (and Markdown) atomically."""
+    from . import content, html
+    from . import markdown as md
+    from .build import gather
+
+    out = Path(out)
+    _check_out(out, (".html", ".htm"), "--out")
+    if markdown is not None:
+        _check_out(Path(markdown), (".md", ".markdown"), "--markdown")
+    groups = gather(run_dirs)
+    sections = [content.summary_section(groups)] + [content.group_section(g) for g in groups]
+    n_runs = sum(len(g.runs) for g in groups)
+    datasets = ", ".join(dict.fromkeys(g.dataset for g in groups))
+    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    subtitle = f"{n_runs} run(s) on {datasets}; made {when} by nlb_suite {__version__} (`nlb-eval report`)."
+    footer = ("Self-contained page: plots are inline SVG drawn with matplotlib; no scripts or network assets. "
+              "Metrics follow nlb_tools' definitions; intervals are percentile bootstraps over eval trials.")
+    document = html.page(title, subtitle, sections, footer)
+    with atomic_path(out) as tmp:
+        tmp.write_text(document, encoding="utf-8")
+    if markdown is not None:
+        with atomic_path(markdown) as tmp:
+            tmp.write_text(md.render(groups, title), encoding="utf-8")
+    return out

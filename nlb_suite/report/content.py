@@ -1,0 +1,232 @@
+"""The report's sections: summary tables, per-dataset plots with reading guides, provenance."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import warnings
+
+import yaml
+
+from ..errors import NLBInputError
+from . import analysis as A
+from . import plots as P
+from .build import GroupData, RunData
+from .html import Section, empty, esc, figure, note, table
+from .summary import Summary, summarize
+
+log = logging.getLogger("nlb_suite.report")
+
+NO_DATA = "needs the runs' data folder, which could not be used (see the notes above)"
+
+
+def summary_table(group: GroupData, s: Summary) -> str:
+    """The HTML summary table of one group (best values marked, ceiling and published rows tagged)."""
+    headers = ["run"] + s.metrics + s.extra_headers
+    rows, classes = [], []
+    for row in s.rows:
+        swatch = f'<span class="swatch" style="background:{row.color}"></span>' if row.color else ""
+        tag = f'<span class="tag">{esc(row.note)}</span>' if row.note else ""
+        cells = [f"<td>{swatch}{esc(row.name)}{tag}</td>"]
+        for c in row.cells:
+            ci = f' <span class="ci">{esc(c.ci_text())}</span>' if c.ci_text() else ""
+            mark = " ★" if c.best else ""
+            cls = "num best" if c.best else "num"
+            cells.append(f'<td class="{cls}">{esc(c.text())}{mark}{ci}</td>')
+        cells += [f'<td class="num">{esc(x)}</td>' for x in row.extra]
+        rows.append(cells)
+        classes.append(row.kind if row.kind != "run" else "")
+    notes = "".join(note(n) for n in s.notes)
+    return table(headers, rows, classes) + notes
+
+
+def summary_section(groups: list[GroupData]) -> Section:
+    """All groups' summary tables at the top of the page."""
+    parts = []
+    for g in groups:
+        parts.append(f'<h3 id="summary-{esc(g.anchor)}">{esc(g.title)}</h3>')
+        parts.append(summary_table(g, summarize(g)))
+    how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
+           "eval trials in brackets; ★ and green mark the best run per metric (higher is better for all); "
+           "overlapping intervals mean the eval trials do not resolve the difference; grey italic rows are the "
+           "ground-truth ceiling (synthetic data) or published scores (real data)")
+    return Section("Summary", "summary", "\n".join(parts), how, level=2)
+
+
+def _plot(build, *args, caption: str, missing: str) -> str:
+    """Draw one plot; a visible note instead when there is nothing to draw or drawing fails."""
+    try:
+        data = build(*args) if callable(build) else build
+    except (NLBInputError, ValueError, IndexError, KeyError) as exc:
+        log.warning("report: plot skipped: %s", exc)
+        return empty(f"plot not drawn: {exc}")
+    if data is None:
+        return empty(missing)
+    return figure(data, caption)
+
+
+def _needs_data(group: GroupData) -> str | None:
+    if group.tensors is None:
+        return NO_DATA
+    if not group.models:
+        return "no run's submission matches the data, so there are no rates to plot"
+    return None
+
+
+def group_section(group: GroupData) -> Section:
+    """One dataset's section: notes, then one sub-section per view."""
+    intro = [f'<p class="sub">{len(group.runs)} run(s); data folder <code>{esc(group.data_dir)}</code>'
+             + (f" ({esc(group.data_check)})" if group.data_check else "") + "</p>"]
+    t = group.tensors
+    if t is not None:
+        intro.append(f'<p class="sub">{len(t.train_trial_ids)} train and {len(t.eval_trial_ids)} eval trials, '
+                     f'{t.eval_spikes_heldin.shape[2]} held-in neurons.</p>')
+    intro += [note(n) for n in group.notes]
+    intro += [note(f"{r.label}: {n}") for r in group.runs for n in r.notes]
+    a = group.anchor
+    kids = [
+        Section("Metrics", f"{a}-metrics", _metrics_body(group),
+                "bars are values on the eval trials, black whiskers their 95% bootstrap intervals, the dotted line "
+                "the ground-truth ceiling; the lower plot ranks held-out neurons by their own co-bps"),
+        Section("Condition-averaged rates (PSTHs)", f"{a}-psth", _psth_body(group),
+                "each panel is one condition (column) and one neuron (row); the thick grey line is the data, "
+                "coloured lines each model's trial-averaged rates, dashed the true rate; a good model follows "
+                "the grey line's shape and scale"),
+        Section("Single-trial rates", f"{a}-single", _single_body(group),
+                "ticks below zero are the bins of one eval trial in which the neuron spiked; lines are the "
+                "rates each model inferred for that trial (held-out neurons are predicted from the others)"),
+        Section("Latent trajectories", f"{a}-trajectories", _traj_body(group),
+                "each model's rates projected on its own top two principal components, one line per "
+                "condition, starting at the dot; well-separated, smooth lines mean condition structure is kept "
+                "(axes differ between panels)"),
+        Section(_behaviour_title(group), f"{a}-behaviour", _behaviour_body(group), _behaviour_how(group)),
+        Section("Training curves", f"{a}-curves", _curves_body(group),
+                "loss as logged by each run against epoch or step; flat late curves mean training converged, "
+                "a rising validation loss means over-fitting"),
+        Section("Provenance", f"{a}-provenance", _provenance_body(group),
+                "what produced each run: the resolved config, package versions, data checksums, timings and the "
+                "command; the same checksums mean the same data"),
+    ]
+    return Section(group.title, a, "\n".join(intro), level=2, children=kids)
+
+
+def _metrics_body(group: GroupData) -> str:
+    if not group.has_metrics:
+        return empty(f"no metrics: phase {group.phase} has no local target (the held-out data are hidden)")
+    bars = _plot(P.metric_bars, group, caption=f"Metrics of every run on {group.title}, with 95% bootstrap "
+                 "intervals over eval trials.", missing="no metrics to plot")
+    neurons = _plot(P.per_neuron, group, caption="Per-neuron co-bps, sorted; the median is in the legend.",
+                    missing="no per_neuron_co_bps.json in the run folders")
+    return bars + neurons
+
+
+def _psth_body(group: GroupData) -> str:
+    why = _needs_data(group)
+    if why:
+        return empty(why)
+    if group.cond_index is None:
+        return empty(f"{group.dataset} has no trial conditions (continuous reaching), so there are no PSTHs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NaN-padded bins of front-padded trials
+        panels = A.psth_panels(group)
+    if panels is None:
+        return empty("no condition has eval trials")
+    cap = (f"{panels.data_label} vs each model's condition-averaged eval rates; the {len(panels.conds)} "
+           f"conditions with the most eval trials and the {len(panels.neurons)} most modulated neurons.")
+    return _plot(P.psth, group, panels, caption=cap, missing="")
+
+
+def _single_body(group: GroupData) -> str:
+    why = _needs_data(group)
+    if why:
+        return empty(why)
+    s = A.single_trial(group)
+    cap = (f"Eval trial {s.trial} (median spike count), the {len(s.neurons)} {s.kind} neurons that spiked most in it"
+           + ("; phase test hides held-out spikes, so held-in neurons are shown" if s.kind == "held-in" else "")
+           + ".")
+    return _plot(P.single_trial, group, s, caption=cap, missing="")
+
+
+def _traj_body(group: GroupData) -> str:
+    why = _needs_data(group)
+    if why:
+        return empty(why)
+    tr = A.trajectories(group)
+    what = ("single eval trials (the dataset has no conditions)" if tr.by_trial else
+            f"the {len(tr.names)} conditions with the most eval trials, averaged over their trials")
+    return _plot(P.trajectories, group, tr, caption=f"Rates (held-in + held-out neurons) of {what}.", missing="")
+
+
+def _behaviour_title(group: GroupData) -> str:
+    return "Neural speed vs produced interval" if group.dataset == "dmfc_rsg" else "Decoded vs recorded velocity"
+
+
+def _behaviour_how(group: GroupData) -> str:
+    if group.dataset == "dmfc_rsg":
+        return ("one dot per eval trial: the model's mean neural speed between set and go against the interval "
+                "the animal produced; tp corr averages the per-condition correlations")
+    return ("black-grey is the recorded velocity of a few eval trials, coloured lines the velocity a ridge "
+            "decoder (fitted on train trials, as for vel R2) reads out of each model's rates")
+
+
+def _behaviour_body(group: GroupData) -> str:
+    why = _needs_data(group)
+    if why:
+        return empty(why)
+    if group.tensors.target is None:
+        return empty(f"phase {group.phase}: the eval behaviour is hidden, so decoding cannot be checked")
+    if group.dataset == "dmfc_rsg":
+        s = A.speed_tp(group)
+        return _plot(P.speed_tp, group, s, caption="Neural speed vs tp per eval trial, colour = condition.",
+                     missing="no eval trials with behaviour")
+    d = A.decoding(group)
+    return _plot(P.decoding, group, d, caption=f"Recorded and decoded {d.field} on eval trials "
+                 f"{', '.join(map(str, d.trials))}.", missing="")
+
+
+def _curves_body(group: GroupData) -> str:
+    with_curves = [r for r in group.runs if r.curves is not None]
+    parts = []
+    if with_curves:
+        parts.append(_plot(P.curves, group, with_curves, caption="Training curves from curves.csv.", missing=""))
+    for r in group.runs:
+        if r.curves is None:
+            parts.append(empty(f"{r.label}: {r.curves_note}"
+                               + (" (this baseline is not trained iteratively)" if r.baseline in
+                                  ("oracle", "smoothing") else "")))
+    return "\n".join(parts)
+
+
+def _provenance_body(group: GroupData) -> str:
+    cards = [_provenance_card(r) for r in group.runs]
+    return f'<div class="prov">{"".join(cards)}</div>'
+
+
+def _provenance_card(run: RunData) -> str:
+    info = run.record.info
+    t = info.get("timings") or {}
+    mtime = (run.record.path / "run.json").stat().st_mtime
+    when = _dt.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
+    versions = ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
+    shas = "<br>".join(f"{esc(k)}: <code title=\"{esc(v)}\">{esc(v[:16])}…</code>"
+                       for k, v in (info.get("data_sha256") or {}).items()) or "–"
+    timing = ", ".join(f"{k.replace('_s', '').replace('_', ' ')} {v:.2f}{' ms' if 'ms' in k else ' s'}"
+                       for k, v in t.items() if isinstance(v, (int, float)))
+    rows = [("folder", f"<code>{esc(run.record.path)}</code>"), ("baseline", esc(run.baseline)),
+            ("seed / device", esc(f"{info.get('seed', '–')} / {info.get('device', '–')}")),
+            ("trials", esc(f"{info.get('n_train_trials', '–')} train, {info.get('n_eval_trials', '–')} eval")),
+            ("finished", esc(when)), ("run time", esc(timing or "–")), ("versions", esc(versions or "–")),
+            ("data SHA-256", shas), ("command", f"<code>{esc(info.get('command', '–'))}</code>")]
+    body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    config = yaml.safe_dump(run.record.config, sort_keys=False) if run.record.config else "(no config.yaml)"
+    log_path = run.record.path / "log.txt"
+    log_tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-8:]) if log_path.exists() else "(no log.txt)"
+    return (f'<div><h4><span class="swatch" style="background:{run.color}"></span>{esc(run.label)}</h4>'
+            f"<table>{body}</table><p><strong>config.yaml</strong></p><pre>{esc(config)}</pre>"
+            f"<p><strong>log.txt (last lines)</strong></p><pre>{esc(log_tail)}</pre></div>")
+
+
+def run_json(run: RunData) -> str:
+    """run.json of a run as indented text (Markdown provenance)."""
+    return json.dumps(run.record.info, indent=1, default=str)
