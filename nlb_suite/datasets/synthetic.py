@@ -122,7 +122,7 @@ def write_synthetic(name: str, out_dir: str | Path, seed: int = 0, trials: int |
     heldin = ~model.heldout
     paths = {"train": out / spec.train_file, "test": out / spec.test_file, "gt": out / "ground_truth.h5"}
     stats: dict[str, dict[str, Any]] = {}
-    with tqdm(total=total, unit="bin", desc=f"synth {name}", disable=not progress, leave=False) as bar, \
+    with tqdm(total=total, unit="bin", desc=f"synth {name}", disable=None if progress else True, leave=False) as bar, \
             contextlib.ExitStack() as stack:
         tmp = {k: stack.enter_context(atomic_path(p)) for k, p in paths.items()}
         gt: dict[str, dict[str, Any]] = {}
