@@ -36,7 +36,7 @@ def to_svg(fig, name: str) -> str:
     plt = _mpl()
     plt.rcParams["svg.hashsalt"] = name
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]
