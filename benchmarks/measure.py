@@ -12,7 +12,8 @@ from dataclasses import dataclass
 @dataclass
 class Measurement:
     seconds: float
-    peak_mb: float
+    peak_mb: float  # peak of the RSS summed over the process tree (forked workers' shared pages count twice)
+    peak_single_mb: float  # peak RSS of the largest single process
     returncode: int
 
 
@@ -31,33 +32,35 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _tree_rss_kb(pid: int) -> int:
-    total, stack = 0, [pid]
+def _tree_rss_kb(pid: int) -> tuple[int, int]:
+    total, largest, stack = 0, 0, [pid]
     while stack:
         p = stack.pop()
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                        kb = int(line.split()[1])
+                        total, largest = total + kb, max(largest, kb)
                         break
         except OSError:
             continue
         stack.extend(_children(p))
-    return total
+    return total, largest
 
 
 def measure(cmd: list[str], env: dict | None = None, interval: float = 0.05) -> Measurement:
     """Run `cmd`, sampling the RSS of the process tree every `interval` seconds."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    peak = 0
+    peak = peak_single = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_single
         while not stop.is_set():
-            peak = max(peak, _tree_rss_kb(proc.pid))
+            total, largest = _tree_rss_kb(proc.pid)
+            peak, peak_single = max(peak, total), max(peak_single, largest)
             time.sleep(interval)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -66,4 +69,4 @@ def measure(cmd: list[str], env: dict | None = None, interval: float = 0.05) -> 
     elapsed = time.perf_counter() - t0
     stop.set()
     thread.join()
-    return Measurement(elapsed, peak / 1024, rc)
+    return Measurement(elapsed, peak / 1024, peak_single / 1024, rc)
