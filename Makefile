@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0  # pinned first: a CPU wheel here, never an unpinned CUDA pull
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps nlb-tools==0.0.4
 	touch $(STAMP)
