@@ -1,0 +1,222 @@
+"""Shared plain-PyTorch training core for the neural baselines (LFADS now; NDT, NODE-SAE, GNOCCHI later).
+
+One `Trainer` runs the epoch loop: seeded mini-batches drawn as index tensors on the device (the data
+already lives there, so no per-step host copies), AdamW, gradient clipping, a warm-up + cosine or
+plateau learning-rate schedule, early stopping on a validation metric with patience, the best weights
+checkpointed in run_dir (reloaded with `torch.load(..., weights_only=True)`), a tqdm bar with live
+losses (silent when not a terminal) and `run_dir/curves.csv` (epoch, train_loss, valid_loss, extras).
+bf16 autocast is used only on CUDA. Importing this module imports torch: only neural baselines do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nlb_suite.errors import NLBInputError
+
+SCHEDULES = ("cosine", "plateau", "none")
+CURVES_FILE = "curves.csv"
+StepFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
+ValidFn = Callable[[int], dict[str, float]]
+
+
+@dataclass
+class TrainSettings:
+    """Optimiser, schedule and stopping knobs shared by the neural baselines."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    max_epochs: int = 100
+    patience: int = 20
+    grad_clip: float = 200.0
+    lr_schedule: str = "cosine"
+    warmup_epochs: int = 0
+    lr_min_ratio: float = 0.01
+    plateau_factor: float = 0.95
+    plateau_patience: int = 6
+    monitor: str = "valid_loss"
+
+    def check(self, who: str) -> None:
+        """Raise NLBInputError naming `who` on an out-of-range value."""
+        checks = (
+            ("lr", self.lr > 0), ("weight_decay", self.weight_decay >= 0), ("batch_size", self.batch_size >= 1),
+            ("max_epochs", self.max_epochs >= 1), ("patience", self.patience >= 1),
+            ("grad_clip", self.grad_clip > 0), ("warmup_epochs", self.warmup_epochs >= 0),
+            ("lr_min_ratio", 0 <= self.lr_min_ratio <= 1), ("plateau_factor", 0 < self.plateau_factor <= 1),
+            ("plateau_patience", self.plateau_patience >= 0),
+        )
+        for key, ok in checks:
+            value = getattr(self, key)
+            if not (np.isfinite(value) and ok):
+                raise NLBInputError(f"baseline {who}: {key} out of range (got {value!r})")
+        if self.lr_schedule not in SCHEDULES:
+            raise NLBInputError(f"baseline {who}: lr_schedule must be one of {', '.join(SCHEDULES)} "
+                                f"(got {self.lr_schedule!r})")
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def device_of(device: str) -> torch.device:
+    """The torch device for RunContext.device ('cpu' or 'cuda', already resolved by the run)."""
+    return torch.device(device)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; a no-op elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A float32 tensor on `device` (one host copy, done once)."""
+    return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
+
+
+def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Index tensors on `device` covering range(n) in batches (a fresh permutation from torch's RNG)."""
+    order = torch.randperm(n, device=device) if shuffle else torch.arange(n, device=device)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def warmup_cosine(epoch: int, settings: TrainSettings) -> float:
+    """LR multiplier: linear warm-up, then cosine decay to lr_min_ratio at max_epochs."""
+    if epoch < settings.warmup_epochs:
+        return (epoch + 1) / (settings.warmup_epochs + 1)
+    span = max(settings.max_epochs - settings.warmup_epochs, 1)
+    progress = min((epoch - settings.warmup_epochs) / span, 1.0)
+    return settings.lr_min_ratio + (1 - settings.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class CurveWriter:
+    """Appends one row per epoch to run_dir/curves.csv (columns fixed by the first row)."""
+
+    def __init__(self, run_dir: Optional[Path]):
+        self.path = Path(run_dir) / CURVES_FILE if run_dir is not None else None
+        self.columns: Optional[list[str]] = None
+        self.rows: list[dict[str, float]] = []
+
+    def write(self, row: dict[str, float]) -> None:
+        """Record a row (and append it to the file when there is a run folder)."""
+        self.rows.append(row)
+        if self.path is None:
+            return
+        if self.columns is None:
+            head = ["epoch", "train_loss", "valid_loss"]
+            self.columns = head + [k for k in row if k not in head]
+            with self.path.open("w", newline="") as fh:
+                csv.writer(fh).writerow(self.columns)
+        with self.path.open("a", newline="") as fh:
+            csv.writer(fh).writerow([_fmt(row.get(c, float("nan"))) for c in self.columns])
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.8g}" if isinstance(value, float) else str(value)
+
+
+class Trainer:
+    """Epoch loop with AdamW, clipping, LR schedule, early stopping, checkpoints and curves."""
+
+    def __init__(self, module: torch.nn.Module, settings: TrainSettings, device: torch.device,
+                 run_dir: Optional[Path] = None, name: str = "model"):
+        self.module, self.settings, self.device = module, settings, device
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint = self.run_dir / f"{name}_best.pt" if self.run_dir is not None else None
+        self.optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr,
+                                           weight_decay=settings.weight_decay)
+        self.curves = CurveWriter(self.run_dir)
+        self.best_epoch = -1
+        self.best_value = math.inf
+        self._best_state: Optional[dict] = None
+
+    def _scheduler(self):
+        s = self.settings
+        if s.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: warmup_cosine(e, s))
+        if s.lr_schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=s.plateau_factor, patience=s.plateau_patience, min_lr=s.lr * s.lr_min_ratio)
+        return None
+
+    def _save_best(self, epoch: int, value: float) -> None:
+        self.best_epoch, self.best_value = epoch, value
+        state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        if self.checkpoint is not None:
+            torch.save(state, self.checkpoint)
+        else:
+            self._best_state = copy.deepcopy(state)
+
+    def load_best(self) -> None:
+        """Restore the best weights seen (from the checkpoint file when there is a run folder)."""
+        if self.checkpoint is not None and self.checkpoint.exists():
+            state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        else:
+            state = self._best_state
+        if state is not None:
+            self.module.load_state_dict(state)
+
+    def fit(self, n_train: int, step: StepFn, validate: ValidFn, progress: Optional[bool] = None) -> list[dict]:
+        """Train: `step(batch_idx, epoch)` -> (loss to minimise, logged floats); `validate(epoch)` -> metrics.
+
+        `validate` must return `valid_loss` and the monitored metric. Returns the curve rows; the module
+        ends with the best weights.
+        """
+        s = self.settings
+        scheduler = self._scheduler()
+        bar = tqdm(range(s.max_epochs), desc="train", disable=None if progress is None else not progress,
+                   leave=False)
+        for epoch in bar:
+            self.module.train()
+            sums: dict[str, float] = {}
+            n_seen = 0
+            for idx in batch_indices(n_train, s.batch_size, self.device):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss, logs = step(idx, epoch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.module.parameters(), s.grad_clip)
+                self.optimizer.step()
+                w = len(idx)
+                n_seen += w
+                for k, v in {"train_loss": float(loss.detach()), **logs}.items():
+                    sums[k] = sums.get(k, 0.0) + w * float(v)
+            self.module.eval()
+            with torch.no_grad():
+                valid = validate(epoch)
+            row = {"epoch": epoch, **{k: v / n_seen for k, v in sums.items()}, **valid,
+                   "lr": self.optimizer.param_groups[0]["lr"]}
+            self.curves.write(row)
+            value = float(valid[s.monitor])
+            if value < self.best_value or self.best_epoch < 0:
+                self._save_best(epoch, value)
+            bar.set_postfix(train=f"{row['train_loss']:.4g}", valid=f"{valid['valid_loss']:.4g}",
+                            best=f"{self.best_value:.4g}")
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(value)
+            elif scheduler is not None:
+                scheduler.step()
+            if epoch - self.best_epoch >= s.patience:
+                break
+        bar.close()
+        self.load_best()
+        return self.curves.rows
