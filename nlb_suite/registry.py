@@ -101,6 +101,7 @@ BUILTIN_BASELINES = {
     "smoothing": "baselines.smoothing:SmoothingBaseline",
     "gpfa": "baselines.gpfa:GPFABaseline",
     "oracle": "baselines.oracle:OracleBaseline",
+    "lfads": "baselines.lfads:LFADSBaseline",
 }
 
 

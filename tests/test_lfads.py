@@ -1,0 +1,205 @@
+"""LFADS baseline: output shapes, coordinated dropout and SBTT gradients, priors, determinism, end to end."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from baselines.lfads import LFADSBaseline, LFADSConfig, prepare  # noqa: E402
+from baselines.lfads_model import LFADS, AR1Prior, LFADSDims, gaussian_kl  # noqa: E402
+from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.registry import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
+
+TINY = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
+            max_epochs=3, patience=3, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="cosine")
+N_IN, N_OUT, T, FWD = 5, 3, 12, 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: faster for these tiny models on shared cores, and bitwise-reproducible."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def trials(n: int = 20, seed: int = 0) -> TrialSet:
+    """Random Poisson train trials with held-out neurons and forward bins."""
+    rng = np.random.default_rng(seed)
+    def counts(t: int, k: int) -> np.ndarray:
+        return rng.poisson(0.3, size=(n, t, k)).astype(np.float32)
+    return TrialSet(split="train", spikes_heldin=counts(T, N_IN), trial_ids=np.arange(n),
+                    bins=np.tile(np.arange(T), (n, 1)), forward_bins=np.tile(np.arange(T, T + FWD), (n, 1)),
+                    spikes_heldout=counts(T, N_OUT), spikes_heldin_forward=counts(FWD, N_IN),
+                    spikes_heldout_forward=counts(FWD, N_OUT))
+
+
+def context(seed: int = 0, run_dir=None) -> RunContext:
+    return RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=N_IN, n_heldout=N_OUT, n_forward_bins=FWD,
+                      seed=seed, run_dir=run_dir)
+
+
+def baseline(seed: int = 0, **overrides) -> LFADSBaseline:
+    return LFADSBaseline(LFADSConfig(**{**TINY, **overrides}), context(seed))
+
+
+def test_network_output_shapes():
+    """Log-rates and controller outputs cover T + forward steps; IC posterior has ic_dim."""
+    torch.manual_seed(0)
+    model = LFADS(LFADSDims(n_in=N_IN, n_out=N_IN + N_OUT, n_fwd=FWD, ic_enc_dim=6, ci_enc_dim=4, con_dim=4,
+                            co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, ci_lag=2))
+    out = model(torch.rand(7, T, N_IN), sample=True)
+    assert out.log_rates.shape == (7, T + FWD, N_IN + N_OUT)
+    assert out.factors.shape == (7, T + FWD, 3)
+    assert out.co_mean.shape == out.co_std.shape == (7, T + FWD, 2)
+    assert out.ic_mean.shape == out.ic_std.shape == (7, 4)
+    assert torch.all(out.ic_std >= math.sqrt(1e-4))
+    assert torch.all(torch.isfinite(out.log_rates))
+    norms = torch.nn.functional.normalize(model.factors.weight, dim=1).norm(dim=1)
+    assert torch.allclose(norms, torch.ones(3))
+
+
+def test_fit_predict_shapes_and_determinism(tmp_path):
+    """Two fits with one seed give identical rates of the right shapes; a checkpoint and curves are written."""
+    train = trials()
+    a = LFADSBaseline(LFADSConfig(**TINY), context(seed=5, run_dir=tmp_path))
+    a.fit(train)
+    ra = a.predict(train)
+    b = baseline(seed=5)
+    b.fit(train)
+    rb = b.predict(train)
+    assert ra.heldin.shape == (20, T, N_IN) and ra.heldout.shape == (20, T, N_OUT)
+    assert ra.heldin_forward.shape == (20, FWD, N_IN) and ra.heldout_forward.shape == (20, FWD, N_OUT)
+    for name in ("heldin", "heldout", "heldin_forward", "heldout_forward"):
+        np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+        assert np.all(np.isfinite(getattr(ra, name))) and np.all(getattr(ra, name) > 0)
+    assert (tmp_path / "curves.csv").read_text().splitlines()[0].startswith("epoch,train_loss,valid_loss")
+    assert (tmp_path / "lfads_best.pt").exists()
+    sampled = baseline(seed=5, n_samples=3)
+    sampled.fit(train)
+    assert sampled.predict(train).heldout.shape == (20, T, N_OUT)
+
+
+def _batch_grads(model_base: LFADSBaseline, data, idx, sv, cd):
+    """Gradient of the scaled loss w.r.t. the log-rates of one batch (no dropout, fixed KL sample)."""
+    model_base.model.eval()
+    torch.manual_seed(0)
+    out = model_base.model(model_base.model_input(data, idx, torch.ones_like(sv)), sample=False)
+    out.log_rates.retain_grad()
+    loss, _ = model_base.loss(out, data, idx, sv, cd, epoch=0)
+    loss.backward()
+    return loss.detach(), out.log_rates.grad
+
+
+def test_coordinated_dropout_routes_gradients():
+    """Held-in recon gradients flow only through entries dropped at the input; held-out and forward always."""
+    torch.manual_seed(0)
+    lf = baseline()
+    lf.build(N_IN, N_IN + N_OUT)
+    data = prepare(trials(6), FWD, torch.device("cpu"))
+    idx = torch.arange(6)
+    sv = torch.zeros(6, T, N_IN)
+    cd = torch.bernoulli(torch.full((6, T, N_IN), 0.7))
+    _, grad = _batch_grads(lf, data, idx, sv, cd)
+    heldin = grad[:, :T, :N_IN]
+    assert torch.all(heldin[cd == 1] == 0)
+    assert torch.all(heldin[cd == 0] != 0)
+    assert torch.all(grad[:, :T, N_IN:] != 0) and torch.all(grad[:, T:] != 0)
+    # without CD every entry gets its gradient
+    lf.model.zero_grad()
+    _, full = _batch_grads(lf, data, idx, sv, None)
+    assert torch.all(full != 0)
+    torch.testing.assert_close(full[:, :T, :N_IN][cd == 0], heldin[cd == 0])
+
+
+def test_sbtt_missing_entries_change_nothing():
+    """NaN spikes: loss and gradients do not depend on what sits in the missing entries."""
+    torch.manual_seed(0)
+    lf = baseline()
+    lf.build(N_IN, N_IN + N_OUT)
+    train = trials(6)
+    rng = np.random.default_rng(1)
+    missing = rng.random(train.spikes_heldin.shape) < 0.3
+    train.spikes_heldin[missing] = np.nan
+    data = prepare(train, FWD, torch.device("cpu"))
+    assert torch.all(data.weight[:, :T, :N_IN][torch.as_tensor(missing)] == 0)
+    idx, sv = torch.arange(6), torch.zeros(6, T, N_IN)
+    loss_a, grad_a = _batch_grads(lf, data, idx, sv, None)
+    params_a = [p.grad.clone() for p in lf.model.parameters()]
+    lf.model.zero_grad()
+    miss = torch.as_tensor(missing)
+    data.x[miss] = 7.0  # any value in the missing entries ...
+    data.target[:, :T, :N_IN][miss] = 3.0
+    loss_b, grad_b = _batch_grads(lf, data, idx, sv, None)
+    assert torch.isfinite(loss_a)
+    torch.testing.assert_close(loss_a, loss_b)  # ... changes neither the loss
+    torch.testing.assert_close(grad_a, grad_b)  # ... nor any gradient
+    for pa, p in zip(params_a, lf.model.parameters()):
+        torch.testing.assert_close(pa, p.grad)
+    assert torch.all(grad_a[:, :T, :N_IN][miss] == 0)
+
+
+def test_ic_kl_matches_closed_form():
+    """Analytic IC KL equals the textbook KL of two diagonal Gaussians."""
+    rng = np.random.default_rng(0)
+    mq, sq, mp, vp = rng.normal(size=(3, 4)), rng.uniform(0.2, 2.0, size=(3, 4)), rng.normal(size=4), 0.1
+    want = 0.5 * (np.sum(sq**2 / vp, 1) + np.sum((mp - mq) ** 2 / vp, 1) - 4 + 4 * np.log(vp) - np.sum(np.log(sq**2), 1))
+    got = gaussian_kl(torch.tensor(mq), torch.tensor(sq), torch.tensor(mp), vp)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
+    dist = torch.distributions
+    ref = dist.kl_divergence(dist.Normal(torch.tensor(mq), torch.tensor(sq)),
+                             dist.Normal(torch.tensor(mp), math.sqrt(vp))).sum(-1)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-10)
+
+
+def test_ar1_log_density_matches_closed_form():
+    """AR(1) prior log-density equals a stationary Gaussian with covariance pvar·α^|i−j|."""
+    from scipy.stats import multivariate_normal
+
+    prior = AR1Prior(2, tau=4.0, nvar=0.3).double()
+    u = torch.randn(3, 9, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    alpha = math.exp(-1 / 4.0)
+    pvar = 0.3 / (1 - alpha**2)
+    lags = np.abs(np.subtract.outer(np.arange(9), np.arange(9)))
+    cov = pvar * alpha**lags
+    want = [sum(multivariate_normal(np.zeros(9), cov).logpdf(u[b, :, k].numpy()) for k in range(2)) for b in range(3)]
+    np.testing.assert_allclose(prior.log_prob(u).detach().numpy(), want, rtol=1e-6)  # float32 init of τ, σ²
+    kl = prior.kl(torch.zeros(3, 9, 2, dtype=torch.float64), torch.full((3, 9, 2), 0.5, dtype=torch.float64))
+    assert kl.shape == (3,) and torch.all(torch.isfinite(kl))
+
+
+def test_end_to_end_run(synthetic, tmp_path):
+    """`execute` with the fast profile and tiny overrides writes a run folder with curves and finite co-bps."""
+    from nlb_suite.runs import RunSpec, execute
+
+    folder = synthetic("mc_maze_small")
+    overrides = {**TINY, "max_epochs": 2, "batch_size": 16}
+    result = execute(RunSpec("lfads", "mc_maze_small", data=folder, out=tmp_path / "run", profile="fast", ci=0,
+                             overrides=overrides), progress=False)
+    assert (result.run_dir / "curves.csv").exists()
+    rows = (result.run_dir / "curves.csv").read_text().splitlines()
+    assert len(rows) == 3
+    assert np.isfinite(result.metrics["co-bps"]) and np.isfinite(result.metrics["fp-bps"])
+
+
+@pytest.mark.parametrize("key,value", [("cd_rate", 1.0), ("sv_rate", -0.1), ("gen_dim", 0), ("dropout", 1.5),
+                                       ("lr", 0.0), ("lr_schedule", "step"), ("co_prior_tau", 0.0),
+                                       ("sv_early_stop", True), ("valid_frac", 1.0), ("kl_ic_scale", -1.0)])
+def test_bad_config_values(key, value):
+    """Out-of-range values are one-line NLBInputErrors."""
+    cls = get_baseline("lfads")
+    with pytest.raises(NLBInputError, match=key):
+        build_config(cls, {key: value}, source="test")
+
+
+def test_bad_types_and_ci_lag():
+    """Wrong types and a ci_lag past the encoded window are NLBInputErrors."""
+    with pytest.raises(NLBInputError):
+        build_config(LFADSBaseline, {"gen_dim": "big"}, source="test")
+    with pytest.raises(NLBInputError, match="ci_lag"):
+        baseline(ci_lag=T).fit(trials())
