@@ -22,7 +22,7 @@ from nlb_suite.errors import NLBInputError
 from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, device_of, seed_all, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, seed_all, to_device
 
 
 @dataclass
@@ -58,6 +58,7 @@ class LFADSConfig:
     valid_frac: float = 0.2
     n_samples: int = 0  # 0: posterior mean; N: average of N posterior samples
     predict_batch: int = 256
+    cpu_threads: int = 1  # torch CPU threads during fit/predict (0: torch's default)
     lr: float = 4e-3
     weight_decay: float = 0.0
     batch_size: int = 128
@@ -74,7 +75,7 @@ class LFADSConfig:
         positive = ("ic_enc_dim", "ci_enc_dim", "con_dim", "co_dim", "ic_dim", "gen_dim", "fac_dim",
                     "cell_clip", "ic_post_var_min", "ic_prior_var", "co_prior_tau", "co_prior_nvar",
                     "loss_scale", "predict_batch")
-        non_negative = ("ci_lag", "kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale",
+        non_negative = ("ci_lag", "cpu_threads", "kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale",
                         "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples")
         unit = ("dropout", "cd_rate", "sv_rate")  # in [0, 1)
         for key in positive + non_negative + unit + ("valid_frac",):
@@ -194,6 +195,10 @@ class LFADSBaseline(Baseline):
 
     def fit(self, train: TrialSet) -> None:
         """Seeded train/valid split of the train trials, then early-stopped training."""
+        with cpu_threads(self.config.cpu_threads, self.device):
+            self._fit(train)
+
+    def _fit(self, train: TrialSet) -> None:
         cfg, ctx = self.config, self.context
         if train.spikes_heldout is None:
             raise NLBInputError("baseline lfads: the train trials carry no held-out spikes to fit")
@@ -245,11 +250,14 @@ class LFADSBaseline(Baseline):
         trainer = Trainer(model, cfg.train_settings(), self.device, ctx.run_dir, name="lfads")
         self.curves = trainer.fit(len(train_ids), step, validate, progress=ctx.extras.get("progress"))
 
-    @torch.no_grad()
     def log_rates(self, trials: TrialSet) -> torch.Tensor:
         """Log-rates (n, T + F, n_in + n_out): posterior mean, or log of the mean over posterior samples."""
         if self.model is None:
             raise NLBInputError("baseline lfads: predict() before fit()")
+        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+            return self._log_rates(trials)
+
+    def _log_rates(self, trials: TrialSet) -> torch.Tensor:
         self.model.eval()
         data = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device)
         chunks = []

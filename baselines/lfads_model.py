@@ -159,9 +159,9 @@ class LFADS(nn.Module):
                            co_mean=torch.stack(co_means, 1), co_std=torch.stack(co_stds, 1), factors=factors)
 
     def kl_terms(self, out: LFADSOutput) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch-mean KL of the IC (analytic) and of the controller outputs (one-sample MC)."""
-        kl_ic = gaussian_kl(out.ic_mean, out.ic_std, self.ic_prior_mean, self.dims.ic_prior_var).mean()
-        kl_co = self.co_prior.kl(out.co_mean, out.co_std).mean()
+        """Batch-mean KL of the IC (analytic) and of the controller outputs (one-sample MC), in float32."""
+        kl_ic = gaussian_kl(out.ic_mean.float(), out.ic_std.float(), self.ic_prior_mean, self.dims.ic_prior_var).mean()
+        kl_co = self.co_prior.kl(out.co_mean.float(), out.co_std.float()).mean()
         return kl_ic, kl_co
 
     def l2_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
