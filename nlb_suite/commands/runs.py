@@ -80,7 +80,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None) -> int:
-    """Every registered baseline (fast profile) on the synthetic default, compared with the ceiling."""
+    """Every registered baseline (fast profile) on the synthetic default, compared with the ceiling,
+    with an HTML report and the best model packaged for upload."""
     from ..cli import main as cli_main
     from ..registry import available_baselines
     from ..runs import RunSpec, execute, read_run
@@ -96,6 +97,11 @@ def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_
     print(f"\nSynthetic {dataset}, 5 ms, phase val (95% bootstrap intervals over eval trials)")
     headers, rows = comparison_rows(records)
     print_table(headers, rows)
+    from ..report import build_report
+
+    report = build_report([r.path for r in records], out / "report.html",
+                          title=f"Baselines on synthetic {dataset}")
+    print(f"\ncomparison report (open in a browser): {report}")
     best = max((r for r in records if r.info["baseline"] != "oracle" and r.metrics),
                key=lambda r: r.metrics["co-bps"], default=None)
     if best is not None and package_to is not None:
