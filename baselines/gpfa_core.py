@@ -167,15 +167,21 @@ def _rhs(y: np.ndarray, params: GPFAParams) -> np.ndarray:
     return (y @ w - params.d @ w).transpose(0, 2, 1).reshape(n, -1)
 
 
+def _factor(params: GPFAParams, t: int) -> tuple[np.ndarray, float]:
+    """Cholesky factor of the posterior precision for length-t trials (shared by all trials), and log|K|."""
+    m, logdet_k = _precision(params, t)
+    chol, info = sla.lapack.dpotrf(m.T, lower=1, overwrite_a=1)  # m is symmetric: m.T is m in Fortran order
+    if info != 0:
+        raise np.linalg.LinAlgError(f"GPFA posterior precision is not positive definite (info={info})")
+    return chol, logdet_k
+
+
 def infer(y: np.ndarray, params: GPFAParams, need_cov: bool = True, need_ll: bool = True,
           sums: tuple[np.ndarray, np.ndarray] | None = None) -> Posterior:
     """Exact posterior of latents for (n, T, q) equal-length trials: one Cholesky, one batched solve."""
     n, t, q = y.shape
     p = params.x_dim
-    m, logdet_k = _precision(params, t)
-    chol, info = sla.lapack.dpotrf(m.T, lower=1, overwrite_a=1)  # m is symmetric: m.T is m in Fortran order
-    if info != 0:
-        raise np.linalg.LinAlgError(f"GPFA posterior precision is not positive definite (info={info})")
+    chol, logdet_k = _factor(params, t)
     rhs = _rhs(y, params)
     sol, _ = sla.lapack.dpotrs(chol, rhs.T, lower=1)
     means = sol.T.reshape(n, p, t)
@@ -199,10 +205,7 @@ def infer_means(y: np.ndarray, params: GPFAParams, chunk: int = 4096) -> np.ndar
     """Posterior means (n, p, T) of equal-length trials (one factorisation, trials solved in chunks)."""
     n, t, _ = y.shape
     p = params.x_dim
-    m, _ = _precision(params, t)
-    chol, info = sla.lapack.dpotrf(m.T, lower=1, overwrite_a=1)  # m is symmetric: m.T is m in Fortran order
-    if info != 0:
-        raise np.linalg.LinAlgError(f"GPFA posterior precision is not positive definite (info={info})")
+    chol, _ = _factor(params, t)
     out = np.empty((n, p, t))
     for a in range(0, n, chunk):
         sol, _ = sla.lapack.dpotrs(chol, _rhs(y[a:a + chunk], params).T, lower=1)
