@@ -203,3 +203,19 @@ def test_bad_types_and_ci_lag():
         build_config(LFADSBaseline, {"gen_dim": "big"}, source="test")
     with pytest.raises(NLBInputError, match="ci_lag"):
         baseline(ci_lag=T).fit(trials())
+
+
+def test_sample_validation_masks_training_and_scores_validation(tmp_path):
+    """SV entries get no training gradient; with sv_early_stop the held-back entries are scored on validation."""
+    torch.manual_seed(0)
+    lf = baseline(sv_rate=0.25, sv_early_stop=True)
+    lf.build(N_IN, N_IN + N_OUT)
+    data = prepare(trials(6), FWD, torch.device("cpu"))
+    sv = torch.bernoulli(torch.full((6, T, N_IN), 0.25))
+    _, grad = _batch_grads(lf, data, torch.arange(6), sv, None)
+    assert torch.all(grad[:, :T, :N_IN][sv == 1] == 0) and torch.all(grad[:, :T, :N_IN][sv == 0] != 0)
+    fitted = LFADSBaseline(LFADSConfig(**{**TINY, "sv_rate": 0.25, "sv_early_stop": True}), context(run_dir=tmp_path))
+    assert fitted.config.train_settings().monitor == "valid_sv_nll"
+    fitted.fit(trials())
+    assert all(np.isfinite(row["valid_sv_nll"]) for row in fitted.curves)
+    assert "valid_sv_nll" in (tmp_path / "curves.csv").read_text().splitlines()[0]
