@@ -213,7 +213,9 @@ class LFADSBaseline(Baseline):
         n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)
         valid_ids = torch.as_tensor(np.sort(order[:n_valid]), device=self.device)
         train_ids = torch.as_tensor(np.sort(order[n_valid:]), device=self.device)
-        sv_all = torch.as_tensor(rng.random((n, t, n_in)) < cfg.sv_rate, dtype=torch.float32, device=self.device)
+        sv_all = torch.zeros((n, t, n_in), device=self.device)  # fixed sample-validation mask (1 = held back)
+        if cfg.sv_rate > 0:
+            sv_all = to_device(rng.random((n, t, n_in), dtype=np.float32) < cfg.sv_rate, self.device)
         data = prepare(train, ctx.n_forward_bins, self.device)
         model = self.build(n_in, n_in + train.spikes_heldout.shape[2])
         with torch.no_grad():  # start the readout at each neuron's mean log-rate
