@@ -17,25 +17,26 @@ from torch import nn
 
 @dataclass
 class LFADSDims:
-    """Sizes and fixed architecture constants of one LFADS network."""
+    """Sizes and fixed architecture constants of one LFADS network (defaults live in LFADSConfig only;
+    build it with `LFADSConfig.dims`)."""
 
     n_in: int
     n_out: int  # readout channels: held-in + held-out neurons
     n_fwd: int
-    ic_enc_dim: int = 100
-    ci_enc_dim: int = 80
-    con_dim: int = 80
-    co_dim: int = 4
-    ic_dim: int = 100
-    gen_dim: int = 100
-    fac_dim: int = 40
-    ci_lag: int = 1
-    cell_clip: float = 5.0
-    ic_post_var_min: float = 1e-4
-    dropout: float = 0.02
-    ic_prior_var: float = 0.1
-    co_prior_tau: float = 10.0
-    co_prior_nvar: float = 0.1
+    ic_enc_dim: int
+    ci_enc_dim: int
+    con_dim: int
+    co_dim: int
+    ic_dim: int
+    gen_dim: int
+    fac_dim: int
+    ci_lag: int
+    cell_clip: float
+    ic_post_var_min: float
+    dropout: float
+    ic_prior_var: float
+    co_prior_tau: float
+    co_prior_nvar: float
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from baselines.lfads import LFADSBaseline, LFADSConfig, prepare  # noqa: E402
-from baselines.lfads_model import LFADS, AR1Prior, LFADSDims, gaussian_kl  # noqa: E402
+from baselines.lfads_model import LFADS, AR1Prior, gaussian_kl  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.registry import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 
@@ -51,8 +51,8 @@ def baseline(seed: int = 0, **overrides) -> LFADSBaseline:
 def test_network_output_shapes():
     """Log-rates and controller outputs cover T + forward steps; IC posterior has ic_dim."""
     torch.manual_seed(0)
-    model = LFADS(LFADSDims(n_in=N_IN, n_out=N_IN + N_OUT, n_fwd=FWD, ic_enc_dim=6, ci_enc_dim=4, con_dim=4,
-                            co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, ci_lag=2))
+    model = LFADS(LFADSConfig(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3,
+                              ci_lag=2).dims(n_in=N_IN, n_out=N_IN + N_OUT, n_fwd=FWD))
     out = model(torch.rand(7, T, N_IN), sample=True)
     assert out.log_rates.shape == (7, T + FWD, N_IN + N_OUT)
     assert out.factors.shape == (7, T + FWD, 3)
