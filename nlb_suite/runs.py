@@ -34,7 +34,6 @@ from .registry import Baseline, Rates, RunContext, TrialSet, get_baseline, resol
 
 log = logging.getLogger("nlb_suite.runs")
 
-RUN_FILES = ("submission.h5", "config.yaml", "run.json", "log.txt")
 SYNTHETIC_SEED = 0  # the synthetic stand-in is one fixed dataset; --seed seeds the model
 
 
@@ -179,15 +178,14 @@ def _write_json(path: Path, obj: Any) -> None:
 def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     """Run one baseline on one dataset end to end and record everything in its run folder."""
     from .datasets.session import find_nwb_files
-    from .datasets.tensors import PHASES, load
+    from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth
     from .metrics_evaluate import evaluate_report
     from .submission import write_submission
 
     ds = get_dataset(spec.dataset)
     bin_ms = check_bin(spec.bin_ms)
-    if spec.phase not in PHASES:
-        raise NLBInputError(f"--phase: unknown phase {spec.phase!r} (expected one of val, test)")
+    check_phase(spec.phase)
     cls: type[Baseline] = get_baseline(spec.baseline)
     config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile)
     if spec.synthetic == (spec.data is not None):
@@ -253,12 +251,11 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
             "has_forward": rates_eval.heldin_forward is not None,
         })
     except BaseException:
-        logging.getLogger("nlb_suite").removeHandler(handler)
-        handler.close()
         shutil.rmtree(work, ignore_errors=True)
         raise
-    logging.getLogger("nlb_suite").removeHandler(handler)
-    handler.close()
+    finally:
+        logging.getLogger("nlb_suite").removeHandler(handler)
+        handler.close()
     if run_dir.exists():
         shutil.rmtree(run_dir)
     os.replace(work, run_dir)
@@ -276,10 +273,6 @@ class RunRecord:
     config: dict[str, Any]
     metrics: Optional[dict[str, float]]
     intervals: Optional[dict[str, list[float]]]
-
-    @property
-    def label(self) -> str:
-        return f"{self.info['baseline']}"
 
 
 def read_run(path: str | Path) -> RunRecord:

@@ -12,8 +12,6 @@ from ..datasets.registry import DATASETS, get_dataset
 from ..h5io import storage_dtype
 from ..table import print_table
 
-TENSOR_FILES = ("train_input.h5", "eval_input.h5", "target_data.h5")
-
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "baselines":

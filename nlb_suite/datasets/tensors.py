@@ -24,6 +24,13 @@ from .windows import TrialRows, trial_rows
 PHASES = ("val", "test")
 
 
+def check_phase(phase: str) -> str:
+    """Return `phase` if it is val or test, else a one-line error (as check_bin does for bins)."""
+    if phase not in PHASES:
+        raise NLBInputError(f"--phase: unknown phase {phase!r} (expected one of val, test)")
+    return phase
+
+
 @dataclass
 class BenchmarkTensors:
     """All arrays of one dataset/bin/phase. Spikes are counts per bin (float32), trials x bins x units.
@@ -230,11 +237,9 @@ class TensorBuilder:
 
 
 def _phase_masks(session: Session, phase: str) -> tuple[np.ndarray, np.ndarray]:
-    if phase == "val":
+    if check_phase(phase) == "val":
         return session.split_mask("train"), session.split_mask("val")
-    if phase == "test":
-        return session.split_mask("train", "val"), session.split_mask("test")
-    raise NLBInputError(f"--phase: unknown phase {phase!r} (expected one of val, test)")
+    return session.split_mask("train", "val"), session.split_mask("test")
 
 
 def _stage(progress, label: str) -> None:
@@ -354,8 +359,7 @@ def load(name: str, data: str | Path, bin_ms: int = 5, phase: str = "val", seed:
     """
     get_dataset(name)
     check_bin(bin_ms)
-    if phase not in PHASES:
-        raise NLBInputError(f"--phase: unknown phase {phase!r} (expected one of val, test)")
+    check_phase(phase)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -30,14 +30,6 @@ class TrialRows:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def row_trial(self) -> np.ndarray:
-        """Index (0..n_trials-1) of the trial each row belongs to."""
-        return np.repeat(np.arange(len(self.trials)), self.lengths)
-
-    def aligned_time(self) -> np.ndarray:
-        """Bin position of each row relative to its trial's (ceiled) alignment point."""
-        return self.bins - np.repeat(self.align_bin, self.lengths)
-
     def stacked(self, what: str) -> tuple[int, int]:
         """(n_trials, n_bins) when every trial has the same length, else a clear error."""
         lengths = self.lengths
