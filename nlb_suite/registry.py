@@ -212,11 +212,24 @@ def default_config_file(cls: type[Baseline], dataset: str, bin_ms: int) -> Optio
     return None
 
 
+NO_PROFILE = "none"  # --profile none: the YAML's top level only, even where a device profile exists
+
+
+def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:
+    """Names of the profiles in the default YAML of (baseline, dataset, bin)."""
+    path = default_config_file(cls, dataset, bin_ms)
+    if path is None:
+        return []
+    return list((yaml.safe_load(path.read_text()) or {}).get("profiles", {}) or {})
+
+
 def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
-                   profile: Optional[str] = None) -> tuple[Any, list[str]]:
+                   profile: Optional[str] = None, device: Optional[str] = None) -> tuple[Any, list[str]]:
     """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
 
-    Returns the config and the list of sources applied, for the run record.
+    With no profile named, a YAML profile called like the device (`cpu`) is applied: the YAML's top
+    level holds the published GPU-scale settings, `profiles.cpu` a CPU-sized default. `profile="none"`
+    keeps the top level. Returns the config and the list of sources applied, for the run record.
     """
     values: dict[str, Any] = {}
     sources = ["class defaults"]
@@ -226,9 +239,18 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
         profiles = loaded.pop("profiles", {}) or {}
         values.update(loaded)
         sources.append(str(path))
-        if profile and profile in profiles:
+        if profile is None and device in profiles:
+            values.update(profiles[device] or {})
+            sources.append(f"{path.name}:profiles.{device} (device {device})")
+        elif profile not in (None, NO_PROFILE):
+            if profile not in profiles:
+                known = ", ".join(list(profiles) + [NO_PROFILE])
+                raise NLBInputError(f"config {path}: no profile {profile!r} (available: {known})")
             values.update(profiles[profile] or {})
             sources.append(f"{path.name}:profiles.{profile}")
+    elif profile not in (None, NO_PROFILE):
+        raise NLBInputError(f"baseline {cls.name}: no config file for {dataset} at {bin_ms} ms, "
+                            f"so no profile {profile!r} (use --set)")
     if overrides:
         values.update(overrides)
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))

@@ -187,10 +187,10 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     bin_ms = check_bin(spec.bin_ms)
     check_phase(spec.phase)
     cls: type[Baseline] = get_baseline(spec.baseline)
-    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile)
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     device = resolve_device(spec.device)
+    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile, device)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
     run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
     run_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -145,3 +145,24 @@ def test_oracle_refuses_real_data(synthetic, tmp_path, capsys):
 def test_config_layers(plugin):
     cfg, sources = resolve_config(MeanRateBaseline, "mc_maze", 5, {"label": 12})
     assert cfg.label == "12" and sources[-1].startswith("--set")
+
+
+def test_profiles_device_default_none_and_unknown(plugin, tmp_path, monkeypatch):
+    """No --profile: the device's profile applies; `none` keeps the top level; a typo is a one-line error."""
+    from nlb_suite import registry
+    from nlb_suite.errors import NLBInputError
+
+    (tmp_path / "mc_maze.yaml").write_text("scale: 2.0\nprofiles:\n  cpu: {scale: 0.5}\n  fast: {label: quick}\n")
+    monkeypatch.setattr(registry, "config_dir", lambda cls: tmp_path)
+    assert registry.config_profiles(MeanRateBaseline, "mc_maze", 5) == ["cpu", "fast"]
+    cfg, sources = resolve_config(MeanRateBaseline, "mc_maze", 5, device="cpu")
+    assert cfg.scale == 0.5 and sources[-1] == "mc_maze.yaml:profiles.cpu (device cpu)"
+    assert resolve_config(MeanRateBaseline, "mc_maze", 5, device="cuda")[0].scale == 2.0
+    cfg, _ = resolve_config(MeanRateBaseline, "mc_maze", 5, profile="none", device="cpu")
+    assert cfg.scale == 2.0
+    cfg, _ = resolve_config(MeanRateBaseline, "mc_maze", 5, profile="fast", device="cpu")
+    assert (cfg.scale, cfg.label) == (2.0, "quick")
+    with pytest.raises(NLBInputError, match=r"mc_maze.yaml: no profile 'fsat' \(available: cpu, fast, none\)"):
+        resolve_config(MeanRateBaseline, "mc_maze", 5, profile="fsat")
+    with pytest.raises(NLBInputError, match="no config file for mc_rtt at 5 ms, so no profile 'fast'"):
+        resolve_config(MeanRateBaseline, "mc_rtt", 5, profile="fast")

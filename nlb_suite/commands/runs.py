@@ -83,14 +83,15 @@ def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_
     """Every registered baseline (fast profile) on the synthetic default, compared with the ceiling,
     with an HTML report and the best model packaged for upload."""
     from ..cli import main as cli_main
-    from ..registry import available_baselines
+    from ..registry import available_baselines, config_profiles, get_baseline
     from ..runs import RunSpec, execute, read_run
 
     records = []
     for name in available_baselines():
         print(f"\n== {name} on synthetic {dataset} (5 ms, phase val, fast profile)")
+        profile = "fast" if "fast" in config_profiles(get_baseline(name), dataset, 5) else None
         result = execute(RunSpec(baseline=name, dataset=dataset, synthetic=True, out=out / name, seed=seed,
-                                 profile="fast"))
+                                 profile=profile))
         t = result.timings
         print(f"   fit {t['fit_s']:.1f} s, predict {t['predict_s']:.1f} s, co-bps {result.metrics['co-bps']:.4f}")
         records.append(read_run(result.run_dir))
@@ -128,7 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
-    p.add_argument("--profile", help="a named profile of the default config, e.g. fast")
+    p.add_argument("--profile", help="a named profile of the default config, e.g. fast; none: the published "
+                   "settings (default: the device's profile, e.g. cpu, where the config has one)")
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for intervals (0: none)")
     p.set_defaults(func=_cmd_run)
 
