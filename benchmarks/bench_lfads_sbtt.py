@@ -1,0 +1,164 @@
+"""LFADS with selective backpropagation through time (SBTT; Zhu et al. 2021): training on sparse held-in data.
+
+For each missing fraction p, every held-in entry (trial, bin, neuron) of the train trials is dropped (NaN)
+independently with probability p, so the observed neurons change from bin to bin; the eval trials' held-in
+input is masked by the same rule. LFADS zeroes NaN inputs and leaves them out of the loss. The masks are
+nested (one uniform draw per entry, missing where it is < p), so a larger p hides a superset of entries.
+Reported per p, on the eval trials: co-bps / fp-bps (held-out neurons, nlb_suite metrics), and on the
+MISSING held-in entries (the inferred samples the model never saw): bits/spike against the real spikes
+there and the R^2 of inferred vs true rates there, each with the fully observed (p = 0) model scored on
+the same entries and the ratio to it; the oracle (true rates) gives the bits/spike ceiling. A second table
+does the same for the missing entries of the train trials.
+
+    .venv/bin/python benchmarks/bench_lfads_sbtt.py --epochs 50 --seed 0 --trials 100 --p 0,0.5,0.8 --threads 1
+
+(synthetic mc_maze_small, 100 train+val trials -> 75 train / 25 eval; ~2.5 s per epoch per model, ~7 min
+in all on the busy 2-core VM with 1 thread.) Smoke test: --epochs 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from lfads_bench_common import (  # noqa: E402
+    WORK,
+    load_synthetic,
+    log,
+    masked_bps,
+    rate_r2,
+    score_eval,
+    write_curves,
+)
+
+from nlb_suite.table import print_table  # noqa: E402
+
+DASH = "-"
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
+
+
+def fit_predict(data, args, train_in, eval_in) -> dict:
+    """Fit LFADS on masked train trials; predict train and eval rates from their masked held-in input."""
+    from baselines.lfads import LFADSBaseline, LFADSConfig
+
+    ramp = args.kl_ramp if args.kl_ramp is not None else max(args.epochs // 4, 1)
+    cfg = LFADSConfig(
+        ic_enc_dim=args.ic_enc, ci_enc_dim=args.ci_enc, con_dim=args.con, co_dim=args.co, ic_dim=args.ic,
+        gen_dim=args.gen, fac_dim=args.fac, dropout=args.dropout, cd_rate=args.cd_rate, sv_rate=0.0,
+        n_samples=0, cpu_threads=args.threads, lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs,
+        patience=args.patience or args.epochs + 1, lr_schedule="cosine", warmup_epochs=0, lr_min_ratio=0.0025,
+        kl_increase_epoch=ramp, l2_increase_epoch=ramp,
+    )
+    model = LFADSBaseline(cfg, data.context(args.seed, progress=False))
+    start = time.perf_counter()
+    model.fit(train_in)
+    fit_s = time.perf_counter() - start
+    return {"train": model.predict(train_in), "eval": model.predict(eval_in), "curves": model.curves,
+            "fit_s": fit_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="mc_maze_small")
+    ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
+    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the missing-entry masks and of the models")
+    ap.add_argument("--p", default="0,0.5,0.8", help="comma-separated missing fractions (0 is always added)")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--patience", type=int, default=0, help="early-stopping patience (0: none)")
+    ap.add_argument("--ic-enc", type=int, default=64)
+    ap.add_argument("--ci-enc", type=int, default=32)
+    ap.add_argument("--con", type=int, default=32)
+    ap.add_argument("--co", type=int, default=4)
+    ap.add_argument("--ic", type=int, default=32)
+    ap.add_argument("--gen", type=int, default=64)
+    ap.add_argument("--fac", type=int, default=16)
+    ap.add_argument("--dropout", type=float, default=0.05)
+    ap.add_argument("--cd-rate", type=float, default=0.3)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--kl-ramp", type=int, default=None, help="KL/L2 ramp epochs (default epochs/4)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--out", default=str(WORK / "lfads_sbtt"), help="folder for the training curves")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    ps = sorted({0.0} | {float(p) for p in args.p.split(",")})
+    if not all(0 <= p < 1 for p in ps):
+        ap.error("--p: fractions must be in [0, 1)")
+    data = load_synthetic(args.dataset, args.trials, args.data_seed)
+    print(data.describe())
+    print(f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
+          f"gen {args.gen}, fac {args.fac}; cd_rate {args.cd_rate}, dropout {args.dropout}, {args.epochs} epochs, "
+          f"batch {args.batch_size}, lr {args.lr} cosine, seed {args.seed}, threads {args.threads}")
+    rng = np.random.default_rng(args.seed)
+    u_train = rng.random(data.train.spikes_heldin.shape)
+    u_eval = rng.random(data.evals.spikes_heldin.shape)
+    out = Path(args.out)
+    res = {}
+    for p in ps:
+        miss_tr, miss_ev = u_train < p, u_eval < p
+        train_in = dataclasses.replace(data.train, spikes_heldin=np.where(miss_tr, np.nan, data.train.spikes_heldin)
+                                       .astype(np.float32))
+        eval_in = dataclasses.replace(data.evals, spikes_heldin=np.where(miss_ev, np.nan, data.evals.spikes_heldin)
+                                      .astype(np.float32))
+        log(f"p = {p:g}: {miss_tr.mean():.3f} of train and {miss_ev.mean():.3f} of eval held-in entries missing; "
+            "training ...")
+        r = fit_predict(data, args, train_in, eval_in)
+        r.update(miss_tr=miss_tr, miss_ev=miss_ev, scores=score_eval(data, r["eval"]))
+        write_curves(out / f"curves_p{p:g}.csv", r["curves"])
+        log(f"  {len(r['curves'])} epochs in {r['fit_s']:.0f} s; eval co-bps {r['scores']['co_bps']:.4f}")
+        res[p] = r
+
+    full = res[0.0]
+    spikes_ev, spikes_tr = data.evals.spikes_heldin, data.train.spikes_heldin
+    truth_ev, truth_tr = data.truth_eval.heldin, data.truth_train.heldin
+    h1 = ["p missing", "missing", "co-bps", "co ratio", "fp-bps", "miss bps", "full bps", "bps ratio",
+          "oracle bps", "miss R2", "full R2", "R2 ratio", "fit s"]
+    h2 = ["p missing", "missing", "miss bps", "full bps", "bps ratio", "oracle bps", "miss R2", "full R2",
+          "R2 ratio"]
+    rows1, rows2 = [], []
+    for p, r in res.items():
+        s = r["scores"]
+        head = [f"{p:g}", f"{r['miss_ev'].mean():.3f}", s["co_bps"], ratio(s["co_bps"], full["scores"]["co_bps"]),
+                s.get("fp_bps", float("nan"))]
+        if p == 0:
+            rows1.append(head + [DASH] * 7 + [int(round(r["fit_s"]))])
+            rows2.append([f"{p:g}", f"{r['miss_tr'].mean():.3f}"] + [DASH] * 7)
+            continue
+        for rows, miss, spikes, truth, pred, ref, lead in (
+                (rows1, r["miss_ev"], spikes_ev, truth_ev, r["eval"], full["eval"], head),
+                (rows2, r["miss_tr"], spikes_tr, truth_tr, r["train"], full["train"],
+                 [f"{p:g}", f"{r['miss_tr'].mean():.3f}"])):
+            bps = masked_bps(pred.heldin, spikes, miss)
+            bps_full = masked_bps(ref.heldin, spikes, miss)
+            bps_oracle = masked_bps(np.maximum(truth, 1e-9), spikes, miss)
+            r2 = rate_r2(pred.heldin, truth, miss)
+            r2_full = rate_r2(ref.heldin, truth, miss)
+            cells = [bps, bps_full, ratio(bps, bps_full), bps_oracle, r2, r2_full, ratio(r2, r2_full)]
+            rows.append(lead + cells + ([int(round(r["fit_s"]))] if rows is rows1 else []))
+    print("\nEval trials: co-bps/fp-bps on held-out neurons; miss = held-in entries hidden from the input "
+          "(bits/spike vs the real spikes there, rate R2 vs the true rates there); full = the p = 0 model on "
+          "the same entries (it saw them); ratio = model / full:")
+    print_table(h1, rows1)
+    print("\nTrain trials, missing held-in entries (never in the input nor in the loss):")
+    print_table(h2, rows2)
+    print(f"curves in {out}/curves_p<p>.csv")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Shared helpers of the LFADS benchmarks: a cached synthetic dataset as train/eval TrialSets with ground
+truth, a RunContext for it, scoring against spikes and true rates, and a per-epoch probe.
+
+Only the public surface of the LFADS baseline is used (LFADSConfig, LFADSBaseline(config, RunContext),
+fit, predict, log_rates, curves), so these scripts keep working while its internals change.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "_work"
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+from nlb_suite.metrics import LN2, bits_per_spike, nll_terms, pearson_r, r2_from_sums  # noqa: E402
+from nlb_suite.registry import Rates, RunContext, TrialSet  # noqa: E402
+
+
+def log(msg: str) -> None:
+    """Progress to stderr (the tables go to stdout)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class BenchData:
+    """Train/eval trials of a synthetic dataset (phase val), their true rates and the eval targets."""
+
+    dataset: str
+    bin_ms: int
+    folder: Path
+    train: TrialSet
+    evals: TrialSet
+    truth_train: Rates  # expected counts per bin, same layout as predictions
+    truth_eval: Rates
+    target: dict[str, np.ndarray]  # eval_spikes_heldout, eval_spikes_heldin_forward, ...
+    result_key: str
+    n_forward_bins: int
+
+    def context(self, seed: int, device: str = "cpu", **extras: Any) -> RunContext:
+        return RunContext(dataset=self.dataset, bin_ms=self.bin_ms, n_heldin=self.train.spikes_heldin.shape[2],
+                          n_heldout=self.train.spikes_heldout.shape[2], n_forward_bins=self.n_forward_bins,
+                          seed=seed, device=device, data_dir=self.folder, synthetic=True, extras=dict(extras))
+
+    def describe(self) -> str:
+        n, t, q = self.train.spikes_heldin.shape
+        return (f"synthetic {self.dataset} ({self.folder.name}), phase val, {self.bin_ms} ms: train {n} trials x "
+                f"{t} bins (+{self.n_forward_bins} forward), {q} held-in + {self.train.spikes_heldout.shape[2]} "
+                f"held-out units, eval {self.evals.n_trials} trials")
+
+
+def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 5,
+                   work: Path = WORK) -> BenchData:
+    """Generate (once, cached under `work`) a synthetic dataset with `trials` train+val trials; phase val."""
+    from nlb_suite.datasets.registry import get_dataset
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.datasets.truth import truth_rates
+    from nlb_suite.runs import trial_sets
+
+    root = Path(work) / f"lfads_{dataset}_{trials}_s{data_seed}"
+    if not (root / "ground_truth.h5").exists():
+        log(f"generating synthetic {dataset} with {trials} train+val trials in {root} ...")
+        write_synthetic(dataset, root, seed=data_seed, trials=trials)
+    folder = sorted(root.glob("**/*.nwb"))[0].parent
+    tensors = load(dataset, folder, bin_ms, "val", include_psth=False)
+    train, evals = trial_sets(tensors)
+    truth = truth_rates(load_session(folder), bin_ms)
+
+    def true_rates(ts: TrialSet) -> Rates:
+        return Rates(heldin=truth["spikes"][ts.bins], heldout=truth["heldout_spikes"][ts.bins],
+                     heldin_forward=truth["spikes"][ts.forward_bins],
+                     heldout_forward=truth["heldout_spikes"][ts.forward_bins])
+
+    return BenchData(dataset, bin_ms, root, train, evals, true_rates(train), true_rates(evals), tensors.target,
+                     tensors.result_key, get_dataset(dataset).fp_bins(bin_ms))
+
+
+# ----- scoring ---------------------------------------------------------------------------------------
+
+def masked_bps(rates: np.ndarray, spikes: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    """Bits per spike over the entries where `mask` is True (all when None); null = per-neuron mean there."""
+    spikes = np.asarray(spikes, dtype=np.float64)
+    if mask is not None:
+        spikes = np.where(mask, spikes, np.nan)
+    model, null, s, _ = nll_terms(rates, spikes, "masked_bps")
+    total = float(np.sum(s))
+    return float((np.sum(null) - np.sum(model)) / total / LN2) if total > 0 else float("nan")
+
+
+def rate_r2(pred: np.ndarray, true: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    """Mean over neurons (last axis) of the R^2 of predicted vs true rates over the entries in `mask`."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, pred.shape[-1])
+    true = np.asarray(true, dtype=np.float64).reshape(-1, true.shape[-1])
+    m = np.ones_like(true, dtype=bool) if mask is None else np.asarray(mask).reshape(true.shape)
+    count = m.sum(axis=0)
+    mean = np.where(count > 0, (true * m).sum(axis=0) / np.maximum(count, 1), 0.0)
+    ss_res = (((true - pred) ** 2) * m).sum(axis=0)
+    ss_tot = (((true - mean) ** 2) * m).sum(axis=0)
+    keep = count > 1
+    return float(np.mean(r2_from_sums(ss_res[keep], ss_tot[keep]))) if keep.any() else float("nan")
+
+
+def rate_corr(pred: np.ndarray, true: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    """Pearson r of predicted vs true rates pooled over all entries in `mask`."""
+    pred, true = np.asarray(pred), np.asarray(true)
+    if mask is not None:
+        pred, true = pred[mask], true[mask]
+    return pearson_r(pred.ravel(), true.ravel())
+
+
+def score_eval(data: BenchData, rates: Rates) -> dict[str, float]:
+    """co-bps / fp-bps on the eval spikes and R^2 / r of all eval rates (held-in + held-out) vs truth."""
+    tgt = data.target
+    out = {"co_bps": bits_per_spike(rates.heldout, tgt["eval_spikes_heldout"])}
+    if rates.heldin_forward is not None and "eval_spikes_heldout_forward" in tgt:
+        fp_rates = np.concatenate([rates.heldin_forward, rates.heldout_forward], axis=2)
+        fp_spikes = np.concatenate([tgt["eval_spikes_heldin_forward"], tgt["eval_spikes_heldout_forward"]], axis=2)
+        out["fp_bps"] = bits_per_spike(fp_rates, fp_spikes)
+    pred = np.concatenate([rates.heldin, rates.heldout], axis=2)
+    true = np.concatenate([data.truth_eval.heldin, data.truth_eval.heldout], axis=2)
+    out["rate_r2"] = rate_r2(pred, true)
+    out["rate_r"] = rate_corr(pred, true)
+    out["heldout_r2"] = rate_r2(rates.heldout, data.truth_eval.heldout)
+    return out
+
+
+def oracle_scores(data: BenchData) -> dict[str, float]:
+    """The same scores for the true rates (the ceiling)."""
+    floor = 1e-9
+    t = data.truth_eval
+    return score_eval(data, Rates(*(np.maximum(a, floor) for a in (t.heldin, t.heldout, t.heldin_forward,
+                                                                      t.heldout_forward))))
+
+
+def rates_from_log(log_rates: np.ndarray, trials: TrialSet) -> Rates:
+    """Split exp(log-rates) (n, T + F, n_in + n_out) into a Rates like LFADSBaseline.predict does."""
+    rates = np.exp(log_rates.astype(np.float64))
+    t, n_in = trials.spikes_heldin.shape[1], trials.spikes_heldin.shape[2]
+    return Rates(heldin=rates[:, :t, :n_in], heldout=rates[:, :t, n_in:], heldin_forward=rates[:, t:, :n_in],
+                 heldout_forward=rates[:, t:, n_in:])
+
+
+# ----- per-epoch probe -------------------------------------------------------------------------------
+
+class EpochProbe:
+    """Calls `on_epoch(epoch)` once per epoch while a baseline trains, using only public torch API.
+
+    A global module forward hook watches the baseline's top-level network: the first forward pass in eval
+    mode after its parameters changed is the end-of-epoch validation pass (training steps run in train
+    mode, validation in eval mode with new weights). `on_epoch` may call `baseline.log_rates(...)`: the
+    re-entrant pass is ignored, and with posterior means (n_samples 0) it draws no random numbers, so the
+    training trajectory is the same as without the probe. `epochs` counts calls; compare it with
+    len(baseline.curves) to confirm the probe saw every epoch.
+    """
+
+    def __init__(self, baseline: Any, on_epoch: Callable[[int], None]):
+        self.baseline, self.on_epoch = baseline, on_epoch
+        self.epochs = 0
+        self._busy = False
+        self._last: Optional[float] = None
+        self._handle = None
+
+    def _fingerprint(self, module) -> float:
+        import torch
+
+        with torch.no_grad():
+            return float(sum(p.detach().double().abs().sum() + p.detach().double().sum() for p in module.parameters()))
+
+    def _hook(self, module, args, output) -> None:
+        if self._busy or module.training or module is not getattr(self.baseline, "model", None):
+            return
+        fp = self._fingerprint(module)
+        if fp == self._last:
+            return  # another validation chunk with the same weights
+        self._last = fp
+        self._busy = True
+        try:
+            self.on_epoch(self.epochs)
+        finally:
+            self._busy = False
+            self.epochs += 1
+
+    def __enter__(self) -> EpochProbe:
+        import torch
+
+        self._handle = torch.nn.modules.module.register_module_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+
+
+# ----- output ----------------------------------------------------------------------------------------
+
+def write_curves(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows of dicts as CSV (columns: union in first-seen order)."""
+    cols: list[str] = []
+    for row in rows:
+        cols += [k for k in row if k not in cols]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in rows:
+            w.writerow([_fmt(row.get(c, "")) for c in cols])
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.8g}" if isinstance(v, float) else str(v)
+
