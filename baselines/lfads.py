@@ -250,7 +250,8 @@ class LFADSBaseline(Baseline):
             return metrics
 
         trainer = Trainer(model, cfg.train_settings(), self.device, ctx.run_dir, name="lfads")
-        self.curves = trainer.fit(len(train_ids), step, validate, progress=ctx.extras.get("progress"))
+        self.curves = trainer.fit(len(train_ids), step, validate, progress=ctx.extras.get("progress"),
+                                  on_epoch=ctx.extras.get("on_epoch"))
 
     def log_rates(self, trials: TrialSet) -> torch.Tensor:
         """Log-rates (n, T + F, n_in + n_out): posterior mean, or log of the mean over posterior samples."""

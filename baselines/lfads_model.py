@@ -68,8 +68,12 @@ class NormedLinear(nn.Linear):
     def __init__(self, in_features: int, out_features: int):
         super().__init__(in_features, out_features, bias=False)
 
+    def normed_weight(self) -> torch.Tensor:
+        """The row-normalised weight (compute once per sequence, not per step)."""
+        return F.normalize(self.weight, dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return F.linear(x, F.normalize(self.weight, dim=1))
+        return F.linear(x, self.normed_weight())
 
 
 def gaussian_kl(mean_q: torch.Tensor, std_q: torch.Tensor, mean_p: torch.Tensor, var_p: float) -> torch.Tensor:
@@ -143,7 +147,8 @@ class LFADS(nn.Module):
         gen = torch.clamp(self.ic_to_g0(ic), -d.cell_clip, d.cell_clip)
         ci = self.drop(self.controller_inputs(x))
         con = self.con_h0.expand(x.shape[0], -1)
-        fac = self.factors(self.drop(gen))
+        w_fac = self.factors.normed_weight()
+        fac = F.linear(self.drop(gen), w_fac)
         co_means, co_stds, facs = [], [], []
         for t in range(ci.shape[1]):
             con = self.con(self.drop(torch.cat([ci[:, t], fac], dim=1)), con)
@@ -151,7 +156,7 @@ class LFADS(nn.Module):
             co_std = torch.exp(0.5 * co_logvar)
             u = co_mean + co_std * torch.randn_like(co_std) if sample else co_mean
             gen = self.gen(u, gen)
-            fac = self.factors(self.drop(gen))
+            fac = F.linear(self.drop(gen), w_fac)
             co_means.append(co_mean)
             co_stds.append(co_std)
             facs.append(fac)

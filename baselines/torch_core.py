@@ -15,6 +15,7 @@ import copy
 import csv
 import math
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ SCHEDULES = ("cosine", "plateau", "none")
 CURVES_FILE = "curves.csv"
 StepFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
 ValidFn = Callable[[int], dict[str, float]]
+EpochFn = Callable[[int, dict], None]
 
 
 @dataclass
@@ -190,11 +192,14 @@ class Trainer:
         if state is not None:
             self.module.load_state_dict(state)
 
-    def fit(self, n_train: int, step: StepFn, validate: ValidFn, progress: Optional[bool] = None) -> list[dict]:
+    def fit(self, n_train: int, step: StepFn, validate: ValidFn, progress: Optional[bool] = None,
+            on_epoch: Optional[EpochFn] = None) -> list[dict]:
         """Train: `step(batch_idx, epoch)` -> (loss to minimise, logged floats); `validate(epoch)` -> metrics.
 
-        `validate` must return `valid_loss` and the monitored metric. Returns the curve rows; the module
-        ends with the best weights.
+        `validate` must return `valid_loss` and the monitored metric. `on_epoch(epoch, row)` runs after each
+        epoch's validation (module in eval mode, no grad): a hook for benchmarks and live plots. Rows carry
+        `train_s`, the seconds of optimiser steps in the epoch. Returns the curve rows; the module ends with
+        the best weights.
         """
         s = self.settings
         scheduler = self._scheduler()
@@ -204,6 +209,7 @@ class Trainer:
             self.module.train()
             sums: dict[str, float] = {}
             n_seen = 0
+            t0 = time.perf_counter()
             for idx in batch_indices(n_train, s.batch_size, self.device):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, logs = step(idx, epoch)
@@ -216,15 +222,19 @@ class Trainer:
                 n_seen += w
                 for k, v in {"train_loss": float(loss.detach()), **logs}.items():
                     sums[k] = sums.get(k, 0.0) + w * float(v)
+            train_s = time.perf_counter() - t0  # float(loss) above synchronises CUDA every step
             self.module.eval()
             with torch.no_grad():
                 valid = validate(epoch)
             row = {"epoch": epoch, **{k: v / n_seen for k, v in sums.items()}, **valid,
-                   "lr": self.optimizer.param_groups[0]["lr"]}
+                   "lr": self.optimizer.param_groups[0]["lr"], "train_s": train_s}
             self.curves.write(row)
             value = float(valid[s.monitor])
             if value < self.best_value or self.best_epoch < 0:
                 self._save_best(epoch, value)
+            if on_epoch is not None:
+                with torch.no_grad():
+                    on_epoch(epoch, row)
             bar.set_postfix(train=f"{row['train_loss']:.4g}", valid=f"{valid['valid_loss']:.4g}",
                             best=f"{self.best_value:.4g}")
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):

@@ -71,6 +71,8 @@ class RunContext:
     data_dir: Optional[Path] = None  # folder with the NWB files (and ground_truth.h5 when synthetic)
     run_dir: Optional[Path] = None  # where a baseline may write checkpoints and curves
     synthetic: bool = False
+    # free-form hooks for trained baselines: "progress" (bool: show a bar), "on_epoch" (callable(epoch, row)
+    # run after each epoch's validation, e.g. to score checkpoints in a benchmark)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

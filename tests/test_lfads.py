@@ -219,3 +219,21 @@ def test_sample_validation_masks_training_and_scores_validation(tmp_path):
     fitted.fit(trials())
     assert all(np.isfinite(row["valid_sv_nll"]) for row in fitted.curves)
     assert "valid_sv_nll" in (tmp_path / "curves.csv").read_text().splitlines()[0]
+
+
+def test_on_epoch_hook_sees_every_validated_epoch_in_eval_mode():
+    """extras['on_epoch'] is called once per epoch after validation, with the curve row, model in eval mode."""
+    seen = []
+    ctx = context()
+    model = LFADSBaseline(LFADSConfig(**TINY), ctx)
+
+    def on_epoch(epoch, row):
+        seen.append((epoch, row["valid_loss"], model.model.training, torch.is_grad_enabled()))
+        model.log_rates(trials(4, seed=3))  # scoring inside the hook must not disturb training
+
+    ctx.extras["on_epoch"] = on_epoch
+    model.fit(trials())
+    assert [s[0] for s in seen] == [r["epoch"] for r in model.curves] == [0, 1, 2]
+    assert [s[1] for s in seen] == [r["valid_loss"] for r in model.curves]
+    assert not any(s[2] or s[3] for s in seen)
+    assert all(r["train_s"] > 0 for r in model.curves)
