@@ -9,11 +9,12 @@ metric), so each model follows one trajectory and the selection rules are compar
   whose own spikes are the input, so a model that copies input spikes to rates keeps improving it);
 * sample validation: the epoch with the lowest `valid_sv_nll` (entries the model never saw as input).
 
-A per-epoch probe (public `log_rates` on the eval trials after each validation pass; it draws no random
-numbers, so training is unchanged) gives eval co-bps / fp-bps and the R^2 / correlation of the inferred
-rates with the ground-truth rates at every epoch; the tables read them at the chosen epochs and the last.
-The restored model (the trainer keeps the valid_recon-best weights) is checked against the probe.
-Per-epoch curves + probe metrics go to OUT/curves_cd<rate>.csv.
+The trainer's per-epoch hook (RunContext.extras["on_epoch"], run after each epoch's validation: public
+`log_rates` on the eval trials with posterior means, which draws no random numbers, so training is
+unchanged) gives eval co-bps / fp-bps and the R^2 / correlation of the inferred rates with the
+ground-truth rates at every epoch; the tables read them at the chosen epochs and the last. The restored
+model (the trainer keeps the valid_recon-best weights) is checked against the hook's scores at its epoch.
+Per-epoch curves + eval metrics go to OUT/curves_cd<rate>.csv.
 
     .venv/bin/python benchmarks/bench_lfads_cd.py --epochs 60 --seed 0 --trials 100 --threads 1
 
@@ -36,7 +37,6 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import (  # noqa: E402
     WORK,
-    EpochProbe,
     load_synthetic,
     log,
     oracle_scores,
@@ -50,7 +50,7 @@ from lfads_bench_common import (  # noqa: E402
 from nlb_suite.table import print_table  # noqa: E402
 
 
-def probe_scores(data, log_rates: np.ndarray) -> dict[str, float]:
+def eval_scores(data, log_rates: np.ndarray) -> dict[str, float]:
     """Eval-trial scores of one set of log-rates (n, T + F, n_in + n_out)."""
     rates = rates_from_log(log_rates, data.evals)
     s = score_eval(data, rates)
@@ -60,7 +60,7 @@ def probe_scores(data, log_rates: np.ndarray) -> dict[str, float]:
 
 
 def train_one(data, args, cd_rate: float) -> dict:
-    """Fit one LFADS with the probe; returns curves merged with per-epoch eval scores and timings."""
+    """Fit one LFADS scoring the eval trials after every epoch; returns curves merged with those scores."""
     from baselines.lfads import LFADSBaseline, LFADSConfig
 
     ramp = args.kl_ramp if args.kl_ramp is not None else max(args.epochs // 4, 1)
@@ -71,32 +71,25 @@ def train_one(data, args, cd_rate: float) -> dict:
         max_epochs=args.epochs, patience=args.epochs + 1, lr_schedule="cosine", warmup_epochs=0,
         lr_min_ratio=0.0025, kl_increase_epoch=ramp, l2_increase_epoch=ramp,
     )
-    model = LFADSBaseline(cfg, data.context(args.seed, progress=False))
     per_epoch: list[dict] = []
-    start = time.perf_counter()
 
-    def on_epoch(epoch: int) -> None:
+    def on_epoch(epoch: int, row: dict) -> None:
         lr = model.log_rates(data.evals).float().cpu().numpy()
-        per_epoch.append(probe_scores(data, lr))
+        per_epoch.append(eval_scores(data, lr))
         if epoch % max(args.epochs // 10, 1) == 0 or epoch == args.epochs - 1:
             s = per_epoch[-1]
             log(f"  cd {cd_rate:g} epoch {epoch + 1}/{args.epochs} ({time.perf_counter() - start:.0f} s): "
                 f"eval co-bps {s['co_bps']:.4f}, held-in rate R2 {s['heldin_r2']:.3f}")
 
-    with EpochProbe(model, on_epoch) as probe:
-        model.fit(data.train)
+    model = LFADSBaseline(cfg, data.context(args.seed, progress=False, on_epoch=on_epoch))
+    start = time.perf_counter()
+    model.fit(data.train)
     fit_s = time.perf_counter() - start
     curves = [dict(r) for r in model.curves]
-    ok = probe.epochs == len(curves)
-    if not ok:
-        log(f"WARNING: the probe saw {probe.epochs} validation passes for {len(curves)} epochs; "
-            "per-epoch eval scores are dropped (only the restored checkpoint is scored)")
-        per_epoch = []
-    for row, s in zip(curves, per_epoch):
+    for row, s in zip(curves, per_epoch):  # the hook ran once per curve row, in order
         row.update({f"eval_{k}": v for k, v in s.items()})
-    final = probe_scores(data, model.log_rates(data.evals).float().cpu().numpy())
-    return {"cd": cd_rate, "curves": curves, "per_epoch": per_epoch, "final": final, "fit_s": fit_s,
-            "probe_ok": ok}
+    final = eval_scores(data, model.log_rates(data.evals).float().cpu().numpy())
+    return {"cd": cd_rate, "curves": curves, "per_epoch": per_epoch, "final": final, "fit_s": fit_s}
 
 
 def pick(curves: list[dict], key: str) -> int:
@@ -162,9 +155,6 @@ def main() -> None:
     for r in runs:
         name, curves, per = f"cd {r['cd']:g}", r["curves"], r["per_epoch"]
         e_rec, e_sv, last = pick(curves, "valid_recon"), pick(curves, "valid_sv_nll"), len(curves) - 1
-        if not per:
-            rows.append(row(name, "valid_recon pick (restored)", e_rec + 1, curves[e_rec], r["final"]))
-            continue
         e_r2 = int(np.argmax([s["heldin_r2"] for s in per]))
         e_co = int(np.argmax([s["co_bps"] for s in per]))
         for label, e in (("valid_recon pick", e_rec), ("valid_sv_nll pick", e_sv), ("last epoch", last),
@@ -179,40 +169,38 @@ def main() -> None:
           "scores on the eval trials; R2/r: inferred vs true rates):")
     print_table(headers, rows)
 
-    if summary:
-        print("\nWhat ordinary validation misses (from the SV-picked epoch to the last epoch, and the cost of "
-              "picking by valid_recon instead of valid_sv_nll):")
-        h2 = ["model", "d valid_recon", "d valid_sv_nll", "d R2 held-in", "d co-bps", "recon kept improving",
-              "held-in quality fell", "missed", "pick cost R2 held-in", "pick cost co-bps"]
-        rows2 = []
-        for name, curves, per, e_rec, e_sv, last in summary:
-            d_rec = curves[last]["valid_recon"] - curves[e_sv]["valid_recon"]
-            d_sv = curves[last]["valid_sv_nll"] - curves[e_sv]["valid_sv_nll"]
-            d_r2 = per[last]["heldin_r2"] - per[e_sv]["heldin_r2"]
-            d_co = per[last]["co_bps"] - per[e_sv]["co_bps"]
-            improving, fell = d_rec < 0, d_sv > 0 and d_r2 < 0
-            rows2.append([name, d_rec, d_sv, d_r2, d_co, "yes" if improving else "no", "yes" if fell else "no",
-                          "YES" if improving and fell else "no",
-                          per[e_rec]["heldin_r2"] - per[e_sv]["heldin_r2"], per[e_rec]["co_bps"] - per[e_sv]["co_bps"]])
-        print_table(h2, rows2)
-        print("d X = X(last epoch) - X(valid_sv_nll pick); 'missed' = valid_recon still improved (d < 0) while "
-              "valid_sv_nll rose and the held-in rates moved away from the truth; pick cost = score at the "
-              "valid_recon pick - score at the valid_sv_nll pick (negative: ordinary validation chose worse).")
-        for name, curves, per, _, e_sv, last in summary:
-            rec = [c["valid_recon"] for c in curves]
-            svn = [c["valid_sv_nll"] for c in curves]
-            after = slice(e_sv, last + 1)
-            falls = int(np.sum(np.diff(rec[after]) < 0))
-            rises = int(np.sum(np.diff(svn[after]) > 0))
-            print(f"{name}: after the SV pick (epoch {e_sv + 1}) valid_recon fell on {falls}/{last - e_sv} epochs "
-                  f"({rec[e_sv]:.5f} -> {rec[last]:.5f}) and valid_sv_nll rose on {rises}/{last - e_sv} "
-                  f"({svn[e_sv]:.5f} -> {svn[last]:.5f}); held-in rate R2 {per[e_sv]['heldin_r2']:.3f} -> "
-                  f"{per[last]['heldin_r2']:.3f}, eval co-bps {per[e_sv]['co_bps']:.4f} -> {per[last]['co_bps']:.4f}")
+    print("\nWhat ordinary validation misses (from the SV-picked epoch to the last epoch, and the cost of "
+          "picking by valid_recon instead of valid_sv_nll):")
+    h2 = ["model", "d valid_recon", "d valid_sv_nll", "d R2 held-in", "d co-bps", "recon kept improving",
+          "held-in quality fell", "missed", "pick cost R2 held-in", "pick cost co-bps"]
+    rows2 = []
+    for name, curves, per, e_rec, e_sv, last in summary:
+        d_rec = curves[last]["valid_recon"] - curves[e_sv]["valid_recon"]
+        d_sv = curves[last]["valid_sv_nll"] - curves[e_sv]["valid_sv_nll"]
+        d_r2 = per[last]["heldin_r2"] - per[e_sv]["heldin_r2"]
+        d_co = per[last]["co_bps"] - per[e_sv]["co_bps"]
+        improving, fell = d_rec < 0, d_sv > 0 and d_r2 < 0
+        rows2.append([name, d_rec, d_sv, d_r2, d_co, "yes" if improving else "no", "yes" if fell else "no",
+                      "YES" if improving and fell else "no",
+                      per[e_rec]["heldin_r2"] - per[e_sv]["heldin_r2"], per[e_rec]["co_bps"] - per[e_sv]["co_bps"]])
+    print_table(h2, rows2)
+    print("d X = X(last epoch) - X(valid_sv_nll pick); 'missed' = valid_recon still improved (d < 0) while "
+          "valid_sv_nll rose and the held-in rates moved away from the truth; pick cost = score at the "
+          "valid_recon pick - score at the valid_sv_nll pick (negative: ordinary validation chose worse).")
+    for name, curves, per, _, e_sv, last in summary:
+        rec = [c["valid_recon"] for c in curves]
+        svn = [c["valid_sv_nll"] for c in curves]
+        after = slice(e_sv, last + 1)
+        falls = int(np.sum(np.diff(rec[after]) < 0))
+        rises = int(np.sum(np.diff(svn[after]) > 0))
+        print(f"{name}: after the SV pick (epoch {e_sv + 1}) valid_recon fell on {falls}/{last - e_sv} epochs "
+              f"({rec[e_sv]:.5f} -> {rec[last]:.5f}) and valid_sv_nll rose on {rises}/{last - e_sv} "
+              f"({svn[e_sv]:.5f} -> {svn[last]:.5f}); held-in rate R2 {per[e_sv]['heldin_r2']:.3f} -> "
+              f"{per[last]['heldin_r2']:.3f}, eval co-bps {per[e_sv]['co_bps']:.4f} -> {per[last]['co_bps']:.4f}")
     for r in runs:
-        check = r.get("restore_check")
-        tail = "" if check is None else f"; restored model vs probe at its epoch: max |score diff| {check:.2g}"
         path = out / f"curves_cd{r['cd']:g}.csv"
-        print(f"cd {r['cd']:g}: fit {r['fit_s']:.0f} s{tail}; curves in {path}")
+        print(f"cd {r['cd']:g}: fit {r['fit_s']:.0f} s; restored model vs the per-epoch hook at its epoch: "
+              f"max |score diff| {r['restore_check']:.2g}; curves in {path}")
 
 
 if __name__ == "__main__":

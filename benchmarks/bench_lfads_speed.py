@@ -5,13 +5,13 @@ this device gets without --profile, i.e. the YAML's device profile if it has one
 level; "none": the top level; any other name: that profile, e.g. "fast"; `--set key=value` overrides
 apply to all), LFADS is trained on random Poisson data of the dataset's shape (train+val trials x bins x
 held-in / held-out units, plus forward bins) for `--warmup` + `--epochs` epochs without early stopping.
-Each epoch's end is timestamped by a probe on the validation pass, so the throughput covers the timed
-epochs only: train trials per epoch (those left after the config's validation split) x timed epochs /
-their seconds (one optimiser pass over the train trials plus the validation pass). Inference: `predict`
-on one trial at a time (batch 1, median over `--latency-trials` calls after a warm-up call) and on all
-trials at the config's `predict_batch` (median of `--repeats`), both end to end (host arrays in, rates
-out). On CUDA, LFADS uses bf16 autocast by itself; timings include synchronisation (rates come back to
-the host).
+The throughput covers the timed epochs only (those after the warm-up epochs): train trials per epoch
+(those left after the config's validation split) x timed epochs / the sum of their `train_s` in the
+trainer's curves (the seconds of one optimiser pass over the train trials; validation, checkpointing and
+setup are not included; with CUDA the loss read-out each step synchronises). Inference: `predict` on one
+trial at a time (batch 1, median over `--latency-trials` calls after a warm-up call) and on all trials at
+the config's `predict_batch` (median of `--repeats`), both end to end (host arrays in, rates out). On
+CUDA, LFADS uses bf16 autocast by itself; timings include synchronisation (rates come back to the host).
 
     .venv/bin/python benchmarks/bench_lfads_speed.py --dataset mc_maze_small --epochs 1 --warmup 1 --threads 1 --device cpu
 
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from lfads_bench_common import WORK, EpochProbe, log, write_curves  # noqa: E402
+from lfads_bench_common import WORK, log, write_curves  # noqa: E402
 
 from nlb_suite.registry import TrialSet  # noqa: E402
 from nlb_suite.table import print_table  # noqa: E402
@@ -77,18 +77,13 @@ def run_config(name: str, args, trials: TrialSet, device: str) -> dict:
                      n_forward_bins=trials.forward_bins.shape[1], seed=args.seed, device=device,
                      extras={"progress": False})
     model = LFADSBaseline(cfg, ctx)
-    stamps: list[float] = []
     start = time.perf_counter()
-    with EpochProbe(model, lambda epoch: stamps.append(time.perf_counter())) as probe:
-        model.fit(trials)
+    model.fit(trials)
     fit_s = time.perf_counter() - start
     n_train = n_train_trials(n, cfg.valid_frac)
-    if probe.epochs == len(model.curves) == total:
-        timed = stamps[-1] - stamps[args.warmup - 1] if args.warmup else stamps[-1] - start
-        note = ""
-    else:  # the probe did not see every epoch: whole fit (setup included) over all epochs
-        timed, note = fit_s * args.epochs / max(len(model.curves), 1), " (whole fit: probe missed epochs)"
-        log(f"WARNING: {name}: probe saw {probe.epochs} of {len(model.curves)} epochs; using whole-fit time")
+    if len(model.curves) != total:  # patience > max_epochs: cannot stop early
+        raise RuntimeError(f"{name}: trained {len(model.curves)} epochs, expected {total}")
+    timed = sum(row["train_s"] for row in model.curves[args.warmup:])
     # inference: batch 1 (one trial per call), then all trials at the configured predict_batch
     k = min(args.latency_trials, n)
     singles = [TrialSet("eval", trials.spikes_heldin[i:i + 1], trials.trial_ids[i:i + 1], trials.bins[i:i + 1],
@@ -106,7 +101,7 @@ def run_config(name: str, args, trials: TrialSet, device: str) -> dict:
         t0 = time.perf_counter()
         model.predict(evals)
         batched.append(time.perf_counter() - t0)
-    return {"config": name + note, "device": device, "threads": args.threads if device == "cpu" else "-",
+    return {"config": name, "device": device, "threads": args.threads if device == "cpu" else "-",
             "train_trials_per_s": n_train * args.epochs / timed, "s_per_epoch": timed / args.epochs,
             "ms_trial_batch1": 1000 * statistics.median(one),
             "ms_trial_batched": 1000 * statistics.median(batched) / n, "predict_batch": cfg.predict_batch,
@@ -123,7 +118,8 @@ def main() -> None:
     ap.add_argument("--configs", default="fast,default", help="comma-separated: default and/or profile names")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="LFADSConfig overrides for all")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed epochs first (0: the timing includes setup)")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed epochs first (0: the first, cold epoch is timed too)")
     ap.add_argument("--latency-trials", type=int, default=20, help="batch-1 predict calls to time")
     ap.add_argument("--repeats", type=int, default=3, help="batched predict repeats")
     ap.add_argument("--seed", type=int, default=0)
@@ -158,7 +154,8 @@ def main() -> None:
                            r["train_trials_per_s"], r["s_per_epoch"], r["ms_trial_batch1"], r["ms_trial_batched"],
                            r["predict_batch"]] for r in results])
     print("sizes: ic_enc/ci_enc/con/co/ic/gen/fac; train trials/s over the timed epochs "
-          f"({results[0]['n_train']} train trials per epoch after the validation split, validation pass included)")
+          f"({results[0]['n_train']} train trials per epoch after the validation split; optimiser steps only, from "
+          "the curves' train_s)")
     for r in results:
         print(f"{r['config']}: {r['sources']}")
     write_curves(Path(args.out) / "results.csv", results)

@@ -1,8 +1,10 @@
 """Shared helpers of the LFADS benchmarks: a cached synthetic dataset as train/eval TrialSets with ground
-truth, a RunContext for it, scoring against spikes and true rates, and a per-epoch probe.
+truth, a RunContext for it (optionally with the trainer's per-epoch hook), and scoring against spikes and
+true rates.
 
 Only the public surface of the LFADS baseline is used (LFADSConfig, LFADSBaseline(config, RunContext),
-fit, predict, log_rates, curves), so these scripts keep working while its internals change.
+fit, predict, log_rates, curves, and RunContext.extras "progress" / "on_epoch"), so these scripts keep
+working while its internals change.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ class BenchData:
     result_key: str
     n_forward_bins: int
 
-    def context(self, seed: int, device: str = "cpu", **extras: Any) -> RunContext:
+    def context(self, seed: int, device: str = "cpu", on_epoch: Optional[Callable[[int, dict], None]] = None,
+                **extras: Any) -> RunContext:
+        """RunContext for this data; `on_epoch(epoch, row)` is the trainer's per-epoch hook (run after each
+        epoch's validation, model in eval mode, no grad; `row` is that epoch's curve row)."""
+        if on_epoch is not None:
+            extras["on_epoch"] = on_epoch
         return RunContext(dataset=self.dataset, bin_ms=self.bin_ms, n_heldin=self.train.spikes_heldin.shape[2],
                           n_heldout=self.train.spikes_heldout.shape[2], n_forward_bins=self.n_forward_bins,
                           seed=seed, device=device, data_dir=self.folder, synthetic=True, extras=dict(extras))
@@ -147,57 +154,6 @@ def rates_from_log(log_rates: np.ndarray, trials: TrialSet) -> Rates:
     t, n_in = trials.spikes_heldin.shape[1], trials.spikes_heldin.shape[2]
     return Rates(heldin=rates[:, :t, :n_in], heldout=rates[:, :t, n_in:], heldin_forward=rates[:, t:, :n_in],
                  heldout_forward=rates[:, t:, n_in:])
-
-
-# ----- per-epoch probe -------------------------------------------------------------------------------
-
-class EpochProbe:
-    """Calls `on_epoch(epoch)` once per epoch while a baseline trains, using only public torch API.
-
-    A global module forward hook watches the baseline's top-level network: the first forward pass in eval
-    mode after its parameters changed is the end-of-epoch validation pass (training steps run in train
-    mode, validation in eval mode with new weights). `on_epoch` may call `baseline.log_rates(...)`: the
-    re-entrant pass is ignored, and with posterior means (n_samples 0) it draws no random numbers, so the
-    training trajectory is the same as without the probe. `epochs` counts calls; compare it with
-    len(baseline.curves) to confirm the probe saw every epoch.
-    """
-
-    def __init__(self, baseline: Any, on_epoch: Callable[[int], None]):
-        self.baseline, self.on_epoch = baseline, on_epoch
-        self.epochs = 0
-        self._busy = False
-        self._last: Optional[float] = None
-        self._handle = None
-
-    def _fingerprint(self, module) -> float:
-        import torch
-
-        with torch.no_grad():
-            return float(sum(p.detach().double().abs().sum() + p.detach().double().sum() for p in module.parameters()))
-
-    def _hook(self, module, args, output) -> None:
-        if self._busy or module.training or module is not getattr(self.baseline, "model", None):
-            return
-        fp = self._fingerprint(module)
-        if fp == self._last:
-            return  # another validation chunk with the same weights
-        self._last = fp
-        self._busy = True
-        try:
-            self.on_epoch(self.epochs)
-        finally:
-            self._busy = False
-            self.epochs += 1
-
-    def __enter__(self) -> EpochProbe:
-        import torch
-
-        self._handle = torch.nn.modules.module.register_module_forward_hook(self._hook)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._handle is not None:
-            self._handle.remove()
 
 
 # ----- output ----------------------------------------------------------------------------------------
