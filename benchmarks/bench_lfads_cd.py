@@ -37,6 +37,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import (  # noqa: E402
     WORK,
+    add_data_args,
+    add_lfads_args,
+    lfads_config,
     load_synthetic,
     log,
     oracle_scores,
@@ -61,16 +64,9 @@ def eval_scores(data, log_rates: np.ndarray) -> dict[str, float]:
 
 def train_one(data, args, cd_rate: float) -> dict:
     """Fit one LFADS scoring the eval trials after every epoch; returns curves merged with those scores."""
-    from baselines.lfads import LFADSBaseline, LFADSConfig
+    from baselines.lfads import LFADSBaseline
 
-    ramp = args.kl_ramp if args.kl_ramp is not None else max(args.epochs // 4, 1)
-    cfg = LFADSConfig(
-        ic_enc_dim=args.ic_enc, ci_enc_dim=args.ci_enc, con_dim=args.con, co_dim=args.co, ic_dim=args.ic,
-        gen_dim=args.gen, fac_dim=args.fac, dropout=args.dropout, cd_rate=cd_rate, sv_rate=args.sv_rate,
-        sv_early_stop=False, n_samples=0, cpu_threads=args.threads, lr=args.lr, batch_size=args.batch_size,
-        max_epochs=args.epochs, patience=args.epochs + 1, lr_schedule="cosine", warmup_epochs=0,
-        lr_min_ratio=0.0025, kl_increase_epoch=ramp, l2_increase_epoch=ramp,
-    )
+    cfg = lfads_config(args, cd_rate=cd_rate, sv_rate=args.sv_rate, sv_early_stop=False)
     per_epoch: list[dict] = []
 
     def on_epoch(epoch: int, row: dict) -> None:
@@ -99,25 +95,11 @@ def pick(curves: list[dict], key: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="mc_maze_small")
-    ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
-    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
-    ap.add_argument("--seed", type=int, default=0, help="model seed (split, init, masks, batches)")
+    add_data_args(ap, seed_help="model seed (split, init, masks, batches)")
     ap.add_argument("--epochs", type=int, default=60, help="fixed epoch budget (no early stopping)")
     ap.add_argument("--cd-rates", default="0,0.3", help="comma-separated CD rates to compare")
     ap.add_argument("--sv-rate", type=float, default=0.2)
-    ap.add_argument("--ic-enc", type=int, default=128)
-    ap.add_argument("--ci-enc", type=int, default=64)
-    ap.add_argument("--con", type=int, default=64)
-    ap.add_argument("--co", type=int, default=4)
-    ap.add_argument("--ic", type=int, default=64)
-    ap.add_argument("--gen", type=int, default=128)
-    ap.add_argument("--fac", type=int, default=32)
-    ap.add_argument("--dropout", type=float, default=0.02)
-    ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--kl-ramp", type=int, default=None, help="KL/L2 ramp epochs (default epochs/4)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_lfads_args(ap, ic_enc=128, ci_enc=64, con=64, ic=64, gen=128, fac=32, dropout=0.02)
     ap.add_argument("--out", default=str(WORK / "lfads_cd"), help="folder for the per-epoch CSVs")
     args = ap.parse_args()
 

@@ -32,6 +32,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import (  # noqa: E402
     WORK,
+    add_data_args,
+    add_lfads_args,
+    lfads_config,
     load_synthetic,
     log,
     masked_bps,
@@ -51,16 +54,9 @@ def ratio(a: float, b: float) -> float:
 
 def fit_predict(data, args, train_in, eval_in) -> dict:
     """Fit LFADS on masked train trials; predict train and eval rates from their masked held-in input."""
-    from baselines.lfads import LFADSBaseline, LFADSConfig
+    from baselines.lfads import LFADSBaseline
 
-    ramp = args.kl_ramp if args.kl_ramp is not None else max(args.epochs // 4, 1)
-    cfg = LFADSConfig(
-        ic_enc_dim=args.ic_enc, ci_enc_dim=args.ci_enc, con_dim=args.con, co_dim=args.co, ic_dim=args.ic,
-        gen_dim=args.gen, fac_dim=args.fac, dropout=args.dropout, cd_rate=args.cd_rate, sv_rate=0.0,
-        n_samples=0, cpu_threads=args.threads, lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs,
-        patience=args.patience or args.epochs + 1, lr_schedule="cosine", warmup_epochs=0, lr_min_ratio=0.0025,
-        kl_increase_epoch=ramp, l2_increase_epoch=ramp,
-    )
+    cfg = lfads_config(args, cd_rate=args.cd_rate, sv_rate=0.0, patience=args.patience or args.epochs + 1)
     model = LFADSBaseline(cfg, data.context(args.seed, progress=False))
     start = time.perf_counter()
     model.fit(train_in)
@@ -71,26 +67,11 @@ def fit_predict(data, args, train_in, eval_in) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="mc_maze_small")
-    ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
-    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the missing-entry masks and of the models")
+    add_data_args(ap, seed_help="seed of the missing-entry masks and of the models")
     ap.add_argument("--p", default="0,0.5,0.8", help="comma-separated missing fractions (0 is always added)")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--patience", type=int, default=0, help="early-stopping patience (0: none)")
-    ap.add_argument("--ic-enc", type=int, default=64)
-    ap.add_argument("--ci-enc", type=int, default=32)
-    ap.add_argument("--con", type=int, default=32)
-    ap.add_argument("--co", type=int, default=4)
-    ap.add_argument("--ic", type=int, default=32)
-    ap.add_argument("--gen", type=int, default=64)
-    ap.add_argument("--fac", type=int, default=16)
-    ap.add_argument("--dropout", type=float, default=0.05)
-    ap.add_argument("--cd-rate", type=float, default=0.3)
-    ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--kl-ramp", type=int, default=None, help="KL/L2 ramp epochs (default epochs/4)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_lfads_args(ap, ic_enc=64, ci_enc=32, con=32, ic=32, gen=64, fac=16, dropout=0.05, cd_rate=0.3)
     ap.add_argument("--out", default=str(WORK / "lfads_sbtt"), help="folder for the training curves")
     args = ap.parse_args()
 

@@ -1,6 +1,6 @@
 """Shared helpers of the LFADS benchmarks: a cached synthetic dataset as train/eval TrialSets with ground
-truth, a RunContext for it (optionally with the trainer's per-epoch hook), and scoring against spikes and
-true rates.
+truth, a RunContext for it (optionally with the trainer's per-epoch hook), the command-line options of the
+data, the network and its training and the LFADSConfig they make, and scoring against spikes and true rates.
 
 Only the public surface of the LFADS baseline is used (LFADSConfig, LFADSBaseline(config, RunContext),
 fit, predict, log_rates, curves, and RunContext.extras "progress" / "on_epoch"), so these scripts keep
@@ -9,6 +9,7 @@ working while its internals change.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from dataclasses import dataclass
@@ -89,6 +90,52 @@ def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 
 
     return BenchData(dataset, bin_ms, root, train, evals, true_rates(train), true_rates(evals), tensors.target,
                      tensors.result_key, get_dataset(dataset).fp_bins(bin_ms))
+
+
+# ----- network / training options ----------------------------------------------------------------
+
+def add_data_args(ap: argparse.ArgumentParser, *, seed_help: str) -> None:
+    """The synthetic-data options (--dataset, --trials, --data-seed, as load_synthetic takes them) and --seed."""
+    ap.add_argument("--dataset", default="mc_maze_small")
+    ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
+    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
+    ap.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+def add_lfads_args(ap: argparse.ArgumentParser, *, ic_enc: int, ci_enc: int, con: int, ic: int, gen: int,
+                   fac: int, dropout: float, co: int = 4, cd_rate: Optional[float] = None, lr: float = 0.01,
+                   batch_size: int = 16) -> None:
+    """The LFADS network and training options (--ic-enc ... --threads) with the script's own defaults;
+    `cd_rate` not None also adds a single --cd-rate (after --dropout) with that default."""
+    for name, value in (("--ic-enc", ic_enc), ("--ci-enc", ci_enc), ("--con", con), ("--co", co), ("--ic", ic),
+                        ("--gen", gen), ("--fac", fac)):
+        ap.add_argument(name, type=int, default=value)
+    ap.add_argument("--dropout", type=float, default=dropout)
+    if cd_rate is not None:
+        ap.add_argument("--cd-rate", type=float, default=cd_rate)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--batch-size", type=int, default=batch_size)
+    ap.add_argument("--kl-ramp", type=int, default=None, help="KL/L2 ramp epochs (default epochs/4)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def lfads_config(args: argparse.Namespace, **fields: Any):
+    """LFADSConfig from the add_lfads_args options and args.epochs: a fixed budget of args.epochs (patience
+    beyond it), cosine LR down to 0.0025 of lr with no warm-up, KL/L2 ramps over --kl-ramp epochs (default
+    epochs/4), posterior means (n_samples 0); `fields` (cd_rate, sv_rate, patience, ...) set or override the
+    rest."""
+    from baselines.lfads import LFADSConfig
+
+    ramp = args.kl_ramp if args.kl_ramp is not None else max(args.epochs // 4, 1)
+    cfg = dict(
+        ic_enc_dim=args.ic_enc, ci_enc_dim=args.ci_enc, con_dim=args.con, co_dim=args.co, ic_dim=args.ic,
+        gen_dim=args.gen, fac_dim=args.fac, dropout=args.dropout, n_samples=0, cpu_threads=args.threads,
+        lr=args.lr, batch_size=args.batch_size, max_epochs=args.epochs, patience=args.epochs + 1,
+        lr_schedule="cosine", warmup_epochs=0, lr_min_ratio=0.0025, kl_increase_epoch=ramp,
+        l2_increase_epoch=ramp,
+    )
+    cfg.update(fields)
+    return LFADSConfig(**cfg)
 
 
 # ----- scoring ---------------------------------------------------------------------------------------
