@@ -217,12 +217,17 @@ def default_config_file(cls: type[Baseline], dataset: str, bin_ms: int) -> Optio
 NO_PROFILE = "none"  # --profile none: the YAML's top level only, even where a device profile exists
 
 
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict]]:
+    """A default YAML's top-level values and its `profiles` section (name -> values)."""
+    loaded = yaml.safe_load(path.read_text()) or {}
+    profiles = loaded.pop("profiles", {}) or {}
+    return loaded, {name: values or {} for name, values in profiles.items()}
+
+
 def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:
     """Names of the profiles in the default YAML of (baseline, dataset, bin)."""
     path = default_config_file(cls, dataset, bin_ms)
-    if path is None:
-        return []
-    return list((yaml.safe_load(path.read_text()) or {}).get("profiles", {}) or {})
+    return [] if path is None else list(read_config_file(path)[1])
 
 
 def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
@@ -235,24 +240,24 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
     """
     values: dict[str, Any] = {}
     sources = ["class defaults"]
+    named = profile not in (None, NO_PROFILE)
     path = default_config_file(cls, dataset, bin_ms)
+    if path is None and named:
+        raise NLBInputError(f"baseline {cls.name}: no config file for {dataset} at {bin_ms} ms, "
+                            f"so no profile {profile!r} (use --set)")
     if path is not None:
-        loaded = yaml.safe_load(path.read_text()) or {}
-        profiles = loaded.pop("profiles", {}) or {}
-        values.update(loaded)
+        top, profiles = read_config_file(path)
+        values.update(top)
         sources.append(str(path))
         if profile is None and device in profiles:
-            values.update(profiles[device] or {})
+            values.update(profiles[device])
             sources.append(f"{path.name}:profiles.{device} (device {device})")
-        elif profile not in (None, NO_PROFILE):
+        elif named:
             if profile not in profiles:
                 known = ", ".join(list(profiles) + [NO_PROFILE])
                 raise NLBInputError(f"config {path}: no profile {profile!r} (available: {known})")
-            values.update(profiles[profile] or {})
+            values.update(profiles[profile])
             sources.append(f"{path.name}:profiles.{profile}")
-    elif profile not in (None, NO_PROFILE):
-        raise NLBInputError(f"baseline {cls.name}: no config file for {dataset} at {bin_ms} ms, "
-                            f"so no profile {profile!r} (use --set)")
     if overrides:
         values.update(overrides)
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))

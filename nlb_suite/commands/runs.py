@@ -88,8 +88,8 @@ def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_
 
     records = []
     for name in available_baselines():
-        print(f"\n== {name} on synthetic {dataset} (5 ms, phase val, fast profile)")
         profile = "fast" if "fast" in config_profiles(get_baseline(name), dataset, 5) else None
+        print(f"\n== {name} on synthetic {dataset} (5 ms, phase val, {profile or 'default'} profile)")
         result = execute(RunSpec(baseline=name, dataset=dataset, synthetic=True, out=out / name, seed=seed,
                                  profile=profile))
         t = result.timings
