@@ -27,7 +27,7 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import minimize
 
-from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 
 from .gpfa_core import (
     EMResult,

@@ -18,8 +18,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
-from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
 from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, seed_all, to_device

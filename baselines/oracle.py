@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
-from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
 
 
 @dataclass

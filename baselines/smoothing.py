@@ -18,8 +18,8 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage, signal
 
+from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
-from nlb_suite.registry import Baseline, Rates, RunContext, TrialSet
 
 from .glm import PoissonGLM, fit_poisson_glm
 

@@ -34,9 +34,9 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
 
-    from nlb_suite.datasets.registry import get_dataset
+    from nlb_suite.baseline_api import parse_overrides
+    from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.synthetic import write_synthetic
-    from nlb_suite.registry import parse_overrides
     from nlb_suite.runs import RunSpec, execute
     from nlb_suite.table import print_table
 

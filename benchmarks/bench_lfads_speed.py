@@ -35,13 +35,13 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import WORK, log, write_curves  # noqa: E402
 
-from nlb_suite.registry import TrialSet  # noqa: E402
+from nlb_suite.baseline_api import TrialSet  # noqa: E402
 from nlb_suite.table import print_table  # noqa: E402
 
 
 def random_trials(dataset: str, n: int, seed: int, bin_ms: int = 5) -> TrialSet:
     """Poisson spikes with per-neuron rates (5-50 Hz-ish) in the dataset's shape, as a train TrialSet."""
-    from nlb_suite.datasets.registry import get_dataset
+    from nlb_suite.datasets.specs import get_dataset
 
     spec = get_dataset(dataset)
     t, f = spec.n_bins(bin_ms), spec.fp_bins(bin_ms)
@@ -65,7 +65,7 @@ def n_train_trials(n: int, valid_frac: float) -> int:
 
 def run_config(name: str, args, trials: TrialSet, device: str) -> dict:
     from baselines.lfads import LFADSBaseline
-    from nlb_suite.registry import RunContext, get_baseline, parse_overrides, resolve_config
+    from nlb_suite.baseline_api import RunContext, get_baseline, parse_overrides, resolve_config
 
     total = args.warmup + args.epochs
     overrides = {**parse_overrides(args.set), "max_epochs": total, "patience": total + 1, "sv_early_stop": False,
@@ -132,7 +132,7 @@ def main() -> None:
 
     import torch
 
-    from nlb_suite.datasets.registry import get_dataset
+    from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.runs import resolve_device
 
     torch.set_num_threads(args.threads)

@@ -32,13 +32,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import numpy as np
-    from test_smoothing import context_for, sklearn_recipe, trial_sets
+    from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
     from baselines.smoothing import SmoothingBaseline
+    from nlb_suite.baseline_api import resolve_config
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.datasets.tensors import load
     from nlb_suite.metrics import bits_per_spike
-    from nlb_suite.registry import resolve_config
 
     data = Path(args.work) / f"{args.dataset}_{args.trials}_s{args.seed}"
     if not (data / "ground_truth.h5").exists():

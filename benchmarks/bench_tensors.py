@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
 
-    from oracle import assert_same
+    from support.nlb_reference import assert_same
 
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.h5io import load_h5

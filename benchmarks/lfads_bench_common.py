@@ -23,8 +23,8 @@ WORK = HERE / "_work"
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from nlb_suite.baseline_api import Rates, RunContext, TrialSet  # noqa: E402
 from nlb_suite.metrics import LN2, bits_per_spike, nll_terms, pearson_r, r2_from_sums  # noqa: E402
-from nlb_suite.registry import Rates, RunContext, TrialSet  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -67,8 +67,8 @@ class BenchData:
 def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 5,
                    work: Path = WORK) -> BenchData:
     """Generate (once, cached under `work`) a synthetic dataset with `trials` train+val trials; phase val."""
-    from nlb_suite.datasets.registry import get_dataset
     from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.datasets.tensors import load
     from nlb_suite.datasets.truth import truth_rates

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import metrics as M
 from . import metrics_bootstrap as B
-from .datasets.registry import DATASETS, SCALING_GROUP
+from .datasets.specs import DATASETS, SCALING_GROUP
 from .errors import NLBInputError, input_error
 
 Source = Union[str, os.PathLike, Mapping]

@@ -27,10 +27,10 @@ import numpy as np
 import yaml
 
 from . import __version__
-from .datasets.registry import check_bin, get_dataset
+from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
+from .datasets.specs import check_bin, get_dataset
 from .errors import NLBInputError
 from .h5io import sha256_file
-from .registry import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
 
 log = logging.getLogger("nlb_suite.runs")
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .datasets.registry import DATASETS, SUPPORTED_BINS
+from .datasets.specs import DATASETS, SUPPORTED_BINS
 from .errors import input_error
 from .h5io import atomic_path
 

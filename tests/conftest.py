@@ -9,7 +9,7 @@ import pytest
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
 
-# Small sizes keep nlb_tools (the oracle) fast while covering every dataset shape.
+# Small sizes keep the nlb_tools reference fast while covering every dataset shape.
 TEST_TRIALS = {"mc_maze": 60, "mc_maze_small": 40, "mc_maze_medium": 40, "mc_maze_large": 40,
                "mc_rtt": 60, "area2_bump": 60, "dmfc_rsg": 60}
 

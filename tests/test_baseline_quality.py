@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from oracle import nlb_tools_tensors
-from test_metrics_targets import assert_results_equal, oracle_evaluate
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 from nlb_suite.h5io import load_h5
 from nlb_suite.runs import RunSpec, execute
@@ -47,4 +46,4 @@ def test_metrics_json_equals_nlb_tools_score(runs, name):
     target = nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
     run = r[name].run_dir
     assert_results_equal(json.loads((run / "metrics.json").read_text()),
-                         oracle_evaluate(target, load_h5(run / "submission.h5")))
+                         nlb_tools_evaluate(target, load_h5(run / "submission.h5")))

@@ -7,9 +7,9 @@ import pytest
 
 from baselines.gpfa import GPFABaseline, GPFAConfig
 from baselines.gpfa_core import GPFAParams, fit_em, infer, rbf_kernels, segments
-from nlb_suite.datasets.registry import DATASETS
+from nlb_suite.baseline_api import RunContext, TrialSet, resolve_config
+from nlb_suite.datasets.specs import DATASETS
 from nlb_suite.metrics import bits_per_spike
-from nlb_suite.registry import RunContext, TrialSet, resolve_config
 
 
 @pytest.fixture(autouse=True)

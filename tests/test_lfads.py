@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 
 from baselines.lfads import LFADSBaseline, LFADSConfig, prepare  # noqa: E402
 from baselines.lfads_model import LFADS, AR1Prior, gaussian_kl  # noqa: E402
+from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
-from nlb_suite.registry import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 
 TINY = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
             max_epochs=3, patience=3, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="cosine")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_metrics_targets import KINDS, make_submission, make_target
+from support.eval_targets import KINDS, make_submission, make_target
 
 from nlb_suite import metrics_bootstrap as B
 from nlb_suite.metrics_evaluate import bootstrap_group, evaluate_report

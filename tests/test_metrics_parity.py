@@ -6,7 +6,8 @@ import logging
 
 import numpy as np
 import pytest
-from test_metrics_targets import KINDS, assert_results_equal, make_submission, make_target, oracle_evaluate
+from support.eval_targets import KINDS, make_submission, make_target
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 import nlb_suite
 from nlb_suite import metrics as M
@@ -25,7 +26,7 @@ def test_evaluate_matches_nlb_tools(kind, bin_ms, how):
     target, truth = make_target(kind, bin_ms, seed=hash((kind, bin_ms)) % 1000)
     sub = make_submission(target, truth, how)
     ours = nlb_suite.evaluate(target, sub)
-    ref = oracle_evaluate(target, sub)
+    ref = nlb_tools_evaluate(target, sub)
     assert_results_equal(ours, ref)
     assert all(isinstance(v, float) for d in ours for m in d.values() for v in m.values())
 
@@ -47,7 +48,7 @@ def _all_groups(how: str = "realistic") -> tuple[dict, dict]:
 def test_scaling_sets_merge_and_order_like_nlb_tools():
     target, sub = _all_groups()
     ours = nlb_suite.evaluate(target, sub)
-    ref = oracle_evaluate(target, sub)
+    ref = nlb_tools_evaluate(target, sub)
     assert_results_equal(ours, ref)
     assert [next(iter(d)) for d in ours] == [
         "mc_maze_split", "mc_maze_20_split", "mc_rtt_split", "mc_rtt_20_split", "area2_bump_split",
@@ -65,7 +66,7 @@ def test_h5_files_from_nlb_tools_save_to_h5(tmp_path):
         target.pop(k)
     save_to_h5(target, str(tmp_path / "target.h5"))
     save_h5(sub, tmp_path / "sub.h5")
-    ref = oracle_evaluate(str(tmp_path / "target.h5"), str(tmp_path / "sub.h5"))
+    ref = nlb_tools_evaluate(str(tmp_path / "target.h5"), str(tmp_path / "sub.h5"))
     assert_results_equal(nlb_suite.evaluate(tmp_path / "target.h5", str(tmp_path / "sub.h5")), ref)
     assert len(ref) == 4
 
@@ -77,7 +78,7 @@ def test_submission_without_forward_rates_or_missing_groups():
         g.pop("eval_rates_heldout_forward")
     del sub["mc_rtt"], sub["mc_maze_medium_20"]
     del target["area2_bump"]
-    assert_results_equal(nlb_suite.evaluate(target, sub), oracle_evaluate(target, sub))
+    assert_results_equal(nlb_suite.evaluate(target, sub), nlb_tools_evaluate(target, sub))
 
 
 def test_bits_per_spike_nan_spikes_and_zero_rates():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from oracle import nlb_tools_tensors
-from test_metrics_targets import _smooth, assert_results_equal, oracle_evaluate
+from support.eval_targets import smooth_bins
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 import nlb_suite
 from nlb_suite.cli import main
@@ -14,8 +14,8 @@ from nlb_suite.submission import write_submission
 def _submission(tensors: dict, key: str) -> dict:
     """Smoothed held-in spikes; held-out rates from per-neuron means scaled by held-in activity."""
     tr, ev = tensors["train_input"], tensors["eval_input"]
-    tin = _smooth(np.nan_to_num(tr["train_spikes_heldin"].astype(float)), 3.0)
-    ein = _smooth(np.nan_to_num(ev["eval_spikes_heldin"].astype(float)), 3.0)
+    tin = smooth_bins(np.nan_to_num(tr["train_spikes_heldin"].astype(float)), 3.0)
+    ein = smooth_bins(np.nan_to_num(ev["eval_spikes_heldin"].astype(float)), 3.0)
     mean_out = np.nanmean(tr["train_spikes_heldout"], axis=(0, 1))
     gain = lambda x: (x.mean(axis=2, keepdims=True) / max(tin.mean(), 1e-9))  # noqa: E731
     fwd = tr["train_spikes_heldin_forward"].shape[1]
@@ -37,7 +37,7 @@ def test_nlb_tools_target_from_synthetic_nwb(synthetic, tmp_path, capsys):
     assert {"psth", "train_decode_mask"} <= set(target[key])
     sub = _submission(tensors, key)
     ours = nlb_suite.evaluate(target, sub)
-    assert_results_equal(ours, oracle_evaluate(target, sub))
+    assert_results_equal(ours, nlb_tools_evaluate(target, sub))
     assert list(ours[0]["area2_bump_split"]) == ["co-bps", "vel R2", "psth R2", "fp-bps"]
 
     # the same submission validates against the dataset folder itself (our data layer's tensors)
@@ -61,5 +61,5 @@ def test_data_layer_dmfc_target_with_jitter(synthetic):
                "eval_input": {k: np.asarray(v, dtype=float) for k, v in t.eval_input.items()}}
     sub = _submission(tensors, "dmfc_rsg_20")
     ours = nlb_suite.evaluate(target, sub)
-    assert_results_equal(ours, oracle_evaluate(target, sub))
+    assert_results_equal(ours, nlb_tools_evaluate(target, sub))
     assert list(ours[0]["dmfc_rsg_20_split"]) == ["co-bps", "tp corr", "psth R2", "fp-bps"]

@@ -8,11 +8,11 @@ from importlib import metadata
 
 import numpy as np
 import pytest
-from test_metrics_targets import assert_results_equal, oracle_evaluate
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
+from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.cli import main
 from nlb_suite.h5io import load_h5
-from nlb_suite.registry import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.runs import RunSpec, execute, read_run
 
 
@@ -63,11 +63,11 @@ def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["synthetic"] and len(info["data_sha256"]) == 2 and info["versions"]["numpy"]
     # metrics.json is exactly nlb_tools' score of the submission against the (nlb_tools-identical) target
-    from oracle import nlb_tools_tensors
+    from support.nlb_reference import nlb_tools_tensors
 
     target = nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
     ours = json.loads((run / "metrics.json").read_text())
-    assert_results_equal(ours, oracle_evaluate(target, load_h5(run / "submission.h5")))
+    assert_results_equal(ours, nlb_tools_evaluate(target, load_h5(run / "submission.h5")))
     assert result.metrics["co-bps"] > 0.1 and result.intervals["co-bps"][0] < result.metrics["co-bps"]
     assert not list(tmp_path.glob(".run.*"))  # no temp folder left behind
 
@@ -149,12 +149,12 @@ def test_config_layers(plugin):
 
 def test_profiles_device_default_none_and_unknown(plugin, tmp_path, monkeypatch):
     """No --profile: the device's profile applies; `none` keeps the top level; a typo is a one-line error."""
-    from nlb_suite import registry
+    from nlb_suite import baseline_api
     from nlb_suite.errors import NLBInputError
 
     (tmp_path / "mc_maze.yaml").write_text("scale: 2.0\nprofiles:\n  cpu: {scale: 0.5}\n  fast: {label: quick}\n")
-    monkeypatch.setattr(registry, "config_dir", lambda cls: tmp_path)
-    assert registry.config_profiles(MeanRateBaseline, "mc_maze", 5) == ["cpu", "fast"]
+    monkeypatch.setattr(baseline_api, "config_dir", lambda cls: tmp_path)
+    assert baseline_api.config_profiles(MeanRateBaseline, "mc_maze", 5) == ["cpu", "fast"]
     cfg, sources = resolve_config(MeanRateBaseline, "mc_maze", 5, device="cpu")
     assert cfg.scale == 0.5 and sources[-1] == "mc_maze.yaml:profiles.cpu (device cpu)"
     assert resolve_config(MeanRateBaseline, "mc_maze", 5, device="cuda")[0].scale == 2.0

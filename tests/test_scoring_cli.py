@@ -9,7 +9,8 @@ import logging
 import h5py
 import numpy as np
 import pytest
-from test_metrics_targets import assert_results_equal, make_submission, make_target, oracle_evaluate
+from support.eval_targets import make_submission, make_target
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 from nlb_suite.cli import main
 from nlb_suite.h5io import save_h5
@@ -49,7 +50,7 @@ def test_evaluate_prints_table_and_writes_nlb_tools_json(files, capsys):
                  "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "mc_maze_split" in text and "vel R2" in text and "psth R2" in text
-    ref = oracle_evaluate(str(d / "target.h5"), str(d / "good.h5"))
+    ref = nlb_tools_evaluate(str(d / "target.h5"), str(d / "good.h5"))
     assert_results_equal(json.loads(out.read_text()), ref)
 
 
@@ -183,7 +184,7 @@ def test_package_merges_validates_and_writes_manifest(files, capsys):
     assert manifest["datasets"]["dmfc_rsg_20"]["eval_rates_heldout"]["shape"] == [30, 12, 5]
     assert manifest["tool"]["name"] == "nlb_suite"
     assert main(["validate", str(out), "--target", str(d / "target.h5")]) == 0
-    ref = oracle_evaluate(str(d / "target.h5"), str(out))
+    ref = nlb_tools_evaluate(str(d / "target.h5"), str(out))
     assert_results_equal(__import__("nlb_suite").evaluate(d / "target.h5", out), ref)
 
 

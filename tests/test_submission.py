@@ -5,7 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from test_metrics_targets import make_submission, make_target
+from support.eval_targets import make_submission, make_target
 
 from nlb_suite.errors import NLBInputError
 from nlb_suite.submission import (

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nlb_suite.cli import main
-from nlb_suite.datasets.registry import get_dataset
+from nlb_suite.datasets.specs import get_dataset
 from nlb_suite.datasets.synthetic import write_synthetic
 from nlb_suite.errors import NLBInputError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from oracle import assert_same, nlb_tools_tensors
+from support.nlb_reference import assert_same, nlb_tools_tensors
 
 from nlb_suite.datasets import load
 from nlb_suite.h5io import load_h5
@@ -100,8 +100,8 @@ def _move_gaps_next_to_windows(train_file, kern_reach_s=0.15):
 def test_psth_windows_near_recording_gaps(synthetic, tmp_path, bin_ms):
     import shutil
 
-    from nlb_suite.datasets.registry import get_dataset
     from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.windows import trial_rows
 
     folder = tmp_path / "data"

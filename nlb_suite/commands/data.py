@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.registry import DATASETS, get_dataset
+from ..datasets.specs import DATASETS, get_dataset
 from ..h5io import storage_dtype
 from ..table import print_table
 
@@ -33,7 +33,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _list_baselines() -> int:
-    from ..registry import available_baselines, get_baseline
+    from ..baseline_api import available_baselines, get_baseline
 
     rows = []
     for name, target in available_baselines().items():

@@ -41,7 +41,7 @@ def comparison_rows(records) -> tuple[list[str], list[list[str]]]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ..registry import parse_overrides
+    from ..baseline_api import parse_overrides
     from ..runs import RunSpec, execute
 
     spec = RunSpec(baseline=args.baseline, dataset=args.dataset, bin_ms=args.bin, phase=args.phase,
@@ -82,8 +82,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None) -> int:
     """Every registered baseline (fast profile) on the synthetic default, compared with the ceiling,
     with an HTML report and the best model packaged for upload."""
+    from ..baseline_api import available_baselines, config_profiles, get_baseline
     from ..cli import main as cli_main
-    from ..registry import available_baselines, config_profiles, get_baseline
     from ..runs import RunSpec, execute, read_run
 
     records = []

@@ -104,7 +104,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _data_folder(data: Path, name: str) -> Path:
     """The dataset's folder under DIR: DIR/<dandiset>/sub-<subject>, DIR/<name>, or DIR itself."""
-    from ..datasets.registry import DATASETS
+    from ..datasets.specs import DATASETS
 
     spec = DATASETS[name]
     for cand in (data / spec.dandiset / f"sub-{spec.subject}", data / name):
@@ -130,7 +130,7 @@ def _expected_from_data(data: str, phase: str, groups: list[str]) -> dict:
             continue
         name, bin_ms = group_dataset(key)
         t = load(name, _data_folder(Path(data), name), bin_ms=bin_ms, phase=phase, include_psth=False)
-        from ..datasets.registry import get_dataset
+        from ..datasets.specs import get_dataset
 
         out[key] = expected_from_tensors(t.train_input["train_spikes_heldin"].shape,
                                          t.train_input["train_spikes_heldout"].shape,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import DATASETS, SUPPORTED_BINS, DatasetSpec, check_bin, get_dataset
+from .specs import DATASETS, SUPPORTED_BINS, DatasetSpec, check_bin, get_dataset
 
 __all__ = ["DATASETS", "SUPPORTED_BINS", "DatasetSpec", "BenchmarkTensors", "check_bin", "get_dataset", "load"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import NLBInputError
-from .registry import DatasetSpec, get_dataset
+from .specs import DatasetSpec, get_dataset
 
 DANDI_API = "https://api.dandiarchive.org/api"
 CONNECT_TIMEOUT_S = 5.0

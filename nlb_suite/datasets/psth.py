@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .registry import PsthSpec
+from .psth_smoothing import condition_sums
 from .session import Session
-from .smoothing import condition_sums
+from .specs import PsthSpec
 from .windows import trial_rows
 
 

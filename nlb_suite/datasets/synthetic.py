@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..errors import NLBInputError
 from ..h5io import atomic_path
-from .registry import DatasetSpec, get_dataset
+from .specs import DatasetSpec, get_dataset
 from .synthetic_dynamics import LatentModel, behaviour, build_model, draw_spikes, simulate
 from .synthetic_nwb import write_ground_truth, write_nwb
 from .synthetic_tasks import FAMILIES, Plan, make_plan

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.linalg import expm
 
-from .registry import DatasetSpec
+from .specs import DatasetSpec
 from .synthetic_tasks import Plan
 
 DT = 0.005  # latent / ground-truth bin (s)

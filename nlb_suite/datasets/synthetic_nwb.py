@@ -16,7 +16,7 @@ from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.misc import Units
 
-from .registry import DatasetSpec
+from .specs import DatasetSpec
 from .synthetic_tasks import Plan
 
 SESSION_START = datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .registry import DatasetSpec
+from .specs import DatasetSpec
 
 FAMILIES = {
     "mc_maze": "maze", "mc_maze_large": "maze", "mc_maze_medium": "maze", "mc_maze_small": "maze",

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import NLBInputError
 from .psth import make_psth
-from .registry import FORWARD_MS, DatasetSpec, Window, check_bin, get_dataset
 from .session import Session, load_session
+from .specs import FORWARD_MS, DatasetSpec, Window, check_bin, get_dataset
 from .timebase import NS_PER_MS
 from .windows import TrialRows, trial_rows
 

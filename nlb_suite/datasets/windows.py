@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from .registry import Window
 from .session import Session
+from .specs import Window
 from .timebase import NS_PER_MS, ceil_div
 
 

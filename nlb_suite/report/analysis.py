@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .. import metrics as M
-from ..datasets.registry import get_dataset
+from ..datasets.specs import get_dataset
 from .build import GroupData
 
 # Behaviour units as recorded in the NLB NWB files (velocities of hand/finger position).

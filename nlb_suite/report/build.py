@@ -221,8 +221,8 @@ def load_group(group: GroupData) -> None:
         run.curves, run.curves_note = read_curves(run.record.path / CURVES_FILE)
     if not _check_data(group):
         return
-    from ..datasets.registry import get_dataset
     from ..datasets.session import load_session
+    from ..datasets.specs import get_dataset
     from ..datasets.tensors import build_tensors
 
     try:

@@ -131,7 +131,7 @@ def get_baseline(name: str) -> type[Baseline]:
     except (ImportError, AttributeError) as exc:
         raise NLBInputError(f"baseline {name!r}: cannot load {known[name]} ({exc})") from None
     if not (isinstance(cls, type) and issubclass(cls, Baseline)):
-        raise NLBInputError(f"baseline {name!r} ({known[name]}) is not a nlb_suite.registry.Baseline subclass")
+        raise NLBInputError(f"baseline {name!r} ({known[name]}) is not a nlb_suite.baseline_api.Baseline subclass")
     return cls
 
 

@@ -1,4 +1,4 @@
-"""nlb_tools as a test oracle: build its tensors for a folder and compare them with ours array by array."""
+"""The nlb_tools reference: its tensors and scores for the tests to compare ours with, value by value."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 import warnings
 
 import numpy as np
+import pytest
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
 
@@ -57,3 +58,25 @@ def assert_same(ours: dict, theirs: dict, path: str = "") -> None:
         else:
             np.testing.assert_allclose(np.asarray(a, dtype=np.float64), b.astype(np.float64), rtol=2e-6,
                                        atol=1e-7, equal_nan=True, err_msg=where)
+
+
+def nlb_tools_evaluate(target, submission) -> list:
+    """nlb_tools.evaluation.evaluate, with numpy copies so it cannot alter our inputs."""
+    import copy
+
+    from nlb_tools.evaluation import evaluate
+
+    if isinstance(target, dict):
+        target, submission = copy.deepcopy(target), copy.deepcopy(submission)
+    return evaluate(target, submission)
+
+
+def assert_results_equal(ours: list, ref: list, tol: float = 1e-9) -> None:
+    """Same split keys, metric names and order; every value within `tol`."""
+    assert [list(d) for d in ours] == [list(d) for d in ref]
+    for a, b in zip(ours, ref):
+        (ka, va), = a.items()
+        (_, vb), = b.items()
+        assert list(va) == list(vb), ka
+        for m in va:
+            assert va[m] == pytest.approx(vb[m], abs=tol, rel=0, nan_ok=True), (ka, m, va[m], vb[m])

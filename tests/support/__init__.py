@@ -1,0 +1,1 @@
+"""Helpers shared by tests and benchmarks: the nlb_tools reference, input builders, recipes."""
