@@ -105,3 +105,11 @@ def boot_tp(speeds: np.ndarray, tp: np.ndarray, masks: list[np.ndarray], counts:
         distinct = np.count_nonzero(w, axis=1)
         rs.append(np.where((distinct >= 2) & (vs > 0) & (vt > 0), r, np.nan))
     return np.mean(rs, axis=0) if rs else np.full(len(counts), np.nan)
+
+
+def paired_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Interval of a - b over shared resamples (same counts for both) and the share of resamples with a > b."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(d)
+    lo, hi = percentile_interval(d, level)
+    return lo, hi, float(np.mean(d[ok] > 0)) if ok.any() else float("nan")

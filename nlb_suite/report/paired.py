@@ -1,0 +1,141 @@
+"""Paired comparison of runs scored on the same eval trials: differences with bootstrap intervals and ties.
+
+Every run's metrics are recomputed on the same resamples of eval trials, so the interval of a difference
+is paired (trial-to-trial noise shared by both runs cancels). A difference whose interval includes 0 is a
+tie: the eval trials do not resolve it. The best mark of a metric goes to the top run and every run tied
+with it, so it never singles out one of several tied runs. Reference models (the true rates, the true
+PSTH) are shown and compared but never marked best.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from ..metrics_bootstrap import paired_interval
+
+# Baselines that read the ground truth: references to measure models against, never "best" themselves.
+REFERENCES = {"oracle": "true rates", "true_psth": "true PSTH"}
+CEILING_METRICS = ("co-bps", "fp-bps")  # the true rates are a ceiling (in expectation) only for these
+GAP_FLOOR = "smoothing"  # the floor of "share of the gap closed"
+PAIRED_RESAMPLES = 1000
+PAIRED_SEED = 0
+LEVEL = 0.95
+
+
+def is_reference(baseline: str) -> bool:
+    """Does this baseline read the ground truth (a reference, not a model)?"""
+    return baseline in REFERENCES
+
+
+def is_tie(lo: float, hi: float) -> bool:
+    """A difference is a tie when its interval includes 0 (an interval with NaN ends resolves nothing)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return True
+    return lo <= 0.0 <= hi
+
+
+def gap_share(model: Optional[float], floor: Optional[float], ceiling: Optional[float]) -> Optional[float]:
+    """(model - floor) / (ceiling - floor): the share of the floor-to-ceiling gap a model closes."""
+    vals = (model, floor, ceiling)
+    if any(v is None or not math.isfinite(v) for v in vals) or ceiling - floor <= 0:
+        return None
+    return (model - floor) / (ceiling - floor)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A run's value minus the top run's value, with the paired bootstrap interval of that difference."""
+
+    value: float
+    lo: float
+    hi: float
+
+    @property
+    def tie(self) -> bool:
+        return is_tie(self.lo, self.hi)
+
+    def text(self) -> str:
+        return f"{self.value:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]" + (" tie" if self.tie else "")
+
+
+@dataclass
+class MetricComparison:
+    """One metric across a group's runs: the top run, the runs tied with it, each run's difference to it."""
+
+    metric: str
+    top: Optional[int]
+    tied: set[int]  # eligible runs marked best: the top run and every run tied with it
+    diffs: list[Optional[Difference]]  # run - top run (None: no paired data for that run)
+    paired: bool  # ties judged by paired intervals (else by overlapping marginal intervals)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Sequence[bool],
+                   boot: Optional[Sequence[Optional[np.ndarray]]] = None,
+                   intervals: Optional[Sequence[Optional[Sequence[float]]]] = None,
+                   level: float = LEVEL) -> MetricComparison:
+    """Top eligible run, its ties and each run's difference to it.
+
+    `boot[i]` are run i's values on shared resamples (paired); without them for the top run, ties fall back
+    to overlapping marginal `intervals` (conservative: overlap is never reported as a win).
+    """
+    ok = [i for i, v in enumerate(values) if eligible[i] and _finite(v)]
+    n = len(values)
+    if not ok:
+        return MetricComparison(metric, None, set(), [None] * n, False)
+    top = max(ok, key=lambda i: values[i])
+    diffs: list[Optional[Difference]] = [None] * n
+    paired = boot is not None and boot[top] is not None
+    if paired:
+        for i in range(n):
+            if boot[i] is not None and _finite(values[i]):
+                lo, hi, _ = paired_interval(boot[i], boot[top], level)
+                diffs[i] = Difference(0.0 if i == top else values[i] - values[top], lo, hi)
+        tied = {i for i in ok if i == top or (diffs[i] is not None and diffs[i].tie)}
+    else:
+        top_iv = (intervals or [None] * n)[top]
+        tied = {top}
+        for i in ok:
+            iv = (intervals or [None] * n)[i]
+            if i != top and (not iv or not top_iv or not (_finite(iv[1]) and _finite(top_iv[0]))
+                             or iv[1] >= top_iv[0]):
+                tied.add(i)
+    return MetricComparison(metric, top, tied, diffs, paired)
+
+
+def paired_boot(target: Mapping, submissions: Sequence[Optional[Mapping]], n_boot: int = PAIRED_RESAMPLES,
+                seed: int = PAIRED_SEED) -> list[Optional[dict[str, np.ndarray]]]:
+    """Every metric of each submission on the same `n_boot` resamples of eval trials (None stays None)."""
+    from ..metrics_evaluate import bootstrap_values, evaluate_report
+
+    out: list[Optional[dict[str, np.ndarray]]] = []
+    for sub in submissions:
+        if sub is None:
+            out.append(None)
+            continue
+        (group,) = evaluate_report(target, sub).groups.values()
+        out.append(bootstrap_values(group, n_boot, seed))
+    return out
+
+
+def compare_runs(metrics: Sequence[Optional[Mapping[str, float]]], intervals: Sequence[Optional[Mapping]],
+                 baselines: Sequence[str], names: Sequence[str],
+                 boot: Optional[Sequence[Optional[Mapping[str, np.ndarray]]]] = None,
+                 level: float = LEVEL) -> dict[str, MetricComparison]:
+    """Per metric name: the comparison of a group's runs (references compared, never marked best)."""
+    eligible = [bool(m) and not is_reference(b) for m, b in zip(metrics, baselines)]
+    out = {}
+    for name in names:
+        values = [(m or {}).get(name) for m in metrics]
+        ivs = [(iv or {}).get(name) for iv in intervals]
+        arrays = None if boot is None else [None if b is None else b.get(name) for b in boot]
+        out[name] = compare_metric(name, values, eligible, arrays, ivs, level)
+    return out
