@@ -1,13 +1,34 @@
-"""The ground-truth oracle: true rates of a synthetic dataset, the ceiling every model is measured against."""
+"""The ground-truth oracle: true rates of a synthetic dataset.
+
+They are the ceiling of co-bps and fp-bps (in expectation no model predicts spikes better than the rates
+that drew them); vel R2 and psth R2 score other things (a decoder, smoothed-spike PSTHs), where a model
+can score higher than the true rates.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
+
+if TYPE_CHECKING:
+    from nlb_suite.datasets.session import Session
+
+
+def load_truth(ctx: RunContext, baseline: str) -> tuple[dict[str, np.ndarray], Session]:
+    """(true rates on the session grid per spike group, the session); a one-line error on real data."""
+    if not ctx.synthetic or ctx.data_dir is None:
+        raise NLBInputError(f"baseline {baseline}: needs a synthetic dataset with ground truth "
+                            "(use --synthetic or data from `nlb-eval synth`); real data have no true rates")
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.truth import truth_rates
+
+    session = load_session(ctx.data_dir)
+    return truth_rates(session, ctx.bin_ms), session
 
 
 @dataclass
@@ -19,7 +40,8 @@ class OracleConfig:
 
 class OracleBaseline(Baseline):
     name = "oracle"
-    description = "ground-truth rates of a synthetic dataset (the ceiling; not available on real data)"
+    description = ("ground-truth rates of a synthetic dataset (the co-bps/fp-bps ceiling; not available "
+                   "on real data)")
     Config = OracleConfig
 
     def __init__(self, config: OracleConfig, context: RunContext):
@@ -28,14 +50,7 @@ class OracleBaseline(Baseline):
 
     def fit(self, train: TrialSet) -> None:
         """Load the true rates on the session grid (nothing is learned)."""
-        ctx = self.context
-        if not ctx.synthetic or ctx.data_dir is None:
-            raise NLBInputError("baseline oracle: needs a synthetic dataset with ground truth "
-                                "(use --synthetic or data from `nlb-eval synth`); real data have no true rates")
-        from nlb_suite.datasets.session import load_session
-        from nlb_suite.datasets.truth import truth_rates
-
-        self._truth = truth_rates(load_session(ctx.data_dir), ctx.bin_ms)
+        self._truth, _ = load_truth(self.context, self.name)
 
     def predict(self, trials: TrialSet) -> Rates:
         assert self._truth is not None, "fit() first"

@@ -103,6 +103,7 @@ BUILTIN_BASELINES = {
     "smoothing": "baselines.smoothing:SmoothingBaseline",
     "gpfa": "baselines.gpfa:GPFABaseline",
     "oracle": "baselines.oracle:OracleBaseline",
+    "true_psth": "baselines.true_psth:TruePsthBaseline",
     "lfads": "baselines.lfads:LFADSBaseline",
 }
 
