@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import NLBInputError
 from .metrics_ridge import ALPHAS, ridge_grid_search_r2
+from .rate_check import check_rates
 
 __all__ = [
     "ALPHAS", "bits_per_spike", "bits_per_spike_per_neuron", "neg_log_likelihood", "r2_score",
@@ -18,12 +19,9 @@ ZERO_RATE = 1e-9
 LN2 = float(np.log(2))
 
 
-def _check_rates(rates: np.ndarray, what: str) -> None:
-    """Reject NaN, infinite or negative rate predictions with a one-line error naming `what`."""
-    for bad, label in ((np.isnan(rates), "NaN"), (np.isinf(rates), "infinite"), (rates < 0, "negative")):
-        n = int(np.count_nonzero(bad))
-        if n:
-            raise NLBInputError(f"{what}: {n} {label} rate prediction(s) (expected finite rates >= 0)")
+def _check_rates(rates: np.ndarray, valid: np.ndarray, what: str) -> None:
+    """Reject NaN, infinite or negative rates where spikes are not NaN (the shared rule of rate_check)."""
+    check_rates(np.where(valid, rates, 0.0), what)
 
 
 def _pair(rates: np.ndarray, spikes: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +36,7 @@ def nll_terms(rates: np.ndarray, spikes: np.ndarray, what: str) -> tuple[np.ndar
     """Per-element Poisson NLL (minus the log n! term, which cancels) of model and null; 0 where spikes are NaN."""
     rates, spikes = _pair(rates, spikes, what)
     valid = ~np.isnan(spikes)
-    _check_rates(rates[valid], what)
+    _check_rates(rates, valid, what)
     s = np.where(valid, spikes, 0.0)
     r = np.where(valid, rates, 1.0)
     r[r == 0] = ZERO_RATE
@@ -58,8 +56,8 @@ def neg_log_likelihood(rates: np.ndarray, spikes: np.ndarray) -> float:
 
     rates, spikes = _pair(rates, spikes, "neg_log_likelihood")
     valid = ~np.isnan(spikes)
+    _check_rates(rates, valid, "neg_log_likelihood")
     r, s = rates[valid], spikes[valid]
-    _check_rates(r, "neg_log_likelihood")
     r = np.where(r == 0, ZERO_RATE, r)
     counts, inv = np.unique(s, return_inverse=True)
     log_fact = np.array([lgamma(c + 1.0) for c in counts])[inv]

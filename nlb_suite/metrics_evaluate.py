@@ -15,6 +15,8 @@ from . import metrics as M
 from . import metrics_bootstrap as B
 from .datasets.specs import DATASETS, SCALING_GROUP
 from .errors import NLBInputError, input_error
+from .rate_check import check_rates
+from .submission import group_dataset
 
 Source = Union[str, os.PathLike, Mapping]
 BINS = ((5, ""), (20, "_20"))
@@ -69,6 +71,38 @@ class _Group:
                                   f"{tuple(shape)}")
         return arr
 
+    def rates(self, name: str, shape: tuple | None = None, dims: slice | None = None) -> np.ndarray:
+        """A submission's rate array: as `array`, then refused (one line) if any value is NaN, inf or < 0."""
+        arr = self.array(name, shape, dims)
+        check_rates(arr, f"{self.where}: {self.key}/{name}")
+        return arr
+
+    def decode_mask(self, name: str, n_trials: int) -> np.ndarray:
+        """A target's decode mask: trials x masks (or one mask per trial) of 0/1 or booleans."""
+        raw = np.asarray(self.raw(name))
+        if raw.dtype.kind not in "biuf" or raw.ndim not in (1, 2) or len(raw) != n_trials \
+                or (raw.ndim == 2 and raw.shape[1] == 0) or not np.isin(raw, (0, 1)).all():
+            raise input_error(self.where, f"{self.key}/{name}: {raw.dtype} array of shape {raw.shape}",
+                              f"{n_trials} trials x masks of 0/1 or booleans")
+        return raw.astype(bool).reshape(n_trials, -1)
+
+
+def scaling_split(bin_ms: int) -> str:
+    """nlb_tools' one split for all three scaling sets at a bin width: 'mc_maze_scaling[_20]_split'."""
+    return f"{SCALING_GROUP}{'' if bin_ms == 5 else f'_{bin_ms}'}_split"
+
+
+def split_name(name: str, bin_ms: int) -> str:
+    """nlb_tools' result split of a dataset group: '<group>_split', or the scaling sets' merged split."""
+    if DATASETS[name].scaling_prefix:
+        return scaling_split(bin_ms)
+    return f"{DATASETS[name].result_key(bin_ms)}_split"
+
+
+def metric_name(name: str, metric: str) -> str:
+    """A metric's name inside its split: scaling sets prefix it with their train-trial count ('[100] co-bps')."""
+    return (DATASETS[name].scaling_prefix or "") + metric
+
 
 def _dims_label(dims: slice) -> str:
     names = ("trials", "bins", "neurons")
@@ -110,8 +144,8 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
                           "trials x bins x neurons")
     n_eval, n_bins, n_out = spikes.shape
     n_in = tgt.raw("eval_spikes_heldin_forward").shape[2] if "eval_spikes_heldin_forward" in tgt else None
-    eval_out = sub.array("eval_rates_heldout", spikes.shape)
-    eval_in = sub.array("eval_rates_heldin", (n_eval, n_bins), slice(0, 2))
+    eval_out = sub.rates("eval_rates_heldout", spikes.shape)
+    eval_in = sub.rates("eval_rates_heldin", (n_eval, n_bins), slice(0, 2))
     if eval_in.ndim != 3 or (n_in is not None and eval_in.shape[2] != n_in):
         raise input_error(sub.where, f"{sub.key}/eval_rates_heldin: shape {eval_in.shape}",
                           f"{(n_eval, n_bins, n_in if n_in is not None else 'held-in neurons')}")
@@ -132,12 +166,15 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
         train_beh = tgt.array("train_behavior")
         eval_beh = tgt.array("eval_behavior", (n_eval, n_bins), slice(0, 2))
         n_train, n_train_bins = train_beh.shape[:2]
-        train_in = sub.array("train_rates_heldin", (n_train, n_train_bins, eval_in.shape[2]))
-        train_out = sub.array("train_rates_heldout", (n_train, n_train_bins, n_out))
+        train_in = sub.rates("train_rates_heldin", (n_train, n_train_bins, eval_in.shape[2]))
+        train_out = sub.rates("train_rates_heldout", (n_train, n_train_bins, n_out))
         train_rates = np.concatenate([train_in, train_out], axis=-1)
         has_mask = "train_decode_mask" in tgt
-        tmask = tgt.raw("train_decode_mask") if has_mask else None
-        emask = tgt.raw("eval_decode_mask") if has_mask else None
+        tmask = tgt.decode_mask("train_decode_mask", n_train) if has_mask else None
+        emask = tgt.decode_mask("eval_decode_mask", n_eval) if has_mask else None
+        if has_mask and tmask.shape[1] != emask.shape[1]:
+            raise input_error(tgt.where, f"{tgt.key}/eval_decode_mask: {emask.shape[1]} masks",
+                              f"{tmask.shape[1]}, as in train_decode_mask")
         parts = M.velocity_decoding_parts(train_rates, train_beh, tmask, eval_rates, eval_beh, emask,
                                           f"{sub.where}: {sub.key}")
         metrics["vel R2"] = float(np.mean([r2 for r2, _ in parts]))
@@ -155,8 +192,8 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
     if "eval_rates_heldin_forward" in sub and "eval_spikes_heldin_forward" in tgt:
         fs_in = tgt.array("eval_spikes_heldin_forward")
         fs_out = tgt.array("eval_spikes_heldout_forward")
-        fr_in = sub.array("eval_rates_heldin_forward", fs_in.shape)
-        fr_out = sub.array("eval_rates_heldout_forward", fs_out.shape)
+        fr_in = sub.rates("eval_rates_heldin_forward", fs_in.shape)
+        fr_out = sub.rates("eval_rates_heldout_forward", fs_out.shape)
         fs, fr = np.dstack([fs_in, fs_out]), np.dstack([fr_in, fr_out])
         what = f"{sub.where}: {sub.key}/eval_rates_heldin_forward+heldout_forward"
         model, null, s, valid = M.nll_terms(fr, fs, what)
@@ -204,24 +241,21 @@ def compare(a: Report, b: Report, n_boot: int, seed: int = 0, level: float = 0.9
             d = va[m] - vb[m]
             ok = np.isfinite(d)
             share = float(np.mean(d[ok] > 0)) if ok.any() else float("nan")
-            rows.append([f"{key}_split", m, ga.metrics[m], gb.metrics[m], ga.metrics[m] - gb.metrics[m],
-                         *B.percentile_interval(d, level), share])
+            name, bin_ms = group_dataset(key)
+            rows.append([split_name(name, bin_ms), metric_name(name, m), ga.metrics[m], gb.metrics[m],
+                         ga.metrics[m] - gb.metrics[m], *B.percentile_interval(d, level), share])
     return rows
 
 
 def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
     """Arrange per-group dicts like nlb_tools: main datasets in order, then the merged scaling splits."""
     out, scaling = [], {5: {}, 20: {}}
-    for name, bin_ms, key, val in grouped:
-        prefix = DATASETS[name].scaling_prefix
-        if prefix:
-            scaling[bin_ms].update({prefix + k: v for k, v in val.items()})
+    for name, bin_ms, _key, val in grouped:
+        if DATASETS[name].scaling_prefix:
+            scaling[bin_ms].update({metric_name(name, k): v for k, v in val.items()})
         else:
-            out.append({f"{key}_split": val})
-    for bin_ms, suf in BINS:
-        if scaling[bin_ms]:
-            out.append({f"{SCALING_GROUP}{suf}_split": scaling[bin_ms]})
-    return out
+            out.append({split_name(name, bin_ms): val})
+    return out + [{scaling_split(bin_ms): merged} for bin_ms, merged in scaling.items() if merged]
 
 
 def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,

@@ -14,6 +14,7 @@ import numpy as np
 from .datasets.specs import DATASETS, SUPPORTED_BINS
 from .errors import input_error
 from .h5io import atomic_path
+from .rate_check import rate_problems
 
 REQUIRED = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 FORWARD = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
@@ -98,17 +99,6 @@ def _suggest(name: str, options: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _value_problems(arr: np.ndarray) -> list[str]:
-    """NaN, infinite and negative values of a float array, counted, with the first offending index."""
-    out = []
-    for bad, label in ((np.isnan(arr), "NaN"), (np.isinf(arr), "infinite"), (arr < 0, "negative")):
-        n = int(np.count_nonzero(bad))
-        if n:
-            first = [int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape)]
-            out.append(f"{n} {label} value(s) (first at {first}; expected finite rates >= 0)")
-    return out
-
-
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -182,7 +172,7 @@ def validate_submission(data: Mapping[str, Any], where: str,
                 v.problems.append(f"{label}: {arr.ndim}-d array of shape {arr.shape} "
                                   "(expected 3-d trials x bins x neurons)")
                 continue
-            v.problems += [f"{label}: {p}" for p in _value_problems(arr)]
+            v.problems += [f"{label}: {p}" for p in rate_problems(arr)]
             good[name] = arr
         v.problems += [f"{where}: {key}: {p}" for p in _consistency(good)]
         for name, shape in (expected or {}).get(key, {}).items():

@@ -82,9 +82,17 @@ def _run_err(argv, capsys):
     (lambda g: g.update(train_rates_heldout=g["train_rates_heldout"][..., :4]),
      "mc_maze/train_rates_heldout: shape (60, 48, 4) (expected (60, 48, 5))"),
     (lambda g: g["eval_rates_heldout"].__setitem__((2, 3, 1), np.nan),
-     "mc_maze/eval_rates_heldout: 1 NaN rate prediction(s) (expected finite rates >= 0)"),
+     "mc_maze/eval_rates_heldout: 1 NaN value(s) (first at [2, 3, 1]; expected finite rates >= 0)"),
     (lambda g: g["eval_rates_heldout"].__setitem__((2, 3, 1), -1.0),
-     "mc_maze/eval_rates_heldout: 1 negative rate prediction(s) (expected finite rates >= 0)"),
+     "mc_maze/eval_rates_heldout: 1 negative value(s) (first at [2, 3, 1]; expected finite rates >= 0)"),
+    (lambda g: g["eval_rates_heldin"].__setitem__((0, 1, 2), -0.5),  # scored silently before
+     "mc_maze/eval_rates_heldin: 1 negative value(s) (first at [0, 1, 2]; expected finite rates >= 0)"),
+    (lambda g: g["train_rates_heldout"].__setitem__((4, 0, 3), np.inf),  # NaN vel R2 before
+     "mc_maze/train_rates_heldout: 1 infinite value(s) (first at [4, 0, 3]; expected finite rates >= 0)"),
+    (lambda g: g["eval_rates_heldout"].__setitem__((0, -1, 0), np.nan),  # where the target's spikes are NaN
+     "mc_maze/eval_rates_heldout: 1 NaN value(s) (first at [0, 47, 0]; expected finite rates >= 0)"),
+    (lambda g: g["eval_rates_heldin_forward"].__setitem__((1, 1, 1), -2.0),
+     "mc_maze/eval_rates_heldin_forward: 1 negative value(s) (first at [1, 1, 1]; expected finite rates >= 0)"),
 ])
 def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message):
     d, sub = files
@@ -95,6 +103,9 @@ def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message
     assert rc == 2
     assert err == f"nlb-eval evaluate: error: {bad}: {message}\n"
     assert not out.exists()
+    if "value(s)" in message:  # what evaluate refuses, validate flags with the same words (one rule)
+        assert main(["validate", str(bad), "--target", str(d / "target.h5")]) == 1
+        assert f"{bad}: {message}" in capsys.readouterr().out.splitlines()
 
 
 def test_evaluate_missing_and_non_hdf5_files(files, capsys):
@@ -225,3 +236,22 @@ def test_evaluate_compare_is_paired(files, capsys):
     rows = json.loads((d / "c.json").read_text())["compare"]["rows"]
     assert [r["metric"] for r in rows] == ["co-bps", "vel R2", "psth R2", "fp-bps"]
     assert all(r["a_minus_b"] == 0 and r["lo"] == 0 and r["hi"] == 0 and r["p_a_gt_b"] == 0 for r in rows)
+
+
+def test_evaluate_and_compare_name_scaling_splits_like_nlb_tools(tmp_path):
+    """A scaling set is 'mc_maze_scaling_split' with '[N] metric' names in results and in --compare rows."""
+    t, tr = make_target("mc_maze", 20, seed=3)
+    t = {"mc_maze_small_20": t.pop("mc_maze_20")}
+    s = {"mc_maze_small_20": make_submission({"mc_maze_20": None}, tr, "realistic")["mc_maze_20"]}
+    save_h5(t, tmp_path / "t.h5")
+    write_submission(s, tmp_path / "s.h5")
+    out = tmp_path / "c.json"
+    assert main(["evaluate", "--target", str(tmp_path / "t.h5"), "--submission", str(tmp_path / "s.h5"),
+                 "--compare", str(tmp_path / "s.h5"), "--ci", "10", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    ref = nlb_tools_evaluate(str(tmp_path / "t.h5"), str(tmp_path / "s.h5"))
+    assert [list(d) for d in res["results"]] == [list(d) for d in ref] == [["mc_maze_scaling_20_split"]]
+    names = list(res["results"][0]["mc_maze_scaling_20_split"])
+    rows = res["compare"]["rows"]
+    assert {r["split"] for r in rows} == {"mc_maze_scaling_20_split"}
+    assert [r["metric"] for r in rows] == names == ["[100] co-bps", "[100] vel R2", "[100] psth R2", "[100] fp-bps"]
