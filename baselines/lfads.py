@@ -20,9 +20,10 @@ import torch
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
+from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, seed_all, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, to_device
 
 
 @dataclass
@@ -207,7 +208,7 @@ class LFADSBaseline(Baseline):
             raise NLBInputError(f"baseline lfads: needs at least 2 train trials (got {n})")
         if cfg.ci_lag >= t:
             raise NLBInputError(f"baseline lfads: ci_lag={cfg.ci_lag} must be under the {t} encoded bins")
-        seed_all(ctx.seed)
+        seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         order = rng.permutation(n)
         n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)

@@ -14,7 +14,6 @@ import contextlib
 import copy
 import csv
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,13 +66,6 @@ class TrainSettings:
         if self.lr_schedule not in SCHEDULES:
             raise NLBInputError(f"baseline {who}: lr_schedule must be one of {', '.join(SCHEDULES)} "
                                 f"(got {self.lr_schedule!r})")
-
-
-def seed_all(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import platform
-import random
 import shutil
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, r
 from .datasets.specs import check_bin, get_dataset
 from .errors import NLBInputError
 from .h5io import sha256_file
+from .seeding import seed_everything
 
 log = logging.getLogger("nlb_suite.runs")
 
@@ -92,18 +92,6 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not has_cuda:
         raise NLBInputError("--device cuda: no CUDA device available (torch missing or no GPU); use --device auto")
     return "cuda" if device == "auto" and has_cuda else ("cpu" if device == "auto" else device)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy's global RNG and torch (when installed)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:
-        pass
 
 
 def trial_sets(tensors) -> tuple[TrialSet, TrialSet]:

@@ -13,6 +13,7 @@ from baselines.lfads import LFADSBaseline, LFADSConfig, prepare  # noqa: E402
 from baselines.lfads_model import LFADS, AR1Prior, gaussian_kl  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
 
 TINY = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
             max_epochs=3, patience=3, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="cosine")
@@ -50,7 +51,7 @@ def baseline(seed: int = 0, **overrides) -> LFADSBaseline:
 
 def test_network_output_shapes():
     """Log-rates and controller outputs cover T + forward steps; IC posterior has ic_dim."""
-    torch.manual_seed(0)
+    seed_everything(0)
     model = LFADS(LFADSConfig(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3,
                               ci_lag=2).dims(n_in=N_IN, n_out=N_IN + N_OUT, n_fwd=FWD))
     out = model(torch.rand(7, T, N_IN), sample=True)
@@ -88,7 +89,7 @@ def test_fit_predict_shapes_and_determinism(tmp_path):
 def _batch_grads(model_base: LFADSBaseline, data, idx, sv, cd):
     """Gradient of the scaled loss w.r.t. the log-rates of one batch (no dropout, fixed KL sample)."""
     model_base.model.eval()
-    torch.manual_seed(0)
+    seed_everything(0)
     out = model_base.model(model_base.model_input(data, idx, torch.ones_like(sv)), sample=False)
     out.log_rates.retain_grad()
     loss, _ = model_base.loss(out, data, idx, sv, cd, epoch=0)
@@ -98,7 +99,7 @@ def _batch_grads(model_base: LFADSBaseline, data, idx, sv, cd):
 
 def test_coordinated_dropout_routes_gradients():
     """Held-in recon gradients flow only through entries dropped at the input; held-out and forward always."""
-    torch.manual_seed(0)
+    seed_everything(0)
     lf = baseline()
     lf.build(N_IN, N_IN + N_OUT)
     data = prepare(trials(6), FWD, torch.device("cpu"))
@@ -119,7 +120,7 @@ def test_coordinated_dropout_routes_gradients():
 
 def test_sbtt_missing_entries_change_nothing():
     """NaN spikes: loss and gradients do not depend on what sits in the missing entries."""
-    torch.manual_seed(0)
+    seed_everything(0)
     lf = baseline()
     lf.build(N_IN, N_IN + N_OUT)
     train = trials(6)
@@ -207,7 +208,7 @@ def test_bad_types_and_ci_lag():
 
 def test_sample_validation_masks_training_and_scores_validation(tmp_path):
     """SV entries get no training gradient; with sv_early_stop the held-back entries are scored on validation."""
-    torch.manual_seed(0)
+    seed_everything(0)
     lf = baseline(sv_rate=0.25, sv_early_stop=True)
     lf.build(N_IN, N_IN + N_OUT)
     data = prepare(trials(6), FWD, torch.device("cpu"))
