@@ -69,14 +69,10 @@ def cache_root() -> Path:
 
 
 def synthetic_data(dataset: str, progress: bool = True) -> Path:
-    """Folder of the cached synthetic stand-in of `dataset` (generated on first use)."""
-    from .datasets.synthetic import write_synthetic
+    """Folder of the cached synthetic stand-in of `dataset`, keyed by the generator's code (generated on first use)."""
+    from .datasets.synthetic_cache import cached_synthetic
 
-    root = cache_root() / "synthetic" / f"{dataset}-seed{SYNTHETIC_SEED}-v{__version__}"  # new generator, new cache
-    if not (root / "ground_truth.h5").exists():
-        log.info("generating synthetic %s in %s", dataset, root)
-        write_synthetic(dataset, root, seed=SYNTHETIC_SEED, progress=progress)
-    return sorted(root.glob("**/*.nwb"))[0].parent
+    return cached_synthetic(cache_root() / "synthetic", dataset, seed=SYNTHETIC_SEED, progress=progress)
 
 
 def resolve_device(device: str) -> str:
