@@ -21,23 +21,37 @@ def _fmt(value, interval=None) -> str:
     return text
 
 
-def comparison_rows(records) -> tuple[list[str], list[list[str]]]:
-    """Table of every metric per run (with intervals), best co-bps first; % of ceiling when an oracle ran."""
-    metric_names = [m for m in METRIC_ORDER if any(r.metrics and m in r.metrics for r in records)]
-    ceiling = next((r.metrics.get("co-bps") for r in records if r.info["baseline"] == "oracle" and r.metrics), None)
-    headers = ["run", "baseline", "dataset", "bin"] + metric_names
-    if ceiling:
-        headers.append("co-bps % of ceiling")
-    ordered = sorted(records, key=lambda r: -(r.metrics or {}).get("co-bps", -math.inf))
+def comparison_table(group) -> tuple[list[str], list[list[str]], list[str]]:
+    """One group's runs (best co-bps first): every metric with its interval, '*' on the best run and on every
+    run tied with it ('* tie'), references and published rows tagged, % of ceiling and gap closed; notes."""
+    from ..report.summary import summarize
+
+    s = summarize(group, sort=True)
+    role = {"run": "", "reference": "reference", "published": "published, test phase"}
+    headers = ["run", "role"] + s.metrics + s.extra_headers
     rows = []
-    for r in ordered:
-        m, iv = r.metrics or {}, r.intervals or {}
-        row = [r.path.name, r.info["baseline"], r.info["dataset"], f"{r.info['bin_ms']} ms"]
-        row += [_fmt(m.get(k), iv.get(k)) for k in metric_names]
-        if ceiling:
-            row.append(f"{100 * m['co-bps'] / ceiling:.1f}%" if "co-bps" in m else "-")
-        rows.append(row)
-    return headers, rows
+    for r in s.rows:
+        cells = []
+        for c in r.cells:
+            text = c.text() + (f" {c.ci_text()}" if c.ci_text() else "")
+            cells.append(text + ((" * tie" if c.tie else " *") if c.best else ""))
+        rows.append([r.name, role.get(r.kind, r.kind)] + cells + list(r.extra))
+    notes = [n.replace("★", "*") for n in s.notes] + group.notes
+    return headers, rows, notes
+
+
+def print_comparison(group) -> None:
+    """The comparison table of one group, its paired differences to the top run, and its notes."""
+    from ..report.summary import differences
+
+    headers, rows, notes = comparison_table(group)
+    print_table(headers, rows)
+    d_headers, d_rows = differences(group)
+    if d_rows:
+        print("\npaired differences to the top run of each metric, value [95% interval] ('tie': includes 0):")
+        print_table(d_headers, d_rows)
+    for n in notes:
+        print(f"note: {n}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -63,52 +77,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from ..runs import read_run
+    from ..errors import NLBInputError
+    from ..report.build import gather
 
-    records = [read_run(p) for p in args.runs]
-    groups: dict[tuple, list] = {}
-    for r in records:
-        groups.setdefault((r.info["dataset"], r.info["bin_ms"], r.info["phase"]), []).append(r)
-    for (dataset, bin_ms, phase), recs in groups.items():
-        if len(groups) > 1:
-            print(f"\n{dataset}, {bin_ms} ms, phase {phase}")
-        if not any(r.metrics for r in recs):
-            print("no metrics (phase test runs have no local target)")
-        headers, rows = comparison_rows(recs)
-        print_table(headers, rows)
+    if args.ci < 0:
+        raise NLBInputError(f"--ci: {args.ci} resamples (expected 0 or more)")
+    groups = gather(args.runs, n_boot=args.ci)
+    for g in groups:
+        print(f"\n{g.title}")
+        print_comparison(g)
     return 0
 
 
 def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None) -> int:
-    """Every registered baseline (fast profile) on the synthetic default, compared with the ceiling,
-    with an HTML report and the best model packaged for upload."""
+    """Every registered baseline (fast profile) on the synthetic default, compared with each other (paired
+    differences, ties) and with the references (true rates, true PSTH), with an HTML report and the run with
+    the top co-bps packaged."""
     from ..baseline_api import available_baselines, config_profiles, get_baseline
     from ..cli import main as cli_main
-    from ..runs import RunSpec, execute, read_run
+    from ..datasets.specs import get_dataset
+    from ..runs import RunSpec, execute
 
-    records = []
+    run_dirs = []
     for name in available_baselines():
+        if name == "true_psth" and get_dataset(dataset).psth is None:
+            continue  # no conditions, no condition average
         profile = "fast" if "fast" in config_profiles(get_baseline(name), dataset, 5) else None
         print(f"\n== {name} on synthetic {dataset} (5 ms, phase val, {profile or 'default'} profile)")
         result = execute(RunSpec(baseline=name, dataset=dataset, synthetic=True, out=out / name, seed=seed,
                                  profile=profile))
         t = result.timings
         print(f"   fit {t['fit_s']:.1f} s, predict {t['predict_s']:.1f} s, co-bps {result.metrics['co-bps']:.4f}")
-        records.append(read_run(result.run_dir))
-    print(f"\nSynthetic {dataset}, 5 ms, phase val (95% bootstrap intervals over eval trials)")
-    headers, rows = comparison_rows(records)
-    print_table(headers, rows)
-    from ..report import build_report
+        run_dirs.append(result.run_dir)
+    from ..report import render_report
+    from ..report.build import gather
 
-    report = build_report([r.path for r in records], out / "report.html",
-                          title=f"Baselines on synthetic {dataset}")
+    (group,) = gather(run_dirs)
+    print(f"\nSynthetic {dataset}, 5 ms, phase val (95% bootstrap intervals over eval trials)")
+    print_comparison(group)
+    report = render_report([group], out / "report.html", title=f"Baselines on synthetic {dataset}")
     print(f"\ncomparison report (open in a browser): {report}")
-    best = max((r for r in records if r.info["baseline"] != "oracle" and r.metrics),
-               key=lambda r: r.metrics["co-bps"], default=None)
-    if best is not None and package_to is not None:
-        print(f"\npackaging the best model ({best.info['baseline']}) for phase val:")
-        return cli_main(["package", str(best.path), "--out", str(package_to), "--phase", "val", "--force"])
-    return 0
+    co = group.comparison.get("co-bps")
+    if co is None or co.top is None or package_to is None:
+        return 0
+    best = group.runs[co.top]
+    tied = [group.runs[i].label for i in sorted(co.tied) if i != co.top]
+    print(f"\npackaging the run with the top co-bps ({best.label}) for phase val"
+          + (f"; tied with {', '.join(tied)} (not resolved by the eval trials)" if tied else "") + ":")
+    return cli_main(["package", str(best.record.path), "--out", str(package_to), "--phase", "val", "--force"])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -134,8 +150,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for intervals (0: none)")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("compare", help="one table of all metrics of several runs, best first")
+    p = sub.add_parser("compare", help="one table of all metrics of several runs, best first, with paired "
+                       "differences and ties")
     p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--ci", type=int, default=1000, metavar="N",
+                   help="paired bootstrap resamples of the eval trials for differences between runs (default "
+                        "1000; 0: no paired intervals, ties judged by overlapping intervals)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("demo", help="the main job: every baseline on the synthetic default, with the ceiling")

@@ -10,7 +10,7 @@ from .. import __version__
 from ..errors import NLBInputError
 from ..h5io import atomic_path
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "render_report"]
 
 
 def _check_out(path: Path, suffixes: tuple[str, ...], flag: str) -> None:
@@ -23,22 +23,34 @@ def _check_out(path: Path, suffixes: tuple[str, ...], flag: str) -> None:
 def build_report(run_dirs: list[str | Path], out: str | Path, markdown: Optional[str | Path] = None,
                  title: str = "NLB baseline comparison") -> Path:
     """Read run folders, group them by dataset, and write the HTML report (and Markdown) atomically."""
-    from . import content, html
-    from . import markdown as md
     from .build import gather
 
-    out = Path(out)
-    _check_out(out, (".html", ".htm"), "--out")
+    _check_outputs(out, markdown)
+    return render_report(gather(run_dirs), out, markdown, title)
+
+
+def _check_outputs(out: str | Path, markdown: Optional[str | Path]) -> None:
+    _check_out(Path(out), (".html", ".htm"), "--out")
     if markdown is not None:
         _check_out(Path(markdown), (".md", ".markdown"), "--markdown")
-    groups = gather(run_dirs)
+
+
+def render_report(groups: list, out: str | Path, markdown: Optional[str | Path] = None,
+                  title: str = "NLB baseline comparison") -> Path:
+    """Write the HTML report (and Markdown) of already gathered groups (`build.gather`) atomically."""
+    from . import content, html
+    from . import markdown as md
+
+    out = Path(out)
+    _check_outputs(out, markdown)
     sections = [content.summary_section(groups)] + [content.group_section(g) for g in groups]
     n_runs = sum(len(g.runs) for g in groups)
     datasets = ", ".join(dict.fromkeys(g.dataset for g in groups))
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     subtitle = f"{n_runs} run(s) on {datasets}; made {when} by nlb_suite {__version__} (`nlb-eval report`)."
     footer = ("Self-contained page: plots are inline SVG drawn with matplotlib; no scripts or network assets. "
-              "Metrics follow nlb_tools' definitions; intervals are percentile bootstraps over eval trials.")
+              "Metrics follow nlb_tools' definitions; intervals are percentile bootstraps over eval trials, "
+              "differences between runs paired over the same resamples.")
     document = html.page(title, subtitle, sections, footer)
     with atomic_path(out) as tmp:
         tmp.write_text(document, encoding="utf-8")

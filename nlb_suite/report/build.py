@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import NLBInputError
 from ..runs import RunRecord, read_run
+from .paired import PAIRED_RESAMPLES, PAIRED_SEED, MetricComparison, compare_runs, is_reference, paired_boot
 from .published import PublishedRow, published_rows
 
 log = logging.getLogger("nlb_suite.report")
@@ -48,6 +49,11 @@ class RunData:
     def is_oracle(self) -> bool:
         return self.baseline == "oracle"
 
+    @property
+    def is_reference(self) -> bool:
+        """Reads the ground truth (oracle, true_psth): shown and compared, never marked best."""
+        return is_reference(self.baseline)
+
 
 @dataclass
 class Ceiling:
@@ -80,6 +86,8 @@ class GroupData:
     published: tuple[PublishedRow, ...] = ()
     notes: list[str] = field(default_factory=list)
     data_check: str = ""
+    comparison: dict[str, MetricComparison] = field(default_factory=dict)  # per metric: top run, ties
+    paired_note: str = ""  # how ties were judged
 
     @property
     def has_metrics(self) -> bool:
@@ -365,10 +373,35 @@ def _ceiling(group: GroupData) -> None:
     group.ceiling = Ceiling(metrics, intervals, "true rates of the synthetic data, scored here")
 
 
-def gather(paths: list[str | Path]) -> list[GroupData]:
-    """Read, group and load everything a report needs from run folders."""
+def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
+    """Top run, ties and differences per metric: paired over the same eval trials when the target and every
+    run's rates are at hand (`n_boot` > 0), else ties judged by overlapping marginal intervals."""
+    runs = group.runs
+    metrics = [r.record.metrics for r in runs]
+    boot = None
+    t = group.tensors
+    if n_boot > 0 and group.has_metrics and t is not None and t.target is not None:
+        subs = [{t.result_key: r.rates} if r.rates is not None and r.record.metrics else None for r in runs]
+        try:
+            boot = paired_boot(t.target_dict(), subs, n_boot, PAIRED_SEED)
+        except NLBInputError as exc:
+            group.notes.append(f"paired intervals not computed ({exc})")
+    if boot is not None:
+        group.paired_note = (f"ties: paired 95% bootstrap interval of each difference to the top run includes 0 "
+                             f"({n_boot} resamples of the same eval trials, seed {PAIRED_SEED})")
+    elif group.has_metrics:
+        why = "--ci 0" if n_boot <= 0 else "the runs' data folder or target could not be used"
+        group.paired_note = (f"no paired intervals ({why}): ties judged by overlapping 95% intervals, "
+                             "which can hide real differences but never reports a win that is not there")
+    group.comparison = compare_runs(metrics, [r.record.intervals for r in runs], [r.baseline for r in runs],
+                                    group.metric_names, boot)
+
+
+def gather(paths: list[str | Path], n_boot: int = PAIRED_RESAMPLES) -> list[GroupData]:
+    """Read, group and load everything a report needs from run folders, and compare the runs."""
     groups = group_runs(read_runs(paths))
     for g in groups:
         log.info("report: loading %s", g.title)
         load_group(g)
+        compare_group(g, n_boot)
     return groups

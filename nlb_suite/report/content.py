@@ -14,7 +14,7 @@ from . import analysis as A
 from . import plots as P
 from .build import GroupData, RunData
 from .html import Section, empty, esc, figure, note, table
-from .summary import Summary, summarize
+from .summary import Summary, differences, summarize
 
 log = logging.getLogger("nlb_suite.report")
 
@@ -22,7 +22,8 @@ NO_DATA = "needs the runs' data folder, which could not be used (see the notes a
 
 
 def summary_table(group: GroupData, s: Summary) -> str:
-    """The HTML summary table of one group (best values marked, ceiling and published rows tagged)."""
+    """The HTML summary table of one group (best values marked, ties shared, references and published rows
+    tagged), then each run's paired difference to the top run."""
     headers = ["run"] + s.metrics + s.extra_headers
     rows, classes = [], []
     for row in s.rows:
@@ -31,14 +32,21 @@ def summary_table(group: GroupData, s: Summary) -> str:
         cells = [f"<td>{swatch}{esc(row.name)}{tag}</td>"]
         for c in row.cells:
             ci = f' <span class="ci">{esc(c.ci_text())}</span>' if c.ci_text() else ""
-            mark = " ★" if c.best else ""
+            mark = f" {c.mark()}" if c.best else ""
             cls = "num best" if c.best else "num"
             cells.append(f'<td class="{cls}">{esc(c.text())}{mark}{ci}</td>')
         cells += [f'<td class="num">{esc(x)}</td>' for x in row.extra]
         rows.append(cells)
         classes.append(row.kind if row.kind != "run" else "")
     notes = "".join(note(n) for n in s.notes)
-    return table(headers, rows, classes) + notes
+    d_headers, d_rows = differences(group)
+    diffs = ""
+    if d_rows:
+        diffs = ('<p class="sub">Paired differences to the top run of each metric (value [95% interval]); '
+                 '"tie": the interval includes 0, so the eval trials do not resolve the difference.</p>'
+                 + table(d_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
+                                     for r in d_rows], [""] * len(d_rows)))
+    return table(headers, rows, classes) + diffs + notes
 
 
 def summary_section(groups: list[GroupData]) -> Section:
@@ -48,9 +56,10 @@ def summary_section(groups: list[GroupData]) -> Section:
         parts.append(f'<h3 id="summary-{esc(g.anchor)}">{esc(g.title)}</h3>')
         parts.append(summary_table(g, summarize(g)))
     how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
-           "eval trials in brackets; ★ and green mark the best run per metric (higher is better for all); "
-           "overlapping intervals mean the eval trials do not resolve the difference; grey italic rows are the "
-           "ground-truth ceiling (synthetic data) or published scores (real data)")
+           "eval trials in brackets; ★ and green mark the best run per metric (higher is better for all), and "
+           "'★ tie' every run whose paired difference to it includes 0 (a tie: not resolved by the eval "
+           "trials); grey italic rows are references that read the ground truth (synthetic data: the true "
+           "rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
     return Section("Summary", "summary", "\n".join(parts), how, level=2)
 
 
@@ -88,7 +97,8 @@ def group_section(group: GroupData) -> Section:
     kids = [
         Section("Metrics", f"{a}-metrics", _metrics_body(group),
                 "bars are values on the eval trials, black whiskers their 95% bootstrap intervals, the dotted line "
-                "the ground-truth ceiling; the lower plot ranks held-out neurons by their own co-bps"),
+                "the true rates' score where it is a ceiling (co-bps, fp-bps), dashed where it is not (vel R2, "
+                "psth R2: a model can score higher); the lower plot ranks held-out neurons by their own co-bps"),
         Section("Condition-averaged rates (PSTHs)", f"{a}-psth", _psth_body(group),
                 "each panel is one condition (column) and one neuron (row); the thick grey line is the data, "
                 "coloured lines each model's trial-averaged rates, dashed the true rate; a good model follows "

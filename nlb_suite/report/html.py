@@ -32,7 +32,7 @@ th { background: var(--bg-alt); font-weight: 600; white-space: nowrap; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 td .ci { color: var(--muted); font-size: 0.9em; }
 td.best { font-weight: bold; background: #e8f2e1; }
-tr.ceiling td { background: #f0f0f0; font-style: italic; }
+tr.reference td { background: #f0f0f0; font-style: italic; }
 tr.published td { color: #555; font-style: italic; }
 .tag { display: inline-block; font-size: 0.78em; font-style: normal; padding: 0 5px; border-radius: 3px;
   background: #e4e4e4; color: #333; margin-left: 4px; }

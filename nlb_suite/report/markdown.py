@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .build import GroupData
-from .summary import summarize
+from .summary import differences, summarize
 
 
 def _cell(text: str) -> str:
@@ -20,10 +20,16 @@ def group_markdown(group: GroupData) -> list[str]:
         name = row.name + (f" *({row.note})*" if row.note else "")
         cells = []
         for c in row.cells:
-            text = f"**{c.text()}**" if c.best else c.text()
+            text = f"**{c.text()}**" + (" (tie)" if c.tie else "") if c.best else c.text()
             cells.append(text + (f" {c.ci_text()}" if c.ci_text() else ""))
         lines.append("| " + " | ".join(_cell(x) for x in [name] + cells + row.extra) + " |")
     lines.append("")
+    d_headers, d_rows = differences(group)
+    if d_rows:
+        lines += ["Paired differences to the top run of each metric (value [95% interval]; tie: includes 0):", "",
+                  "| " + " | ".join(d_headers) + " |", "|" + "---|" * len(d_headers)]
+        lines += ["| " + " | ".join(_cell(x) for x in r) + " |" for r in d_rows]
+        lines.append("")
     lines += [f"- {n}" for n in s.notes + group.notes + [f"{r.label}: {n}" for r in group.runs for n in r.notes]]
     lines += ["", "Provenance:", ""]
     for r in group.runs:
@@ -38,7 +44,8 @@ def group_markdown(group: GroupData) -> list[str]:
 def render(groups: list[GroupData], title: str) -> str:
     """The whole Markdown document."""
     lines = [f"# {title}", "", "Metrics are values on the eval trials with 95% bootstrap intervals in brackets; "
-             "the best run per metric is in bold. Plots are in the HTML report.", ""]
+             "the best run per metric is in bold, marked (tie) when other runs are tied with it. Plots are in "
+             "the HTML report.", ""]
     for g in groups:
         lines += group_markdown(g)
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .analysis import Decoding, PsthPanels, SingleTrial, SpeedTp, Trajectories
 from .build import CEILING_COLOR, GroupData, RunData
+from .paired import CEILING_METRICS
 
 TRUTH_STYLE = {"color": "#555555", "linestyle": (0, (4, 2)), "linewidth": 1.2}
 DATA_STYLE = {"color": "black", "linewidth": 2.2, "alpha": 0.35}
@@ -64,7 +65,8 @@ def _legend(fig, handles=None, labels=None, ncol: Optional[int] = None) -> None:
 # ----- metrics -------------------------------------------------------------------------------------
 
 def metric_bars(group: GroupData) -> Optional[str]:
-    """One panel per metric: value and 95 % interval of every run, the ceiling and published values."""
+    """One panel per metric: value and 95 % interval of every run, the true rates' score (dotted where it is
+    a ceiling: co-bps, fp-bps) and published test-phase values."""
     names = group.metric_names
     if not names:
         return None
@@ -88,9 +90,10 @@ def metric_bars(group: GroupData) -> Optional[str]:
                 ax.barh(yi, p.metrics[metric], color="white", edgecolor="#888888", hatch="///", height=0.7,
                         label="published (test phase)")
         if group.ceiling and metric in group.ceiling.metrics:
-            ax.axvline(group.ceiling.metrics[metric], color=CEILING_COLOR, linestyle=":", linewidth=1.5,
-                       label="ground-truth ceiling")
-        ax.set_yticks(y, [r.label for r in runs] + [f"{p.model} (published)" for p in pub])
+            ceiling = metric in CEILING_METRICS  # a ceiling only for the spike-prediction metrics
+            ax.axvline(group.ceiling.metrics[metric], color=CEILING_COLOR, linestyle=":" if ceiling else "--",
+                       linewidth=1.5, label="true rates (ceiling)" if ceiling else "true rates (not a ceiling)")
+        ax.set_yticks(y, [r.label for r in runs] + [f"{p.model} (published, test phase)" for p in pub])
         if ax is not axes[0][0]:
             ax.set_yticklabels([])
         ax.axvline(0, color="#999999", linewidth=0.6)

@@ -1,11 +1,11 @@
-"""Published NLB'21 leaderboard rows, shown next to runs on real data (never on synthetic stand-ins)."""
+"""Published NLB'21 test-phase scores, shown (marked test phase) next to runs on real data, never synthetic."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SOURCE = ("NLB'21 leaderboard, test phase (second-hand copies; as collected in the project's "
-          "reference notes, shared/reference/nlb.md)")
+SOURCE = ("MC_Maze, 5 ms, test phase, as collected in the project's reference notes "
+          "(shared/reference/nlb.md); each row names its own source")
 
 
 @dataclass(frozen=True)
@@ -17,16 +17,20 @@ class PublishedRow:
     note: str = ""
 
 
-# Ranges are given as their midpoint with the range in the note; "≈" values as reported.
+# Values exactly as in shared/reference/nlb.md "Reported scores"; none is averaged or rounded here.
 PUBLISHED: dict[tuple[str, int], tuple[PublishedRow, ...]] = {
     ("mc_maze", 5): (
-        PublishedRow("STNDT ensemble", {"co-bps": 0.386, "vel R2": 0.910}),
-        PublishedRow("AE Studio ensemble", {"co-bps": 0.368}, "phase-1 winner"),
-        PublishedRow("AutoLFADS", {"co-bps": 0.3435, "vel R2": 0.91}, "co-bps reported as 0.336-0.351, vel R2 ≈ 0.91"),
-        PublishedRow("iLQR-VAE", {"co-bps": 0.356, "vel R2": 0.884, "psth R2": 0.606}),
-        PublishedRow("MINT", {"co-bps": 0.330}),
-        PublishedRow("NDT", {"co-bps": 0.323}),
-        PublishedRow("Smoothing", {"co-bps": 0.21, "vel R2": 0.62}, "values reported as ≈"),
+        PublishedRow("STNDT ensemble", {"co-bps": 0.3862, "vel R2": 0.910}, "second-hand copy of the leaderboard"),
+        PublishedRow("AE Studio ensemble", {"co-bps": 0.3676}, "phase-1 winner; second-hand"),
+        PublishedRow("iLQR-VAE", {"co-bps": 0.356, "vel R2": 0.884, "psth R2": 0.606}, "LaDyS README"),
+        PublishedRow("AutoLFADS (KubeFlow)", {"co-bps": 0.3510, "vel R2": 0.9099, "psth R2": 0.6339, "fp-bps": 0.2405},
+                     "autolfads-deploy JOSS paper"),
+        PublishedRow("AutoLFADS (Ray, the NLB baseline)",
+                     {"co-bps": 0.3364, "vel R2": 0.9097, "psth R2": 0.6360, "fp-bps": 0.2349},
+                     "autolfads-deploy JOSS paper"),
+        PublishedRow("MINT", {"co-bps": 0.330}, "second-hand"),
+        PublishedRow("NDT", {"co-bps": 0.3229}, "second-hand"),
+        PublishedRow("Smoothing", {"co-bps": 0.21, "vel R2": 0.62}, "reported as ≈ 0.21 and ≈ 0.62; second-hand"),
     ),
 }
 

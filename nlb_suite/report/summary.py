@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .build import GroupData
+from .paired import CEILING_METRICS, GAP_FLOOR, gap_share
 from .published import SOURCE
 
 
 @dataclass
 class Cell:
-    """One metric cell: value, interval, and whether it is the best model value of its column."""
+    """One metric cell: value, interval, whether it is marked best, and whether that mark is shared (tie)."""
 
     value: Optional[float]
     interval: Optional[list[float]] = None
     best: bool = False
+    tie: bool = False  # marked best together with other runs it is tied with
 
     def text(self) -> str:
         if self.value is None or not math.isfinite(self.value):
@@ -28,13 +30,17 @@ class Cell:
             return ""
         return f"[{self.interval[0]:.3f}, {self.interval[1]:.3f}]"
 
+    def mark(self) -> str:
+        """'★' for the best run, '★ tie' for each of several runs tied for best."""
+        return ("★ tie" if self.tie else "★") if self.best else ""
+
 
 @dataclass
 class Row:
-    """One row: a run, the ground-truth ceiling, or a published leaderboard entry."""
+    """One row: a run, a reference (true rates, true PSTH), or a published leaderboard entry."""
 
     name: str
-    kind: str  # "run", "ceiling" or "published"
+    kind: str  # "run", "reference" or "published"
     cells: list[Cell]
     extra: list[str] = field(default_factory=list)
     color: str = ""
@@ -49,55 +55,106 @@ class Summary:
     notes: list[str]
 
 
-def summarize(group: GroupData) -> Summary:
-    """Every metric per run with intervals (best marked), the ceiling, and published rows when real data."""
+REFERENCE_NOTES = {"oracle": "true rates: the ceiling for co-bps and fp-bps only",
+                   "true_psth": "true PSTH: condition mean of the true rates over train trials"}
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _shares(m: dict, ceiling: Optional[dict], floor: Optional[dict], metric: str) -> tuple[str, str]:
+    """(% of ceiling, share of the smoothing-to-ceiling gap closed) of one run on one metric."""
+    c = (ceiling or {}).get(metric)
+    v = m.get(metric)
+    pct = _pct(v / c) if v is not None and c and math.isfinite(v) and math.isfinite(c) and c > 0 else "–"
+    return pct, _pct(gap_share(v, (floor or {}).get(metric), c))
+
+
+def summarize(group: GroupData, sort: bool = False) -> Summary:
+    """Every metric per run with intervals, best marks shared by tied runs, references, % of ceiling and
+    the share of the smoothing-to-ceiling gap closed; published rows (test phase) on real data.
+    `sort`: runs by co-bps, best first."""
     names = group.metric_names
-    ceiling = group.ceiling
+    ceiling = group.ceiling.metrics if group.ceiling else None
     notes: list[str] = []
     if not group.has_metrics:
         notes.append(f"phase {group.phase}: no local target (held-out data are hidden), so no metrics; "
                      "the table shows what each run folder holds")
         rows = [Row(r.label, "run", [], _test_extra(r), r.color) for r in group.runs]
         return Summary([], ["eval trials", "forward rates", "submission", "fit time", "predict time"], rows, notes)
-    rows = []
-    for r in group.runs:
+    floor_run = next((r for r in group.runs if r.baseline == GAP_FLOOR and r.record.metrics), None)
+    floor = floor_run.record.metrics if floor_run else None
+    share_metrics = [k for k in CEILING_METRICS if k in names and ceiling and ceiling.get(k)]
+    gap_metrics = [k for k in share_metrics if floor and floor.get(k) is not None]
+    indexed = []
+    for i, r in enumerate(group.runs):
         m, iv = r.record.metrics or {}, r.record.intervals or {}
-        cells = [Cell(m.get(k), iv.get(k)) for k in names]
-        share = "–"
-        if ceiling and ceiling.metrics.get("co-bps") and "co-bps" in m:
-            share = f"{100 * m['co-bps'] / ceiling.metrics['co-bps']:.1f}%"
-        kind = "ceiling" if r.is_oracle else "run"
-        rows.append(Row(r.label, kind, cells, [share, _secs(r.record.info, "fit_s")], r.color,
-                        "ground-truth ceiling" if r.is_oracle else ("no metrics" if not m else "")))
-    for j, _ in enumerate(names):
-        vals = [row.cells[j].value for row in rows if row.kind == "run" and row.cells[j].value is not None
-                and math.isfinite(row.cells[j].value)]
-        if len(vals) >= 1:
-            best = max(vals)
-            for row in rows:
-                if row.kind == "run" and row.cells[j].value == best:
-                    row.cells[j].best = True
+        cells = []
+        for k in names:
+            comp = group.comparison.get(k)
+            best = bool(comp and i in comp.tied)
+            cells.append(Cell(m.get(k), iv.get(k), best, best and len(comp.tied) > 1))
+        extra = []
+        for k in share_metrics:
+            pct, gap = _shares(m, ceiling, floor, k)
+            extra += [pct] + ([gap] if k in gap_metrics else [])
+        note = REFERENCE_NOTES.get(r.baseline, "reference") if r.is_reference else ("no metrics" if not m else "")
+        indexed.append((m.get("co-bps"), Row(r.label, "reference" if r.is_reference else "run", cells,
+                                              extra + [_secs(r.record.info, "fit_s")], r.color, note)))
+    if sort:
+        indexed.sort(key=lambda p: -p[0] if p[0] is not None and math.isfinite(p[0]) else math.inf)
+    rows = [row for _, row in indexed]
     if ceiling and not any(r.is_oracle for r in group.runs):
-        rows.append(Row("true rates", "ceiling", [Cell(ceiling.metrics.get(k), ceiling.intervals.get(k)) for k in names],
-                        ["100%", "–"], note="ground-truth ceiling, " + ceiling.source))
+        extra = []
+        for k in share_metrics:
+            extra += ["100.0%"] + (["100.0%"] if k in gap_metrics else [])
+        rows.append(Row("true rates", "reference", [Cell(ceiling.get(k), group.ceiling.intervals.get(k)) for k in names],
+                        extra + ["–"], note=f"{REFERENCE_NOTES['oracle']}; {group.ceiling.source}"))
     elif group.synthetic and not ceiling:
         notes.append("no ground-truth ceiling: the data folder or its ground_truth.h5 is not available")
+    n_extra = len(rows[0].extra) - 1 if rows else 0
     for p in group.published:
-        rows.append(Row(p.model, "published", [Cell(p.metrics.get(k)) for k in names], ["–", "–"],
-                        note="published" + (f"; {p.note}" if p.note else "")))
+        rows.append(Row(p.model, "published", [Cell(p.metrics.get(k)) for k in names], ["–"] * (n_extra + 1),
+                        note="published, test phase" + (f"; {p.note}" if p.note else "")))
     if group.published:
-        notes.append(f"published rows: {SOURCE}. They were scored on the hidden test split; runs here are "
-                     f"phase {group.phase}, so compare them as a rough guide only")
+        notes.append(f"published rows: {SOURCE}. They are test-phase scores on the hidden test split"
+                     + ("" if group.phase == "test" else f"; the runs here are phase {group.phase} (other trials), "
+                        "so the two are not a like-for-like comparison"))
     elif not group.synthetic:
         notes.append(f"no published leaderboard rows on file for {group.dataset} at {group.bin_ms} ms")
-    if ceiling:
-        return Summary(names, ["co-bps % of ceiling", "fit time"], rows, notes)
-    return Summary(names, ["fit time"], [_drop_share(r) for r in rows], notes)
+    if any(len(c.tied) > 1 for c in group.comparison.values()):
+        notes.append("★ tie: the best value and every run whose difference to it is not resolved by the eval "
+                     "trials share the mark")
+    if group.paired_note:
+        notes.append(group.paired_note)
+    if share_metrics:
+        what = (f"share of the gap closed = (run - {floor_run.label}) / (true rates - {floor_run.label})"
+                if gap_metrics else "")
+        notes.append("% of ceiling: run / true rates, for co-bps and fp-bps only (the true rates are not a "
+                     "ceiling for vel R2 or psth R2)" + (f"; {what}" if what else ""))
+    headers = []
+    for k in share_metrics:
+        headers += [f"{k} % of ceiling"] + ([f"{k} gap closed"] if k in gap_metrics else [])
+    return Summary(names, headers + ["fit time"], rows, notes)
 
 
-def _drop_share(row: Row) -> Row:
-    row.extra = row.extra[1:]
-    return row
+def differences(group: GroupData) -> tuple[list[str], list[list[str]]]:
+    """Each run's difference to the top run of every metric, with its paired interval ("tie" if it has 0)."""
+    names = [k for k in group.metric_names if group.comparison.get(k) and group.comparison[k].top is not None]
+    if not names or not any(group.comparison[k].paired for k in names):
+        return [], []
+    rows = []
+    for i, r in enumerate(group.runs):
+        if not r.record.metrics:
+            continue
+        cells = []
+        for k in names:
+            c = group.comparison[k]
+            d = c.diffs[i]
+            cells.append("top" if i == c.top else (d.text() if d is not None else "–"))
+        rows.append([r.label] + cells)
+    return ["run"] + [f"{k} - top" for k in names], rows
 
 
 def _secs(info: dict, key: str) -> str:
