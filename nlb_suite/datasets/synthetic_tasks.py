@@ -2,8 +2,13 @@
 
 Every time here is in seconds from t = 0 of one NWB file. A `Plan` says *when* things happen; the
 latent dynamics (synthetic_dynamics) decide *what* the neurons and the hand do at those times.
-Windows the benchmark cuts (train window + 200 ms forward window, with behaviour lag) are kept inside
-`obs_intervals` and free of NaN; gaps and NaN stretches are put just outside them, near their edges.
+Most gaps and NaN stretches sit just outside the windows the benchmark cuts (train window + 200 ms
+forward window, with behaviour lag), near their edges. With quirks on, a share goes *inside* windows, as
+in real files, wherever nlb_tools' own pipeline survives it: it drops every bin holding a NaN from the
+train windows, forward windows and held-out eval windows of train/val trials and then cannot stack
+trials of unequal length, so those stay clean. Inside holes are therefore short recording gaps in test
+trials' windows (eval input keeps NaN bins) and behaviour NaN stretches in the part of a lagged
+behaviour window that no spike window covers (area2_bump's lag of -20 ms).
 """
 
 from __future__ import annotations
@@ -12,16 +17,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .specs import DatasetSpec
+from .specs import FORWARD_MS, DatasetSpec
 
 FAMILIES = {
     "mc_maze": "maze", "mc_maze_large": "maze", "mc_maze_medium": "maze", "mc_maze_small": "maze",
     "mc_rtt": "rtt", "area2_bump": "bump", "dmfc_rsg": "rsg",
 }
-MAZE_TYPES = {"mc_maze": 12}  # reach targets; x 3 maze versions = conditions (27 for the scaling sets)
+MAZE_TYPES = {"mc_maze": 36}  # reach targets; x 3 maze versions = conditions (108 as in mc_maze, 27 in the scaling sets)
 MAZE_VERSIONS = 3
 SAFETY_S = 0.012  # slack kept around every constraint, larger than the 2.5 ms grid snapping of quirks
+TIGHT_SHARE = 0.4  # quirks: share of outside holes that end just before the next trial's window
+INSIDE_SHARE = 0.15  # quirks: share of eligible trials given a gap / NaN stretch inside a window
+INSIDE_GAP_S = (0.003, 0.1)  # length of a gap inside a test window (the first one of a file >= 40 ms)
+INSIDE_FORWARD_SHARE = 0.25  # of those gaps, the share placed in the 200 ms after the window
 RSG_TS = {True: (0.48, 0.56, 0.64, 0.72, 0.80), False: (0.80, 0.90, 1.00, 1.10, 1.20)}  # short / long prior
+
+
+@dataclass(frozen=True)
+class InsideHole:
+    """A gap or behaviour NaN stretch placed on purpose inside trial `trial`'s window (seconds)."""
+
+    kind: str  # "gap" (recording gap, all units) or "nan" (behaviour NaN)
+    trial: int
+    t0: float
+    t1: float
+    series: str = "*"  # "nan" only: the series made NaN, "*" for all of them
 
 
 @dataclass
@@ -31,12 +51,13 @@ class Plan:
     family: str
     trials: dict[str, np.ndarray]  # NWB trial columns in order (start_time, stop_time, split, fields...)
     hidden: dict[str, np.ndarray]  # per-trial variables the dynamics need (goals, tp, ...), not written
-    protected: np.ndarray  # (n, 2) spans that must be observed and NaN-free (NaN rows: unconstrained)
-    gaps: np.ndarray  # (k, 2) recording gaps
+    protected: np.ndarray  # (n, 2) spans kept observed and NaN-free but for `inside` (NaN rows: free)
+    gaps: np.ndarray  # (k, 2) recording gaps, sorted
     nan_spans: list[tuple[float, float, str]] = field(default_factory=list)  # (t0, t1, series or "*")
     start: float = 0.0  # first obs_interval start
     end: float = 0.0  # last obs_interval end
     events: dict[str, np.ndarray] = field(default_factory=dict)  # continuous-task events (rtt reaches)
+    inside: list[InsideHole] = field(default_factory=list)  # the gaps / NaN stretches inside windows
 
     @property
     def n_trials(self) -> int:
@@ -192,14 +213,21 @@ def _holes(n: int, quirks: bool, with_nan: bool, rng: np.random.Generator) -> di
 
 
 def _layout(rel: dict, prot: np.ndarray, holes: dict[int, str], series: list[str], family: str,
-            quirks: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list, float]:
-    """Place trials one after another; open the requested gaps / NaN stretches in the intervals."""
+            quirks: bool, rng: np.random.Generator, split: np.ndarray) -> tuple[np.ndarray, np.ndarray, list, float]:
+    """Place trials one after another; open the requested gaps / NaN stretches in the intervals.
+
+    A hole starts 20-250 ms after the windows before it; a share of them ("tight", and always a file's
+    first gap) ends only 5-80 ms before the next trial's protected span, within the reach of the PSTH
+    smoothing kernel, so nlb_tools' per-stretch smoothing changes values inside that window.
+    """
     n = len(rel["stop"])
     lo = np.where(np.isnan(prot[:, 0]), 0.0, prot[:, 0])
     hi = np.where(np.isnan(prot[:, 1]), rel["stop"], prot[:, 1])
+    usable = ~np.isnan(prot[:, 0]) & (split != "none")  # trials that reach the PSTH
     starts = np.empty(n)
     t, hi_max, not_before = 0.3 + max(0.0, -lo[0]), -np.inf, -np.inf
     gaps, nans = [], []
+    tight_gap = False  # the first gap of a file always ends just before the next trial's window
     for i in range(n):
         starts[i] = max(t, not_before - lo[i])
         hi_max = max(hi_max, starts[i] + hi[i])
@@ -211,19 +239,106 @@ def _layout(rel: dict, prot: np.ndarray, holes: dict[int, str], series: list[str
             t = max(t, starts[i] + hi[i])  # break the chain of segments
         h0 = hi_max + rng.uniform(0.02, 0.25)
         h1 = h0 + rng.uniform(0.05, 0.3)
+        tight = i + 1 < n and ((kind == "gap" and not tight_gap and usable[i + 1]) or rng.random() < TIGHT_SHARE)
+        lead = rng.uniform(0.005, 0.08) if tight else rng.uniform(0.02, 0.25)
+        if tight and t + lo[i + 1] - lead > h1:  # slide up to the next window, into smoothing-kernel reach
+            shift = t + lo[i + 1] - lead - h1
+            h0, h1 = h0 + shift, h1 + shift
+        tight_gap = tight_gap or (tight and kind == "gap" and bool(usable[i + 1]))
         if kind == "gap":
             gaps.append((h0, h1))
             nans.append((np.floor(h0 * 1000) / 1000, np.ceil(h1 * 1000) / 1000, "*"))
         else:
             h0, h1 = np.ceil(h0 * 1000) / 1000, np.ceil(h1 * 1000) / 1000
             nans.append((h0, h1, series[int(rng.integers(len(series)))] if rng.random() < 0.5 else "*"))
-        not_before = h1 + rng.uniform(0.02, 0.25)
+        not_before = h1 + lead
         t = max(t, not_before - lo[i + 1] if i + 1 < n else t)
     stop_abs = starts + rel["stop"]
     end = max(np.nanmax(stop_abs), hi_max) + rng.uniform(0.3, 0.6)
     if not quirks:
         end = np.ceil(end * 1000) / 1000
     return starts, np.array(gaps).reshape(-1, 2), nans, float(end)
+
+
+def _pick_trials(eligible: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """INSIDE_SHARE of the eligible trial indices (at least one when any), sorted."""
+    if not len(eligible):
+        return eligible
+    k = max(1, int(round(INSIDE_SHARE * len(eligible))))
+    return np.sort(rng.choice(eligible, size=k, replace=False))
+
+
+def _overlaps(t0: float, t1: float, spans: list[tuple[float, float]], margin: float = 0.005) -> bool:
+    return any(t0 < b + margin and a - margin < t1 for a, b in spans)
+
+
+def _off_grid(t: float) -> float:
+    """`t` moved by 1.7 ms if its millisecond is a multiple of 5, so the 5/20 ms bin there is partly observed."""
+    return t + 0.0017 if int(np.floor(t * 1000)) % 5 == 0 else t
+
+
+def _gaps_in_test_windows(spec: DatasetSpec, trials: dict[str, np.ndarray], gaps: np.ndarray,
+                          rng: np.random.Generator) -> list[InsideHole]:
+    """Short recording gaps inside test trials' windows or the 200 ms after them (eval input keeps NaN)."""
+    window = spec.train_window
+    if window.offsets is None:
+        return []
+    align = trials[window.align_field or "start_time"]
+    a, b = window.offsets[0] / 1000, window.offsets[1] / 1000
+    taken = [(float(g0), float(g1)) for g0, g1 in gaps]
+    out: list[InsideHole] = []
+    for k in _pick_trials(np.flatnonzero(np.isfinite(align)), rng):
+        lo_len = 0.04 if not out else INSIDE_GAP_S[0]
+        length = rng.uniform(lo_len, INSIDE_GAP_S[1])
+        if rng.random() < INSIDE_FORWARD_SHARE and out:
+            r0, r1 = align[k] + b, align[k] + b + FORWARD_MS / 1000
+        else:
+            r0, r1 = align[k] + a, align[k] + b
+        g0 = _off_grid(rng.uniform(r0 + 0.002, r1 - length - 0.002))
+        g1 = _off_grid(g0 + length)
+        if not _overlaps(g0, g1, taken):
+            taken.append((g0, g1))
+            out.append(InsideHole("gap", int(k), float(g0), float(g1)))
+    return out
+
+
+def _nans_in_lag_strips(spec: DatasetSpec, trials: dict[str, np.ndarray], series: list[str],
+                        rng: np.random.Generator) -> list[InsideHole]:
+    """Behaviour NaN in the lead of a negatively lagged behaviour window, before the spike window starts.
+
+    nlb_tools cuts behaviour with NaN allowed but drops NaN bins from spike windows; with lag < 0 the
+    behaviour window starts |lag| ms before the train window, a strip only the behaviour tensors see.
+    NaN covers whole milliseconds in [start + lag, start), so no train-window bin is touched.
+    """
+    window, lag = spec.train_window, spec.lag_ms or 0
+    if lag >= 0 or not series or window.offsets is None:
+        return []
+    align = trials[window.align_field or "start_time"]
+    split = trials["split"].astype(str)
+    decoded = spec.behavior_fields[0]
+    others = [s for s in series if s != decoded] or [decoded]
+    out: list[InsideHole] = []
+    picks = [k for s in ("train", "val") for k in _pick_trials(np.flatnonzero((split == s) & np.isfinite(align)), rng)]
+    for j, k in enumerate(picks):
+        start_ms = align[k] * 1000 + window.offsets[0]
+        s1 = np.floor(start_ms - 0.01) + 1 - rng.integers(0, 2)  # last NaN ms < window start
+        s0 = np.ceil(start_ms + lag) + rng.integers(0, 3)
+        first_20 = np.ceil((start_ms + lag) / 20) * 20  # keep the 20 ms bin there NaN too (files join on 100 ms)
+        if first_20 < s1:
+            s0 = min(s0, first_20)
+        which = ("*", decoded, others[int(rng.integers(len(others)))])[j % 3]
+        if s1 > s0:
+            out.append(InsideHole("nan", int(k), s0 / 1000, s1 / 1000, which))
+    return out
+
+
+def _add_inside(gaps: np.ndarray, nans: list, inside: list[InsideHole]) -> tuple[np.ndarray, list]:
+    """Gaps and NaN stretches with the inside holes added (gaps sorted; a gap also NaNs behaviour)."""
+    new_gaps = [(h.t0, h.t1) for h in inside if h.kind == "gap"]
+    all_gaps = np.array(sorted([tuple(g) for g in gaps] + new_gaps)).reshape(-1, 2)
+    extra = [(np.floor(h.t0 * 1000) / 1000, np.ceil(h.t1 * 1000) / 1000, "*") if h.kind == "gap"
+             else (h.t0, h.t1, h.series) for h in inside]
+    return all_gaps, nans + extra
 
 
 def _snap_alignment(starts: np.ndarray, align_rel: np.ndarray, quirks: bool,
@@ -257,7 +372,7 @@ def make_plan(name: str, spec: DatasetSpec, n_main: int, n_none: int, test: bool
         align_key = None
     series = [] if test else [s for s, _ in spec.series]
     holes = _holes(len(split), quirks, with_nan=bool(series), rng=rng)
-    starts, gaps, nans, end = _layout(rel, prot, holes, series or ["*"], family, quirks, rng)
+    starts, gaps, nans, end = _layout(rel, prot, holes, series or ["*"], family, quirks, rng, split)
     align_rel = rel[align_key] if align_key else np.zeros(len(starts))
     starts = _snap_alignment(starts, align_rel, quirks, rng)
     trials: dict[str, np.ndarray] = {"start_time": starts, "stop_time": starts + rel["stop"], "split": split}
@@ -271,7 +386,11 @@ def make_plan(name: str, spec: DatasetSpec, n_main: int, n_none: int, test: bool
     protected = starts[:, None] + prot
     protected[split == "none"] = np.nan
     start = float(np.round(rng.uniform(0.0, 0.02), 7)) if quirks else 0.0
-    plan = Plan(family, trials, hidden, protected, gaps, [s for s in nans if not test], start, end)
+    inside: list[InsideHole] = []
+    if quirks:
+        inside = _gaps_in_test_windows(spec, trials, gaps, rng) if test else _nans_in_lag_strips(spec, trials, series, rng)
+    gaps, nans = _add_inside(gaps, nans, inside)
+    plan = Plan(family, trials, hidden, protected, gaps, [s for s in nans if not test], start, end, inside=inside)
     if family == "rtt":
         plan.events = _rtt_reaches(end, rng)
     return plan
