@@ -30,6 +30,7 @@ from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, r
 from .datasets.specs import check_bin, get_dataset
 from .errors import NLBInputError
 from .h5io import sha256_file
+from .jsonio import nan_for_null, write_json
 from .seeding import seed_everything
 
 log = logging.getLogger("nlb_suite.runs")
@@ -155,10 +156,6 @@ def plain_metrics(group: Optional[dict]) -> Optional[dict]:
     return {k.split("] ", 1)[-1]: v for k, v in group.items()}
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-
-
 def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     """Run one baseline on one dataset end to end and record everything in its run folder."""
     from .datasets.session import find_nwb_files
@@ -214,19 +211,19 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
             t0 = time.perf_counter()
             report = evaluate_report(tensors.target_dict(), submission, ci=spec.ci, seed=spec.seed)
             timings["score_s"] = time.perf_counter() - t0
-            _write_json(work / "metrics.json", report.results)
+            write_json(work / "metrics.json", report.results)
             metrics = plain_metrics(next(iter(report.results[0].values())))
             if report.intervals:
-                _write_json(work / "intervals.json", report.intervals)
+                write_json(work / "intervals.json", report.intervals)
                 intervals = plain_metrics(next(iter(report.intervals[0].values())))
             score = report.groups[tensors.result_key]
-            _write_json(work / "per_neuron_co_bps.json", [float(v) for v in score.per_neuron_co_bps])
+            write_json(work / "per_neuron_co_bps.json", [float(v) for v in score.per_neuron_co_bps])
         config_record = {"baseline": spec.baseline, "dataset": spec.dataset, "bin_ms": bin_ms,
                          "phase": spec.phase, "seed": spec.seed, "device": device,
                          "config": dataclasses.asdict(config), "config_sources": sources}
         (work / "config.yaml").write_text(yaml.safe_dump(config_record, sort_keys=False))
         nwb_files = find_nwb_files(data_dir)
-        _write_json(work / "run.json", {
+        write_json(work / "run.json", {
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
             "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
@@ -268,7 +265,7 @@ def read_run(path: str | Path) -> RunRecord:
     config = yaml.safe_load((path / "config.yaml").read_text()) if (path / "config.yaml").exists() else {}
     metrics = intervals = None
     if (path / "metrics.json").exists():
-        metrics = plain_metrics(next(iter(json.loads((path / "metrics.json").read_text())[0].values())))
+        metrics = plain_metrics(next(iter(nan_for_null(json.loads((path / "metrics.json").read_text()))[0].values())))
     if (path / "intervals.json").exists():
-        intervals = plain_metrics(next(iter(json.loads((path / "intervals.json").read_text())[0].values())))
+        intervals = plain_metrics(next(iter(nan_for_null(json.loads((path / "intervals.json").read_text()))[0].values())))
     return RunRecord(path, info, config, metrics, intervals)

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import NLBInputError, input_error
+from ..jsonio import write_json
 
 EVALAI_CHALLENGE = 1256
 EVALAI_PHASES = {"val": 2539, "test": 2540}
 LARGE_BYTES = 300 * 1024 * 1024
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe copy: NaN/inf become null, numpy scalars become floats."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if hasattr(x, "tolist"):
-        return _clean(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _write_json(obj: Any, path: str | Path) -> None:
-    from ..h5io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_clean(obj), indent=2) + "\n")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -97,7 +76,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
         else:
             out = report.results
-        _write_json(out, args.json)
+        write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
 
@@ -255,7 +234,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
             "evalai": {"challenge": EVALAI_CHALLENGE, "phase": EVALAI_PHASES[args.phase],
                        "upload": upload_command(out, args.phase, size)},
         }
-        _write_json(manifest, manifest_path)
+        write_json(manifest_path, manifest)
     rows = [[k, ", ".join(n.replace("_rates", "") for n in arrs), "x".join(map(str, arrs["eval_rates_heldout"].shape))]
             for k, arrs in merged.items()]
     print_table(["group", "arrays", "eval held-out shape"], rows)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import logging
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
+
+from ..jsonio import dumps_json
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the nlb_suite package folder
 GENERATOR = PACKAGE_ROOT / "datasets" / "synthetic.py"
@@ -84,8 +85,7 @@ def generator_digest(sources: Optional[list[Path]] = None) -> str:
 def cache_key(dataset: str, seed: int, trials: Optional[int] = None, quirks: bool = True,
               sources: Optional[list[Path]] = None) -> str:
     """Folder name of a cached synthetic dataset: `<dataset>-<digest of generator and parameters>`."""
-    params = json.dumps({"dataset": dataset, "seed": int(seed), "trials": trials, "quirks": bool(quirks)},
-                        sort_keys=True)
+    params = dumps_json({"dataset": dataset, "seed": int(seed), "trials": trials, "quirks": bool(quirks)})
     digest = hashlib.sha256(f"{generator_digest(sources)}\0{params}".encode()).hexdigest()
     return f"{dataset}-{digest[:20]}"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import warnings
 
 import yaml
 
 from ..errors import NLBInputError
+from ..jsonio import dumps_json
 from . import analysis as A
 from . import plots as P
 from .build import GroupData, RunData
@@ -239,4 +239,4 @@ def _provenance_card(run: RunData) -> str:
 
 def run_json(run: RunData) -> str:
     """run.json of a run as indented text (Markdown provenance)."""
-    return json.dumps(run.record.info, indent=1, default=str)
+    return dumps_json(run.record.info, indent=1).rstrip()
