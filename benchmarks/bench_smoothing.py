@@ -32,13 +32,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import numpy as np
-    from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
     from baselines.smoothing import SmoothingBaseline
     from nlb_suite.baseline_api import resolve_config
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.datasets.tensors import load
     from nlb_suite.metrics import bits_per_spike
+    from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
     data = Path(args.work) / f"{args.dataset}_{args.trials}_s{args.seed}"
     if not (data / "ground_truth.h5").exists():

@@ -30,10 +30,9 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
 
-    from support.nlb_reference import assert_same
-
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.h5io import load_h5
+    from support.nlb_reference import assert_same
 
     work = Path(args.work)
     data = work / f"{args.dataset}_{args.trials}_s{args.seed}"

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+
 from support.ci_skips import (  # noqa: F401  (hooks: under CI a skip fails; skip count printed)
     pytest_make_collect_report,
     pytest_runtest_makereport,

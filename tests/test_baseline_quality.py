@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 from nlb_suite.h5io import load_h5
 from nlb_suite.runs import RunSpec, execute
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support.eval_targets import KINDS, make_submission, make_target
 
 from nlb_suite import metrics_bootstrap as B
 from nlb_suite.metrics_evaluate import bootstrap_group, evaluate_report
+from support.eval_targets import KINDS, make_submission, make_target
 
 
 @pytest.mark.parametrize("kind", KINDS)

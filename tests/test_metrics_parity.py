@@ -6,14 +6,14 @@ import logging
 
 import numpy as np
 import pytest
-from support.eval_targets import KINDS, make_submission, make_target
-from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 import nlb_suite
 from nlb_suite import metrics as M
 from nlb_suite.errors import NLBInputError
 from nlb_suite.h5io import save_h5
 from nlb_suite.metrics_ridge import ridge_grid_search_r2
+from support.eval_targets import KINDS, make_submission, make_target
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
 ev = pytest.importorskip("nlb_tools.evaluation")

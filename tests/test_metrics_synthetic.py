@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from support.eval_targets import smooth_bins
-from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 import nlb_suite
 from nlb_suite.cli import main
 from nlb_suite.submission import write_submission
+from support.eval_targets import smooth_bins
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate, nlb_tools_tensors
 
 
 def _submission(tensors: dict, key: str) -> dict:

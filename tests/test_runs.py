@@ -8,12 +8,12 @@ from importlib import metadata
 
 import numpy as np
 import pytest
-from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.cli import main
 from nlb_suite.h5io import load_h5
 from nlb_suite.runs import RunSpec, execute, read_run
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 
 @dataclass

@@ -9,12 +9,12 @@ import logging
 import h5py
 import numpy as np
 import pytest
-from support.eval_targets import make_submission, make_target
-from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 from nlb_suite.cli import main
 from nlb_suite.h5io import save_h5
 from nlb_suite.submission import write_submission
+from support.eval_targets import make_submission, make_target
+from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
 

@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 from threadpoolctl import threadpool_limits
 
 from baselines.glm import fit_poisson_glm
@@ -15,6 +14,7 @@ from nlb_suite.baseline_api import RunContext, build_config, resolve_config
 from nlb_suite.datasets.specs import DATASETS
 from nlb_suite.errors import NLBInputError
 from nlb_suite.metrics import bits_per_spike
+from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
 # ----- GLM -------------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from support.eval_targets import make_submission, make_target
 
 from nlb_suite.errors import NLBInputError
 from nlb_suite.submission import (
@@ -15,6 +14,7 @@ from nlb_suite.submission import (
     validate_submission,
     write_submission,
 )
+from support.eval_targets import make_submission, make_target
 
 
 def _sub(kind="area2_bump", bin_ms=20):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from support.nlb_reference import assert_same, nlb_tools_tensors
 
 from nlb_suite.datasets import load
 from nlb_suite.h5io import load_h5
+from support.nlb_reference import assert_same, nlb_tools_tensors
 
 SHAPES = ["mc_maze_small", "mc_rtt", "area2_bump", "dmfc_rsg"]
 
