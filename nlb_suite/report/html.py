@@ -123,11 +123,14 @@ def _toc(sections: list[Section]) -> str:
     return f'<nav class="toc"><strong>Contents</strong><ul>{"".join(items)}</ul></nav>'
 
 
+GENERATOR_META = '<meta name="generator" content="nlb-eval report">'  # how `report --overwrite` knows its own page
+
+
 def page(title: str, subtitle: str, sections: list[Section], footer: str) -> str:
     """The whole HTML document."""
     body = "\n".join(_render(s) for s in sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n{GENERATOR_META}\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>{esc(title)}</h1>\n<p class=\"sub\">{esc(subtitle)}</p>\n{_toc(sections)}\n{body}\n"

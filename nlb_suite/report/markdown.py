@@ -41,9 +41,12 @@ def group_markdown(group: GroupData) -> list[str]:
     return lines + [""]
 
 
+GENERATOR_COMMENT = "<!-- generator: nlb-eval report -->"  # how `report --overwrite` knows its own file
+
+
 def render(groups: list[GroupData], title: str) -> str:
     """The whole Markdown document."""
-    lines = [f"# {title}", "", "Metrics are values on the eval trials with 95% bootstrap intervals in brackets; "
+    lines = [GENERATOR_COMMENT, f"# {title}", "", "Metrics are values on the eval trials with 95% bootstrap intervals in brackets; "
              "the best run per metric is in bold, marked (tie) when other runs are tied with it. Plots are in "
              "the HTML report.", ""]
     for g in groups:
