@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/nlb-eval demo
+	$(BIN)/nlb-eval demo --overwrite  # replaces only its own earlier runs/demo and demo package
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,8 +20,16 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (exit 2) like every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The `nlb-eval` parser with every command module's subcommands."""
+    parser = OneLineParser(
         prog="nlb-eval",
         description="Neural Latents Benchmark toolkit: data, tensors, scoring and submissions.",
     )
@@ -41,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except NLBInputError as exc:
         print(f"nlb-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system said no (permissions, disk full, a path that vanished)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nlb-eval {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nlb-eval: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Union
 
@@ -20,6 +21,18 @@ from .submission import group_dataset
 
 Source = Union[str, os.PathLike, Mapping]
 BINS = ((5, ""), (20, "_20"))
+MAX_RESAMPLES = 100_000  # resample counts are n_boot x n_trials floats: more only burns memory and time
+
+
+def check_bootstrap(ci: int, seed: int, level: float = 0.95) -> None:
+    """One-line errors for bootstrap settings that cannot work: --ci outside 0..MAX_RESAMPLES, a negative
+    --seed, a --level outside (0, 1)."""
+    if isinstance(ci, bool) or not isinstance(ci, Integral) or not 0 <= ci <= MAX_RESAMPLES:
+        raise NLBInputError(f"--ci: {ci} resamples (expected 0 for none, or up to {MAX_RESAMPLES:,})")
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise NLBInputError(f"--seed: {seed} (expected an integer >= 0)")
+    if not 0 < level < 1:
+        raise NLBInputError(f"--level: {level} (expected a confidence level between 0 and 1)")
 
 
 @dataclass
@@ -261,6 +274,7 @@ def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
 def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,
                     level: float = 0.95) -> Report:
     """Score every dataset group the submission and target share; optional bootstrap intervals."""
+    check_bootstrap(ci, seed, level)
     grouped, intervals, groups, notes = [], [], {}, []
     with open_source(target, "target") as (troot, tname), open_source(submission, "submission") as (sroot, sname):
         for name in DATASETS:

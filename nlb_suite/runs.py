@@ -3,7 +3,9 @@
 The folder holds `submission.h5` (EvalAI layout for the dataset), `metrics.json` (nlb_tools-style result
 list, phase val), `intervals.json` (bootstrap intervals), `per_neuron_co_bps.json`, `config.yaml` (the
 resolved config), `run.json` (provenance: versions, data checksums, timings, command) and `log.txt`.
-It is assembled in a temporary folder and renamed into place, so a failed run leaves nothing behind.
+It is assembled in a temporary folder and renamed into place, so a failed run leaves nothing behind. A run
+writes only into a new or empty folder, or (with --overwrite) replaces a previous run folder, recognised by
+its run.json; anything else is refused before any work.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ import yaml
 from . import __version__
 from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
 from .datasets.specs import check_bin, get_dataset
-from .errors import NLBInputError
+from .errors import NLBInputError, input_error
 from .h5io import sha256_file
 from .jsonio import nan_for_null, write_json
+from .outputs import claim_output, make_temp_dir
+from .rate_check import check_rates
 from .seeding import seed_everything
 
 log = logging.getLogger("nlb_suite.runs")
@@ -54,6 +58,7 @@ class RunSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     profile: Optional[str] = None
     ci: int = 200
+    overwrite: bool = False
 
 
 @dataclass
@@ -118,9 +123,7 @@ def _check_rates(rates: Rates, trials: TrialSet, ctx: RunContext, baseline: str)
             found = None if arr is None else tuple(arr.shape)
             raise NLBInputError(f"baseline {baseline}: {trials.split} {name} rates have shape {found} "
                                 f"(expected {shape})")
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise NLBInputError(f"baseline {baseline}: {trials.split} {name} rates contain NaN, inf or "
-                                "negative values")
+        check_rates(arr, f"baseline {baseline}: {trials.split} {name} rates")
 
 
 def submission_dict(key: str, train: Rates, evals: Rates) -> dict[str, dict[str, np.ndarray]]:
@@ -161,21 +164,22 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     from .datasets.session import find_nwb_files
     from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth
-    from .metrics_evaluate import evaluate_report
+    from .metrics_evaluate import check_bootstrap, evaluate_report
     from .submission import write_submission
 
     ds = get_dataset(spec.dataset)
     bin_ms = check_bin(spec.bin_ms)
     check_phase(spec.phase)
+    check_bootstrap(spec.ci, spec.seed)
     cls: type[Baseline] = get_baseline(spec.baseline)
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     device = resolve_device(spec.device)
     config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile, device)
-    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
     run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    claim_run_dir(run_dir, spec.overwrite)
+    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
+    work = make_temp_dir(run_dir.parent, f".{run_dir.name}.")
     handler = logging.FileHandler(work / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("nlb_suite").addHandler(handler)
@@ -237,10 +241,34 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     finally:
         logging.getLogger("nlb_suite").removeHandler(handler)
         handler.close()
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    os.replace(work, run_dir)
+    try:
+        replace_folder(work, run_dir, claim_run_dir(run_dir, spec.overwrite))
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return RunResult(run_dir, metrics, intervals, timings)
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder `nlb-eval run` wrote: it holds run.json."""
+    return (path / "run.json").is_file()
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool) -> bool:
+    """Refuse --out unless new, empty or (with --overwrite) a previous run folder; True if one will be replaced."""
+    return claim_output(run_dir, "--out", "run folder", is_run_folder, overwrite)
+
+
+def replace_folder(work: Path, dest: Path, replacing: bool) -> None:
+    """Rename the finished folder `work` onto `dest`; a previous output there (checked by the caller) is removed
+    only after the new one is in place."""
+    if not replacing:
+        os.replace(work, dest)  # onto a missing or empty folder
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+    os.replace(dest, old / dest.name)
+    os.replace(work, dest)
+    shutil.rmtree(old)
 
 
 # ----- reading run folders ---------------------------------------------------------------------------
@@ -256,16 +284,63 @@ class RunRecord:
     intervals: Optional[dict[str, list[float]]]
 
 
+RUN_FIELDS = {"dataset": str, "bin_ms": int, "phase": str, "baseline": str}
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file of a run folder; one-line error if it is empty, corrupt or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        problem = "empty file" if path.is_file() and path.stat().st_size == 0 else f"not valid JSON ({exc})"
+        raise input_error(str(path), problem, "the file `nlb-eval run` wrote") from None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _result_group(path: Path, interval: bool) -> Optional[dict]:
+    """The one split of a run's metrics.json (values) or intervals.json ([lo, hi] pairs), as nlb_tools lists it."""
+    if not path.exists():
+        return None
+    data = nan_for_null(_read_json(path))  # NaN is written as null
+    group = data[0] if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict) else {}
+    values = next(iter(group.values())) if len(group) == 1 else None
+    ok = (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_is_number, v))) if interval else _is_number
+    if not isinstance(values, dict) or not all(ok(v) for v in values.values()):
+        form = "[lo, hi]" if interval else "number"
+        raise input_error(str(path), "not a result list", f'[{{"<dataset>_split": {{"<metric>": {form}, ...}}}}]')
+    return plain_metrics(values)
+
+
+def read_run_info(path: Path) -> dict[str, Any]:
+    """A run's run.json, with the fields compare, report and package rely on checked (one-line errors)."""
+    info = _read_json(path)
+    if not isinstance(info, dict):
+        raise input_error(str(path), "not a JSON object", "the file `nlb-eval run` wrote")
+    for name, kind in RUN_FIELDS.items():
+        if not isinstance(info.get(name), kind):
+            raise input_error(str(path), f"{name}: missing or not a {kind.__name__}", "the file `nlb-eval run` wrote")
+    if info["phase"] not in ("val", "test"):
+        raise input_error(str(path), f"phase: {info['phase']!r}", "val or test")
+    return info
+
+
 def read_run(path: str | Path) -> RunRecord:
-    """Read a run folder; a clear error if it is not one."""
+    """Read a run folder; a one-line error if it is not one or a file in it is corrupt."""
     path = Path(path)
-    if not (path / "run.json").exists() or not (path / "submission.h5").exists():
+    if not is_run_folder(path) or not (path / "submission.h5").exists():
         raise NLBInputError(f"{path}: not a run folder (expected run.json and submission.h5 from `nlb-eval run`)")
-    info = json.loads((path / "run.json").read_text())
-    config = yaml.safe_load((path / "config.yaml").read_text()) if (path / "config.yaml").exists() else {}
-    metrics = intervals = None
-    if (path / "metrics.json").exists():
-        metrics = plain_metrics(next(iter(nan_for_null(json.loads((path / "metrics.json").read_text()))[0].values())))
-    if (path / "intervals.json").exists():
-        intervals = plain_metrics(next(iter(nan_for_null(json.loads((path / "intervals.json").read_text()))[0].values())))
+    info = read_run_info(path / "run.json")
+    config: dict[str, Any] = {}
+    if (path / "config.yaml").exists():
+        try:
+            config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise input_error(str(path / "config.yaml"), f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(config, dict):
+            raise input_error(str(path / "config.yaml"), "not a mapping", "the file `nlb-eval run` wrote")
+    metrics = _result_group(path / "metrics.json", interval=False)
+    intervals = _result_group(path / "intervals.json", interval=True)
     return RunRecord(path, info, config, metrics, intervals)

@@ -200,18 +200,29 @@ def _published_shape_notes(key: str, arrays: Mapping[str, np.ndarray], where: st
             f"{spec.fp_bins(bin_ms)} forward bins); fine for synthetic data, not for EvalAI"]
 
 
-def expected_from_target(target: Mapping[str, Any]) -> dict[str, dict[str, Shape]]:
+def _target_shape(grp: Any, key: str, name: str, ndim: tuple[int, ...], where: str) -> Optional[tuple[int, ...]]:
+    """Shape of target array `key/name` (None if absent); a one-line error if it is not an array of `ndim` dims."""
+    if name not in grp.keys():
+        return None
+    shape = getattr(grp[name], "shape", None)
+    if not isinstance(shape, tuple) or len(shape) not in ndim:
+        found = "not an array" if shape is None else f"{len(shape)}-d array of shape {shape}"
+        raise input_error(where, f"{key}/{name}: {found}", f"{' or '.join(map(str, ndim))}-d array")
+    return tuple(int(d) for d in shape)
+
+
+def expected_from_target(target: Mapping[str, Any], where: str = "target") -> dict[str, dict[str, Shape]]:
     """Submission shapes implied by an eval target in the nlb_tools layout (None where it cannot tell)."""
     out: dict[str, dict[str, Shape]] = {}
     for key in target.keys():
         grp = target[key]
         if key not in GROUPS or not hasattr(grp, "keys") or "eval_spikes_heldout" not in grp.keys():
             continue
-        ho = tuple(grp["eval_spikes_heldout"].shape)
-        fin = tuple(grp["eval_spikes_heldin_forward"].shape) if "eval_spikes_heldin_forward" in grp.keys() else None
-        fout = tuple(grp["eval_spikes_heldout_forward"].shape) if "eval_spikes_heldout_forward" in grp.keys() else None
+        ho = _target_shape(grp, key, "eval_spikes_heldout", (3,), where)
+        fin = _target_shape(grp, key, "eval_spikes_heldin_forward", (3,), where)
+        fout = _target_shape(grp, key, "eval_spikes_heldout_forward", (3,), where)
         n_in = fin[2] if fin else None
-        beh = tuple(grp["train_behavior"].shape) if "train_behavior" in grp.keys() else (None,)
+        beh = _target_shape(grp, key, "train_behavior", (2, 3), where) or (None,)
         train_bins = beh[1] if len(beh) == 3 else None  # dmfc_rsg's behaviour is per trial
         shapes: dict[str, Shape] = {
             "eval_rates_heldout": ho, "eval_rates_heldin": (ho[0], ho[1], n_in),

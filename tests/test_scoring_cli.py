@@ -182,7 +182,7 @@ def test_package_merges_validates_and_writes_manifest(files, capsys):
     d, _ = files
     out = d / "submissions" / "mine.h5"
     assert main(["package", str(d / "good.h5"), str(d / "run"), "--out", str(out),
-                 "--target", str(d / "target.h5")]) == 0
+                 "--target", str(d / "target.h5"), "--phase", "test"]) == 0
     text = capsys.readouterr().out
     assert f"evalai challenge 1256 phase 2540 submit --file {out}" in text
     assert "--large" not in text
@@ -194,6 +194,7 @@ def test_package_merges_validates_and_writes_manifest(files, capsys):
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert manifest["datasets"]["dmfc_rsg_20"]["eval_rates_heldout"]["shape"] == [30, 12, 5]
     assert manifest["tool"]["name"] == "nlb_suite"
+    assert (manifest["phase"], manifest["evalai"]["phase"], manifest["synthetic_runs"]) == ("test", 2540, [])
     assert main(["validate", str(out), "--target", str(d / "target.h5")]) == 0
     ref = nlb_tools_evaluate(str(d / "target.h5"), str(out))
     assert_results_equal(__import__("nlb_suite").evaluate(d / "target.h5", out), ref)
@@ -203,19 +204,90 @@ def test_package_refuses_invalid_duplicate_and_existing(files, capsys):
     d, sub = files
     bad = _bad(d, sub, lambda g: g["eval_rates_heldout"].__setitem__((0, 0, 0), np.nan))
     out = d / "s.h5"
-    assert main(["package", str(bad), "--out", str(out)]) == 1
+    assert main(["package", str(bad), "--out", str(out), "--phase", "val"]) == 1
     assert "1 NaN value(s)" in capsys.readouterr().out and not out.exists()
     assert list(d.glob(".s.h5*")) == []
-    rc, err = _run_err(["package", str(d / "good.h5"), str(d / "good.h5"), "--out", str(out)], capsys)
+    rc, err = _run_err(["package", str(d / "good.h5"), str(d / "good.h5"), "--out", str(out), "--phase", "val"],
+                       capsys)
     assert (rc, err) == (2, f"nlb-eval package: error: {d / 'good.h5'}: mc_maze: group also present in "
                             f"{d / 'good.h5'} (expected each dataset group in exactly one input)\n")
     (d / "empty_run").mkdir()
     rc, err = _run_err(["package", str(d / "empty_run"), "--out", str(out)], capsys)
     assert rc == 2 and "run folder without submission.h5" in err and not out.exists()
     out.write_text("x")
-    rc, err = _run_err(["package", str(d / "good.h5"), "--out", str(out)], capsys)
-    assert (rc, err) == (2, f"nlb-eval package: error: {out}: already exists (expected a new path, or --force "
-                            "to replace it)\n")
+    for extra in ([], ["--overwrite"]):  # a file package did not write is never replaced
+        rc, err = _run_err(["package", str(d / "good.h5"), "--out", str(out), "--phase", "val"] + extra, capsys)
+        assert (rc, err) == (2, f"nlb-eval package: error: {out}: --out: not a previous packaged submission; "
+                                "nothing touched (expected a new file, or a previous packaged submission with "
+                                "--overwrite)\n")
+        assert out.read_text() == "x"
+
+
+def _run_folder(d, name, phase, synthetic=False):
+    """A run folder as `nlb-eval run` leaves it (submission.h5 + run.json) around good.h5's submission."""
+    import shutil
+
+    (d / name).mkdir()
+    shutil.copy(d / "good.h5", d / name / "submission.h5")
+    (d / name / "run.json").write_text(json.dumps({"dataset": "mc_maze", "bin_ms": 5, "phase": phase,
+                                                   "baseline": "smoothing", "synthetic": synthetic}))
+    return d / name
+
+
+def test_package_takes_the_phase_from_run_json(files, capsys):
+    d, _ = files
+    val, test = _run_folder(d, "val_run", "val"), _run_folder(d, "test_run", "test")
+    out = d / "p.h5"
+    assert main(["package", str(val), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "phase val; upload with:" in text and "phase 2539 submit" in text and "2540" not in text
+    assert json.loads((d / "p.manifest.json").read_text())["evalai"]["phase"] == 2539
+    # run.json also counts when the run's submission.h5 is given as a file
+    rc, err = _run_err(["package", str(test / "submission.h5"), "--out", str(d / "q.h5"), "--phase", "val"],
+                       capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: --phase val: {test} is a phase test run (run.json) "
+                            "(expected --phase test or no --phase)\n")
+    (test / "submission.h5").unlink()
+    _bad(d, files[1], lambda g: None).rename(test / "submission.h5")
+    with h5py.File(test / "submission.h5", "a") as f:
+        f.move("mc_maze", "mc_rtt")
+    rc, err = _run_err(["package", str(val), str(test), "--out", str(d / "q.h5")], capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: package: runs of different phases (val: {val}; test: "
+                            f"{test}) (expected runs of one phase)\n")
+    rc, err = _run_err(["package", str(d / "good.h5"), "--out", str(d / "q.h5")], capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: --phase: {d / 'good.h5'} has no run.json saying which "
+                            "phase it was made for (expected --phase val or --phase test)\n")
+    assert not (d / "q.h5").exists() and not (d / "q.manifest.json").exists()
+
+
+def test_package_of_synthetic_runs_is_for_local_scoring(files, capsys):
+    d, _ = files
+    run = _run_folder(d, "synth_run", "val", synthetic=True)
+    out = d / "s.h5"
+    assert main(["package", str(run), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "evalai" not in text and f"note: built from synthetic data ({run}): for local scoring only" in text
+    manifest = json.loads((d / "s.manifest.json").read_text())
+    assert manifest["evalai"] is None and manifest["synthetic_runs"] == [str(run)]
+
+
+def test_package_overwrite_replaces_only_its_own_file(files, capsys):
+    d, _ = files
+    run = _run_folder(d, "r", "val")
+    out = d / "p.h5"
+    assert main(["package", str(run), "--out", str(out)]) == 0
+    capsys.readouterr()
+    first = out.read_bytes()
+    rc, err = _run_err(["package", str(run), "--out", str(out)], capsys)
+    assert (rc, err) == (2, f"nlb-eval package: error: {out}: --out: holds a previous packaged submission "
+                            "(expected --overwrite to replace it, or a new path)\n")
+    assert out.read_bytes() == first
+    assert main(["package", str(run), "--out", str(out), "--overwrite"]) == 0
+    capsys.readouterr()
+    (d / "x.manifest.json").write_text("{}")  # someone else's file where the manifest would go
+    rc, err = _run_err(["package", str(run), "--out", str(d / "x.h5"), "--overwrite"], capsys)
+    assert rc == 2 and "x.manifest.json: --out: not a previous package manifest; nothing touched" in err
+    assert not (d / "x.h5").exists() and (d / "x.manifest.json").read_text() == "{}"
 
 
 def test_upload_command_large_files(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.specs import DATASETS, get_dataset
+from ..errors import input_error
 from ..h5io import storage_dtype
 from ..table import print_table
 
@@ -72,20 +73,36 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+TENSOR_FILES = ("train_input.h5", "eval_input.h5", "target_data.h5")
+
+
+def is_tensors_folder(path: Path) -> bool:
+    """A folder `nlb-eval tensors` wrote: it holds nothing but its h5 files."""
+    return all(p.is_file() and p.name in TENSOR_FILES for p in path.iterdir())
+
+
 def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, seed: int = 0,
-                  include_psth: bool = True, progress: bool = True) -> dict[str, dict]:
-    """Build the tensors and write the nlb_tools-style h5 files into `out` (all built before any write)."""
+                  include_psth: bool = True, progress: bool = True, overwrite: bool = False) -> dict[str, dict]:
+    """Build the tensors and write the nlb_tools-style h5 files into `out` (all built before any write).
+
+    `out` must be new, empty, or (with `overwrite`) a previous tensors folder; a target_data.h5 left there by
+    a val build is removed when a test build (no target) replaces it."""
     from ..datasets.tensors import load
     from ..h5io import save_h5
+    from ..outputs import claim_output
 
+    claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)
     tensors = load(name, data, bin_ms=bin_ms, phase=phase, seed=seed, include_psth=include_psth,
                    progress=progress)
     files = {"train_input.h5": tensors.train_input, "eval_input.h5": tensors.eval_input}
     if tensors.target is not None:
         files["target_data.h5"] = tensors.target_dict()
-    out.mkdir(parents=True, exist_ok=True)
+    claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)  # again: loading takes a while
     for fname, content in files.items():
         save_h5(content, out / fname)
+    stale = [out / f for f in TENSOR_FILES if f not in files and (out / f).is_file()]
+    for path in stale:  # ours: a file this command writes, in a folder holding only such files
+        path.unlink()
     return files
 
 
@@ -93,7 +110,7 @@ def _cmd_tensors(args: argparse.Namespace) -> int:
     get_dataset(args.name)
     t0 = time.perf_counter()
     files = write_tensors(args.name, Path(args.data), args.bin, args.phase, Path(args.out), args.seed,
-                          include_psth=not args.no_psth)
+                          include_psth=not args.no_psth, overwrite=args.overwrite)
     print_table(["file", "array", "shape", "dtype", "NaN", "mean"], summarize(files))
     print(f"\nwrote {', '.join(files)} to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -101,7 +118,11 @@ def _cmd_tensors(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     from ..datasets.download import download_dataset
+    from ..outputs import check_parent
 
+    check_parent(args.out, "--out")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise input_error(args.out, "--out: is a file", "a download folder")
     folder = download_dataset(args.name, Path(args.out), jobs=args.jobs)
     print(f"{args.name}: NWB files in {folder}")
     return 0
@@ -121,6 +142,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder for train_input.h5, eval_input.h5, target_data.h5")
     p.add_argument("--seed", type=int, default=0, help="jitter seed (dmfc_rsg), 0 as in nlb_tools")
     p.add_argument("--no-psth", action="store_true", help="skip the PSTH target (faster)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of a previous tensors folder (one holding only its h5 files)")
     p.set_defaults(func=_cmd_tensors)
 
     p = sub.add_parser("download", help="download a dataset's NWB files from DANDI (pinned version)")

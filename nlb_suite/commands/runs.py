@@ -10,6 +10,7 @@ from ..table import print_table
 
 METRIC_ORDER = ("co-bps", "vel R2", "psth R2", "fp-bps", "tp corr")
 DEMO_DATASET = "mc_maze_small"
+DEMO_REPORT = "report.html"
 
 
 def _fmt(value, interval=None) -> str:
@@ -61,7 +62,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = RunSpec(baseline=args.baseline, dataset=args.dataset, bin_ms=args.bin, phase=args.phase,
                    data=Path(args.data) if args.data else None, synthetic=args.synthetic,
                    out=Path(args.out) if args.out else None, seed=args.seed, device=args.device,
-                   overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci)
+                   overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci,
+                   overwrite=args.overwrite)
     result = execute(spec)
     t = result.timings
     print(f"run folder: {result.run_dir}")
@@ -77,11 +79,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from ..errors import NLBInputError
+    from ..metrics_evaluate import check_bootstrap
     from ..report.build import gather
 
-    if args.ci < 0:
-        raise NLBInputError(f"--ci: {args.ci} resamples (expected 0 or more)")
+    check_bootstrap(args.ci, 0)
     groups = gather(args.runs, n_boot=args.ci)
     for g in groups:
         print(f"\n{g.title}")
@@ -89,15 +90,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None) -> int:
+def is_demo_folder(path: Path) -> bool:
+    """A folder `nlb-eval demo` wrote: only run folders (each with its run.json) and the report."""
+    from ..runs import is_run_folder
+
+    return all(is_run_folder(p) if p.is_dir() else p.name == DEMO_REPORT for p in path.iterdir())
+
+
+def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None,
+                 overwrite: bool = False) -> int:
     """Every registered baseline (fast profile) on the synthetic default, compared with each other (paired
     differences, ties) and with the references (true rates, true PSTH), with an HTML report and the run with
-    the top co-bps packaged."""
+    the top co-bps packaged for local scoring."""
     from ..baseline_api import available_baselines, config_profiles, get_baseline
     from ..cli import main as cli_main
     from ..datasets.specs import get_dataset
+    from ..outputs import claim_output
     from ..runs import RunSpec, execute
+    from .scoring import claim_package_out
 
+    claim_output(out, "--out", "demo folder", is_demo_folder, overwrite)  # before minutes of work
+    if package_to is not None:
+        claim_package_out(package_to, overwrite, "--package")
     run_dirs = []
     for name in available_baselines():
         if name == "true_psth" and get_dataset(dataset).psth is None:
@@ -105,7 +119,7 @@ def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_
         profile = "fast" if "fast" in config_profiles(get_baseline(name), dataset, 5) else None
         print(f"\n== {name} on synthetic {dataset} (5 ms, phase val, {profile or 'default'} profile)")
         result = execute(RunSpec(baseline=name, dataset=dataset, synthetic=True, out=out / name, seed=seed,
-                                 profile=profile))
+                                 profile=profile, overwrite=overwrite))
         t = result.timings
         print(f"   fit {t['fit_s']:.1f} s, predict {t['predict_s']:.1f} s, co-bps {result.metrics['co-bps']:.4f}")
         run_dirs.append(result.run_dir)
@@ -115,21 +129,20 @@ def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_
     (group,) = gather(run_dirs)
     print(f"\nSynthetic {dataset}, 5 ms, phase val (95% bootstrap intervals over eval trials)")
     print_comparison(group)
-    report = render_report([group], out / "report.html", title=f"Baselines on synthetic {dataset}")
+    report = render_report([group], out / DEMO_REPORT, title=f"Baselines on synthetic {dataset}")
     print(f"\ncomparison report (open in a browser): {report}")
     co = group.comparison.get("co-bps")
     if co is None or co.top is None or package_to is None:
         return 0
     best = group.runs[co.top]
     tied = [group.runs[i].label for i in sorted(co.tied) if i != co.top]
-    print(f"\npackaging the run with the top co-bps ({best.label}) for phase val"
+    print(f"\npackaging the run with the top co-bps ({best.label})"
           + (f"; tied with {', '.join(tied)} (not resolved by the eval trials)" if tied else "") + ":")
-    return cli_main(["package", str(best.record.path), "--out", str(package_to), "--phase", "val", "--force"])
+    return cli_main(["package", str(best.record.path), "--out", str(package_to)] + ["--overwrite"] * overwrite)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    return run_main_job(out, args.dataset, args.seed, Path(args.package))
+    return run_main_job(Path(args.out), args.dataset, args.seed, Path(args.package), args.overwrite)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,6 +161,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="a named profile of the default config, e.g. fast; none: the published "
                    "settings (default: the device's profile, e.g. cpu, where the config has one)")
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for intervals (0: none)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a previous run folder (never any other folder)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("compare", help="one table of all metrics of several runs, best first, with paired "
@@ -164,4 +179,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--package", default=f"submissions/demo_{DEMO_DATASET}.h5",
                    help="where to package the best model's submission")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous demo folder and packaged demo submission (never anything else)")
     p.set_defaults(func=_cmd_demo)

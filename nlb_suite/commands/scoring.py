@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +20,15 @@ LARGE_BYTES = 300 * 1024 * 1024
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..metrics_evaluate import evaluate_report
+    from ..metrics_evaluate import check_bootstrap, evaluate_report
+    from ..outputs import check_file_out
     from ..table import print_table
 
-    if args.ci < 0:
-        raise NLBInputError(f"--ci: {args.ci} resamples (expected 0 or more)")
-    if not 0 < args.level < 1:
-        raise NLBInputError(f"--level: {args.level} (expected a confidence level between 0 and 1)")
+    check_bootstrap(args.ci, args.seed, args.level)
     if args.compare and not args.ci:
         raise NLBInputError("--compare: needs --ci N (the paired bootstrap's resample count)")
+    if args.json:
+        check_file_out(args.json, "--json")  # before the scoring, not after
     report = evaluate_report(args.target, args.submission, ci=args.ci, seed=args.seed, level=args.level)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -128,8 +129,11 @@ def _expected_from_target_file(path: str) -> dict:
         raise input_error(path, "file not found")
     if p.is_dir() or not h5py.is_hdf5(p):
         raise input_error(path, "not an HDF5 file")
-    with h5py.File(p, "r") as f:
-        out = expected_from_target(f)
+    try:
+        with h5py.File(p, "r") as f:
+            out = expected_from_target(f, path)
+    except OSError as exc:
+        raise input_error(path, f"unreadable HDF5 file ({exc})") from None
     if not out:
         raise input_error(path, "no dataset group with eval_spikes_heldout", "an NLB eval target file")
     return out
@@ -161,13 +165,62 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return _report_validation(validate_submission(data, args.submission, expected), args.submission)
 
 
-def _resolve_input(item: str) -> Path:
+def _resolve_input(item: str) -> tuple[Path, Optional[dict]]:
+    """(submission file, its run's run.json or None) for a run folder, a run's submission.h5 or a plain file."""
+    from ..runs import read_run_info
+
     p = Path(item)
     if p.is_dir():
         if not (p / "submission.h5").is_file():
             raise input_error(item, "run folder without submission.h5", "a submission .h5 file or a run folder")
-        return p / "submission.h5"
-    return p
+        p = p / "submission.h5"
+    run_json = p.parent / "run.json"
+    return p, (read_run_info(run_json) if p.name == "submission.h5" and run_json.is_file() else None)
+
+
+def package_phase(inputs: list[tuple[Path, Optional[dict]]], phase: Optional[str]) -> str:
+    """The phase of a package: the one its runs were made for (mixing is an error); --phase for plain files."""
+    from_runs: dict[str, list[str]] = {}
+    for path, info in inputs:
+        if info is not None:
+            from_runs.setdefault(info["phase"], []).append(str(path.parent))
+    if len(from_runs) > 1:
+        listed = "; ".join(f"{ph}: {', '.join(runs)}" for ph, runs in from_runs.items())
+        raise NLBInputError(f"package: runs of different phases ({listed}) (expected runs of one phase)")
+    if from_runs:
+        (run_phase, runs), = from_runs.items()
+        if phase is not None and phase != run_phase:
+            raise NLBInputError(f"--phase {phase}: {runs[0]} is a phase {run_phase} run (run.json) "
+                                f"(expected --phase {run_phase} or no --phase)")
+        return run_phase
+    if phase is None:
+        raise NLBInputError(f"--phase: {inputs[0][0]} has no run.json saying which phase it was made for "
+                            "(expected --phase val or --phase test)")
+    return phase
+
+
+def is_package_output(path: Path) -> bool:
+    """A file `nlb-eval package` wrote: its manifest beside it names it and nlb_suite."""
+    try:
+        manifest = json.loads(manifest_path(path).read_text())
+        return manifest["file"] == path.name and manifest["tool"]["name"] == "nlb_suite"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def manifest_path(out: Path) -> Path:
+    """NAME.manifest.json beside NAME.h5."""
+    return out.with_name(out.stem + ".manifest.json")
+
+
+def claim_package_out(out: Path, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse a package path before any work unless new, or (with --overwrite) an earlier package."""
+    from ..outputs import claim_output
+
+    if out.suffix != ".h5":
+        raise input_error(str(out), f"{flag}: not an .h5 path", "submissions/NAME.h5")
+    if not claim_output(out, flag, "packaged submission", is_package_output, overwrite, folder=False):
+        claim_output(manifest_path(out), flag, "package manifest", lambda p: False, overwrite, folder=False)
 
 
 
@@ -193,11 +246,11 @@ def _cmd_package(args: argparse.Namespace) -> int:
     from ..table import print_table
 
     out = Path(args.out)
-    if out.suffix != ".h5":
-        raise input_error(args.out, "--out: not an .h5 path", "submissions/NAME.h5")
-    if out.exists() and not args.force:
-        raise input_error(args.out, "already exists", "a new path, or --force to replace it")
-    paths = [_resolve_input(i) for i in args.inputs]
+    claim_package_out(out, args.overwrite)
+    inputs = [_resolve_input(i) for i in args.inputs]
+    phase = package_phase(inputs, args.phase)
+    synthetic = [str(p.parent) for p, info in inputs if info is not None and info.get("synthetic")]
+    paths = [p for p, _ in inputs]
     merged = combine_submissions((str(p), read_submission(p)) for p in paths)
     order = {k: i for i, k in enumerate(GROUPS)}
     merged = {k: merged[k] for k in sorted(merged, key=lambda k: order.get(k, len(order)))}
@@ -217,7 +270,7 @@ def _cmd_package(args: argparse.Namespace) -> int:
         return 1
     for w in v.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    manifest_path = out.with_name(out.stem + ".manifest.json")
+    manifest_file = manifest_path(out)
     with atomic_path(out) as tmp:
         write_submission(merged, tmp)
         check = validate_submission(read_submission(tmp), str(out), expected)
@@ -231,16 +284,22 @@ def _cmd_package(args: argparse.Namespace) -> int:
             "sources": [str(p) for p in paths],
             "datasets": {k: {n: {"shape": list(a.shape), "dtype": "float32"} for n, a in arrs.items()}
                          for k, arrs in merged.items()},
-            "evalai": {"challenge": EVALAI_CHALLENGE, "phase": EVALAI_PHASES[args.phase],
-                       "upload": upload_command(out, args.phase, size)},
+            "phase": phase, "synthetic_runs": synthetic,
+            "evalai": None if synthetic else {"challenge": EVALAI_CHALLENGE, "phase": EVALAI_PHASES[phase],
+                                              "upload": upload_command(out, phase, size)},
         }
-        write_json(manifest_path, manifest)
+        write_json(manifest_file, manifest)
     rows = [[k, ", ".join(n.replace("_rates", "") for n in arrs), "x".join(map(str, arrs["eval_rates_heldout"].shape))]
             for k, arrs in merged.items()]
     print_table(["group", "arrays", "eval held-out shape"], rows)
-    print(f"wrote {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]}...) and {manifest_path}")
-    print("upload with:")
-    print(f"  {upload_command(out, args.phase, size)}")
+    print(f"wrote {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]}...) and {manifest_file}")
+    if synthetic:
+        print(f"note: built from synthetic data ({', '.join(synthetic)}): for local scoring only, e.g. "
+              f"nlb-eval evaluate --target TARGET.h5 --submission {out}; EvalAI scores real data, so no upload "
+              "command")
+        return 0
+    print(f"phase {phase}; upload with:")
+    print(f"  {upload_command(out, phase, size)}")
     return 0
 
 
@@ -268,7 +327,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_RUNDIR", help="submission .h5 files or run folders")
     p.add_argument("--out", required=True, help="output path, e.g. submissions/NAME.h5")
     p.add_argument("--target", help="eval target .h5 to check shapes against")
-    p.add_argument("--phase", choices=sorted(EVALAI_PHASES), default="test",
-                   help="EvalAI phase of the printed upload command (default test)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--phase", choices=sorted(EVALAI_PHASES), default=None,
+                   help="EvalAI phase of plain submission files (run folders carry theirs in run.json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is an earlier package (its manifest beside it), never another file")
     p.set_defaults(func=_cmd_package)
