@@ -291,10 +291,10 @@ def _gaps_in_test_windows(spec: DatasetSpec, trials: dict[str, np.ndarray], gaps
         lo_len = 0.04 if not out else INSIDE_GAP_S[0]
         length = rng.uniform(lo_len, INSIDE_GAP_S[1])
         if rng.random() < INSIDE_FORWARD_SHARE and out:
-            r0, r1 = align[k] + b, align[k] + b + FORWARD_MS / 1000
-        else:
-            r0, r1 = align[k] + a, align[k] + b
-        g0 = _off_grid(rng.uniform(r0 + 0.002, r1 - length - 0.002))
+            r0, r1 = align[k] + b + 0.002, align[k] + b + FORWARD_MS / 1000 - 0.002
+        else:  # a bin (up to 20 ms) clear of the window's edges, so both edge bins are in the window
+            r0, r1 = align[k] + a + 0.025, align[k] + b - 0.025
+        g0 = _off_grid(rng.uniform(r0, r1 - length))
         g1 = _off_grid(g0 + length)
         if not _overlaps(g0, g1, taken):
             taken.append((g0, g1))

@@ -147,8 +147,35 @@ class TensorBuilder:
         values[~group.valid.contains(bins * self.bin_ms)] = np.nan
         return values
 
+    def check_nan_free(self, rows: TrialRows, what: str) -> None:
+        """One clear error when NaN bins (gaps, NaN behaviour) would make nlb_tools' tensor unusable.
+
+        nlb_tools drops NaN bins from these windows: a trial losing some of them cannot be stacked (it
+        fails), one losing all of them vanishes from this tensor only, so its trials no longer line up
+        with the behaviour and forward tensors. Real NLB files keep train/val windows clean.
+        """
+        where = self.session.files[0].path.parent
+        ids, split = self.session.trials["trial_id"], self.session.trials["split"]
+        if rows.emptied is not None and len(rows.emptied):
+            k = int(rows.emptied[0])
+            raise NLBInputError(
+                f"{where}: {what}: every bin of trial {ids[k]} (split {split[k]}) holds a NaN (recording gap "
+                "in units/obs_intervals or NaN behaviour); nlb_tools would drop that trial from this tensor "
+                "only, misaligning it with the others (expected NaN-free train/val windows)")
+        lengths = rows.lengths
+        if rows.nan_dropped is not None and len(lengths) and not np.all(lengths == lengths[0]) \
+                and rows.nan_dropped.any():
+            i = int(np.argmax(rows.nan_dropped))
+            k = int(rows.trials[i])
+            full = int(lengths[i] + rows.nan_dropped[i])
+            raise NLBInputError(
+                f"{where}: {what}: {int(rows.nan_dropped[i])} of the {full} bins of trial {ids[k]} (split "
+                f"{split[k]}) hold a NaN (recording gap in units/obs_intervals or NaN behaviour); nlb_tools "
+                "drops them and then cannot stack trials of unequal length (expected NaN-free train/val windows)")
+
     def stacked(self, group_name: str, rows: TrialRows, what: str) -> np.ndarray:
         where = self.session.files[0].path.parent
+        self.check_nan_free(rows, what)
         try:
             n, t = rows.stacked(what)
         except ValueError as exc:

@@ -2,7 +2,7 @@
 
 A window [align + a, align + b) takes the bins whose *start* lies in it; without `allow_overlap` it is
 cut where the next selected trial's window (or the trial after it) starts; without `allow_nans`
-bins holding a NaN anywhere in the session table are dropped.
+bins holding a NaN anywhere in the session table are dropped (a trial left with no bin vanishes).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class TrialRows:
     bins: np.ndarray  # bin indices at bin_ms
     offsets: np.ndarray  # (n_trials + 1,)
     align_bin: np.ndarray  # per trial: ceil(align time) in bins, for aligned time labels
+    nan_dropped: Optional[np.ndarray] = None  # per trial: bins dropped for holding a NaN (allow_nans False)
+    emptied: Optional[np.ndarray] = None  # positions of trials whose every bin held a NaN (so they vanished)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -112,4 +114,6 @@ def trial_rows(
         trials=sel[present], bins=bins,
         offsets=np.concatenate([[0], np.cumsum(counts[present])]),
         align_bin=align_bin[present],
+        nan_dropped=(lengths - counts)[present],
+        emptied=sel[(lengths > 0) & ~present],
     )
