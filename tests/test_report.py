@@ -65,15 +65,33 @@ def test_groups_sections_and_plots(report):
         assert "<text" in svg  # titles, labels and legends are real text
 
 
-def test_summary_marks_best_and_ceiling(report, runs):
+def test_summary_marks_best_references_and_shares(report, runs):
     html, md = report
-    assert "ground-truth ceiling" in html
-    assert 'class="num best"' in html and "★" in html
+    assert "true rates: the ceiling for co-bps and fp-bps only" in html
+    assert 'class="num best"' in html and not re.search(r'class="num best">[^<]*★ tie', html)  # one model: no tie
     smooth = json.loads((runs["smoothing"] / "metrics.json").read_text())
     co_bps = next(iter(smooth[0].values()))["[100] co-bps"]
-    assert f"{co_bps:.4f}" in html and f"**{co_bps:.4f}**" in md  # only non-oracle run: best in its group
+    assert f"{co_bps:.4f}" in html and f"**{co_bps:.4f}**" in md  # only non-reference run: best in its group
     assert "phase test: no local target" in html and "phase test: no local target" in md
     assert "| run | co-bps |" in md
+    # % of ceiling and gap closed only for co-bps and fp-bps; the smoothing run is the gap's floor
+    for header in ("co-bps % of ceiling", "co-bps gap closed"):
+        assert header in html and header in md
+    assert "vel R2 % of ceiling" not in html and "psth R2 % of ceiling" not in html
+    assert "true rates (not a ceiling)" in html and "true rates (ceiling)" in html  # plot legends
+    # paired differences to the top run (smoothing): the oracle's difference with its interval
+    assert "co-bps - top" in html and "co-bps - top" in md and "paired 95% bootstrap interval" in html
+
+
+def test_identical_runs_tie_and_share_the_best_mark(runs, tmp_path):
+    """Two runs with the same rates: every difference is 0, so neither is singled out as best."""
+    twin = tmp_path / "smoothing_twin"
+    shutil.copytree(runs["smoothing"], twin)
+    md = tmp_path / "t.md"
+    html = build_report([runs["smoothing"], twin], tmp_path / "t.html", md).read_text()
+    n_metrics = len(next(iter(json.loads((twin / "metrics.json").read_text())[0].values())))
+    assert len(re.findall(r'class="num best">[^<]*★ tie', html)) == 2 * n_metrics and html.count("+0.0000 [+0.0000, +0.0000] tie") == n_metrics
+    assert md.read_text().count("** (tie)") == 2 * n_metrics
 
 
 def test_real_data_published_rows_and_missing_data(runs, tmp_path):
@@ -85,7 +103,9 @@ def test_real_data_published_rows_and_missing_data(runs, tmp_path):
     (fake / "run.json").write_text(json.dumps(info))
     out = build_report([fake], tmp_path / "r.html", tmp_path / "r.md")
     html = out.read_text()
-    assert "STNDT ensemble" in html and "published" in html and "leaderboard" in html
+    assert "STNDT ensemble" in html and "published, test phase" in html and "leaderboard" in html
+    assert "0.3364" in html and "0.3510" in html and "0.3435" not in html  # sourced values, no midpoint
+    assert "not a like-for-like comparison" in html  # val-phase runs beside test-phase scores
     assert "not found on this machine" in html
     plots = re.findall(r'data-plot="([^"]+)"', html)
     assert plots == ["mc_maze-5ms-val-metrics", "mc_maze-5ms-val-per-neuron"]  # the rest need the data
@@ -112,7 +132,7 @@ def test_cli_and_bad_input(runs, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(runs["dmfc"], broken)
     (broken / "metrics.json").write_text("{not json")
-    with pytest.raises(NLBInputError, match="broken: unreadable run file"):
+    with pytest.raises(NLBInputError, match=r"broken.*(unreadable run file|not valid JSON)"):
         build_report([broken], tmp_path / "b.html")
 
 

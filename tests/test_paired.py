@@ -1,0 +1,65 @@
+"""Ties, best marks and the gap share on hand-made numbers (exact values), and the paired interval."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nlb_suite.metrics_bootstrap import paired_interval
+from nlb_suite.report.paired import Difference, compare_metric, compare_runs, gap_share, is_tie
+
+
+def test_gap_share():
+    assert gap_share(0.75, 0.5, 1.0) == 0.5
+    assert gap_share(1.0, 0.5, 1.0) == 1.0 and gap_share(0.5, 0.5, 1.0) == 0.0
+    assert gap_share(0.25, 0.5, 1.0) == -0.5  # below the floor
+    assert gap_share(0.75, 1.0, 1.0) is None and gap_share(0.75, 1.0, 0.5) is None  # no gap to close
+    assert gap_share(None, 0.5, 1.0) is None and gap_share(0.7, None, 1.0) is None
+    assert gap_share(math.nan, 0.5, 1.0) is None
+
+
+def test_is_tie():
+    assert is_tie(-0.1, 0.2) and is_tie(0.0, 0.1) and is_tie(-0.1, 0.0)
+    assert not is_tie(0.01, 0.2) and not is_tie(-0.2, -0.01)
+    assert is_tie(math.nan, 0.3)  # an interval that resolves nothing is no win
+    assert Difference(-0.5, -0.88, -0.12).text() == "-0.5000 [-0.8800, -0.1200]"
+    assert Difference(0.02, -0.01, 0.05).text() == "+0.0200 [-0.0100, +0.0500] tie"
+
+
+def test_paired_interval_exact():
+    b = np.zeros(401)
+    lo, hi, share = paired_interval(np.linspace(-1.0, 3.0, 401), b)
+    assert (lo, hi) == (pytest.approx(-0.9), pytest.approx(2.9))
+    assert share == pytest.approx(300 / 401)
+
+
+def test_top_ties_and_differences_from_paired_resamples():
+    top = np.linspace(0.8, 1.2, 401)
+    boot = [top,                                    # A: top (value 1.0)
+            top - np.linspace(0.1, 0.9, 401),       # B: 0.5, resolved: [-0.88, -0.12]
+            top + np.linspace(-0.3, 0.1, 401),      # C: 0.9, tie: [-0.29, +0.09]
+            top + 1.0,                              # D: a reference above everything, never top
+            None]                                   # E: no rates
+    values = [1.0, 0.5, 0.9, 2.0, None]
+    eligible = [True, True, True, False, True]
+    c = compare_metric("co-bps", values, eligible, boot)
+    assert c.paired and c.top == 0 and c.tied == {0, 2}
+    assert c.diffs[1].value == -0.5 and c.diffs[1].lo == pytest.approx(-0.88) and c.diffs[1].hi == pytest.approx(-0.12)
+    assert not c.diffs[1].tie and c.diffs[2].tie
+    assert c.diffs[2].lo == pytest.approx(-0.29) and c.diffs[2].hi == pytest.approx(0.09)
+    assert c.diffs[3].value == 1.0 and not c.diffs[3].tie and c.diffs[4] is None
+
+
+def test_without_paired_resamples_overlapping_intervals_tie():
+    values = [1.0, 0.5, 0.9]
+    intervals = [[0.9, 1.1], [0.4, 0.6], [0.85, 0.95]]
+    c = compare_metric("vel R2", values, [True] * 3, None, intervals)
+    assert not c.paired and c.top == 0 and c.tied == {0, 2} and c.diffs == [None] * 3
+
+
+def test_compare_runs_never_marks_a_reference_and_single_run_is_untied():
+    metrics = [{"co-bps": 0.4}, {"co-bps": 0.2}, None]
+    out = compare_runs(metrics, [None, None, None], ["oracle", "smoothing", "gpfa"], ["co-bps"])
+    assert out["co-bps"].top == 1 and out["co-bps"].tied == {1}
