@@ -1,0 +1,57 @@
+"""`nlb-eval compare`: paired differences to the top run, ties shared, references and the gap closed."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from nlb_suite.cli import main
+from nlb_suite.runs import RunSpec, execute
+
+
+@pytest.fixture(scope="module")
+def runs(synthetic, tmp_path_factory):
+    """smoothing, an identical copy of it, the true rates and the true PSTH on synthetic mc_maze_small."""
+    root = tmp_path_factory.mktemp("compare_runs")
+    data = synthetic("mc_maze_small")
+    for name, profile in (("smoothing", "fast"), ("oracle", None), ("true_psth", None)):
+        execute(RunSpec(name, "mc_maze_small", data=data, out=root / name, ci=20, profile=profile), progress=False)
+    shutil.copytree(root / "smoothing", root / "twin")
+    return [root / n for n in ("smoothing", "twin", "oracle", "true_psth")]
+
+
+def _row(out: str, name: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith(name + " "))
+
+
+def test_compare_pairs_ties_and_references(runs, capsys):
+    assert main(["compare", *map(str, runs), "--ci", "200"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("paired differences")[0]
+    header = table.splitlines()[2]  # blank line, group title, header
+    for col in ("co-bps % of ceiling", "co-bps gap closed", "fp-bps % of ceiling"):
+        assert col in header, col
+    assert "vel R2 % of ceiling" not in header and "psth R2 % of ceiling" not in header
+    assert table.index("oracle") < table.index("smoothing")  # best co-bps first
+    # identical runs: every difference is exactly 0, a tie, and both carry the best mark
+    for name in ("smoothing (smoothing)", "smoothing (twin)"):  # same baseline twice: labelled by folder
+        row = _row(table, name)
+        assert row.count("* tie") == 3, row  # co-bps, vel R2, psth R2 (smoothing makes no forward prediction)
+        assert "0.0%" in row  # smoothing is the floor of the gap: it closes none of it
+    for name in ("oracle", "true_psth"):
+        row = _row(table, name)
+        assert "reference" in row and "*" not in row, row  # references are never marked best
+    assert "100.0%" in _row(table, "oracle")
+    diffs = out.split("paired differences")[1]
+    assert "co-bps - top" in diffs and "+0.0000 [+0.0000, +0.0000] tie" in _row(diffs, "smoothing (twin)")
+    assert "200 resamples of the same eval trials" in out
+
+
+def test_compare_without_paired_intervals_and_bad_ci(runs, capsys):
+    assert main(["compare", str(runs[0]), str(runs[2]), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "paired differences" not in out and "no paired intervals (--ci 0)" in out
+    assert main(["compare", str(runs[0]), "--ci", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--ci: -1 resamples" in err
