@@ -140,8 +140,10 @@ def test_nlb_tools_tensors(made, name):
     assert train["train_spikes_heldin_forward"].shape == (ds.n_train, 40, spec.n_heldin)
     for key in ("train_spikes_heldin", "train_spikes_heldout", "train_spikes_heldin_forward"):
         assert not np.isnan(train[key]).any(), key
-    if spec.behavior_source == "data":
-        assert not np.isnan(train["train_behavior"]).any()
+    if spec.behavior_source == "data":  # NaN behaviour only in the lead of a negatively lagged window
+        lead = max(-(spec.lag_ms or 0), 0) // 5
+        assert not np.isnan(train["train_behavior"][:, lead:]).any()
+        assert np.isnan(train["train_behavior"][:, :lead]).any() == (lead > 0)
     assert val["eval_spikes_heldin"].shape == (ds.n_val, n_bins, spec.n_heldin)
     assert test["eval_spikes_heldin"].shape == (ds.n_test, n_bins, spec.n_heldin)
 
@@ -173,22 +175,64 @@ def test_quirks_present(made):
         io.close()
 
 
-def test_gaps_near_but_outside_windows(made):
+def _windows_and_gaps(ds, kind):
+    """(trials, window lo incl. negative lag, window hi incl. forward/lag/jitter, gaps) of one file."""
+    spec = ds.spec
+    io, f = _nwb(getattr(ds, f"{kind}_file"))
+    trials, obs = f.trials.to_dataframe(), f.units.to_dataframe().obs_intervals.iloc[0]
+    io.close()
+    a, b = spec.train_window.offsets
+    use = trials[trials.split != "none"]
+    align = use[spec.train_window.align_field].to_numpy()
+    lo = align + a / 1000 - max(-(spec.lag_ms or 0), 0) / 1000
+    hi = align + (b + 200 + max(spec.lag_ms or 0, 0) + (300 if spec.jitter else 0)) / 1000
+    assert np.all((lo >= obs[0, 0]) & (hi <= obs[-1, 1]))
+    return use, lo, hi, np.stack([obs[:-1, 1], obs[1:, 0]], axis=1)
+
+
+def test_gaps_near_but_outside_train_file_windows(made):
+    """nlb_tools cannot stack train/val windows with NaN bins: train-file gaps stay outside, near edges."""
     for name, ds in made.items():
-        spec = get_dataset(name)
-        io, f = _nwb(ds.train_file)
-        trials, obs = f.trials.to_dataframe(), f.units.to_dataframe().obs_intervals.iloc[0]
-        io.close()
-        a, b = spec.train_window.offsets
-        use = trials[trials.split != "none"]
-        align = use[spec.train_window.align_field].to_numpy()
-        lo = align + a / 1000 - max(-(spec.lag_ms or 0), 0) / 1000
-        hi = align + (b + 200 + max(spec.lag_ms or 0, 0) + (300 if spec.jitter else 0)) / 1000
-        gaps = np.stack([obs[:-1, 1], obs[1:, 0]], axis=1)
+        _, lo, hi, gaps = _windows_and_gaps(ds, "train")
         for g0, g1 in gaps:
             assert not np.any((lo < g1) & (hi > g0)), (name, g0, g1)
             assert np.min(np.abs(np.concatenate([g0 - hi, lo - g1]))) < 0.3
-        assert np.all((lo >= obs[0, 0]) & (hi <= obs[-1, 1]))
+        # the first gap ends within 100 ms of the next window: inside the PSTH kernel's reach
+        assert np.min(np.abs(lo - gaps[0, 1])) < 0.1, name
+
+
+def test_test_file_gaps_inside_windows(made):
+    """Test windows hold short gaps (eval input keeps NaN bins), edges off the 5 ms grid; others outside."""
+    for name, ds in made.items():
+        _, lo, hi, gaps = _windows_and_gaps(ds, "test")
+        inside = [(g0, g1) for g0, g1 in gaps if np.any((lo < g1) & (hi > g0))]
+        assert inside and len(inside) < len(gaps), name
+        for g0, g1 in inside:
+            assert 0.003 <= g1 - g0 <= 0.1 + 0.002 and np.any((lo <= g0) & (g1 <= hi)), (name, g0, g1)
+            assert np.floor(g0 * 1000) % 5 and np.ceil(g1 * 1000) % 5, (name, g0, g1)
+
+
+def test_behaviour_nan_in_lagged_lead_only(made):
+    """area2_bump (lag -20 ms): behaviour NaN of one series or all inside [window - 20 ms, window) of
+    some train and val trials; never in a window nlb_tools cuts without NaN (train, forward)."""
+    ds = made["area2_bump"]
+    spec = ds.spec
+    io, f = _nwb(ds.train_file)
+    trials = f.trials.to_dataframe()
+    beh = {name: np.isnan(f.processing["behavior"][name].data[()]).any(axis=1) for name, _ in spec.series}
+    io.close()
+    a, b = spec.train_window.offsets
+    hit: dict[str, set] = {"train": set(), "val": set()}
+    for _, tr in trials[trials.split.isin(["train", "val"])].iterrows():
+        start = tr.move_onset_time * 1000 + a
+        window = np.arange(int(np.ceil(start)), int(np.ceil(tr.move_onset_time * 1000 + b + 200)))
+        lead = np.arange(int(np.ceil(start + spec.lag_ms)), int(np.ceil(start)))
+        for name, nan in beh.items():
+            assert not nan[window].any(), (name, tr.name)
+            if nan[lead].any():
+                hit[tr.split].add(name)
+    assert hit["train"] and hit["val"]
+    assert len(hit["train"] | hit["val"]) == len(beh)  # some stretches NaN every series
 
 
 def test_no_quirks(tmp_path):

@@ -273,8 +273,10 @@ def _overlaps(t0: float, t1: float, spans: list[tuple[float, float]], margin: fl
 
 
 def _off_grid(t: float) -> float:
-    """`t` moved by 1.7 ms if its millisecond is a multiple of 5, so the 5/20 ms bin there is partly observed."""
-    return t + 0.0017 if int(np.floor(t * 1000)) % 5 == 0 else t
+    """`t` moved 1.7-2.3 ms later when floor or ceil of its ms is a multiple of 5, so that a gap edge at
+    `t` leaves the 5 ms (and 20 ms) bin around it partly observed."""
+    r = int(np.floor(t * 1000)) % 5
+    return t + 0.0017 if r == 0 else t + 0.0023 if r == 4 else t
 
 
 def _gaps_in_test_windows(spec: DatasetSpec, trials: dict[str, np.ndarray], gaps: np.ndarray,
