@@ -40,6 +40,13 @@ def check_parent(path: str | os.PathLike, flag: str) -> None:
         raise input_error(str(path), f"{flag}: folder {anc} is not writable", "a path inside a writable folder")
 
 
+def check_folder_out(path: str | os.PathLike, flag: str) -> None:
+    """One-line error unless `path` can be a folder to write into (its parent writable, not itself a file)."""
+    check_parent(path, flag)
+    if Path(path).exists() and not Path(path).is_dir():
+        raise input_error(str(path), f"{flag}: is a file", "a folder")
+
+
 def check_file_out(path: str | os.PathLike, flag: str) -> None:
     """One-line error unless `path` can be written as a file (its folder writable, not itself a folder)."""
     check_parent(path, flag)
@@ -74,13 +81,14 @@ def claim_output(path: str | os.PathLike, flag: str, what: str, is_ours: Callabl
     return True
 
 
-def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
-    """A new temporary folder in `parent` (made if needed) with the umask's mode; one-line error if not possible."""
-    parent = Path(parent)
+def make_temp_dir(dest: str | os.PathLike) -> Path:
+    """A new temporary folder beside `dest` (parents made if needed) with the umask's mode, to be renamed onto
+    `dest` when complete; a one-line error naming `dest` if it cannot be made."""
+    dest = Path(dest)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     except OSError as exc:
-        raise NLBInputError(f"{parent}: cannot create a folder there ({exc.strerror or exc})") from None
-    os.chmod(work, dir_mode())
+        raise NLBInputError(f"{dest}: cannot create a folder there ({exc.strerror or exc})") from None
+    os.chmod(work, dir_mode())  # mkdtemp made it 0700: colleagues and CI artifacts could not read the run
     return work

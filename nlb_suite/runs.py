@@ -179,7 +179,7 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
     claim_run_dir(run_dir, spec.overwrite)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
-    work = make_temp_dir(run_dir.parent, f".{run_dir.name}.")
+    work = make_temp_dir(run_dir)
     handler = logging.FileHandler(work / "log.txt")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("nlb_suite").addHandler(handler)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import time
 
 import h5py
@@ -168,3 +170,46 @@ def test_download_client_failure_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dandi.download, "download", boom)
     rc, _, err = run(capsys, "download", "area2_bump", "--out", str(tmp_path))
     _assert_clean_error(rc, err, "download failed", "digest mismatch")
+
+
+# ----- tensors --out: only a previous tensors folder is replaced, with --overwrite ------------------
+
+def _tree(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_tensors_replace_only_their_own_folder_and_drop_a_stale_target(synthetic, tmp_path, capsys):
+    folder = synthetic("mc_maze_small")
+    out = tmp_path / "t"
+    base = ["tensors", "mc_maze_small", "--data", str(folder), "--bin", "20", "--out", str(out)]
+    assert run(capsys, *base, "--phase", "val")[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["eval_input.h5", "target_data.h5", "train_input.h5"]
+    before = _tree(out)
+    rc, _, err = run(capsys, *base, "--phase", "test")
+    _assert_clean_error(rc, err, f"{out}: --out: holds a previous tensors folder", "--overwrite")
+    assert _tree(out) == before
+    assert run(capsys, *base, "--phase", "test", "--overwrite")[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == ["eval_input.h5", "train_input.h5"]  # no stale val target
+    (out / "notes.txt").write_text("mine")  # now it is not only ours: never touched, even with --overwrite
+    before = _tree(out)
+    rc, _, err = run(capsys, *base, "--phase", "val", "--overwrite")
+    _assert_clean_error(rc, err, f"{out}: --out: not a previous tensors folder; nothing touched")
+    assert _tree(out) == before
+    before = _tree(folder)  # the data folder itself
+    rc, _, err = run(capsys, *base[:-1], str(folder), "--overwrite")
+    _assert_clean_error(rc, err, f"{folder}: --out: not a previous tensors folder")
+    assert _tree(folder) == before
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_tensors_files_follow_the_umask(synthetic, tmp_path, capsys, umask):
+    old = os.umask(umask)
+    try:
+        assert run(capsys, "tensors", "mc_maze_small", "--data", str(synthetic("mc_maze_small")), "--bin", "20",
+                   "--out", str(tmp_path / "a" / "t"), "--no-psth")[0] == 0
+    finally:
+        os.umask(old)
+    for p in [tmp_path / "a", tmp_path / "a" / "t"]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o777 & ~umask, p
+    for p in (tmp_path / "a" / "t").iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p

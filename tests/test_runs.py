@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -166,3 +168,56 @@ def test_profiles_device_default_none_and_unknown(plugin, tmp_path, monkeypatch)
         resolve_config(MeanRateBaseline, "mc_maze", 5, profile="fsat")
     with pytest.raises(NLBInputError, match="no config file for mc_rtt at 5 ms, so no profile 'fast'"):
         resolve_config(MeanRateBaseline, "mc_rtt", 5, profile="fast")
+
+
+# ----- the run folder: only a previous run folder is replaced, with --overwrite; the umask's modes ---
+
+def _tree(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_run_out_replaces_only_a_previous_run_folder(synthetic, tmp_path, plugin, capsys, monkeypatch):
+    data = synthetic("mc_maze_small")
+    argv = ["run", "mean_rate", "--dataset", "mc_maze_small", "--data", str(data), "--ci", "0"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("mine")
+    for out in (str(data), ".", "keep.txt"):  # the data, the working directory, a file: never touched
+        before_data, before_cwd = _tree(data), _tree(tmp_path)
+        err = _error(capsys, argv + ["--out", out, "--overwrite"])
+        assert err.startswith(f"nlb-eval run: error: {out}: --out: "), err
+        assert _tree(data) == before_data and _tree(tmp_path) == before_cwd
+    (tmp_path / "empty").mkdir()  # an empty folder is fine
+    assert main(argv + ["--out", "empty"]) == 0 and read_run(tmp_path / "empty").info["baseline"] == "mean_rate"
+    before = _tree(tmp_path / "empty")
+    assert "empty: --out: holds a previous run folder (expected --overwrite" in _error(capsys, argv + ["--out", "empty"])
+    assert _tree(tmp_path / "empty") == before
+    assert main(argv + ["--out", "empty", "--overwrite", "--seed", "1"]) == 0
+    assert read_run(tmp_path / "empty").info["seed"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "keep.txt"]  # no temp folders left
+
+
+def test_run_folder_follows_the_umask(synthetic, tmp_path, plugin):
+    old = os.umask(0o027)
+    try:
+        execute(RunSpec("mean_rate", "mc_maze_small", data=synthetic("mc_maze_small"), out=tmp_path / "r", ci=0))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r").stat().st_mode) == 0o750
+    for name in ("submission.h5", "run.json", "metrics.json", "config.yaml", "log.txt"):
+        assert stat.S_IMODE((tmp_path / "r" / name).stat().st_mode) == 0o640, name
+
+
+def test_demo_and_report_recognise_only_their_own_output(synthetic, tmp_path, plugin, capsys):
+    from nlb_suite.commands.report import is_report_file
+    from nlb_suite.commands.runs import is_demo_folder
+
+    execute(RunSpec("mean_rate", "mc_maze_small", data=synthetic("mc_maze_small"), out=tmp_path / "d" / "a", ci=0))
+    html = tmp_path / "d" / "report.html"
+    assert main(["report", str(tmp_path / "d" / "a"), "--out", str(html), "--markdown", str(tmp_path / "r.md")]) == 0
+    assert is_report_file(html) and is_report_file(tmp_path / "r.md") and is_demo_folder(tmp_path / "d")
+    capsys.readouterr()
+    assert "holds a previous report" in _error(capsys, ["report", str(tmp_path / "d" / "a"), "--out", str(html)])
+    assert main(["report", str(tmp_path / "d" / "a"), "--out", str(html), "--overwrite"]) == 0
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    (tmp_path / "other.html").write_text("<html><head></head></html>")
+    assert not is_demo_folder(tmp_path / "d") and not is_report_file(tmp_path / "other.html")

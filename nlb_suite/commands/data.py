@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.specs import DATASETS, get_dataset
-from ..errors import input_error
 from ..h5io import storage_dtype
 from ..table import print_table
 
@@ -118,11 +117,9 @@ def _cmd_tensors(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     from ..datasets.download import download_dataset
-    from ..outputs import check_parent
+    from ..outputs import check_folder_out
 
-    check_parent(args.out, "--out")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise input_error(args.out, "--out: is a file", "a download folder")
+    check_folder_out(args.out, "--out")
     folder = download_dataset(args.name, Path(args.out), jobs=args.jobs)
     print(f"{args.name}: NWB files in {folder}")
     return 0

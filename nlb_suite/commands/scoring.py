@@ -268,8 +268,6 @@ def _cmd_package(args: argparse.Namespace) -> int:
         _report_validation(v, "merged submission")
         print(f"nothing written to {out}", file=sys.stderr)
         return 1
-    for w in v.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     manifest_file = manifest_path(out)
     with atomic_path(out) as tmp:
         write_submission(merged, tmp)
@@ -292,6 +290,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
     rows = [[k, ", ".join(n.replace("_rates", "") for n in arrs), "x".join(map(str, arrs["eval_rates_heldout"].shape))]
             for k, arrs in merged.items()]
     print_table(["group", "arrays", "eval held-out shape"], rows)
+    for w in v.warnings:  # after the write: a failed write is one error line, nothing else
+        print(f"warning: {w}", file=sys.stderr)
     print(f"wrote {out} ({size / 1e6:.1f} MB, sha256 {digest[:12]}...) and {manifest_file}")
     if synthetic:
         print(f"note: built from synthetic data ({', '.join(synthetic)}): for local scoring only, e.g. "

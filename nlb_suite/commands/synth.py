@@ -9,7 +9,9 @@ from ..table import print_table
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from ..datasets.synthetic import write_synthetic  # heavy imports (pynwb) only when used
+    from ..outputs import check_folder_out
 
+    check_folder_out(args.out, "--out")
     ds = write_synthetic(args.name, args.out, seed=args.seed, trials=args.trials,
                          quirks=not args.no_quirks, progress=True)
     rows = []
