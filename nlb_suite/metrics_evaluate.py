@@ -251,12 +251,9 @@ def compare(a: Report, b: Report, n_boot: int, seed: int = 0, level: float = 0.9
         for m in ga.metrics:
             if m not in gb.metrics:
                 continue
-            d = va[m] - vb[m]
-            ok = np.isfinite(d)
-            share = float(np.mean(d[ok] > 0)) if ok.any() else float("nan")
             name, bin_ms = group_dataset(key)
             rows.append([split_name(name, bin_ms), metric_name(name, m), ga.metrics[m], gb.metrics[m],
-                         ga.metrics[m] - gb.metrics[m], *B.percentile_interval(d, level), share])
+                         ga.metrics[m] - gb.metrics[m], *B.paired_interval(va[m], vb[m], level)])
     return rows
 
 
