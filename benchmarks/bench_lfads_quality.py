@@ -50,6 +50,7 @@ def main() -> None:
     for name in args.baselines.split(","):
         lfads = name == "lfads"
         spec = RunSpec(name, args.dataset, data=data, out=out / name, seed=args.seed, device=args.device, ci=0,
+                       overwrite=True,  # its own run folders from an earlier invocation
                        profile=args.lfads_profile if lfads else None,
                        overrides=parse_overrides(args.set) if lfads else {})
         results[name] = execute(spec)
