@@ -12,6 +12,7 @@ import pytest
 from nlb_suite.cli import main
 from nlb_suite.datasets.specs import get_dataset
 from nlb_suite.datasets.synthetic import write_synthetic
+from nlb_suite.datasets.synthetic_dynamics import MAX_RATE_HZ
 from nlb_suite.errors import NLBInputError
 
 logging.getLogger("nlb_tools").setLevel(logging.ERROR)
@@ -117,7 +118,7 @@ def test_ground_truth_consistent(made):
                 assert np.all(counts[rates == 0] == 0)  # no spikes where nothing is expected (gaps)
                 assert abs(counts.sum() / rates.sum() - 1) < 0.03
                 hz = rates[rates > 0] / 0.005
-                assert 3 < hz.mean() < 30 and np.percentile(hz, 99) < 100
+                assert 3 < hz.mean() < 40 and np.mean(hz > 0.75 * MAX_RATE_HZ) < 0.01  # physiological rates
             assert gt["test/heldout_rates"].shape[1] == get_dataset(name).n_heldout
 
 

@@ -1,10 +1,25 @@
-"""Latent dynamics, Poisson spikes and behaviour of the synthetic sessions.
+"""Latent dynamics, spikes and behaviour of the synthetic sessions (the proving ground's generator).
 
-Latents evolve on a 5 ms grid as a linear dynamical system x[k+1] = A x[k] + u[k] + noise, with
-event kicks (movement generation, rotational responses) that may depend on the current state. Firing
-rates are exp(C x / scale + bias) (Hz), constant inside each 5 ms bin; behaviour is a lagged linear
-readout of the latents, interpolated smoothly to 1 ms (position = integral of velocity).
+The neurons are driven by an input-driven nonlinear RNN teacher (as in the LFADS paper's synthetic
+data), not by the kinematics. Per 5 ms bin:
+
+- task drivers (preparatory states that track each condition's target, sensory/context signals,
+  the motor command that launches the reach) evolve linearly: x[k+1] = A x[k] + u[k] + noise, with
+  event kicks;
+- the RNN state h (N units, time constant `tau_rnn`, recurrent gain `rnn_gain`) integrates the drivers:
+  h += dt/tau (-h + J tanh(h) + B drivers) + noise, so its trajectory after movement onset is set by
+  the preparatory state it starts from (condition-specific rotational transients);
+- a condition-invariant signal rises over tens of ms around a neural onset that jitters from trial to
+  trial relative to the recorded movement onset;
+- firing rates are a nonlinear (softplus) readout of [tanh(h), condition-invariant, slow drift], so
+  neither log-linear (smoothing GLM) nor linear-Gaussian (GPFA) models are well specified;
+- spikes are Poisson given the rate times a private, fast log-normal gain per neuron (spike-count
+  variability beyond Poisson that no population model can predict); the ground truth is the expected
+  count given the shared latents, the best prediction any model can make;
+- behaviour comes from a separate kinematic plant launched by the same motor events (plus motor noise
+  the neurons never see): it is decoded from the population, but it is not an input to the neurons.
 """
+
 
 from __future__ import annotations
 
@@ -14,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.linalg import expm
+from scipy.signal import lfilter
 
 from .specs import DatasetSpec
 from .synthetic_tasks import Plan
@@ -21,42 +37,83 @@ from .synthetic_tasks import Plan
 DT = 0.005  # latent / ground-truth bin (s)
 BIN_MS = 5
 REACH_TAU = 0.07  # reach generator time constant (s): bell-shaped speed peaking ~70 ms after the kick
-MAX_RATE_HZ = 150.0
+MAX_RATE_HZ = 200.0  # firing rates saturate smoothly towards this
 EDGE_SNAP_FRACTION = 0.01  # quirk: share of spikes moved onto the lower edge of their 5 ms bin
 CHUNK_BINS = 4096
+MOTOR_NOISE_TAU = 0.15  # s
 
 Event = Callable[[np.ndarray], None]
 
-LAYOUTS = {  # block name -> size; neural blocks drive the neurons, the others are kinematic only
-    "maze": (("prep", 4), ("rot", 4), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("slow", 1)),
-    "rtt": (("q", 2), ("rot", 4), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("slow", 1)),
-    "bump": (("f", 2), ("rot", 4), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("slow", 1)),
+LAYOUTS = {  # block name -> size (task drivers, plant, motor noise, condition-invariant, slow drift)
+    "maze": (("prep", 6), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("e1", 2), ("e2", 2), ("pe", 2),
+             ("slow", 1)),
+    "rtt": (("q", 2), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("e1", 2), ("e2", 2), ("pe", 2), ("slow", 1)),
+    "bump": (("f", 2), ("rot", 4), ("ci", 1), ("z1", 2), ("z2", 2), ("p", 2), ("e1", 2), ("e2", 2), ("pe", 2),
+             ("slow", 1)),
     "rsg": (("c", 2), ("m", 2), ("pp", 3), ("ci", 2), ("slow", 1)),
 }
-TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.15}
-READOUT_GAIN = {"maze": 0.42, "rtt": 0.3, "bump": 0.42, "rsg": 0.42}  # log-rate weight scale per latent
-NON_NEURAL: tuple[str, ...] = ()  # hand position feeds the neurons too (posture tuning)
+TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.05}
+PLANTS = (("z1", "z2", "p"), ("e1", "e2", "pe"))  # reach generator; motor noise (behaviour only)
+READOUT_BLOCKS = ("ci", "slow")  # read out directly besides tanh(h); every other non-plant block drives h
+
+
+@dataclass(frozen=True)
+class Realism:
+    """The knobs that set how hard a family's data are (calibrated with benchmarks/bench_realism.py
+    against nlb_tools' end-to-end recipe on real mc_maze_large; see benchmarks/RESULTS.md)."""
+
+    n_rnn: int = 40  # RNN teacher units
+    tau_rnn: float = 0.025  # s
+    rnn_gain: float = 1.3  # recurrent gain g (chaotic above ~1 when undriven)
+    input_gain: float = 2.0  # drivers -> RNN
+    motor_gain: float = 1.5  # motor command (reach generator) -> RNN
+    rnn_noise: float = 0.05  # RNN process noise (shared, not locked to the condition)
+    readout_gain: float = 1.3  # weight scale of tanh(h) in the rate drive
+    ci_gain: float = 2.0  # mean weight of the condition-invariant signal
+    offset_mean: float = 0.5  # softplus offset c_n ~ N(mean, sd): linear (c >> 0) to exponential (c << 0)
+    offset_sd: float = 1.0
+    base_hz: float = 10.0  # median rest rate
+    private_sd: float = 0.6  # private log-gain per neuron (fast, unpredictable)
+    private_tau: float = 0.01  # s
+    onset_jitter_s: float = 0.03  # neural (and hand) onset vs the recorded movement onset (sd)
+    ci_rise_s: float = 0.012  # logistic scale of the condition-invariant rise (10-90 % in ~50 ms)
+    prep_noise: float = 0.75  # trial-to-trial preparatory-state noise (condition spread ~1)
+    motor_noise_mm: float = 1.0  # behaviour-only motor noise (position, mm)
+    endpoint_coupling: float = 25.0  # mm of reach-endpoint shift per unit of preparatory noise
+    neural_drive: float = 0.5  # RNN output -> plant while the movement signal is on
+
+
+REALISM = {"maze": Realism(), "rtt": Realism(), "bump": Realism(), "rsg": Realism(tau_rnn=0.06)}
 
 
 @dataclass
 class LatentModel:
-    """A dataset's fixed generative model: dynamics, neural readout and kick parameters."""
+    """A dataset's fixed generative model: drivers, RNN teacher, nonlinear readout, plant, held-out units."""
 
     family: str
     blocks: dict[str, slice]
     A: np.ndarray
     noise_sd: np.ndarray
     scale: np.ndarray
-    neural: np.ndarray
-    C: np.ndarray  # (n_units, n_neural)
-    log_base: np.ndarray  # (n_units,) log Hz
+    C: np.ndarray  # (n_units, n_rnn + n_direct) readout weights of [tanh(h), direct latents]
+    offset: np.ndarray  # (n_units,) softplus offsets
+    log_base: np.ndarray  # (n_units,) log Hz at rest (drive 0)
     heldout: np.ndarray  # (n_units,) bool, in unit-table order
     lag_s: float
+    J: np.ndarray  # (n_rnn, n_rnn) recurrent weights
+    B: np.ndarray  # (n_rnn, n_drivers) driver weights
+    drivers: np.ndarray  # indices into x of the RNN's inputs
+    direct: np.ndarray  # indices into x read out directly
+    knobs: Realism
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
         return self.A.shape[0]
+
+    @property
+    def n_rnn(self) -> int:
+        return self.J.shape[0]
 
     def gain(self, name: str) -> np.ndarray:
         """Per-step input gain of a first-order tracking block (exact for a piecewise-constant target)."""
@@ -71,8 +128,17 @@ def _blocks(family: str) -> dict[str, slice]:
     return out
 
 
+def _plant(a: np.ndarray, b: dict[str, slice], names: tuple[str, str, str]) -> None:
+    """Second-order reach generator: z1 -> z2 -> position (bell-shaped velocity after a kick of z1)."""
+    z1, z2, p = (np.arange(b[k].start, b[k].stop) for k in names)
+    a[z1, z1] = -1 / REACH_TAU
+    a[z2, z2] = -1 / REACH_TAU
+    a[z2, z1] = 1 / REACH_TAU
+    a[p, z2] = 1.0
+
+
 def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
-    """Continuous-time dynamics matrix: tracking blocks, rotations, reach generator, slow drift."""
+    """Continuous-time dynamics of the linear part: tracking blocks, rotations, plants, slow drift."""
     d = max(s.stop for s in b.values())
     a = np.zeros((d, d))
     for name, sl in b.items():
@@ -83,12 +149,11 @@ def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
             i = b["rot"].start + 2 * j
             w = 2 * np.pi * freq
             a[i:i + 2, i:i + 2] = [[-1 / tau, -w], [w, -1 / tau]]
-    if "z1" in b:
-        z1, z2, p = (np.arange(b[k].start, b[k].stop) for k in ("z1", "z2", "p"))
-        a[z1, z1] = -1 / REACH_TAU
-        a[z2, z2] = -1 / REACH_TAU
-        a[z2, z1] = 1 / REACH_TAU
-        a[p, z2] = 1.0
+    for names in PLANTS:
+        if names[0] in b:
+            _plant(a, b, names)
+    if "pe" in b:
+        a[b["pe"], b["pe"]] = -1 / MOTOR_NOISE_TAU  # motor noise wanders around the planned path
     if "q" in b:
         q, p = np.arange(b["q"].start, b["q"].stop), np.arange(b["p"].start, b["p"].stop)
         a[q, p] = -1 / (100.0 * TRACK_TAU["q"])  # q tracks (target - hand) / 100 mm
@@ -96,33 +161,50 @@ def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
     return a
 
 
+def _indices(b: dict[str, slice], names) -> np.ndarray:
+    return np.concatenate([np.arange(b[n].start, b[n].stop) for n in names if n in b] or [np.zeros(0, int)])
+
+
 def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> LatentModel:
-    """Draw a dataset's model: dynamics, scales, noise, tuning of every unit, held-out units."""
+    """Draw a dataset's model: dynamics, RNN teacher, readout of every unit, held-out units."""
+    knobs = REALISM[family]
     b = _blocks(family)
     d = max(s.stop for s in b.values())
     A = expm(_continuous_a(family, b) * DT)
     scale = np.ones(d)
     noise = np.full(d, 0.02)
     if "z1" in b:
-        scale[b["z1"]] = 100.0 / REACH_TAU
-        scale[b["z2"]] = 100.0 / REACH_TAU / np.e
-        scale[b["p"]] = 100.0
+        for z1, z2, p in PLANTS:
+            scale[b[z1]] = 100.0 / REACH_TAU
+            scale[b[z2]] = 100.0 / REACH_TAU / np.e
+            scale[b[p]] = 100.0
+            noise[b[z2]] = noise[b[p]] = 0.0
         noise[b["z1"]] = 0.004 * scale[b["z1"]]
-        noise[b["z2"]] = noise[b["p"]] = 0.0
+        # motor noise: OU-like drive of the second plant; position sd ~ motor_noise_mm
+        noise[b["e1"]] = knobs.motor_noise_mm / REACH_TAU * np.sqrt(2 * DT / REACH_TAU)
     noise[b["slow"]] = 0.3 * np.sqrt(1 - np.exp(-2 * DT / 2.0))
-    neural = np.ones(d, bool)
-    for name in NON_NEURAL:
-        if name in b:
-            neural[b[name]] = False
+    plant = set().union(*PLANTS)
+    driver_names = [n for n, _ in LAYOUTS[family] if n not in plant and n not in READOUT_BLOCKS]
+    drivers = _indices(b, driver_names + (["z1"] if "z1" in b else []))
+    direct = _indices(b, READOUT_BLOCKS)
+    n_rnn = knobs.n_rnn
+    J = rng.normal(0, knobs.rnn_gain / np.sqrt(n_rnn), (n_rnn, n_rnn))
+    B = rng.normal(0, 1.0 / np.sqrt(max(len(drivers), 1)), (n_rnn, len(drivers))) * knobs.input_gain
+    if "z1" in b:
+        B[:, -2:] *= knobs.motor_gain / knobs.input_gain
     n_units = spec.n_heldin + spec.n_heldout
-    n_neural = int(neural.sum())
-    C = rng.normal(0, READOUT_GAIN[family], (n_units, n_neural)) * rng.uniform(0.6, 1.4, (n_units, 1))
-    C[:, np.flatnonzero(neural).tolist().index(b["slow"].start)] = np.abs(rng.normal(0.3, 0.1, n_units))
-    log_base = np.log(np.clip(rng.lognormal(np.log(7.0), 0.6, n_units), 1.0, 40.0))
+    unit_gain = rng.uniform(0.5, 1.5, (n_units, 1))
+    C_rnn = rng.normal(0, knobs.readout_gain / np.sqrt(n_rnn / 4), (n_units, n_rnn)) * unit_gain
+    n_ci = b["ci"].stop - b["ci"].start
+    C_ci = rng.normal(knobs.ci_gain, 0.6 * knobs.ci_gain, (n_units, n_ci))
+    C_slow = np.abs(rng.normal(0.3, 0.1, (n_units, 1)))
+    C = np.concatenate([C_rnn, C_ci, C_slow], axis=1)
+    offset = np.clip(rng.normal(knobs.offset_mean, knobs.offset_sd, n_units), -1.5, 3.0)
+    log_base = np.log(np.clip(rng.lognormal(np.log(knobs.base_hz), 0.5, n_units), 1.0, 40.0))
     heldout = np.zeros(n_units, bool)
     heldout[rng.permutation(n_units)[: spec.n_heldout]] = True
     params = {
-        "prep_mix": np.linalg.qr(rng.normal(size=(4, 4)))[0] * 1.2,
+        "prep_mix": rng.normal(0, 1.0, (6, 6)),
         "rot_kick": rng.normal(0, 0.7, (4, 4)),
         "dir_kick": rng.normal(0, 0.8, (4, 2)),
         "force_mix": rng.normal(0, 1.0, (6, 4)),
@@ -131,9 +213,11 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
         "joint_base": rng.uniform(-40, 90, 7),
         "muscle_base": rng.uniform(3, 15, 39),
         "rsg_code": rng.normal(0, 0.3, (4, 3)),
+        "endpoint_mix": rng.normal(0, knobs.endpoint_coupling / np.sqrt(6), (2, 6)),
+        "motor_out": rng.normal(0, 1.0 / np.sqrt(knobs.n_rnn), (2, knobs.n_rnn)),
     }
-    return LatentModel(family, b, A, noise, scale, neural, C, log_base, heldout,
-                       (spec.lag_ms or 0) / 1000, params)
+    return LatentModel(family, b, A, noise, scale, C, offset, log_base, heldout, (spec.lag_ms or 0) / 1000,
+                       J, B, drivers, direct, knobs, params)
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -179,65 +263,84 @@ def _add(sl: slice, vec: np.ndarray) -> Event:
     return fn
 
 
+def _ci_pulse(m: LatentModel, inp: Inputs, onset: float, duration: float, sl: slice,
+              value: np.ndarray | float = 1.0) -> None:
+    """Condition-invariant drive: a logistic rise around `onset` (width ci_rise_s), held for `duration`."""
+    if not np.isfinite(onset):
+        return
+    w = m.knobs.ci_rise_s
+    k0, k1 = int(np.ceil((onset - 5 * w) / DT)), int(np.ceil((onset + duration) / DT))
+    k0, k1 = max(k0, 0), min(k1, len(inp.u))
+    if k1 <= k0:
+        return
+    t = (np.arange(k0, k1) + 0.5) * DT
+    rise = 1.0 / (1.0 + np.exp(-(t - onset) / w))
+    inp.u[k0:k1, sl] += m.gain("ci") * rise[:, None] * np.atleast_1d(value)
+
+
 def _maze_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generator) -> None:
-    b, tr, hid, P = m.blocks, plan.trials, plan.hidden, m.params
-    feats = np.concatenate([hid["goal"], hid["via"]], axis=1) / 100.0
-    ic = rng.normal(0, 0.35, (plan.n_trials, 4))  # trial-specific preparatory (initial-condition) noise
-    end_noise = rng.normal(0, 4.0, (plan.n_trials, 2, 2))
+    b, tr, hid, P, kn = m.blocks, plan.trials, plan.hidden, m.params, m.knobs
+    goal, via = hid["goal"] / 100.0, hid["via"] / 100.0
+    ang = np.arctan2(goal[:, 1], goal[:, 0])
+    feats = np.stack([np.cos(ang), np.sin(ang), np.hypot(*goal.T) - 1.0, via[:, 0], via[:, 1],
+                      np.where(tr["trial_version"] == 0, -0.5, 0.5)], axis=1)
+    prep = np.tanh(feats @ P["prep_mix"].T) * 1.5  # condition -> preparatory target (nonlinear)
+    ic = rng.normal(0, kn.prep_noise, (plan.n_trials, 6))  # trial-specific preparatory noise
+    jitter = rng.normal(0, kn.onset_jitter_s, plan.n_trials)
+    # the endpoint follows the trial's preparatory state: single-trial neural variability shows in behaviour
+    end_noise = rng.normal(0, 2.0, (plan.n_trials, 2, 2)) + (ic @ P["endpoint_mix"].T)[:, None, :]
     g = m.gain("prep")
     for i in range(plan.n_trials):
-        t0 = tr["move_onset_time"][i] - m.lag_s
-        prep_end = t0 + 0.05 if np.isfinite(t0) else tr["stop_time"][i]
-        inp.hold(tr["target_on_time"][i] + 0.08, prep_end, b["prep"], g * (P["prep_mix"] @ feats[i] + ic[i]))
+        # neural and hand onsets jitter together around the recorded movement onset (a noisy detector)
+        t0 = tr["move_onset_time"][i] - m.lag_s + jitter[i]
+        neural = t0 - 0.03
+        prep_end = neural + 0.02 if np.isfinite(t0) else tr["stop_time"][i]
+        inp.hold(tr["target_on_time"][i] + 0.08, prep_end, b["prep"], g * (prep[i] + ic[i]))
+        _ci_pulse(m, inp, neural, 0.35, b["ci"])
         straight = tr["trial_version"][i] == 0
         first = hid["goal"][i] if straight else hid["via"][i]
-
-        def rot(x: np.ndarray, i: int = i) -> None:
-            x[b["rot"]] += P["rot_kick"] @ x[b["prep"]]
-            x[b["ci"]] += 1.0
-        inp.kick(t0, _reach(m, first + end_noise[i, 0], rot))
+        inp.kick(t0, _reach(m, first + end_noise[i, 0]))
         if not straight:
             inp.kick(t0 + 0.12, _reach(m, hid["goal"][i] + end_noise[i, 1]))
         inp.kick(tr["stop_time"][i] + 0.05, _reach(m, rng.normal(0, 2.0, 2)))
 
 
 def _bump_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generator) -> None:
-    b, tr, P = m.blocks, plan.trials, m.params
+    b, tr, P, kn = m.blocks, plan.trials, m.params, m.knobs
     ang = np.deg2rad(tr["cond_dir"])
     dirs = np.stack([np.cos(ang), np.sin(ang)], axis=1)
-    ic = rng.normal(0, 0.3, (plan.n_trials, 2))
+    ic = rng.normal(0, kn.prep_noise, (plan.n_trials, 2))
     noise = rng.normal(0, 3.0, (plan.n_trials, 2))
+    jitter = rng.normal(0, kn.onset_jitter_s, plan.n_trials)
     rot_a = slice(b["rot"].start, b["rot"].start + 2)
+    rot_b = slice(b["rot"].start + 2, b["rot"].stop)
     for i in range(plan.n_trials):
         t0 = tr["move_onset_time"][i] - m.lag_s
-        if tr["ctr_hold_bump"][i]:
-            resp = np.concatenate([[0.0, 0.0], P["dir_kick"][2:] @ dirs[i] * 1.5 + ic[i]])
-            inp.kick(t0, _reach(m, 20.0 * dirs[i] + noise[i], _add(slice(b["rot"].start, b["ci"].stop),
-                                                                    np.append(resp, 1.6))))
+        if tr["ctr_hold_bump"][i]:  # passive: a sensory response locked to the bump, no jitter
+            inp.kick(t0, _reach(m, 20.0 * dirs[i] + noise[i], _add(rot_b, P["dir_kick"][2:] @ dirs[i] * 1.5 + ic[i])))
+            _ci_pulse(m, inp, t0, 0.2, b["ci"], 1.6)
             inp.hold(t0, t0 + 0.125, b["f"], m.gain("f") * dirs[i])
             inp.kick(t0 + 0.125, _reach(m, noise[i] / 3))
         else:
             inp.kick(t0, _reach(m, 80.0 * dirs[i] + noise[i], _add(rot_a, P["dir_kick"][:2] @ dirs[i] + ic[i])))
-            inp.kick(t0, _add(b["ci"], np.ones(1)))
+            _ci_pulse(m, inp, t0 + jitter[i] - 0.03, 0.3, b["ci"])
             inp.kick(tr["stop_time"][i] + 0.05, _reach(m, rng.normal(0, 2.0, 2)))
 
 
 def _rtt_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generator) -> None:
-    b, ev, P = m.blocks, plan.events, m.params
+    b, ev, kn = m.blocks, plan.events, m.knobs
     nxt = np.append(ev["target_on"][1:], np.inf)
     noise = rng.normal(0, 3.0, (len(ev["reach"]), 2))
+    jitter = rng.normal(0, kn.onset_jitter_s, len(ev["reach"]))
     for k in range(len(ev["reach"])):
         inp.hold(ev["target_on"][k], min(nxt[k], len(inp.u) * DT), b["q"], m.gain("q") * ev["target"][k] / 100)
-
-        def resp(x: np.ndarray) -> None:
-            x[b["rot"]] += P["rot_kick"][:, :2] @ x[b["q"]] * 1.5
-            x[b["ci"]] += 1.0
-        inp.kick(ev["reach"][k], _reach(m, ev["target"][k] + noise[k], resp))
+        inp.kick(ev["reach"][k], _reach(m, ev["target"][k] + noise[k]))
+        _ci_pulse(m, inp, ev["reach"][k] + jitter[k] - 0.03, 0.25, b["ci"])
 
 
 def _rsg_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generator) -> None:
     b, tr, hid, P = m.blocks, plan.trials, plan.hidden, m.params
-    ic = rng.normal(0, 0.25, (plan.n_trials, 3))
+    ic = rng.normal(0, 0.7 * m.knobs.prep_noise, (plan.n_trials, 3))
     for i in range(plan.n_trials):
         code = np.array([1.0 if tr["is_eye"][i] else -1.0, 1.0 if tr["theta"][i] == 0 else -1.0]) * 0.8
         go, set_, ready = tr["go_time"][i], tr["set_time"][i], tr["ready_time"][i]
@@ -254,9 +357,9 @@ def _rsg_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generato
                     lambda f, o=offset: 1.2 * np.stack([np.cos(np.pi * f), np.sin(np.pi * f), 2 * f - 1],
                                                        axis=1) + o)
         flash = np.array([1.0, 0.0])
-        inp.kick(ready + 0.06, _add(b["ci"], flash))
-        inp.kick(set_ + 0.06, _add(b["ci"], flash))
-        inp.kick(go, _add(b["ci"], np.array([0.0, 1.2])))
+        _ci_pulse(m, inp, ready + 0.06, 0.08, b["ci"], flash)
+        _ci_pulse(m, inp, set_ + 0.06, 0.08, b["ci"], flash)
+        _ci_pulse(m, inp, go, 0.2, b["ci"], np.array([0.0, 1.2]))
 
 
 def _trajectory(inp: Inputs, t0: float, t1: float, duration: float, sl: slice, gain: float,
@@ -274,20 +377,35 @@ INPUT_BUILDERS = {"maze": _maze_inputs, "bump": _bump_inputs, "rtt": _rtt_inputs
 
 
 def simulate(m: LatentModel, plan: Plan, rng: np.random.Generator) -> np.ndarray:
-    """Latent trajectory (n_bins_5ms, d) over the whole file, with process noise and event kicks."""
+    """Latent trajectory (n_bins_5ms, d + n_rnn) over the whole file: drivers/plants, then the RNN state."""
     n_bins = -(-plan.n_ms // BIN_MS)
     inp = Inputs(n_bins, m.dim)
     INPUT_BUILDERS[m.family](m, plan, inp, rng)
     drive = inp.u + rng.standard_normal((n_bins, m.dim)) * m.noise_sd
+    alpha = DT / m.knobs.tau_rnn
+    rnn_noise = rng.standard_normal((n_bins, m.n_rnn)) * (m.knobs.rnn_noise * np.sqrt(alpha))
     x = np.zeros(m.dim)
-    out = np.empty((n_bins, m.dim))
-    A, events = m.A, inp.events
+    h = np.zeros(m.n_rnn)
+    out = np.empty((n_bins, m.dim + m.n_rnn))
+    A, events, J = m.A, inp.events, m.J
+    B = m.B / m.scale[m.drivers]  # drivers enter the RNN in their natural units
+    drivers = m.drivers
+    b = m.blocks
+    z1 = b.get("z1")
+    ci0 = b["ci"].start
+    out_gain = m.params["motor_out"] * (m.knobs.neural_drive * m.scale[z1][:, None] * DT / REACH_TAU) \
+        if z1 is not None else None
     for k in range(n_bins):
         x = A @ x + drive[k]
         if k in events:
             for fn in events[k]:
                 fn(x)
-        out[k] = x
+        r = np.tanh(h)
+        if out_gain is not None:  # motor cortex output moves the hand while the movement signal is on
+            x[z1] += max(x[ci0], 0.0) * (out_gain @ r)
+        h = h + alpha * (J @ r + B @ x[drivers] - h) + rnn_noise[k]
+        out[k, :m.dim] = x
+        out[k, m.dim:] = h
     return out
 
 
@@ -295,11 +413,15 @@ def simulate(m: LatentModel, plan: Plan, rng: np.random.Generator) -> np.ndarray
 
 
 def rates_hz(m: LatentModel, latents: np.ndarray, units: np.ndarray | None = None) -> np.ndarray:
-    """Firing rates (Hz) of the given units (default all) from latents: exp(readout + bias)."""
+    """Expected firing rates (Hz) given the shared latents: softplus readout of [tanh(h), direct latents],
+    saturating smoothly towards MAX_RATE_HZ."""
     C = m.C if units is None else m.C[units]
     base = m.log_base if units is None else m.log_base[units]
-    z = latents[:, m.neural] / m.scale[m.neural]
-    return np.minimum(np.exp(z @ C.T + base), MAX_RATE_HZ)
+    off = m.offset if units is None else m.offset[units]
+    feats = np.concatenate([np.tanh(latents[:, m.dim:]), latents[:, m.direct] / m.scale[m.direct]], axis=1)
+    drive = feats @ C.T + off
+    rate = np.exp(base) * np.logaddexp(0.0, drive) / np.logaddexp(0.0, off)
+    return MAX_RATE_HZ * -np.expm1(-rate / MAX_RATE_HZ)  # smooth saturation instead of a hard cap
 
 
 def observed_ms(plan: Plan, n_ms: int) -> np.ndarray:
@@ -313,8 +435,15 @@ def observed_ms(plan: Plan, n_ms: int) -> np.ndarray:
 def draw_spikes(m: LatentModel, latents: np.ndarray, plan: Plan, units: np.ndarray, quirks: bool,
                 rng: np.random.Generator, tick: Callable[[int], None] | None = None
                 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Poisson spikes (times in s, per unit) and the expected count per 5 ms bin (float32)."""
+    """Spikes (times in s, per unit) and the expected count per 5 ms bin given the shared latents (float32).
+
+    Counts are Poisson given rate x exp(private - sd^2/2), a fast AR(1) log-gain per neuron of mean 1, so
+    the expected count is the shared rate itself while counts vary more than Poisson.
+    """
     n_bins = len(latents)
+    a = np.exp(-DT / m.knobs.private_tau)
+    sd = m.knobs.private_sd
+    private = np.zeros((1, len(units)))
     obs = np.zeros(n_bins * BIN_MS, bool)
     obs[:plan.n_ms] = observed_ms(plan, plan.n_ms)
     frac = obs.reshape(n_bins, BIN_MS).mean(axis=1)
@@ -324,7 +453,10 @@ def draw_spikes(m: LatentModel, latents: np.ndarray, plan: Plan, units: np.ndarr
         k1 = min(k0 + CHUNK_BINS, n_bins)
         lam = rates_hz(m, latents[k0:k1], units) * DT
         expected[k0:k1] = lam * frac[k0:k1, None]
-        counts = rng.poisson(lam)
+        shocks = rng.standard_normal((k1 - k0, len(units))) * (sd * np.sqrt(1 - a * a))
+        eps, private = lfilter([1.0], [1.0, -a], shocks, axis=0, zi=a * private)
+        private = eps[-1:]
+        counts = rng.poisson(lam * np.exp(eps - sd * sd / 2))
         b, u = np.nonzero(counts)
         c = counts[b, u]
         b, u = np.repeat(b + k0, c), np.repeat(u, c)
@@ -381,8 +513,9 @@ def behaviour(m: LatentModel, spec: DatasetSpec, plan: Plan, latents: np.ndarray
     if not spec.series:
         return {}
     b, P = m.blocks, m.params
-    pos = _spline_at_ms(latents[:, b["p"]], n_ms, lag)
-    vel = _spline_at_ms(latents[:, b["p"]], n_ms, lag, deriv=True)
+    hand = latents[:, b["p"]] + latents[:, b["pe"]]  # planned path + motor noise the neurons never see
+    pos = _spline_at_ms(hand, n_ms, lag)
+    vel = _spline_at_ms(hand, n_ms, lag, deriv=True)
     out: dict[str, np.ndarray] = {}
     if m.family == "maze":
         hand = pos + np.array([-5.0, -35.0])

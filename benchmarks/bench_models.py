@@ -1,0 +1,113 @@
+"""Models on the proving ground: several data seeds, paired bootstrap intervals, share of the gap closed.
+
+    python benchmarks/bench_models.py --dataset mc_maze_small --data-seeds 0,1,2
+    python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0 --baselines oracle,true_psth,smoothing,gpfa
+
+For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
+generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
+the device (phase val, 5 ms): configs are never tuned on the eval trials here. Each model's metrics are
+printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
+models gets the paired bootstrap interval of its difference (the same 1000 resamples of eval trials for
+both); a difference whose interval includes 0 is printed as a tie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+GAP_METRICS = ("co-bps", "fp-bps")
+
+
+def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str) -> dict:
+    """Run every baseline on one stand-in; return metrics, fit times and paired bootstrap draws."""
+    from bench_realism import stand_in
+
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.report.paired import paired_boot
+    from nlb_suite.runs import RunSpec, execute
+    from nlb_suite.submission import read_submission
+
+    data = stand_in(dataset, trials, seed, work / "realism")
+    out = work / "models" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}"
+    results = {}
+    for name in baselines:
+        run_dir = out / name
+        t0 = time.perf_counter()
+        spec = RunSpec(name, dataset, data=data, out=run_dir, seed=0, device=device, ci=0, overwrite=True)
+        results[name] = execute(spec, progress=False)
+        print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    target = load(dataset, data, bin_ms=5, phase="val").target_dict()
+    boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines])
+    return {"metrics": {n: r.metrics for n, r in results.items()},
+            "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
+            "boot": dict(zip(baselines, boot))}
+
+
+def gap_share(model: float, floor: float, ceiling: float) -> float:
+    return (model - floor) / (ceiling - floor)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="mc_maze_small")
+    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
+    ap.add_argument("--data-seeds", default="0,1,2")
+    ap.add_argument("--baselines", default="oracle,true_psth,smoothing,gpfa,lfads")
+    ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--work", default=str(HERE / "_work"))
+    args = ap.parse_args()
+
+    from nlb_suite.datasets.specs import get_dataset
+    from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.table import print_table
+
+    trials = args.trials or get_dataset(args.dataset).n_train_val
+    names = args.baselines.split(",")
+    seeds = [int(s) for s in args.data_seeds.split(",")]
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device) for s in seeds}
+
+    print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
+          "default configs for the device, no tuning on eval trials")
+    rows = []
+    for s, res in per_seed.items():
+        m = res["metrics"]
+        for n in names:
+            gaps = []
+            for k in GAP_METRICS:
+                ok = all(x in m and k in (m[x] or {}) for x in ("smoothing", "oracle", n))
+                gaps.append(f"{100 * gap_share(m[n][k], m['smoothing'][k], m['oracle'][k]):.0f}%" if ok else "-")
+            rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
+                         f"{res['fit_s'][n]:.0f}"])
+    print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)
+
+    rows = []
+    for pair in args.pairs.split(","):
+        a, b = pair.split("-")
+        if a not in names or b not in names:
+            continue
+        for s, res in per_seed.items():
+            cells = []
+            for k in METRICS:
+                ba, bb = res["boot"][a].get(k), res["boot"][b].get(k)
+                if ba is None or bb is None:
+                    cells.append("-")
+                    continue
+                lo, hi, _ = paired_interval(ba, bb)
+                d = res["metrics"][a][k] - res["metrics"][b][k]
+                cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
+            rows.append([f"{a} - {b}", str(s), *cells])
+    print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
+    print_table(["pair", "seed", *METRICS], rows)
+
+
+if __name__ == "__main__":
+    main()

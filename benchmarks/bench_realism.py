@@ -1,0 +1,186 @@
+"""Realism of the synthetic stand-ins: classical recipes scored on them beside the real published values.
+
+    python benchmarks/bench_realism.py                                  # every dataset, data seed 0
+    python benchmarks/bench_realism.py --datasets mc_maze_large --seeds 0,1,2 --gpfa
+
+For each dataset (phase val, 5 ms, the registry's real train+val trial count unless --trials) this
+generates the stand-in (cached under benchmarks/_work/realism/, keyed by the generator's digest), then
+scores with nlb_suite's evaluate (equal to nlb_tools'):
+- `nlb_tools e2e`: nlb_tools' own end-to-end test recipe (Gaussian sd 50 ms, `int(6*50/bin)` bins,
+  np.convolve "same"; held-out = closed-form ridge, alpha 1e6, from log(smoothed held-in + 1e-4) and a
+  column of ones to smoothed held-out spikes, clipped to [1e-9, 1e20]);
+- `smoothing`: the published smoothing baseline (per-dataset kernel and Poisson GLM alpha);
+- `gpfa` (with --gpfa): the GPFA baseline's default config for the device;
+- `true PSTH`: the condition average of the true rates over train trials (a perfect PSTH model);
+- `true rates`: the ground truth itself, the ceiling for co-bps and fp-bps.
+Real values printed beside them come from ../shared/reference/nlb.md (the nlb_tools end-to-end test on
+real mc_maze_large; smoothing and the best published co-bps on real mc_maze, test phase, second-hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+DATASETS = ("mc_maze", "mc_maze_large", "mc_maze_medium", "mc_maze_small", "area2_bump", "mc_rtt", "dmfc_rsg")
+REAL = {  # (dataset, recipe) -> {metric: value}; ../shared/reference/nlb.md
+    ("mc_maze_large", "nlb_tools e2e"): {"co-bps": 0.1528, "vel R2": 0.5224, "psth R2": 0.3871},
+    ("mc_maze", "smoothing"): {"co-bps": 0.21, "vel R2": 0.62},
+    ("mc_maze", "AutoLFADS"): {"co-bps": 0.3364, "vel R2": 0.9097, "psth R2": 0.6360, "fp-bps": 0.2349},
+    ("mc_maze", "best published"): {"co-bps": 0.3862},
+}
+
+
+def gaussian_smooth(spikes: np.ndarray, sd_bins: float, width: int) -> np.ndarray:
+    """nlb_tools' test smoothing: normalised Gaussian window, np.convolve(..., 'same') along time."""
+    x = np.arange(width) - (width - 1) / 2
+    w = np.exp(-0.5 * (x / sd_bins) ** 2)
+    w /= w.sum()
+    flat = np.nan_to_num(np.moveaxis(spikes, 1, -1).reshape(-1, spikes.shape[1]))
+    out = np.stack([np.convolve(row, w, mode="same") for row in flat])
+    return np.moveaxis(out.reshape(spikes.shape[0], spikes.shape[2], -1), -1, 1)
+
+
+def e2e_recipe(train, evals, bin_ms: int, sd_ms: float = 50.0, alpha: float = 1e6):
+    """nlb_tools' end-to-end test: smoothed held-in spikes + closed-form ridge to smoothed held-out spikes."""
+    from nlb_suite.baseline_api import Rates
+
+    sd, width = sd_ms / bin_ms, int(6 * sd_ms / bin_ms)
+    tr_in = gaussian_smooth(train.spikes_heldin, sd, width)
+    tr_out = gaussian_smooth(train.spikes_heldout, sd, width)
+    ev_in = gaussian_smooth(evals.spikes_heldin, sd, width)
+
+    def design(x):
+        flat = np.log(x.reshape(-1, x.shape[-1]) + 1e-4)
+        return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
+
+    X, Y = design(tr_in), tr_out.reshape(-1, tr_out.shape[-1])
+    W = np.linalg.pinv(X.T @ X + alpha * np.eye(X.shape[1])) @ X.T @ Y
+
+    def predict(x):
+        return np.clip(design(x) @ W, 1e-9, 1e20).reshape(*x.shape[:2], -1)
+
+    return Rates(heldin=tr_in, heldout=predict(tr_in)), Rates(heldin=ev_in, heldout=predict(ev_in))
+
+
+def truth_rates_for(tensors, data: Path, train, evals):
+    """True rates (expected counts) of the train and eval trials: the oracle's predictions."""
+    return fit_baseline("oracle", tensors, data, train, evals)
+
+
+def _context(tensors, data: Path, train, name: str):
+    from nlb_suite.baseline_api import RunContext
+    from nlb_suite.datasets.specs import get_dataset
+
+    return RunContext(dataset=tensors.dataset, bin_ms=tensors.bin_ms, n_heldin=train.spikes_heldin.shape[2],
+                      n_heldout=train.spikes_heldout.shape[2], n_forward_bins=get_dataset(tensors.dataset).fp_bins(
+                          tensors.bin_ms), seed=0, device="cpu", data_dir=data, run_dir=None, synthetic=True)
+
+
+def fit_baseline(name: str, tensors, data: Path, train, evals):
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+
+    cls = get_baseline(name)
+    config, _ = resolve_config(cls, tensors.dataset, tensors.bin_ms, {}, None, "cpu")
+    model = cls(config, _context(tensors, data, train, name))
+    model.fit(train)
+    return model.predict(train), model.predict(evals)
+
+
+def score(tensors, rates) -> dict[str, float]:
+    from nlb_suite.metrics_evaluate import evaluate_report
+    from nlb_suite.runs import plain_metrics, submission_dict
+
+    sub = submission_dict(tensors.result_key, *rates)
+    report = evaluate_report(tensors.target_dict(), sub, ci=0, seed=0)
+    return plain_metrics(next(iter(report.results[0].values())))
+
+
+def stand_in(name: str, trials: int, seed: int, work: Path) -> Path:
+    from nlb_suite.datasets.synthetic import write_synthetic
+    try:
+        from nlb_suite.datasets.synthetic_cache import generator_digest
+        tag = generator_digest()[:10]
+    except ImportError:
+        tag = "dev"
+    root = work / f"{name}_{trials}_s{seed}_{tag}"
+    if tag == "dev":
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+    if not (root / "ground_truth.h5").exists():
+        write_synthetic(name, root, seed=seed, trials=trials)
+    return sorted(root.glob("**/*.nwb"))[0].parent
+
+
+def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool) -> dict[str, dict[str, float]]:
+    """Every recipe's metrics on one stand-in."""
+    from nlb_suite.datasets.specs import get_dataset
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.runs import trial_sets
+
+    data = stand_in(name, trials, seed, work)
+    tensors = load(name, data, bin_ms=5, phase="val")
+    train, evals = trial_sets(tensors)
+    truth = truth_rates_for(tensors, data, train, evals)
+    rows = {"nlb_tools e2e": score(tensors, e2e_recipe(train, evals, 5)),
+            "smoothing": score(tensors, fit_baseline("smoothing", tensors, data, train, evals))}
+    if gpfa:
+        rows["gpfa"] = score(tensors, fit_baseline("gpfa", tensors, data, train, evals))
+    if get_dataset(name).psth is not None:
+        rows["true PSTH"] = score(tensors, fit_baseline("true_psth", tensors, data, train, evals))
+    rows["true rates"] = score(tensors, truth)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--seeds", default="0", help="data seeds, comma-separated")
+    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
+    ap.add_argument("--gpfa", action="store_true", help="also fit GPFA (slow on the big sets)")
+    ap.add_argument("--work", default=str(HERE / "_work" / "realism"))
+    args = ap.parse_args()
+
+    from nlb_suite.datasets.specs import get_dataset
+    from nlb_suite.table import print_table
+
+    work = Path(args.work)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for name in args.datasets.split(","):
+        trials = args.trials or get_dataset(name).n_train_val
+        per_seed = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            per_seed.append(measure(name, trials, seed, work, args.gpfa))
+            print(f"{name} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        rows = []
+        for recipe in per_seed[0]:
+            vals = [[s[recipe].get(k, np.nan) for s in per_seed] for k in METRICS]
+            cells = [_fmt(v) for v in vals]
+            rows.append([recipe, *cells])
+        for (ds, recipe), real in REAL.items():
+            if ds == name:
+                rows.append([f"REAL {recipe}", *[f"{real[k]:.4f}" if k in real else "-" for k in METRICS]])
+        print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {args.seeds}")
+        print_table(["recipe", *METRICS], rows)
+
+
+def _fmt(values: list[float]) -> str:
+    v = np.asarray(values, float)
+    if np.all(np.isnan(v)):
+        return "-"
+    if len(v) == 1:
+        return f"{v[0]:.4f}"
+    return f"{np.nanmean(v):.4f} ± {np.nanstd(v, ddof=1):.4f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The proving ground's generator has the properties that make it rank models as real data do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlb_suite.datasets.specs import get_dataset
+from nlb_suite.datasets.synthetic import _streams
+from nlb_suite.datasets.synthetic_dynamics import DT, PLANTS, build_model, draw_spikes, rates_hz, simulate
+from nlb_suite.datasets.synthetic_tasks import FAMILIES, make_plan
+
+
+@pytest.fixture(scope="module")
+def session():
+    """A clean (no quirks) synthetic mc_maze_small train file: model, plan, latents, true rates."""
+    name = "mc_maze_small"
+    spec = get_dataset(name)
+    rng_model, rng_cond, rng_train, _ = _streams(name, 11)
+    model = build_model(FAMILIES[name], spec, rng_model)
+    plan = make_plan(name, spec, 135, 0, False, False, rng_train, int(rng_cond.integers(2**32)))
+    latents = simulate(model, plan, rng_train)
+    return model, plan, latents, rates_hz(model, latents)
+
+
+def _onset_windows(plan, n_bins: int, before: int = 50, after: int = 90) -> np.ndarray:
+    onset = np.floor(plan.trials["move_onset_time"] / DT).astype(int)
+    keep = (onset - before >= 0) & (onset + after <= n_bins)
+    return onset[keep, None] + np.arange(-before, after)[None, :], keep
+
+
+@pytest.mark.parametrize("name,conditions", [("mc_maze", 108), ("mc_maze_large", 27), ("mc_maze_small", 27)])
+def test_condition_counts_as_in_the_real_sets(name, conditions):
+    spec = get_dataset(name)
+    plan = make_plan(name, spec, 2 * conditions, 0, False, False, np.random.default_rng(0), 5)
+    pairs = set(zip(plan.trials["trial_type"].tolist(), plan.trials["trial_version"].tolist()))
+    assert len(pairs) == conditions
+
+
+def test_behaviour_is_not_an_input_to_the_neurons(session):
+    model, _, latents, rates = session
+    b = model.blocks
+    kinematic = np.concatenate([np.arange(b[n].start, b[n].stop) for plant in PLANTS for n in plant[1:]]
+                               + [np.arange(b[n].start, b[n].stop) for n in PLANTS[1]])
+    assert not set(kinematic) & set(model.drivers) and not set(kinematic) & set(model.direct)
+    moved = latents.copy()
+    moved[:, kinematic] += np.random.default_rng(0).normal(0, 50.0, (len(moved), len(kinematic)))
+    np.testing.assert_array_equal(rates_hz(model, moved), rates)  # hand position/velocity never reach rates
+
+
+def test_onset_changes_spread_over_tens_of_ms(session):
+    _, plan, _, rates = session
+    idx, _ = _onset_windows(plan, len(rates))
+    mean_log = np.log(rates[idx].mean(axis=0))  # (bins, units): trial-averaged around movement onset
+    step = np.abs(np.diff(mean_log, axis=0))
+    assert step.max() < 0.3  # no jump of a whole nat within one 5 ms bin
+    assert np.abs(mean_log[-1] - mean_log[0]).max() > 0.5  # yet the population does change a lot
+
+
+def test_neural_onset_jitters_from_trial_to_trial(session):
+    model, plan, latents, _ = session
+    idx, _ = _onset_windows(plan, len(latents))
+    ci = latents[idx, model.blocks["ci"].start]  # (trials, bins) condition-invariant signal
+    half = np.argmax(ci > 0.5 * ci.max(axis=1, keepdims=True), axis=1) * DT
+    assert 0.015 < np.std(half) < 0.06
+
+
+def test_strong_condition_invariant_component(session):
+    _, plan, _, rates = session
+    idx, keep = _onset_windows(plan, len(rates))
+    cond = plan.hidden["cond"][keep]
+    means = np.stack([rates[idx[cond == c]].mean(axis=0) for c in np.unique(cond)])  # (cond, bins, units)
+    centred = means - means.mean(axis=(0, 1), keepdims=True)
+    invariant = centred.mean(axis=0, keepdims=True)
+    share = np.sum(invariant ** 2) * len(means) / np.sum(centred ** 2)
+    assert share > 0.3
+
+
+def test_counts_vary_more_than_poisson_around_the_truth(session):
+    model, plan, latents, rates = session
+    spikes, expected = draw_spikes(model, latents, plan, np.arange(len(model.heldout)), False,
+                                   np.random.default_rng(1))
+    n = len(expected) // 10 * 10
+    counts = np.zeros_like(expected[:n])
+    for u, times in enumerate(spikes):
+        bins = np.floor(times * 1000 / 5).astype(int)
+        np.add.at(counts[:, u], bins[bins < n], 1)
+    win = lambda a: a.reshape(n // 10, 10, -1).sum(axis=1)  # noqa: E731  50 ms windows
+    lam, cnt = win(expected[:n].astype(np.float64)), win(counts)
+    assert abs(cnt.sum() / lam.sum() - 1) < 0.01  # the truth is the expected count
+    busy = lam > 1.0
+    fano = np.mean((cnt[busy] - lam[busy]) ** 2) / np.mean(lam[busy])
+    assert 1.05 < fano < 3.0
