@@ -32,11 +32,13 @@ def test_ceiling_above_models_above_zero(runs):
 
 def test_lfads_fast_profile_beats_smoothing_below_ceiling(runs):
     """Even the 100-epoch demo profile of LFADS is above smoothing on co-bps, vel R2 and psth R2 and
-    predicts forward bins (the CPU default, 300 epochs, also beats GPFA: benchmarks/RESULTS.md)."""
+    predicts forward bins; the true rates bound co-bps and fp-bps only (a smooth model can beat them on
+    psth R2 and vel R2)."""
     _, r = runs
     lfads, smooth, ceiling = r["lfads"].metrics, r["smoothing"].metrics, r["oracle"].metrics
     for key in ("co-bps", "vel R2", "psth R2"):
-        assert smooth[key] < lfads[key] < ceiling[key], (key, lfads, smooth, ceiling)
+        assert smooth[key] < lfads[key], (key, lfads, smooth)
+    assert lfads["co-bps"] < ceiling["co-bps"]
     assert 0 < lfads["fp-bps"] < ceiling["fp-bps"]
 
 
