@@ -106,15 +106,9 @@ def score(tensors, rates) -> dict[str, float]:
 
 def stand_in(name: str, trials: int, seed: int, work: Path) -> Path:
     from nlb_suite.datasets.synthetic import write_synthetic
-    try:
-        from nlb_suite.datasets.synthetic_cache import generator_digest
-        tag = generator_digest()[:10]
-    except ImportError:
-        tag = "dev"
-    root = work / f"{name}_{trials}_s{seed}_{tag}"
-    if tag == "dev":
-        import shutil
-        shutil.rmtree(root, ignore_errors=True)
+    from nlb_suite.datasets.synthetic_cache import generator_digest
+
+    root = work / f"{name}_{trials}_s{seed}_{generator_digest()[:10]}"
     if not (root / "ground_truth.h5").exists():
         write_synthetic(name, root, seed=seed, trials=trials)
     return sorted(root.glob("**/*.nwb"))[0].parent
