@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXTRAS := test,bench  # every optional extra: `make test` installs and tests them all
 
 .PHONY: demo test lint bench clean
 
@@ -10,7 +11,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # pinned first: a CPU wheel here, never an unpinned CUDA pull
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/pip install -q --no-deps nlb-tools==0.0.4
 	touch $(STAMP)
 
