@@ -6,6 +6,12 @@ plateau learning-rate schedule, early stopping on a validation metric with patie
 checkpointed in run_dir (reloaded with `torch.load(..., weights_only=True)`), a tqdm bar with live
 losses (silent when not a terminal) and `run_dir/curves.csv` (epoch, train_loss, valid_loss, extras).
 bf16 autocast is used only on CUDA. Importing this module imports torch: only neural baselines do.
+
+Sweeps and schedulers (nlb_suite.sweep) reach every Trainer through `training_hooks(TrainHooks(...))`
+around `Baseline.fit`: a per-epoch `report` callback that can snapshot the whole trainer (`EpochEnd.state()`:
+weights, optimiser, schedule, best weights, curves, RNG) and a `resume` snapshot to continue from, with a
+changed lr or weight decay written into the optimiser. A baseline that trains through Trainer gets
+checkpointing, resume and population-based training without a line of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import csv
 import math
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -139,8 +146,55 @@ class CurveWriter:
             csv.writer(fh).writerow([_fmt(row.get(c, float("nan"))) for c in self.columns])
 
 
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        """Start from the rows of a resumed training (rewriting the file with them)."""
+        self.rows, self.columns = [], None
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+        for row in rows:
+            self.write(row)
+
+
 def _fmt(value: float) -> str:
     return f"{value:.8g}" if isinstance(value, float) else str(value)
+
+
+STATE_VERSION = 1
+
+
+@dataclass
+class EpochEnd:
+    """What a `TrainHooks.report` callback sees after each epoch (after validation and the LR step)."""
+
+    epoch: int
+    row: dict  # the curve row of this epoch
+    monitor: str  # the name of the early-stopping metric in `row` (lower is better)
+    best_value: float  # best monitored value so far, and its epoch (the weights fit() ends with)
+    best_epoch: int
+    last: bool  # training stops after this epoch (max_epochs or patience)
+    state: Callable[[], dict]  # a resumable snapshot of the trainer at the end of this epoch (built on call)
+
+
+@dataclass
+class TrainHooks:
+    """Hooks a caller installs around `Baseline.fit` with `training_hooks`, without the baseline knowing."""
+
+    resume: Optional[dict] = None  # an `EpochEnd.state()` snapshot to continue from (its lr/weight decay replaced)
+    report: Optional[Callable[[EpochEnd], None]] = None  # after each epoch: checkpoint, report to a scheduler
+    train: bool = True  # False: restore `resume` and end at its best weights without training (rebuild a model)
+
+
+_ACTIVE_HOOKS: ContextVar[Optional[TrainHooks]] = ContextVar("nlb_suite_train_hooks", default=None)
+
+
+@contextlib.contextmanager
+def training_hooks(hooks: TrainHooks) -> Iterator[None]:
+    """Every `Trainer.fit` inside the block uses `hooks` (e.g. a sweep trial's checkpoint and resume)."""
+    token = _ACTIVE_HOOKS.set(hooks)
+    try:
+        yield
+    finally:
+        _ACTIVE_HOOKS.reset(token)
 
 
 class Trainer:
@@ -157,6 +211,7 @@ class Trainer:
         self.best_epoch = -1
         self.best_value = math.inf
         self._best_state: Optional[dict] = None
+        self.scheduler = None
 
     def _scheduler(self):
         s = self.settings
@@ -184,19 +239,77 @@ class Trainer:
         if state is not None:
             self.module.load_state_dict(state)
 
+    def _best_weights(self) -> Optional[dict]:
+        if self.checkpoint is not None and self.checkpoint.exists():
+            return torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        return None if self._best_state is None else {k: v.cpu() for k, v in self._best_state.items()}
+
+    def state(self, epoch: int, stopped: bool) -> dict:
+        """A resumable snapshot after `epoch` (CPU tensors; `torch.save` it, reload with weights_only=True)."""
+        def cpu(tree):
+            return {k: cpu(v) for k, v in tree.items()} if isinstance(tree, dict) else (
+                [cpu(v) for v in tree] if isinstance(tree, list) else
+                tree.detach().cpu().clone() if isinstance(tree, torch.Tensor) else copy.deepcopy(tree))
+        sched = self.scheduler.state_dict() if self.scheduler is not None else None
+        if sched is not None:
+            sched = {k: v for k, v in sched.items() if k != "lr_lambdas"}  # closures, rebuilt from settings
+        return {"version": STATE_VERSION, "epoch": epoch, "stopped": stopped, "lr_schedule": self.settings.lr_schedule,
+                "base_lr": self.settings.lr, "module": cpu(self.module.state_dict()),
+                "optimizer": cpu(self.optimizer.state_dict()), "scheduler": cpu(sched),
+                "best_epoch": self.best_epoch, "best_value": self.best_value, "best_module": self._best_weights(),
+                "curves": copy.deepcopy(self.curves.rows), "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None}
+
+    def _restore(self, state: dict) -> tuple[int, bool]:
+        """Load a `state()` snapshot; the current settings' lr and weight decay replace the saved ones (the
+        schedule's progress is kept, rescaled to the new lr). Returns (first epoch to run, already stopped)."""
+        if state.get("version") != STATE_VERSION or state.get("lr_schedule") != self.settings.lr_schedule:
+            raise NLBInputError(f"trainer checkpoint: version {state.get('version')}, schedule "
+                                f"{state.get('lr_schedule')!r} (expected version {STATE_VERSION}, schedule "
+                                f"{self.settings.lr_schedule!r})")
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict({**self.scheduler.state_dict(), **state["scheduler"]})
+        ratio = self.settings.lr / state["base_lr"]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= ratio
+            group["initial_lr"] = self.settings.lr
+            group["weight_decay"] = self.settings.weight_decay
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.min_lrs = [self.settings.lr * self.settings.lr_min_ratio for _ in self.scheduler.min_lrs]
+        elif self.scheduler is not None:
+            self.scheduler.base_lrs = [self.settings.lr for _ in self.scheduler.base_lrs]
+            self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        self.best_epoch, self.best_value = state["best_epoch"], state["best_value"]
+        if state["best_module"] is not None:
+            best = {k: v.to(self.device) for k, v in state["best_module"].items()}
+            if self.checkpoint is not None:
+                torch.save(best, self.checkpoint)
+            else:
+                self._best_state = best
+        self.curves.restore(state["curves"])
+        torch.set_rng_state(state["rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        return state["epoch"] + 1, bool(state["stopped"])
+
     def fit(self, n_train: int, step: StepFn, validate: ValidFn, progress: Optional[bool] = None,
             on_epoch: Optional[EpochFn] = None) -> list[dict]:
         """Train: `step(batch_idx, epoch)` -> (loss to minimise, logged floats); `validate(epoch)` -> metrics.
 
         `validate` must return `valid_loss` and the monitored metric. `on_epoch(epoch, row)` runs after each
         epoch's validation (module in eval mode, no grad): a hook for benchmarks and live plots. Rows carry
-        `train_s`, the seconds of optimiser steps in the epoch. Returns the curve rows; the module ends with
+        `train_s`, the seconds of optimiser steps in the epoch. The active `training_hooks` (if any) resume
+        from a snapshot and get an `EpochEnd` after each epoch. Returns the curve rows; the module ends with
         the best weights.
         """
         s = self.settings
-        scheduler = self._scheduler()
-        bar = tqdm(range(s.max_epochs), desc="train", disable=None if progress is None else not progress,
-                   leave=False)
+        hooks = _ACTIVE_HOOKS.get() or TrainHooks()
+        scheduler = self.scheduler = self._scheduler()
+        start, stopped = self._restore(hooks.resume) if hooks.resume is not None else (0, False)
+        epochs = range(start, s.max_epochs) if hooks.train and not stopped else range(0)
+        bar = tqdm(epochs, desc="train", disable=None if progress is None else not progress, leave=False)
         for epoch in bar:
             self.module.train()
             sums: dict[str, float] = {}
@@ -233,7 +346,11 @@ class Trainer:
                 scheduler.step(value)
             elif scheduler is not None:
                 scheduler.step()
-            if epoch - self.best_epoch >= s.patience:
+            last = epoch + 1 >= s.max_epochs or epoch - self.best_epoch >= s.patience
+            if hooks.report is not None:
+                hooks.report(EpochEnd(epoch, row, s.monitor, self.best_value, self.best_epoch, last,
+                                      lambda epoch=epoch, last=last: self.state(epoch, last)))
+            if last:
                 break
         bar.close()
         self.load_best()
