@@ -225,6 +225,27 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict]]:
     return loaded, {name: values or {} for name, values in profiles.items()}
 
 
+def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """A `--config` file: a mapping of config fields (optionally with `profiles`), or a run folder's config.yaml
+    (its `config` section); one-line errors for a missing, unreadable or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise NLBInputError(f"{path}: --config: no such file (expected a YAML mapping of {cls.name} config fields)")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise NLBInputError(f"{path}: --config: not valid YAML ({str(exc).splitlines()[0]})") from None
+    loaded = {} if loaded is None else loaded
+    if isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "baseline" in loaded:
+        if loaded["baseline"] != cls.name:  # a run folder's config.yaml
+            raise NLBInputError(f"{path}: --config: baseline: {loaded['baseline']!r} (expected {cls.name!r})")
+        loaded = dict(loaded["config"])
+    profiles = loaded.pop("profiles", {}) if isinstance(loaded, dict) else None
+    if not isinstance(loaded, dict) or not isinstance(profiles, (dict, type(None))):
+        raise NLBInputError(f"{path}: --config: not a mapping (expected a YAML mapping of {cls.name} config fields)")
+    return loaded, {name: values or {} for name, values in (profiles or {}).items()}
+
+
 def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:
     """Names of the profiles in the default YAML of (baseline, dataset, bin)."""
     path = default_config_file(cls, dataset, bin_ms)
@@ -232,22 +253,24 @@ def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]
 
 
 def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
-                   profile: Optional[str] = None, device: Optional[str] = None) -> tuple[Any, list[str]]:
+                   profile: Optional[str] = None, device: Optional[str] = None,
+                   config_file: Optional[Path] = None) -> tuple[Any, list[str]]:
     """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
 
     With no profile named, a YAML profile called like the device (`cpu`) is applied: the YAML's top
     level holds the published GPU-scale settings, `profiles.cpu` a CPU-sized default. `profile="none"`
-    keeps the top level. Returns the config and the list of sources applied, for the run record.
+    keeps the top level. `config_file` (`run --config`) takes the place of the per-dataset YAML. Returns the
+    config and the list of sources applied, for the run record.
     """
     values: dict[str, Any] = {}
     sources = ["class defaults"]
     named = profile not in (None, NO_PROFILE)
-    path = default_config_file(cls, dataset, bin_ms)
+    path = default_config_file(cls, dataset, bin_ms) if config_file is None else Path(config_file)
     if path is None and named:
         raise NLBInputError(f"baseline {cls.name}: no config file for {dataset} at {bin_ms} ms, "
                             f"so no profile {profile!r} (use --set)")
     if path is not None:
-        top, profiles = read_config_file(path)
+        top, profiles = read_config_file(path) if config_file is None else read_given_config(path, cls)
         values.update(top)
         sources.append(str(path))
         if profile is None and device in profiles:

@@ -59,6 +59,7 @@ class RunSpec:
     profile: Optional[str] = None
     ci: int = 200
     overwrite: bool = False
+    config_file: Optional[Path] = None  # replaces the per-dataset default YAML (`run --config`)
 
 
 @dataclass
@@ -159,8 +160,12 @@ def plain_metrics(group: Optional[dict]) -> Optional[dict]:
     return {k.split("] ", 1)[-1]: v for k, v in group.items()}
 
 
-def execute(spec: RunSpec, progress: bool = True) -> RunResult:
-    """Run one baseline on one dataset end to end and record everything in its run folder."""
+def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
+    """Run one baseline on one dataset end to end and record everything in its run folder.
+
+    `tensors`: the dataset's already loaded benchmark tensors for spec's bin and phase (a sweep loads them
+    once for all its runs); None loads them from the data.
+    """
     from .datasets.session import find_nwb_files
     from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth
@@ -175,7 +180,8 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     device = resolve_device(spec.device)
-    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile, device)
+    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile, device,
+                                     spec.config_file)
     run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
     claim_run_dir(run_dir, spec.overwrite)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
@@ -187,7 +193,8 @@ def execute(spec: RunSpec, progress: bool = True) -> RunResult:
     try:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        tensors = load(spec.dataset, data_dir, bin_ms=bin_ms, phase=spec.phase, progress=progress)
+        if tensors is None:
+            tensors = load(spec.dataset, data_dir, bin_ms=bin_ms, phase=spec.phase, progress=progress)
         timings["tensors_s"] = time.perf_counter() - t0
         train, evals = trial_sets(tensors)
         synthetic = spec.synthetic or find_truth(data_dir) is not None

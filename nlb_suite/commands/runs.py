@@ -63,7 +63,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                    data=Path(args.data) if args.data else None, synthetic=args.synthetic,
                    out=Path(args.out) if args.out else None, seed=args.seed, device=args.device,
                    overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, config_file=Path(args.config) if args.config else None)
     result = execute(spec)
     t = result.timings
     print(f"run folder: {result.run_dir}")
@@ -157,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default runs/<dataset>_<bin>ms_<phase>_<baseline>_s<seed>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--config", metavar="FILE.yaml", help="config fields from this YAML instead of the dataset's "
+                   "default (e.g. a sweep's best_config.yaml, or a run folder's config.yaml)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.add_argument("--profile", help="a named profile of the default config, e.g. fast; none: the published "
                    "settings (default: the device's profile, e.g. cpu, where the config has one)")
