@@ -106,6 +106,12 @@ class GPFABaseline(Baseline):
             out.heldin_forward, out.heldout_forward = self._readout(fwd, self._ridge)
         return out
 
+    def latents(self, trials: TrialSet) -> np.ndarray:
+        """(n, T, latent_dim) posterior-mean latents (orthonormalised as the readout sees them), for state R2."""
+        assert self.em is not None, "fit() first"
+        means = infer_means(self._fill(self._observations(trials.spikes_heldin), self.em.params), self.em.params)
+        return self._orthed(means)
+
     # ----- pieces ----------------------------------------------------------------------------------
     def _observations(self, spikes: np.ndarray) -> np.ndarray:
         """What GPFA models: counts (or their square root), float64."""

@@ -277,6 +277,18 @@ class LFADSBaseline(Baseline):
             chunks.append(out)
         return torch.cat(chunks)
 
+    def latents(self, trials: TrialSet) -> np.ndarray:
+        """(n, T, fac_dim) factors of the posterior mean in the trials' windows, for state R2."""
+        if self.model is None:
+            raise NLBInputError("baseline lfads: latents() before fit()")
+        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+            self.model.eval()
+            x = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device).x
+            t = x.shape[1]
+            chunks = [self.model(x[s:s + self.config.predict_batch], sample=False).factors.float()[:, :t]
+                      for s in range(0, x.shape[0], self.config.predict_batch)]
+        return torch.cat(chunks).cpu().numpy()
+
     def predict(self, trials: TrialSet) -> Rates:
         """Held-in, held-out and forward rates (spikes per bin)."""
         rates = torch.exp(self.log_rates(trials)).cpu().numpy().astype(np.float32)

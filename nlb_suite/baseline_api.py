@@ -95,6 +95,20 @@ class Baseline(ABC):
     def predict(self, trials: TrialSet) -> Rates:
         """Rates (spikes per bin) for the given trials from their held-in spikes."""
 
+    def validation_trials(self) -> Optional[np.ndarray]:
+        """Indices (into the train TrialSet) of the trials the fit held back as its internal validation split,
+        or None. The run scores the model on them (run.json `internal_validation`): the score `ensemble` and
+        model selection use, never the eval trials."""
+        return None
+
+    def latents(self, trials: TrialSet) -> Optional[np.ndarray]:
+        """The model's latent state (trials, bins, dims) in the trials' windows, from held-in spikes, or None.
+
+        Optional: scored against the true latents of synthetic data (state R2). LFADS gives its factors,
+        GPFA its (orthonormalised) posterior means, NODE/GRU-SAE their latent trajectory; smoothing none.
+        """
+        return None
+
 
 # ----- discovery ---------------------------------------------------------------------------------
 
@@ -105,6 +119,8 @@ BUILTIN_BASELINES = {
     "oracle": "baselines.oracle:OracleBaseline",
     "true_psth": "baselines.true_psth:TruePsthBaseline",
     "lfads": "baselines.lfads:LFADSBaseline",
+    "ndt": "baselines.ndt:NDTBaseline",
+    "stndt": "baselines.stndt:STNDTBaseline",
 }
 
 

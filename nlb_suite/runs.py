@@ -68,6 +68,7 @@ class RunResult:
     metrics: Optional[dict[str, float]]
     intervals: Optional[dict[str, list[float]]]
     timings: dict[str, float]
+    truth: Optional[dict[str, Any]] = None  # ground-truth scores (synthetic data): rate R2, state R2
 
 
 def cache_root() -> Path:
@@ -173,7 +174,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     from .submission import write_submission
 
     ds = get_dataset(spec.dataset)
-    bin_ms = check_bin(spec.bin_ms)
+    bin_ms = ds.check_bin_fits(check_bin(spec.bin_ms))
     check_phase(spec.phase)
     check_bootstrap(spec.ci, spec.seed)
     cls: type[Baseline] = get_baseline(spec.baseline)
@@ -229,6 +230,14 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
                 intervals = plain_metrics(next(iter(report.intervals[0].values())))
             score = report.groups[tensors.result_key]
             write_json(work / "per_neuron_co_bps.json", [float(v) for v in score.per_neuron_co_bps])
+        truth = None
+        if find_truth(data_dir) is not None:  # synthetic: rate R2 and state R2 against the ground truth
+            from .metrics_truth import TRUTH_FILE, truth_scores
+
+            t0 = time.perf_counter()
+            truth = truth_scores(data_dir, bin_ms, model, train, evals, rates_eval)
+            timings["truth_s"] = time.perf_counter() - t0
+            write_json(work / TRUTH_FILE, truth)
         config_record = {"baseline": spec.baseline, "dataset": spec.dataset, "bin_ms": bin_ms,
                          "phase": spec.phase, "seed": spec.seed, "device": device,
                          "config": dataclasses.asdict(config), "config_sources": sources}
@@ -253,7 +262,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return RunResult(run_dir, metrics, intervals, timings)
+    return RunResult(run_dir, metrics, intervals, timings, truth)
 
 
 def is_run_folder(path: Path) -> bool:
@@ -289,6 +298,7 @@ class RunRecord:
     config: dict[str, Any]
     metrics: Optional[dict[str, float]]
     intervals: Optional[dict[str, list[float]]]
+    truth: Optional[dict[str, Any]] = None  # truth_metrics.json of a synthetic run
 
 
 RUN_FIELDS = {"dataset": str, "bin_ms": int, "phase": str, "baseline": str}
@@ -350,4 +360,7 @@ def read_run(path: str | Path) -> RunRecord:
             raise input_error(str(path / "config.yaml"), "not a mapping", "the file `nlb-eval run` wrote")
     metrics = _result_group(path / "metrics.json", interval=False)
     intervals = _result_group(path / "intervals.json", interval=True)
-    return RunRecord(path, info, config, metrics, intervals)
+    truth = _read_json(path / "truth_metrics.json") if (path / "truth_metrics.json").is_file() else None
+    if truth is not None and not isinstance(truth, dict):
+        raise input_error(str(path / "truth_metrics.json"), "not a JSON object", "the file `nlb-eval run` wrote")
+    return RunRecord(path, info, config, metrics, intervals, truth)

@@ -75,7 +75,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      for k, v in result.metrics.items()])
     else:
         print("phase test: no local target; submission.h5 is ready to package")
+    if result.truth:
+        print_truth(result.truth)
     return 0
+
+
+def print_truth(truth: dict) -> None:
+    """The ground-truth scores of a synthetic run (rate R2, state R2) as a small table."""
+    dims = truth.get("latent dims")
+    state = "- (the model exposes no latents)" if truth.get("state R2") is None else \
+        f"{truth['state R2']:.4f} ({dims} inferred vs {truth.get('true latent dims')} true dims)"
+    print("\nground truth (eval trials; state R2: affine map true -> inferred fitted on the train trials):")
+    print_table(["metric", "value"], [
+        ["rate R2 (all units)", _fmt(truth.get("rate R2"))],
+        ["rate R2 held-in / held-out", f"{_fmt(truth.get('rate R2 held-in'))} / {_fmt(truth.get('rate R2 held-out'))}"],
+        ["state R2", state]])
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

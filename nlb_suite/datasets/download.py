@@ -42,6 +42,9 @@ def _run_client(url: str, out_dir: Path, jobs: int) -> None:
 def download_dataset(name: str, out_dir: str | Path, jobs: int = 4) -> Path:
     """Download dataset `name` (pinned DANDI version) into `out_dir`; returns the folder with its NWB files."""
     spec = get_dataset(name)
+    if spec.synthetic_only:
+        raise NLBInputError(f"{name}: a synthetic set with known dynamics, not on DANDI; "
+                            f"use `nlb-eval synth {name} --out DIR` or `--synthetic`")
     out_dir = Path(out_dir)
     if not dandi_reachable():
         raise NLBInputError(

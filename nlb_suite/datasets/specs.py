@@ -70,7 +70,12 @@ class DatasetSpec:
 
     @property
     def dandi_url(self) -> str:
-        return f"DANDI:{self.dandiset}/{self.version}"
+        return "synthetic only" if self.synthetic_only else f"DANDI:{self.dandiset}/{self.version}"
+
+    @property
+    def synthetic_only(self) -> bool:
+        """A set with known latent dynamics that exists only as `nlb-eval synth` output (no DANDI files)."""
+        return self.dandiset == SYNTHETIC_ONLY
 
     @property
     def file_stem(self) -> str:
@@ -88,6 +93,14 @@ class DatasetSpec:
         """Bins per training trial at `bin_ms`."""
         a, b = self.train_window.offsets or (0, 0)
         return (b - a) // check_bin(bin_ms)
+
+    def check_bin_fits(self, bin_ms: int) -> int:
+        """`bin_ms` if the trial window is a whole number of such bins, else a one-line error (lorenz at 20 ms)."""
+        a, b = self.train_window.offsets or (0, 0)
+        if (b - a) % check_bin(bin_ms):
+            raise NLBInputError(f"--bin: {self.name}'s {b - a} ms trials are not a whole number of {bin_ms} ms "
+                                f"bins (use --bin 5)")
+        return int(bin_ms)
 
     def fp_bins(self, bin_ms: int) -> int:
         return FORWARD_MS // check_bin(bin_ms)
@@ -170,6 +183,37 @@ DATASETS: dict[str, DatasetSpec] = {
     "mc_maze_small": _maze("mc_maze_small", "000140", "0.220113.0408", "small", 107, 35, 100, 100, 120, 50,
                            "[100] ", (60, 0.1), (18, 0.01, 0.0), "Jenkins maze, 100 training trials"),
 }
+
+# Synthetic sets with known latent dynamics (datasets/known_dynamics.py): no DANDI files, one trial = one
+# contiguous stretch of the system, 1 step = 1 bin of 5 ms, behaviour = the true latent state (lag 0; the
+# chaotic RNN's 3 leading principal components). The full true latents are in ground_truth.h5.
+SYNTHETIC_ONLY = "synthetic"
+
+
+def _known(name: str, desc: str, heldin: int, heldout: int, n_train_val: int, n_test: int, window_ms: int,
+           dim: int, gpfa_dim: int, psth_cond: Optional[str] = None) -> DatasetSpec:
+    window = Window("start_time", (0, window_ms))
+    psth = PsthSpec((psth_cond,), window, 50) if psth_cond else None
+    return DatasetSpec(
+        name=name, description=desc, dandiset=SYNTHETIC_ONLY, version="-", subject=name, session=None,
+        n_heldin=heldin, n_heldout=heldout, n_train_val=n_train_val, n_test=n_test, train_window=window,
+        eval_window=window, behavior_source="data", behavior_fields=("latent_state",), lag_ms=0, psth=psth,
+        trial_fields=(psth_cond,) if psth_cond else (), series=(("latent_state", dim),),
+        smoothing=(50.0, 0.01), gpfa=(gpfa_dim, 0.0, 0.0),
+    )
+
+
+KNOWN_DYNAMICS = {
+    "lorenz": _known("lorenz", "Lorenz attractor (dysts), 70-step trials, 10 Poisson neurons (Sedler et al. 2023)",
+                     10, 3, 1600, 400, 350, 3, 3),
+    "rossler": _known("rossler", "Rossler attractor (dysts), 70-step trials, 10 Poisson neurons", 10, 3, 1600, 400,
+                      350, 3, 3),
+    "arneodo": _known("arneodo", "Arneodo attractor (dysts), 70-step trials, 10 Poisson neurons", 10, 3, 1600, 400,
+                      350, 3, 3),
+    "chaotic_rnn": _known("chaotic_rnn", "50-unit chaotic RNN (g 1.5), 1 s trials of 80 conditions, 50 Poisson "
+                          "neurons (LFADS paper)", 38, 12, 640, 160, 1000, 3, 20, psth_cond="condition"),
+}
+DATASETS.update(KNOWN_DYNAMICS)
 
 SCALING_GROUP = "mc_maze_scaling"
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..errors import NLBInputError
 from ..h5io import atomic_path
-from .specs import DatasetSpec, get_dataset
+from .specs import KNOWN_DYNAMICS, DatasetSpec, get_dataset
 from .synthetic_dynamics import LatentModel, behaviour, build_model, draw_spikes, simulate
 from .synthetic_nwb import write_ground_truth, write_nwb
 from .synthetic_tasks import FAMILIES, Plan, make_plan
@@ -106,6 +106,10 @@ def _stats(plan: Plan, spikes: list[np.ndarray]) -> dict[str, Any]:
 def write_synthetic(name: str, out_dir: str | Path, seed: int = 0, trials: int | None = None,
                     quirks: bool = True, progress: bool = False) -> SyntheticDataset:
     """Write a synthetic DANDI-style folder for dataset `name`; same seed -> identical arrays."""
+    if name in KNOWN_DYNAMICS:  # lorenz, rossler, arneodo, chaotic_rnn: their own generator, no quirks
+        from .known_dynamics import write_known_dynamics
+
+        return write_known_dynamics(name, out_dir, seed=seed, trials=trials, progress=progress)
     spec = get_dataset(name)
     n = _check_trials(trials, spec)
     n_train, n_val, n_test, n_none = _counts(spec, n)

@@ -384,8 +384,7 @@ def load(name: str, data: str | Path, bin_ms: int = 5, phase: str = "val", seed:
     `data` is an NWB file or a folder with the dataset's train (and test) files; `phase` "val" trains
     on split train and evaluates val, "test" trains on train+val and evaluates test.
     """
-    get_dataset(name)
-    check_bin(bin_ms)
+    get_dataset(name).check_bin_fits(bin_ms)
     check_phase(phase)
     bar = None
     if progress:
