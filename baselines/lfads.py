@@ -148,6 +148,11 @@ class LFADSBaseline(Baseline):
         self.device = device_of(context.device)
         self.model: Optional[LFADS] = None
         self.curves: list[dict] = []
+        self.valid_ids: Optional[np.ndarray] = None
+
+    def validation_trials(self) -> Optional[np.ndarray]:
+        """The train trials held back for validation (early stopping; run.json `internal_validation`)."""
+        return self.valid_ids
 
     # ----- losses -----------------------------------------------------------------------------------
 
@@ -212,7 +217,8 @@ class LFADSBaseline(Baseline):
         rng = np.random.default_rng(ctx.seed)
         order = rng.permutation(n)
         n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)
-        valid_ids = torch.as_tensor(np.sort(order[:n_valid]), device=self.device)
+        self.valid_ids = np.sort(order[:n_valid])
+        valid_ids = torch.as_tensor(self.valid_ids, device=self.device)
         train_ids = torch.as_tensor(np.sort(order[n_valid:]), device=self.device)
         sv_all = torch.zeros((n, t, n_in), device=self.device)  # fixed sample-validation mask (1 = held back)
         if cfg.sv_rate > 0:

@@ -32,6 +32,8 @@ from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, r
 from .datasets.specs import check_bin, get_dataset
 from .errors import NLBInputError, input_error
 from .h5io import sha256_file
+from .internal_validation import FIELD as VALIDATION_FIELD
+from .internal_validation import internal_validation
 from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, make_temp_dir
 from .rate_check import check_rates
@@ -215,6 +217,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         timings["predict_ms_per_trial"] = 1000 * timings["predict_s"] / (train.n_trials + evals.n_trials)
         _check_rates(rates_train, train, ctx, spec.baseline)
         _check_rates(rates_eval, evals, ctx, spec.baseline)
+        internal = internal_validation(model, train, rates_train)  # the score model selection may use
         submission = submission_dict(tensors.result_key, rates_train, rates_eval)
         write_submission(submission, work / "submission.h5")
 
@@ -249,7 +252,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
             "data_dir": str(data_dir), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
-            "has_forward": rates_eval.heldin_forward is not None,
+            "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
         })
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
