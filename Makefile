@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := test,bench,dynamics  # every optional extra: `make test` installs and tests them all
+EXTRAS := test,bench,dynamics,sweep  # every optional extra: `make test` installs and tests them all
 
 .PHONY: demo test lint bench clean
 

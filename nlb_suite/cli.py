@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "nlb_suite.commands.scoring",
     "nlb_suite.commands.runs",
     "nlb_suite.commands.report",
+    "nlb_suite.commands.sweep",
 )
 
 

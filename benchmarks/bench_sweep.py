@@ -1,0 +1,119 @@
+"""AutoLFADS' claim on the proving ground: PBT-tuned LFADS vs the fixed CPU default, on the eval trials.
+
+    python benchmarks/bench_sweep.py --dataset mc_maze_small --data-seeds 0 --population 4 --epochs 200
+
+For each data seed the synthetic stand-in is generated (cached under benchmarks/_work/realism/, keyed by
+the generator's digest); LFADS runs once with its CPU default (`profiles.cpu`, nothing tuned on these
+data) and once as a PBT sweep (`nlb-eval sweep lfads --search pbt`, the AutoLFADS search space of
+baselines/configs/lfads/search_space.yaml, the cpu profile's network, --epochs per trial at most), which
+chooses its model on sample validation of the train trials only. Both are then scored on the eval trials
+with paired bootstrap intervals (1000 resamples, the same for both; a difference whose interval includes
+0 is a tie) and the share of the smoothing-to-ceiling gap they close. CPU time: the sum of the trials'
+training time vs the default's fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+GAP_METRICS = ("co-bps", "fp-bps")
+
+
+def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int) -> dict:
+    """Default LFADS, PBT-tuned LFADS and the references on one stand-in; metrics, times, paired draws."""
+    from bench_realism import stand_in
+
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.report.paired import paired_boot
+    from nlb_suite.runs import RunSpec, execute
+    from nlb_suite.submission import read_submission
+    from nlb_suite.sweep.search import SweepSpec, run_sweep
+
+    data = stand_in(dataset, trials, seed, work / "realism")
+    out = work / "sweep" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}"
+    metrics, seconds, folders = {}, {}, {}
+    for name in ("oracle", "smoothing", "lfads"):
+        t0 = time.perf_counter()
+        result = execute(RunSpec(name, dataset, data=data, out=out / name, seed=0, ci=0, overwrite=True),
+                         progress=False)
+        metrics[name], seconds[name], folders[name] = result.metrics, result.timings["fit_s"], out / name
+        print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    sweep = run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
+                                overrides={"max_epochs": epochs, "patience": epochs}, ci=0, overwrite=True),
+                      progress=False)
+    wall = time.perf_counter() - t0
+    name = "lfads PBT"
+    metrics[name], folders[name] = sweep.metrics, out / "pbt" / "best_run"
+    seconds[name] = sum(r.fit_s for r in sweep.rows)
+    print(f"  data seed {seed} PBT: {wall:.0f} s wall, {seconds[name]:.0f} s of trial training", file=sys.stderr)
+    target = load(dataset, data, bin_ms=5, phase="val").target_dict()
+    names = list(folders)
+    boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
+    return {"metrics": metrics, "seconds": seconds, "boot": dict(zip(names, boot)), "wall": wall,
+            "rows": sweep.rows, "best": sweep.best, "monitor": sweep.monitor}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="mc_maze_small")
+    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
+    ap.add_argument("--data-seeds", default="0")
+    ap.add_argument("--population", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial")
+    ap.add_argument("--work", default=str(HERE / "_work"))
+    args = ap.parse_args()
+
+    from nlb_suite.datasets.specs import get_dataset
+    from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.table import print_table
+
+    trials = args.trials or get_dataset(args.dataset).n_train_val
+    seeds = [int(s) for s in args.data_seeds.split(",")]
+    per_seed = {s: run_seed(args.dataset, trials, s, Path(args.work), args.population, args.epochs) for s in seeds}
+
+    print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
+          f"PBT: population {args.population}, at most {args.epochs} epochs a trial, chosen on sample validation")
+    rows = []
+    for s, res in per_seed.items():
+        m = res["metrics"]
+        for n in m:
+            gaps = [f"{100 * (m[n][k] - m['smoothing'][k]) / (m['oracle'][k] - m['smoothing'][k]):.0f}%"
+                    if all(k in (m[x] or {}) for x in ("smoothing", "oracle", n)) else "-" for k in GAP_METRICS]
+            rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
+                         f"{res['seconds'][n]:.0f}"])
+    print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "train s"], rows)
+
+    rows = []
+    for s, res in per_seed.items():
+        cells = []
+        for k in METRICS:
+            ba, bb = res["boot"]["lfads PBT"].get(k), res["boot"]["lfads"].get(k)
+            if ba is None or bb is None:
+                cells.append("-")
+                continue
+            lo, hi, _ = paired_interval(ba, bb)
+            d = res["metrics"]["lfads PBT"][k] - res["metrics"]["lfads"][k]
+            cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
+        rows.append(["lfads PBT - lfads default", str(s), *cells])
+    print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
+    print_table(["pair", "seed", *METRICS], rows)
+
+    for s, res in per_seed.items():
+        print(f"\nPBT trials, data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best'].trial}")
+        names = list(res["rows"][0].config)
+        print_table(["trial", *names, f"{res['monitor']} best", "epochs", "train s"],
+                    [[r.trial, *(f"{r.config[n]:.3g}" for n in names), f"{r.valid_best:.5f}", r.epochs,
+                      f"{r.fit_s:.0f}"] for r in res["rows"]])
+
+
+if __name__ == "__main__":
+    main()

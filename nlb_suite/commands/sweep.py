@@ -1,0 +1,124 @@
+"""Sweep commands (optional extra `sweep`, Ray Tune): `sweep` (random search / PBT of one baseline) and
+`run-all` (every dataset x bin width as Ray tasks, packaged into one submission)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..table import print_table
+
+ADDRESS_HELP = ("where Ray runs: local (a private instance on this machine, the default), auto ($RAY_ADDRESS or "
+                "the cluster `ray start --head` started here) or HOST:PORT of a cluster's head")
+
+
+def _bins(text: str) -> list[int]:
+    try:
+        return [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of bin widths, e.g. 5,20") from None
+
+
+def _value(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ..baseline_api import parse_overrides
+    from ..sweep.search import SweepSpec, run_sweep
+
+    spec = SweepSpec(baseline=args.baseline, dataset=args.dataset, out=Path(args.out), search=args.search,
+                     samples=args.samples, bin_ms=args.bin, phase=args.phase,
+                     data=Path(args.data) if args.data else None, synthetic=args.synthetic,
+                     space_file=Path(args.space) if args.space else None, address=args.address,
+                     cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, resume=args.resume,
+                     overwrite=args.overwrite, seed=args.seed, device=args.device,
+                     overrides=parse_overrides(args.set or []), profile=args.profile,
+                     config_file=Path(args.config) if args.config else None, ci=args.ci)
+    result = run_sweep(spec)
+    names = list(result.rows[0].config) if result.rows else []
+    ranked = sorted(result.rows, key=lambda r: (math.isnan(r.valid_best), r.valid_best))
+    print(f"\ntrials, best {result.monitor} (internal validation) first:")
+    print_table(["trial", "status", *names, f"{result.monitor} best", "best epoch", "epochs", "fit s"],
+                [[r.trial, r.status, *(_value(r.config[n]) for n in names), f"{r.valid_best:.6g}", r.best_epoch,
+                  r.epochs, f"{r.fit_s:.0f}"] for r in ranked])
+    if not result.complete:
+        return 130
+    out = result.out
+    print(f"\nchosen on internal validation: trial {result.best.trial}; its config: {out / 'best_config.yaml'}")
+    if result.metrics:
+        print("eval-trial metrics of the chosen model (reported after the choice, never used for it):")
+        print_table(["metric", "value"], [[k, v] for k, v in result.metrics.items()])
+    print(f"run folder of the chosen model (for compare, report, package): {out / 'best_run'}")
+    return 0
+
+
+def _cmd_run_all(args: argparse.Namespace) -> int:
+    from ..baseline_api import parse_overrides
+    from ..sweep.run_all import RunAllSpec, run_all
+
+    spec = RunAllSpec(baseline=args.baseline, out=Path(args.out), phase=args.phase,
+                      data_root=Path(args.data_root) if args.data_root else None, synthetic=args.synthetic,
+                      bins=args.bins, datasets=args.datasets, address=args.address,
+                      cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, seed=args.seed,
+                      device=args.device, overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci)
+    _, package_rc = run_all(spec)
+    return 1 if package_rc is None else package_rc
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", default="local", help=ADDRESS_HELP)
+    p.add_argument("--seed", type=int, default=0, help="model seed (and the sweep's sampling seed)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    p.add_argument("--profile", help="a named profile of the default config (default: the device's, e.g. cpu)")
+    p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for the run folders' intervals")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the sweep and run-all commands."""
+    p = sub.add_parser("sweep", help="hyperparameter search of a baseline on Ray Tune (random search or PBT), "
+                       "chosen on internal validation only")
+    p.add_argument("baseline", help="baseline name (a neural one: it must train through the shared Trainer)")
+    p.add_argument("--dataset", required=True, help="dataset name (see `nlb-eval list datasets`)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="folder with the dataset's NWB files")
+    src.add_argument("--synthetic", action="store_true", help="use the synthetic stand-in (generated and cached)")
+    p.add_argument("--bin", type=int, default=5, help="bin width in ms: 5 or 20 (default 5)")
+    p.add_argument("--phase", choices=["val", "test"], default="val")
+    p.add_argument("--search", choices=["random", "pbt"], default="random",
+                   help="random search, or population-based training (AutoLFADS)")
+    p.add_argument("--samples", type=int, default=8, help="trials (PBT: the population size); default 8")
+    p.add_argument("--space", metavar="FILE.yaml",
+                   help="search space (default: configs/<baseline>/search_space.yaml next to the baseline)")
+    p.add_argument("--config", metavar="FILE.yaml", help="config fields from this YAML instead of the dataset's default")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs per trial, fractions share one (e.g. 0.25); > 0 trains on CUDA")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted sweep in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier sweep folder")
+    p.add_argument("--out", required=True, metavar="SWEEPDIR", help="the sweep's folder")
+    _common(p)
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("run-all", help="a baseline on every dataset x bin width as Ray tasks (resumable), "
+                       "packaged into one validated submission")
+    p.add_argument("baseline", help="baseline name (see `nlb-eval list baselines`)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data-root", help="folder holding each dataset (as `nlb-eval download` lays them out, "
+                     "or DIR/<dataset>)")
+    src.add_argument("--synthetic", action="store_true", help="the synthetic stand-ins (generated and cached)")
+    p.add_argument("--phase", choices=["val", "test"], required=True,
+                   help="test: train on train+val, the leaderboard's phase; val: scored locally")
+    p.add_argument("--bins", type=_bins, default=[5, 20], help="bin widths, comma-separated (default 5,20)")
+    p.add_argument("--datasets", type=_names, default=None, help="comma-separated dataset names (default: all 7)")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs Ray reserves per run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs per run (> 0 trains on CUDA)")
+    p.add_argument("--out", required=True, help="the batch's folder (rerun the command on it to continue)")
+    _common(p)
+    p.set_defaults(func=_cmd_run_all)

@@ -1,0 +1,357 @@
+"""`nlb-eval sweep`: random search or population-based training of one baseline on Ray Tune.
+
+Every trial trains on the train trials only and is scored by the baseline's internal validation (the
+shared Trainer's early-stopping metric, made sample validation for LFADS by its search space); the best
+trial is chosen on that score alone. Only then is the chosen model rebuilt from its checkpoint (no
+retraining) into SWEEPDIR/best_run, a run folder like `nlb-eval run` writes (submission, metrics on the
+eval trials, curves, config, provenance), so `compare`, `report` and `package` take it directly.
+
+SWEEPDIR holds sweep.json (the sweep's spec and state), trials.csv (every trial: searched values,
+validation score, epochs, time), best_config.yaml (the chosen config, for `run --config`), best_run/,
+and tune/ (Ray Tune's experiment: trial results and checkpoints, what `--resume` continues from).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .. import __version__
+from ..errors import NLBInputError
+from ..jsonio import write_json
+from ..outputs import claim_output
+from .search_space import SearchSpace, default_space_file, load_space
+
+SEARCHES = ("random", "pbt")
+SWEEP_FILE = "sweep.json"
+TRIALS_FILE = "trials.csv"
+BEST_CONFIG = "best_config.yaml"
+BEST_RUN = "best_run"
+TUNE_DIR = "tune"
+TOOL = "nlb-eval sweep"
+RESUME_FIELDS = ("baseline", "dataset", "bin_ms", "phase", "search", "samples", "seed", "profile", "overrides",
+                 "space", "config_file", "synthetic", "data")
+
+
+@dataclass
+class SweepSpec:
+    """What `nlb-eval sweep` takes."""
+
+    baseline: str
+    dataset: str
+    out: Path
+    search: str = "random"
+    samples: int = 4
+    bin_ms: int = 5
+    phase: str = "val"
+    data: Optional[Path] = None
+    synthetic: bool = False
+    space_file: Optional[Path] = None
+    address: str = "local"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    resume: bool = False
+    overwrite: bool = False
+    seed: int = 0
+    device: str = "auto"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    profile: Optional[str] = None
+    config_file: Optional[Path] = None
+    checkpoint_every: int = 25  # random search: epochs between checkpoints (PBT: its perturbation interval)
+    ci: int = 200
+    num_cpus: Optional[int] = None  # local Ray's CPU count (default: the machine's)
+
+
+@dataclass
+class TrialRow:
+    """One trial's line of trials.csv."""
+
+    trial: str
+    status: str
+    config: dict[str, Any]
+    valid_best: float
+    best_epoch: int
+    epochs: int
+    fit_s: float
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    rows: list[TrialRow]
+    best: Optional[TrialRow]
+    monitor: str
+    metrics: Optional[dict[str, float]]
+    complete: bool
+
+
+def is_sweep_folder(path: Path) -> bool:
+    """A folder `nlb-eval sweep` wrote: its sweep.json says so."""
+    import json
+
+    try:
+        return json.loads((Path(path) / SWEEP_FILE).read_text())["tool"] == TOOL
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def check_spec(spec: SweepSpec) -> None:
+    """One-line errors for bad arguments, before any work."""
+    from ..datasets.specs import check_bin, get_dataset
+    from ..datasets.tensors import check_phase
+
+    get_dataset(spec.dataset)
+    check_bin(spec.bin_ms)
+    check_phase(spec.phase)
+    if spec.search not in SEARCHES:
+        raise NLBInputError(f"--search: {spec.search!r} (expected one of {', '.join(SEARCHES)})")
+    if spec.samples < (2 if spec.search == "pbt" else 1):
+        raise NLBInputError(f"--samples: {spec.samples} (expected at least {2 if spec.search == 'pbt' else 1}"
+                            f"{' trials: PBT needs a population' if spec.search == 'pbt' else ''})")
+    if not (math.isfinite(spec.cpus_per_trial) and spec.cpus_per_trial > 0):
+        raise NLBInputError(f"--cpus-per-trial: {spec.cpus_per_trial} (expected a number > 0)")
+    if not (math.isfinite(spec.gpus_per_trial) and spec.gpus_per_trial >= 0):
+        raise NLBInputError(f"--gpus-per-trial: {spec.gpus_per_trial} (expected a number >= 0)")
+    if spec.synthetic == (spec.data is not None):
+        raise NLBInputError("give exactly one of --data DIR or --synthetic")
+    if spec.resume and spec.overwrite:
+        raise NLBInputError("--resume and --overwrite: give one of them (continue the sweep, or replace it)")
+
+
+def spec_record(spec: SweepSpec, space: SearchSpace) -> dict[str, Any]:
+    """The parts of a spec that define the sweep (what --resume must match), JSON-ready."""
+    return {"baseline": spec.baseline, "dataset": spec.dataset, "bin_ms": spec.bin_ms, "phase": spec.phase,
+            "search": spec.search, "samples": spec.samples, "seed": spec.seed, "profile": spec.profile,
+            "overrides": spec.overrides, "space": space.source, "config_file": str(spec.config_file or ""),
+            "synthetic": spec.synthetic, "data": str(spec.data or "")}
+
+
+def claim_sweep_dir(spec: SweepSpec, record: dict[str, Any]) -> None:
+    """SWEEPDIR must be new or empty, a previous sweep with --overwrite, or (--resume) the same sweep."""
+    import json
+
+    out = Path(spec.out)
+    if spec.resume:
+        if not is_sweep_folder(out):
+            raise NLBInputError(f"{out}: --resume: not a sweep folder (expected the SWEEPDIR of an earlier "
+                                "`nlb-eval sweep`, with its sweep.json)")
+        saved = json.loads((out / SWEEP_FILE).read_text()).get("spec", {})
+        differ = [k for k in RESUME_FIELDS if saved.get(k) != record.get(k)]
+        if differ:
+            k = differ[0]
+            raise NLBInputError(f"{out / SWEEP_FILE}: --resume: {k} was {saved.get(k)!r}, now {record.get(k)!r} "
+                                "(expected the same arguments as the interrupted sweep)")
+        return
+    if claim_output(out, "--out", "sweep folder", is_sweep_folder, spec.overwrite):
+        shutil.rmtree(out)
+
+
+# ----- Ray Tune pieces -------------------------------------------------------------------------------
+
+def _trial_index(trial_id: str) -> int:
+    tail = trial_id.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+# ----- the sweep ---------------------------------------------------------------------------------------
+
+def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
+    """Run (or, with spec.resume, continue) a sweep and record it in spec.out; see the module docstring."""
+    from ..baseline_api import RunContext, get_baseline, resolve_config
+    from ..datasets.specs import get_dataset
+    from ..datasets.tensors import load
+    from ..datasets.truth import find_truth
+    from ..runs import resolve_device, synthetic_data, trial_sets
+    from .ray_session import check_address, ray_session
+    from .trial import TrialSetup
+
+    check_spec(spec)
+    cls = get_baseline(spec.baseline)
+    space = load_space(spec.space_file or default_space_file(cls)) if spec.space_file or \
+        default_space_file(cls).is_file() else None
+    if space is None:
+        raise NLBInputError(f"baseline {spec.baseline}: no search space ({default_space_file(cls)} is missing) "
+                            "(expected --space FILE.yaml)")
+    device = "cuda" if spec.gpus_per_trial > 0 else resolve_device(spec.device)
+    overrides = {**space.fixed_for(spec.search), **spec.overrides}
+    for corner in space.corners():  # every searched value must make a valid config, checked up front
+        resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **corner}, spec.profile, device,
+                       spec.config_file)
+    check_address(spec.address)
+    record = spec_record(spec, space)
+    claim_sweep_dir(spec, record)
+    out = Path(spec.out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / SWEEP_FILE, {"tool": TOOL, "nlb_suite": __version__, "spec": record, "state": "running",
+                                  "command": " ".join(sys.argv)})
+
+    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
+    tensors = load(spec.dataset, data_dir, bin_ms=spec.bin_ms, phase=spec.phase, progress=progress)
+    train, _ = trial_sets(tensors)  # the eval trials stay here: trials never see them
+    ds = get_dataset(spec.dataset)
+    context = RunContext(dataset=spec.dataset, bin_ms=spec.bin_ms, n_heldin=train.spikes_heldin.shape[2],
+                         n_heldout=train.spikes_heldout.shape[2], n_forward_bins=ds.fp_bins(spec.bin_ms),
+                         seed=spec.seed, device=device, data_dir=data_dir, run_dir=None,
+                         synthetic=spec.synthetic or find_truth(data_dir) is not None)
+    interval = space.pbt.perturbation_interval if spec.search == "pbt" else spec.checkpoint_every
+    setup = TrialSetup(spec.baseline, spec.dataset, spec.bin_ms, device, spec.profile, spec.config_file, overrides,
+                       train, context, interval, threads=max(1, int(spec.cpus_per_trial)))
+    names = list(space.params)
+    print(f"sweep: {spec.search} search of {spec.baseline} on {spec.dataset} ({spec.bin_ms} ms, phase {spec.phase}),"
+          f" {spec.samples} trials over {', '.join(names)}; selection on internal validation only", flush=True)
+    with ray_session(spec.address, out, spec.num_cpus):
+        results = _tune(spec, space, setup, out, names)
+    rows = trial_rows(results, names)
+    result_of = {r.trial: x for r, x in zip(rows, results)}
+    rows.sort(key=lambda r: _trial_index(r.trial))
+    write_trials(out / TRIALS_FILE, rows, names)
+    finished = [r for r in rows if r.status == "done"]
+    monitor = next((r.get("monitor") for r in (x.metrics for x in results) if r and r.get("monitor")), "valid")
+    complete = len(rows) == spec.samples and all(r.status != "unfinished" for r in rows)
+    if not complete:
+        _set_state(out, "interrupted")
+        print(f"sweep interrupted: {len(finished)} of {spec.samples} trials finished; continue with the same "
+              "command and --resume", file=sys.stderr)
+        return SweepResult(out, rows, None, monitor, None, False)
+    if not finished:
+        _set_state(out, "failed")
+        raise NLBInputError(f"{out}: every trial failed (see {out / TUNE_DIR}/*/error.txt)")
+    best = min(finished, key=lambda r: (r.valid_best, _trial_index(r.trial)))
+    best_result = result_of[best.trial]
+    config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **best.config}, spec.profile, device,
+                               spec.config_file)
+    write_best_config(out / BEST_CONFIG, config, spec, best, monitor)
+    metrics = build_best_run(spec, out, best_result, {**overrides, **best.config}, tensors, progress)
+    _set_state(out, "done", best={"trial": best.trial, "monitor": monitor, "valid_best": best.valid_best,
+                                  "config": best.config})
+    return SweepResult(out, rows, best, monitor, metrics, True)
+
+
+def _set_state(out: Path, state: str, **extra: Any) -> None:
+    import json
+
+    info = json.loads((out / SWEEP_FILE).read_text())
+    write_json(out / SWEEP_FILE, {**info, "state": state, **extra})
+
+
+def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str]):
+    """Run (or restore and continue) the Ray Tune experiment; returns its ResultGrid."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from .trial import run_trial
+    from .tune_parts import PlateauStopper, SweepProgress
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
+                                    {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+    path = out / TUNE_DIR
+    if spec.resume and tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+        return tuner.fit()
+    scheduler, stopper, metric = None, None, "best"
+    if spec.search == "pbt":
+        from ray.tune.schedulers import PopulationBasedTraining
+
+        p = space.pbt
+        scheduler = PopulationBasedTraining(
+            time_attr="epoch", metric="valid", mode="min", perturbation_interval=p.perturbation_interval,
+            burn_in_period=p.burn_in, quantile_fraction=p.quantile_fraction, custom_explore_fn=space.explore,
+            resample_probability=0.0, synch=True)
+        stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,
+                                 p.min_improvement)
+        metric = None  # the scheduler carries metric and mode
+    tune_config = tune.TuneConfig(
+        num_samples=spec.samples, scheduler=scheduler, reuse_actors=True, metric=metric,
+        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed))
+    run_config = tune.RunConfig(
+        name=TUNE_DIR, storage_path=str(out), stop=stopper, verbose=0,
+        callbacks=[SweepProgress(spec.samples, names), JsonLoggerCallback(), CSVLoggerCallback()],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if spec.search == "pbt" else 2),
+        failure_config=tune.FailureConfig(max_failures=0))
+    tuner = tune.Tuner(trainable, param_space=space.ray_space(spec.search), tune_config=tune_config,
+                       run_config=run_config)
+    return tuner.fit()
+
+
+def trial_rows(results, names: list[str]) -> list[TrialRow]:
+    """One row per trial of a ResultGrid (its final config, best validation score, epochs, time, status)."""
+    trials = results._experiment_analysis.trials  # ResultGrid keeps its Trial objects, in the results' order
+    statuses = {"TERMINATED": "done", "ERROR": "error"}
+    rows = []
+    for result, trial in zip(results, trials):
+        m = result.metrics or {}
+        status = statuses.get(trial.status, "unfinished")
+        if status == "done" and "best" not in m:
+            raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
+                                "through baselines.torch_core.Trainer (its per-epoch internal validation)")
+        rows.append(TrialRow(trial.trial_id, status, {n: result.config.get(n) for n in names},
+                             float(m.get("best", math.nan)), int(m.get("best_epoch", 0)), int(m.get("epoch", 0)),
+                             float(m.get("fit_s", 0.0))))
+    return rows
+
+
+def write_trials(path: Path, rows: list[TrialRow], names: list[str]) -> None:
+    """trials.csv: one line per trial, best validation first."""
+    from ..h5io import atomic_path
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["trial", "status", *names, "valid_best", "best_epoch", "epochs", "fit_s"])
+    for r in sorted(rows, key=lambda r: (math.isnan(r.valid_best), r.valid_best)):
+        w.writerow([r.trial, r.status, *(_csv(r.config.get(n)) for n in names), _csv(r.valid_best), r.best_epoch,
+                    r.epochs, f"{r.fit_s:.1f}"])
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def _csv(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, monitor: str) -> None:
+    """The chosen trial's full config as a YAML `run --config` takes, with a header saying where it came from."""
+    from ..h5io import atomic_path
+
+    head = [f"# {spec.baseline} config chosen by `nlb-eval sweep` ({spec.search} search, {spec.samples} trials) on "
+            f"{spec.dataset} ({spec.bin_ms} ms, phase {spec.phase})",
+            f"# trial {best.trial}: {monitor} {best.valid_best:.6g} (internal validation; eval trials not used)",
+            f"# use: nlb-eval run {spec.baseline} --dataset {spec.dataset} --config {path.name} ..."]
+    if spec.search == "pbt":
+        head.append("# PBT: these are the winning lineage's final values; training anew with them fixed is not the "
+                    "PBT model (that one is best_run/)")
+    body = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(head) + "\n" + body)
+
+
+def build_best_run(spec: SweepSpec, out: Path, best_result, overrides: dict[str, Any], tensors,
+                   progress: bool) -> Optional[dict[str, float]]:
+    """Rebuild the chosen model from its last checkpoint (best weights, no training) into SWEEPDIR/best_run."""
+    from baselines.torch_core import TrainHooks, training_hooks
+
+    from ..runs import RunSpec, execute, is_run_folder
+    from .trial import load_state
+
+    with best_result.checkpoint.as_directory() as folder:
+        state = load_state(Path(folder))
+    run_dir = out / BEST_RUN
+    run = RunSpec(baseline=spec.baseline, dataset=spec.dataset, bin_ms=spec.bin_ms, phase=spec.phase,
+                  data=spec.data, synthetic=spec.synthetic, out=run_dir, seed=spec.seed,
+                  device="cuda" if spec.gpus_per_trial > 0 else spec.device, overrides=overrides, profile=spec.profile,
+                  ci=spec.ci, overwrite=is_run_folder(run_dir), config_file=spec.config_file)
+    t0 = time.perf_counter()
+    with training_hooks(TrainHooks(resume=state, train=False)):
+        result = execute(run, progress=progress, tensors=tensors)
+    print(f"best model rebuilt from its checkpoint into {run_dir} ({time.perf_counter() - t0:.0f} s)")
+    return result.metrics

@@ -1,0 +1,95 @@
+"""What one Ray Tune trial runs: the baseline's own fit, with the shared Trainer reporting each epoch.
+
+The trial resolves the baseline's config with its sampled (or PBT-perturbed) values, resumes from the
+checkpoint Ray hands it (its own after an interruption, or a better trial's after a PBT exploit), and
+fits on the train trials. After every epoch it reports the internal validation score (the Trainer's
+early-stopping metric: sample validation for LFADS in a sweep) and, every `checkpoint_every` epochs and
+at the end, a checkpoint holding the trainer's whole state. Eval trials never reach a trial.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
+
+STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class TrialSetup:
+    """Everything a trial needs besides its sampled config (handed over once via the Ray object store)."""
+
+    baseline: str
+    dataset: str
+    bin_ms: int
+    device: str
+    profile: Optional[str]
+    config_file: Optional[Path]
+    overrides: dict[str, Any]  # --set values and the search space's fixed values
+    train: TrialSet
+    context: RunContext
+    checkpoint_every: int
+    threads: int = 1
+
+
+def trial_config(setup: TrialSetup, sampled: dict[str, Any]):
+    """The baseline's config for these sampled values (defaults <- YAML <- profile <- fixed/--set <- sampled)."""
+    cls = get_baseline(setup.baseline)
+    config, _ = resolve_config(cls, setup.dataset, setup.bin_ms, {**setup.overrides, **sampled}, setup.profile,
+                               setup.device, setup.config_file)
+    return cls, config
+
+
+def save_state(state: dict, folder: Path) -> Path:
+    """Write a trainer snapshot into a checkpoint folder."""
+    import torch
+
+    path = Path(folder) / STATE_FILE
+    torch.save(state, path)
+    return path
+
+
+def load_state(folder: Path) -> dict:
+    """A trainer snapshot from a checkpoint folder (tensors only: weights_only loading)."""
+    import torch
+
+    return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
+    """Ray Tune function trainable: fit with per-epoch reports and periodic checkpoints."""
+    import torch
+    from ray import tune
+
+    from baselines.torch_core import EpochEnd, TrainHooks, training_hooks
+
+    torch.set_num_threads(setup.threads)
+    cls, config = trial_config(setup, sampled)
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = load_state(Path(folder))
+    start = time.perf_counter()
+    fit_s = float(resume.get("fit_s", 0.0)) if resume else 0.0
+
+    def report(end: EpochEnd) -> None:
+        elapsed = fit_s + time.perf_counter() - start
+        metrics = {"valid": float(end.row[end.monitor]), "best": float(end.best_value), "epoch": end.epoch + 1,
+                   "best_epoch": end.best_epoch + 1, "fit_s": elapsed, "monitor": end.monitor}
+        if not (end.last or (end.epoch + 1) % setup.checkpoint_every == 0):
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            save_state({**end.state(), "fit_s": elapsed}, Path(folder))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    model = cls(config, dataclasses.replace(setup.context, extras={"progress": False}))
+    with training_hooks(TrainHooks(resume=resume, report=report)):
+        model.fit(setup.train)

@@ -1,0 +1,59 @@
+"""Ray Tune pieces of a sweep: the PBT stopping rule and the per-trial progress line (imports Ray)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray import tune
+
+
+class PlateauStopper(tune.Stopper):
+    """Stops the whole PBT run when the population's best validation score has not improved by
+    `min_improvement` (relative) over the last `generations` completed generations (AutoLFADS' rule)."""
+
+    def __init__(self, n_trials: int, interval: int, burn_in: int, generations: int, min_improvement: float):
+        self.n_trials, self.interval, self.burn_in = n_trials, interval, burn_in
+        self.generations, self.min_improvement = generations, min_improvement
+        self.counts: dict[int, int] = {}
+        self.best = math.inf
+        self.history: list[float] = []  # the population's best score at the end of each generation
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.best = min(self.best, float(result.get("best", math.inf)))
+        epoch = int(result.get("epoch", 0))
+        if epoch > self.burn_in and (epoch - self.burn_in) % self.interval == 0:
+            self.counts[epoch] = self.counts.get(epoch, 0) + 1
+            if self.counts[epoch] == self.n_trials:
+                self.history.append(self.best)
+        return False
+
+    def stop_all(self) -> bool:
+        if len(self.history) <= self.generations:
+            return False
+        before = self.history[-self.generations - 1]
+        recent = min(self.history[-self.generations:])
+        return (before - recent) <= self.min_improvement * abs(before)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class SweepProgress(tune.Callback):
+    """One line per finished trial: its validation score, epochs, time and searched values."""
+
+    def __init__(self, total: int, names: list[str]):
+        self.total, self.names, self.done = total, names, 0
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.done += 1
+        r = trial.last_result or {}
+        values = " ".join(f"{n}={_short(trial.config.get(n))}" for n in self.names)
+        print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
+              f"{r.get('best', math.nan):.5g} at epoch {r.get('best_epoch', '-')}, {r.get('epoch', 0)} epochs, "
+              f"{r.get('fit_s', 0.0):.0f} s; {values}", flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.done += 1
+        print(f"trial {self.done}/{self.total} ({trial.trial_id}) FAILED (see {trial.path}/error.txt)", flush=True)
