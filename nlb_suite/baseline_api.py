@@ -119,6 +119,8 @@ BUILTIN_BASELINES = {
     "oracle": "baselines.oracle:OracleBaseline",
     "true_psth": "baselines.true_psth:TruePsthBaseline",
     "lfads": "baselines.lfads:LFADSBaseline",
+    "node_sae": "baselines.sae:NodeSAEBaseline",
+    "gru_sae": "baselines.sae:GRUSAEBaseline",
     "ndt": "baselines.ndt:NDTBaseline",
     "stndt": "baselines.stndt:STNDTBaseline",
 }

@@ -72,10 +72,11 @@ def _spike_times(counts: np.ndarray, rng: np.random.Generator) -> list[np.ndarra
 
 
 def _behaviour_ms(states: np.ndarray, n_ms: int) -> np.ndarray:
-    """A per-bin state on the 1 kHz grid of the NWB behaviour series (linear between bin centres)."""
-    centres = (np.arange(len(states)) + 0.5) * STEP_MS
-    ms = np.arange(n_ms) + 0.5
-    return np.stack([np.interp(ms, centres, c) for c in states.T], axis=1).astype(np.float32)
+    """A per-bin state on the 1 kHz grid of the NWB behaviour series: bin k's state at ms 5k (where the 5 ms
+    decimation samples it), linear in between."""
+    knots = np.arange(len(states)) * STEP_MS
+    ms = np.arange(n_ms)
+    return np.stack([np.interp(ms, knots, c) for c in states.T], axis=1).astype(np.float32)
 
 
 def _plan(starts_s: np.ndarray, window_s: float, split: np.ndarray, end_s: float,
