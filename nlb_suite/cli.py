@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "nlb_suite.commands.runs",
     "nlb_suite.commands.report",
     "nlb_suite.commands.sweep",
+    "nlb_suite.commands.ensemble",
 )
 
 

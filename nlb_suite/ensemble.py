@@ -1,0 +1,272 @@
+"""Ensembles: the average of the rates of several runs of one dataset, bin and phase, as a new run folder.
+
+Top NLB entries are ensembles (STNDT ranks checkpoints by validation co-bps and averages the top k). Here
+the members and the ensemble size are chosen from the runs' internal validation split only (run.json
+`internal_validation`, written by `nlb-eval run` for baselines that hold trials back), never from the eval
+trials:
+
+1. rank the runs by their own internal-validation co-bps (best first; ties keep the command-line order);
+2. size: `size` if given (the top `size` runs); otherwise, on the validation trials every run held back
+   (runs of NDT/STNDT share them across seeds: their split has its own seed), the co-bps of the average of
+   the top k rates for every k, and the best k (the smallest on a tie). Runs that share fewer than
+   `MIN_SHARED` validation trials cannot be sized this way: give `size`.
+
+Rates are averaged arithmetically, every array of the submission group (forward rates when every member
+has them). The new folder holds what a run holds (submission.h5, metrics/intervals/per-neuron co-bps in
+phase val, config.yaml, run.json with `ensemble`: members, ranking, the size table and the rule), so
+compare, report and package take it like any run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import yaml
+
+from . import __version__
+from .baseline_api import Rates, TrialSet
+from .errors import NLBInputError
+from .internal_validation import FIELD, score_trials
+from .jsonio import write_json
+from .runs import RunRecord, claim_run_dir, package_versions, plain_metrics, read_run, replace_folder
+
+MIN_SHARED = 5  # validation trials the runs must share to choose the size on them
+MATCH_FIELDS = ("dataset", "bin_ms", "phase", "result_key", "n_train_trials", "n_eval_trials", "data_sha256")
+BASELINE = "ensemble"
+
+
+@dataclass
+class Member:
+    """One run of the ensemble: its record, its internal validation score and its submission group."""
+
+    record: RunRecord
+    score: float  # internal-validation co-bps
+    valid_ids: list[int]
+    rates: dict[str, np.ndarray]
+
+    @property
+    def path(self) -> Path:
+        return self.record.path
+
+
+@dataclass
+class Selection:
+    """Members in rank order, the chosen size and how it was chosen."""
+
+    ranked: list[Member]
+    size: int
+    rule: str
+    table: list[dict[str, Any]]  # per candidate size k: {"k", "co-bps"} on the shared validation trials
+    shared_ids: list[int]  # validation trials held back by every ranked run
+
+    @property
+    def members(self) -> list[Member]:
+        return self.ranked[: self.size]
+
+
+def read_member(path: str | Path) -> Member:
+    """A run folder with an internal validation score; one-line errors otherwise."""
+    from .submission import read_submission
+
+    record = read_run(path)
+    run_json = record.path / "run.json"
+    val = record.info.get(FIELD)
+    score = val.get("co-bps") if isinstance(val, dict) else None
+    ids = val.get("trial_ids") if isinstance(val, dict) else None
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not np.isfinite(score) \
+            or not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        raise NLBInputError(f"{run_json}: {FIELD}: missing or malformed (expected {{\"co-bps\": number, "
+                            "\"trial_ids\": [int, ...]}, which `nlb-eval run` records for baselines with an "
+                            "internal validation split: ndt, stndt, lfads)")
+    groups = read_submission(record.path / "submission.h5")
+    key = record.info.get("result_key")
+    if key not in groups:
+        raise NLBInputError(f"{record.path / 'submission.h5'}: no group {key!r} (run.json result_key)")
+    return Member(record, float(score), ids, groups[key])
+
+
+def check_compatible(members: list[Member]) -> None:
+    """Every member must be a run of the same dataset, bin, phase and trials (one-line error naming the field)."""
+    if len(members) < 2:
+        raise NLBInputError(f"an ensemble needs at least 2 runs (got {len(members)})")
+    seen: dict[Path, Path] = {}
+    first = members[0]
+    for m in members:
+        real = m.path.resolve()
+        if real in seen:
+            raise NLBInputError(f"{m.path}: given twice (same folder as {seen[real]})")
+        seen[real] = m.path
+        for name in MATCH_FIELDS:
+            a, b = first.record.info.get(name), m.record.info.get(name)
+            if a != b:
+                what = "data checksums differ" if name == "data_sha256" else f"{name} {b!r} differs"
+                ref = "" if name == "data_sha256" else f" {a!r}"
+                raise NLBInputError(f"{m.path}/run.json: {what} from {first.path}'s{ref} (an ensemble "
+                                    "averages runs of one dataset, bin, phase and trials)")
+        for arr, value in first.rates.items():
+            if arr in m.rates and m.rates[arr].shape != value.shape:
+                raise NLBInputError(f"{m.path}/submission.h5: {arr} has shape {m.rates[arr].shape} "
+                                    f"(expected {value.shape}, as in {first.path})")
+        missing = sorted(a for a in first.rates if a not in m.rates and not a.endswith("_forward"))
+        if missing:
+            raise NLBInputError(f"{m.path}/submission.h5: missing {', '.join(missing)}")
+
+
+def average_rates(members: list[Member]) -> dict[str, np.ndarray]:
+    """The mean of every array the members all have (forward rates only when every member has them)."""
+    names = [a for a in members[0].rates if all(a in m.rates for m in members)]
+    return {a: np.mean([m.rates[a].astype(np.float64) for m in members], axis=0).astype(np.float32) for a in names}
+
+
+def rank(members: list[Member]) -> list[Member]:
+    """Best internal-validation co-bps first; ties keep the given order."""
+    return sorted(members, key=lambda m: -m.score)
+
+
+def validation_score(members: list[Member], train: TrialSet, rows: np.ndarray) -> float:
+    """co-bps of the members' averaged train rates on the train trials at `rows`."""
+    avg = average_rates(members)
+    rates = Rates(heldin=avg["train_rates_heldin"], heldout=avg["train_rates_heldout"])
+    return float(score_trials(rates, train, rows)["co-bps"])
+
+
+def select(members: list[Member], train: TrialSet, size: Optional[int] = None) -> Selection:
+    """Rank by each run's own validation co-bps; size from `size` or the best co-bps on shared validation trials."""
+    ranked = rank(members)
+    shared = set(ranked[0].valid_ids)
+    for m in ranked[1:]:
+        shared &= set(m.valid_ids)
+    shared_ids = sorted(shared)
+    n = len(ranked)
+    if size is not None:
+        if not 1 <= size <= n:
+            raise NLBInputError(f"--size: {size} is not between 1 and the {n} runs given")
+        return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps", [],
+                         shared_ids)
+    if len(shared_ids) < MIN_SHARED:
+        raise NLBInputError(f"the runs share {len(shared_ids)} internal validation trials (need at least "
+                            f"{MIN_SHARED} to choose the ensemble size on them): give --size K to average the top "
+                            "K runs by their own validation co-bps")
+    row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}
+    missing = [t for t in shared_ids if t not in row_of]
+    if missing:
+        raise NLBInputError(f"validation trial ids {missing[:3]} of the runs are not train trials of the data")
+    rows = np.array([row_of[t] for t in shared_ids])
+    table = [{"k": k, "co-bps": validation_score(ranked[:k], train, rows)} for k in range(1, n + 1)]
+    best = max(table, key=lambda r: (r["co-bps"], -r["k"]))
+    rule = (f"size with the best co-bps of the average of the top k runs on the {len(shared_ids)} internal "
+            "validation trials every run held back")
+    return Selection(ranked, best["k"], rule, table, shared_ids)
+
+
+def _check_data(members: list[Member], data: Optional[Path]) -> Path:
+    """The data folder (run.json's or `data`), with the NWB checksums the runs recorded."""
+    from .datasets.session import find_nwb_files
+    from .h5io import sha256_file
+
+    info = members[0].record.info
+    folder = Path(data) if data is not None else Path(str(info.get("data_dir", "")))
+    if not folder.exists():
+        raise NLBInputError(f"{folder}: data folder of {members[0].path} not found (give --data DIR)")
+    found = {p.name: sha256_file(p) for p in find_nwb_files(folder)}
+    if found != info.get("data_sha256"):
+        raise NLBInputError(f"{folder}: the NWB files differ from those the runs used (SHA-256 in run.json)")
+    return folder
+
+
+def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int] = None,
+                   data: Optional[str | Path] = None, ci: int = 200, seed: int = 0,
+                   overwrite: bool = False, progress: bool = True) -> tuple[Path, Selection, Optional[dict]]:
+    """Write the ensemble run folder `out`; returns (folder, selection, metrics or None in phase test)."""
+    from .datasets.tensors import load
+    from .metrics_evaluate import check_bootstrap, evaluate_report
+    from .outputs import make_temp_dir
+    from .runs import trial_sets
+    from .submission import write_submission
+
+    check_bootstrap(ci, seed)
+    out = Path(out)
+    replacing = claim_run_dir(out, overwrite)
+    members = [read_member(p) for p in paths]
+    check_compatible(members)
+    info = members[0].record.info
+    folder = _check_data(members, Path(data) if data is not None else None)
+    t0 = time.perf_counter()
+    tensors = load(info["dataset"], folder, bin_ms=int(info["bin_ms"]), phase=info["phase"], progress=progress)
+    train, _ = trial_sets(tensors)
+    timings = {"tensors_s": time.perf_counter() - t0}
+    selection = select(members, train, size)
+    chosen = selection.members
+    rates = average_rates(chosen)
+    submission = {info["result_key"]: rates}
+    own = _own_validation(chosen, train)
+    work = make_temp_dir(out)
+    try:
+        write_submission(submission, work / "submission.h5")
+        metrics = None
+        if tensors.target is not None:
+            t0 = time.perf_counter()
+            report = evaluate_report(tensors.target_dict(), submission, ci=ci, seed=seed)
+            timings["score_s"] = time.perf_counter() - t0
+            write_json(work / "metrics.json", report.results)
+            metrics = plain_metrics(next(iter(report.results[0].values())))
+            if report.intervals:
+                write_json(work / "intervals.json", report.intervals)
+            score = report.groups[info["result_key"]]
+            write_json(work / "per_neuron_co_bps.json", [float(v) for v in score.per_neuron_co_bps])
+        record = _record(selection)
+        (work / "config.yaml").write_text(yaml.safe_dump(
+            {"baseline": BASELINE, "dataset": info["dataset"], "bin_ms": info["bin_ms"], "phase": info["phase"],
+             "seed": seed, "device": "cpu", "config": {"members": [str(m.path) for m in chosen], "size": selection.size,
+                                                       "size_given": size is not None, "rule": selection.rule},
+             "config_sources": ["nlb-eval ensemble"]}, sort_keys=False))
+        write_json(work / "run.json", {
+            "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
+            "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
+            "phase": info["phase"], "baseline": BASELINE, "seed": seed, "device": "cpu",
+            "synthetic": bool(info.get("synthetic")), "data_dir": str(folder), "data_sha256": info["data_sha256"],
+            "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,
+            "has_forward": "eval_rates_heldin_forward" in rates, FIELD: own, "ensemble": record,
+        })
+        (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    try:
+        replace_folder(work, out, replacing)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return out, selection, metrics
+
+
+def _own_validation(chosen: list[Member], train: TrialSet) -> Optional[dict[str, Any]]:
+    """The ensemble's internal validation score, on the validation trials all its members held back."""
+    shared = set(chosen[0].valid_ids)
+    for m in chosen[1:]:
+        shared &= set(m.valid_ids)
+    row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}
+    ids = sorted(t for t in shared if t in row_of)
+    if not ids:
+        return None
+    rows = np.array([row_of[t] for t in ids])
+    return {"co-bps": validation_score(chosen, train, rows), "fp-bps": None, "n_trials": len(ids), "trial_ids": ids}
+
+
+def _record(selection: Selection) -> dict[str, Any]:
+    """What run.json records about the choice."""
+    return {
+        "size": selection.size, "rule": selection.rule, "n_shared_validation_trials": len(selection.shared_ids),
+        "members": [str(m.path) for m in selection.members],
+        "ranking": [{"run": str(m.path), "baseline": m.record.info.get("baseline"), "seed": m.record.info.get("seed"),
+                     "validation co-bps": m.score, "chosen": i < selection.size}
+                    for i, m in enumerate(selection.ranked)],
+        "sizes": selection.table,
+    }
+
