@@ -1,0 +1,299 @@
+"""NODE-SAE vs GRU-SAE on lorenz (Sedler, Versteeg & Pandarinath 2023): rate R2, state R2, fixed points.
+
+    python benchmarks/bench_node_sae.py --data-seeds 0,1,2 --workers 2            # run, then summarise
+    python benchmarks/bench_node_sae.py --summarize                               # the table of what ran
+
+Every run goes through `nlb_suite.runs.execute` on the paper's split: phase test of the lorenz set (train on
+the 1600 train+val trials, of which the baseline's own seeded 20 % validate: the paper's 1280/320; score the
+400 test trials against the ground truth), with each baseline's CPU config (`cpu` profile: fewer epochs than
+the paper's 3000, see baselines/configs/node_sae/default.yaml) - never tuned on the scored trials. Model
+seed = data seed. For NODE/GRU-SAE the saved best checkpoint is reloaded to get latents and bootstrap draws
+of rate R2 and state R2 over the test trials (the same resamples for every model of a data seed, so
+NODE - GRU gets a paired interval; inside the interval of 0 = a tie). The gap closed is the share of the
+smoothing-to-ceiling gap of rate R2 (ceiling 1: the true rates). Fixed points of the NODE vector field
+(latent size 3) are found from 512 starts on the train latents, mapped to Lorenz coordinates by the affine
+map inferred -> true fitted on the train trials, and compared with the true ones (origin, wing centres).
+Results append to benchmarks/_work/node_sae/results.jsonl (one line per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+WORK = HERE / "_work" / "node_sae"
+RESULTS = WORK / "results.jsonl"
+N_BOOT = 500
+PAPER = {  # rate R2 / state R2 at latent size 3, mean of 5 seeds (Sedler et al. 2023)
+    ("lorenz", "node_sae"): (0.836, 0.895), ("lorenz", "gru_sae"): (0.382, 0.319),
+    ("arneodo", "node_sae"): (0.912, 0.940), ("arneodo", "gru_sae"): (0.511, 0.686),
+    ("rossler", "node_sae"): (0.876, 0.957), ("rossler", "gru_sae"): (0.272, 0.155),
+}
+SAE = ("node_sae", "gru_sae")
+LORENZ = {"sigma": 10.0, "rho": 28.0, "beta": 2.667}  # dysts' Lorenz parameters
+
+
+def lorenz_fixed_points() -> np.ndarray:
+    """The origin and the two wing centres (+-sqrt(beta (rho - 1)), +-sqrt(beta (rho - 1)), rho - 1)."""
+    c = np.sqrt(LORENZ["beta"] * (LORENZ["rho"] - 1))
+    return np.array([[0.0, 0.0, 0.0], [c, c, LORENZ["rho"] - 1], [-c, -c, LORENZ["rho"] - 1]])
+
+
+def dataset(name: str, seed: int) -> Path:
+    """The known-dynamics set at its full size for a data seed (generated once under benchmarks/_work)."""
+    from nlb_suite.datasets.synthetic import write_synthetic
+
+    root = WORK / "data" / f"{name}_s{seed}"
+    if not (root / "ground_truth.h5").exists():
+        write_synthetic(name, root, seed=seed)
+    return root
+
+
+def resamples(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(1000 + seed).integers(0, n, (N_BOOT, n))
+
+
+def boot_truth(model, train, evals, data: Path, seed: int) -> dict:
+    """Bootstrap draws of rate R2 and state R2 over the test trials (the data seed's shared resamples)."""
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.truth import truth_rates
+    from nlb_suite.datasets.truth_latents import truth_latents
+    from nlb_suite.metrics_latent import CONSTANT_VAR, STATE_R2_FLOOR, affine_fit, r2_columns, rate_r2
+
+    session = load_session(data)
+    tr = truth_rates(session, 5)
+    true = np.concatenate([tr["spikes"][evals.bins], tr["heldout_spikes"][evals.bins]], axis=2)
+    r = model.predict(evals)
+    pred = np.concatenate([r.heldin, r.heldout], axis=2)
+    idx = resamples(evals.n_trials, seed)
+    out = {"rate_boot": [rate_r2(pred[i], true[i]) for i in idx]}
+    lat_true = truth_latents(session, 5)
+    lt, le = model.latents(train), model.latents(evals)
+    w = affine_fit(lat_true[train.bins].reshape(-1, 3), lt.reshape(-1, lt.shape[2]))
+    xe = lat_true[evals.bins]
+    pred_lat = np.concatenate([xe, np.ones(xe.shape[:2] + (1,))], axis=2) @ w
+    boots = []
+    for i in idx:
+        y, p = le[i].reshape(-1, le.shape[2]), pred_lat[i].reshape(-1, le.shape[2])
+        var = y.var(axis=0)
+        r2 = np.where(var > CONSTANT_VAR * var.max(), r2_columns(y, p), 0.0)
+        boots.append(float(np.mean(np.maximum(np.nan_to_num(r2), STATE_R2_FLOOR))))
+    out["state_boot"] = boots
+    return out
+
+
+def fixed_point_check(model, train, data: Path) -> dict:
+    """NODE fixed points from 512 train-latent starts, mapped to Lorenz coordinates, vs the true ones."""
+    import torch
+
+    from baselines.fixed_points import find_fixed_points
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.truth_latents import truth_latents
+    from nlb_suite.metrics_latent import affine_fit
+
+    lat = model.latents(train).reshape(-1, model.config.latent_dim)
+    true = truth_latents(load_session(data), 5)[train.bins].reshape(-1, 3)
+    rng = np.random.default_rng(0)
+    starts = lat[rng.choice(len(lat), 512, replace=False)]
+    starts = starts + 0.1 * lat.std(axis=0) * rng.standard_normal(starts.shape)
+    field = model.model.dynamics.field
+    field.eval()
+    for p in field.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(0)
+    fps = find_fixed_points(field, starts, steps=3000, lr=1e-2, tol=1e-6, merge_dist=0.05 * lat.std())
+    w = affine_fit(lat, true)  # inferred -> true (Lorenz coordinates)
+    mapped = np.hstack([fps.points, np.ones((len(fps.points), 1))]) @ w if len(fps.points) else np.zeros((0, 3))
+    scale = float(np.sqrt(true.var(axis=0).sum()))  # RMS radius of the attractor
+    dist = [float(np.min(np.linalg.norm(mapped - t, axis=1)) / scale) if len(mapped) else float("nan")
+            for t in lorenz_fixed_points()]
+    return {"n_fixed_points": int(len(fps.points)), "counts": fps.counts.tolist(),
+            "mapped": mapped.round(2).tolist(), "dist_to_true": dist, "attractor_rms": scale}
+
+
+def one_run(job: dict) -> dict:
+    """execute() one baseline on one data seed; for the SAEs also bootstrap draws and (NODE, 3) fixed points."""
+    import torch
+
+    torch.set_num_threads(1)
+    from nlb_suite.baseline_api import RunContext, build_config, get_baseline
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.runs import RunSpec, execute, trial_sets
+
+    data = dataset(job["dataset"], job["seed"])
+    out = WORK / "runs" / job["tag"]
+    t0 = time.perf_counter()
+    res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
+                          seed=job["seed"], device="cpu", overrides=job["overrides"], out=out, overwrite=True,
+                          ci=0), progress=False)
+    row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"]}
+    if job["baseline"] in SAE:
+        import yaml
+
+        from baselines.sae_model import SAE as SAEModel
+
+        cls = get_baseline(job["baseline"])
+        cfg = build_config(cls, yaml.safe_load((out / "config.yaml").read_text())["config"], "run config")
+        t = load(job["dataset"], data, bin_ms=5, phase="test")
+        train, evals = trial_sets(t)
+        ctx = RunContext(dataset=job["dataset"], bin_ms=5, n_heldin=10, n_heldout=3, n_forward_bins=40)
+        model = cls(cfg, ctx)
+        model.model = SAEModel(cfg.dims(10, 13, 40))
+        model.model.load_state_dict(torch.load(out / f"{job['baseline']}_best.pt", weights_only=True))
+        model.model.eval()
+        row.update(boot_truth(model, train, evals, data, job["seed"]))
+        curves = (out / "curves.csv").read_text().splitlines()
+        row["epochs"] = len(curves) - 1
+        if job["baseline"] == "node_sae" and cfg.latent_dim == 3 and job["dataset"] == "lorenz":
+            row["fixed_points"] = fixed_point_check(model, train, data)
+    return row
+
+
+def jobs(args) -> list[dict]:
+    out = []
+    sae = {"max_epochs": args.epochs, "patience": args.epochs} if args.epochs else {}
+    for seed in args.data_seeds:
+        for b in SAE:
+            out.append({"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": {"latent_dim": 3, **sae},
+                        "tag": f"{args.dataset}_{b}_l3_s{seed}"})
+    for seed in args.others_seeds:
+        for b in args.others:
+            ov = {"max_epochs": args.lfads_epochs, "patience": args.lfads_epochs} if b == "lfads" else {}
+            out.append({"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": ov,
+                        "tag": f"{args.dataset}_{b}_s{seed}"})
+    for size in args.sizes:
+        for seed in args.size_seeds:
+            for b in SAE:
+                out.append({"dataset": args.dataset, "baseline": b, "seed": seed,
+                            "overrides": {"latent_dim": size, **sae},
+                            "tag": f"{args.dataset}_{b}_l{size}_s{seed}"})
+    return out
+
+
+def _fmt(v, nd=3) -> str:
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
+
+
+def summarize(dataset: str) -> None:
+    from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
+    from nlb_suite.table import print_table
+
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["dataset"] == dataset]
+    latest = {r["tag"]: r for r in rows}  # a rerun replaces its earlier line
+    smooth = {r["seed"]: r["truth"]["rate R2"] for r in latest.values() if r["baseline"] == "smoothing"}
+
+    def dim(r):
+        return r["overrides"].get("latent_dim") or r["truth"].get("latent dims")
+
+    print(f"\n{dataset}: every run, phase test (400 test trials), ground truth; 95% bootstrap intervals over test "
+          "trials for the SAEs")
+    table = []
+    for r in sorted(latest.values(), key=lambda r: (r["baseline"], dim(r) or 0, r["seed"])):
+        t = r["truth"]
+        def ci(k: str, r: dict = r) -> str:
+            return " [{:.3f}, {:.3f}]".format(*percentile_interval(np.array(r[k]))) if k in r else ""
+
+        s = smooth.get(r["seed"])
+        gap = (t["rate R2"] - s) / (1 - s) if s is not None and r["baseline"] != "smoothing" else None
+        table.append([r["baseline"], dim(r) or "-", r["seed"], _fmt(t["rate R2"]) + ci("rate_boot"),
+                      _fmt(t["state R2"]) + ci("state_boot"), "-" if gap is None else f"{100 * gap:.0f}%",
+                      r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}"])
+    print_table(["baseline", "latents", "data seed", "rate R2", "state R2", "rate gap closed", "epochs",
+                 "fit min"], table)
+
+    print(f"\n{dataset}, latent size 3: mean over data seeds, paper (mean of 5 seeds) beside ours")
+    agg = []
+    for b in SAE:
+        rs = [r for r in latest.values() if r["baseline"] == b and dim(r) == 3]
+        if not rs:
+            continue
+        rate = np.mean([r["truth"]["rate R2"] for r in rs])
+        state = np.mean([r["truth"]["state R2"] for r in rs])
+        paper = PAPER.get((dataset, b), (None, None))
+        agg.append([b, len(rs), _fmt(rate), _fmt(paper[0]), _fmt(state), _fmt(paper[1])])
+    print_table(["model", "seeds", "rate R2", "paper", "state R2", "paper"], agg)
+
+    print("\nNODE - GRU at latent size 3, paired over the same test-trial resamples (tie: interval holds 0)")
+    diffs = []
+    for seed in sorted({r["seed"] for r in latest.values()}):
+        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}") for b in SAE]
+        if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
+            continue
+        cells = [seed]
+        for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
+            lo, hi, p = paired_interval(np.array(pair[0][key]), np.array(pair[1][key]))
+            d = pair[0]["truth"][name] - pair[1]["truth"][name]
+            cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" tie" if lo <= 0 <= hi else ""))
+        diffs.append(cells)
+    print_table(["data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
+
+    fps = [r for r in latest.values() if "fixed_points" in r]
+    if fps:
+        print("\nfixed points of the NODE vector field (latent 3), mapped to Lorenz coordinates; distance to each "
+              "true fixed point / attractor RMS radius")
+        fp_rows = []
+        for r in sorted(fps, key=lambda r: r["seed"]):
+            f = r["fixed_points"]
+            fp_rows.append([r["seed"], f["n_fixed_points"], "; ".join(str(p) for p in f["mapped"][:5]),
+                            " / ".join(_fmt(d, 2) for d in f["dist_to_true"])])
+        print_table(["data seed", "found", "learned (mapped, up to 5)", "origin / wing + / wing -"], fp_rows)
+        c = lorenz_fixed_points().round(2).tolist()
+        print(f"true: origin {c[0]}, wings {c[1]}, {c[2]}")
+
+
+def main() -> None:
+    global WORK, RESULTS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="lorenz", choices=("lorenz", "rossler", "arneodo"))
+    ap.add_argument("--data-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
+    ap.add_argument("--others", type=lambda s: [x for x in s.split(",") if x], default=["smoothing", "gpfa", "lfads"])
+    ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
+    ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
+    ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
+    ap.add_argument("--lfads-epochs", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the cpu profile's)")
+    ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
+    ap.add_argument("--only", help="comma-separated run tags to (re)run")
+    ap.add_argument("--summarize", action="store_true", help="only print the tables of what ran")
+    args = ap.parse_args()
+    WORK, RESULTS = args.work, args.work / "results.jsonl"
+    if not args.summarize:
+        WORK.mkdir(parents=True, exist_ok=True)
+        todo = jobs(args)
+        if args.only:
+            todo = [j for j in todo if j["tag"] in args.only.split(",")]
+        for seed in sorted({j["seed"] for j in todo}):
+            dataset(args.dataset, seed)  # generate once, before the workers share it
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            futures = {pool.submit(one_run, j): j for j in todo}
+            for fut in as_completed(futures):
+                j = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as exc:  # noqa: BLE001 - report and go on with the other runs
+                    print(f"FAILED {j['tag']}: {exc!r}", flush=True)
+                    continue
+                with RESULTS.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                t = row["truth"]
+                print(f"{j['tag']}: rate R2 {t['rate R2']:.3f}, state R2 {_fmt(t['state R2'])}, "
+                      f"fit {row['fit_s'] / 60:.1f} min", flush=True)
+    if RESULTS.exists():
+        summarize(args.dataset)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
