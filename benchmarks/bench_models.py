@@ -2,13 +2,15 @@
 
     python benchmarks/bench_models.py --dataset mc_maze_small --data-seeds 0,1,2
     python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0 --baselines oracle,true_psth,smoothing,gpfa
+    python benchmarks/bench_models.py --data-seeds 0,1 --baselines oracle,true_psth,smoothing,gpfa,lfads,ndt,stndt --reuse
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
 the device (phase val, 5 ms): configs are never tuned on the eval trials here. Each model's metrics are
 printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
 models gets the paired bootstrap interval of its difference (the same 1000 resamples of eval trials for
-both); a difference whose interval includes 0 is printed as a tie.
+both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
+from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed.
 """
 
 from __future__ import annotations
@@ -26,13 +28,36 @@ METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
-def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str) -> dict:
+def reusable(run_dir: Path, spec, data: Path) -> bool:
+    """Did an earlier call leave a run of this baseline on these data files with this resolved config and seed?"""
+    import dataclasses
+
+    import yaml
+
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+    from nlb_suite.datasets.session import find_nwb_files
+    from nlb_suite.errors import NLBInputError
+    from nlb_suite.h5io import sha256_file
+    from nlb_suite.runs import read_run, resolve_device
+
+    try:
+        record = read_run(run_dir)
+    except NLBInputError:
+        return False
+    config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, {}, None, resolve_device(spec.device))
+    same_config = record.config.get("config") == yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
+    same_data = record.info.get("data_sha256") == {p.name: sha256_file(p) for p in find_nwb_files(data)}
+    return same_config and same_data and record.info.get("seed") == spec.seed and record.metrics is not None
+
+
+def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
+             reuse: bool = False) -> dict:
     """Run every baseline on one stand-in; return metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunSpec, execute
+    from nlb_suite.runs import RunResult, RunSpec, execute, read_run
     from nlb_suite.submission import read_submission
 
     data = stand_in(dataset, trials, seed, work / "realism")
@@ -42,6 +67,11 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         run_dir = out / name
         t0 = time.perf_counter()
         spec = RunSpec(name, dataset, data=data, out=run_dir, seed=0, device=device, ci=0, overwrite=True)
+        if reuse and reusable(run_dir, spec, data):
+            record = read_run(run_dir)
+            results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
+            print(f"  data seed {seed} {name}: reused {run_dir}", file=sys.stderr, flush=True)
+            continue
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
@@ -61,7 +91,10 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
     ap.add_argument("--data-seeds", default="0,1,2")
     ap.add_argument("--baselines", default="oracle,true_psth,smoothing,gpfa,lfads")
-    ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing")
+    ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing,ndt-smoothing,stndt-smoothing,"
+                    "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt")
+    ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
+                    "same resolved config and seed")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
@@ -73,7 +106,7 @@ def main() -> None:
     trials = args.trials or get_dataset(args.dataset).n_train_val
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device) for s in seeds}
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse) for s in seeds}
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
           "default configs for the device, no tuning on eval trials")
