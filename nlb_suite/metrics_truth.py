@@ -59,3 +59,36 @@ def truth_scores(data_dir: Path, bin_ms: int, model: Baseline, train: TrialSet, 
         out["state R2"] = state_r2(true_lat[train.bins], lat_train, true_lat[evals.bins], lat_eval)
         out["latent dims"] = int(lat_train.shape[2])
     return out
+
+
+def submission_truth_scores(data_dir: Path, submission: dict[str, dict[str, np.ndarray]],
+                            phase: str = "val") -> dict[str, dict[str, Any]]:
+    """Per submission group: rate R2 of its eval rates against the ground truth of the synthetic `data_dir`.
+
+    The eval trials are those `tensors`/`run` build from that folder for `phase`; a submission carries no
+    latents, so state R2 comes only from `nlb-eval run` (truth_metrics.json).
+    """
+    from .datasets.session import load_session
+    from .datasets.tensors import load
+    from .datasets.truth import find_truth, truth_rates
+    from .submission import GROUPS, group_dataset
+
+    if find_truth(Path(data_dir)) is None:
+        raise NLBInputError(f"--truth: {data_dir}: no ground_truth.h5 (a folder written by `nlb-eval synth`)")
+    session = load_session(data_dir)
+    out: dict[str, dict[str, Any]] = {}
+    for key, group in submission.items():
+        if key not in GROUPS or "eval_rates_heldin" not in group or "eval_rates_heldout" not in group:
+            continue
+        name, bin_ms = group_dataset(key)
+        bins = load(name, data_dir, bin_ms=bin_ms, phase=phase, include_psth=False).extras["eval_bins"]
+        pred = np.concatenate([group["eval_rates_heldin"], group["eval_rates_heldout"]], axis=2)
+        if pred.shape[:2] != bins.shape:
+            raise NLBInputError(f"--truth: {key}: the submission's eval rates cover {pred.shape[:2]} trials x bins, "
+                                f"the {phase} eval trials of {data_dir} {bins.shape} (another dataset or phase?)")
+        rates = truth_rates(session, bin_ms)
+        true = np.concatenate([rates["spikes"][bins], rates["heldout_spikes"][bins]], axis=2)
+        out[key] = {"rate R2": rate_r2(pred, true),
+                    "rate R2 held-in": rate_r2(group["eval_rates_heldin"], rates["spikes"][bins]),
+                    "rate R2 held-out": rate_r2(group["eval_rates_heldout"], rates["heldout_spikes"][bins])}
+    return out

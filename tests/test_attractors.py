@@ -114,3 +114,17 @@ def test_oracle_run_scores_perfect_rate_r2(synthetic, tmp_path, capsys):
     truth = json.loads((tmp_path / "o" / "truth_metrics.json").read_text())
     assert truth["rate R2"] == pytest.approx(1.0, abs=1e-6) and truth["state R2"] is None
     assert truth["true latent dims"] == 3
+    # compare shows the ground-truth columns; evaluate --truth scores a submission's rates
+    assert main(["compare", str(tmp_path / "o"), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "rate R2 (truth)" in out and "state R2 (truth)" in out
+    assert main(["tensors", "lorenz", "--data", str(folder), "--out", str(tmp_path / "t")]) == 0
+    args = ["evaluate", "--target", str(tmp_path / "t" / "target_data.h5"),
+            "--submission", str(tmp_path / "o" / "submission.h5")]
+    assert main(args + ["--truth", str(folder), "--json", str(tmp_path / "e.json")]) == 0
+    scored = json.loads((tmp_path / "e.json").read_text())["truth"]["lorenz"]
+    assert scored["rate R2"] == pytest.approx(truth["rate R2"]) == pytest.approx(1.0, abs=1e-6)
+    capsys.readouterr()
+    assert main(args + ["--truth", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--truth" in err[0] and "no ground_truth.h5" in err[0]

@@ -63,8 +63,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print()
         print(f"paired bootstrap, A = {args.submission}, B = {args.compare} (same resamples of eval trials):")
         print_table(["split", "metric", "A", "B", "A - B", f"{level} lo", f"{level} hi", "P(A > B)"], paired)
+    truth = None
+    if args.truth:
+        from ..metrics_truth import submission_truth_scores
+        from ..submission import read_submission
+
+        truth = submission_truth_scores(Path(args.truth), read_submission(args.submission))
+        print("\nground truth (eval trials; state R2 needs the model's latents: see `nlb-eval run`):")
+        print_table(["group", "rate R2 (all units)", "held-in", "held-out"],
+                    [[k, v["rate R2"], v["rate R2 held-in"], v["rate R2 held-out"]] for k, v in truth.items()])
     if args.json:
-        if args.ci or args.per_neuron:
+        if args.ci or args.per_neuron or truth is not None:
             out: Any = {"results": report.results}
             if args.ci:
                 out.update(intervals=report.intervals,
@@ -75,6 +84,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                     for r in paired]}
             if args.per_neuron:
                 out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
+            if truth is not None:
+                out["truth"] = truth
         else:
             out = report.results
         write_json(args.json, out)
@@ -314,6 +325,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--per-neuron", action="store_true", help="also report co-bps of each held-out neuron")
     p.add_argument("--compare", metavar="B.h5", help="paired bootstrap of submission - B (needs --ci)")
+    p.add_argument("--truth", metavar="DIR", help="synthetic data folder the target was built from (phase val): "
+                   "also score rate R2 against its ground_truth.h5")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("validate", help="check a submission file for every mistake before upload")

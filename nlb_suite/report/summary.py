@@ -81,12 +81,15 @@ def summarize(group: GroupData, sort: bool = False) -> Summary:
     if not group.has_metrics:
         notes.append(f"phase {group.phase}: no local target (held-out data are hidden), so no metrics; "
                      "the table shows what each run folder holds")
-        rows = [Row(r.label, "run", [], _test_extra(r), r.color) for r in group.runs]
-        return Summary([], ["eval trials", "forward rates", "submission", "fit time", "predict time"], rows, notes)
+        truth = _truth_headers(group)
+        rows = [Row(r.label, "run", [], _test_extra(r) + _truth_cells(r, truth), r.color) for r in group.runs]
+        return Summary([], ["eval trials", "forward rates", "submission", "fit time", "predict time"] + truth,
+                       rows, notes + _truth_notes(truth))
     floor_run = next((r for r in group.runs if r.baseline == GAP_FLOOR and r.record.metrics), None)
     floor = floor_run.record.metrics if floor_run else None
     share_metrics = [k for k in CEILING_METRICS if k in names and ceiling and ceiling.get(k)]
     gap_metrics = [k for k in share_metrics if floor and floor.get(k) is not None]
+    truth = _truth_headers(group)
     indexed = []
     for i, r in enumerate(group.runs):
         m, iv = r.record.metrics or {}, r.record.intervals or {}
@@ -100,6 +103,7 @@ def summarize(group: GroupData, sort: bool = False) -> Summary:
             pct, gap = _shares(m, ceiling, floor, k)
             extra += [pct] + ([gap] if k in gap_metrics else [])
         note = REFERENCE_NOTES.get(r.baseline, "reference") if r.is_reference else ("no metrics" if not m else "")
+        extra += _truth_cells(r, truth)
         indexed.append((m.get("co-bps"), Row(r.label, "reference" if r.is_reference else "run", cells,
                                               extra + [_secs(r.record.info, "fit_s")], r.color, note)))
     if sort:
@@ -109,6 +113,7 @@ def summarize(group: GroupData, sort: bool = False) -> Summary:
         extra = []
         for k in share_metrics:
             extra += ["100.0%"] + (["100.0%"] if k in gap_metrics else [])
+        extra += ["1.0000", "–"] if truth else []
         rows.append(Row("true rates", "reference", [Cell(ceiling.get(k), group.ceiling.intervals.get(k)) for k in names],
                         extra + ["–"], note=f"{REFERENCE_NOTES['oracle']}; {group.ceiling.source}"))
     elif group.synthetic and not ceiling:
@@ -136,7 +141,38 @@ def summarize(group: GroupData, sort: bool = False) -> Summary:
     headers = []
     for k in share_metrics:
         headers += [f"{k} % of ceiling"] + ([f"{k} gap closed"] if k in gap_metrics else [])
-    return Summary(names, headers + ["fit time"], rows, notes)
+    return Summary(names, headers + truth + ["fit time"], rows, notes + _truth_notes(truth))
+
+
+TRUTH_HEADERS = ["rate R2 (truth)", "state R2 (truth)"]
+
+
+def _truth_headers(group: GroupData) -> list[str]:
+    """The ground-truth columns, when any run of the group was scored against the truth (synthetic data)."""
+    return TRUTH_HEADERS if any(r.record.truth for r in group.runs) else []
+
+
+def _truth_cells(run, headers: list[str]) -> list[str]:
+    """Rate R2 and state R2 (with the model's latent count) of a run, or dashes."""
+    if not headers:
+        return []
+    t = run.record.truth or {}
+
+    def num(v) -> str:
+        return f"{v:.4f}" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+    state = num(t.get("state R2"))
+    if state != "–" and t.get("latent dims"):
+        state += f" ({t['latent dims']} dims)"
+    return [num(t.get("rate R2")), state]
+
+
+def _truth_notes(headers: list[str]) -> list[str]:
+    if not headers:
+        return []
+    return ["rate R2 (truth): predicted vs true rates of every unit on the eval trials, mean over units; state "
+            "R2 (truth): affine map from the true latents to the model's, fitted on the train trials, R2 of each "
+            "inferred dimension on the eval trials (floor -10), mean over dimensions ('–': the model exposes no "
+            "latents)"]
 
 
 def differences(group: GroupData) -> tuple[list[str], list[list[str]]]:
