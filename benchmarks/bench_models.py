@@ -3,6 +3,7 @@
     python benchmarks/bench_models.py --dataset mc_maze_small --data-seeds 0,1,2
     python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0 --baselines oracle,true_psth,smoothing,gpfa
     python benchmarks/bench_models.py --data-seeds 0,1 --baselines oracle,true_psth,smoothing,gpfa,lfads,ndt,stndt --reuse
+    python benchmarks/bench_models.py --data-seeds 0,1,2 --baselines oracle,true_psth,smoothing,gpfa,lfads,gnocchi --reuse
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
@@ -92,7 +93,7 @@ def main() -> None:
     ap.add_argument("--data-seeds", default="0,1,2")
     ap.add_argument("--baselines", default="oracle,true_psth,smoothing,gpfa,lfads")
     ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing,ndt-smoothing,stndt-smoothing,"
-                    "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt")
+                    "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt,gnocchi-smoothing,gnocchi-gpfa,gnocchi-lfads")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
     ap.add_argument("--device", default="auto")
