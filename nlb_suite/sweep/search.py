@@ -210,14 +210,14 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     print(f"sweep: {spec.search} search of {spec.baseline} on {spec.dataset} ({spec.bin_ms} ms, phase {spec.phase}),"
           f" {spec.samples} trials over {', '.join(names)}; selection on internal validation only", flush=True)
     with ray_session(spec.address, out, spec.num_cpus):
-        results = _tune(spec, space, setup, out, names)
-    rows = trial_rows(results, names)
+        results, interrupted = _tune(spec, space, setup, out, names)
+    rows = trial_rows(results, names, interrupted)
     result_of = {r.trial: x for r, x in zip(rows, results)}
     rows.sort(key=lambda r: _trial_index(r.trial))
     write_trials(out / TRIALS_FILE, rows, names)
     finished = [r for r in rows if r.status == "done"]
     monitor = next((r.get("monitor") for r in (x.metrics for x in results) if r and r.get("monitor")), "valid")
-    complete = len(rows) == spec.samples and all(r.status != "unfinished" for r in rows)
+    complete = not interrupted and len(rows) == spec.samples and all(r.status != "unfinished" for r in rows)
     if not complete:
         _set_state(out, "interrupted")
         print(f"sweep interrupted: {len(finished)} of {spec.samples} trials finished; continue with the same "
@@ -245,20 +245,33 @@ def _set_state(out: Path, state: str, **extra: Any) -> None:
 
 
 def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str]):
-    """Run (or restore and continue) the Ray Tune experiment; returns its ResultGrid."""
+    """Run (or restore and continue) the Ray Tune experiment; returns its ResultGrid and whether Ctrl-C
+    stopped it."""
     from ray import tune
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
-    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from .trial import run_trial
-    from .tune_parts import PlateauStopper, SweepProgress
+    from .tune_parts import InterruptWatch
 
     trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
                                     {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     path = out / TUNE_DIR
     if spec.resume and tune.Tuner.can_restore(str(path)):
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
-        return tuner.fit()
+    else:
+        tuner = _new_tuner(spec, space, trainable, out, names)
+    with InterruptWatch() as watch:
+        results = tuner.fit()
+    return results, watch.interrupted
+
+
+def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names: list[str]):
+    """A Tuner for a new sweep: random search, or PBT with its scheduler and plateau stopper."""
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from .tune_parts import PlateauStopper, SweepProgress, trial_folder
+
     scheduler, stopper, metric = None, None, "best"
     if spec.search == "pbt":
         from ray.tune.schedulers import PopulationBasedTraining
@@ -273,25 +286,30 @@ def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str
         metric = None  # the scheduler carries metric and mode
     tune_config = tune.TuneConfig(
         num_samples=spec.samples, scheduler=scheduler, reuse_actors=True, metric=metric,
-        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed))
+        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed),
+        trial_dirname_creator=trial_folder)
     run_config = tune.RunConfig(
         name=TUNE_DIR, storage_path=str(out), stop=stopper, verbose=0,
         callbacks=[SweepProgress(spec.samples, names), JsonLoggerCallback(), CSVLoggerCallback()],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if spec.search == "pbt" else 2),
         failure_config=tune.FailureConfig(max_failures=0))
-    tuner = tune.Tuner(trainable, param_space=space.ray_space(spec.search), tune_config=tune_config,
-                       run_config=run_config)
-    return tuner.fit()
+    return tune.Tuner(trainable, param_space=space.ray_space(spec.search), tune_config=tune_config,
+                      run_config=run_config)
 
 
-def trial_rows(results, names: list[str]) -> list[TrialRow]:
-    """One row per trial of a ResultGrid (its final config, best validation score, epochs, time, status)."""
+def trial_rows(results, names: list[str], interrupted: bool = False) -> list[TrialRow]:
+    """One row per trial of a ResultGrid (its final config, best validation score, epochs, time, status).
+
+    After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
+    final epoch count as done then."""
     trials = results._experiment_analysis.trials  # ResultGrid keeps its Trial objects, in the results' order
     statuses = {"TERMINATED": "done", "ERROR": "error"}
     rows = []
     for result, trial in zip(results, trials):
         m = result.metrics or {}
         status = statuses.get(trial.status, "unfinished")
+        if interrupted and status == "done" and not m.get("final"):
+            status = "unfinished"
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
@@ -316,7 +334,7 @@ def write_trials(path: Path, rows: list[TrialRow], names: list[str]) -> None:
 
 
 def _csv(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    return repr(value) if isinstance(value, float) else str(value)  # full precision: the table is data
 
 
 def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, monitor: str) -> None:

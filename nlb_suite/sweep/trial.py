@@ -82,7 +82,7 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     def report(end: EpochEnd) -> None:
         elapsed = fit_s + time.perf_counter() - start
         metrics = {"valid": float(end.row[end.monitor]), "best": float(end.best_value), "epoch": end.epoch + 1,
-                   "best_epoch": end.best_epoch + 1, "fit_s": elapsed, "monitor": end.monitor}
+                   "best_epoch": end.best_epoch + 1, "fit_s": elapsed, "monitor": end.monitor, "final": end.last}
         if not (end.last or (end.epoch + 1) % setup.checkpoint_every == 0):
             tune.report(metrics)
             return

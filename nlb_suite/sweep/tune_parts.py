@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from typing import Any
 
 from ray import tune
@@ -36,6 +38,11 @@ class PlateauStopper(tune.Stopper):
         return (before - recent) <= self.min_improvement * abs(before)
 
 
+def trial_folder(trial) -> str:
+    """A trial's folder name under SWEEPDIR/tune: its id (Ray's default adds every sampled value)."""
+    return f"trial_{trial.trial_id}"
+
+
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -57,3 +64,29 @@ class SweepProgress(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.done += 1
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) FAILED (see {trial.path}/error.txt)", flush=True)
+
+
+class InterruptWatch:
+    """Whether Ray Tune stopped on Ctrl-C. Tune's SIGINT handler puts back the handler it found at the start
+    of the run (a marker installed here), so finding the marker afterwards means it fired. On exit the
+    caller's handlers are restored (Tune leaves its own installed after a normal end)."""
+
+    def __init__(self):
+        self.interrupted = False
+
+    @staticmethod
+    def _marker(sig, frame):
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptWatch:
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+            signal.signal(signal.SIGINT, self._marker)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            self.interrupted = signal.getsignal(signal.SIGINT) is self._marker and exc[0] is None
+            for sig, handler in self.saved.items():
+                signal.signal(sig, handler)

@@ -1,0 +1,461 @@
+"""Sweeps on Ray Tune: trainer checkpoint/resume, search spaces, PBT perturbation and stopping, random search,
+PBT, resume after an interruption, a fast one-line failure on an unreachable cluster, and run-all."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ray")
+
+from baselines.lfads import LFADSBaseline, LFADSConfig  # noqa: E402
+from baselines.torch_core import TrainHooks, training_hooks  # noqa: E402
+from nlb_suite.baseline_api import RunContext, TrialSet, get_baseline, resolve_config  # noqa: E402
+from nlb_suite.cli import main as cli_main  # noqa: E402
+from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.runs import read_run  # noqa: E402
+from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_FIT = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
+                max_epochs=6, patience=6, kl_increase_epoch=2, l2_increase_epoch=2)
+TINY_SET = [f"--set={k}={v}" for k, v in {**TINY_FIT, "batch_size": 16, "max_epochs": 4, "patience": 4}.items()]
+PBT_SPACE = """
+fixed: {sv_rate: 0.2, sv_early_stop: true}
+params:
+  lr: {low: 1.0e-4, high: 1.0e-2, log: true, init: 4.0e-3, explore: 0.3}
+  cd_rate: {low: 0.05, high: 0.7, explore: 0.3}
+pbt: {perturbation_interval: 2, burn_in: 0, plateau_generations: 10, fixed: {lr_schedule: none}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# ----- the Trainer's hooks (no Ray) ------------------------------------------------------------------
+
+def _trials(n: int = 20, seed: int = 0) -> TrialSet:
+    rng = np.random.default_rng(seed)
+    t, fwd, n_in, n_out = 12, 4, 5, 3
+
+    def counts(bins: int, k: int) -> np.ndarray:
+        return rng.poisson(0.3, size=(n, bins, k)).astype(np.float32)
+    return TrialSet(split="train", spikes_heldin=counts(t, n_in), trial_ids=np.arange(n),
+                    bins=np.tile(np.arange(t), (n, 1)), forward_bins=np.tile(np.arange(t, t + fwd), (n, 1)),
+                    spikes_heldout=counts(t, n_out), spikes_heldin_forward=counts(fwd, n_in),
+                    spikes_heldout_forward=counts(fwd, n_out))
+
+
+def _lfads(**overrides) -> LFADSBaseline:
+    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=3, n_forward_bins=4, seed=3)
+    return LFADSBaseline(LFADSConfig(**{**TINY_FIT, **overrides}), ctx)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _snapshot_at(model: LFADSBaseline, train: TrialSet, epoch: int) -> dict:
+    """Fit until `epoch`, take the trainer's snapshot there (saved and reloaded as a checkpoint is), stop."""
+    saved = {}
+
+    def report(end):
+        if end.epoch == epoch:
+            buf = io.BytesIO()
+            torch.save(end.state(), buf)
+            saved["state"] = buf.getvalue()
+            raise Interrupted
+    with pytest.raises(Interrupted), training_hooks(TrainHooks(report=report)):
+        model.fit(train)
+    return torch.load(io.BytesIO(saved["state"]), weights_only=True)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_trainer_resume_continues_bitwise(schedule):
+    """Interrupted after epoch 2 and resumed from the snapshot, training ends exactly where an uninterrupted
+    run ends: same curves, same rates (weights, optimiser, schedule, best weights and RNG all restored)."""
+    train = _trials()
+    extra = dict(lr_schedule=schedule, plateau_patience=0)
+    whole = _lfads(**extra)
+    whole.fit(train)
+    state = _snapshot_at(_lfads(**extra), train, epoch=2)
+    assert state["epoch"] == 2 and len(state["curves"]) == 3 and not state["stopped"]
+    resumed = _lfads(**extra)
+    with training_hooks(TrainHooks(resume=state)):
+        resumed.fit(train)
+    assert [r["valid_loss"] for r in resumed.curves] == [r["valid_loss"] for r in whole.curves]
+    assert [r["lr"] for r in resumed.curves] == [r["lr"] for r in whole.curves]
+    np.testing.assert_array_equal(resumed.predict(train).heldout, whole.predict(train).heldout)
+
+
+def test_resume_writes_a_changed_lr_into_the_optimiser():
+    """PBT changes lr between generations: the resumed optimiser runs at the new lr, the cosine schedule's
+    progress kept (each later epoch's lr is the uninterrupted one times new/old)."""
+    train = _trials()
+    whole = _lfads(lr_schedule="cosine", warmup_epochs=1)
+    whole.fit(train)
+    state = _snapshot_at(_lfads(lr_schedule="cosine", warmup_epochs=1), train, epoch=2)
+    faster = _lfads(lr_schedule="cosine", warmup_epochs=1, lr=2 * 4e-3)
+    with training_hooks(TrainHooks(resume=state)):
+        faster.fit(train)
+    lrs_whole = [r["lr"] for r in whole.curves]
+    lrs_faster = [r["lr"] for r in faster.curves]
+    assert lrs_faster[:3] == lrs_whole[:3]  # the restored history
+    for a, b in zip(lrs_faster[3:], lrs_whole[3:]):
+        assert a == pytest.approx(2 * b, rel=1e-12)
+    assert len(lrs_faster) == 6
+
+
+def test_resume_replaces_weight_decay_and_plateau_floor():
+    """The other optimiser settings a sweep may change: weight decay, and the plateau schedule's lr floor."""
+    from baselines.torch_core import Trainer, TrainSettings
+
+    def make(lr, wd):
+        torch.manual_seed(0)
+        module = torch.nn.Linear(3, 1)
+        x, y = torch.randn(16, 3), torch.randn(16, 1)
+        trainer = Trainer(module, TrainSettings(lr=lr, weight_decay=wd, max_epochs=4, batch_size=8,
+                                                lr_schedule="plateau", lr_min_ratio=0.1), torch.device("cpu"))
+
+        def step(idx, epoch):
+            return ((module(x[idx]) - y[idx]) ** 2).mean(), {}
+        return trainer, step, (lambda epoch: {"valid_loss": float(((module(x) - y) ** 2).mean())})
+    trainer, step, valid = make(0.01, 0.0)
+    saved = {}
+    with training_hooks(TrainHooks(report=lambda end: saved.setdefault(end.epoch, end.state()))):
+        trainer.fit(16, step, valid, progress=False)
+    again, step, valid = make(0.02, 0.05)
+    with training_hooks(TrainHooks(resume=saved[1])):
+        again.fit(16, step, valid, progress=False)
+    group = again.optimizer.param_groups[0]
+    assert group["weight_decay"] == 0.05 and again.scheduler.min_lrs == [pytest.approx(0.002)]
+    assert len(again.curves.rows) == 4 and again.curves.rows[:2] == trainer.curves.rows[:2]
+
+
+def test_train_false_rebuilds_the_best_model_without_training():
+    """A finished trial's last snapshot rebuilds its model (best weights) with no further epoch."""
+    train = _trials()
+    saved = {}
+    model = _lfads()
+
+    def report(end):
+        if end.last:
+            saved["state"] = end.state()
+    with training_hooks(TrainHooks(report=report)):
+        model.fit(train)
+    assert saved["state"]["stopped"]
+    rebuilt = _lfads()
+    with training_hooks(TrainHooks(resume=saved["state"], train=False)):
+        rebuilt.fit(train)
+    assert len(rebuilt.curves) == len(model.curves) == 6
+    np.testing.assert_array_equal(rebuilt.predict(train).heldout, model.predict(train).heldout)
+
+
+# ----- search spaces, perturbation, stopping (no Ray run) ------------------------------------------
+
+def test_lfads_space_is_autolfads_and_valid_for_the_config():
+    """The declared LFADS space holds the AutoLFADS ranges and PBT's starting values; every end of every
+    range makes a valid config (checked by the sweep before any work)."""
+    cls = get_baseline("lfads")
+    space = load_space(default_space_file(cls))
+    ranges = {n: (p.low, p.high, p.init) for n, p in space.params.items()}
+    assert ranges == {"lr": (1e-5, 5e-3, 4e-3), "dropout": (0.0, 0.6, None), "cd_rate": (0.01, 0.7, 0.5),
+                      "kl_co_scale": (1e-6, 1e-4, None), "kl_ic_scale": (1e-6, 1e-3, None),
+                      "l2_gen_scale": (1e-4, 1.0, None), "l2_con_scale": (1e-4, 1.0, None)}
+    assert space.fixed == {"sv_rate": 0.2, "sv_early_stop": True}
+    assert space.pbt.perturbation_interval == 25 and space.pbt.quantile_fraction == 0.5
+    for corner in space.corners():
+        config, _ = resolve_config(cls, "mc_maze_small", 5, {**space.fixed_for("pbt"), **corner}, None, "cpu")
+        assert config.train_settings().monitor == "valid_sv_nll"  # chosen on sample validation
+
+
+@pytest.mark.parametrize("text, message", [
+    ("params: {lr: {low: 1, high: 1}}", "space.yaml: params.lr: range [1, 1] (expected low < high)"),
+    ("params: {lr: {low: 0, high: 1, log: true}}", "params.lr: range [0, 1] (expected low < high, low > 0 with log)"),
+    ("params: {lr: {low: 0.1, high: 1, init: 2}}", "params.lr: init 2 outside [0.1, 1]"),
+    ("params: {lr: {low: 0.1, high: 1, step: 2}}", "params.lr: unknown key(s) step"),
+    ("params: {lr: {choices: []}}", "params.lr: choices must be a non-empty list"),
+    ("params: {}", "space.yaml: params: no searched parameters"),
+    ("fixed: {lr: 1}\nparams: {lr: {low: 0.1, high: 1}}", "space.yaml: lr both fixed and searched"),
+    ("params: {lr: {low: 0.1, high: 1}}\npbt: {quantile_fraction: 0.7}", "pbt.quantile_fraction: 0.7"),
+    ("params: {lr: {low: 0.1, high: 1}}\npbt: {perturbation_interval: 0}", "pbt.perturbation_interval: 0"),
+    ("searched: {}", "space.yaml: unknown key(s) searched"),
+])
+def test_bad_search_space_is_one_line_naming_file_and_field(text, message):
+    with pytest.raises(NLBInputError) as err:
+        parse_space(yaml.safe_load(text), "space.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_pbt_perturbation_is_autolfads_within_bounds():
+    """Each perturbation multiplies by 1 +/- u, u in [0.002, 1] x explore, and lands inside [low, high];
+    at a bound it is redrawn (never clipped past it); ints stay ints; a choice changes with prob. explore."""
+    space = parse_space(yaml.safe_load("""
+params:
+  lr: {low: 1.0e-4, high: 1.0e-2, log: true, explore: 0.3}
+  layers: {low: 1, high: 6, type: int, explore: 0.5}
+  norm: {choices: [a, b], explore: 0.25}
+"""), "s")
+    rng = random.Random(0)
+    changed = 0
+    for _ in range(2000):
+        start = {"lr": 10 ** rng.uniform(-4, -2), "layers": rng.randint(1, 6), "norm": "a", "other": 7}
+        new = space.explore(start, rng)
+        ratio = new["lr"] / start["lr"]
+        assert 1e-4 <= new["lr"] <= 1e-2 and (0.7 <= ratio <= 1 - 0.0006 or 1 + 0.0006 <= ratio <= 1.3)
+        assert isinstance(new["layers"], int) and 1 <= new["layers"] <= 6 and new["layers"] != start["layers"]
+        assert new["other"] == 7
+        changed += new["norm"] != "a"
+    assert 0.09 < changed / 2000 < 0.16  # redrawn with prob. 0.25, half the time onto the same choice
+    edge = space.explore({"lr": 1e-2, "layers": 6, "norm": "b"}, rng)
+    assert edge["lr"] < 1e-2 and edge["layers"] < 6
+
+
+def test_plateau_stopper_ends_pbt_when_generations_stop_improving():
+    """Stop once the population's best score has improved by < min_improvement over `generations` complete
+    generations; a generation counts only when every trial reached its end."""
+    from nlb_suite.sweep.tune_parts import PlateauStopper
+
+    stopper = PlateauStopper(n_trials=2, interval=5, burn_in=10, generations=2, min_improvement=0.01)
+    bests = {15: (1.0, 1.2), 20: (0.9, 1.0), 25: (0.895, 0.95), 30: (0.894, 0.9)}
+    verdicts = []
+    for epoch in range(1, 31):
+        for trial in (0, 1):
+            best = bests.get(epoch, (2.0, 2.0))[trial] if epoch >= 15 else 2.0
+            assert stopper(f"t{trial}", {"epoch": epoch, "best": best}) is False
+            if trial == 0 and epoch in bests:
+                verdicts.append((epoch, stopper.stop_all()))  # generation not complete yet: unchanged
+        if epoch in bests:
+            verdicts.append((epoch, stopper.stop_all()))
+    assert stopper.history == [1.0, 0.9, 0.895, 0.894]
+    # after 25: 0.9 -> 0.895 over 2 generations from 1.0 is 10.5 % (go on); after 30: 0.9 -> 0.894 is 0.67 % (stop)
+    assert [v for e, v in verdicts if e == 30] == [False, True] and not any(v for e, v in verdicts if e < 30)
+
+
+# ----- command line: bad input and an unreachable cluster (no Ray run) ------------------------------
+
+@pytest.fixture
+def data_dir(synthetic):
+    """A small synthetic mc_maze_small (40 trials, shared with the other tests)."""
+    return synthetic("mc_maze_small")
+
+
+def _sweep_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["sweep", "lfads", "--dataset", "mc_maze_small", "--data", str(data), "--profile", "fast", "--ci", "0",
+            "--out", str(out), *TINY_SET, *extra]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--search", "pbt", "--samples", "1"], "--samples: 1 (expected at least 2 trials: PBT needs a population)"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial: 0.0 (expected a number > 0)"),
+    (["--address", "nowhere"], "--address 'nowhere': not local, auto or HOST:PORT"),
+    (["--space", "missing.yaml"], "missing.yaml: --space: no such file"),
+    (["--set", "gen_dim=0"], "gen_dim out of range (got 0)"),
+])
+def test_sweep_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, data_dir, extra, message):
+    out = tmp_path / "sweep"
+    assert cli_main(_sweep_args(data_dir, out, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not out.exists()
+
+
+def test_sweep_refuses_a_foreign_folder_and_resume_of_a_non_sweep(tmp_path, capsys, data_dir):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    assert cli_main(_sweep_args(data_dir, foreign)) == 2
+    assert "--out: not a previous sweep folder; nothing touched" in capsys.readouterr().err
+    assert cli_main(_sweep_args(data_dir, foreign, "--resume")) == 2
+    assert "--resume: not a sweep folder" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["address", "env"])
+def test_unreachable_cluster_fails_in_seconds_with_one_line(tmp_path, capsys, monkeypatch, data_dir, how):
+    """An address where no Ray head listens (given, or $RAY_ADDRESS with --address auto) is one line and exit 2
+    within seconds (the probe gives up after 3 s), not the many minutes ray.init would wait; nothing written."""
+    port = _free_port()
+    if how == "env":
+        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    out = tmp_path / "sweep"
+    t0 = time.monotonic()
+    assert cli_main(_sweep_args(data_dir, out, "--address", "auto" if how == "env" else f"127.0.0.1:{port}")) == 2
+    elapsed = time.monotonic() - t0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.out == ""
+    assert f"--address 127.0.0.1:{port}: no Ray cluster answers there" in captured.err
+    assert elapsed < 30  # ray.init would wait for minutes
+    assert not out.exists()
+
+
+# ----- sweeps on a local Ray (one instance for the module) --------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    """One local Ray for the module's sweeps (the commands use a Ray already running in the process)."""
+    from nlb_suite.sweep.ray_session import ray_session
+
+    with ray_session("local", tmp_path_factory.mktemp("ray"), num_cpus=2):
+        yield
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _curves(run_dir: Path) -> list[dict]:
+    return _rows(run_dir / "curves.csv")
+
+
+def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synthetic, ray_local):
+    data_dir = synthetic("mc_maze_small")
+    out = tmp_path / "pbt"
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(PBT_SPACE)
+    args = _sweep_args(data_dir, out, "--search", "pbt", "--samples", "2", "--space", str(space_file))
+    assert cli_main(args) == 0
+    capsys.readouterr()
+    rows = _rows(out / "trials.csv")
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
+    # Ray's PBT log (one line per exploit: trials, times, old and new config): the worse trial cloned the
+    # better one and perturbed its values AutoLFADS' way (x 1 +/- u, u <= explore, inside the range)
+    exploits = [json.loads(line) for line in (out / "tune" / "pbt_global.txt").read_text().splitlines()]
+    assert len(exploits) >= 1  # a generation ends at epoch 2
+    bounds = {"lr": (1e-4, 1e-2), "cd_rate": (0.05, 0.7)}
+    for *_, old, new in exploits:
+        for name, (lo, hi) in bounds.items():
+            assert lo <= new[name] <= hi and 0.7 <= new[name] / old[name] <= 1.3 and new[name] != old[name]
+    final_lrs = {float(r["lr"]) for r in rows}
+    assert final_lrs != {4e-3}  # every trial started at init 4e-3; exploited ones moved
+    # the chosen model's curves hold its whole lineage (4 epochs, cloned history included)
+    assert len(_curves(out / "best_run")) == 4
+    best = min(rows, key=lambda r: float(r["valid_best"]))
+    assert json.loads((out / "sweep.json").read_text())["best"]["trial"] == best["trial"]
+    assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
+
+
+def test_random_search_interrupted_resumed_chosen_on_validation(tmp_path, capsys, synthetic, ray_local):
+    """Ctrl-C after a first trial finished: exit 130, state saved; --resume runs only what was left (finished
+    trials untouched). Then: every trial in the table, sampled in range, the choice on validation alone, and
+    the chosen model's run folder, config and package usable."""
+    data = synthetic("mc_maze_small")
+    out = tmp_path / "sweep"
+    args = _sweep_args(data, out, "--search", "random", "--samples", "3", "--seed", "1")
+
+    def interrupt_after_first_trial():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(len(p.read_text().splitlines()) == 5 for p in out.glob("tune/trial_*/progress.csv")):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+    watcher = threading.Thread(target=interrupt_after_first_trial, daemon=True)
+    watcher.start()
+    assert cli_main(args) == 130
+    watcher.join()
+    captured = capsys.readouterr()
+    assert "sweep interrupted:" in captured.err and "--resume" in captured.err
+    assert json.loads((out / "sweep.json").read_text())["state"] == "interrupted"
+    first = {p.parent.name: p.read_text() for p in out.glob("tune/trial_*/progress.csv")
+             if len(p.read_text().splitlines()) == 5}
+    assert 1 <= len(first) < 3
+    assert cli_main(args + ["--samples", "4", "--resume"]) == 2  # a different sweep on the same folder: refused
+    assert "--resume: samples was 3, now 4" in capsys.readouterr().err
+    assert cli_main(args + ["--resume"]) == 0
+    printed = capsys.readouterr().out
+    for name, text in first.items():  # finished before the interruption: not trained again
+        assert (out / "tune" / name / "progress.csv").read_text() == text
+
+    rows = _rows(out / "trials.csv")
+    space = load_space(default_space_file(get_baseline("lfads")))
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
+    assert set(rows[0]) == {"trial", "status", *space.params, "valid_best", "best_epoch", "epochs", "fit_s"}
+    for r in rows:  # sampled inside the declared ranges; no eval metric anywhere in the table
+        for name, p in space.params.items():
+            assert p.low <= float(r[name]) <= p.high
+    best = min(rows, key=lambda r: float(r["valid_best"]))
+    assert rows[0] is best  # the table is sorted by validation
+    assert f"chosen on internal validation: trial {best['trial']}" in printed
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["state"] == "done" and info["best"]["trial"] == best["trial"]
+    # the chosen model's run folder: its curves are the chosen trial's, its best validation is the table's
+    run = read_run(out / "best_run")
+    assert run.info["baseline"] == "lfads" and set(run.metrics) >= {"co-bps", "vel R2", "psth R2", "fp-bps"}
+    curves = _curves(out / "best_run")
+    assert len(curves) == 4
+    assert min(float(c["valid_sv_nll"]) for c in curves) == pytest.approx(float(best["valid_best"]), rel=1e-6)
+    # best_config.yaml is what `run --config` takes: the chosen values over the fixed ones
+    chosen, _ = resolve_config(get_baseline("lfads"), "mc_maze_small", 5, None, None, "cpu",
+                               out / "best_config.yaml")
+    for name in space.params:
+        assert getattr(chosen, name) == float(best[name])
+    assert chosen.sv_early_stop and chosen.sv_rate == 0.2 and chosen.max_epochs == 4
+    assert run.config["config"] == yaml.safe_load((out / "best_config.yaml").read_text())
+    assert cli_main(["package", str(out / "best_run"), "--out", str(tmp_path / "sub.h5")]) == 0
+    # the same folder again without --resume/--overwrite: refused, nothing touched
+    assert cli_main(args) == 2
+    assert "holds a previous sweep folder" in capsys.readouterr().err
+
+
+# ----- run-all ---------------------------------------------------------------------------------------
+
+def test_run_all_resumes_and_packages(tmp_path, capsys, synthetic, ray_local):
+    """Two small synthetic datasets at 5 ms as Ray tasks, packaged and validated; a second call after one run
+    was lost redoes only that run (its stale temp folder cleared) and packages again."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("mc_maze_small", "mc_maze_large"):
+        (root / name).symlink_to(synthetic(name).parent)  # the generated folder: NWB files + ground truth
+    out = tmp_path / "all"
+    args = ["run-all", "smoothing", "--data-root", str(root), "--phase", "val", "--bins", "5",
+            "--datasets", "mc_maze_small,mc_maze_large", "--ci", "0", "--out", str(out)]
+    assert cli_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "2 runs, 0 finished earlier, 2 to run" in printed and printed.count(" ms done in ") == 2
+    manifest = json.loads((out / "submission.manifest.json").read_text())
+    assert sorted(manifest["datasets"]) == ["mc_maze_large", "mc_maze_small"]
+    assert manifest["phase"] == "val" and len(manifest["synthetic_runs"]) == 2
+    small_json = (out / "runs" / "mc_maze_small_5ms" / "run.json").read_text()
+    # lose one run (as if killed midway: only its temp folder remains) and go again
+    medium = out / "runs" / "mc_maze_large_5ms"
+    for p in medium.iterdir():
+        p.unlink()
+    medium.rmdir()
+    (out / "runs" / ".mc_maze_large_5ms.x1y2").mkdir()
+    assert cli_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "2 runs, 1 finished earlier, 1 to run" in printed and "mc_maze_large 5 ms done in" in printed
+    assert (out / "runs" / "mc_maze_small_5ms" / "run.json").read_text() == small_json
+    assert not (out / "runs" / ".mc_maze_large_5ms.x1y2").exists()
+    assert read_run(medium).metrics is not None
+    assert cli_main(["validate", str(out / "submission.h5")]) == 0
+    assert json.loads((out / "submission.manifest.json").read_text())["sha256"] == manifest["sha256"]
+    # another baseline into the same folder is refused
+    assert cli_main(["run-all", "gpfa", *args[2:]]) == 2
+    assert "a batch of smoothing phase val" in capsys.readouterr().err
