@@ -123,6 +123,7 @@ BUILTIN_BASELINES = {
     "gru_sae": "baselines.sae:GRUSAEBaseline",
     "ndt": "baselines.ndt:NDTBaseline",
     "stndt": "baselines.stndt:STNDTBaseline",
+    "gnocchi": "baselines.gnocchi:GnocchiBaseline",
 }
 
 

@@ -1,0 +1,323 @@
+"""GNOCCHI: noise schedule, DDIM step and MMD against hand-computed values; networks, losses, determinism, CLI."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from baselines.diffusion import (  # noqa: E402
+    ddim_sample,
+    ddim_step,
+    ddim_timesteps,
+    gaussian_kernel,
+    linear_schedule,
+    mmd,
+    predicted_x0,
+    q_sample,
+)
+from baselines.gnocchi import GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
+from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
+from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
+from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
+
+TINY = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3, ae_max_epochs=2,
+            unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2, batch_size=8, max_epochs=3,
+            patience=3, warmup_epochs=1)
+N_IN, N_OUT, T, FWD = 5, 3, 12, 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: faster for these tiny models on shared cores, and bitwise-reproducible."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def trials(n: int = 20, seed: int = 0) -> TrialSet:
+    """Random Poisson train trials with held-out neurons and forward bins."""
+    rng = np.random.default_rng(seed)
+
+    def counts(t: int, k: int) -> np.ndarray:
+        return rng.poisson(0.3, size=(n, t, k)).astype(np.float32)
+    return TrialSet(split="train", spikes_heldin=counts(T, N_IN), trial_ids=np.arange(n),
+                    bins=np.tile(np.arange(T), (n, 1)), forward_bins=np.tile(np.arange(T, T + FWD), (n, 1)),
+                    spikes_heldout=counts(T, N_OUT), spikes_heldin_forward=counts(FWD, N_IN),
+                    spikes_heldout_forward=counts(FWD, N_OUT))
+
+
+def context(seed: int = 0, run_dir=None) -> RunContext:
+    return RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=N_IN, n_heldout=N_OUT, n_forward_bins=FWD,
+                      seed=seed, run_dir=run_dir)
+
+
+def baseline(seed: int = 0, run_dir=None, **overrides) -> GnocchiBaseline:
+    return GnocchiBaseline(GnocchiConfig(**{**TINY, **overrides}), context(seed, run_dir))
+
+
+# ----- diffusion pieces against hand-computed values ---------------------------------------------
+
+def test_linear_schedule_and_forward_noising_by_hand():
+    """betas 0.1, 0.2, 0.3 -> alpha-bar 0.9, 0.72, 0.504; x_t = sqrt(ab) x0 + sqrt(1 - ab) eps."""
+    s = linear_schedule(3, 0.1, 0.3)
+    np.testing.assert_allclose(s.betas.numpy(), [0.1, 0.2, 0.3], rtol=1e-12)
+    np.testing.assert_allclose(s.alphas_bar.numpy(), [0.9, 0.72, 0.504], rtol=1e-12)
+    x0 = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    noise = torch.tensor([[0.5], [-1.0]], dtype=torch.float64)
+    x_t = q_sample(x0, torch.tensor([1, 2]), noise, s)
+    np.testing.assert_allclose(x_t.numpy().ravel(), [math.sqrt(0.72) + math.sqrt(0.28) * 0.5,
+                                                     2 * math.sqrt(0.504) - math.sqrt(0.496)], rtol=1e-12)
+    ab = s.alphas_bar[torch.tensor([1, 2])]
+    torch.testing.assert_close(predicted_x0(x_t, noise, ab), x0)  # the exact noise recovers x0
+    # the default: alpha-bar_T = exp(sum log(1 - beta)) ~ exp(-sum beta - sum beta^2 / 2) = exp(-5.005 - 0.0167)
+    d = linear_schedule(1000, 1e-5, 1e-2)
+    assert d.n_steps == 1000 and float(d.betas[0]) == pytest.approx(1e-5) and float(d.betas[-1]) == pytest.approx(1e-2)
+    assert float(d.alphas_bar[-1]) == pytest.approx(0.006593, rel=1e-3)
+    with pytest.raises(NLBInputError, match="beta_start <= beta_end"):
+        linear_schedule(10, 0.2, 0.1)
+
+
+def test_ddim_step_by_hand():
+    """x_t = 2, eps = 0.5, ab_t = 0.64, ab_prev = 0.81: x0_hat = 2.125; eta 0 -> 2.130445, eta 1 -> 2.386057."""
+    x_t, eps = torch.tensor([2.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+    # eta 0: 0.9 * 2.125 + sqrt(0.19) * 0.5
+    np.testing.assert_allclose(ddim_step(x_t, eps, 0.64, 0.81).numpy(), [2.1304449], rtol=1e-7)
+    # eta 1: sigma = sqrt(0.19 / 0.36) sqrt(1 - 0.64 / 0.81) = 0.3328201; direction sqrt(0.19 - sigma^2) = 0.2814780
+    got = ddim_step(x_t, eps, 0.64, 0.81, eta=1.0, noise=torch.tensor([1.0], dtype=torch.float64))
+    np.testing.assert_allclose(got.numpy(), [1.9125 + 0.2814780 * 0.5 + 0.3328201], rtol=1e-6)
+    # the last step (ab_prev = 1) returns the clean estimate itself
+    np.testing.assert_allclose(ddim_step(x_t, eps, 0.64, 1.0).numpy(), [2.125], rtol=1e-12)
+    # clipping: x0_hat = (2 + sqrt(0.75) 3) / 0.5 = 9.196 -> 5, eps re-derived, the final step returns 5
+    clipped = ddim_step(x_t, torch.tensor([-3.0], dtype=torch.float64), 0.25, 1.0, clip_x0=5.0)
+    np.testing.assert_allclose(clipped.numpy(), [5.0], rtol=1e-12)
+    with pytest.raises(ValueError, match="noise"):
+        ddim_step(x_t, eps, 0.64, 0.81, eta=0.5)
+
+
+def test_ddim_timesteps_and_sampler_with_an_exact_denoiser():
+    """Evenly spaced descending steps; with the true noise of a fixed x0 the sampler returns that x0."""
+    assert ddim_timesteps(1000, 5) == [999, 749, 500, 250, 0]
+    assert ddim_timesteps(10, 10) == list(range(9, -1, -1))
+    with pytest.raises(NLBInputError, match="ddim_steps"):
+        ddim_timesteps(10, 11)
+    s = linear_schedule(100, 1e-4, 0.05)
+    target = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+
+    def oracle(x, steps):  # the noise that maps target to x at each row's step
+        ab = s.alphas_bar[steps].float()[:, None]
+        return (x - ab.sqrt() * target) / (1 - ab).sqrt()
+
+    out = ddim_sample(oracle, (2, 2), s, 7, 0.0, torch.Generator().manual_seed(0), torch.device("cpu"))
+    torch.testing.assert_close(out, target, rtol=1e-4, atol=1e-4)
+
+
+def test_truncated_snr_weight_by_hand():
+    """max(1, (1 - ab) / ab): ab 0.2 -> 4, 0.5 -> 1, 0.9 -> 1; "none" -> 1 everywhere."""
+    from baselines.gnocchi import noise_weight
+
+    ab = torch.tensor([0.2, 0.5, 0.9, 0.01])
+    np.testing.assert_allclose(noise_weight(ab, "truncated").numpy(), [4.0, 1.0, 1.0, 99.0], rtol=1e-6)
+    np.testing.assert_array_equal(noise_weight(ab, "none").numpy(), np.ones(4))
+
+
+def test_mmd_by_hand():
+    """k = exp(-mean (x - y)^2 / d); x = {0, 1}, y = {0, 0}: MMD^2 = (1 - 1/e) / 2."""
+    x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[0.0], [0.0]])
+    assert float(mmd(x, y)) == pytest.approx((1 - math.exp(-1)) / 2, rel=1e-6)
+    k = gaussian_kernel(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 3.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(k.numpy(), [[math.exp(-5 / 2), 1.0]], rtol=1e-6)  # mean sq 5, d = 2
+    z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    assert float(mmd(z, z)) == pytest.approx(0.0, abs=1e-6)
+    assert float(mmd(z, z + 3.0)) > float(mmd(z, z + 1.0)) > 0
+
+
+# ----- networks and losses ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("length", [13, 16, 45])
+def test_unet_shapes_zero_start_and_conditioning(length):
+    """Any length comes back cropped; the zero-initialised output starts at 0; step and code both matter."""
+    seed_everything(0)
+    cfg = GnocchiConfig(**{**TINY, "unet_widths": [8, 16, 16]})
+    net = ConditionalUNet1d(cfg.dims(N_IN, N_IN + N_OUT)).eval()
+    x, steps, code = torch.randn(3, length, 4), torch.tensor([0, 10, 40]), torch.randn(3, 3)
+    out = net(x, steps, code)
+    assert out.shape == (3, length, 4) and torch.all(out == 0)
+    torch.nn.init.normal_(net.out.weight)
+    base = net(x, steps, code)
+    assert not torch.allclose(base, net(x, steps, code + 1.0))
+    assert not torch.allclose(base, net(x, steps + 5, code))
+
+
+@pytest.mark.parametrize("stride,n_bins,steps", [(1, 13, 13), (4, 13, 4), (4, 16, 4), (5, 45, 9)])
+def test_autoencoder_latent_stride(stride, n_bins, steps):
+    """Latents at 1/stride of the bin rate, read out at every bin; constant latents give constant rates."""
+    from baselines.gnocchi_model import SpikeAutoencoder
+
+    seed_everything(0)
+    ae = SpikeAutoencoder(GnocchiConfig(**{**TINY, "latent_stride": stride}).dims(N_IN, N_IN + N_OUT))
+    z = ae.encode(torch.rand(2, n_bins, N_IN + N_OUT))
+    assert ae.latent_length(n_bins) == steps and z.shape == (2, steps, 4)
+    rates = ae.log_rates(torch.ones(2, steps, 4), n_bins)
+    assert rates.shape == (2, n_bins, N_IN + N_OUT)
+    torch.testing.assert_close(rates, rates[:, :1].expand_as(rates))
+
+
+def test_diffusion_loss_gradients_reach_encoder_not_autoencoder():
+    """Stage 2 trains the code encoder and the denoiser; the frozen autoencoder gets no gradient."""
+    seed_everything(0)
+    g = baseline()
+    g.build(N_IN, N_IN + N_OUT)
+    torch.nn.init.normal_(g.model.denoiser.out.weight, std=0.1)
+    for p in g.model.autoencoder.parameters():
+        p.requires_grad_(False)
+    data = prepare(trials(6), FWD, torch.device("cpu"))
+    latents = torch.randn(6, (T + FWD) // 2, 4)  # latent_stride 2
+    idx = torch.arange(6)
+    loss, logs = g.diffusion_loss(data, latents, idx, torch.tensor([0, 5, 10, 20, 30, 49]), torch.randn(6, 8, 4),
+                                  train=False)
+    loss.backward()
+    assert set(logs) == {"noise_mse", "recon", "mmd"} and all(np.isfinite(v) for v in logs.values())
+    assert all(p.grad is not None and torch.any(p.grad != 0) for p in g.model.encoder.parameters())
+    assert all(p.grad is None for p in g.model.autoencoder.parameters())
+
+
+def test_autoencoder_loss_scores_only_entries_hidden_at_the_input():
+    """Coordinated dropout: log-rate gradients only at hidden entries; kept and NaN entries get none."""
+    seed_everything(0)
+    g = baseline(ae_smooth_scale=0.0, ae_l2_scale=0.0)
+    g.build(N_IN, N_IN + N_OUT)
+    train = trials(4)
+    train.spikes_heldout[0, :3] = np.nan
+    data = prepare(train, FWD, torch.device("cpu"))
+    keep = torch.bernoulli(torch.full(data.counts.shape, 0.7, dtype=torch.float32))
+    captured = {}
+    readout = g.model.autoencoder.log_rates
+
+    def spy(latents, n_bins):
+        captured["lr"] = readout(latents, n_bins)
+        captured["lr"].retain_grad()
+        return captured["lr"]
+
+    g.model.autoencoder.log_rates = spy
+    loss, _ = g.autoencoder_loss(data, torch.arange(4), keep)
+    loss.backward()
+    grad = captured["lr"].grad
+    hidden = (keep == 0) & (data.weight == 1)
+    assert torch.all(grad[~hidden] == 0) and torch.all(grad[hidden] != 0)
+    assert torch.all(data.weight[0, :3, N_IN:] == 0)
+
+
+# ----- fit / predict -----------------------------------------------------------------------------------
+
+def test_fit_predict_shapes_determinism_and_files(tmp_path):
+    """One seed -> identical rates; another seed -> different ones; curves of both stages and checkpoints."""
+    train = trials()
+    a = baseline(seed=4, run_dir=tmp_path)
+    a.fit(train)
+    ra = a.predict(train)
+    b = baseline(seed=4)
+    b.fit(train)
+    rb = b.predict(train)
+    c = baseline(seed=5)
+    c.fit(train)
+    for name, shape in (("heldin", (20, T, N_IN)), ("heldout", (20, T, N_OUT)), ("heldin_forward", (20, FWD, N_IN)),
+                        ("heldout_forward", (20, FWD, N_OUT))):
+        assert getattr(ra, name).shape == shape
+        np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+        assert np.all(np.isfinite(getattr(ra, name))) and np.all(getattr(ra, name) > 0)
+    assert not np.array_equal(ra.heldout, c.predict(train).heldout)
+    np.testing.assert_array_equal(ra.heldout, a.predict(train).heldout)  # predicting twice: same samples
+    assert (tmp_path / "curves.csv").read_text().splitlines()[0].startswith("epoch,train_loss,valid_loss")
+    assert "valid_nll" in (tmp_path / "autoencoder" / "curves.csv").read_text().splitlines()[0]
+    assert (tmp_path / "gnocchi_best.pt").exists() and (tmp_path / "autoencoder" / "gnocchi_autoencoder_best.pt").exists()
+    assert [r["epoch"] for r in a.curves["diffusion"]] == [0, 1, 2]
+    restored = baseline(seed=4)  # the checkpoint is a complete fitted model
+    restored.load(tmp_path / "gnocchi_best.pt", N_IN, N_IN + N_OUT)
+    np.testing.assert_allclose(restored.predict(train).heldout, ra.heldout, rtol=1e-6)
+
+
+def test_predict_uses_held_in_spikes_only_and_sample_mean():
+    """Rates depend on held-in spikes alone; they are the mean of the per-sample rates; codes have code_dim."""
+    g = baseline()
+    train = trials()
+    g.fit(train)
+    evals = TrialSet(split="eval", spikes_heldin=train.spikes_heldin[:6], trial_ids=np.arange(6),
+                     bins=train.bins[:6], forward_bins=train.forward_bins[:6])
+    with_heldout = trials()
+    leaked = TrialSet(split="eval", spikes_heldin=train.spikes_heldin[:6], trial_ids=np.arange(6),
+                      bins=train.bins[:6], forward_bins=train.forward_bins[:6],
+                      spikes_heldout=with_heldout.spikes_heldout[:6] + 5)
+    np.testing.assert_array_equal(g.predict(evals).heldout, g.predict(leaked).heldout)
+    codes = g.encode(evals)
+    assert codes.shape == (6, 3)
+    samples = g.sample_rates(codes, 2, seed=0, n_bins=T + FWD)
+    assert samples.shape == (6, 2, T + FWD, N_IN + N_OUT)
+    np.testing.assert_allclose(samples.mean(1)[:, :T, N_IN:], g.predict(evals).heldout, rtol=1e-5)
+
+
+def test_missing_held_in_spikes_are_handled():
+    """NaN held-in entries: fit and predict stay finite; a missing entry enters the encoder as a zero."""
+    train = trials()
+    rng = np.random.default_rng(1)
+    missing = rng.random(train.spikes_heldin.shape) < 0.2
+    train.spikes_heldin[missing] = np.nan
+    g = baseline()
+    g.fit(train)
+    r = g.predict(train)
+    assert np.all(np.isfinite(r.heldout)) and np.all(np.isfinite(r.heldin))
+    zeroed = TrialSet(**{**train.__dict__, "spikes_heldin": np.where(missing, 0.0, train.spikes_heldin)})
+    np.testing.assert_array_equal(g.encode(train), g.encode(zeroed))
+    assert not np.array_equal(g.encode(train), g.encode(trials()))
+
+
+@pytest.mark.parametrize("key,value", [("code_dim", 0), ("input_dropout", 1.0), ("ae_cd_rate", -0.1),
+                                       ("beta_start", 0.0), ("beta_end", 1.0), ("ddim_steps", 2000),
+                                       ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("unet_widths", []),
+                                       ("valid_frac", 1.0), ("lr_schedule", "step"), ("n_samples", 0),
+                                       ("snr_weighting", "p2"), ("latent_stride", 0)])
+def test_bad_config_values(key, value):
+    """Out-of-range values are one-line NLBInputErrors naming the field."""
+    with pytest.raises(NLBInputError, match=key):
+        build_config(get_baseline("gnocchi"), {key: value}, source="test")
+
+
+def test_fit_errors():
+    """Train trials without held-out spikes, or a single trial, are one-line errors; predict needs a fit."""
+    t = trials()
+    no_heldout = TrialSet(split="train", spikes_heldin=t.spikes_heldin, trial_ids=t.trial_ids, bins=t.bins,
+                          forward_bins=t.forward_bins)
+    with pytest.raises(NLBInputError, match="held-out"):
+        baseline().fit(no_heldout)
+    with pytest.raises(NLBInputError, match="at least 2"):
+        baseline().fit(trials(1))
+    with pytest.raises(NLBInputError, match="before fit"):
+        baseline().predict(t)
+
+
+# ----- the command line: run -> compare -> report -> package ---------------------------------------
+
+def test_cli_run_compare_report_package(synthetic, tmp_path, capsys):
+    """`nlb-eval run gnocchi` (fast profile, tiny networks) on a synthetic set, then compare, report and package."""
+    from nlb_suite.cli import main
+
+    folder = str(synthetic("mc_maze_small"))
+    sets = [f"--set={k}={v}" for k, v in {**TINY, "unet_widths": "[8,16]", "max_epochs": 2}.items()]
+    run = tmp_path / "gn"
+    assert main(["run", "gnocchi", "--dataset", "mc_maze_small", "--data", folder, "--profile", "fast",
+                 "--ci", "0", "--out", str(run), *sets]) == 0
+    values = next(iter(__import__("json").loads((run / "metrics.json").read_text())[0].values()))
+    assert all(np.isfinite(v) for v in values.values()) and any("fp-bps" in k for k in values)
+    assert (run / "autoencoder" / "curves.csv").exists()
+    capsys.readouterr()
+    assert main(["compare", str(run), "--ci", "50"]) == 0
+    assert "co-bps" in capsys.readouterr().out
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html")]) == 0
+    assert "gnocchi" in (tmp_path / "r.html").read_text()
+    assert main(["package", str(run), "--out", str(tmp_path / "sub.h5")]) == 0
+    assert (tmp_path / "sub.h5").exists() and (tmp_path / "sub.manifest.json").exists()
