@@ -16,8 +16,10 @@ data), not by the kinematics. Per 5 ms bin:
 - spikes are Poisson given the rate times a private, fast log-normal gain per neuron (spike-count
   variability beyond Poisson that no population model can predict); the ground truth is the expected
   count given the shared latents, the best prediction any model can make;
-- behaviour comes from a separate kinematic plant launched by the same motor events (plus motor noise
-  the neurons never see): it is decoded from the population, but it is not an input to the neurons.
+- behaviour comes from a separate kinematic plant launched by the same motor events, plus unplanned
+  velocity variability (an OU motor-noise plant) that the neurons express only weakly (`potent_sd`; zero:
+  they never see it): velocity is decoded well from denoised rates and poorly from smoothed counts, as
+  in real motor cortex; the hand's position and velocity are never inputs to the neurons.
 """
 
 
@@ -40,7 +42,7 @@ REACH_TAU = 0.07  # reach generator time constant (s): bell-shaped speed peaking
 MAX_RATE_HZ = 200.0  # firing rates saturate smoothly towards this
 EDGE_SNAP_FRACTION = 0.01  # quirk: share of spikes moved onto the lower edge of their 5 ms bin
 CHUNK_BINS = 4096
-MOTOR_NOISE_TAU = 0.15  # s
+MOTOR_NOISE_TAU = 1.0  # s: slow leak that keeps the motor-noise displacement bounded
 
 Event = Callable[[np.ndarray], None]
 
@@ -53,8 +55,8 @@ LAYOUTS = {  # block name -> size (task drivers, plant, motor noise, condition-i
     "rsg": (("c", 2), ("m", 2), ("pp", 3), ("ci", 2), ("slow", 1)),
 }
 TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.05}
-PLANTS = (("z1", "z2", "p"), ("e1", "e2", "pe"))  # reach generator; motor noise (behaviour only)
-READOUT_BLOCKS = ("ci", "slow")  # read out directly besides tanh(h); every other non-plant block drives h
+PLANTS = (("z1", "z2", "p"), ("e1", "e2", "pe"))  # reach generator; unplanned motor noise (velocity e2)
+READOUT_BLOCKS = ("ci", "slow", "e2")  # read out directly besides tanh(h); every other non-plant block drives h
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,17 @@ class Realism:
     onset_jitter_s: float = 0.03  # neural (and hand) onset vs the recorded movement onset (sd)
     ci_rise_s: float = 0.012  # logistic scale of the condition-invariant rise (10-90 % in ~50 ms)
     prep_noise: float = 0.75  # trial-to-trial preparatory-state noise (condition spread ~1)
-    motor_noise_mm: float = 1.0  # behaviour-only motor noise (position, mm)
+    motor_noise_vel: float = 10.0  # sd of the hand-velocity variability not planned by the condition (mm/s)
     endpoint_coupling: float = 25.0  # mm of reach-endpoint shift per unit of preparatory noise
     neural_drive: float = 0.5  # RNN output -> plant while the movement signal is on
+    potent_sd: float = 0.0  # readout weight sd of that velocity variability: expressed weakly by the neurons
 
 
-REALISM = {"maze": Realism(), "rtt": Realism(), "bump": Realism(), "rsg": Realism(tau_rnn=0.06)}
+# maze: hand velocity varies from trial to trial beyond the condition's plan (sd 200 mm/s) and the neurons
+# express that variability weakly (potent_sd 0.3): calibrated so nlb_tools' end-to-end recipe decodes velocity
+# from smoothed spikes about as poorly as on real mc_maze_large (benchmarks/RESULTS.md, "Proving ground")
+REALISM = {"maze": Realism(motor_noise_vel=200.0, potent_sd=0.3), "rtt": Realism(), "bump": Realism(),
+           "rsg": Realism(tau_rnn=0.06)}
 
 
 @dataclass
@@ -153,7 +160,8 @@ def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
         if names[0] in b:
             _plant(a, b, names)
     if "pe" in b:
-        a[b["pe"], b["pe"]] = -1 / MOTOR_NOISE_TAU  # motor noise wanders around the planned path
+        pe = np.arange(b["pe"].start, b["pe"].stop)
+        a[pe, pe] = -1 / MOTOR_NOISE_TAU  # the motor-noise displacement wanders around the planned path
     if "q" in b:
         q, p = np.arange(b["q"].start, b["q"].stop), np.arange(b["p"].start, b["p"].stop)
         a[q, p] = -1 / (100.0 * TRACK_TAU["q"])  # q tracks (target - hand) / 100 mm
@@ -180,8 +188,8 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
             scale[b[p]] = 100.0
             noise[b[z2]] = noise[b[p]] = 0.0
         noise[b["z1"]] = 0.004 * scale[b["z1"]]
-        # motor noise: OU-like drive of the second plant; position sd ~ motor_noise_mm
-        noise[b["e1"]] = knobs.motor_noise_mm / REACH_TAU * np.sqrt(2 * DT / REACH_TAU)
+        # motor noise: an OU drive e1 low-passed into the velocity e2 (sd motor_noise_vel; var e2 = var e1 / 2)
+        noise[b["e1"]] = np.sqrt(2.0) * knobs.motor_noise_vel * np.sqrt(2 * DT / REACH_TAU)
     noise[b["slow"]] = 0.3 * np.sqrt(1 - np.exp(-2 * DT / 2.0))
     plant = set().union(*PLANTS)
     driver_names = [n for n, _ in LAYOUTS[family] if n not in plant and n not in READOUT_BLOCKS]
@@ -198,7 +206,7 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
     n_ci = b["ci"].stop - b["ci"].start
     C_ci = rng.normal(knobs.ci_gain, 0.6 * knobs.ci_gain, (n_units, n_ci))
     C_slow = np.abs(rng.normal(0.3, 0.1, (n_units, 1)))
-    C = np.concatenate([C_rnn, C_ci, C_slow], axis=1)
+    C_parts = [C_rnn, C_ci, C_slow]
     offset = np.clip(rng.normal(knobs.offset_mean, knobs.offset_sd, n_units), -1.5, 3.0)
     log_base = np.log(np.clip(rng.lognormal(np.log(knobs.base_hz), 0.5, n_units), 1.0, 40.0))
     heldout = np.zeros(n_units, bool)
@@ -216,6 +224,9 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
         "endpoint_mix": rng.normal(0, knobs.endpoint_coupling / np.sqrt(6), (2, 6)),
         "motor_out": rng.normal(0, 1.0 / np.sqrt(knobs.n_rnn), (2, knobs.n_rnn)),
     }
+    if "e2" in b:  # the unplanned part of hand velocity, expressed weakly (an output-potent signal)
+        C_parts.append(rng.normal(0, knobs.potent_sd, (n_units, 2)))
+    C = np.concatenate(C_parts, axis=1)
     return LatentModel(family, b, A, noise, scale, C, offset, log_base, heldout, (spec.lag_ms or 0) / 1000,
                        J, B, drivers, direct, knobs, params)
 
