@@ -1,6 +1,7 @@
 """AutoLFADS' claim on the proving ground: PBT-tuned LFADS vs the fixed CPU default, on the eval trials.
 
-    python benchmarks/bench_sweep.py --dataset mc_maze_small --data-seeds 0 --population 4 --epochs 200
+    python benchmarks/bench_sweep.py --datasets mc_maze_small --data-seeds 0 --population 4 --epochs 200
+    python benchmarks/bench_sweep.py --datasets mc_maze_small,mc_maze_medium,mc_maze_large --data-seeds 0
 
 For each data seed the synthetic stand-in is generated (cached under benchmarks/_work/realism/, keyed by
 the generator's digest); LFADS runs once with its CPU default (`profiles.cpu`, nothing tuned on these
@@ -64,8 +65,9 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="mc_maze_small")
-    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
+    ap.add_argument("--datasets", default="mc_maze_small",
+                    help="comma-separated; with mc_maze_large among them, the share of its quality each keeps")
+    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: each set's real count)")
     ap.add_argument("--data-seeds", default="0")
     ap.add_argument("--population", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial")
@@ -76,24 +78,28 @@ def main() -> None:
     from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.table import print_table
 
-    trials = args.trials or get_dataset(args.dataset).n_train_val
+    names = args.datasets.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    per_seed = {s: run_seed(args.dataset, trials, s, Path(args.work), args.population, args.epochs) for s in seeds}
+    results = {}
+    for name in names:
+        trials = args.trials or get_dataset(name).n_train_val
+        for s in seeds:
+            results[(name, s)] = run_seed(name, trials, s, Path(args.work), args.population, args.epochs)
 
-    print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
-          f"PBT: population {args.population}, at most {args.epochs} epochs a trial, chosen on sample validation")
+    print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
+          f"{args.population}, at most {args.epochs} epochs a trial, chosen on sample validation")
     rows = []
-    for s, res in per_seed.items():
+    for (name, s), res in results.items():
         m = res["metrics"]
         for n in m:
             gaps = [f"{100 * (m[n][k] - m['smoothing'][k]) / (m['oracle'][k] - m['smoothing'][k]):.0f}%"
                     if all(k in (m[x] or {}) for x in ("smoothing", "oracle", n)) else "-" for k in GAP_METRICS]
-            rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
+            rows.append([name, str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
                          f"{res['seconds'][n]:.0f}"])
-    print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "train s"], rows)
+    print_table(["dataset", "seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "train s"], rows)
 
     rows = []
-    for s, res in per_seed.items():
+    for (name, s), res in results.items():
         cells = []
         for k in METRICS:
             ba, bb = res["boot"]["lfads PBT"].get(k), res["boot"]["lfads"].get(k)
@@ -103,15 +109,22 @@ def main() -> None:
             lo, hi, _ = paired_interval(ba, bb)
             d = res["metrics"]["lfads PBT"][k] - res["metrics"]["lfads"][k]
             cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
-        rows.append(["lfads PBT - lfads default", str(s), *cells])
+        rows.append([name, str(s), "lfads PBT - lfads default", *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
-    print_table(["pair", "seed", *METRICS], rows)
+    print_table(["dataset", "seed", "pair", *METRICS], rows)
 
-    for s, res in per_seed.items():
-        print(f"\nPBT trials, data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best'].trial}")
-        names = list(res["rows"][0].config)
-        print_table(["trial", *names, f"{res['monitor']} best", "epochs", "train s"],
-                    [[r.trial, *(f"{r.config[n]:.3g}" for n in names), f"{r.valid_best:.5f}", r.epochs,
+    if "mc_maze_large" in names and len(names) > 1:
+        print("\nshare of the mc_maze_large co-bps each set keeps (same data seed, same model)")
+        rows = [[name, str(s), *[f"{100 * res['metrics'][n]['co-bps'] / results[('mc_maze_large', s)]['metrics'][n]['co-bps']:.0f}%"
+                                 for n in ("lfads", "lfads PBT")]]
+                for (name, s), res in results.items() if name != "mc_maze_large"]
+        print_table(["dataset", "seed", "default", "PBT"], rows)
+
+    for (name, s), res in results.items():
+        print(f"\nPBT trials, {name} data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best'].trial}")
+        keys = list(res["rows"][0].config)
+        print_table(["trial", *keys, f"{res['monitor']} best", "epochs", "train s"],
+                    [[r.trial, *(f"{r.config[k]:.3g}" for k in keys), f"{r.valid_best:.5f}", r.epochs,
                       f"{r.fit_s:.0f}"] for r in res["rows"]])
 
 

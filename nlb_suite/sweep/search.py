@@ -231,7 +231,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **best.config}, spec.profile, device,
                                spec.config_file)
     write_best_config(out / BEST_CONFIG, config, spec, best, monitor)
-    metrics = build_best_run(spec, out, best_result, {**overrides, **best.config}, tensors, progress)
+    metrics = build_best_run(spec, out, best_result, best, {**overrides, **best.config}, tensors, progress)
     _set_state(out, "done", best={"trial": best.trial, "monitor": monitor, "valid_best": best.valid_best,
                                   "config": best.config})
     return SweepResult(out, rows, best, monitor, metrics, True)
@@ -313,7 +313,9 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
-        rows.append(TrialRow(trial.trial_id, status, {n: result.config.get(n) for n in names},
+        config = m.get("config") or result.config  # what its weights were last trained with (a PBT trial
+        # that cloned another at its last epoch holds the clone's weights and result, not a new config's)
+        rows.append(TrialRow(trial.trial_id, status, {n: config.get(n) for n in names},
                              float(m.get("best", math.nan)), int(m.get("best_epoch", 0)), int(m.get("epoch", 0)),
                              float(m.get("fit_s", 0.0))))
     return rows
@@ -353,9 +355,13 @@ def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, 
         tmp.write_text("\n".join(head) + "\n" + body)
 
 
-def build_best_run(spec: SweepSpec, out: Path, best_result, overrides: dict[str, Any], tensors,
+def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, overrides: dict[str, Any], tensors,
                    progress: bool) -> Optional[dict[str, float]]:
-    """Rebuild the chosen model from its last checkpoint (best weights, no training) into SWEEPDIR/best_run."""
+    """Rebuild the chosen model from its last checkpoint (best weights, no training) into SWEEPDIR/best_run;
+    its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and the sweep's
+    record."""
+    import json
+
     from baselines.torch_core import TrainHooks, training_hooks
 
     from ..runs import RunSpec, execute, is_run_folder
@@ -371,5 +377,10 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, overrides: dict[str,
     t0 = time.perf_counter()
     with training_hooks(TrainHooks(resume=state, train=False)):
         result = execute(run, progress=progress, tensors=tensors)
+    info = json.loads((run_dir / "run.json").read_text())
+    info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": best.fit_s}
+    info["sweep"] = {"sweepdir": str(out), "search": spec.search, "trials": spec.samples, "trial": best.trial,
+                     "valid_best": best.valid_best, "best_epoch": best.best_epoch, "epochs": best.epochs}
+    write_json(run_dir / "run.json", info)
     print(f"best model rebuilt from its checkpoint into {run_dir} ({time.perf_counter() - t0:.0f} s)")
     return result.metrics
