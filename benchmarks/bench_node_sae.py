@@ -160,12 +160,14 @@ def one_run(job: dict) -> dict:
 
 
 def jobs(args) -> list[dict]:
-    out = []
+    """Runs in priority order: the claim on two data seeds, the other baselines, latent sizes, further seeds."""
+    out, later = [], []
     sae = {"max_epochs": args.epochs, "patience": args.epochs} if args.epochs else {}
-    for seed in args.data_seeds:
+    for i, seed in enumerate(args.data_seeds):
         for b in SAE:
-            out.append({"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": {"latent_dim": 3, **sae},
-                        "tag": f"{args.dataset}_{b}_l3_s{seed}"})
+            (out if i < 2 else later).append({"dataset": args.dataset, "baseline": b, "seed": seed,
+                                              "overrides": {"latent_dim": 3, **sae},
+                                              "tag": f"{args.dataset}_{b}_l3_s{seed}"})
     for seed in args.others_seeds:
         for b in args.others:
             ov = {"max_epochs": args.lfads_epochs, "patience": args.lfads_epochs} if b == "lfads" else {}
@@ -177,7 +179,7 @@ def jobs(args) -> list[dict]:
                 out.append({"dataset": args.dataset, "baseline": b, "seed": seed,
                             "overrides": {"latent_dim": size, **sae},
                             "tag": f"{args.dataset}_{b}_l{size}_s{seed}"})
-    return out
+    return out + later
 
 
 def _fmt(v, nd=3) -> str:
@@ -261,7 +263,7 @@ def main() -> None:
     ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
     ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
-    ap.add_argument("--lfads-epochs", type=int, default=100)
+    ap.add_argument("--lfads-epochs", type=int, default=60)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the cpu profile's)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
