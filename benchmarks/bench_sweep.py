@@ -1,6 +1,6 @@
 """AutoLFADS' claim on the proving ground: PBT-tuned LFADS vs the fixed CPU default, on the eval trials.
 
-    python benchmarks/bench_sweep.py --datasets mc_maze_small --data-seeds 0 --population 4 --epochs 200
+    python benchmarks/bench_sweep.py --datasets mc_maze_small --data-seeds 0 --population 4 --epochs 100 --interval 20 --burn-in 40
     python benchmarks/bench_sweep.py --datasets mc_maze_small,mc_maze_medium,mc_maze_large --data-seeds 0
 
 For each data seed the synthetic stand-in is generated (cached under benchmarks/_work/realism/, keyed by
@@ -16,6 +16,7 @@ training time vs the default's fit.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,34 +29,62 @@ METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
-def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int) -> dict:
-    """Default LFADS, PBT-tuned LFADS and the references on one stand-in; metrics, times, paired draws."""
+def space_file(work: Path, interval: int, burn_in: int) -> Path:
+    """The declared LFADS search space with the PBT interval and burn-in set for this budget."""
+    import yaml
+
+    from nlb_suite.baseline_api import get_baseline
+    from nlb_suite.sweep.search_space import default_space_file
+
+    space = yaml.safe_load(default_space_file(get_baseline("lfads")).read_text())
+    space["pbt"].update(perturbation_interval=interval, burn_in=burn_in)
+    path = work / f"lfads_space_i{interval}_b{burn_in}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
+
+
+SMOKE = {"ic_enc_dim": 6, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 4, "gen_dim": 6, "fac_dim": 3,
+         "max_epochs": 4, "patience": 4, "kl_increase_epoch": 2, "l2_increase_epoch": 2}
+
+
+def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
+             space: Path, extra: dict) -> dict:
+    """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunSpec, execute
+    from nlb_suite.runs import RunSpec, execute, read_run
     from nlb_suite.submission import read_submission
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
     data = stand_in(dataset, trials, seed, work / "realism")
     out = work / "sweep" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}"
+    out.mkdir(parents=True, exist_ok=True)
+    default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
+                                str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
+                                *(f"--set={k}={v}" for k, v in extra.items())],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     metrics, seconds, folders = {}, {}, {}
-    for name in ("oracle", "smoothing", "lfads"):
-        t0 = time.perf_counter()
+    for name in ("oracle", "smoothing"):
         result = execute(RunSpec(name, dataset, data=data, out=out / name, seed=0, ci=0, overwrite=True),
                          progress=False)
         metrics[name], seconds[name], folders[name] = result.metrics, result.timings["fit_s"], out / name
-        print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     sweep = run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
-                                overrides={"max_epochs": epochs, "patience": epochs}, ci=0, overwrite=True),
-                      progress=False)
+                                space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
+                                overwrite=True), progress=False)
     wall = time.perf_counter() - t0
+    if default.wait() != 0:
+        raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
+    run = read_run(out / "lfads")
+    metrics["lfads"], seconds["lfads"], folders["lfads"] = run.metrics, run.info["timings"]["fit_s"], out / "lfads"
     name = "lfads PBT"
     metrics[name], folders[name] = sweep.metrics, out / "pbt" / "best_run"
     seconds[name] = sum(r.fit_s for r in sweep.rows)
-    print(f"  data seed {seed} PBT: {wall:.0f} s wall, {seconds[name]:.0f} s of trial training", file=sys.stderr)
+    print(f"  {dataset} data seed {seed}: PBT {wall:.0f} s wall, {seconds[name]:.0f} s of trial training; "
+          f"default fit {seconds['lfads']:.0f} s", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     names = list(folders)
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
@@ -71,7 +100,10 @@ def main() -> None:
     ap.add_argument("--data-seeds", default="0")
     ap.add_argument("--population", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial")
+    ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
+    ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
     ap.add_argument("--work", default=str(HERE / "_work"))
+    ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     args = ap.parse_args()
 
     from nlb_suite.datasets.specs import get_dataset
@@ -80,14 +112,17 @@ def main() -> None:
 
     names = args.datasets.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
+    space = space_file(Path(args.work) / "sweep", args.interval, args.burn_in)
     results = {}
     for name in names:
         trials = args.trials or get_dataset(name).n_train_val
         for s in seeds:
-            results[(name, s)] = run_seed(name, trials, s, Path(args.work), args.population, args.epochs)
+            results[(name, s)] = run_seed(name, trials, s, Path(args.work), args.population, args.epochs, space,
+                                          SMOKE if args.smoke else {})
 
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
-          f"{args.population}, at most {args.epochs} epochs a trial, chosen on sample validation")
+          f"{args.population}, at most {args.epochs} epochs a trial, interval {args.interval}, burn-in "
+          f"{args.burn_in}, chosen on sample validation")
     rows = []
     for (name, s), res in results.items():
         m = res["metrics"]
