@@ -73,9 +73,7 @@ def run_config(name: str, args, trials: TrialSet, device: str) -> dict:
     profile = None if name == "default" else name  # default: what a run on this device resolves to
     cfg, sources = resolve_config(get_baseline("lfads"), args.dataset, 5, overrides, profile=profile, device=device)
     n, _, n_in = trials.spikes_heldin.shape
-    ctx = RunContext(dataset=args.dataset, bin_ms=5, n_heldin=n_in, n_heldout=trials.spikes_heldout.shape[2],
-                     n_forward_bins=trials.forward_bins.shape[1], seed=args.seed, device=device,
-                     extras={"progress": False})
+    ctx = RunContext.for_trials(args.dataset, 5, trials, seed=args.seed, device=device, extras={"progress": False})
     model = LFADSBaseline(cfg, ctx)
     start = time.perf_counter()
     model.fit(trials)

@@ -76,21 +76,14 @@ def truth_rates_for(tensors, data: Path, train, evals):
     return fit_baseline("oracle", tensors, data, train, evals)
 
 
-def _context(tensors, data: Path, train, name: str):
-    from nlb_suite.baseline_api import RunContext
-    from nlb_suite.datasets.specs import get_dataset
-
-    return RunContext(dataset=tensors.dataset, bin_ms=tensors.bin_ms, n_heldin=train.spikes_heldin.shape[2],
-                      n_heldout=train.spikes_heldout.shape[2], n_forward_bins=get_dataset(tensors.dataset).fp_bins(
-                          tensors.bin_ms), seed=0, device="cpu", data_dir=data, run_dir=None, synthetic=True)
-
-
 def fit_baseline(name: str, tensors, data: Path, train, evals):
     from nlb_suite.baseline_api import get_baseline, resolve_config
 
     cls = get_baseline(name)
     config, _ = resolve_config(cls, tensors.dataset, tensors.bin_ms, {}, None, "cpu")
-    model = cls(config, _context(tensors, data, train, name))
+    from nlb_suite.baseline_api import RunContext
+
+    model = cls(config, RunContext.for_trials(tensors.dataset, tensors.bin_ms, train, data_dir=data, synthetic=True))
     model.fit(train)
     return model.predict(train), model.predict(evals)
 

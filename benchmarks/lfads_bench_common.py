@@ -53,9 +53,8 @@ class BenchData:
         epoch's validation, model in eval mode, no grad; `row` is that epoch's curve row)."""
         if on_epoch is not None:
             extras["on_epoch"] = on_epoch
-        return RunContext(dataset=self.dataset, bin_ms=self.bin_ms, n_heldin=self.train.spikes_heldin.shape[2],
-                          n_heldout=self.train.spikes_heldout.shape[2], n_forward_bins=self.n_forward_bins,
-                          seed=seed, device=device, data_dir=self.folder, synthetic=True, extras=dict(extras))
+        return RunContext.for_trials(self.dataset, self.bin_ms, self.train, seed=seed, device=device,
+                                     data_dir=self.folder, synthetic=True, extras=dict(extras))
 
     def describe(self) -> str:
         n, t, q = self.train.spikes_heldin.shape

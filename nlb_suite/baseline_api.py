@@ -75,6 +75,12 @@ class RunContext:
     # run after each epoch's validation, e.g. to score checkpoints in a benchmark)
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def for_trials(cls, dataset: str, bin_ms: int, train: TrialSet, **fields: Any) -> RunContext:
+        """The context of a run on `train` (unit and forward-bin counts read from it); `fields` set the rest."""
+        return cls(dataset=dataset, bin_ms=bin_ms, n_heldin=train.spikes_heldin.shape[2],
+                   n_heldout=train.spikes_heldout.shape[2], n_forward_bins=train.forward_bins.shape[1], **fields)
+
 
 class Baseline(ABC):
     """Base class of every baseline: subclass it, set `name`, `description` and `Config`."""

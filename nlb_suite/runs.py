@@ -201,9 +201,8 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         timings["tensors_s"] = time.perf_counter() - t0
         train, evals = trial_sets(tensors)
         synthetic = spec.synthetic or find_truth(data_dir) is not None
-        ctx = RunContext(dataset=spec.dataset, bin_ms=bin_ms, n_heldin=train.spikes_heldin.shape[2],
-                         n_heldout=train.spikes_heldout.shape[2], n_forward_bins=ds.fp_bins(bin_ms),
-                         seed=spec.seed, device=device, data_dir=data_dir, run_dir=work, synthetic=synthetic)
+        ctx = RunContext.for_trials(spec.dataset, bin_ms, train, seed=spec.seed, device=device, data_dir=data_dir,
+                                    run_dir=work, synthetic=synthetic)
         log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
                  spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
         seed_everything(spec.seed)
