@@ -278,6 +278,14 @@ def test_sweep_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, data
     assert not out.exists()
 
 
+def test_sweep_with_unreadable_data_leaves_nothing(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert cli_main(_sweep_args(tmp_path / "no_data", out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_data: no such file or folder" in err
+    assert not out.exists()
+
+
 def test_sweep_refuses_a_foreign_folder_and_resume_of_a_non_sweep(tmp_path, capsys, data_dir):
     foreign = tmp_path / "mine"
     foreign.mkdir()

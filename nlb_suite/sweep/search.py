@@ -136,8 +136,9 @@ def spec_record(spec: SweepSpec, space: SearchSpace) -> dict[str, Any]:
             "synthetic": spec.synthetic, "data": str(spec.data or "")}
 
 
-def claim_sweep_dir(spec: SweepSpec, record: dict[str, Any]) -> None:
-    """SWEEPDIR must be new or empty, a previous sweep with --overwrite, or (--resume) the same sweep."""
+def claim_sweep_dir(spec: SweepSpec, record: dict[str, Any]) -> bool:
+    """SWEEPDIR must be new or empty, a previous sweep with --overwrite, or (--resume) the same sweep; True when
+    a previous sweep is to be replaced (done by the caller once the data have loaded)."""
     import json
 
     out = Path(spec.out)
@@ -151,9 +152,8 @@ def claim_sweep_dir(spec: SweepSpec, record: dict[str, Any]) -> None:
             k = differ[0]
             raise NLBInputError(f"{out / SWEEP_FILE}: --resume: {k} was {saved.get(k)!r}, now {record.get(k)!r} "
                                 "(expected the same arguments as the interrupted sweep)")
-        return
-    if claim_output(out, "--out", "sweep folder", is_sweep_folder, spec.overwrite):
-        shutil.rmtree(out)
+        return False
+    return claim_output(out, "--out", "sweep folder", is_sweep_folder, spec.overwrite)
 
 
 # ----- Ray Tune pieces -------------------------------------------------------------------------------
@@ -189,14 +189,15 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
                        spec.config_file)
     check_address(spec.address)
     record = spec_record(spec, space)
-    claim_sweep_dir(spec, record)
+    replacing = claim_sweep_dir(spec, record)
+    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
+    tensors = load(spec.dataset, data_dir, bin_ms=spec.bin_ms, phase=spec.phase, progress=progress)
     out = Path(spec.out).absolute()
+    if replacing:  # a previous sweep folder, recognised by its sweep.json, with --overwrite
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / SWEEP_FILE, {"tool": TOOL, "nlb_suite": __version__, "spec": record, "state": "running",
                                   "command": " ".join(sys.argv)})
-
-    data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
-    tensors = load(spec.dataset, data_dir, bin_ms=spec.bin_ms, phase=spec.phase, progress=progress)
     train, _ = trial_sets(tensors)  # the eval trials stay here: trials never see them
     ds = get_dataset(spec.dataset)
     context = RunContext(dataset=spec.dataset, bin_ms=spec.bin_ms, n_heldin=train.spikes_heldin.shape[2],
