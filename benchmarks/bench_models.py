@@ -135,8 +135,8 @@ def main() -> None:
                 if ba is None or bb is None:
                     cells.append("-")
                     continue
-                lo, hi, _ = paired_interval(ba, bb)
                 d = res["metrics"][a][k] - res["metrics"][b][k]
+                lo, hi, _ = paired_interval(ba, bb, observed=d)
                 cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
             rows.append([f"{a} - {b}", str(s), *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")

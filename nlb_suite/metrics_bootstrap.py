@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
+from typing import Optional
+
 import numpy as np
 
 from .metrics import LN2, ZERO_RATE, r2_from_sums
@@ -107,9 +110,24 @@ def boot_tp(speeds: np.ndarray, tp: np.ndarray, masks: list[np.ndarray], counts:
     return np.mean(rs, axis=0) if rs else np.full(len(counts), np.nan)
 
 
-def paired_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Interval of a - b over shared resamples (same counts for both) and the share of resamples with a > b."""
+def paired_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95,
+                    observed: Optional[float] = None) -> tuple[float, float, float]:
+    """Interval of a - b over shared resamples (same counts for both) and the share of resamples with a > b.
+
+    With `observed` (the full-sample a - b) the interval is bias-corrected (Efron's BC percentiles): where the
+    resampled differences sit off the observed one, as for psth R2 (duplicated trials make condition means
+    less noisy), the percentiles are shifted so the interval is centred on what was measured.
+    """
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     ok = np.isfinite(d)
-    lo, hi = percentile_interval(d, level)
-    return lo, hi, float(np.mean(d[ok] > 0)) if ok.any() else float("nan")
+    share = float(np.mean(d[ok] > 0)) if ok.any() else float("nan")
+    if observed is None or not np.isfinite(observed) or not ok.any():
+        lo, hi = percentile_interval(d, level)
+        return lo, hi, share
+    d = d[ok]
+    p = (np.count_nonzero(d < observed) + 0.5 * np.count_nonzero(d == observed)) / d.size
+    z0 = NormalDist().inv_cdf(min(max(p, 0.5 / d.size), 1 - 0.5 / d.size))
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    q = [NormalDist().cdf(2 * z0 - z), NormalDist().cdf(2 * z0 + z)]
+    lo, hi = np.percentile(d, [100 * q[0], 100 * q[1]])
+    return float(lo), float(hi), share

@@ -253,7 +253,8 @@ def compare(a: Report, b: Report, n_boot: int, seed: int = 0, level: float = 0.9
                 continue
             name, bin_ms = group_dataset(key)
             rows.append([split_name(name, bin_ms), metric_name(name, m), ga.metrics[m], gb.metrics[m],
-                         ga.metrics[m] - gb.metrics[m], *B.paired_interval(va[m], vb[m], level)])
+                         ga.metrics[m] - gb.metrics[m],
+                         *B.paired_interval(va[m], vb[m], level, observed=ga.metrics[m] - gb.metrics[m])])
     return rows
 
 

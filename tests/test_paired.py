@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -33,6 +34,18 @@ def test_paired_interval_exact():
     lo, hi, share = paired_interval(np.linspace(-1.0, 3.0, 401), b)
     assert (lo, hi) == (pytest.approx(-0.9), pytest.approx(2.9))
     assert share == pytest.approx(300 / 401)
+
+
+def test_paired_interval_bias_corrected_by_hand():
+    """BC percentiles: z0 from the share of resamples below the observed difference, shifted quantiles."""
+    d = np.linspace(-1.0, 3.0, 401)  # percentile q of d is -1 + 4 q (linear interpolation on 401 points)
+    assert paired_interval(d, np.zeros(401), observed=1.0)[:2] == (pytest.approx(-0.9), pytest.approx(2.9))
+    nd = NormalDist()
+    z0 = nd.inv_cdf(100.5 / 401)  # 100 resamples below 0.0, one equal to it
+    lo_q, hi_q = nd.cdf(2 * z0 - nd.inv_cdf(0.975)), nd.cdf(2 * z0 + nd.inv_cdf(0.975))
+    lo, hi, share = paired_interval(d, np.zeros(401), observed=0.0)
+    assert (lo, hi) == (pytest.approx(-1 + 4 * lo_q), pytest.approx(-1 + 4 * hi_q))
+    assert (round(lo, 4), round(hi, 4)) == (-0.9981, 1.9228) and share == pytest.approx(300 / 401)
 
 
 def test_top_ties_and_differences_from_paired_resamples():

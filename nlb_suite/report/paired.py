@@ -97,8 +97,9 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
     if paired:
         for i in range(n):
             if boot[i] is not None and _finite(values[i]):
-                lo, hi, _ = paired_interval(boot[i], boot[top], level)
-                diffs[i] = Difference(0.0 if i == top else values[i] - values[top], lo, hi)
+                diff = 0.0 if i == top else values[i] - values[top]
+                lo, hi, _ = paired_interval(boot[i], boot[top], level, observed=diff)
+                diffs[i] = Difference(diff, lo, hi)
         tied = {i for i in ok if i == top or (diffs[i] is not None and diffs[i].tie)}
     else:
         top_iv = (intervals or [None] * n)[top]
