@@ -25,13 +25,11 @@ WORK = Path(__file__).resolve().parent / "_work"
 
 def spikes(trials: int, bin_ms: int) -> np.ndarray:
     """Train held-in spike counts (n, T, units) of a synthetic mc_maze with `trials` train+val trials."""
-    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
     from nlb_suite.datasets.tensors import load
 
-    root = WORK / f"gpfa_mc_maze_{trials}"
-    if not (root / "ground_truth.h5").exists():
-        write_synthetic("mc_maze", root, seed=0, trials=trials)
-    tensors = load("mc_maze", sorted(root.glob("**/*.nwb"))[0].parent, bin_ms, "test", include_psth=False)
+    folder = cached_synthetic(WORK / "synthetic", "mc_maze", seed=0, trials=trials)  # keyed by generator digest
+    tensors = load("mc_maze", folder, bin_ms, "test", include_psth=False)
     return tensors.train_spikes_heldin.astype(np.float64)
 
 

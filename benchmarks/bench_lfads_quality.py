@@ -36,15 +36,12 @@ def main() -> None:
 
     from nlb_suite.baseline_api import parse_overrides
     from nlb_suite.datasets.specs import get_dataset
-    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
     from nlb_suite.runs import RunSpec, execute
     from nlb_suite.table import print_table
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
-    root = Path(args.work) / f"synthetic_{args.dataset}_{trials}"
-    if not (root / "ground_truth.h5").exists():
-        write_synthetic(args.dataset, root, seed=0, trials=trials)
-    data = sorted(root.glob("**/*.nwb"))[0].parent
+    data = cached_synthetic(Path(args.work) / "synthetic", args.dataset, seed=0, trials=trials)
     out = Path(args.work) / f"quality_{args.dataset}_{trials}"
     results = {}
     for name in args.baselines.split(","):

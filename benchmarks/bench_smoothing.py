@@ -35,17 +35,15 @@ def main() -> None:
 
     from baselines.smoothing import SmoothingBaseline
     from nlb_suite.baseline_api import resolve_config
-    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
     from nlb_suite.datasets.tensors import load
     from nlb_suite.metrics import bits_per_spike
     from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
-    data = Path(args.work) / f"{args.dataset}_{args.trials}_s{args.seed}"
-    if not (data / "ground_truth.h5").exists():
-        print(f"generating synthetic {args.dataset} with {args.trials} train+val trials ...", flush=True)
-        write_synthetic(args.dataset, data, seed=args.seed, trials=args.trials)
+    folder = cached_synthetic(Path(args.work) / "synthetic", args.dataset, seed=args.seed, trials=args.trials,
+                              progress=True)  # keyed by the generator's digest
     start = time.perf_counter()
-    t = load(args.dataset, sorted(data.glob("**/*.nwb"))[0].parent, args.bin, "val")
+    t = load(args.dataset, folder, args.bin, "val")
     print(f"tensors: train {t.train_spikes_heldin.shape[0]} trials x {t.train_spikes_heldin.shape[1]} bins, "
           f"{t.train_spikes_heldin.shape[2]} held-in + {t.train_spikes_heldout.shape[2]} held-out units, "
           f"eval {t.eval_spikes_heldin.shape[0]} trials ({time.perf_counter() - start:.1f} s)", flush=True)

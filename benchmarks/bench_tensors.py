@@ -30,17 +30,13 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
 
-    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
     from nlb_suite.h5io import load_h5
     from support.nlb_reference import assert_same
 
     work = Path(args.work)
-    data = work / f"{args.dataset}_{args.trials}_s{args.seed}"
-    if not (data / "ground_truth.h5").exists():
-        print(f"generating synthetic {args.dataset} with {args.trials} train+val trials ...", flush=True)
-        write_synthetic(args.dataset, data, seed=args.seed, trials=args.trials, progress=True)
-    nwb = sorted(data.glob("**/*.nwb"))
-    folder = nwb[0].parent
+    folder = cached_synthetic(work / "synthetic", args.dataset, seed=args.seed, trials=args.trials, progress=True)
+    nwb = sorted(folder.glob("*.nwb"))
     size_mb = sum(f.stat().st_size for f in nwb) / 2**20
 
     outs = {k: work / f"out_{k}" for k in ("nlb_suite", "nlb_tools")}

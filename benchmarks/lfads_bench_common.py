@@ -58,7 +58,7 @@ class BenchData:
 
     def describe(self) -> str:
         n, t, q = self.train.spikes_heldin.shape
-        return (f"synthetic {self.dataset} ({self.folder.name}), phase val, {self.bin_ms} ms: train {n} trials x "
+        return (f"synthetic {self.dataset} ({self.folder}), phase val, {self.bin_ms} ms: train {n} trials x "
                 f"{t} bins (+{self.n_forward_bins} forward), {q} held-in + {self.train.spikes_heldout.shape[2]} "
                 f"held-out units, eval {self.evals.n_trials} trials")
 
@@ -68,16 +68,12 @@ def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 
     """Generate (once, cached under `work`) a synthetic dataset with `trials` train+val trials; phase val."""
     from nlb_suite.datasets.session import load_session
     from nlb_suite.datasets.specs import get_dataset
-    from nlb_suite.datasets.synthetic import write_synthetic
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
     from nlb_suite.datasets.tensors import load
     from nlb_suite.datasets.truth import truth_rates
     from nlb_suite.runs import trial_sets
 
-    root = Path(work) / f"lfads_{dataset}_{trials}_s{data_seed}"
-    if not (root / "ground_truth.h5").exists():
-        log(f"generating synthetic {dataset} with {trials} train+val trials in {root} ...")
-        write_synthetic(dataset, root, seed=data_seed, trials=trials)
-    folder = sorted(root.glob("**/*.nwb"))[0].parent
+    folder = cached_synthetic(Path(work) / "synthetic", dataset, seed=data_seed, trials=trials)  # keyed by digest
     tensors = load(dataset, folder, bin_ms, "val", include_psth=False)
     train, evals = trial_sets(tensors)
     truth = truth_rates(load_session(folder), bin_ms)
@@ -87,7 +83,7 @@ def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 
                      heldin_forward=truth["spikes"][ts.forward_bins],
                      heldout_forward=truth["heldout_spikes"][ts.forward_bins])
 
-    return BenchData(dataset, bin_ms, root, train, evals, true_rates(train), true_rates(evals), tensors.target,
+    return BenchData(dataset, bin_ms, folder, train, evals, true_rates(train), true_rates(evals), tensors.target,
                      tensors.result_key, get_dataset(dataset).fp_bins(bin_ms))
 
 
