@@ -136,23 +136,34 @@ def validation_score(members: list[Member], train: TrialSet, rows: np.ndarray) -
     return float(score_trials(rates, train, rows)["co-bps"])
 
 
+def shared_validation(members: list[Member]) -> list[int]:
+    """Ids of the validation trials every member held back."""
+    shared = set(members[0].valid_ids)
+    for m in members[1:]:
+        shared &= set(m.valid_ids)
+    return sorted(shared)
+
+
+def check_shared(members: list[Member]) -> None:
+    """Choosing the size needs at least MIN_SHARED validation trials common to all runs (one-line error)."""
+    n = len(shared_validation(members))
+    if n < MIN_SHARED:
+        raise NLBInputError(f"the runs share {n} internal validation trials (need at least {MIN_SHARED} to choose "
+                            "the ensemble size on them): give --size K to average the top K runs by their own "
+                            "validation co-bps")
+
+
 def select(members: list[Member], train: TrialSet, size: Optional[int] = None) -> Selection:
     """Rank by each run's own validation co-bps; size from `size` or the best co-bps on shared validation trials."""
     ranked = rank(members)
-    shared = set(ranked[0].valid_ids)
-    for m in ranked[1:]:
-        shared &= set(m.valid_ids)
-    shared_ids = sorted(shared)
+    shared_ids = shared_validation(ranked)
     n = len(ranked)
     if size is not None:
         if not 1 <= size <= n:
             raise NLBInputError(f"--size: {size} is not between 1 and the {n} runs given")
         return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps", [],
                          shared_ids)
-    if len(shared_ids) < MIN_SHARED:
-        raise NLBInputError(f"the runs share {len(shared_ids)} internal validation trials (need at least "
-                            f"{MIN_SHARED} to choose the ensemble size on them): give --size K to average the top "
-                            "K runs by their own validation co-bps")
+    check_shared(members)
     row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}
     missing = [t for t in shared_ids if t not in row_of]
     if missing:
@@ -182,8 +193,11 @@ def _check_data(members: list[Member], data: Optional[Path]) -> Path:
 
 def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int] = None,
                    data: Optional[str | Path] = None, ci: int = 200, seed: int = 0,
-                   overwrite: bool = False, progress: bool = True) -> tuple[Path, Selection, Optional[dict]]:
-    """Write the ensemble run folder `out`; returns (folder, selection, metrics or None in phase test)."""
+                   overwrite: bool = False, progress: bool = True, tensors=None) -> tuple[Path, Selection, Optional[dict]]:
+    """Write the ensemble run folder `out`; returns (folder, selection, metrics or None in phase test).
+
+    `tensors`: the runs' benchmark tensors if already loaded (the data folder's checksums are checked either way).
+    """
     from .datasets.tensors import load
     from .metrics_evaluate import check_bootstrap, evaluate_report
     from .outputs import make_temp_dir
@@ -195,10 +209,13 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
     replacing = claim_run_dir(out, overwrite)
     members = [read_member(p) for p in paths]
     check_compatible(members)
+    if size is None:
+        check_shared(members)  # before minutes of loading
     info = members[0].record.info
     folder = _check_data(members, Path(data) if data is not None else None)
     t0 = time.perf_counter()
-    tensors = load(info["dataset"], folder, bin_ms=int(info["bin_ms"]), phase=info["phase"], progress=progress)
+    if tensors is None:
+        tensors = load(info["dataset"], folder, bin_ms=int(info["bin_ms"]), phase=info["phase"], progress=progress)
     train, _ = trial_sets(tensors)
     timings = {"tensors_s": time.perf_counter() - t0}
     selection = select(members, train, size)
@@ -248,11 +265,8 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
 
 def _own_validation(chosen: list[Member], train: TrialSet) -> Optional[dict[str, Any]]:
     """The ensemble's internal validation score, on the validation trials all its members held back."""
-    shared = set(chosen[0].valid_ids)
-    for m in chosen[1:]:
-        shared &= set(m.valid_ids)
     row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}
-    ids = sorted(t for t in shared if t in row_of)
+    ids = [t for t in shared_validation(chosen) if t in row_of]
     if not ids:
         return None
     rows = np.array([row_of[t] for t in ids])

@@ -64,7 +64,7 @@ def three(data, tmp_path):
 
 def test_average_exact_ranking_and_size_on_shared_validation_trials(data, three, tmp_path):
     _, _, train, _ = data
-    out, sel, metrics = build_ensemble(three, tmp_path / "ens", ci=0, progress=False)
+    out, sel, metrics = build_ensemble(three, tmp_path / "ens", ci=0, progress=False, tensors=data[1])
     assert [m.path.name for m in sel.ranked] == ["a", "c", "b"]  # by each run's own recorded score
     assert sel.shared_ids == [int(t) for t in train.trial_ids[:12]]
     subs = {r.name: next(iter(read_submission(r / "submission.h5").values())) for r in three}
@@ -94,12 +94,13 @@ def test_eval_rates_never_move_the_choice(data, three, tmp_path):
     group = sub[tensors.result_key]
     group["eval_rates_heldout"] = tensors.target_dict()["mc_maze_small"]["eval_spikes_heldout"].astype(np.float32) + 1e-3
     write_submission(sub, three[1] / "submission.h5")
-    _, sel, _ = build_ensemble(three, tmp_path / "ens", ci=0, progress=False)
+    _, sel, _ = build_ensemble(three, tmp_path / "ens", ci=0, progress=False, tensors=data[1])
     assert [m.path.name for m in sel.members] == ["a", "c"]
 
 
 def test_given_size_takes_the_top_runs(data, three, tmp_path):
-    out, sel, _ = build_ensemble(three, tmp_path / "ens", size=1, ci=0, progress=False)
+    """--size K: the top K by recorded score, no size table; K = 1 copies the best run's rates exactly."""
+    out, sel, _ = build_ensemble(three, tmp_path / "ens", size=1, ci=0, progress=False, tensors=data[1])
     assert [m.path.name for m in sel.members] == ["a"] and sel.table == []
     a = read_submission(three[0] / "submission.h5")
     got = read_submission(out / "submission.h5")
