@@ -2,7 +2,8 @@
 
     python benchmarks/bench_models.py --dataset mc_maze_small --data-seeds 0,1,2
     python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0 --baselines oracle,true_psth,smoothing,gpfa
-    python benchmarks/bench_models.py --data-seeds 0,1 --baselines oracle,true_psth,smoothing,gpfa,lfads,ndt,stndt --reuse
+    python benchmarks/bench_models.py --data-seeds 0,1 --baselines ndt,stndt,oracle,true_psth,smoothing,gpfa,lfads \
+        --ensemble lfads,ndt,stndt --reuse
     python benchmarks/bench_models.py --data-seeds 0,1,2 --baselines oracle,true_psth,smoothing,gpfa,lfads,gnocchi --reuse
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
@@ -52,8 +53,9 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
 
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-             reuse: bool = False) -> dict:
-    """Run every baseline on one stand-in; return metrics, fit times and paired bootstrap draws."""
+             reuse: bool = False, ensemble: tuple[str, ...] = ()) -> dict:
+    """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
+    their internal validation); return metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -75,11 +77,22 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             continue
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    chosen = []
+    if ensemble:
+        from nlb_suite.ensemble import build_ensemble
+
+        run_dir, sel, metrics = build_ensemble([out / n for n in ensemble], out / "ensemble", ci=0, overwrite=True,
+                                               progress=False)
+        chosen = [m.path.name for m in sel.members]
+        results["ensemble"] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
+                                                                              for n in chosen)})
+        baselines = [*baselines, "ensemble"]
+        print(f"  data seed {seed} ensemble of {', '.join(chosen)} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines])
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
-            "boot": dict(zip(baselines, boot))}
+            "boot": dict(zip(baselines, boot)), "ensemble": chosen}
 
 
 def gap_share(model: float, floor: float, ceiling: float) -> float:
@@ -93,7 +106,10 @@ def main() -> None:
     ap.add_argument("--data-seeds", default="0,1,2")
     ap.add_argument("--baselines", default="oracle,true_psth,smoothing,gpfa,lfads")
     ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing,ndt-smoothing,stndt-smoothing,"
-                    "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt,gnocchi-smoothing,gnocchi-gpfa,gnocchi-lfads")
+                    "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt,gnocchi-smoothing,gnocchi-gpfa,gnocchi-lfads,"
+                    "ensemble-lfads,ensemble-ndt,ensemble-stndt,ensemble-gpfa")
+    ap.add_argument("--ensemble", default="", help="comma-separated baselines whose runs `nlb-eval ensemble` "
+                    "combines per data seed (members and size chosen on internal validation), compared as 'ensemble'")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
     ap.add_argument("--device", default="auto")
@@ -107,7 +123,13 @@ def main() -> None:
     trials = args.trials or get_dataset(args.dataset).n_train_val
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse) for s in seeds}
+    members = tuple(n for n in args.ensemble.split(",") if n)
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members)
+                for s in seeds}
+    if members:
+        names = [*names, "ensemble"]
+        for s, res in per_seed.items():
+            print(f"data seed {s}: the ensemble averages {', '.join(res['ensemble'])} (chosen on internal validation)")
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
           "default configs for the device, no tuning on eval trials")
