@@ -321,3 +321,19 @@ def test_cli_run_compare_report_package(synthetic, tmp_path, capsys):
     assert "gnocchi" in (tmp_path / "r.html").read_text()
     assert main(["package", str(run), "--out", str(tmp_path / "sub.h5")]) == 0
     assert (tmp_path / "sub.h5").exists() and (tmp_path / "sub.manifest.json").exists()
+
+
+@pytest.mark.parametrize("dataset,bin_ms", [("mc_maze", 5), ("mc_maze", 20), ("mc_maze_large", 5), ("mc_maze_medium", 5),
+                                            ("mc_maze_small", 5), ("mc_rtt", 5), ("area2_bump", 5), ("dmfc_rsg", 5)])
+def test_every_dataset_has_gpu_cpu_and_fast_settings(dataset, bin_ms):
+    """Each dataset's YAML resolves to valid configs at its top level and in the cpu and fast profiles."""
+    from nlb_suite.baseline_api import default_config_file, resolve_config
+
+    cls = get_baseline("gnocchi")
+    assert default_config_file(cls, dataset, bin_ms).parent.name == "gnocchi"
+    gpu, _ = resolve_config(cls, dataset, bin_ms, profile="none")
+    cpu, sources = resolve_config(cls, dataset, bin_ms, device="cpu")
+    fast, _ = resolve_config(cls, dataset, bin_ms, profile="fast")
+    assert any("profiles.cpu" in s for s in sources)
+    assert fast.max_epochs < cpu.max_epochs <= gpu.max_epochs and fast.ddim_steps <= cpu.ddim_steps <= gpu.ddim_steps
+    assert 8 <= cpu.code_dim <= 32
