@@ -314,7 +314,7 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
-        config = m.get("config") or result.config  # what its weights were last trained with (a PBT trial
+        config = m.get("config") or result.config or {}  # what its weights were last trained with (a PBT trial
         # that cloned another at its last epoch holds the clone's weights and result, not a new config's)
         rows.append(TrialRow(trial.trial_id, status, {n: config.get(n) for n in names},
                              float(m.get("best", math.nan)), int(m.get("best_epoch", 0)), int(m.get("epoch", 0)),
