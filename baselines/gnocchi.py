@@ -53,6 +53,7 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -226,6 +227,7 @@ class GnocchiBaseline(Baseline):
         self.model: Optional[Gnocchi] = None
         self.schedule = linear_schedule(config.n_steps, config.beta_start, config.beta_end)
         self.curves: dict[str, list[dict]] = {}
+        self._latent_cache: dict[str, np.ndarray] = {}  # latents of the last two predict() calls, by held-in spikes
 
     def build(self, n_in: int, n_all: int) -> Gnocchi:
         """A fresh network on the device for these neuron counts."""
@@ -342,14 +344,14 @@ class GnocchiBaseline(Baseline):
             std = latents[train_ids].std((0, 1)).clamp(min=1e-4)
             model.latent_mean.copy_(mean)
             model.latent_std.copy_(std)
-        self._latents = model.standardise(latents).detach()
+        self._train_latents = model.standardise(latents).detach()
         for p in model.autoencoder.parameters():
             p.requires_grad_(False)
 
     def _fit_diffusion(self, data: GnocchiData, train_ids: torch.Tensor, valid_ids: torch.Tensor,
                        rng: np.random.Generator) -> None:
         cfg, model = self.config, self.model
-        latents = self._latents
+        latents = self._train_latents
         n_steps = self.schedule.n_steps
         valid_idx = valid_ids.repeat(VALID_DRAWS)
         valid_steps = torch.as_tensor(rng.integers(0, n_steps, len(valid_idx)), device=self.device)
@@ -406,13 +408,18 @@ class GnocchiBaseline(Baseline):
         (n, n_samples, n_bins, n_all), or with `mean` their average over samples, (n, n_bins, n_all),
         without holding every sample in memory.
         """
+        return self._sample(codes, n_samples, seed, n_bins, mean)[0]
+
+    def _sample(self, codes: np.ndarray, n_samples: int, seed: int, n_bins: int,
+                mean: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(rates, latents read out at every bin), per sample or averaged over samples."""
         self._check_fitted()
         cfg, model = self.config, self.model
         model.eval()
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         code = torch.as_tensor(np.asarray(codes, dtype=np.float32), device=self.device)
         per_chunk = max(1, cfg.predict_batch // n_samples)  # whole trials per chunk
-        out = []
+        rates_out, latents_out = [], []
         with cpu_threads(cfg.cpu_threads, self.device), torch.no_grad():
             for start in range(0, len(code), per_chunk):
                 rows = code[start:start + per_chunk].repeat_interleave(n_samples, dim=0)
@@ -425,15 +432,33 @@ class GnocchiBaseline(Baseline):
                 x0 = ddim_sample(denoise, shape, self.schedule, cfg.ddim_steps, cfg.ddim_eta, generator,
                                  self.device, cfg.clip_x0)
                 rates = torch.exp(model.log_rates_of(x0, n_bins).clamp(max=10.0))
-                rates = rates.reshape(-1, n_samples, *rates.shape[1:])
-                out.append((rates.mean(1) if mean else rates).cpu())
-        return torch.cat(out).numpy()
+                latents = model.latents_at_bins(x0, n_bins)
+                for part, out in ((rates, rates_out), (latents, latents_out)):
+                    part = part.reshape(-1, n_samples, *part.shape[1:])
+                    out.append((part.mean(1) if mean else part).cpu())
+        return torch.cat(rates_out).numpy(), torch.cat(latents_out).numpy()
+
+    @staticmethod
+    def _key(trials: TrialSet) -> str:
+        return hashlib.sha1(np.ascontiguousarray(trials.spikes_heldin).tobytes()).hexdigest()
 
     def predict(self, trials: TrialSet) -> Rates:
         """Held-in, held-out and forward rates: the mean over `n_samples` DDIM samples given c (held-in only)."""
         codes = self.encode(trials)
         t, n_in = trials.spikes_heldin.shape[1], trials.spikes_heldin.shape[2]
-        rates = self.sample_rates(codes, self.config.n_samples, self.context.seed,
-                                  t + self.context.n_forward_bins, mean=True).astype(np.float32)
+        rates, latents = self._sample(codes, self.config.n_samples, self.context.seed,
+                                      t + self.context.n_forward_bins, mean=True)
+        rates = rates.astype(np.float32)
+        self._latent_cache = {**dict(list(self._latent_cache.items())[-1:]), self._key(trials): latents[:, :t]}
         return Rates(heldin=rates[:, :t, :n_in], heldout=rates[:, :t, n_in:],
                      heldin_forward=rates[:, t:, :n_in], heldout_forward=rates[:, t:, n_in:])
+
+    def latents(self, trials: TrialSet) -> np.ndarray:
+        """(n, T, latent_dim) autoencoder latents at every window bin, averaged over the DDIM samples that
+        gave the rates (kept from predict() on the same trials; sampled again otherwise), for state R2."""
+        cached = self._latent_cache.get(self._key(trials))
+        if cached is not None:
+            return cached
+        t = trials.spikes_heldin.shape[1]
+        return self._sample(self.encode(trials), self.config.n_samples, self.context.seed,
+                            t + self.context.n_forward_bins, mean=True)[1][:, :t]

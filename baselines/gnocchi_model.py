@@ -63,13 +63,17 @@ class SpikeAutoencoder(nn.Module):
         h = F.pad(torch.log1p(counts).transpose(1, 2), (0, self.latent_length(n_bins) * self.stride - n_bins))
         return self.encoder(h)[:, :, :self.latent_length(n_bins)].transpose(1, 2)
 
+    def at_bins(self, latents: torch.Tensor, n_bins: int) -> torch.Tensor:
+        """(B, L, latent_dim) latents -> (B, n_bins, latent_dim): linear interpolation to every bin."""
+        if self.stride == 1:
+            return latents[:, :n_bins]
+        up = F.interpolate(latents.transpose(1, 2), size=self.latent_length(n_bins) * self.stride,
+                           mode="linear", align_corners=False)
+        return up[:, :, :n_bins].transpose(1, 2)
+
     def log_rates(self, latents: torch.Tensor, n_bins: int) -> torch.Tensor:
         """(B, L, latent_dim) latents -> (B, n_bins, n_all) log-rates in spikes per bin."""
-        if self.stride > 1:
-            up = F.interpolate(latents.transpose(1, 2), size=self.latent_length(n_bins) * self.stride,
-                               mode="linear", align_corners=False)
-            latents = up[:, :, :n_bins].transpose(1, 2)
-        return self.readout(latents)
+        return self.readout(self.at_bins(latents, n_bins))
 
 
 class CodeEncoder(nn.Module):
@@ -194,6 +198,10 @@ class Gnocchi(nn.Module):
     def standardise(self, latents: torch.Tensor) -> torch.Tensor:
         """Autoencoder latents -> the unit-scale space the diffusion runs in."""
         return (latents - self.latent_mean) / self.latent_std
+
+    def latents_at_bins(self, standard: torch.Tensor, n_bins: int) -> torch.Tensor:
+        """Standardised latents -> the autoencoder's latents at every one of `n_bins` bins."""
+        return self.autoencoder.at_bins(standard * self.latent_std + self.latent_mean, n_bins)
 
     def log_rates_of(self, standard: torch.Tensor, n_bins: int) -> torch.Tensor:
         """Standardised latents -> log-rates of all neurons in `n_bins` bins through the Poisson readout."""

@@ -259,6 +259,11 @@ def test_predict_uses_held_in_spikes_only_and_sample_mean():
     samples = g.sample_rates(codes, 2, seed=0, n_bins=T + FWD)
     assert samples.shape == (6, 2, T + FWD, N_IN + N_OUT)
     np.testing.assert_allclose(samples.mean(1)[:, :T, N_IN:], g.predict(evals).heldout, rtol=1e-5)
+    lat = g.latents(evals)  # kept from predict(); the same as sampling them again
+    assert lat.shape == (6, T, 4)
+    fresh = baseline()
+    fresh.model = g.model
+    np.testing.assert_allclose(fresh.latents(evals), lat, rtol=1e-5)
 
 
 def test_missing_held_in_spikes_are_handled():
