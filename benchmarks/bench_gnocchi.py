@@ -115,13 +115,11 @@ PROFILE: dict[str, str | None] = {"name": None}  # None: the device default (cpu
 
 
 def make_model(name: str, b: Bench):
-    from bench_realism import _context
-
-    from nlb_suite.baseline_api import get_baseline, resolve_config
+    from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
 
     cls = get_baseline(name)
     config, _ = resolve_config(cls, DATASET, 5, {}, PROFILE["name"], "cpu")
-    return cls(config, _context(b.tensors, b.data, b.train, name))
+    return cls(config, RunContext.for_trials(DATASET, 5, b.train, data_dir=b.data, synthetic=True))
 
 
 _FULL: dict[tuple[str, int], object] = {}  # models fitted on all train trials, per stand-in (claims 1 and 3)
@@ -136,13 +134,27 @@ def fitted(name: str, b: Bench, train=None):
     return _fit_or_load(name, b, train)
 
 
+def same_data(run_dir: Path, data: Path) -> bool:
+    """Did bench_models.py's run in `run_dir` train on these very NWB files (checksums in its run.json)?"""
+    from nlb_suite.datasets.session import find_nwb_files
+    from nlb_suite.errors import NLBInputError
+    from nlb_suite.h5io import sha256_file
+    from nlb_suite.runs import read_run
+
+    try:
+        info = read_run(run_dir).info
+    except NLBInputError:
+        return False
+    return info.get("data_sha256") == {p.name: sha256_file(p) for p in find_nwb_files(data)}
+
+
 def _fit_or_load(name: str, b: Bench, train):
     import torch
 
     model = make_model(name, b)
     n_in, n_all = b.train.spikes_heldin.shape[2], b.spikes.shape[2]
     checkpoint = b.run_dirs / name / f"{name}_best.pt"
-    if train is None and PROFILE["name"] is None and checkpoint.exists():
+    if train is None and PROFILE["name"] is None and checkpoint.exists() and same_data(b.run_dirs / name, b.data):
         if name == "gnocchi":
             model.load(checkpoint, n_in, n_all)
         else:
