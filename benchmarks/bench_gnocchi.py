@@ -440,8 +440,6 @@ def main() -> None:
 
     import torch
 
-    from nlb_suite.table import print_table
-
     torch.set_num_threads(1)
     claims = {int(c) for c in args.claims.split(",")}
     seeds = [int(s) for s in args.data_seeds.split(",")]
@@ -460,9 +458,14 @@ def main() -> None:
         if 3 in claims:
             res["claim3"] = sample_quality(b, seed, Path(args.png) if (args.png and i == 0) else None)
         results[seed] = res
+        report(results, args)  # after every seed, so a cut-short run still shows what it measured
 
-    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {args.data_seeds}; "
-          "default CPU configs of gnocchi and lfads, nothing tuned here")
+
+def report(results: dict[int, dict], args: argparse.Namespace) -> None:
+    from nlb_suite.table import print_table
+
+    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {', '.join(map(str, results))}; "
+          "default CPU configs of gnocchi and lfads, nothing tuned here", flush=True)
     for claim, title in (("claim1", "1. disentanglement of the per-trial code (all train + val trials, 5-fold CV)"),
                          ("claim2", f"2. unseen conditions ({args.holdout} held out per seed), against the true "
                                     "condition average"),
@@ -474,6 +477,7 @@ def main() -> None:
                 for name, v in r[claim].items()]
         print(f"\n{title}")
         print_table(["seed", "model", *cols], rows)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
