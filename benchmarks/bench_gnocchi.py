@@ -7,9 +7,10 @@ seed, with the default CPU configs of GNOCCHI and LFADS (nothing tuned here):
 
 1. Disentanglement. GNOCCHI's code c and LFADS's latent (initial-condition posterior mean, the per-trial
    code its generator unrolls) for every train and val trial, from held-in spikes. Linear decoding
-   (5-fold ridge, R2) of the reach endpoint (x, y: the integrated hand velocity of the window) and the
-   reach angle (mean absolute error of atan2 of the decoded endpoint), and a linear DCI score (Eastwood &
-   Williams 2018: importances |lasso weight| of standardised codes for the factors endpoint x, endpoint y,
+   (5-fold ridge, R2) of the reach endpoint (x, y: the integrated hand velocity of the window, which
+   carries the plant's motor noise) and of the reach target (the mean endpoint of the trial's
+   condition), with the mean absolute error of their direction, and a linear DCI score (Eastwood &
+   Williams 2018: importances |lasso weight| of standardised codes for the factors target x, target y,
    maze version; disentanglement D, completeness C, informativeness I = mean cross-validated R2), also
    with both codes cut to their first `--pcs` principal components (same dimensionality).
 2. Unseen conditions. `--holdout` conditions (targets 3 apart, different maze versions) are removed from
@@ -204,9 +205,17 @@ def gnocchi_rates(g, codes: np.ndarray, n_samples: int, n_bins: int, seed: int =
 
 # ----- claim 1: disentanglement ----------------------------------------------------------------------
 
+def condition_endpoint(b: Bench) -> np.ndarray:
+    """(n, 2) the mean endpoint of each trial's condition: the reach target without the motor noise."""
+    out = np.zeros_like(b.endpoint)
+    for c in np.unique(b.cond):
+        out[b.cond == c] = b.endpoint[b.cond == c].mean(0)
+    return out
+
+
 def factors_of(b: Bench) -> tuple[np.ndarray, list[str]]:
     version_sign = np.array([0.0, 1.0, -1.0])[b.versions[b.cond]]  # straight, curved one way, the other
-    return np.column_stack([b.endpoint, version_sign]), ["endpoint x", "endpoint y", "maze version"]
+    return np.column_stack([condition_endpoint(b), version_sign]), ["target x", "target y", "maze version"]
 
 
 def cv_predict(z: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -251,15 +260,20 @@ def dci(z: np.ndarray, factors: np.ndarray, seed: int) -> dict[str, float]:
     return {"D": float((rho * d_i).sum()), "C": float(np.mean(c_j))}
 
 
+def angle_error(xy: np.ndarray, pred: np.ndarray) -> float:
+    """Mean absolute difference (degrees) between the directions of true and decoded (x, y)."""
+    diff = np.arctan2(xy[:, 1], xy[:, 0]) - np.arctan2(pred[:, 1], pred[:, 0])
+    return float(np.degrees(np.abs(np.angle(np.exp(1j * diff)))).mean())
+
+
 def disentanglement(codes: np.ndarray, b: Bench, seed: int) -> dict[str, float]:
     fac, _ = factors_of(b)
+    target = condition_endpoint(b)
     pred = cv_predict(codes, b.endpoint, seed)
-    ang = np.arctan2(b.endpoint[:, 1], b.endpoint[:, 0])
-    ang_hat = np.arctan2(pred[:, 1], pred[:, 0])
-    err = np.degrees(np.abs(np.angle(np.exp(1j * (ang - ang_hat)))))
-    informativeness = r2(fac, cv_predict(codes, fac, seed))
-    return {"endpoint R2": r2(b.endpoint, pred), "angle error deg": float(np.mean(err)),
-            **dci(codes, fac, seed), "I": informativeness}
+    pred_target = cv_predict(codes, target, seed)
+    return {"endpoint R2": r2(b.endpoint, pred), "angle error deg": angle_error(b.endpoint, pred),
+            "target R2": r2(target, pred_target), "target angle error deg": angle_error(target, pred_target),
+            **dci(codes, fac, seed), "I": r2(fac, cv_predict(codes, fac, seed))}
 
 
 def first_pcs(z: np.ndarray, k: int) -> np.ndarray:
@@ -399,13 +413,15 @@ def draw(stats: dict, png: Path) -> None:
 
     fig, ax = plt.subplots(1, 3, figsize=(13, 4))
     real = stats["real spikes"]
+    colour = {name: f"C{i}" for i, name in enumerate(stats)}  # one colour per sample set in every panel
     for name, s in stats.items():
         if name == "real spikes":
             continue
-        ax[0].scatter(real["rate"], s["rate"], s=8, alpha=0.6, label=name)
-        ax[1].scatter(real["fano"], s["fano"], s=8, alpha=0.6, label=name)
+        ax[0].scatter(real["rate"], s["rate"], s=8, alpha=0.6, color=colour[name], label=name)
+        ax[1].scatter(real["fano"], s["fano"], s=8, alpha=0.6, color=colour[name], label=name)
     for name, s in stats.items():
-        ax[2].semilogy(np.arange(1, 31), s["spectrum"][:30], lw=2 if name == "real spikes" else 1, label=name)
+        ax[2].semilogy(np.arange(1, 31), s["spectrum"][:30], lw=2.5 if name == "real spikes" else 1,
+                       color="k" if name == "real spikes" else colour[name], label=name)
     hi = max(real["rate"].max(), 1)
     ax[0].plot([0, hi], [0, hi], "k:", lw=1)
     ax[0].set(xlabel="real mean rate (Hz)", ylabel="generated mean rate (Hz)", title="per-neuron rates")
