@@ -29,16 +29,17 @@ METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
-def space_file(work: Path, interval: int, burn_in: int) -> Path:
-    """The declared LFADS search space with the PBT interval and burn-in set for this budget."""
+def space_file(work: Path, interval: int, burn_in: int, source: str = "") -> Path:
+    """The LFADS search space (the declared one, or `source`) with the PBT interval and burn-in set."""
     import yaml
 
     from nlb_suite.baseline_api import get_baseline
     from nlb_suite.sweep.search_space import default_space_file
 
-    space = yaml.safe_load(default_space_file(get_baseline("lfads")).read_text())
+    source_path = Path(source) if source else default_space_file(get_baseline("lfads"))
+    space = yaml.safe_load(source_path.read_text())
     space["pbt"].update(perturbation_interval=interval, burn_in=burn_in)
-    path = work / f"lfads_space_i{interval}_b{burn_in}.yaml"
+    path = work / f"{source_path.stem}_i{interval}_b{burn_in}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path
@@ -60,7 +61,7 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
     data = stand_in(dataset, trials, seed, work / "realism")
-    out = work / "sweep" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}"
+    out = work / "sweep" / f"{dataset}_{trials}_s{seed}_{space.stem}"
     out.mkdir(parents=True, exist_ok=True)
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
                                 str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
@@ -102,6 +103,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial")
     ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
     ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
+    ap.add_argument("--space", default="", help="a search-space YAML instead of the declared LFADS one")
     ap.add_argument("--work", default=str(HERE / "_work"))
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     args = ap.parse_args()
@@ -112,7 +114,7 @@ def main() -> None:
 
     names = args.datasets.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    space = space_file(Path(args.work) / "sweep", args.interval, args.burn_in)
+    space = space_file(Path(args.work) / "sweep", args.interval, args.burn_in, args.space)
     results = {}
     for name in names:
         trials = args.trials or get_dataset(name).n_train_val
