@@ -10,7 +10,7 @@ For each data seed the stand-in is generated (cached under benchmarks/_work/real
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
 the device (phase val, 5 ms): configs are never tuned on the eval trials here. Each model's metrics are
 printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
-models gets the paired bootstrap interval of its difference (the same 1000 resamples of eval trials for
+models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed.
 """
@@ -53,7 +53,7 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
 
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-             reuse: bool = False, ensemble: tuple[str, ...] = ()) -> dict:
+             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000) -> dict:
     """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
     their internal validation); return metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
@@ -89,7 +89,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         baselines = [*baselines, "ensemble"]
         print(f"  data seed {seed} ensemble of {', '.join(chosen)} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
-    boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines])
+    boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
             "boot": dict(zip(baselines, boot)), "ensemble": chosen}
@@ -110,6 +110,7 @@ def main() -> None:
                     "ensemble-lfads,ensemble-ndt,ensemble-stndt,ensemble-gpfa")
     ap.add_argument("--ensemble", default="", help="comma-separated baselines whose runs `nlb-eval ensemble` "
                     "combines per data seed (members and size chosen on internal validation), compared as 'ensemble'")
+    ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
     ap.add_argument("--device", default="auto")
@@ -124,7 +125,8 @@ def main() -> None:
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
     members = tuple(n for n in args.ensemble.split(",") if n)
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members)
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members,
+                            args.resamples)
                 for s in seeds}
     if members:
         names = [*names, "ensemble"]
