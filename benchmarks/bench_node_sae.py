@@ -263,7 +263,7 @@ def main() -> None:
     ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
     ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
-    ap.add_argument("--lfads-epochs", type=int, default=60)
+    ap.add_argument("--lfads-epochs", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the cpu profile's)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
