@@ -7,7 +7,7 @@ import pytest
 
 from nlb_suite.datasets.specs import get_dataset
 from nlb_suite.datasets.synthetic import _streams
-from nlb_suite.datasets.synthetic_dynamics import DT, PLANTS, build_model, draw_spikes, rates_hz, simulate
+from nlb_suite.datasets.synthetic_dynamics import DT, build_model, draw_spikes, rates_hz, simulate
 from nlb_suite.datasets.synthetic_tasks import FAMILIES, make_plan
 
 
