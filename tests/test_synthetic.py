@@ -278,3 +278,20 @@ def test_cli_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mean rate Hz" in out and "6/2/0/2" in out
     assert (tmp_path / "ground_truth.h5").exists()
+
+
+def test_off_grid_alignments_keep_every_window_whole():
+    """An off-grid alignment within 1 us after a millisecond would make nlb_tools' window one bin short."""
+    from nlb_suite.datasets.synthetic_tasks import _snap_alignment
+
+    class OffGrid:  # the quirk's draws: every trial off the grid
+        def random(self, n):
+            return np.ones(n)
+
+    starts = np.array([1.0000009, 2.0000015, 3.0004, 4.000002])
+    snapped = _snap_alignment(starts, np.zeros(4), True, OffGrid())
+    np.testing.assert_allclose(snapped, [1.0000059, 2.0000065, 3.0004, 4.000002], rtol=0, atol=1e-12)
+    start_ns = np.round(snapped * 1e9).astype(np.int64) - 250_000_000  # mc_maze window: onset - 250 ms ...
+    end_ns = start_ns + 700_000_000 - 1000  # ... to onset + 450 ms, less nlb_tools' 1 us
+    lengths = end_ns // 5_000_000 + 1 - -(-start_ns // 5_000_000)
+    assert lengths.tolist() == [140, 140, 140, 140]

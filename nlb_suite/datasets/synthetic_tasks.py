@@ -351,6 +351,10 @@ def _snap_alignment(starts: np.ndarray, align_rel: np.ndarray, quirks: bool,
     if quirks:
         grid = np.where(rng.random(len(starts)) < 0.3, 0.005, np.where(rng.random(len(starts)) < 0.4, 0.001, 0))
     snapped = np.where(grid > 0, np.round(align / np.where(grid > 0, grid, 1)) * grid, align)
+    # off grid, but never within 2 us after a millisecond: nlb_tools' window end (align + offset - 1 us) would
+    # then fall before the bin its start opens, one bin short, and no tensor of the file could be stacked
+    frac_us = (snapped * 1e6) % 1000
+    snapped = np.where((grid == 0) & (frac_us < 2.0), snapped + 5e-6, snapped)
     return starts + (snapped - align)
 
 
