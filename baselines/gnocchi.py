@@ -249,8 +249,11 @@ class GnocchiBaseline(Baseline):
         return self.model.encoder(x)
 
     def diffusion_loss(self, data: GnocchiData, latents: torch.Tensor, idx: torch.Tensor, steps: torch.Tensor,
-                       noise: torch.Tensor, train: bool) -> tuple[torch.Tensor, dict[str, float]]:
-        """SNR-weighted noise MSE + recon_scale * Poisson NLL of the implied clean latent + mmd_scale * MMD."""
+                       noise: torch.Tensor, train: bool, prior_generator: Optional[torch.Generator] = None
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """SNR-weighted noise MSE + recon_scale * Poisson NLL of the implied clean latent + mmd_scale * MMD.
+
+        `prior_generator` draws the MMD's prior samples (validation: a fixed stream, training's untouched)."""
         cfg, model = self.config, self.model
         code = self.codes(self.encoder_input(data, idx, train))
         x0 = latents[idx]
@@ -261,7 +264,7 @@ class GnocchiBaseline(Baseline):
         x0_hat = soft_clip(predicted_x0(x_t, eps, ab), cfg.clip_x0)
         log_rates = model.log_rates_of(x0_hat, data.counts.shape[1]).clamp(max=10.0)
         recon = masked_recon(log_rates, data.counts[idx], data.weight[idx], torch.ones_like(data.weight[idx]))
-        prior = torch.randn_like(code)
+        prior = torch.randn(code.shape, generator=prior_generator, device=code.device, dtype=code.dtype)
         penalty = mmd(code, prior)
         total = mse + cfg.recon_scale * recon + cfg.mmd_scale * penalty
         return total, {"noise_mse": float(mse.detach()), "recon": float(recon.detach()),
@@ -365,11 +368,10 @@ class GnocchiBaseline(Baseline):
                 return self.diffusion_loss(data, latents, idx, steps, noise, train=True)
 
         def validate(epoch: int) -> dict[str, float]:
-            state = torch.get_rng_state()  # the MMD's prior draws must not shift the training stream
-            torch.manual_seed(self.context.seed)
-            with autocast(self.device):
-                total, logs = self.diffusion_loss(data, latents, valid_idx, valid_steps, valid_noise, train=False)
-            torch.set_rng_state(state)
+            prior = torch.Generator(device=self.device).manual_seed(self.context.seed)  # same draws every epoch,
+            with autocast(self.device):  # and the training stream is left alone
+                total, logs = self.diffusion_loss(data, latents, valid_idx, valid_steps, valid_noise, train=False,
+                                                  prior_generator=prior)
             return {"valid_loss": float(total), "valid_noise_mse": logs["noise_mse"], "valid_recon": logs["recon"]}
 
         # the whole model goes to the trainer (the frozen autoencoder has no gradients, so AdamW skips it):

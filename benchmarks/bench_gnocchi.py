@@ -388,7 +388,9 @@ def sample_quality(b: Bench, seed: int, png: Path | None) -> dict[str, dict[str,
     cond_rates = g.sample_rates(g.encode(b.both), 1, seed, t_len)[:, 0]
     prior = np.random.default_rng(seed + 1).standard_normal((n, g.config.code_dim)).astype(np.float32)
     prior_rates = g.sample_rates(prior, 1, seed, t_len)[:, 0]
-    torch.manual_seed(seed)
+    from nlb_suite.seeding import seed_everything  # here: the LFADS draws below start from the same seed
+
+    seed_everything(seed)
     with torch.no_grad():
         from baselines.lfads import prepare
 

@@ -94,12 +94,11 @@ def boot_truth(model, train, evals, data: Path, seed: int) -> dict:
 
 def fixed_point_check(model, train, data: Path) -> dict:
     """NODE fixed points from 512 train-latent starts, mapped to Lorenz coordinates, vs the true ones."""
-    import torch
-
     from baselines.fixed_points import find_fixed_points
     from nlb_suite.datasets.session import load_session
     from nlb_suite.datasets.truth_latents import truth_latents
     from nlb_suite.metrics_latent import affine_fit
+    from nlb_suite.seeding import seed_everything
 
     lat = model.latents(train).reshape(-1, model.config.latent_dim)
     true = truth_latents(load_session(data), 5)[train.bins].reshape(-1, 3)
@@ -110,7 +109,7 @@ def fixed_point_check(model, train, data: Path) -> dict:
     field.eval()
     for p in field.parameters():
         p.requires_grad_(False)
-    torch.manual_seed(0)
+    seed_everything(0)
     fps = find_fixed_points(field, starts, steps=3000, lr=1e-2, tol=1e-6, merge_dist=0.05 * lat.std())
     w = affine_fit(lat, true)  # inferred -> true (Lorenz coordinates)
     mapped = np.hstack([fps.points, np.ones((len(fps.points), 1))]) @ w if len(fps.points) else np.zeros((0, 3))

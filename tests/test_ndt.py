@@ -27,6 +27,7 @@ from baselines.ndt_model import (  # noqa: E402
 from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
 
 N_IN, N_OUT, T, FWD = 6, 2, 10, 3
 TINY = dict(n_layers=1, n_heads=2, ffn_dim=8, dropout=0.1, dropout_embedding=0.1, dropout_rates=0.1,
@@ -73,7 +74,7 @@ def test_context_band_by_hand():
 
 def test_attention_ignores_bins_outside_the_band():
     """One layer, eval mode: changing a bin outside bin 0's band leaves bin 0's output unchanged; inside, not."""
-    torch.manual_seed(0)
+    seed_everything(0)
     model = NDT(NDTDims(n_neurons=4, n_steps=8, n_layers=1, n_heads=2, ffn_dim=8, context_forward=2,
                         context_backward=0)).eval()
     x = torch.rand(1, 8, 4)
@@ -97,9 +98,9 @@ def test_span_ramp():
 def test_timestep_mask_covers_whole_bins_in_spans():
     """Mode timestep masks every neuron of a masked bin; each masked run is at least the drawn span width long
     (or ends at the last bin); about mask_ratio of the bins are masked."""
-    torch.manual_seed(3)
+    seed_everything(3)
     width = int(torch.randint(1, 4, (1,)).item())  # replay sample_mask's draw
-    torch.manual_seed(3)
+    seed_everything(3)
     mask = sample_mask((200, 50, 4), ratio=0.25, mode="timestep", span=3)
     assert torch.equal(mask, mask[:, :, :1].expand_as(mask))
     bins = mask[:, :, 0].numpy()
@@ -116,7 +117,7 @@ def test_timestep_mask_covers_whole_bins_in_spans():
 
 def test_corrupt_zero_random_keep():
     """Masked entries: zeroed / random count below the batch max / kept in the given shares; unmasked untouched."""
-    torch.manual_seed(0)
+    seed_everything(0)
     x = torch.randint(1, 6, (400, 50, 10)).float()
     mask = torch.rand(x.shape) < 0.3
     out = corrupt(x, mask, zero_ratio=0.8, random_ratio=0.5)
@@ -184,7 +185,7 @@ def test_info_nce_hand_computed():
 
 def test_spatial_weights_are_row_stochastic_and_neuron_equivariant():
     """Attention across neurons: rows sum to 1; permuting neurons permutes the N x N weights the same way."""
-    torch.manual_seed(0)
+    seed_everything(0)
     sw = SpatialWeights(n_steps=6, n_heads=2)
     s = torch.randn(3, 5, 6)
     w = sw(s)
@@ -202,7 +203,7 @@ def test_stndt_contrastive_loss_is_weighted_infonce_in_training_only(tmp_path):
     header = (tmp_path / "curves.csv").read_text().splitlines()[0].split(",")
     assert "contrast" in header and not any(h.startswith("valid") and "contrast" in h for h in header)
     data = NDTData(x=torch.rand(4, T, N_IN).round(), x_obs=torch.ones(4, T, N_IN))
-    torch.manual_seed(1)
+    seed_everything(1)
     extra, logs = b.extra_loss(data, torch.arange(4))
     assert extra.item() == pytest.approx(0.1 * logs["contrast"], rel=1e-6)
     off = STNDTBaseline(STNDTConfig(**{**TINY, "contrast_weight": 0.0}), context())

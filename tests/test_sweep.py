@@ -27,6 +27,7 @@ from nlb_suite.baseline_api import RunContext, TrialSet, get_baseline, resolve_c
 from nlb_suite.cli import main as cli_main  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.runs import read_run  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
 from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ def test_resume_replaces_weight_decay_and_plateau_floor():
     from baselines.torch_core import Trainer, TrainSettings
 
     def make(lr, wd):
-        torch.manual_seed(0)
+        seed_everything(0)
         module = torch.nn.Linear(3, 1)
         x, y = torch.randn(16, 3), torch.randn(16, 1)
         trainer = Trainer(module, TrainSettings(lr=lr, weight_decay=wd, max_epochs=4, batch_size=8,
