@@ -24,6 +24,7 @@ from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 TINY = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3, ae_max_epochs=2,
             unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2, batch_size=8, max_epochs=3,
@@ -31,25 +32,11 @@ TINY = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, 
 N_IN, N_OUT, T, FWD = 5, 3, 12, 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: faster for these tiny models on shared cores, and bitwise-reproducible."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def trials(n: int = 20, seed: int = 0) -> TrialSet:
     """Random Poisson train trials with held-out neurons and forward bins."""
-    rng = np.random.default_rng(seed)
-
-    def counts(t: int, k: int) -> np.ndarray:
-        return rng.poisson(0.3, size=(n, t, k)).astype(np.float32)
-    return TrialSet(split="train", spikes_heldin=counts(T, N_IN), trial_ids=np.arange(n),
-                    bins=np.tile(np.arange(T), (n, 1)), forward_bins=np.tile(np.arange(T, T + FWD), (n, 1)),
-                    spikes_heldout=counts(T, N_OUT), spikes_heldin_forward=counts(FWD, N_IN),
-                    spikes_heldout_forward=counts(FWD, N_OUT))
+    return poisson_trials(n, T, N_IN, N_OUT, FWD, seed, rate=0.3, first_id=0)
 
 
 def context(seed: int = 0, run_dir=None) -> RunContext:

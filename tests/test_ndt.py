@@ -28,6 +28,7 @@ from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 N_IN, N_OUT, T, FWD = 6, 2, 10, 3
 TINY = dict(n_layers=1, n_heads=2, ffn_dim=8, dropout=0.1, dropout_embedding=0.1, dropout_rates=0.1,
@@ -35,23 +36,11 @@ TINY = dict(n_layers=1, n_heads=2, ffn_dim=8, dropout=0.1, dropout_embedding=0.1
             max_epochs=3, patience=3, warmup_epochs=1, lr=3e-3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def trials(n: int = 16, seed: int = 0) -> TrialSet:
-    rng = np.random.default_rng(seed)
-
-    def counts(t: int, k: int) -> np.ndarray:
-        return rng.poisson(0.5, size=(n, t, k)).astype(np.float32)
-    return TrialSet(split="train", spikes_heldin=counts(T, N_IN), trial_ids=np.arange(100, 100 + n),
-                    bins=np.tile(np.arange(T), (n, 1)), forward_bins=np.tile(np.arange(T, T + FWD), (n, 1)),
-                    spikes_heldout=counts(T, N_OUT), spikes_heldin_forward=counts(FWD, N_IN),
-                    spikes_heldout_forward=counts(FWD, N_OUT))
+    """Random Poisson train trials with held-out neurons and forward bins."""
+    return poisson_trials(n, T, N_IN, N_OUT, FWD, seed, rate=0.5, first_id=100)
 
 
 def context(seed: int = 0) -> RunContext:

@@ -16,29 +16,18 @@ from baselines.sae_model import SAE, VectorField, euler_step  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, get_baseline, resolve_config  # noqa: E402
 from nlb_suite.cli import main  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 N_IN, N_OUT, T, FWD = 4, 2, 10, 3
 TINY = dict(enc_dim=6, vf_hidden=8, batch_size=8, max_epochs=3, patience=3, unmask_start=4, unmask_step=2,
             unmask_every=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def trials(n: int = 16, seed: int = 0) -> TrialSet:
-    rng = np.random.default_rng(seed)
-
-    def counts(t: int, k: int) -> np.ndarray:
-        return rng.poisson(0.5, size=(n, t, k)).astype(np.float32)
-    return TrialSet(split="train", spikes_heldin=counts(T, N_IN), trial_ids=np.arange(n),
-                    bins=np.tile(np.arange(T), (n, 1)), forward_bins=np.tile(np.arange(T, T + FWD), (n, 1)),
-                    spikes_heldout=counts(T, N_OUT), spikes_heldin_forward=counts(FWD, N_IN),
-                    spikes_heldout_forward=counts(FWD, N_OUT))
+    """Random Poisson train trials with held-out neurons and forward bins."""
+    return poisson_trials(n, T, N_IN, N_OUT, FWD, seed, rate=0.5, first_id=0)
 
 
 def context(seed: int = 0) -> RunContext:
