@@ -57,9 +57,7 @@ def run_model(name: str, config: str, args, trials: TrialSet, device: str) -> di
     profile = None if config == "default" else config
     cfg, sources = resolve_config(cls, args.dataset, 5, overrides, profile=profile, device=device)
     n, _, n_in = trials.spikes_heldin.shape
-    ctx = RunContext(dataset=args.dataset, bin_ms=5, n_heldin=n_in, n_heldout=trials.spikes_heldout.shape[2],
-                     n_forward_bins=trials.forward_bins.shape[1], seed=args.seed, device=device,
-                     extras={"progress": False})
+    ctx = RunContext.for_trials(args.dataset, 5, trials, seed=args.seed, device=device, extras={"progress": False})
     epoch_cpu: list[float] = [time.process_time()]
     ctx.extras["on_epoch"] = lambda epoch, row: epoch_cpu.append(time.process_time())
     model = cls(cfg, ctx)

@@ -168,7 +168,6 @@ def _trial_index(trial_id: str) -> int:
 def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     """Run (or, with spec.resume, continue) a sweep and record it in spec.out; see the module docstring."""
     from ..baseline_api import RunContext, get_baseline, resolve_config
-    from ..datasets.specs import get_dataset
     from ..datasets.tensors import load
     from ..datasets.truth import find_truth
     from ..runs import resolve_device, synthetic_data, trial_sets
@@ -199,11 +198,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     write_json(out / SWEEP_FILE, {"tool": TOOL, "nlb_suite": __version__, "spec": record, "state": "running",
                                   "command": " ".join(sys.argv)})
     train, _ = trial_sets(tensors)  # the eval trials stay here: trials never see them
-    ds = get_dataset(spec.dataset)
-    context = RunContext(dataset=spec.dataset, bin_ms=spec.bin_ms, n_heldin=train.spikes_heldin.shape[2],
-                         n_heldout=train.spikes_heldout.shape[2], n_forward_bins=ds.fp_bins(spec.bin_ms),
-                         seed=spec.seed, device=device, data_dir=data_dir, run_dir=None,
-                         synthetic=spec.synthetic or find_truth(data_dir) is not None)
+    context = RunContext.for_trials(spec.dataset, spec.bin_ms, train, seed=spec.seed, device=device,
+                                    data_dir=data_dir, synthetic=spec.synthetic or find_truth(data_dir) is not None)
     interval = space.pbt.perturbation_interval if spec.search == "pbt" else spec.checkpoint_every
     setup = TrialSetup(spec.baseline, spec.dataset, spec.bin_ms, device, spec.profile, spec.config_file, overrides,
                        train, context, interval, threads=max(1, int(spec.cpus_per_trial)))
