@@ -159,15 +159,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_main_job(Path(args.out), args.dataset, args.seed, Path(args.package), args.overwrite)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a baseline on a dataset: tensors -> fit -> rates -> submission -> scores")
-    p.add_argument("baseline", help="baseline name (see `nlb-eval list baselines`)")
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--dataset, --data | --synthetic, --bin and --phase: what one run (or one sweep) works on."""
     p.add_argument("--dataset", required=True, help="dataset name (see `nlb-eval list datasets`)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="folder with the dataset's NWB files")
     src.add_argument("--synthetic", action="store_true", help="use the synthetic stand-in (generated and cached)")
     p.add_argument("--bin", type=int, default=5, help="bin width in ms: 5 or 20 (default 5)")
     p.add_argument("--phase", choices=["val", "test"], default="val")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a baseline on a dataset: tensors -> fit -> rates -> submission -> scores")
+    p.add_argument("baseline", help="baseline name (see `nlb-eval list baselines`)")
+    add_data_arguments(p)
     p.add_argument("--out", help="run folder (default runs/<dataset>_<bin>ms_<phase>_<baseline>_s<seed>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")

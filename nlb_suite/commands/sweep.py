@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from ..table import print_table
+from .runs import add_data_arguments
 
 ADDRESS_HELP = ("where Ray runs: local (a private instance on this machine, the default), auto ($RAY_ADDRESS or "
                 "the cluster `ray start --head` started here) or HOST:PORT of a cluster's head")
@@ -85,12 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="hyperparameter search of a baseline on Ray Tune (random search or PBT), "
                        "chosen on internal validation only")
     p.add_argument("baseline", help="baseline name (a neural one: it must train through the shared Trainer)")
-    p.add_argument("--dataset", required=True, help="dataset name (see `nlb-eval list datasets`)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="folder with the dataset's NWB files")
-    src.add_argument("--synthetic", action="store_true", help="use the synthetic stand-in (generated and cached)")
-    p.add_argument("--bin", type=int, default=5, help="bin width in ms: 5 or 20 (default 5)")
-    p.add_argument("--phase", choices=["val", "test"], default="val")
+    add_data_arguments(p)
     p.add_argument("--search", choices=["random", "pbt"], default="random",
                    help="random search, or population-based training (AutoLFADS)")
     p.add_argument("--samples", type=int, default=8, help="trials (PBT: the population size); default 8")
