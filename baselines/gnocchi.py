@@ -145,8 +145,7 @@ class GnocchiConfig:
 
     def train_settings(self, stage: str = "diffusion") -> TrainSettings:
         """The shared trainer's settings for a stage ("autoencoder" or "diffusion")."""
-        names = {f.name for f in dataclasses.fields(TrainSettings)} - {"monitor"}
-        settings = TrainSettings(monitor="valid_loss", **{k: getattr(self, k) for k in names})
+        settings = TrainSettings.from_config(self, "valid_loss")
         if stage == "autoencoder":
             settings = dataclasses.replace(settings, lr=self.ae_lr, max_epochs=self.ae_max_epochs,
                                            patience=min(self.patience, self.ae_max_epochs),

@@ -91,9 +91,7 @@ class LFADSConfig:
 
     def train_settings(self) -> TrainSettings:
         """The shared trainer's settings from this config."""
-        names = {f.name for f in dataclasses.fields(TrainSettings)} - {"monitor"}
-        monitor = "valid_sv_nll" if self.sv_early_stop else "valid_recon"
-        return TrainSettings(monitor=monitor, **{k: getattr(self, k) for k in names})
+        return TrainSettings.from_config(self, "valid_sv_nll" if self.sv_early_stop else "valid_recon")
 
     def dims(self, n_in: int, n_out: int, n_fwd: int) -> LFADSDims:
         """Network sizes for the given neuron and forward-bin counts."""

@@ -101,8 +101,7 @@ class NDTConfig:
         self.train_settings().check(who)
 
     def train_settings(self) -> TrainSettings:
-        names = {f.name for f in dataclasses.fields(TrainSettings)} - {"monitor"}
-        return TrainSettings(monitor="valid_nll", **{k: getattr(self, k) for k in names})
+        return TrainSettings.from_config(self, "valid_nll")
 
     def dims(self, n_neurons: int, n_steps: int, spatial: bool) -> NDTDims:
         names = {f.name for f in dataclasses.fields(NDTDims)} - {"n_neurons", "n_steps", "spatial"}

@@ -74,8 +74,7 @@ class SAEConfig:
         self.train_settings().check("sae")
 
     def train_settings(self) -> TrainSettings:
-        names = {f.name for f in dataclasses.fields(TrainSettings)} - {"monitor"}
-        return TrainSettings(monitor="valid_recon", **{k: getattr(self, k) for k in names})
+        return TrainSettings.from_config(self, "valid_recon")
 
     def dims(self, n_in: int, n_out: int, n_fwd: int) -> SAEDims:
         names = {f.name for f in dataclasses.fields(SAEDims)} - {"n_in", "n_out", "n_fwd"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -56,6 +57,12 @@ class TrainSettings:
     plateau_factor: float = 0.95
     plateau_patience: int = 6
     monitor: str = "valid_loss"
+
+    @classmethod
+    def from_config(cls, config: object, monitor: str) -> TrainSettings:
+        """The settings a baseline's config carries under the same field names, with its monitored metric."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"monitor"}
+        return cls(monitor=monitor, **{k: getattr(config, k) for k in names})
 
     def check(self, who: str) -> None:
         """Raise NLBInputError naming `who` on an out-of-range value."""

@@ -29,6 +29,7 @@ from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.runs import read_run  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_FIT = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
@@ -43,26 +44,10 @@ pbt: {perturbation_interval: 2, burn_in: 0, plateau_generations: 10, fixed: {lr_
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 # ----- the Trainer's hooks (no Ray) ------------------------------------------------------------------
 
 def _trials(n: int = 20, seed: int = 0) -> TrialSet:
-    rng = np.random.default_rng(seed)
-    t, fwd, n_in, n_out = 12, 4, 5, 3
-
-    def counts(bins: int, k: int) -> np.ndarray:
-        return rng.poisson(0.3, size=(n, bins, k)).astype(np.float32)
-    return TrialSet(split="train", spikes_heldin=counts(t, n_in), trial_ids=np.arange(n),
-                    bins=np.tile(np.arange(t), (n, 1)), forward_bins=np.tile(np.arange(t, t + fwd), (n, 1)),
-                    spikes_heldout=counts(t, n_out), spikes_heldin_forward=counts(fwd, n_in),
-                    spikes_heldout_forward=counts(fwd, n_out))
+    return poisson_trials(n, 12, 5, 3, 4, seed)
 
 
 def _lfads(**overrides) -> LFADSBaseline:

@@ -35,14 +35,20 @@ def _file_kind(path: Path) -> str:
     return "test" if "desc-test" in path.name else "train"
 
 
-def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
-    """{"spikes": (n_bins, n_heldin), "heldout_spikes": (n_bins, n_heldout)} expected counts per bin."""
+def truth_file(session: Session, bin_ms: int, what: str = "ground truth exists") -> Path:
+    """The session's ground_truth.h5, with one-line errors when there is none or `bin_ms` is not 5 ms x k."""
     path = find_truth(session.files[0].path)
     if path is None:
-        raise NLBInputError(f"{session.files[0].path.parent}: no {TRUTH_FILE} (ground truth exists only for "
+        raise NLBInputError(f"{session.files[0].path.parent}: no {TRUTH_FILE} ({what} only for "
                             "synthetic datasets made by `nlb-eval synth`)")
     if bin_ms % TRUTH_BIN_MS:
         raise NLBInputError(f"{path}: ground truth is at {TRUTH_BIN_MS} ms; bin {bin_ms} ms is not a multiple")
+    return path
+
+
+def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
+    """{"spikes": (n_bins, n_heldin), "heldout_spikes": (n_bins, n_heldout)} expected counts per bin."""
+    path = truth_file(session, bin_ms)
     n5 = -(-session.total_ms // TRUTH_BIN_MS)
     out = {name: np.full((n5, g.n_units), np.nan, dtype=np.float64) for name, g in session.groups.items()}
     heldout_ids = session.groups["heldout_spikes"].unit_ids if "heldout_spikes" in session.groups else None

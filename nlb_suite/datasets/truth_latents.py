@@ -12,17 +12,12 @@ import numpy as np
 
 from ..errors import NLBInputError
 from .session import Session
-from .truth import TRUTH_BIN_MS, TRUTH_FILE, _file_kind, find_truth
+from .truth import TRUTH_BIN_MS, _file_kind, truth_file
 
 
 def truth_latents(session: Session, bin_ms: int) -> np.ndarray:
     """(n_bins, latent dims) true latent state per bin of `bin_ms` (NaN where no file covers the bin)."""
-    path = find_truth(session.files[0].path)
-    if path is None:
-        raise NLBInputError(f"{session.files[0].path.parent}: no {TRUTH_FILE} (true latents exist only for "
-                            "synthetic datasets made by `nlb-eval synth`)")
-    if bin_ms % TRUTH_BIN_MS:
-        raise NLBInputError(f"{path}: ground truth is at {TRUTH_BIN_MS} ms; bin {bin_ms} ms is not a multiple")
+    path = truth_file(session, bin_ms, "true latents exist")
     n5 = -(-session.total_ms // TRUTH_BIN_MS)
     out = None
     with h5py.File(path, "r") as f:
