@@ -173,6 +173,28 @@ def test_lfads_space_is_autolfads_and_valid_for_the_config():
         assert config.train_settings().monitor == "valid_sv_nll"  # chosen on sample validation
 
 
+@pytest.mark.parametrize("name", ["ndt", "stndt"])
+def test_transformer_spaces_are_the_papers_random_search_and_valid_for_the_config(name):
+    """NDT/STNDT declare the NDT paper's random-search ranges (dropouts widened down to 0.1 for CPU-length
+    runs), nothing a PBT clone could not load (no depth or width); every end of every range, and of the CPU
+    random-search spaces in benchmarks/, makes a valid config chosen on the internal validation NLL."""
+    cls = get_baseline(name)
+    space = load_space(default_space_file(cls))
+    ranges = {n: (p.low, p.high, p.log, p.integer) for n, p in space.params.items()}
+    assert ranges == {"dropout": (0.1, 0.7, False, False), "dropout_embedding": (0.1, 0.7, False, False),
+                      "dropout_rates": (0.1, 0.7, False, False), "context_forward": (10, 100, False, True),
+                      "context_backward": (10, 100, False, True), "max_span": (1, 7, False, True),
+                      "lr": (1e-5, 5e-3, True, False)}
+    assert space.pbt.fixed == {"lr_schedule": "none"}
+    cpu = load_space(ROOT / "benchmarks" / f"sweep_space_{name}_cpu.yaml")
+    assert set(cpu.params) - set(space.params) == ({"n_layers", "model_dim"} if name == "ndt" else {"max_epochs"})
+    for sp, search in ((space, "pbt"), (space, "random"), (cpu, "random")):
+        for corner in sp.corners():
+            config, _ = resolve_config(cls, "mc_maze_small", 5, {**sp.fixed_for(search), **corner}, None, "cpu")
+            assert config.train_settings().monitor == "valid_nll"
+            assert all(getattr(config, k) == v for k, v in corner.items())
+
+
 @pytest.mark.parametrize("text, message", [
     ("params: {lr: {low: 1, high: 1}}", "space.yaml: params.lr: range [1, 1] (expected low < high)"),
     ("params: {lr: {low: 0, high: 1, log: true}}", "params.lr: range [0, 1] (expected low < high, low > 0 with log)"),
