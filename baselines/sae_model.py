@@ -92,9 +92,13 @@ class SAE(nn.Module):
         self.readout = nn.Linear(d.latent_dim, d.n_out)
 
     def initial_state(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, latent) initial state from the (B, T, n_in) held-in spikes (final states of both directions)."""
-        _, h_n = self.encoder(self.dropout(x))
-        return self.to_state(self.dropout(torch.cat([h_n[0], h_n[1]], dim=1)))
+        """(B, latent) initial state from the (B, T, n_in) held-in spikes (final states of both directions).
+
+        Dropout acts where the paper's does: on the encoder's final states and on the initial state itself
+        (so training rolls the dynamics out from perturbed starts); the spikes and the trajectory have none.
+        """
+        _, h_n = self.encoder(x)
+        return self.dropout(self.to_state(self.dropout(torch.cat([h_n[0], h_n[1]], dim=1))))
 
     def latents(self, x: torch.Tensor, n_steps: int) -> torch.Tensor:
         """(B, n_steps, latent) trajectory starting at the encoded initial state."""
@@ -108,4 +112,4 @@ class SAE(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-rates (B, T + F, n_out), latents (B, T + F, latent)) for held-in spikes x (B, T, n_in)."""
         lat = self.latents(x, x.shape[1] + self.dims.n_fwd)
-        return self.readout(self.dropout(lat)), lat
+        return self.readout(lat), lat

@@ -1,12 +1,15 @@
 """NODE-SAE vs GRU-SAE on lorenz (Sedler, Versteeg & Pandarinath 2023): rate R2, state R2, fixed points.
 
     python benchmarks/bench_node_sae.py --data-seeds 0,1,2 --workers 2            # run, then summarise
-    python benchmarks/bench_node_sae.py --summarize                               # the table of what ran
+    python benchmarks/bench_node_sae.py --data-seeds 0,1,2 --profile long --only lorenz_node_sae_l3_s0_long
+    python benchmarks/bench_node_sae.py --summarize [--profile long]              # the table of what ran
 
 Every run goes through `nlb_suite.runs.execute` on the paper's split: phase test of the lorenz set (train on
 the 1600 train+val trials, of which the baseline's own seeded 20 % validate: the paper's 1280/320; score the
 400 test trials against the ground truth), with each baseline's CPU config (`cpu` profile: fewer epochs than
-the paper's 3000, see baselines/configs/node_sae/default.yaml) - never tuned on the scored trials. Model
+the paper's 3000, see baselines/configs/node_sae/default.yaml; `--profile long` gives the SAEs the longer CPU
+schedule, tags ending in `_long`; `--window-loss` fits the SAEs on the 70-step window only, the paper's
+protocol, tags ending in `_win`) - never tuned on the scored trials. Model
 seed = data seed. For NODE/GRU-SAE the saved best checkpoint is reloaded to get latents and bootstrap draws
 of rate R2 and state R2 over the test trials (the same resamples for every model of a data seed, so
 NODE - GRU gets a paired interval; inside the interval of 0 = a tie). The gap closed is the share of the
@@ -134,7 +137,7 @@ def one_run(job: dict) -> dict:
     t0 = time.perf_counter()
     res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
                           seed=job["seed"], device="cpu", overrides=job["overrides"], out=out, overwrite=True,
-                          ci=0), progress=False)
+                          ci=0, profile=job.get("profile")), progress=False)
     row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"]}
     if job["baseline"] in SAE:
         import yaml
@@ -162,11 +165,15 @@ def jobs(args) -> list[dict]:
     """Runs in priority order: the claim on two data seeds, the other baselines, latent sizes, further seeds."""
     out, later = [], []
     sae = {"max_epochs": args.epochs, "patience": args.epochs} if args.epochs else {}
+    if args.window_loss:
+        sae["fit_forward"] = False
+    prof = {"profile": args.profile}
+    suffix = profile_suffix(args.profile, args.window_loss)
     for i, seed in enumerate(args.data_seeds):
         for b in SAE:
             (out if i < 2 else later).append({"dataset": args.dataset, "baseline": b, "seed": seed,
-                                              "overrides": {"latent_dim": 3, **sae},
-                                              "tag": f"{args.dataset}_{b}_l3_s{seed}"})
+                                              "overrides": {"latent_dim": 3, **sae}, **prof,
+                                              "tag": f"{args.dataset}_{b}_l3_s{seed}{suffix}"})
     for seed in args.others_seeds:
         for b in args.others:
             ov = {"max_epochs": args.lfads_epochs, "patience": args.lfads_epochs} if b == "lfads" else {}
@@ -176,16 +183,22 @@ def jobs(args) -> list[dict]:
         for seed in args.size_seeds:
             for b in SAE:
                 out.append({"dataset": args.dataset, "baseline": b, "seed": seed,
-                            "overrides": {"latent_dim": size, **sae},
-                            "tag": f"{args.dataset}_{b}_l{size}_s{seed}"})
+                            "overrides": {"latent_dim": size, **sae}, **prof,
+                            "tag": f"{args.dataset}_{b}_l{size}_s{seed}{suffix}"})
     return out + later
+
+
+def profile_suffix(profile: str, window_loss: bool = False) -> str:
+    """Tag suffix of SAE runs: `_<profile>` unless `cpu` (the default), then `_win` for the window-only loss."""
+    return ("" if profile == "cpu" else f"_{profile}") + ("_win" if window_loss else "")
 
 
 def _fmt(v, nd=3) -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
 
-def summarize(dataset: str) -> None:
+def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> None:
+    """Print every run of `dataset`, then the latent-3 claim tables of the SAE runs of `profile`."""
     from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
     from nlb_suite.table import print_table
 
@@ -209,14 +222,19 @@ def summarize(dataset: str) -> None:
         gap = (t["rate R2"] - s) / (1 - s) if s is not None and r["baseline"] != "smoothing" else None
         table.append([r["baseline"], dim(r) or "-", r["seed"], _fmt(t["rate R2"]) + ci("rate_boot"),
                       _fmt(t["state R2"]) + ci("state_boot"), "-" if gap is None else f"{100 * gap:.0f}%",
-                      r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}"])
+                      r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}",
+                      (r.get("profile") or "cpu") + (" win" if r["overrides"].get("fit_forward") is False else "")
+                      if r["baseline"] in SAE else "-"])
     print_table(["baseline", "latents", "data seed", "rate R2", "state R2", "rate gap closed", "epochs",
-                 "fit min"], table)
+                 "fit min", "profile"], table)
 
-    print(f"\n{dataset}, latent size 3: mean over data seeds, paper (mean of 5 seeds) beside ours")
+    suffix = profile_suffix(profile, window_loss)
+    profile = profile + (" (window loss)" if window_loss else "")
+    print(f"\n{dataset}, latent size 3, SAE profile {profile}: mean over data seeds, paper (mean of 5 seeds) "
+          "beside ours")
     agg = []
     for b in SAE:
-        rs = [r for r in latest.values() if r["baseline"] == b and dim(r) == 3]
+        rs = [r for r in latest.values() if r["baseline"] == b and dim(r) == 3 and r["tag"].endswith(f"s{r['seed']}{suffix}")]
         if not rs:
             continue
         rate = np.mean([r["truth"]["rate R2"] for r in rs])
@@ -225,10 +243,11 @@ def summarize(dataset: str) -> None:
         agg.append([b, len(rs), _fmt(rate), _fmt(paper[0]), _fmt(state), _fmt(paper[1])])
     print_table(["model", "seeds", "rate R2", "paper", "state R2", "paper"], agg)
 
-    print("\nNODE - GRU at latent size 3, paired over the same test-trial resamples (tie: interval holds 0)")
+    print(f"\nNODE - GRU at latent size 3, SAE profile {profile}, paired over the same test-trial resamples "
+          "(tie: interval holds 0)")
     diffs = []
     for seed in sorted({r["seed"] for r in latest.values()}):
-        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}") for b in SAE]
+        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}{suffix}") for b in SAE]
         if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
             continue
         cells = [seed]
@@ -239,10 +258,10 @@ def summarize(dataset: str) -> None:
         diffs.append(cells)
     print_table(["data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
 
-    fps = [r for r in latest.values() if "fixed_points" in r]
+    fps = [r for r in latest.values() if "fixed_points" in r and r["tag"].endswith(f"s{r['seed']}{suffix}")]
     if fps:
-        print("\nfixed points of the NODE vector field (latent 3), mapped to Lorenz coordinates; distance to each "
-              "true fixed point / attractor RMS radius")
+        print(f"\nfixed points of the NODE vector field (latent 3, profile {profile}), mapped to Lorenz coordinates; "
+              "distance to each true fixed point / attractor RMS radius")
         fp_rows = []
         for r in sorted(fps, key=lambda r: r["seed"]):
             f = r["fixed_points"]
@@ -264,7 +283,9 @@ def main() -> None:
     ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
     ap.add_argument("--lfads-epochs", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the cpu profile's)")
+    ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the profile's)")
+    ap.add_argument("--profile", default="cpu", help="the SAEs' config profile: cpu (200 epochs) or long (600)")
+    ap.add_argument("--window-loss", action="store_true", help="SAE loss on the window only (the paper's protocol)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
     ap.add_argument("--only", help="comma-separated run tags to (re)run")
     ap.add_argument("--summarize", action="store_true", help="only print the tables of what ran")
@@ -292,7 +313,7 @@ def main() -> None:
                 print(f"{j['tag']}: rate R2 {t['rate R2']:.3f}, state R2 {_fmt(t['state R2'])}, "
                       f"fit {row['fit_s'] / 60:.1f} min", flush=True)
     if RESULTS.exists():
-        summarize(args.dataset)
+        summarize(args.dataset, args.profile, args.window_loss)
 
 
 if __name__ == "__main__":

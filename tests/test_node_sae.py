@@ -58,6 +58,22 @@ def test_trajectory_is_iterated_euler_from_the_encoded_state():
     torch.testing.assert_close(log_rates, model.readout(lat))
 
 
+def test_dropout_only_on_encoder_state_and_initial_state():
+    """As in the paper: in training the spikes reach the encoder intact, the initial state is dropped out
+    (zeroed entries, the rest scaled by 1 / (1 - p)), and trajectory and readout are dropout-free."""
+    torch.manual_seed(0)
+    model = SAE(SAEConfig(**{**TINY, "dropout": 0.5}, latent_dim=3).dims(N_IN, N_IN + N_OUT, FWD)).train()
+    x = torch.rand(200, T, N_IN)
+    seen = []
+    model.encoder.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    log_rates, lat = model(x)
+    torch.testing.assert_close(seen[0], x, rtol=0, atol=0)
+    assert 0.3 < float((lat[:, 0] == 0).float().mean()) < 0.7  # the initial state's dropout
+    torch.testing.assert_close(log_rates, model.readout(lat), rtol=0, atol=0)
+    for t in range(1, T + FWD):
+        torch.testing.assert_close(lat[:, t], lat[:, t - 1] + 0.1 * model.dynamics.field(lat[:, t - 1]))
+
+
 def test_unmasking_schedule():
     """k = 10 + 5 * (epoch // 150), capped at the steps; start 0 scores every step from the first epoch."""
     assert [unmasked_steps(e, 110, 10, 5, 150) for e in (0, 149, 150, 299, 300, 2999, 3000)] == \
@@ -85,6 +101,19 @@ def test_unmasking_in_training_and_gradients_only_from_unmasked_steps():
         masked_recon(model(x)[0], target, weight, torch.ones_like(weight)).backward()
         grads.append(model.readout.bias.grad[0].clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_window_only_loss_scores_no_forward_bin():
+    """fit_forward false (the paper's protocol): unmasking stops at the window's T steps, validation scores the
+    window only, and the forward bins are still predicted (the dynamics rolled on)."""
+    b = NodeSAEBaseline(SAEConfig(**{**TINY, "unmask_step": 4}, latent_dim=2, fit_forward=False), context())
+    b.fit(trials())
+    assert [r["unmasked_steps"] for r in b.curves] == [4.0, 8.0, 10.0]
+    assert all(r["valid_recon"] == r["valid_window_nll"] for r in b.curves)
+    both = NodeSAEBaseline(SAEConfig(**TINY, latent_dim=2), context())
+    both.fit(trials())
+    assert all(r["valid_recon"] != r["valid_window_nll"] for r in both.curves)
+    assert b.predict(trials()).heldout_forward.shape == (16, FWD, N_OUT)
 
 
 @pytest.mark.parametrize("cls, cfg", [(NodeSAEBaseline, SAEConfig), (GRUSAEBaseline, GRUSAEConfig)])
