@@ -2,6 +2,7 @@
 
     python benchmarks/bench_realism.py                                  # every dataset, data seed 0
     python benchmarks/bench_realism.py --datasets mc_maze_large --seeds 0,1,2 --gpfa
+    python benchmarks/bench_realism.py --datasets mc_maze_large --decompose --realism base_hz=4,prep_noise=0.4
 
 For each dataset (phase val, 5 ms, the registry's real train+val trial count unless --trials) this
 generates the stand-in (cached under benchmarks/_work/realism/, keyed by the generator's digest), then
@@ -13,6 +14,13 @@ scores with nlb_suite's evaluate (equal to nlb_tools'):
 - `gpfa` (with --gpfa): the GPFA baseline's default config for the device;
 - `true PSTH`: the condition average of the true rates over train trials (a perfect PSTH model);
 - `true rates`: the ground truth itself, the ceiling for co-bps and fp-bps.
+With --decompose, three steps between the ceiling and smoothing say where smoothing loses (each uses the
+dataset's published smoothing kernel and GLM alpha): `truth, blurred` (the true rates through the kernel:
+the cost of temporal blur), `GLM on true held-in` (held-out rates by the smoothing GLM from the noise-free
+true held-in rates: the cost of a log-linear readout), `GLM on blurred truth` (both); the rest of the way
+to `smoothing` is the cost of spike noise in the held-in features.
+--realism KEY=VALUE,... overrides `Realism` knobs of every family for this process only (a calibration
+probe: the stand-ins go to their own folder keyed by the overrides; nothing in the package changes).
 Real values printed beside them come from ../shared/reference/nlb.md (the nlb_tools end-to-end test on
 real mc_maze_large; smoothing and the best published co-bps on real mc_maze, test phase, second-hand).
 """
@@ -97,23 +105,73 @@ def score(tensors, rates) -> dict[str, float]:
     return plain_metrics(next(iter(report.results[0].values())))
 
 
-def stand_in(name: str, trials: int, seed: int, work: Path) -> Path:
+def apply_realism(overrides: str) -> str:
+    """Override `Realism` knobs of every family in this process; returns a folder tag for the probe."""
+    import dataclasses
+    import hashlib
+
+    from nlb_suite.datasets import synthetic_dynamics
+
+    if not overrides:
+        return ""
+    pairs = dict(item.split("=", 1) for item in overrides.split(","))
+    values = {k: float(v) if k != "n_rnn" else int(v) for k, v in pairs.items()}
+    for family, knobs in synthetic_dynamics.REALISM.items():
+        synthetic_dynamics.REALISM[family] = dataclasses.replace(knobs, **values)
+    return "_" + hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()[:8]
+
+
+def stand_in(name: str, trials: int, seed: int, work: Path, tag: str = "") -> Path:
     from nlb_suite.datasets.synthetic import write_synthetic
     from nlb_suite.datasets.synthetic_cache import generator_digest
 
-    root = work / f"{name}_{trials}_s{seed}_{generator_digest()[:10]}"
+    root = work / f"{name}_{trials}_s{seed}_{generator_digest()[:10]}{tag}"
     if not (root / "ground_truth.h5").exists():
         write_synthetic(name, root, seed=seed, trials=trials)
     return sorted(root.glob("**/*.nwb"))[0].parent
 
 
-def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool) -> dict[str, dict[str, float]]:
+def decomposition(tensors, train, evals, truth) -> dict[str, tuple]:
+    """The steps from the true rates to smoothing: temporal blur, log-linear readout, and both."""
+    from baselines.glm import fit_poisson_glm
+    from baselines.smoothing import RATE_CLIP, smooth_spikes, smoothing_window
+    from nlb_suite.baseline_api import Rates, get_baseline, resolve_config
+
+    config, _ = resolve_config(get_baseline("smoothing"), tensors.dataset, tensors.bin_ms, {}, None, "cpu")
+    window = smoothing_window(config.kern_sd_ms, tensors.bin_ms)
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return a.reshape(-1, a.shape[-1])
+
+    target = np.nan_to_num(flat(np.asarray(train.spikes_heldout, np.float64)))
+
+    def glm_rates(heldin_train: np.ndarray, heldin_eval: np.ndarray) -> tuple:
+        glm = fit_poisson_glm(np.log(flat(heldin_train) + config.log_offset), target, config.alpha,
+                              max_iter=config.max_iter, tol=config.tol)
+
+        def rates(heldin: np.ndarray) -> Rates:
+            out = np.clip(glm.predict(np.log(flat(heldin) + config.log_offset)), *RATE_CLIP)
+            return Rates(heldin=heldin.astype(np.float32), heldout=out.reshape(heldin.shape[:2] + (-1,)).astype(np.float32))
+        return rates(heldin_train), rates(heldin_eval)
+
+    def blurred(r) -> Rates:
+        return Rates(heldin=smooth_spikes(r.heldin, window).astype(np.float32),
+                     heldout=smooth_spikes(r.heldout, window).astype(np.float32))
+
+    (tr, ev) = truth
+    return {"truth, blurred": (blurred(tr), blurred(ev)),
+            "GLM on true held-in": glm_rates(tr.heldin, ev.heldin),
+            "GLM on blurred truth": glm_rates(smooth_spikes(tr.heldin, window), smooth_spikes(ev.heldin, window))}
+
+
+def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool, decompose: bool = False,
+            tag: str = "") -> dict[str, dict[str, float]]:
     """Every recipe's metrics on one stand-in."""
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.tensors import load
     from nlb_suite.runs import trial_sets
 
-    data = stand_in(name, trials, seed, work)
+    data = stand_in(name, trials, seed, work, tag)
     tensors = load(name, data, bin_ms=5, phase="val")
     train, evals = trial_sets(tensors)
     truth = truth_rates_for(tensors, data, train, evals)
@@ -123,6 +181,8 @@ def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool) -> dict[s
         rows["gpfa"] = score(tensors, fit_baseline("gpfa", tensors, data, train, evals))
     if get_dataset(name).psth is not None:
         rows["true PSTH"] = score(tensors, fit_baseline("true_psth", tensors, data, train, evals))
+    if decompose:
+        rows.update({k: score(tensors, r) for k, r in decomposition(tensors, train, evals, truth).items()})
     rows["true rates"] = score(tensors, truth)
     return rows
 
@@ -133,8 +193,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="data seeds, comma-separated")
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
     ap.add_argument("--gpfa", action="store_true", help="also fit GPFA (slow on the big sets)")
+    ap.add_argument("--decompose", action="store_true", help="the steps from the true rates to smoothing")
+    ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe)")
     ap.add_argument("--work", default=str(HERE / "_work" / "realism"))
     args = ap.parse_args()
+    tag = apply_realism(args.realism)
 
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.table import print_table
@@ -146,7 +209,7 @@ def main() -> None:
         per_seed = []
         for seed in seeds:
             t0 = time.perf_counter()
-            per_seed.append(measure(name, trials, seed, work, args.gpfa))
+            per_seed.append(measure(name, trials, seed, work, args.gpfa, args.decompose, tag))
             print(f"{name} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         rows = []
         for recipe in per_seed[0]:
@@ -156,7 +219,8 @@ def main() -> None:
         for (ds, recipe), real in REAL.items():
             if ds == name:
                 rows.append([f"REAL {recipe}", *[f"{real[k]:.4f}" if k in real else "-" for k in METRICS]])
-        print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {args.seeds}")
+        probe = f", Realism overrides {args.realism}" if args.realism else ""
+        print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {args.seeds}{probe}")
         print_table(["recipe", *METRICS], rows)
 
 
