@@ -216,7 +216,8 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
 
 
 def bootstrap_values(score: GroupScore, n_boot: int, seed: int) -> dict[str, np.ndarray]:
-    """Every metric of one group on `n_boot` seeded resamples of eval trials (same seed = same resamples)."""
+    """Every metric of one group on `n_boot` seeded resamples of eval trials (same seed = same resamples);
+    psth R2 on seeded resamples of conditions (B.boot_psth says why)."""
     counts = B.resample_counts(score.n_eval_trials, n_boot, seed)
     out: dict[str, np.ndarray] = {}
     for key in score.metrics:
@@ -226,7 +227,7 @@ def bootstrap_values(score: GroupScore, n_boot: int, seed: int) -> dict[str, np.
         elif key == "vel R2":
             out[key] = B.boot_vel(data, score.n_eval_trials, counts)
         elif key == "psth R2":
-            out[key] = B.boot_psth(data[0], data[1], counts)
+            out[key] = B.boot_psth(data[0], data[1], B.resample_counts(len(data[1]), n_boot, seed))
         else:
             out[key] = B.boot_tp(*data, counts)
     return out

@@ -23,7 +23,7 @@ def test_identity_resample_reproduces_every_metric(kind):
         elif key == "vel R2":
             got = B.boot_vel(data, g.n_eval_trials, ones)
         elif key == "psth R2":
-            got = B.boot_psth(data[0], data[1], ones)
+            got = B.boot_psth(data[0], data[1], np.ones((1, len(data[1]))))
         else:
             got = B.boot_tp(*data, ones)
         assert got[0] == pytest.approx(value, abs=1e-12), key
@@ -44,3 +44,22 @@ def test_resample_counts_sum_to_trials():
     c = B.resample_counts(17, 50, 0)
     assert c.shape == (50, 17) and np.all(c.sum(axis=1) == 17)
     assert B.percentile_interval(np.array([np.nan, np.nan])) == [pytest.approx(np.nan, nan_ok=True)] * 2
+
+
+def test_psth_resamples_conditions_with_multiplicity():
+    """Each resample is the psth R2 of its drawn conditions, a condition drawn k times counting k times."""
+    from nlb_suite.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    rates = rng.random((5, 4, 3))
+    idx = [np.array([0, 1]), np.array([2, 3, 4])]
+    keep = [np.array([True, True, True, False]), np.ones(4, bool)]
+    true = [rng.random((3, 3)), rng.random((4, 3))]
+    parts = list(zip(idx, keep, true))
+    counts = np.array([[1.0, 1.0], [3.0, 1.0], [1.0, 2.0]])
+    got = B.boot_psth(rates, parts, counts)
+    pred = [rates[i].mean(axis=0)[k] for i, k in zip(idx, keep)]
+    for row, c in zip(got, counts):
+        t = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(true, c)])
+        p = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(pred, c)])
+        assert row == pytest.approx(r2_score(t, p), abs=1e-12)
