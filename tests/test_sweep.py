@@ -274,6 +274,7 @@ def _sweep_args(data: Path, out: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("extra, message", [
     (["--search", "pbt", "--samples", "1"], "--samples: 1 (expected at least 2 trials: PBT needs a population)"),
     (["--cpus-per-trial", "0"], "--cpus-per-trial: 0.0 (expected a number > 0)"),
+    (["--num-cpus", "0"], "--num-cpus: 0 (expected an integer >= 1)"),
     (["--address", "nowhere"], "--address 'nowhere': not local, auto or HOST:PORT"),
     (["--space", "missing.yaml"], "missing.yaml: --space: no such file"),
     (["--set", "gen_dim=0"], "gen_dim out of range (got 0)"),
@@ -480,3 +481,12 @@ def test_run_all_resumes_and_packages(tmp_path, capsys, synthetic, ray_local):
     # another baseline into the same folder is refused
     assert cli_main(["run-all", "gpfa", *args[2:]]) == 2
     assert "a batch of smoothing phase val" in capsys.readouterr().err
+
+
+def test_run_all_bad_num_cpus_is_one_line_before_any_work(tmp_path, capsys):
+    out = tmp_path / "all"
+    assert cli_main(["run-all", "smoothing", "--synthetic", "--phase", "val", "--num-cpus", "0",
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--num-cpus: 0 (expected an integer >= 1)" in err
+    assert not out.exists()

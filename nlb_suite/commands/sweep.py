@@ -40,7 +40,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                      cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, resume=args.resume,
                      overwrite=args.overwrite, seed=args.seed, device=args.device,
                      overrides=parse_overrides(args.set or []), profile=args.profile,
-                     config_file=Path(args.config) if args.config else None, ci=args.ci)
+                     config_file=Path(args.config) if args.config else None, ci=args.ci, num_cpus=args.num_cpus)
     result = run_sweep(spec)
     names = list(result.rows[0].config) if result.rows else []
     ranked = sorted(result.rows, key=lambda r: (math.isnan(r.valid_best), r.valid_best))
@@ -67,7 +67,8 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
                       data_root=Path(args.data_root) if args.data_root else None, synthetic=args.synthetic,
                       bins=args.bins, datasets=args.datasets, address=args.address,
                       cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, seed=args.seed,
-                      device=args.device, overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci)
+                      device=args.device, overrides=parse_overrides(args.set or []), profile=args.profile, ci=args.ci,
+                      num_cpus=args.num_cpus)
     _, package_rc = run_all(spec)
     return 1 if package_rc is None else package_rc
 
@@ -79,6 +80,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.add_argument("--profile", help="a named profile of the default config (default: the device's, e.g. cpu)")
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for the run folders' intervals")
+    p.add_argument("--num-cpus", type=int, default=None, metavar="N",
+                   help="CPUs a local Ray may use (default: all of this machine's); with --cpus-per-trial/-run 1 "
+                        "it caps how many train at once")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

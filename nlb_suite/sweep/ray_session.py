@@ -104,6 +104,12 @@ def check_address(address: str) -> str:
     return resolved
 
 
+def check_num_cpus(num_cpus: Optional[int]) -> None:
+    """--num-cpus is a whole number of CPUs, at least one (None: the machine's)."""
+    if num_cpus is not None and num_cpus < 1:
+        raise NLBInputError(f"--num-cpus: {num_cpus} (expected an integer >= 1)")
+
+
 @contextlib.contextmanager
 def ray_session(address: str, out: Path, num_cpus: Optional[int] = None) -> Iterator[str]:
     """Ray started locally (temp files by `out`) or joined at `address`; shut down on exit. Yields the address.

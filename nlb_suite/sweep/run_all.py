@@ -142,7 +142,7 @@ def run_all(spec: RunAllSpec, progress: bool = True) -> tuple[list[RunOutcome], 
     (None when a run failed and nothing was packaged)."""
     from ..baseline_api import get_baseline
     from ..runs import RunSpec, resolve_device, synthetic_data
-    from .ray_session import check_address, ray_session
+    from .ray_session import check_address, check_num_cpus, ray_session
 
     pairs = plan(spec)
     get_baseline(spec.baseline)
@@ -151,6 +151,7 @@ def run_all(spec: RunAllSpec, progress: bool = True) -> tuple[list[RunOutcome], 
     for name, value in (("--cpus-per-run", spec.cpus_per_run), ("--gpus-per-run", spec.gpus_per_run)):
         if not (math.isfinite(value) and value >= (0 if "gpu" in name else 1e-9)):
             raise NLBInputError(f"{name}: {value} (expected a number {'>= 0' if 'gpu' in name else '> 0'})")
+    check_num_cpus(spec.num_cpus)
     device = "cuda" if spec.gpus_per_run > 0 else resolve_device(spec.device)
     folders = {} if spec.synthetic else {n: dataset_folder(spec.data_root, n) for n, _ in pairs}
     check_address(spec.address)

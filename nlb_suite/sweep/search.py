@@ -109,6 +109,7 @@ def check_spec(spec: SweepSpec) -> None:
     """One-line errors for bad arguments, before any work."""
     from ..datasets.specs import check_bin, get_dataset
     from ..datasets.tensors import check_phase
+    from .ray_session import check_num_cpus
 
     get_dataset(spec.dataset)
     check_bin(spec.bin_ms)
@@ -122,6 +123,7 @@ def check_spec(spec: SweepSpec) -> None:
         raise NLBInputError(f"--cpus-per-trial: {spec.cpus_per_trial} (expected a number > 0)")
     if not (math.isfinite(spec.gpus_per_trial) and spec.gpus_per_trial >= 0):
         raise NLBInputError(f"--gpus-per-trial: {spec.gpus_per_trial} (expected a number >= 0)")
+    check_num_cpus(spec.num_cpus)
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     if spec.resume and spec.overwrite:
