@@ -16,6 +16,7 @@ from baselines.sae_model import SAE, VectorField, euler_step  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, get_baseline, resolve_config  # noqa: E402
 from nlb_suite.cli import main  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 N_IN, N_OUT, T, FWD = 4, 2, 10, 3
@@ -61,7 +62,7 @@ def test_trajectory_is_iterated_euler_from_the_encoded_state():
 def test_dropout_only_on_encoder_state_and_initial_state():
     """As in the paper: in training the spikes reach the encoder intact, the initial state is dropped out
     (zeroed entries, the rest scaled by 1 / (1 - p)), and trajectory and readout are dropout-free."""
-    torch.manual_seed(0)
+    seed_everything(0)
     model = SAE(SAEConfig(**{**TINY, "dropout": 0.5}, latent_dim=3).dims(N_IN, N_IN + N_OUT, FWD)).train()
     x = torch.rand(200, T, N_IN)
     seen = []
