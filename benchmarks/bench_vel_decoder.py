@@ -18,21 +18,21 @@ import json
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def rates(submission: Path, key: str, split: str) -> np.ndarray:
-    with h5py.File(submission, "r") as f:
-        g = f[key]
-        return np.concatenate([g[f"{split}_rates_heldin"][()], g[f"{split}_rates_heldout"][()]], axis=-1)
+def rates(submission: dict, key: str, split: str) -> np.ndarray:
+    """Held-in and held-out rates of one split side by side, as nlb_tools' decoder takes them."""
+    g = submission[key]
+    return np.concatenate([g[f"{split}_rates_heldin"], g[f"{split}_rates_heldout"]], axis=-1)
 
 
 def main() -> None:
     from nlb_suite.datasets.tensors import load
     from nlb_suite.metrics import velocity_decoding
+    from nlb_suite.submission import read_submission
     from nlb_suite.table import print_table
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,7 +50,7 @@ def main() -> None:
     train_half = rng.permutation(len(train_beh)) < len(train_beh) // 2
     rows = []
     for run in folders:
-        sub = run / "submission.h5"
+        sub = read_submission(run / "submission.h5")
         tr, ev = rates(sub, info["result_key"], "train"), rates(sub, info["result_key"], "eval")
         rows.append([run.name,
                      velocity_decoding(tr, train_beh, None, ev, eval_beh, None),
