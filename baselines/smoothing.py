@@ -97,22 +97,31 @@ class SmoothingBaseline(Baseline):
         """Fit the held-out GLM on every train bin whose held-in and held-out counts are known."""
         if train.spikes_heldout is None:
             raise NLBInputError("baseline smoothing: the train trials carry no held-out spikes to fit")
-        X = self._features(smooth_spikes(train.spikes_heldin, self.window))
-        Y = _flat(np.asarray(train.spikes_heldout, dtype=np.float64))
-        rows = ~(np.isnan(_flat(train.spikes_heldin)).any(axis=1) | np.isnan(Y).any(axis=1))
+        self.fit_glm(smooth_spikes(train.spikes_heldin, self.window), train.spikes_heldin, train.spikes_heldout)
+
+    def fit_glm(self, heldin: np.ndarray, heldin_spikes: np.ndarray, heldout_spikes: np.ndarray) -> None:
+        """The held-out GLM on log(heldin + log_offset): smoothed counts in the recipe, any held-in rates in
+        a diagnostic (benchmarks/bench_realism.py --decompose); bins with NaN spikes are left out."""
+        X = self._features(heldin)
+        Y = _flat(np.asarray(heldout_spikes, dtype=np.float64))
+        rows = ~(np.isnan(_flat(heldin_spikes)).any(axis=1) | np.isnan(Y).any(axis=1))
         if not rows.any():
             raise NLBInputError("baseline smoothing: no train bin without NaN spikes to fit on")
         cfg = self.config
         self.glm = fit_poisson_glm(X[rows], Y[rows], cfg.alpha, max_iter=cfg.max_iter, tol=cfg.tol)
+
+    def predict_heldout(self, heldin: np.ndarray) -> np.ndarray:
+        """(trials, bins, held-out units) rates of the fitted GLM from held-in inputs like fit_glm's."""
+        heldout = np.clip(self.glm.predict(self._features(heldin)), *RATE_CLIP)
+        return heldout.reshape(heldin.shape[:2] + (-1,)).astype(np.float32)
 
     def predict(self, trials: TrialSet) -> Rates:
         """Held-in rates = smoothed counts; held-out rates = GLM on their log; optional held forward rates."""
         if self.glm is None:
             raise NLBInputError("baseline smoothing: predict() before fit()")
         smoothed = smooth_spikes(trials.spikes_heldin, self.window)
-        heldout = np.clip(self.glm.predict(self._features(smoothed)), *RATE_CLIP)
         heldin = np.maximum(smoothed, 0.0).astype(np.float32)
-        heldout = heldout.reshape(smoothed.shape[:2] + (-1,)).astype(np.float32)
+        heldout = self.predict_heldout(smoothed)
         rates = Rates(heldin=heldin, heldout=heldout)
         if self.config.forward == "hold":
             n_fwd = trials.forward_bins.shape[1]

@@ -133,35 +133,27 @@ def stand_in(name: str, trials: int, seed: int, work: Path, tag: str = "") -> Pa
 
 def decomposition(tensors, train, evals, truth) -> dict[str, tuple]:
     """The steps from the true rates to smoothing: temporal blur, log-linear readout, and both."""
-    from baselines.glm import fit_poisson_glm
-    from baselines.smoothing import RATE_CLIP, smooth_spikes, smoothing_window
-    from nlb_suite.baseline_api import Rates, get_baseline, resolve_config
+    from baselines.smoothing import smooth_spikes
+    from nlb_suite.baseline_api import Rates, RunContext, get_baseline, resolve_config
 
-    config, _ = resolve_config(get_baseline("smoothing"), tensors.dataset, tensors.bin_ms, {}, None, "cpu")
-    window = smoothing_window(config.kern_sd_ms, tensors.bin_ms)
-
-    def flat(a: np.ndarray) -> np.ndarray:
-        return a.reshape(-1, a.shape[-1])
-
-    target = np.nan_to_num(flat(np.asarray(train.spikes_heldout, np.float64)))
+    cls = get_baseline("smoothing")
+    config, _ = resolve_config(cls, tensors.dataset, tensors.bin_ms, {}, None, "cpu")
+    smoothing = cls(config, RunContext.for_trials(tensors.dataset, tensors.bin_ms, train))
 
     def glm_rates(heldin_train: np.ndarray, heldin_eval: np.ndarray) -> tuple:
-        glm = fit_poisson_glm(np.log(flat(heldin_train) + config.log_offset), target, config.alpha,
-                              max_iter=config.max_iter, tol=config.tol)
-
-        def rates(heldin: np.ndarray) -> Rates:
-            out = np.clip(glm.predict(np.log(flat(heldin) + config.log_offset)), *RATE_CLIP)
-            return Rates(heldin=heldin.astype(np.float32), heldout=out.reshape(heldin.shape[:2] + (-1,)).astype(np.float32))
-        return rates(heldin_train), rates(heldin_eval)
+        smoothing.fit_glm(heldin_train, train.spikes_heldin, train.spikes_heldout)
+        return tuple(Rates(heldin=h.astype(np.float32), heldout=smoothing.predict_heldout(h))
+                     for h in (heldin_train, heldin_eval))
 
     def blurred(r) -> Rates:
-        return Rates(heldin=smooth_spikes(r.heldin, window).astype(np.float32),
-                     heldout=smooth_spikes(r.heldout, window).astype(np.float32))
+        return Rates(heldin=smooth_spikes(r.heldin, smoothing.window).astype(np.float32),
+                     heldout=smooth_spikes(r.heldout, smoothing.window).astype(np.float32))
 
     (tr, ev) = truth
     return {"truth, blurred": (blurred(tr), blurred(ev)),
             "GLM on true held-in": glm_rates(tr.heldin, ev.heldin),
-            "GLM on blurred truth": glm_rates(smooth_spikes(tr.heldin, window), smooth_spikes(ev.heldin, window))}
+            "GLM on blurred truth": glm_rates(smooth_spikes(tr.heldin, smoothing.window),
+                                              smooth_spikes(ev.heldin, smoothing.window))}
 
 
 def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool, decompose: bool = False,
