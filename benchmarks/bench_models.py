@@ -13,6 +13,8 @@ printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed.
+`--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
+a calibration probe with the models in the loop, in its own data and run folders.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
 
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000) -> dict:
+             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "") -> dict:
     """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
     their internal validation); return metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
@@ -63,8 +65,8 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     from nlb_suite.runs import RunResult, RunSpec, execute, read_run
     from nlb_suite.submission import read_submission
 
-    data = stand_in(dataset, trials, seed, work / "realism")
-    out = work / "models" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}"
+    data = stand_in(dataset, trials, seed, work / "realism", tag)
+    out = work / "models" / f"{dataset}_{trials}_s{seed}{tag}_{data.name.rsplit('_', 1)[-1]}"
     results = {}
     for name in baselines:
         run_dir = out / name
@@ -114,8 +116,14 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe with "
+                    "models in the loop; see bench_realism.py)")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
+
+    from bench_realism import apply_realism
+
+    tag = apply_realism(args.realism)
 
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.metrics_bootstrap import paired_interval
@@ -126,7 +134,7 @@ def main() -> None:
     seeds = [int(s) for s in args.data_seeds.split(",")]
     members = tuple(n for n in args.ensemble.split(",") if n)
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members,
-                            args.resamples)
+                            args.resamples, tag)
                 for s in seeds}
     if members:
         names = [*names, "ensemble"]
@@ -134,7 +142,8 @@ def main() -> None:
             print(f"data seed {s}: the ensemble averages {', '.join(res['ensemble'])} (chosen on internal validation)")
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
-          "default configs for the device, no tuning on eval trials")
+          "default configs for the device, no tuning on eval trials"
+          + (f"; Realism overrides {args.realism}" if args.realism else ""))
     rows = []
     for s, res in per_seed.items():
         m = res["metrics"]
