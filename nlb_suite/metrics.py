@@ -186,38 +186,40 @@ def jitter_trials(rates: np.ndarray, jitter: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def psth_parts(psth: np.ndarray, eval_rates: np.ndarray, eval_cond_idx, jitter: np.ndarray | None = None,
-               what: str = "psth R2") -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per non-empty condition: (eval trial indices, kept time bins, true PSTH rows)."""
-    parts = []
-    for i, idx in enumerate(eval_cond_idx):
-        idx = np.asarray(idx, dtype=np.int64).ravel()
-        if idx.size == 0:
-            continue
-        keep = ~np.isnan(psth[i, :, 0])
-        parts.append((idx, keep, psth[i][keep]))
-    return parts
-
-
-def psth_r2(psth: np.ndarray, eval_rates: np.ndarray, eval_cond_idx, jitter: np.ndarray | None = None,
-            what: str = "psth R2") -> float:
-    """R^2 (mean over neurons) of condition-averaged, jitter-corrected eval rates against the true PSTHs."""
+def psth_rows(psth: np.ndarray, eval_rates: np.ndarray, eval_cond_idx, jitter: np.ndarray | None = None,
+              what: str = "psth R2") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per condition with eval trials: (condition-averaged, jitter-corrected eval rates, true PSTH rows), on
+    the bins where the PSTH is defined; psth R2 and its bootstrap both score these rows."""
     psth = np.asarray(psth, dtype=np.float64)
     rates = jitter_trials(np.asarray(eval_rates, dtype=np.float64), jitter)
     if psth.shape[1:] != rates.shape[1:]:
         raise NLBInputError(f"{what}: eval rates have bins x neurons {rates.shape[1:]} "
                             f"(expected {psth.shape[1:]}, the PSTHs' shape)")
-    true_rows, pred_rows = [], []
-    for idx, keep, true in psth_parts(psth, rates, eval_cond_idx, jitter, what):
+    rows = []
+    for i, idx in enumerate(eval_cond_idx):
+        idx = np.asarray(idx, dtype=np.int64).ravel()
+        if idx.size == 0:
+            continue
+        keep = ~np.isnan(psth[i, :, 0])
         pred = rates[idx].mean(axis=0)[keep]
         if np.isnan(pred).any():
             raise NLBInputError(f"{what}: NaN rate predictions within required trial times "
                                 "(expected finite rates)")
-        true_rows.append(true)
-        pred_rows.append(pred)
-    if not true_rows:
+        rows.append((pred, psth[i][keep]))
+    if not rows:
         raise NLBInputError(f"{what}: no eval trial belongs to any PSTH condition")
-    return r2_score(np.vstack(true_rows), np.vstack(pred_rows))
+    return rows
+
+
+def psth_r2(psth: np.ndarray, eval_rates: np.ndarray, eval_cond_idx, jitter: np.ndarray | None = None,
+            what: str = "psth R2") -> float:
+    """R^2 (mean over neurons) of condition-averaged, jitter-corrected eval rates against the true PSTHs."""
+    return psth_r2_of_rows(psth_rows(psth, eval_rates, eval_cond_idx, jitter, what))
+
+
+def psth_r2_of_rows(rows: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """psth R2 of (predicted, true) condition rows from psth_rows."""
+    return r2_score(np.vstack([true for _, true in rows]), np.vstack([pred for pred, _ in rows]))
 
 
 def neural_speed(eval_rates: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -63,16 +63,15 @@ def boot_vel(parts: list[tuple[np.ndarray, ...]], n_trials: int, counts: np.ndar
     return np.mean(out, axis=0)
 
 
-def boot_psth(rates: np.ndarray, parts: list[tuple[np.ndarray, ...]], counts: np.ndarray) -> np.ndarray:
-    """PSTH R^2 of each resample of conditions: `counts` (n_boot, n_conditions) says how often each condition
-    is drawn; a drawn condition keeps all its eval trials.
+def boot_psth(rows: list[tuple[np.ndarray, np.ndarray]], counts: np.ndarray) -> np.ndarray:
+    """PSTH R^2 of each resample of conditions (`rows`: metrics.psth_rows): `counts` (n_boot, n_conditions)
+    says how often each condition is drawn; a drawn condition keeps all its eval trials.
 
     Conditions, not trials, are the resampled unit: a trial resample averages fewer distinct trials per
     condition, so noisy predictions (smoothed spikes) lose psth R2 they never lost on the real sample, and
     paired differences shift off the measured one (on synthetic mc_maze, 5 eval trials per condition, by
     +0.21).
     """
-    rows = [(rates[idx].mean(axis=0)[keep], true) for idx, keep, true in parts]
     center = np.vstack([true for _, true in rows]).mean(axis=0)
     res = np.stack([((pred - true) ** 2).sum(axis=0) for pred, true in rows])
     t1 = np.stack([(true - center).sum(axis=0) for _, true in rows])

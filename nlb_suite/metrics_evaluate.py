@@ -198,9 +198,9 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
         cond_idx = tgt.raw("eval_cond_idx")
         jitter = tgt.raw("eval_jitter") if "eval_jitter" in tgt else None
         what = f"{sub.where}: {sub.key}/eval_rates (psth R2)"
-        metrics["psth R2"] = M.psth_r2(psth, eval_rates, cond_idx, jitter, what)
-        rates = M.jitter_trials(eval_rates, jitter)
-        score.boot["psth R2"] = (rates, M.psth_parts(psth, rates, cond_idx))
+        rows = M.psth_rows(psth, eval_rates, cond_idx, jitter, what)
+        metrics["psth R2"] = M.psth_r2_of_rows(rows)
+        score.boot["psth R2"] = rows
 
     if "eval_rates_heldin_forward" in sub and "eval_spikes_heldin_forward" in tgt:
         fs_in = tgt.array("eval_spikes_heldin_forward")
@@ -227,7 +227,7 @@ def bootstrap_values(score: GroupScore, n_boot: int, seed: int) -> dict[str, np.
         elif key == "vel R2":
             out[key] = B.boot_vel(data, score.n_eval_trials, counts)
         elif key == "psth R2":
-            out[key] = B.boot_psth(data[0], data[1], B.resample_counts(len(data[1]), n_boot, seed))
+            out[key] = B.boot_psth(data, B.resample_counts(len(data), n_boot, seed))
         else:
             out[key] = B.boot_tp(*data, counts)
     return out

@@ -23,7 +23,7 @@ def test_identity_resample_reproduces_every_metric(kind):
         elif key == "vel R2":
             got = B.boot_vel(data, g.n_eval_trials, ones)
         elif key == "psth R2":
-            got = B.boot_psth(data[0], data[1], np.ones((1, len(data[1]))))
+            got = B.boot_psth(data, np.ones((1, len(data))))
         else:
             got = B.boot_tp(*data, ones)
         assert got[0] == pytest.approx(value, abs=1e-12), key
@@ -55,10 +55,9 @@ def test_psth_resamples_conditions_with_multiplicity():
     idx = [np.array([0, 1]), np.array([2, 3, 4])]
     keep = [np.array([True, True, True, False]), np.ones(4, bool)]
     true = [rng.random((3, 3)), rng.random((4, 3))]
-    parts = list(zip(idx, keep, true))
     counts = np.array([[1.0, 1.0], [3.0, 1.0], [1.0, 2.0]])
-    got = B.boot_psth(rates, parts, counts)
     pred = [rates[i].mean(axis=0)[k] for i, k in zip(idx, keep)]
+    got = B.boot_psth(list(zip(pred, true)), counts)
     for row, c in zip(got, counts):
         t = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(true, c)])
         p = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(pred, c)])
