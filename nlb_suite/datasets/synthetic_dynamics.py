@@ -16,10 +16,11 @@ data), not by the kinematics. Per 5 ms bin:
 - spikes are Poisson given the rate times a private, fast log-normal gain per neuron (spike-count
   variability beyond Poisson that no population model can predict); the ground truth is the expected
   count given the shared latents, the best prediction any model can make;
-- behaviour comes from a separate kinematic plant launched by the same motor events, plus unplanned
-  velocity variability (an OU motor-noise plant) that the neurons express only weakly (`potent_sd`; zero:
-  they never see it): velocity is decoded well from denoised rates and poorly from smoothed counts, as
-  in real motor cortex; the hand's position and velocity are never inputs to the neurons.
+- behaviour comes from a separate kinematic plant launched by the same motor events; its trial-to-trial
+  variability is mostly set by the preparatory state (a reach's path bends with it), plus a small unplanned
+  velocity (an OU motor-noise plant) that the neurons express only weakly (`potent_sd`; zero: they never see
+  it): velocity is decoded better from rates that infer the single-trial state than from smoothed counts,
+  as in real motor cortex; the hand's position and velocity are never inputs to the neurons.
 """
 
 
@@ -82,14 +83,19 @@ class Realism:
     prep_noise: float = 0.75  # trial-to-trial preparatory-state noise (condition spread ~1)
     motor_noise_vel: float = 10.0  # sd of the hand-velocity variability not planned by the condition (mm/s)
     endpoint_coupling: float = 25.0  # mm of reach-endpoint shift per unit of preparatory noise
+    path_coupling: float = 0.0  # mm of first-segment path deviation per unit of preparatory noise (maze; the
+    #                             hand then corrects to the endpoint: trial-specific curvature set before onset)
     neural_drive: float = 0.5  # RNN output -> plant while the movement signal is on
     potent_sd: float = 0.0  # readout weight sd of that velocity variability: expressed weakly by the neurons
 
 
-# maze: hand velocity varies from trial to trial beyond the condition's plan (sd 200 mm/s) and the neurons
-# express that variability weakly (potent_sd 0.3): calibrated so nlb_tools' end-to-end recipe decodes velocity
-# from smoothed spikes about as poorly as on real mc_maze_large (benchmarks/RESULTS.md, "Proving ground")
-REALISM = {"maze": Realism(motor_noise_vel=200.0, potent_sd=0.3), "rtt": Realism(), "bump": Realism(),
+# maze: trial-to-trial hand variability is mostly set by the neural state before onset (each reach's first
+# segment bends by `path_coupling` mm per unit of preparatory noise, endpoints stay within ~10 mm), with a small
+# unplanned motor noise (sd 30 mm/s) that the neurons express weakly: calibrated so nlb_tools' end-to-end recipe
+# on smoothed spikes decodes velocity about as poorly as on real mc_maze_large while a model that infers
+# single-trial states from the whole trial (LFADS) decodes it better (benchmarks/RESULTS.md, "Proving ground")
+REALISM = {"maze": Realism(motor_noise_vel=30.0, potent_sd=0.5, endpoint_coupling=10.0, path_coupling=100.0,
+                           motor_gain=1.0), "rtt": Realism(), "bump": Realism(),
            "rsg": Realism(tau_rnn=0.06)}
 
 
@@ -226,6 +232,8 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
     }
     if "e2" in b:  # the unplanned part of hand velocity, expressed weakly (an output-potent signal)
         C_parts.append(rng.normal(0, knobs.potent_sd, (n_units, 2)))
+    if knobs.path_coupling:  # drawn last: settings without it keep every other draw
+        params["path_mix"] = rng.normal(0, knobs.path_coupling / np.sqrt(6), (2, 6))
     C = np.concatenate(C_parts, axis=1)
     return LatentModel(family, b, A, noise, scale, C, offset, log_base, heldout, (spec.lag_ms or 0) / 1000,
                        J, B, drivers, direct, knobs, params)
@@ -300,6 +308,7 @@ def _maze_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generat
     jitter = rng.normal(0, kn.onset_jitter_s, plan.n_trials)
     # the endpoint follows the trial's preparatory state: single-trial neural variability shows in behaviour
     end_noise = rng.normal(0, 2.0, (plan.n_trials, 2, 2)) + (ic @ P["endpoint_mix"].T)[:, None, :]
+    curve = ic @ P["path_mix"].T if "path_mix" in P else None  # first segment bends with the preparatory state
     g = m.gain("prep")
     for i in range(plan.n_trials):
         # neural and hand onsets jitter together around the recorded movement onset (a noisy detector)
@@ -310,8 +319,12 @@ def _maze_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generat
         _ci_pulse(m, inp, neural, 0.35, b["ci"])
         straight = tr["trial_version"][i] == 0
         first = hid["goal"][i] if straight else hid["via"][i]
-        inp.kick(t0, _reach(m, first + end_noise[i, 0]))
-        if not straight:
+        if curve is None:
+            inp.kick(t0, _reach(m, first + end_noise[i, 0]))
+            if not straight:
+                inp.kick(t0 + 0.12, _reach(m, hid["goal"][i] + end_noise[i, 1]))
+        else:  # every reach bends by `curve` on its first segment, then corrects towards the endpoint
+            inp.kick(t0, _reach(m, first + curve[i] + end_noise[i, 0]))
             inp.kick(t0 + 0.12, _reach(m, hid["goal"][i] + end_noise[i, 1]))
         inp.kick(tr["stop_time"][i] + 0.05, _reach(m, rng.normal(0, 2.0, 2)))
 
