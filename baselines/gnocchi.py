@@ -48,6 +48,9 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
   the input on the valid trials, a fixed mask), then encoder + denoiser with the autoencoder frozen
   (monitor: the loss on the valid trials under fixed noise draws). Eval trials are never used. SBTT-style
   NaN handling: NaN spikes are zeroed at every input and left out of every loss.
+- **Sweeps.** `nlb-eval sweep gnocchi` sees the diffusion stage only (its epochs, its validation loss, its
+  snapshots of the whole model); a trial resumed from a snapshot (interruption, PBT exploit, the rebuild of
+  the chosen model) loads the trained autoencoder from it instead of training it again.
 """
 
 from __future__ import annotations
@@ -68,7 +71,17 @@ from nlb_suite.seeding import seed_everything
 from .diffusion import ddim_sample, linear_schedule, mmd, predicted_x0, q_sample
 from .gnocchi_model import Gnocchi, GnocchiDims
 from .lfads_model import masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, to_device
+from .torch_core import (
+    Trainer,
+    TrainHooks,
+    TrainSettings,
+    active_hooks,
+    autocast,
+    cpu_threads,
+    device_of,
+    to_device,
+    training_hooks,
+)
 
 VALID_DRAWS = 4  # fixed (step, noise) draws per valid trial for the diffusion stage's validation loss
 
@@ -315,14 +328,26 @@ class GnocchiBaseline(Baseline):
             counts, weight = data.counts[train_ids], data.weight[train_ids]
             mean = (counts * weight).sum((0, 1)) / weight.sum((0, 1)).clamp(min=1.0)
             model.autoencoder.readout.bias.copy_(torch.log(mean.clamp(min=1e-3)))
-        self._fit_autoencoder(data, train_ids, valid_ids, rng)
+        # A sweep's hooks (per-epoch reports, snapshots, resume) reach the diffusion stage only: its valid
+        # loss is the run's score and its snapshot holds the whole model (autoencoder and latent
+        # standardisation included); resuming from one loads the trained autoencoder instead of training it.
+        hooks = active_hooks()
+        snapshot = hooks.resume["module"] if hooks is not None and hooks.resume is not None else None
+        with training_hooks(TrainHooks()):
+            self._fit_autoencoder(data, train_ids, valid_ids, rng, snapshot)
         self._fit_diffusion(data, train_ids, valid_ids, rng)
 
     def _fit_autoencoder(self, data: GnocchiData, train_ids: torch.Tensor, valid_ids: torch.Tensor,
-                         rng: np.random.Generator) -> None:
+                         rng: np.random.Generator, snapshot: Optional[dict] = None) -> None:
+        """Train the autoencoder (with `snapshot`, a whole-model state dict: load it instead); freeze it."""
         cfg, model = self.config, self.model
         shape = tuple(data.counts[valid_ids].shape)
+        # drawn even when restoring: the diffusion stage's validation draws come next from the same rng
         valid_keep = to_device(rng.random(shape, dtype=np.float32) >= cfg.ae_cd_rate, self.device)
+        if snapshot is not None:
+            model.load_state_dict(snapshot)
+            self._freeze_autoencoder(data, train_ids, standardise=False)
+            return
 
         def step(batch: torch.Tensor, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
             idx = train_ids[batch]
@@ -339,13 +364,18 @@ class GnocchiBaseline(Baseline):
                           self._stage_dir("autoencoder"), name="gnocchi_autoencoder")
         self.curves["autoencoder"] = trainer.fit(len(train_ids), step, validate, progress=self.context.extras.get(
             "progress"))
+        self._freeze_autoencoder(data, train_ids, standardise=True)
+
+    def _freeze_autoencoder(self, data: GnocchiData, train_ids: torch.Tensor, standardise: bool) -> None:
+        """The diffusion stage's standardised train latents (with `standardise`: the standardisation set from
+        the train trials first); the autoencoder's weights frozen."""
+        model = self.model
         model.autoencoder.eval()
         with torch.no_grad():
             latents = model.autoencoder.encode(data.counts * data.weight)
-            mean = latents[train_ids].mean((0, 1))
-            std = latents[train_ids].std((0, 1)).clamp(min=1e-4)
-            model.latent_mean.copy_(mean)
-            model.latent_std.copy_(std)
+            if standardise:
+                model.latent_mean.copy_(latents[train_ids].mean((0, 1)))
+                model.latent_std.copy_(latents[train_ids].std((0, 1)).clamp(min=1e-4))
         self._train_latents = model.standardise(latents).detach()
         for p in model.autoencoder.parameters():
             p.requires_grad_(False)

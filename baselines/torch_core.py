@@ -204,6 +204,11 @@ def training_hooks(hooks: TrainHooks) -> Iterator[None]:
         _ACTIVE_HOOKS.reset(token)
 
 
+def active_hooks() -> Optional[TrainHooks]:
+    """The hooks installed by the innermost `training_hooks` block (None outside one)."""
+    return _ACTIVE_HOOKS.get()
+
+
 class Trainer:
     """Epoch loop with AdamW, clipping, LR schedule, early stopping, checkpoints and curves."""
 

@@ -1,5 +1,6 @@
-"""Sweeps on Ray Tune: trainer checkpoint/resume, search spaces, PBT perturbation and stopping, random search,
-PBT, resume after an interruption, a fast one-line failure on an unreachable cluster, and run-all."""
+"""Sweeps on Ray Tune: trainer checkpoint/resume (GNOCCHI's two stages too), search spaces (LFADS, NDT/STNDT,
+NODE-SAE/GRU-SAE, GNOCCHI), PBT perturbation and stopping, random search (LFADS, NODE-SAE), PBT, resume after an
+interruption, a fast one-line failure on an unreachable cluster, and run-all."""
 
 from __future__ import annotations
 
@@ -155,6 +156,46 @@ def test_train_false_rebuilds_the_best_model_without_training():
     np.testing.assert_array_equal(rebuilt.predict(train).heldout, model.predict(train).heldout)
 
 
+def test_gnocchi_reports_its_diffusion_stage_and_resumes_without_retraining_the_autoencoder():
+    """GNOCCHI trains two stages; a sweep's hooks see the diffusion stage only (its epochs, its valid_loss), and
+    a resume from its snapshot takes the trained autoencoder from it: interrupted after epoch 1 and resumed, the
+    curves and rates are the uninterrupted run's; rebuilt from the last snapshot (no training), the same rates."""
+    from baselines.gnocchi import GnocchiBaseline, GnocchiConfig
+
+    tiny = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3,
+                ae_max_epochs=3, unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2, batch_size=8,
+                max_epochs=4, patience=4, warmup_epochs=1)
+    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=3, n_forward_bins=4, seed=2)
+    train = _trials()
+
+    def fresh():
+        return GnocchiBaseline(GnocchiConfig(**tiny), ctx)
+    whole, ends, last = fresh(), [], {}
+
+    def report(end):
+        ends.append(end)
+        if end.last:
+            last["state"] = end.state()
+    with training_hooks(TrainHooks(report=report)):
+        whole.fit(train)
+    assert [e.epoch for e in ends] == [0, 1, 2, 3] and {e.monitor for e in ends} == {"valid_loss"}
+    assert [e.row["valid_loss"] for e in ends] == [r["valid_loss"] for r in whole.curves["diffusion"]]
+    assert len(whole.curves["autoencoder"]) == 3  # trained, but not reported
+    rates = whole.predict(train).heldout
+    state = _snapshot_at(fresh(), train, epoch=1)
+    resumed = fresh()
+    with training_hooks(TrainHooks(resume=state)):
+        resumed.fit(train)
+    assert "autoencoder" not in resumed.curves  # taken from the snapshot
+    valid = [r["valid_loss"] for r in whole.curves["diffusion"]]
+    assert [r["valid_loss"] for r in resumed.curves["diffusion"]] == valid
+    np.testing.assert_array_equal(resumed.predict(train).heldout, rates)
+    rebuilt = fresh()
+    with training_hooks(TrainHooks(resume=last["state"], train=False)):
+        rebuilt.fit(train)
+    np.testing.assert_array_equal(rebuilt.predict(train).heldout, rates)
+
+
 # ----- search spaces, perturbation, stopping (no Ray run) ------------------------------------------
 
 def test_lfads_space_is_autolfads_and_valid_for_the_config():
@@ -192,6 +233,40 @@ def test_transformer_spaces_are_the_papers_random_search_and_valid_for_the_confi
         for corner in sp.corners():
             config, _ = resolve_config(cls, "mc_maze_small", 5, {**sp.fixed_for(search), **corner}, None, "cpu")
             assert config.train_settings().monitor == "valid_nll"
+            assert all(getattr(config, k) == v for k, v in corner.items())
+
+
+# every searched name of the other baselines' spaces: (low, high, PBT's init), and the validation score
+OTHER_SPACES = {
+    "node_sae": ({"lr": (1e-4, 1e-2, 5e-3), "weight_decay": (1e-6, 1e-3, 1e-5), "dropout": (0.0, 0.3, 0.05)},
+                 "valid_recon"),
+    "gru_sae": ({"lr": (1e-4, 1e-2, 1e-3), "weight_decay": (1e-6, 1e-3, 1e-4), "dropout": (0.0, 0.3, 0.05)},
+                "valid_recon"),
+    "gnocchi": ({"lr": (1e-4, 1e-2, 2e-3), "dropout": (0.0, 0.5, 0.1), "input_dropout": (0.0, 0.5, 0.2)},
+                "valid_loss"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_SPACES))
+def test_sae_and_gnocchi_spaces_search_config_fields_trainable_under_pbt(name):
+    """NODE-SAE, GRU-SAE and GNOCCHI declare their spaces next to their configs: every searched or fixed name is
+    a field of the baseline's config, only values a trained network can change (lr, dropouts, weight decay; no
+    widths, no schedule of the scored steps, no loss weight the validation score sums with), PBT starting at the
+    paper's (SAE) or the configs' (GNOCCHI) values; every end of every range makes a valid config chosen on the
+    baseline's internal validation score."""
+    import dataclasses
+
+    cls = get_baseline(name)
+    space = load_space(default_space_file(cls))
+    ranges, monitor = OTHER_SPACES[name]
+    assert {n: (p.low, p.high, p.init) for n, p in space.params.items()} == ranges
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    assert set(space.params) | set(space.fixed_for("pbt")) <= fields
+    assert space.pbt.fixed == {"lr_schedule": "none"} and space.pbt.perturbation_interval == 25
+    for search in ("pbt", "random"):
+        for corner in space.corners():
+            config, _ = resolve_config(cls, "mc_maze_small", 5, {**space.fixed_for(search), **corner}, None, "cpu")
+            assert config.train_settings().monitor == monitor
             assert all(getattr(config, k) == v for k, v in corner.items())
 
 
@@ -443,6 +518,39 @@ def test_random_search_interrupted_resumed_chosen_on_validation(tmp_path, capsys
     # the same folder again without --resume/--overwrite: refused, nothing touched
     assert cli_main(args) == 2
     assert "holds a previous sweep folder" in capsys.readouterr().err
+
+
+def test_node_sae_random_search_reports_valid_recon_and_writes_table_and_best(tmp_path, capsys, synthetic, ray_local):
+    """NODE-SAE swept over its declared space (2 trials of 3 tiny epochs): each trial reports its internal
+    validation NLL every epoch, the table holds both, sampled in range, and the best config and the chosen
+    model's run folder are written, chosen on validation alone."""
+    out = tmp_path / "sae"
+    tiny = dict(latent_dim=3, enc_dim=6, vf_hidden=8, batch_size=16, max_epochs=3, patience=3, unmask_start=4,
+                unmask_step=2, unmask_every=1)
+    args = ["sweep", "node_sae", "--dataset", "mc_maze_small", "--data", str(synthetic("mc_maze_small")),
+            "--profile", "fast", "--ci", "0", "--out", str(out), "--search", "random", "--samples", "2",
+            *[f"--set={k}={v}" for k, v in tiny.items()]]
+    assert cli_main(args) == 0
+    capsys.readouterr()
+    space = load_space(default_space_file(get_baseline("node_sae")))
+    rows = _rows(out / "trials.csv")
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"3"}
+    for r in rows:
+        assert np.isfinite(float(r["valid_best"]))
+        for name, p in space.params.items():
+            assert p.low <= float(r[name]) <= p.high
+    for trial in out.glob("tune/trial_*"):  # one report per epoch, each with the validation NLL
+        results = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+        assert [r["epoch"] for r in results] == [1, 2, 3] and {r["monitor"] for r in results} == {"valid_recon"}
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["state"] == "done" and info["best"]["trial"] == rows[0]["trial"]
+    assert info["best"]["monitor"] == "valid_recon"
+    chosen, _ = resolve_config(get_baseline("node_sae"), "mc_maze_small", 5, None, None, "cpu",
+                               out / "best_config.yaml")
+    assert all(getattr(chosen, n) == float(rows[0][n]) for n in space.params) and chosen.max_epochs == 3
+    curves = _curves(out / "best_run")
+    assert min(float(c["valid_recon"]) for c in curves) == pytest.approx(float(rows[0]["valid_best"]), rel=1e-6)
+    assert read_run(out / "best_run").info["baseline"] == "node_sae"
 
 
 # ----- run-all ---------------------------------------------------------------------------------------
