@@ -157,8 +157,8 @@ def main() -> None:
     print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)
 
     rows = []
-    for pair in args.pairs.split(","):
-        a, b = pair.split("-")
+    for pair in filter(None, args.pairs.split(",")):  # --pairs "" prints no pairs
+        a, _, b = pair.partition("-")
         if a not in names or b not in names:
             continue
         for s, res in per_seed.items():
