@@ -48,7 +48,7 @@ def test_behaviour_is_not_an_input_to_the_neurons(session):
 
 
 def test_unplanned_velocity_is_small_and_expressed_only_weakly(session):
-    """The motor-noise velocity e2 reaches the rates with well under 1 % of the drive, and it is a small part of
+    """The motor-noise velocity e2 reaches the rates with ~0.1 % of the drive, and it is a small part of
     hand velocity: most trial-to-trial variability of the hand is set by the neural state (next test)."""
     model, _, latents, _ = session
     e2 = np.arange(model.blocks["e2"].start, model.blocks["e2"].stop)
@@ -57,7 +57,7 @@ def test_unplanned_velocity_is_small_and_expressed_only_weakly(session):
                            axis=1)
     cols = [model.n_rnn + list(model.direct).index(i) for i in e2]
     share = (feats[:, cols] @ model.C[:, cols].T).var(axis=0) / (feats @ model.C.T).var(axis=0)
-    assert 1e-5 < share.mean() < 0.01
+    assert 0.0003 < share.mean() < 0.005  # measured 0.0010 (mc_maze_small, seed 11)
     b = model.blocks
     unplanned = np.diff(latents[:, b["pe"]], axis=0) / DT
     hand = np.diff(latents[:, b["p"]] + latents[:, b["pe"]], axis=0) / DT
