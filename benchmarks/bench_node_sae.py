@@ -169,11 +169,17 @@ def jobs(args) -> list[dict]:
         sae["fit_forward"] = False
     prof = {"profile": args.profile}
     suffix = profile_suffix(args.profile, args.window_loss)
+    node = {**sae, **args.node_set}  # NODE-only overrides (a candidate schedule); tags end in _<label>
+    node_suffix = suffix + (f"_{args.label}" if args.label else "")
+
+    def sae_job(b: str, seed: int, size: int) -> dict:
+        ov, sfx = (node, node_suffix) if b == "node_sae" else (sae, suffix)
+        return {"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": {"latent_dim": size, **ov},
+                **prof, "tag": f"{args.dataset}_{b}_l{size}_s{seed}{sfx}"}
+
     for i, seed in enumerate(args.data_seeds):
         for b in SAE:
-            (out if i < 2 else later).append({"dataset": args.dataset, "baseline": b, "seed": seed,
-                                              "overrides": {"latent_dim": 3, **sae}, **prof,
-                                              "tag": f"{args.dataset}_{b}_l3_s{seed}{suffix}"})
+            (out if i < 2 else later).append(sae_job(b, seed, 3))
     for seed in args.others_seeds:
         for b in args.others:
             ov = {"max_epochs": args.lfads_epochs, "patience": args.lfads_epochs} if b == "lfads" else {}
@@ -182,9 +188,7 @@ def jobs(args) -> list[dict]:
     for size in args.sizes:
         for seed in args.size_seeds:
             for b in SAE:
-                out.append({"dataset": args.dataset, "baseline": b, "seed": seed,
-                            "overrides": {"latent_dim": size, **sae}, **prof,
-                            "tag": f"{args.dataset}_{b}_l{size}_s{seed}{suffix}"})
+                out.append(sae_job(b, seed, size))
     return out + later
 
 
@@ -193,12 +197,35 @@ def profile_suffix(profile: str, window_loss: bool = False) -> str:
     return ("" if profile == "cpu" else f"_{profile}") + ("_win" if window_loss else "")
 
 
+def parse_sets(text: str) -> dict:
+    """`KEY=VALUE,...` -> {KEY: VALUE} with YAML-typed values (`lr=2e-3,unmask_every=24`)."""
+    import yaml
+
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads 2e-3 as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
+    return out
+
+
 def _fmt(v, nd=3) -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
 
-def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> None:
-    """Print every run of `dataset`, then the latent-3 claim tables of the SAE runs of `profile`."""
+def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, label: str = "") -> None:
+    """Print every run of `dataset`, then the latent-3 claim tables of the SAE runs of `profile`.
+
+    With `label`, the NODE-SAE rows are those of that candidate schedule (tags ending in `_<label>`), paired
+    with the GRU-SAE rows of the same profile (the NODE-only overrides do not touch the GRU).
+    """
     from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
     from nlb_suite.table import print_table
 
@@ -229,12 +256,13 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> 
                  "fit min", "profile"], table)
 
     suffix = profile_suffix(profile, window_loss)
-    profile = profile + (" (window loss)" if window_loss else "")
+    sfx = {"node_sae": suffix + (f"_{label}" if label else ""), "gru_sae": suffix}
+    profile = profile + (" (window loss)" if window_loss else "") + (f", NODE schedule {label}" if label else "")
     print(f"\n{dataset}, latent size 3, SAE profile {profile}: mean over data seeds, paper (mean of 5 seeds) "
           "beside ours")
     agg = []
     for b in SAE:
-        rs = [r for r in latest.values() if r["baseline"] == b and dim(r) == 3 and r["tag"].endswith(f"s{r['seed']}{suffix}")]
+        rs = [r for r in latest.values() if r["baseline"] == b and dim(r) == 3 and r["tag"].endswith(f"s{r['seed']}{sfx[b]}")]
         if not rs:
             continue
         rate = np.mean([r["truth"]["rate R2"] for r in rs])
@@ -247,7 +275,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> 
           "(tie: interval holds 0)")
     diffs = []
     for seed in sorted({r["seed"] for r in latest.values()}):
-        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}{suffix}") for b in SAE]
+        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}{sfx[b]}") for b in SAE]
         if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
             continue
         cells = [seed]
@@ -258,7 +286,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> 
         diffs.append(cells)
     print_table(["data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
 
-    fps = [r for r in latest.values() if "fixed_points" in r and r["tag"].endswith(f"s{r['seed']}{suffix}")]
+    fps = [r for r in latest.values() if "fixed_points" in r and r["tag"].endswith(f"s{r['seed']}{sfx['node_sae']}")]
     if fps:
         print(f"\nfixed points of the NODE vector field (latent 3, profile {profile}), mapped to Lorenz coordinates; "
               "distance to each true fixed point / attractor RMS radius")
@@ -270,6 +298,59 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False) -> 
         print_table(["data seed", "found", "learned (mapped, up to 5)", "origin / wing + / wing -"], fp_rows)
         c = lorenz_fixed_points().round(2).tolist()
         print(f"true: origin {c[0]}, wings {c[1]}, {c[2]}")
+
+
+def valid_true_nll(data: Path, seed: int, valid_frac: float) -> float:
+    """Window NLL (per bin and neuron, no log k!) of the true rates on an SAE's own validation trials."""
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.datasets.truth import truth_rates
+    from nlb_suite.runs import trial_sets
+
+    train, _ = trial_sets(load(data.name.rsplit("_s", 1)[0], data, bin_ms=5, phase="test"))
+    n = train.n_trials
+    order = np.random.default_rng(seed).permutation(n)  # the SAE's split (sae.py: model seed = data seed)
+    valid = np.sort(order[:min(max(1, int(round(valid_frac * n))), n - 1)])
+    tr = truth_rates(load_session(data), 5)
+    rate = np.concatenate([tr["spikes"][train.bins], tr["heldout_spikes"][train.bins]], axis=2)[valid]
+    counts = np.concatenate([train.spikes_heldin, train.spikes_heldout], axis=2)[valid]
+    return float(np.nanmean(rate - counts * np.log(rate)))
+
+
+def valid_table(dataset: str) -> None:
+    """Validation-only view of every latent-3 SAE run of `dataset` (its curves.csv; no test-trial score)."""
+    import csv
+
+    import yaml
+
+    from nlb_suite.table import print_table
+
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()] if RESULTS.exists() else []
+    tags = {r["tag"]: r for r in rows if r["dataset"] == dataset and r["baseline"] in SAE}
+    tags.update({d.name: None for d in (WORK / "runs").glob(f"{dataset}_*_sae_l3_s*") if (d / "curves.csv").exists()})
+    true: dict[tuple[int, float], float] = {}
+    table = []
+    for tag in sorted(tags):
+        run = WORK / "runs" / tag
+        if not (run / "curves.csv").exists() or "_l3_" not in tag:
+            continue
+        seed = int(tag.split("_l3_s")[1].split("_")[0])
+        cfg = yaml.safe_load((run / "config.yaml").read_text())["config"] if (run / "config.yaml").exists() else {}
+        frac = float(cfg.get("valid_frac", 0.2))
+        if (seed, frac) not in true:
+            true[seed, frac] = valid_true_nll(WORK / "data" / f"{dataset}_s{seed}", seed, frac)
+        curve = list(csv.DictReader((run / "curves.csv").open()))
+        if "valid_window_nll" not in curve[0]:  # runs from before the window NLL was logged
+            continue
+        best = min(curve, key=lambda c: float(c["valid_recon"]))
+        win = float(best["valid_window_nll"])
+        table.append([tag, seed, f"{int(best['epoch']) + 1} of {len(curve)}", int(float(best["unmasked_steps"])),
+                      f"{win:.3f}", f"{win - true[seed, frac]:.3f}",
+                      f"{float(curve[-1]['valid_window_nll']) - true[seed, frac]:.3f}", f"{true[seed, frac]:.3f}"])
+    print(f"\n{dataset}: validation trials only (each SAE's own seeded 20 %), window Poisson NLL per bin and neuron; "
+          "best = the checkpoint kept (lowest NLL over the fitted steps); excess = minus the true rates' NLL")
+    print_table(["run", "data seed", "best epoch", "unmasked at best", "best window NLL", "excess (best)",
+                 "excess (last epoch)", "true rates"], table)
 
 
 def main() -> None:
@@ -286,11 +367,21 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the profile's)")
     ap.add_argument("--profile", default="cpu", help="the SAEs' config profile: cpu (200 epochs) or long (600)")
     ap.add_argument("--window-loss", action="store_true", help="SAE loss on the window only (the paper's protocol)")
+    ap.add_argument("--node-set", type=parse_sets, default={},
+                    help="NODE-SAE-only config overrides KEY=VALUE,... (a candidate schedule; needs --label)")
+    ap.add_argument("--label", default="", help="tag suffix of the --node-set schedule (NODE tags end in _LABEL)")
+    ap.add_argument("--valid-table", action="store_true",
+                    help="only print the validation-trial NLL of every latent-3 SAE run (no test score)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
     ap.add_argument("--only", help="comma-separated run tags to (re)run")
     ap.add_argument("--summarize", action="store_true", help="only print the tables of what ran")
     args = ap.parse_args()
+    if args.node_set and not args.label:
+        ap.error("--node-set needs --label (the tag suffix of its runs)")
     WORK, RESULTS = args.work, args.work / "results.jsonl"
+    if args.valid_table:
+        valid_table(args.dataset)
+        return
     if not args.summarize:
         WORK.mkdir(parents=True, exist_ok=True)
         todo = jobs(args)
@@ -313,7 +404,7 @@ def main() -> None:
                 print(f"{j['tag']}: rate R2 {t['rate R2']:.3f}, state R2 {_fmt(t['state R2'])}, "
                       f"fit {row['fit_s'] / 60:.1f} min", flush=True)
     if RESULTS.exists():
-        summarize(args.dataset, args.profile, args.window_loss)
+        summarize(args.dataset, args.profile, args.window_loss, args.label)
 
 
 if __name__ == "__main__":
