@@ -17,6 +17,7 @@ import torch
 from nlb_suite.errors import NLBInputError
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, step index per row) -> predicted noise
+Correction = Callable[[torch.Tensor, float], torch.Tensor]  # (predicted clean sample, alpha-bar_t) -> corrected one
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,25 @@ def ddim_timesteps(n_train_steps: int, n_sample_steps: int) -> list[int]:
 
 
 def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_bar_t: float, alpha_bar_prev: float, eta: float = 0.0,
-              noise: Optional[torch.Tensor] = None, clip_x0: float = 0.0) -> torch.Tensor:
+              noise: Optional[torch.Tensor] = None, clip_x0: float = 0.0,
+              correct: Optional[Correction] = None) -> torch.Tensor:
     """One DDIM update x_t -> x_prev (Song et al. 2021, eq. 12); alpha_bar_prev = 1 gives the clean x0.
 
     sigma = eta * sqrt((1 - ab_prev) / (1 - ab_t)) * sqrt(1 - ab_t / ab_prev);
     x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev - sigma^2) eps + sigma * noise.
     `clip_x0` > 0 clamps x0_hat to [-clip_x0, clip_x0] and re-derives eps from it (DDPM's clipped
     denoising): early high-noise steps divide by sqrt(ab_t) and can overshoot far off the data.
+    `correct` maps the (clipped) x0_hat to a data-consistent one before the update, and eps is re-derived
+    from it likewise (DiffPIR's data step, Zhu et al. 2023: how observations guide the sampler).
     """
     ab_t = torch.as_tensor(alpha_bar_t, dtype=torch.float64)
     ab_prev = torch.as_tensor(alpha_bar_prev, dtype=torch.float64)
     x0 = predicted_x0(x_t, eps, ab_t)
     if clip_x0 > 0:
         x0 = x0.clamp(-clip_x0, clip_x0)
+    if correct is not None:
+        x0 = correct(x0, float(ab_t))
+    if clip_x0 > 0 or correct is not None:
         eps = (x_t - ab_t.sqrt().to(x_t) * x0) / (1 - ab_t).sqrt().to(x_t)
     sigma = eta * torch.sqrt((1 - ab_prev) / (1 - ab_t)) * torch.sqrt(1 - ab_t / ab_prev)
     direction = torch.sqrt((1 - ab_prev - sigma**2).clamp(min=0.0))
@@ -92,8 +99,10 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_bar_t: float, alpha_ba
 
 
 def ddim_sample(denoise: Denoiser, shape: tuple[int, ...], schedule: NoiseSchedule, n_sample_steps: int,
-                eta: float, generator: torch.Generator, device: torch.device, clip_x0: float = 0.0) -> torch.Tensor:
-    """Draw x_T ~ N(0, I) with `generator` and run `n_sample_steps` DDIM updates down to x0."""
+                eta: float, generator: torch.Generator, device: torch.device, clip_x0: float = 0.0,
+                correct: Optional[Correction] = None) -> torch.Tensor:
+    """Draw x_T ~ N(0, I) with `generator` and run `n_sample_steps` DDIM updates down to x0 (`correct`: see
+    ddim_step)."""
     x = torch.randn(shape, generator=generator, device=device)
     steps = ddim_timesteps(schedule.n_steps, n_sample_steps)
     ab = schedule.alphas_bar
@@ -101,7 +110,7 @@ def ddim_sample(denoise: Denoiser, shape: tuple[int, ...], schedule: NoiseSchedu
         eps = denoise(x, torch.full((shape[0],), t, dtype=torch.long, device=device))
         ab_prev = float(ab[steps[i + 1]]) if i + 1 < len(steps) else 1.0
         noise = torch.randn(shape, generator=generator, device=device) if eta > 0 else None
-        x = ddim_step(x, eps, float(ab[t]), ab_prev, eta, noise, clip_x0)
+        x = ddim_step(x, eps, float(ab[t]), ab_prev, eta, noise, clip_x0, correct)
     return x
 
 

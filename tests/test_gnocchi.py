@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -19,7 +20,8 @@ from baselines.diffusion import (  # noqa: E402
     predicted_x0,
     q_sample,
 )
-from baselines.gnocchi import GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
+from baselines.gnocchi import GUIDANCE_FILE, GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
+from baselines.gnocchi_guidance import poisson_proximal  # noqa: E402
 from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
@@ -230,8 +232,9 @@ def test_fit_predict_shapes_determinism_and_files(tmp_path):
 
 
 def test_predict_uses_held_in_spikes_only_and_sample_mean():
-    """Rates depend on held-in spikes alone; they are the mean of the per-sample rates; codes have code_dim."""
-    g = baseline()
+    """Rates depend on held-in spikes alone; unguided, they are the mean of the per-sample rates given the codes;
+    codes have code_dim."""
+    g = baseline(guidance=[0.0])
     train = trials()
     g.fit(train)
     evals = TrialSet(split="eval", spikes_heldin=train.spikes_heldin[:6], trial_ids=np.arange(6),
@@ -248,7 +251,7 @@ def test_predict_uses_held_in_spikes_only_and_sample_mean():
     np.testing.assert_allclose(samples.mean(1)[:, :T, N_IN:], g.predict(evals).heldout, rtol=1e-5)
     lat = g.latents(evals)  # kept from predict(); the same as sampling them again
     assert lat.shape == (6, T, 4)
-    fresh = baseline()
+    fresh = baseline(guidance=[0.0])
     fresh.model = g.model
     np.testing.assert_allclose(fresh.latents(evals), lat, rtol=1e-5)
 
@@ -268,11 +271,69 @@ def test_missing_held_in_spikes_are_handled():
     assert not np.array_equal(g.encode(train), g.encode(trials()))
 
 
+def test_ddim_step_applies_a_clean_sample_correction_by_hand():
+    """correct(x0_hat) -> 1: eps' = (2 - 0.8 * 1) / 0.6 = 2, x_prev = 0.9 * 1 + sqrt(0.19) * 2; it sees alpha-bar_t."""
+    seen = []
+
+    def to_one(x0, alpha_bar):
+        seen.append(alpha_bar)
+        return torch.ones_like(x0)
+
+    x_t, eps = torch.tensor([2.0], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64)
+    np.testing.assert_allclose(ddim_step(x_t, eps, 0.64, 0.81, correct=to_one).numpy(), [0.9 + math.sqrt(0.19) * 2],
+                               rtol=1e-12)
+    assert seen == [pytest.approx(0.64)]
+
+
+def test_poisson_proximal_by_hand():
+    """argmin exp(z) - 3 z + (z - 0)^2 / 2: the root of exp(z) - 3 + z (0.79206); an unobserved entry stays at
+    x0_hat; a huge variance gives the likelihood's own optimum log 3."""
+    x0 = torch.tensor([[[0.0, 0.5]]])
+    spikes = torch.tensor([[[3.0, 3.0]]])
+    observed = torch.tensor([[[1.0, 0.0]]])
+    z = poisson_proximal(x0, lambda v: v, spikes, observed, variance=1.0, iters=50)
+    root = 0.0
+    for _ in range(50):  # Newton on exp(z) - 3 + z
+        root -= (math.exp(root) - 3 + root) / (math.exp(root) + 1)
+    np.testing.assert_allclose(z.numpy(), [[[root, 0.5]]], atol=3e-4)  # float32 objective: ~sqrt(eps) in z
+    assert root == pytest.approx(0.79206, abs=1e-5)
+    loose = poisson_proximal(x0, lambda v: v, spikes, torch.ones_like(spikes), variance=1e6, iters=50)
+    np.testing.assert_allclose(loose.numpy(), [[[math.log(3), math.log(3)]]], atol=3e-4)
+
+
+def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spikes(tmp_path):
+    """The fit scores every candidate strength on its validation trials and keeps the best (file + attribute);
+    predict uses it; strong guidance brings the held-in rates closer to the held-in spikes; load restores it."""
+    train = trials()
+    g = baseline(run_dir=tmp_path, guidance=[0.0, 30.0])
+    g.fit(train)
+    valid = g.validation_trials()
+    assert len(valid) == 4 and len(set(valid.tolist())) == 4  # round(0.2 * 20) distinct train trials
+    record = json.loads((tmp_path / GUIDANCE_FILE).read_text())
+    assert record["candidates"] == [0.0, 30.0] and record["n_validation_trials"] == 4
+    best = max(zip(record["validation_co_bps"], record["candidates"]), key=lambda p: p[0])[1]
+    assert record["chosen"] == best == g.chosen_guidance
+    t, n_bins = T, T + FWD
+    unguided, _ = g._sample(g.encode(train), 2, 0, n_bins, mean=True)
+    guided, _ = g._sample(g.encode(train), 2, 0, n_bins, mean=True, spikes=train.spikes_heldin, scale=30.0)
+    err = [np.mean((r[:, :t, :N_IN] - train.spikes_heldin) ** 2) for r in (unguided, guided)]
+    assert err[1] < err[0]
+    expected = guided if g.chosen_guidance == 30.0 else unguided
+    np.testing.assert_allclose(g.predict(train).heldout, expected[:, :t, N_IN:], rtol=1e-5)
+    restored = baseline(guidance=[0.0, 30.0])
+    restored.load(tmp_path / "gnocchi_best.pt", N_IN, N_IN + N_OUT)
+    assert restored.chosen_guidance == g.chosen_guidance
+    (tmp_path / GUIDANCE_FILE).unlink()
+    with pytest.raises(NLBInputError, match=GUIDANCE_FILE):
+        baseline(guidance=[0.0, 30.0]).load(tmp_path / "gnocchi_best.pt", N_IN, N_IN + N_OUT)
+
+
 @pytest.mark.parametrize("key,value", [("code_dim", 0), ("input_dropout", 1.0), ("ae_cd_rate", -0.1),
                                        ("beta_start", 0.0), ("beta_end", 1.0), ("ddim_steps", 2000),
                                        ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("unet_widths", []),
                                        ("valid_frac", 1.0), ("lr_schedule", "step"), ("n_samples", 0),
-                                       ("snr_weighting", "p2"), ("latent_stride", 0)])
+                                       ("snr_weighting", "p2"), ("latent_stride", 0),
+                                       ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0)])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors naming the field."""
     with pytest.raises(NLBInputError, match=key):
