@@ -218,6 +218,12 @@ def parse_sets(text: str) -> dict:
     return out
 
 
+def schedule(row: dict) -> str:
+    """An SAE run's profile, `win` for the window-only loss and its --node-set label (from the tag's suffix)."""
+    suffix = row["tag"].split(f"_l{row['overrides'].get('latent_dim', 3)}_s{row['seed']}", 1)[-1]
+    return suffix.replace("_", " ").strip() or "cpu"
+
+
 def _fmt(v, nd=3) -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
 
@@ -253,8 +259,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
         table.append([r["baseline"], dim(r) or "-", r["seed"], _fmt(t["rate R2"]) + ci("rate_boot"),
                       _fmt(t["state R2"]) + ci("state_boot"), "-" if gap is None else f"{100 * gap:.0f}%",
                       r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}",
-                      (r.get("profile") or "cpu") + (" win" if r["overrides"].get("fit_forward") is False else "")
-                      if r["baseline"] in SAE else "-"])
+                      schedule(r) if r["baseline"] in SAE else "-"])
     print_table(["baseline", "latents", "data seed", "rate R2", "state R2", "rate gap closed", "epochs",
                  "fit min", "profile"], table)
 
