@@ -502,14 +502,15 @@ class GnocchiBaseline(Baseline):
             idx = torch.arange(data.x.shape[0], device=self.device)
             return self.codes(self.encoder_input(data, idx, train=False)).float().cpu().numpy()
 
-    def sample_rates(self, codes: np.ndarray, n_samples: int, seed: int, n_bins: int,
-                     mean: bool = False) -> np.ndarray:
-        """Rates of DDIM samples of the latents given codes, through the readout (spikes per bin).
+    def sample_rates(self, codes: np.ndarray, n_samples: int, seed: int, n_bins: int, mean: bool = False,
+                     spikes: Optional[np.ndarray] = None, scale: float = 0.0) -> np.ndarray:
+        """Rates of DDIM samples of the latents given codes, through the readout (spikes per bin); with the
+        trials' held-in `spikes` and `scale` > 0, samples of the posterior guided by them (as predict does).
 
         (n, n_samples, n_bins, n_all), or with `mean` their average over samples, (n, n_bins, n_all),
         without holding every sample in memory.
         """
-        return self._sample(codes, n_samples, seed, n_bins, mean)[0]
+        return self._sample(codes, n_samples, seed, n_bins, mean, spikes, scale)[0]
 
     def _sample(self, codes: np.ndarray, n_samples: int, seed: int, n_bins: int, mean: bool,
                 spikes: Optional[np.ndarray] = None, scale: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,8 @@ seed, with the default CPU configs of GNOCCHI and LFADS (nothing tuned here):
    of the neighbours' smoothed-spike PSTHs (no model), the midpoint of their true condition averages
    (the best any midpoint can do), and each model given the held-out condition's own codes (rendering
    alone, no interpolation).
-3. Sample quality. One generated trial per real trial (GNOCCHI from that trial's c, and from c ~ N(0, I);
-   LFADS from a posterior sample), Poisson spikes from the rates, against the real spikes and against
+3. Sample quality. One generated trial per real trial (GNOCCHI from that trial's c, from c and the guidance
+   of the trial's held-in spikes that co-smoothing uses, and from c ~ N(0, I); LFADS from a posterior sample), Poisson spikes from the rates, against the real spikes and against
    Poisson spikes of the true rates: per-neuron mean rates, Fano factors of window counts, and the
    eigenvalue spectrum of the neuron correlation matrix of 50 ms counts. A figure goes to --png.
 
@@ -385,7 +385,9 @@ def sample_quality(b: Bench, seed: int, png: Path | None) -> dict[str, dict[str,
     t_len = b.train.spikes_heldin.shape[1]
     g, lf = fitted("gnocchi", b), fitted("lfads", b)
     n = b.both.n_trials
-    cond_rates = g.sample_rates(g.encode(b.both), 1, seed, t_len)[:, 0]
+    codes = g.encode(b.both)
+    cond_rates = g.sample_rates(codes, 1, seed, t_len)[:, 0]
+    guided_rates = g.sample_rates(codes, 1, seed, t_len, spikes=b.both.spikes_heldin, scale=g.guidance_scale())[:, 0]
     prior = np.random.default_rng(seed + 1).standard_normal((n, g.config.code_dim)).astype(np.float32)
     prior_rates = g.sample_rates(prior, 1, seed, t_len)[:, 0]
     from nlb_suite.seeding import seed_everything  # here: the LFADS draws below start from the same seed
@@ -398,7 +400,9 @@ def sample_quality(b: Bench, seed: int, png: Path | None) -> dict[str, dict[str,
         lf.model.eval()
         lf_rates = torch.exp(lf.model(x, sample=True).log_rates).numpy()[:, :t_len]
     sets = {"real spikes": np.nan_to_num(b.spikes), "truth: Poisson of true rates": rng.poisson(np.nan_to_num(b.truth)),
-            "gnocchi: c of each trial": rng.poisson(cond_rates), "gnocchi: c ~ N(0, I)": rng.poisson(prior_rates),
+            "gnocchi: c of each trial": rng.poisson(cond_rates),
+            "gnocchi: c + held-in spikes (guided)": rng.poisson(guided_rates),
+            "gnocchi: c ~ N(0, I)": rng.poisson(prior_rates),
             "lfads: posterior sample": rng.poisson(lf_rates)}
     stats = {k: sample_stats(v) for k, v in sets.items()}
     if png is not None:
