@@ -3,6 +3,9 @@
     python benchmarks/bench_node_sae.py --data-seeds 0,1,2 --workers 2            # run, then summarise
     python benchmarks/bench_node_sae.py --data-seeds 0,1,2 --profile long --only lorenz_node_sae_l3_s0_long
     python benchmarks/bench_node_sae.py --summarize [--profile long]              # the table of what ran
+    python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
+        --only lorenz_node_sae_l3_s0_long_win_u28                                 # a NODE-only candidate schedule
+    python benchmarks/bench_node_sae.py --valid-table          # validation NLL of every run: choose on this
 
 Every run goes through `nlb_suite.runs.execute` on the paper's split: phase test of the lorenz set (train on
 the 1600 train+val trials, of which the baseline's own seeded 20 % validate: the paper's 1280/320; score the
