@@ -26,7 +26,9 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
   shift from the sinusoidal step embedding, then a second scale and shift from c (DiffAE/InfoDiffusion
   conditioning). The output conv starts at zero.
 - **Schedule and sampling.** Linear betas `beta_start`..`beta_end` (1e-5..1e-2) over `n_steps` (1000),
-  DDPM training on noise prediction; DDIM sampling with `ddim_steps` steps and `ddim_eta`, the implied
+  DDPM training on noise prediction; DDIM sampling with `ddim_steps` steps and `ddim_eta` (1: fresh noise in
+  every step; on four stand-ins' internal validation trials it beat the deterministic 0 by 0.001-0.006
+  co-bps with guidance, the sample count 32 vs 8 and 100 vs 50 steps by nothing), the implied
   clean latent clamped at +-`clip_x0` (standardised units) in every step.
 - **Loss weighting (`snr_weighting`).** The noise MSE equals the clean-latent MSE times the SNR, so at
   high noise, the only place where the denoiser must rely on c, plain noise prediction hardly rewards
@@ -127,7 +129,7 @@ class GnocchiConfig:
     mmd_scale: float = 0.1
     recon_scale: float = 1.0
     ddim_steps: int = 50
-    ddim_eta: float = 0.0
+    ddim_eta: float = 1.0  # stochastic (DDPM-like) steps: internal-validation co-bps of guided sampling +0.001..0.006
     clip_x0: float = 5.0  # clamp of the predicted clean (standardised) latent in each DDIM step; 0: off
     n_samples: int = 8
     guidance: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0)  # held-in guidance strengths; >1: chosen on validation
