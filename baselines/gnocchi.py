@@ -75,6 +75,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
@@ -526,7 +527,9 @@ class GnocchiBaseline(Baseline):
         per_chunk = max(1, cfg.predict_batch // n_samples)  # whole trials per chunk
         rates_out, latents_out = [], []
         with cpu_threads(cfg.cpu_threads, self.device), torch.no_grad():
-            for start in range(0, len(code), per_chunk):
+            progress = self.context.extras.get("progress")  # guided sampling of thousands of trials takes minutes
+            for start in tqdm(range(0, len(code), per_chunk), desc="sample", leave=False,
+                              disable=None if progress is None else not progress):
                 rows = code[start:start + per_chunk].repeat_interleave(n_samples, dim=0)
 
                 def denoise(x: torch.Tensor, steps: torch.Tensor, rows=rows) -> torch.Tensor:
