@@ -77,6 +77,8 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
         with checkpoint.as_directory() as folder:
             resume = load_state(Path(folder))
     start = time.perf_counter()
+    # training time of the model this trial holds: a PBT exploit restores the donor's checkpoint and so
+    # inherits its time (lineage time; summing it over trials counts shared ancestry more than once)
     fit_s = float(resume.get("fit_s", 0.0)) if resume else 0.0
 
     def report(end: EpochEnd) -> None:
