@@ -262,7 +262,7 @@ class GnocchiBaseline(Baseline):
         self.schedule = linear_schedule(config.n_steps, config.beta_start, config.beta_end)
         self.curves: dict[str, list[dict]] = {}
         self._latent_cache: dict[str, np.ndarray] = {}  # latents of the last two predict() calls, by held-in spikes
-        self.chosen_guidance: Optional[float] = None  # set by fit (chosen on validation) or load
+        self.chosen_guidance: Optional[float] = None  # chosen by fit on validation (or read by load) among several
         self.guidance_scores: dict[float, float] = {}  # internal-validation co-bps per candidate strength
         self._valid_ids: Optional[np.ndarray] = None
 
@@ -372,15 +372,14 @@ class GnocchiBaseline(Baseline):
         """The guidance strength with the highest co-bps on the internal validation trials (the only one, when
         `guidance` lists one); the scores and the choice go to gnocchi_guidance.json in the run folder."""
         scales = [float(g) for g in self.config.guidance]
+        self.chosen_guidance, self.guidance_scores = None, {}
         if len(scales) == 1:
-            self.chosen_guidance, self.guidance_scores = scales[0], {}
-            return
+            return  # nothing to choose: guidance_scale() gives the one value
         keep = self._valid_ids
         valid = TrialSet(split="train", spikes_heldin=train.spikes_heldin[keep], trial_ids=train.trial_ids[keep],
                          bins=train.bins[keep], forward_bins=train.forward_bins[keep])
         t, n_in = train.spikes_heldin.shape[1:]
         codes = self.encode(valid)
-        self.guidance_scores = {}
         for scale in scales:
             rates = self._sample(codes, self.config.n_samples, self.context.seed, t + self.context.n_forward_bins,
                                  mean=True, spikes=valid.spikes_heldin, scale=scale)[0]
@@ -477,9 +476,7 @@ class GnocchiBaseline(Baseline):
         choice = Path(checkpoint).parent / GUIDANCE_FILE
         if choice.exists():
             self.chosen_guidance = float(json.loads(choice.read_text())["chosen"])
-        elif len(self.config.guidance) == 1:
-            self.chosen_guidance = float(self.config.guidance[0])
-        else:
+        elif len(self.config.guidance) > 1:
             raise NLBInputError(f"baseline gnocchi: {choice} is missing: it names the guidance strength the fit "
                                 f"chose (or set guidance to one value)")
 
@@ -488,7 +485,7 @@ class GnocchiBaseline(Baseline):
             raise NLBInputError("baseline gnocchi: predict() before fit()")
 
     def guidance_scale(self) -> float:
-        """The held-in guidance strength predict() uses: the fit's (or load's) choice."""
+        """The held-in guidance strength predict() uses: the configured one, or the fit's choice among several."""
         self._check_fitted()
         if self.chosen_guidance is None:
             if len(self.config.guidance) > 1:
