@@ -50,7 +50,7 @@ SMOKE = {"ic_enc_dim": 6, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 
 
 
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
-             space: Path, extra: dict) -> dict:
+             space: Path, extra: dict, num_cpus: int | None = None) -> dict:
     """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
     from bench_realism import stand_in
 
@@ -75,7 +75,7 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     t0 = time.perf_counter()
     sweep = run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
                                 space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
-                                overwrite=True), progress=False)
+                                overwrite=True, num_cpus=num_cpus), progress=False)
     wall = time.perf_counter() - t0
     if default.wait() != 0:
         raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
@@ -106,6 +106,8 @@ def main() -> None:
     ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
     ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
     ap.add_argument("--space", default="", help="a search-space YAML instead of the declared LFADS one")
+    ap.add_argument("--num-cpus", type=int, default=None, help="local Ray's CPU count (default: the machine's; "
+                    "1 runs one trial at a time beside other work)")
     ap.add_argument("--work", default=str(HERE / "_work"))
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     args = ap.parse_args()
@@ -122,7 +124,7 @@ def main() -> None:
         trials = args.trials or get_dataset(name).n_train_val
         for s in seeds:
             results[(name, s)] = run_seed(name, trials, s, Path(args.work), args.population, args.epochs, space,
-                                          SMOKE if args.smoke else {})
+                                          SMOKE if args.smoke else {}, args.num_cpus)
 
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
           f"{args.population}, at most {args.epochs} epochs a trial, interval {args.interval}, burn-in "
