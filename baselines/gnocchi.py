@@ -381,8 +381,7 @@ class GnocchiBaseline(Baseline):
         t, n_in = train.spikes_heldin.shape[1:]
         codes = self.encode(valid)
         for scale in scales:
-            rates = self._sample(codes, self.config.n_samples, self.context.seed, t + self.context.n_forward_bins,
-                                 mean=True, spikes=valid.spikes_heldin, scale=scale)[0]
+            rates = self._posterior_mean(valid, scale, codes)[0]
             self.guidance_scores[scale] = bits_per_spike(rates[:, :t, n_in:], train.spikes_heldout[keep])
         self.chosen_guidance = max(scales, key=lambda g: self.guidance_scores[g])  # the first of equals
         if self.context.run_dir is not None:
@@ -558,6 +557,15 @@ class GnocchiBaseline(Baseline):
         return held_in_correction(held_in_log_rates, torch.nan_to_num(y), observed, scale, self.config.guidance_iters,
                                   self.config.clip_x0)
 
+    def _posterior_mean(self, trials: TrialSet, scale: float, codes: Optional[np.ndarray] = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """(rates, latents) over window + forward bins, averaged over `n_samples` DDIM samples given the trials'
+        codes and guided by their held-in spikes at `scale` (codes encoded here unless given)."""
+        codes = self.encode(trials) if codes is None else codes
+        return self._sample(codes, self.config.n_samples, self.context.seed,
+                            trials.spikes_heldin.shape[1] + self.context.n_forward_bins, mean=True,
+                            spikes=trials.spikes_heldin, scale=scale)
+
     @staticmethod
     def _key(trials: TrialSet) -> str:
         return hashlib.sha1(np.ascontiguousarray(trials.spikes_heldin).tobytes()).hexdigest()
@@ -565,11 +573,8 @@ class GnocchiBaseline(Baseline):
     def predict(self, trials: TrialSet) -> Rates:
         """Held-in, held-out and forward rates: the mean over `n_samples` DDIM samples given c, guided by the
         held-in spikes (held-in spikes only)."""
-        codes = self.encode(trials)
         t, n_in = trials.spikes_heldin.shape[1], trials.spikes_heldin.shape[2]
-        rates, latents = self._sample(codes, self.config.n_samples, self.context.seed,
-                                      t + self.context.n_forward_bins, mean=True, spikes=trials.spikes_heldin,
-                                      scale=self.guidance_scale())
+        rates, latents = self._posterior_mean(trials, self.guidance_scale())
         rates = rates.astype(np.float32)
         self._latent_cache = {**dict(list(self._latent_cache.items())[-1:]), self._key(trials): latents[:, :t]}
         return Rates(heldin=rates[:, :t, :n_in], heldout=rates[:, :t, n_in:],
@@ -581,7 +586,4 @@ class GnocchiBaseline(Baseline):
         cached = self._latent_cache.get(self._key(trials))
         if cached is not None:
             return cached
-        t = trials.spikes_heldin.shape[1]
-        return self._sample(self.encode(trials), self.config.n_samples, self.context.seed,
-                            t + self.context.n_forward_bins, mean=True, spikes=trials.spikes_heldin,
-                            scale=self.guidance_scale())[1][:, :t]
+        return self._posterior_mean(trials, self.guidance_scale())[1][:, :trials.spikes_heldin.shape[1]]

@@ -24,9 +24,10 @@ seed, with the default CPU configs of GNOCCHI and LFADS (nothing tuned here):
    (the best any midpoint can do), and each model given the held-out condition's own codes (rendering
    alone, no interpolation).
 3. Sample quality. One generated trial per real trial (GNOCCHI from that trial's c, from c and the guidance
-   of the trial's held-in spikes that co-smoothing uses, and from c ~ N(0, I); LFADS from a posterior sample), Poisson spikes from the rates, against the real spikes and against
-   Poisson spikes of the true rates: per-neuron mean rates, Fano factors of window counts, and the
-   eigenvalue spectrum of the neuron correlation matrix of 50 ms counts. A figure goes to --png.
+   of the trial's held-in spikes that co-smoothing uses, and from c ~ N(0, I); LFADS from a posterior
+   sample), Poisson spikes from the rates, against the real spikes and against Poisson spikes of the true
+   rates: per-neuron mean rates, Fano factors of window counts, and the eigenvalue spectrum of the neuron
+   correlation matrix of 50 ms counts. A figure goes to --png.
 
 Full-data models are taken from bench_models.py's run folders when they exist (same stand-in, same seed
 and config: `gnocchi_best.pt`, `lfads_best.pt`), otherwise fitted here.
