@@ -4,7 +4,9 @@ Trains on the train trials (seeded train/valid split of them) to reconstruct hel
 forward spikes from the held-in spikes of the encoded window. Coordinated dropout (CD) drops input
 entries each step and passes reconstruction gradients only through the dropped held-in entries.
 Sample validation (SV) withholds a fixed random mask of input entries from training and scores them on
-the validation trials (the early-stopping metric when `sv_early_stop`). SBTT: NaN spikes are zeroed at
+the validation trials (the early-stopping metric when `sv_early_stop`). `monitor` names the validation
+metric that early stopping and a sweep's selection watch: reconstruction of every observed entry, the
+held-out neurons alone (what co-bps scores), the held-back SV entries, or the whole loss. SBTT: NaN spikes are zeroed at
 the input and left out of the loss (a mean over observed entries). Predictions are exp(log-rates) from
 the posterior mean, or the average over `n_samples` posterior samples.
 """
@@ -24,6 +26,10 @@ from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
 from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, to_device
+
+# validation metrics on the internal validation trials (each a mean Poisson NLL per observed entry, except
+# valid_loss): every entry not held back for SV, the held-out neurons alone, the SV entries, the scaled loss
+MONITORS = ("valid_recon", "valid_heldout_nll", "valid_sv_nll", "valid_loss")
 
 
 @dataclass
@@ -56,6 +62,7 @@ class LFADSConfig:
     cd_rate: float = 0.3
     sv_rate: float = 0.0
     sv_early_stop: bool = False
+    monitor: str = "auto"  # auto: valid_sv_nll with sv_early_stop, else valid_recon; or one of MONITORS
     valid_frac: float = 0.2
     n_samples: int = 0  # 0: posterior mean; N: average of N posterior samples
     predict_batch: int = 256
@@ -87,11 +94,25 @@ class LFADSConfig:
                 raise NLBInputError(f"baseline lfads: {key} out of range (got {value!r})")
         if self.sv_early_stop and self.sv_rate == 0:
             raise NLBInputError("baseline lfads: sv_early_stop needs sv_rate > 0")
+        if self.monitor not in ("auto", *MONITORS):
+            raise NLBInputError(f"baseline lfads: monitor must be auto or one of {', '.join(MONITORS)} "
+                                f"(got {self.monitor!r})")
+        if self.sv_early_stop and self.monitor not in ("auto", "valid_sv_nll"):
+            raise NLBInputError(f"baseline lfads: sv_early_stop contradicts monitor={self.monitor} "
+                                "(sv_early_stop means monitor=valid_sv_nll)")
+        if self.monitor == "valid_sv_nll" and self.sv_rate == 0:
+            raise NLBInputError("baseline lfads: monitor=valid_sv_nll needs sv_rate > 0")
         self.train_settings().check("lfads")
+
+    def resolved_monitor(self) -> str:
+        """The validation metric early stopping (and a sweep's selection) minimises."""
+        if self.monitor != "auto":
+            return self.monitor
+        return "valid_sv_nll" if self.sv_early_stop else "valid_recon"
 
     def train_settings(self) -> TrainSettings:
         """The shared trainer's settings from this config."""
-        return TrainSettings.from_config(self, "valid_sv_nll" if self.sv_early_stop else "valid_recon")
+        return TrainSettings.from_config(self, self.resolved_monitor())
 
     def dims(self, n_in: int, n_out: int, n_fwd: int) -> LFADSDims:
         """Network sizes for the given neuron and forward-bin counts."""

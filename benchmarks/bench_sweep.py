@@ -7,10 +7,12 @@ For each data seed the synthetic stand-in is generated (cached under benchmarks/
 the generator's digest); LFADS runs once with its CPU default (`profiles.cpu`, nothing tuned on these
 data) and once as a PBT sweep (`nlb-eval sweep lfads --search pbt`, the AutoLFADS search space of
 baselines/configs/lfads/search_space.yaml, the cpu profile's network, --epochs per trial at most), which
-chooses its model on sample validation of the train trials only. Both are then scored on the eval trials
+chooses its model on its space's validation metric (sample validation, or with `monitor: valid_heldout_nll`
+the held-out neurons' NLL) on the train trials only. Both are then scored on the eval trials
 with paired bootstrap intervals (1000 resamples, the same for both; a difference whose interval includes
-0 is a tie) and the share of the smoothing-to-ceiling gap they close. CPU time: the sum of the trials'
-training time vs the default's fit.
+0 is a tie) and the share of the smoothing-to-ceiling gap they close. Cost: the sweep's wall time vs the
+default's fit. A last table shows both models' internal-validation scores at their kept epochs (the only
+numbers on which one may choose between search spaces).
 """
 
 from __future__ import annotations
@@ -47,6 +49,21 @@ def space_file(work: Path, interval: int, burn_in: int, source: str = "") -> Pat
 
 SMOKE = {"ic_enc_dim": 6, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 4, "gen_dim": 6, "fac_dim": 3,
          "max_epochs": 4, "patience": 4, "kl_increase_epoch": 2, "l2_increase_epoch": 2}
+
+
+def kept_epoch(run_dir: Path) -> dict[str, float]:
+    """The curve row of the epoch an LFADS run kept: the lowest value of its configured validation monitor."""
+    import csv
+
+    import yaml
+
+    from baselines.lfads import LFADSConfig
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())["config"]
+    monitor = LFADSConfig(**config).resolved_monitor()
+    with open(run_dir / "curves.csv", newline="") as f:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    return {"monitor": monitor, **min(rows, key=lambda row: row[monitor])}
 
 
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
@@ -92,7 +109,8 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     names = list(folders)
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
     return {"metrics": metrics, "seconds": seconds, "boot": dict(zip(names, boot)), "wall": wall,
-            "rows": sweep.rows, "best": sweep.best, "monitor": sweep.monitor}
+            "rows": sweep.rows, "best": sweep.best, "monitor": sweep.monitor,
+            "kept": {n: kept_epoch(folders[n]) for n in ("lfads", name)}}
 
 
 def main() -> None:
@@ -128,7 +146,7 @@ def main() -> None:
 
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
           f"{args.population}, at most {args.epochs} epochs a trial, interval {args.interval}, burn-in "
-          f"{args.burn_in}, chosen on sample validation")
+          f"{args.burn_in}, chosen on {next(iter(results.values()))['monitor']} (train trials only)")
     rows = []
     for (name, s), res in results.items():
         m = res["metrics"]
@@ -161,6 +179,13 @@ def main() -> None:
                                  for n in ("lfads", "lfads PBT")]]
                 for (name, s), res in results.items() if name != "mc_maze_large"]
         print_table(["dataset", "seed", "default", "PBT"], rows)
+
+    print("\ninternal validation trials (train trials; no eval trial) at each model's kept epoch")
+    rows = [[name, str(s), n, k["monitor"], str(int(k["epoch"]) + 1), f"{k['valid_recon']:.5f}",
+             f"{k['valid_heldout_nll']:.5f}", f"{k['lr']:.3g}"]
+            for (name, s), res in results.items() for n, k in res["kept"].items()]
+    print_table(["dataset", "seed", "model", "chosen on", "kept epoch", "valid_recon", "valid_heldout_nll",
+                 "lr then"], rows)
 
     for (name, s), res in results.items():
         print(f"\nPBT trials, {name} data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best'].trial}")

@@ -178,7 +178,8 @@ def test_end_to_end_run(synthetic, tmp_path):
 
 @pytest.mark.parametrize("key,value", [("cd_rate", 1.0), ("sv_rate", -0.1), ("gen_dim", 0), ("dropout", 1.5),
                                        ("lr", 0.0), ("lr_schedule", "step"), ("co_prior_tau", 0.0),
-                                       ("sv_early_stop", True), ("valid_frac", 1.0), ("kl_ic_scale", -1.0)])
+                                       ("sv_early_stop", True), ("valid_frac", 1.0), ("kl_ic_scale", -1.0),
+                                       ("monitor", "valid_acc"), ("monitor", "valid_sv_nll")])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors."""
     cls = get_baseline("lfads")
@@ -208,6 +209,35 @@ def test_sample_validation_masks_training_and_scores_validation(tmp_path):
     fitted.fit(trials())
     assert all(np.isfinite(row["valid_sv_nll"]) for row in fitted.curves)
     assert "valid_sv_nll" in (tmp_path / "curves.csv").read_text().splitlines()[0]
+
+
+def test_monitor_heldout_nll_keeps_the_epoch_that_predicts_heldout_neurons_best():
+    """monitor=valid_heldout_nll: the fit ends at the epoch with the lowest held-out NLL on its validation trials.
+
+    Recomputed from the final model's predicted log-rates: the held-out neurons' mean Poisson NLL over the
+    window and the forward bins equals the smallest value in the curve column.
+    """
+    from baselines.lfads_model import poisson_nll
+
+    train = trials(24)
+    lf = baseline(monitor="valid_heldout_nll", max_epochs=10, patience=10, lr=0.01)
+    assert lf.config.train_settings().monitor == "valid_heldout_nll"
+    lf.fit(train)
+    column = [row["valid_heldout_nll"] for row in lf.curves]
+    recon = [row["valid_recon"] for row in lf.curves]
+    assert column[int(np.argmin(recon))] > min(column) * (1 + 1e-3)  # valid_recon would keep another epoch
+    log_rates = lf.log_rates(train)[lf.valid_ids][:, :, N_IN:]
+    counts = torch.as_tensor(np.concatenate([train.spikes_heldout, train.spikes_heldout_forward], axis=1)
+                             [lf.valid_ids], dtype=torch.float32)
+    assert float(poisson_nll(log_rates, counts).mean()) == pytest.approx(min(column), rel=1e-5)
+
+
+def test_monitor_contradicting_sv_early_stop_is_refused():
+    """sv_early_stop already means monitor=valid_sv_nll; another monitor beside it is a one-line error."""
+    with pytest.raises(NLBInputError, match="sv_early_stop contradicts monitor=valid_recon"):
+        LFADSConfig(**{**TINY, "sv_rate": 0.2, "sv_early_stop": True, "monitor": "valid_recon"})
+    assert LFADSConfig(**{**TINY, "sv_rate": 0.2, "monitor": "valid_sv_nll"}).resolved_monitor() == "valid_sv_nll"
+    assert LFADSConfig(**TINY).resolved_monitor() == "valid_recon"
 
 
 def test_on_epoch_hook_sees_every_validated_epoch_in_eval_mode():
