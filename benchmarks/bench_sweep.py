@@ -66,51 +66,75 @@ def kept_epoch(run_dir: Path) -> dict[str, float]:
     return {"monitor": monitor, **min(rows, key=lambda row: row[monitor])}
 
 
+SEED_FILE = "bench_seed.json"  # what a finished seed leaves for --reuse: costs, the sweep's monitor and trials
+REFERENCES = ("oracle", "smoothing")
+PBT = "lfads PBT"
+
+
+def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path) -> Path:
+    """Where one stand-in's default, PBT and reference runs go (one folder per search space)."""
+    return work / "sweep" / f"{dataset}_{trials}_s{seed}_{space.stem}"
+
+
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
-             space: Path, extra: dict, num_cpus: int | None = None) -> dict:
+             space: Path, extra: dict, num_cpus: int | None = None) -> None:
     """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
+    import dataclasses
+
     from bench_realism import stand_in
 
-    from nlb_suite.datasets.tensors import load
-    from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunSpec, execute, read_run
-    from nlb_suite.submission import read_submission
+    from nlb_suite.jsonio import write_json
+    from nlb_suite.runs import RunSpec, execute
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
     data = stand_in(dataset, trials, seed, work / "realism")
-    out = work / "sweep" / f"{dataset}_{trials}_s{seed}_{space.stem}"
+    out = seed_folder(work, dataset, trials, seed, space)
     out.mkdir(parents=True, exist_ok=True)
+    (out / SEED_FILE).unlink(missing_ok=True)  # ours: a stale record must not outlive a rerun
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
                                 str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
                                 *(f"--set={k}={v}" for k, v in extra.items())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    metrics, seconds, folders = {}, {}, {}
-    for name in ("oracle", "smoothing"):
+    seconds = {}
+    for name in REFERENCES:
         result = execute(RunSpec(name, dataset, data=data, out=out / name, seed=0, ci=0, overwrite=True),
                          progress=False)
-        metrics[name], seconds[name], folders[name] = result.metrics, result.timings["fit_s"], out / name
+        seconds[name] = result.timings["fit_s"]
     t0 = time.perf_counter()
     sweep = run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
                                 space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
                                 overwrite=True, num_cpus=num_cpus), progress=False)
-    wall = time.perf_counter() - t0
-    if default.wait() != 0:
-        raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
-    run = read_run(out / "lfads")
-    metrics["lfads"], seconds["lfads"], folders["lfads"] = run.metrics, run.info["timings"]["fit_s"], out / "lfads"
-    name = "lfads PBT"
-    metrics[name], folders[name] = sweep.metrics, out / "pbt" / "best_run"
     # a trial's fit_s is its model's lineage time (an exploit inherits the donor's), so summing them counts
     # shared ancestry twice; the sweep's cost is its wall time
-    seconds[name] = wall
-    print(f"  {dataset} data seed {seed}: PBT {wall:.0f} s wall; default fit {seconds['lfads']:.0f} s",
-          file=sys.stderr, flush=True)
-    target = load(dataset, data, bin_ms=5, phase="val").target_dict()
+    seconds[PBT] = time.perf_counter() - t0
+    if default.wait() != 0:
+        raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
+    print(f"  {dataset} data seed {seed}: PBT {seconds[PBT]:.0f} s wall", file=sys.stderr, flush=True)
+    write_json(out / SEED_FILE, {"data": str(data), "seconds": seconds, "monitor": sweep.monitor,
+                                 "best": sweep.best.trial, "rows": [dataclasses.asdict(r) for r in sweep.rows]})
+
+
+def score_seed(dataset: str, out: Path) -> dict:
+    """A finished seed's runs read back from disk: metrics, costs, paired bootstrap draws, kept epochs."""
+    import json
+
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.report.paired import paired_boot
+    from nlb_suite.runs import read_run
+    from nlb_suite.submission import read_submission
+    from nlb_suite.sweep.search import TrialRow
+
+    record = json.loads((out / SEED_FILE).read_text())
+    folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
+    metrics = {n: read_run(f).metrics for n, f in folders.items()}
+    seconds = {**record["seconds"], "lfads": read_run(folders["lfads"]).info["timings"]["fit_s"]}
+    target = load(dataset, Path(record["data"]), bin_ms=5, phase="val").target_dict()
     names = list(folders)
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
-    return {"metrics": metrics, "seconds": seconds, "boot": dict(zip(names, boot)), "wall": wall,
-            "rows": sweep.rows, "best": sweep.best, "monitor": sweep.monitor,
-            "kept": {n: kept_epoch(folders[n]) for n in ("lfads", name)}}
+    rows = [TrialRow(**r) for r in record["rows"]]
+    return {"metrics": metrics, "seconds": seconds, "boot": dict(zip(names, boot)), "wall": seconds[PBT],
+            "rows": rows, "best": record["best"], "monitor": record["monitor"],
+            "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)}}
 
 
 def main() -> None:
@@ -127,6 +151,8 @@ def main() -> None:
     ap.add_argument("--num-cpus", type=int, default=None, help="local Ray's CPU count (default: the machine's; "
                     "1 runs one trial at a time beside other work)")
     ap.add_argument("--work", default=str(HERE / "_work"))
+    ap.add_argument("--reuse", action="store_true", help="score seeds that already finished (their "
+                    f"{SEED_FILE}) from disk instead of running them again")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     args = ap.parse_args()
 
@@ -141,8 +167,11 @@ def main() -> None:
     for name in names:
         trials = args.trials or get_dataset(name).n_train_val
         for s in seeds:
-            results[(name, s)] = run_seed(name, trials, s, Path(args.work), args.population, args.epochs, space,
-                                          SMOKE if args.smoke else {}, args.num_cpus)
+            out = seed_folder(Path(args.work), name, trials, s, space)
+            if not (args.reuse and (out / SEED_FILE).exists()):
+                run_seed(name, trials, s, Path(args.work), args.population, args.epochs, space,
+                         SMOKE if args.smoke else {}, args.num_cpus)
+            results[(name, s)] = score_seed(name, out)
 
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
           f"{args.population}, at most {args.epochs} epochs a trial, interval {args.interval}, burn-in "
@@ -162,12 +191,12 @@ def main() -> None:
     for (name, s), res in results.items():
         cells = []
         for k in METRICS:
-            ba, bb = res["boot"]["lfads PBT"].get(k), res["boot"]["lfads"].get(k)
+            ba, bb = res["boot"][PBT].get(k), res["boot"]["lfads"].get(k)
             if ba is None or bb is None:
                 cells.append("-")
                 continue
             lo, hi, _ = paired_interval(ba, bb)
-            d = res["metrics"]["lfads PBT"][k] - res["metrics"]["lfads"][k]
+            d = res["metrics"][PBT][k] - res["metrics"]["lfads"][k]
             cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
         rows.append([name, str(s), "lfads PBT - lfads default", *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
@@ -176,7 +205,7 @@ def main() -> None:
     if "mc_maze_large" in names and len(names) > 1:
         print("\nshare of the mc_maze_large co-bps each set keeps (same data seed, same model)")
         rows = [[name, str(s), *[f"{100 * res['metrics'][n]['co-bps'] / results[('mc_maze_large', s)]['metrics'][n]['co-bps']:.0f}%"
-                                 for n in ("lfads", "lfads PBT")]]
+                                 for n in ("lfads", PBT)]]
                 for (name, s), res in results.items() if name != "mc_maze_large"]
         print_table(["dataset", "seed", "default", "PBT"], rows)
 
@@ -188,7 +217,7 @@ def main() -> None:
                  "lr then"], rows)
 
     for (name, s), res in results.items():
-        print(f"\nPBT trials, {name} data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best'].trial}")
+        print(f"\nPBT trials, {name} data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best']}")
         keys = list(res["rows"][0].config)
         print_table(["trial", *keys, f"{res['monitor']} best", "epochs", "lineage train s"],
                     [[r.trial, *(f"{r.config[k]:.3g}" for k in keys), f"{r.valid_best:.5f}", r.epochs,
