@@ -71,6 +71,14 @@ REFERENCES = ("oracle", "smoothing")
 PBT = "lfads PBT"
 
 
+def default_epochs(dataset: str) -> int:
+    """The default LFADS's epoch budget on this set (on CPU: its cpu profile), to give PBT trials the same."""
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+
+    config, _ = resolve_config(get_baseline("lfads"), dataset, 5, {}, None, "cpu", None)
+    return config.max_epochs
+
+
 def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path) -> Path:
     """Where one stand-in's default, PBT and reference runs go (one folder per search space)."""
     return work / "sweep" / f"{dataset}_{trials}_s{seed}_{space.stem}"
@@ -144,7 +152,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: each set's real count)")
     ap.add_argument("--data-seeds", default="0")
     ap.add_argument("--population", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial")
+    ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial (0: each set's default "
+                    "epoch budget, its cpu profile's max_epochs)")
     ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
     ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
     ap.add_argument("--space", default="", help="a search-space YAML instead of the declared LFADS one")
@@ -169,12 +178,12 @@ def main() -> None:
         for s in seeds:
             out = seed_folder(Path(args.work), name, trials, s, space)
             if not (args.reuse and (out / SEED_FILE).exists()):
-                run_seed(name, trials, s, Path(args.work), args.population, args.epochs, space,
+                run_seed(name, trials, s, Path(args.work), args.population, args.epochs or default_epochs(name), space,
                          SMOKE if args.smoke else {}, args.num_cpus)
             results[(name, s)] = score_seed(name, out)
 
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
-          f"{args.population}, at most {args.epochs} epochs a trial, interval {args.interval}, burn-in "
+          f"{args.population}, at most {args.epochs or 'the default budget of'} epochs a trial, interval {args.interval}, burn-in "
           f"{args.burn_in}, chosen on {next(iter(results.values()))['monitor']} (train trials only)")
     rows = []
     for (name, s), res in results.items():
