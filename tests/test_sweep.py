@@ -42,6 +42,7 @@ params:
   lr: {low: 1.0e-4, high: 1.0e-2, log: true, init: 4.0e-3, explore: 0.3}
   cd_rate: {low: 0.05, high: 0.7, explore: 0.3}
 pbt: {perturbation_interval: 2, burn_in: 0, plateau_generations: 10, fixed: {lr_schedule: none}}
+start_with_config: true
 """
 
 
@@ -281,11 +282,23 @@ def test_sae_and_gnocchi_spaces_search_config_fields_trainable_under_pbt(name):
     ("params: {lr: {low: 0.1, high: 1}}\npbt: {quantile_fraction: 0.7}", "pbt.quantile_fraction: 0.7"),
     ("params: {lr: {low: 0.1, high: 1}}\npbt: {perturbation_interval: 0}", "pbt.perturbation_interval: 0"),
     ("searched: {}", "space.yaml: unknown key(s) searched"),
+    ("params: {lr: {low: 0.1, high: 1}}\nstart_with_config: 1", "space.yaml: start_with_config: 1 (expected true"),
 ])
 def test_bad_search_space_is_one_line_naming_file_and_field(text, message):
     with pytest.raises(NLBInputError) as err:
         parse_space(yaml.safe_load(text), "space.yaml")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_start_with_config_takes_the_configs_values_and_refuses_one_outside_its_range():
+    """The first trial's point is the resolved config's searched values; outside a range: one line."""
+    space = parse_space(yaml.safe_load(PBT_SPACE), "space.yaml")
+    assert space.start_with_config
+    assert space.config_point(LFADSConfig(lr=4e-3, cd_rate=0.3)) == {"lr": 4e-3, "cd_rate": 0.3}
+    with pytest.raises(NLBInputError) as err:
+        space.config_point(LFADSConfig(lr=0.02, cd_rate=0.3))
+    assert str(err.value) == ("space.yaml: start_with_config: the config's lr=0.02 lies outside params.lr "
+                              "(expected [0.0001, 0.01])")
 
 
 def test_pbt_perturbation_is_autolfads_within_bounds():
@@ -430,10 +443,17 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     out = tmp_path / "pbt"
     space_file = tmp_path / "space.yaml"
     space_file.write_text(PBT_SPACE)
-    args = _sweep_args(data_dir, out, "--search", "pbt", "--samples", "2", "--space", str(space_file))
+    args = _sweep_args(data_dir, out, "--search", "pbt", "--samples", "2", "--space", str(space_file),
+                       "--set", "lr=0.003", "--set", "cd_rate=0.25")
     assert cli_main(args) == 0
     capsys.readouterr()
     rows = _rows(out / "trials.csv")
+    # start_with_config: the first trial began at the config's own values (--set here), the second at the
+    # space's init / a sample (each trial's first reported result carries the config it started with)
+    starts = [json.loads((out / "tune" / f"trial_{r['trial']}" / "result.json").read_text().splitlines()[0])["config"]
+              for r in rows]
+    assert {k: starts[0][k] for k in ("lr", "cd_rate")} == {"lr": 0.003, "cd_rate": 0.25}
+    assert starts[1]["lr"] == 4e-3 and starts[1]["cd_rate"] != 0.25
     assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
     # Ray's PBT log (one line per exploit: trials, times, old and new config): the worse trial cloned the
     # better one and perturbed its values AutoLFADS' way (x 1 +/- u, u <= explore, inside the range)

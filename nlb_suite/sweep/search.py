@@ -188,6 +188,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     for corner in space.corners():  # every searched value must make a valid config, checked up front
         resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **corner}, spec.profile, device,
                        spec.config_file)
+    start = None
+    if space.start_with_config:  # the first trial at the baseline's own values (checked against the ranges)
+        config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device, spec.config_file)
+        start = space.config_point(config)
     check_address(spec.address)
     record = spec_record(spec, space)
     replacing = claim_sweep_dir(spec, record)
@@ -209,7 +213,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     print(f"sweep: {spec.search} search of {spec.baseline} on {spec.dataset} ({spec.bin_ms} ms, phase {spec.phase}),"
           f" {spec.samples} trials over {', '.join(names)}; selection on internal validation only", flush=True)
     with ray_session(spec.address, out, spec.num_cpus):
-        results, interrupted = _tune(spec, space, setup, out, names)
+        results, interrupted = _tune(spec, space, setup, out, names, start)
     rows = trial_rows(results, names, interrupted)
     result_of = {r.trial: x for r, x in zip(rows, results)}
     rows.sort(key=lambda r: _trial_index(r.trial))
@@ -243,9 +247,10 @@ def _set_state(out: Path, state: str, **extra: Any) -> None:
     write_json(out / SWEEP_FILE, {**info, "state": state, **extra})
 
 
-def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str]):
+def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str],
+          start: Optional[dict[str, Any]] = None):
     """Run (or restore and continue) the Ray Tune experiment; returns its ResultGrid and whether Ctrl-C
-    stopped it."""
+    stopped it. `start`: the first trial's searched values (else sampled like the rest)."""
     from ray import tune
 
     from .trial import run_trial
@@ -257,13 +262,14 @@ def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str
     if spec.resume and tune.Tuner.can_restore(str(path)):
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        tuner = _new_tuner(spec, space, trainable, out, names)
+        tuner = _new_tuner(spec, space, trainable, out, names, start)
     with InterruptWatch() as watch:
         results = tuner.fit()
     return results, watch.interrupted
 
 
-def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names: list[str]):
+def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names: list[str],
+               start: Optional[dict[str, Any]] = None):
     """A Tuner for a new sweep: random search, or PBT with its scheduler and plateau stopper."""
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -285,7 +291,7 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
         metric = None  # the scheduler carries metric and mode
     tune_config = tune.TuneConfig(
         num_samples=spec.samples, scheduler=scheduler, reuse_actors=True, metric=metric,
-        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed),
+        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed, points_to_evaluate=[start] if start else None),
         trial_dirname_creator=trial_folder)
     run_config = tune.RunConfig(
         name=TUNE_DIR, storage_path=str(out), stop=stopper, verbose=0,

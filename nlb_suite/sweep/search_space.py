@@ -9,11 +9,14 @@ Declared next to the baseline's configs as `configs/<baseline>/search_space.yaml
       layers: {low: 1, high: 4, type: int}
       norm: {choices: [layer, batch]}
     pbt: {perturbation_interval: 25, burn_in: 50, fixed: {lr_schedule: none}}
+    start_with_config: true   # optional: the first trial starts at the baseline's own config values
 
 Random search samples each numeric parameter uniformly (in log space with `log: true`) in [low, high].
 PBT starts each parameter at `init` when given (else a sample) and, when a trial clones a better one,
 multiplies each value by 1 +/- u, u uniform in [0.002, 1] x `explore` (AutoLFADS' perturbation), redrawn
-until it lies in [low, high]; a choice is redrawn with probability `explore`.
+until it lies in [low, high]; a choice is redrawn with probability `explore`. With `start_with_config`
+the first trial takes every searched value from the baseline's resolved config (defaults <- YAML <-
+profile <- fixed/--set) instead, so the search holds the untuned default as one of its members.
 """
 
 from __future__ import annotations
@@ -106,6 +109,20 @@ class SearchSpace:
     fixed: dict[str, Any]
     pbt: PBTSettings
     source: str
+    start_with_config: bool = False  # the first trial starts at the baseline's config values
+
+    def config_point(self, config: object) -> dict[str, Any]:
+        """The searched values of a resolved config (the first trial's, with start_with_config); a value
+        outside its range is a one-line error naming the space file."""
+        point = {n: getattr(config, n) for n in self.params}
+        for n, p in self.params.items():
+            value = point[n]
+            inside = value in p.choices if p.choices is not None else p.low <= value <= p.high
+            if not inside:
+                where = f"one of {list(p.choices)}" if p.choices is not None else f"[{p.low:g}, {p.high:g}]"
+                raise NLBInputError(f"{self.source}: start_with_config: the config's {n}={value!r} lies outside "
+                                    f"params.{n} (expected {where})")
+        return point
 
     def ray_space(self, search: str) -> dict[str, Any]:
         """Ray Tune's param_space: domains for random search; PBT's `init` values where declared."""
@@ -190,9 +207,13 @@ def parse_space(data: Any, where: str) -> SearchSpace:
     """A search space from its YAML mapping; one-line errors naming the file and field."""
     if not isinstance(data, dict):
         raise NLBInputError(f"{where}: not a mapping (expected params:, fixed:, pbt:)")
-    unknown = sorted(set(data) - {"params", "fixed", "pbt"})
+    unknown = sorted(set(data) - {"params", "fixed", "pbt", "start_with_config"})
     if unknown:
-        raise NLBInputError(f"{where}: unknown key(s) {', '.join(unknown)} (expected params, fixed, pbt)")
+        raise NLBInputError(f"{where}: unknown key(s) {', '.join(unknown)} (expected params, fixed, pbt, "
+                            "start_with_config)")
+    start = data.get("start_with_config", False)
+    if not isinstance(start, bool):
+        raise NLBInputError(f"{where}: start_with_config: {start!r} (expected true or false)")
     params = _mapping(where, "params", data.get("params"))
     if not params:
         raise NLBInputError(f"{where}: params: no searched parameters")
@@ -220,7 +241,7 @@ def parse_space(data: Any, where: str) -> SearchSpace:
         pbt.min_improvement = _number(where, "pbt.min_improvement", pbt_raw["min_improvement"])
         if pbt.min_improvement < 0:
             raise NLBInputError(f"{where}: pbt.min_improvement: {pbt.min_improvement} (expected >= 0)")
-    return SearchSpace({n: parse_param(where, n, s) for n, s in params.items()}, dict(fixed), pbt, where)
+    return SearchSpace({n: parse_param(where, n, s) for n, s in params.items()}, dict(fixed), pbt, where, start)
 
 
 def load_space(path: Path) -> SearchSpace:
