@@ -66,7 +66,7 @@ def kept_epoch(run_dir: Path) -> dict[str, float]:
     return {"monitor": monitor, **min(rows, key=lambda row: row[monitor])}
 
 
-SEED_FILE = "bench_seed.json"  # what a finished seed leaves for --reuse: costs, the sweep's monitor and trials
+SEED_FILE = "bench_seed.json"  # the sweep's wall time (its cost; the run folders hold everything else)
 REFERENCES = ("oracle", "smoothing")
 PBT = "lfads PBT"
 
@@ -87,8 +87,6 @@ def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path) -
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
              space: Path, extra: dict, num_cpus: int | None = None) -> None:
     """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
-    import dataclasses
-
     from bench_realism import stand_in
 
     from nlb_suite.jsonio import write_json
@@ -109,40 +107,55 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
                          progress=False)
         seconds[name] = result.timings["fit_s"]
     t0 = time.perf_counter()
-    sweep = run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
-                                space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
-                                overwrite=True, num_cpus=num_cpus), progress=False)
+    run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
+                        space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
+                        overwrite=True, num_cpus=num_cpus), progress=False)
     # a trial's fit_s is its model's lineage time (an exploit inherits the donor's), so summing them counts
     # shared ancestry twice; the sweep's cost is its wall time
     seconds[PBT] = time.perf_counter() - t0
     if default.wait() != 0:
         raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
     print(f"  {dataset} data seed {seed}: PBT {seconds[PBT]:.0f} s wall", file=sys.stderr, flush=True)
-    write_json(out / SEED_FILE, {"data": str(data), "seconds": seconds, "monitor": sweep.monitor,
-                                 "best": sweep.best.trial, "rows": [dataclasses.asdict(r) for r in sweep.rows]})
+    write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
+
+
+def finished(out: Path) -> bool:
+    """Whether a seed's folder holds a finished sweep and every run (the default, the references)."""
+    import json
+
+    sweep = out / "pbt" / "sweep.json"
+    return (sweep.is_file() and json.loads(sweep.read_text()).get("state") == "done"
+            and all((out / n / "submission.h5").is_file() for n in ("lfads", *REFERENCES)))
 
 
 def score_seed(dataset: str, out: Path) -> dict:
-    """A finished seed's runs read back from disk: metrics, costs, paired bootstrap draws, kept epochs."""
+    """A finished seed read back from its folders: metrics, costs, paired bootstrap draws, the sweep's trials
+    and choice, kept epochs. The sweep's wall time comes from SEED_FILE (None for a seed run before it)."""
     import json
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
     from nlb_suite.runs import read_run
     from nlb_suite.submission import read_submission
-    from nlb_suite.sweep.search import TrialRow
+    from nlb_suite.sweep.search import TRIALS_FILE, read_trials
 
-    record = json.loads((out / SEED_FILE).read_text())
+    sweep = json.loads((out / "pbt" / "sweep.json").read_text())
     folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
-    metrics = {n: read_run(f).metrics for n, f in folders.items()}
-    seconds = {**record["seconds"], "lfads": read_run(folders["lfads"]).info["timings"]["fit_s"]}
-    target = load(dataset, Path(record["data"]), bin_ms=5, phase="val").target_dict()
+    runs = {n: read_run(f) for n, f in folders.items()}
+    cost = json.loads((out / SEED_FILE).read_text()) if (out / SEED_FILE).is_file() else {}
+    seconds = {n: r.info["timings"]["fit_s"] for n, r in runs.items() if n != PBT}
+    seconds[PBT] = cost.get("seconds", {}).get(PBT)
+    target = load(dataset, Path(sweep["spec"]["data"]), bin_ms=5, phase="val").target_dict()
     names = list(folders)
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
-    rows = [TrialRow(**r) for r in record["rows"]]
-    return {"metrics": metrics, "seconds": seconds, "boot": dict(zip(names, boot)), "wall": seconds[PBT],
-            "rows": rows, "best": record["best"], "monitor": record["monitor"],
-            "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)}}
+    return {"metrics": {n: r.metrics for n, r in runs.items()}, "seconds": seconds, "boot": dict(zip(names, boot)),
+            "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
+            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)}}
+
+
+def seconds_cell(value: float | None) -> str:
+    """A cost in whole seconds, '-' when not recorded."""
+    return "-" if value is None else f"{value:.0f}"
 
 
 def main() -> None:
@@ -160,8 +173,8 @@ def main() -> None:
     ap.add_argument("--num-cpus", type=int, default=None, help="local Ray's CPU count (default: the machine's; "
                     "1 runs one trial at a time beside other work)")
     ap.add_argument("--work", default=str(HERE / "_work"))
-    ap.add_argument("--reuse", action="store_true", help="score seeds that already finished (their "
-                    f"{SEED_FILE}) from disk instead of running them again")
+    ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
+                    "from their folders instead of running them again")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     args = ap.parse_args()
 
@@ -177,7 +190,7 @@ def main() -> None:
         trials = args.trials or get_dataset(name).n_train_val
         for s in seeds:
             out = seed_folder(Path(args.work), name, trials, s, space)
-            if not (args.reuse and (out / SEED_FILE).exists()):
+            if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, args.epochs or default_epochs(name), space,
                          SMOKE if args.smoke else {}, args.num_cpus)
             results[(name, s)] = score_seed(name, out)
@@ -192,7 +205,7 @@ def main() -> None:
             gaps = [f"{100 * (m[n][k] - m['smoothing'][k]) / (m['oracle'][k] - m['smoothing'][k]):.0f}%"
                     if all(k in (m[x] or {}) for x in ("smoothing", "oracle", n)) else "-" for k in GAP_METRICS]
             rows.append([name, str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
-                         f"{res['seconds'][n]:.0f}"])
+                         seconds_cell(res["seconds"][n])])
     print_table(["dataset", "seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed",
                  "train s (PBT: sweep wall)"], rows)
 
@@ -226,7 +239,7 @@ def main() -> None:
                  "lr then"], rows)
 
     for (name, s), res in results.items():
-        print(f"\nPBT trials, {name} data seed {s} ({res['wall']:.0f} s wall); chosen: {res['best']}")
+        print(f"\nPBT trials, {name} data seed {s} ({seconds_cell(res['wall'])} s wall); chosen: {res['best']}")
         keys = list(res["rows"][0].config)
         print_table(["trial", *keys, f"{res['monitor']} best", "epochs", "lineage train s"],
                     [[r.trial, *(f"{r.config[k]:.3g}" for k in keys), f"{r.valid_best:.5f}", r.epochs,

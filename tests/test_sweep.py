@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import random
 import signal
@@ -299,6 +300,20 @@ def test_start_with_config_takes_the_configs_values_and_refuses_one_outside_its_
         space.config_point(LFADSConfig(lr=0.02, cd_rate=0.3))
     assert str(err.value) == ("space.yaml: start_with_config: the config's lr=0.02 lies outside params.lr "
                               "(expected [0.0001, 0.01])")
+
+
+def test_trials_table_reads_back_what_was_written(tmp_path):
+    """read_trials is write_trials' inverse (best validation first; choices, ints, None and NaN survive)."""
+    from nlb_suite.sweep.search import TrialRow, read_trials, write_trials
+
+    rows = [TrialRow("t_00001", "done", {"lr": 0.0031415926535, "norm": "layer", "layers": 3}, 0.25, 7, 9, 12.3),
+            TrialRow("t_00000", "error", {"lr": None, "norm": "batch", "layers": 1}, math.nan, 0, 0, 0.0),
+            TrialRow("t_00002", "done", {"lr": 1e-05, "norm": "batch", "layers": 2}, 0.125, 3, 9, 11.0)]
+    write_trials(tmp_path / "trials.csv", rows, ["lr", "norm", "layers"])
+    back = read_trials(tmp_path / "trials.csv")
+    assert [r.trial for r in back] == ["t_00002", "t_00001", "t_00000"]
+    assert back[:2] == [rows[2], rows[0]]
+    assert back[2].config == rows[1].config and math.isnan(back[2].valid_best)
 
 
 def test_pbt_perturbation_is_autolfads_within_bounds():

@@ -13,6 +13,7 @@ and tune/ (Ray Tune's experiment: trial results and checkpoints, what `--resume`
 
 from __future__ import annotations
 
+import ast
 import csv
 import dataclasses
 import io
@@ -35,6 +36,7 @@ from .search_space import SearchSpace, default_space_file, load_space
 SEARCHES = ("random", "pbt")
 SWEEP_FILE = "sweep.json"
 TRIALS_FILE = "trials.csv"
+TRIAL_COLUMNS = ("trial", "status", "valid_best", "best_epoch", "epochs", "fit_s")  # around the searched values
 BEST_CONFIG = "best_config.yaml"
 BEST_RUN = "best_run"
 TUNE_DIR = "tune"
@@ -332,12 +334,27 @@ def write_trials(path: Path, rows: list[TrialRow], names: list[str]) -> None:
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["trial", "status", *names, "valid_best", "best_epoch", "epochs", "fit_s"])
+    w.writerow([*TRIAL_COLUMNS[:2], *names, *TRIAL_COLUMNS[2:]])
     for r in sorted(rows, key=lambda r: (math.isnan(r.valid_best), r.valid_best)):
         w.writerow([r.trial, r.status, *(_csv(r.config.get(n)) for n in names), _csv(r.valid_best), r.best_epoch,
                     r.epochs, f"{r.fit_s:.1f}"])
     with atomic_path(path) as tmp:
         tmp.write_text(buf.getvalue())
+
+
+def read_trials(path: Path) -> list[TrialRow]:
+    """The rows of a trials.csv `write_trials` wrote (searched values as numbers where they parse as one)."""
+    def value(text: str) -> Any:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        names = [n for n in reader.fieldnames or [] if n not in TRIAL_COLUMNS]
+        return [TrialRow(r["trial"], r["status"], {n: value(r[n]) for n in names}, float(r["valid_best"]),
+                         int(r["best_epoch"]), int(r["epochs"]), float(r["fit_s"])) for r in reader]
 
 
 def _csv(value: Any) -> str:
