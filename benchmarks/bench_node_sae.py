@@ -6,6 +6,8 @@
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --only lorenz_node_sae_l3_s0_long_win_u28                                 # a NODE-only candidate schedule
     python benchmarks/bench_node_sae.py --valid-table          # validation NLL of every run: choose on this
+    python benchmarks/bench_node_sae.py --others lfads,ndt --others-seeds 0,1 --lfads-epochs 200 --ndt-epochs 60 \
+        --only lorenz_lfads_s0_e200,lorenz_ndt_s0_e60                 # the other baselines at an epoch cap
 
 Every run goes through `nlb_suite.runs.execute` on the paper's split: phase test of the lorenz set (train on
 the 1600 train+val trials, of which the baseline's own seeded 20 % validate: the paper's 1280/320; score the
@@ -19,6 +21,11 @@ NODE - GRU gets a paired interval; inside the interval of 0 = a tie). The gap cl
 smoothing-to-ceiling gap of rate R2 (ceiling 1: the true rates). Fixed points of the NODE vector field
 (latent size 3) are found from 512 starts on the train latents, mapped to Lorenz coordinates by the affine
 map inferred -> true fitted on the train trials, and compared with the true ones (origin, wing centres).
+The other baselines (`--others`: smoothing, gpfa, lfads, ndt) run with their lorenz config's CPU profile;
+NDT has no lorenz config and takes mc_maze_small's CPU profile. An LFADS / NDT epoch cap shrinks the
+schedule's warm-up and ramps by the same factor (tags end in `_e<N>`; LFADS at 30 keeps the old unscaled
+shortcut and its tag). `--summarize` ends with one table: rate R2 and state R2 per data seed of the SAE
+claim rows beside LFADS / NDT (at the given caps), GPFA and smoothing.
 Results append to benchmarks/_work/node_sae/results.jsonl (one line per run).
 """
 
@@ -49,6 +56,13 @@ PAPER = {  # rate R2 / state R2 at latent size 3, mean of 5 seeds (Sedler et al.
 SAE = ("node_sae", "gru_sae")
 CLAIM = (0.8, 0.85)  # the paper's claim on lorenz at latent size 3: NODE-SAE rate R2 and state R2 at least these
 LORENZ = {"sigma": 10.0, "rho": 28.0, "beta": 2.667}  # dysts' Lorenz parameters
+# NDT has no lorenz config: its CPU profile chosen on validation trials of mc_maze_small (never lorenz)
+OTHERS_CONFIG = {"ndt": HERE.parent / "baselines" / "configs" / "ndt" / "mc_maze_small.yaml"}
+SCHEDULE_FIELDS = {  # epoch-counted schedule knobs shrunk with an epoch cap (scaled_schedule)
+    "lfads": ("warmup_epochs", "kl_increase_epoch", "l2_increase_epoch"),
+    "ndt": ("warmup_epochs", "span_ramp_start", "span_ramp_end"),
+}
+LEGACY_EPOCHS = {"lfads": 30}  # the old CPU shortcut: tag without _e30, schedule not scaled
 
 
 def lorenz_fixed_points() -> np.ndarray:
@@ -142,7 +156,7 @@ def one_run(job: dict) -> dict:
     t0 = time.perf_counter()
     res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
                           seed=job["seed"], device="cpu", overrides=job["overrides"], out=out, overwrite=True,
-                          ci=0, profile=job.get("profile")), progress=False)
+                          ci=0, profile=job.get("profile"), config_file=job.get("config_file")), progress=False)
     row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"]}
     if job["baseline"] in SAE:
         import yaml
@@ -187,14 +201,55 @@ def jobs(args) -> list[dict]:
             (out if i < 2 else later).append(sae_job(b, seed, 3))
     for seed in args.others_seeds:
         for b in args.others:
-            ov = {"max_epochs": args.lfads_epochs, "patience": args.lfads_epochs} if b == "lfads" else {}
-            out.append({"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": ov,
-                        "tag": f"{args.dataset}_{b}_s{seed}"})
+            out.append(others_job(args.dataset, b, seed, others_epochs(args).get(b, 0)))
     for size in args.sizes:
         for seed in args.size_seeds:
             for b in SAE:
                 out.append(sae_job(b, seed, size))
     return out + later
+
+
+def others_epochs(args) -> dict[str, int]:
+    """The epoch cap of each capped baseline among the others (0: its config's own budget)."""
+    return {"lfads": args.lfads_epochs, "ndt": args.ndt_epochs}
+
+
+def others_tag(dataset: str, baseline: str, seed: int, epochs: int = 0) -> str:
+    """`<dataset>_<baseline>_s<seed>`, then `_e<epochs>` for a capped run (not LFADS at its legacy 30)."""
+    legacy = epochs == LEGACY_EPOCHS.get(baseline)
+    return f"{dataset}_{baseline}_s{seed}" + (f"_e{epochs}" if epochs and not legacy else "")
+
+
+def scaled_schedule(baseline: str, dataset: str, epochs: int) -> dict:
+    """Overrides capping `baseline` at `epochs`, its schedule (warm-up, ramps) shrunk by the same factor.
+
+    The factor is epochs / the resolved CPU config's max_epochs, so each ramp ends at the same share of the
+    fit as in the config (not tuned; a 30-epoch cap of the 200-epoch LFADS profile otherwise never finishes
+    its KL ramp).
+    """
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+
+    cfg, _ = resolve_config(get_baseline(baseline), dataset, 5, device="cpu",
+                            config_file=OTHERS_CONFIG.get(baseline))
+    factor = epochs / cfg.max_epochs
+    out = {"max_epochs": epochs, "patience": epochs}
+    out.update({k: max(1, round(getattr(cfg, k) * factor)) for k in SCHEDULE_FIELDS.get(baseline, ())})
+    return out
+
+
+def others_job(dataset: str, baseline: str, seed: int, epochs: int = 0) -> dict:
+    """One run of a non-SAE baseline; LFADS at its legacy 30-epoch cap keeps the old (unscaled) overrides."""
+    if not epochs:
+        ov = {}
+    elif epochs == LEGACY_EPOCHS.get(baseline):
+        ov = {"max_epochs": epochs, "patience": epochs}
+    else:
+        ov = scaled_schedule(baseline, dataset, epochs)
+    job = {"dataset": dataset, "baseline": baseline, "seed": seed, "overrides": ov,
+           "tag": others_tag(dataset, baseline, seed, epochs)}
+    if baseline in OTHERS_CONFIG:
+        job["config_file"] = str(OTHERS_CONFIG[baseline])
+    return job
 
 
 def profile_suffix(profile: str, window_loss: bool = False) -> str:
@@ -232,11 +287,12 @@ def _fmt(v, nd=3) -> str:
 
 
 def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, label: str = "",
-              seeds: Optional[list[int]] = None) -> None:
+              seeds: Optional[list[int]] = None, epochs: Optional[dict] = None) -> None:
     """Print every run of `dataset`, then the latent-3 claim tables of the SAE runs of `profile` (of `seeds`).
 
     With `label`, the NODE-SAE rows are those of that candidate schedule (tags ending in `_<label>`), paired
-    with the GRU-SAE rows of the same profile (the NODE-only overrides do not touch the GRU).
+    with the GRU-SAE rows of the same profile (the NODE-only overrides do not touch the GRU). Last, one
+    table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`).
     """
     from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
     from nlb_suite.table import print_table
@@ -314,6 +370,107 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
         print_table(["data seed", "found", "learned (mapped, up to 5)", "origin / wing + / wing -"], fp_rows)
         c = lorenz_fixed_points().round(2).tolist()
         print(f"true: origin {c[0]}, wings {c[1]}, {c[2]}")
+    comparison(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
+               epochs or {})
+
+
+def protocol(row: dict) -> str:
+    """What a run's budget and loss were, in words, for the comparison table."""
+    b, ov = row["baseline"], row["overrides"]
+    if b in SAE:
+        loss = "window loss" if "_win" in row["tag"] else "window + forward loss"
+        return f"{row.get('epochs', '?')} epochs, {loss}, {schedule(row)}"
+    if b in SCHEDULE_FIELDS:
+        cap = ov.get("max_epochs")
+        scaled = "schedule scaled" if any(k in ov for k in SCHEDULE_FIELDS[b]) else "schedule not scaled"
+        source = "mc_maze_small cpu profile" if b in OTHERS_CONFIG else "cpu profile"
+        return f"{cap or 'config'} epochs cap, {source}, {scaled}, window + forward loss"
+    return {"gpfa": "EM (config), latent 3", "smoothing": "kernel smoothing + GLM"}.get(b, "config")
+
+
+def rate_boot_of(row: dict) -> Optional[list[float]]:
+    """Bootstrap draws of a run's rate R2 (the data seed's shared resamples): saved, or from submission.h5.
+
+    Draws are cached in the run folder (rate_boot.json); None if the run folder has no submission.
+    """
+    from nlb_suite.datasets.session import load_session
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.datasets.truth import truth_rates
+    from nlb_suite.metrics_latent import rate_r2
+    from nlb_suite.runs import trial_sets
+    from nlb_suite.submission import read_submission
+
+    if "rate_boot" in row:
+        return row["rate_boot"]
+    run = WORK / "runs" / row["tag"]
+    cache = run / "rate_boot.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    if not (run / "submission.h5").exists():
+        return None
+    data = WORK / "data" / f"{row['dataset']}_s{row['seed']}"
+    group = next(iter(read_submission(run / "submission.h5").values()))
+    pred = np.concatenate([group["eval_rates_heldin"], group["eval_rates_heldout"]], axis=2)
+    _, evals = trial_sets(load(row["dataset"], data, bin_ms=5, phase="test"))
+    tr = truth_rates(load_session(data), 5)
+    true = np.concatenate([tr["spikes"][evals.bins], tr["heldout_spikes"][evals.bins]], axis=2)
+    boots = [rate_r2(pred[i], true[i]) for i in resamples(len(pred), row["seed"])]
+    cache.write_text(json.dumps(boots))
+    return boots
+
+
+def paired_rates(rows: dict, seeds: list[int]) -> None:
+    """NODE-SAE minus each other model in rate R2 per data seed, paired over the same test-trial resamples."""
+    from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.table import print_table
+
+    table = []
+    for name, by_seed in rows.items():
+        if name == "NODE-SAE":
+            continue
+        cells = [name]
+        for s in seeds:
+            node, other = rows["NODE-SAE"].get(s), by_seed.get(s)
+            a, b = (rate_boot_of(node) if node else None), (rate_boot_of(other) if other else None)
+            if a is None or b is None:
+                cells.append("-")
+                continue
+            lo, hi, _ = paired_interval(np.array(a), np.array(b))
+            d = node["truth"]["rate R2"] - other["truth"]["rate R2"]
+            cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" tie" if lo <= 0 <= hi else ""))
+        table.append(cells)
+    print("\nrate R2, NODE-SAE minus each model, paired over the same test-trial resamples (tie: interval holds 0)")
+    print_table(["model", *(f"data seed {s}" for s in seeds)], table)
+
+
+def comparison(latest: dict, dataset: str, seeds: list[int], sae_sfx: dict, epochs: dict) -> None:
+    """One table: rate R2 and state R2 per data seed and their mean, the SAE claim rows beside the others."""
+    from nlb_suite.table import print_table
+
+    models = [("NODE-SAE", lambda s: f"{dataset}_node_sae_l3_s{s}{sae_sfx['node_sae']}"),
+              ("GRU-SAE", lambda s: f"{dataset}_gru_sae_l3_s{s}{sae_sfx['gru_sae']}")]
+    models += [(b.upper() if b != "smoothing" else b, lambda s, b=b: others_tag(dataset, b, s, epochs.get(b, 0)))
+               for b in ("lfads", "ndt", "gpfa", "smoothing")]
+    table, kept = [], {}
+    for name, tag in models:
+        rows = {s: latest.get(tag(s)) for s in seeds}
+        found = [r for r in rows.values() if r is not None]
+        if not found:
+            continue
+        kept[name] = rows
+        cells = [name, protocol(found[0])]
+        for key in ("rate R2", "state R2"):
+            vals = [rows[s]["truth"][key] if rows[s] is not None else None for s in seeds]
+            have = [v for v in vals if v is not None]
+            mean = _fmt(float(np.mean(have))) + ("" if len(have) == len(seeds) else f" ({len(have)})") if have else "-"
+            cells += [_fmt(v) for v in vals] + [mean]
+        table.append(cells)
+    heads = [h for k in ("rate", "state") for h in [*(f"{k} s{s}" for s in seeds), f"{k} mean"]]
+    print(f"\n{dataset}, latent size 3 (smoothing: none): rate R2 and state R2 against the truth per data seed "
+          "(phase test, 400 test trials); mean (n) = over the n seeds that ran; state R2 '-' = no latents")
+    print_table(["model", "protocol", *heads], table)
+    if "NODE-SAE" in kept:
+        paired_rates(kept, seeds)
 
 
 def valid_true_nll(data: Path, seed: int, valid_frac: float) -> float:
@@ -380,7 +537,10 @@ def main() -> None:
     ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
     ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
-    ap.add_argument("--lfads-epochs", type=int, default=30)
+    ap.add_argument("--lfads-epochs", type=int, default=30,
+                    help="LFADS epoch cap (30: the old shortcut, tag without _e30; else schedule scaled, tag _e<N>)")
+    ap.add_argument("--ndt-epochs", type=int, default=60,
+                    help="NDT epoch cap (mc_maze_small's cpu profile, schedule scaled; tag _e<N>; 0: uncapped)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=0, help="SAE epochs (0: the profile's)")
     ap.add_argument("--profile", default="cpu", help="the SAEs' config profile: cpu (200 epochs) or long (600)")
@@ -422,7 +582,7 @@ def main() -> None:
                 print(f"{j['tag']}: rate R2 {t['rate R2']:.3f}, state R2 {_fmt(t['state R2'])}, "
                       f"fit {row['fit_s'] / 60:.1f} min", flush=True)
     if RESULTS.exists():
-        summarize(args.dataset, args.profile, args.window_loss, args.label, args.data_seeds)
+        summarize(args.dataset, args.profile, args.window_loss, args.label, args.data_seeds, others_epochs(args))
 
 
 if __name__ == "__main__":
