@@ -220,6 +220,14 @@ def others_tag(dataset: str, baseline: str, seed: int, epochs: int = 0) -> str:
     return f"{dataset}_{baseline}_s{seed}" + (f"_e{epochs}" if epochs and not legacy else "")
 
 
+def config_epochs(baseline: str, dataset: str) -> int:
+    """max_epochs of the CPU config a run of `baseline` on `dataset` resolves to (before any cap)."""
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+
+    cfg, _ = resolve_config(get_baseline(baseline), dataset, 5, device="cpu", config_file=OTHERS_CONFIG.get(baseline))
+    return cfg.max_epochs
+
+
 def scaled_schedule(baseline: str, dataset: str, epochs: int) -> dict:
     """Overrides capping `baseline` at `epochs`, its schedule (warm-up, ramps) shrunk by the same factor.
 
@@ -381,10 +389,11 @@ def protocol(row: dict) -> str:
         loss = "window loss" if "_win" in row["tag"] else "window + forward loss"
         return f"{row.get('epochs', '?')} epochs, {loss}, {schedule(row)}"
     if b in SCHEDULE_FIELDS:
-        cap = ov.get("max_epochs")
-        scaled = "schedule scaled" if any(k in ov for k in SCHEDULE_FIELDS[b]) else "schedule not scaled"
+        full = config_epochs(b, row["dataset"])
+        cap = ov.get("max_epochs", full)
+        scaled = f"ramps x{cap / full:.2f}" if any(k in ov for k in SCHEDULE_FIELDS[b]) else "ramps not scaled"
         source = "mc_maze_small cpu profile" if b in OTHERS_CONFIG else "cpu profile"
-        return f"{cap or 'config'} epochs cap, {source}, {scaled}, window + forward loss"
+        return f"{cap} epochs ({source}: {full}, {scaled}), window + forward loss"
     return {"gpfa": "EM (config), latent 3", "smoothing": "kernel smoothing + GLM"}.get(b, "config")
 
 
