@@ -158,46 +158,47 @@ def seconds_cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="mc_maze_small",
-                    help="comma-separated; with mc_maze_large among them, the share of its quality each keeps")
-    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: each set's real count)")
-    ap.add_argument("--data-seeds", default="0")
-    ap.add_argument("--population", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial (0: each set's default "
-                    "epoch budget, its cpu profile's max_epochs)")
-    ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
-    ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
-    ap.add_argument("--space", default="", help="a search-space YAML instead of the declared LFADS one")
-    ap.add_argument("--num-cpus", type=int, default=None, help="local Ray's CPU count (default: the machine's; "
-                    "1 runs one trial at a time beside other work)")
-    ap.add_argument("--work", default=str(HERE / "_work"))
-    ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
-                    "from their folders instead of running them again")
-    ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
-    args = ap.parse_args()
-
-    from nlb_suite.datasets.specs import get_dataset
+def paired_cells(res: dict) -> list[str]:
+    """PBT - default per metric with its paired 95% interval ('tie' when it holds 0)."""
     from nlb_suite.metrics_bootstrap import paired_interval
-    from nlb_suite.table import print_table
 
-    names = args.datasets.split(",")
-    seeds = [int(s) for s in args.data_seeds.split(",")]
-    space = space_file(Path(args.work) / "sweep", args.interval, args.burn_in, args.space)
+    cells = []
+    for k in METRICS:
+        ba, bb = res["boot"][PBT].get(k), res["boot"]["lfads"].get(k)
+        if ba is None or bb is None:
+            cells.append("-")
+            continue
+        lo, hi, _ = paired_interval(ba, bb)
+        d = res["metrics"][PBT][k] - res["metrics"]["lfads"][k]
+        cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
+    return cells
+
+
+def collect(args, space: Path) -> dict:
+    """Run (or with --reuse read back) every dataset x data seed of one search space."""
+    from nlb_suite.datasets.specs import get_dataset
+
     results = {}
-    for name in names:
+    for name in args.datasets.split(","):
         trials = args.trials or get_dataset(name).n_train_val
-        for s in seeds:
+        for s in (int(x) for x in args.data_seeds.split(",")):
             out = seed_folder(Path(args.work), name, trials, s, space)
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, args.epochs or default_epochs(name), space,
                          SMOKE if args.smoke else {}, args.num_cpus)
             results[(name, s)] = score_seed(name, out)
+    return results
 
+
+def print_space(args, results: dict) -> None:
+    """One search space's tables: scores, paired differences, the scaling share, validation, trials."""
+    from nlb_suite.table import print_table
+
+    names = args.datasets.split(",")
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
-          f"{args.population}, at most {args.epochs or 'the default budget of'} epochs a trial, interval {args.interval}, burn-in "
-          f"{args.burn_in}, chosen on {next(iter(results.values()))['monitor']} (train trials only)")
+          f"{args.population}, at most {args.epochs or 'the default budget of'} epochs a trial, interval "
+          f"{args.interval}, burn-in {args.burn_in}, chosen on {next(iter(results.values()))['monitor']} "
+          "(train trials only)")
     rows = []
     for (name, s), res in results.items():
         m = res["metrics"]
@@ -209,20 +210,9 @@ def main() -> None:
     print_table(["dataset", "seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed",
                  "train s (PBT: sweep wall)"], rows)
 
-    rows = []
-    for (name, s), res in results.items():
-        cells = []
-        for k in METRICS:
-            ba, bb = res["boot"][PBT].get(k), res["boot"]["lfads"].get(k)
-            if ba is None or bb is None:
-                cells.append("-")
-                continue
-            lo, hi, _ = paired_interval(ba, bb)
-            d = res["metrics"][PBT][k] - res["metrics"]["lfads"][k]
-            cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
-        rows.append([name, str(s), "lfads PBT - lfads default", *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
-    print_table(["dataset", "seed", "pair", *METRICS], rows)
+    print_table(["dataset", "seed", "pair", *METRICS],
+                [[name, str(s), "lfads PBT - lfads default", *paired_cells(res)] for (name, s), res in results.items()])
 
     if "mc_maze_large" in names and len(names) > 1:
         print("\nshare of the mc_maze_large co-bps each set keeps (same data seed, same model)")
@@ -244,6 +234,52 @@ def main() -> None:
         print_table(["trial", *keys, f"{res['monitor']} best", "epochs", "lineage train s"],
                     [[r.trial, *(f"{r.config[k]:.3g}" for k in keys), f"{r.valid_best:.5f}", r.epochs,
                       f"{r.fit_s:.0f}"] for r in res["rows"]])
+
+
+def print_spaces(by_space: dict[str, dict]) -> None:
+    """Several search spaces side by side: PBT - default on the eval trials, and the validation score the
+    choice between spaces may use (held-out NLL at each model's kept epoch, PBT - default)."""
+    from nlb_suite.table import print_table
+
+    rows = []
+    for stem, results in by_space.items():
+        for (name, s), res in results.items():
+            kept = res["kept"]
+            valid = kept[PBT]["valid_heldout_nll"] - kept["lfads"]["valid_heldout_nll"]
+            rows.append([stem, name, str(s), *paired_cells(res), f"{valid:+.5f}", seconds_cell(res["wall"])])
+    print("\nsearch spaces side by side: PBT - default (eval trials, paired 95% intervals); validation: held-out "
+          "NLL on the internal validation trials at each model's kept epoch, PBT - default (lower = PBT better)")
+    print_table(["space", "dataset", "seed", *METRICS, "valid held-out NLL", "PBT wall s"], rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default="mc_maze_small",
+                    help="comma-separated; with mc_maze_large among them, the share of its quality each keeps")
+    ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: each set's real count)")
+    ap.add_argument("--data-seeds", default="0")
+    ap.add_argument("--population", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial (0: each set's default "
+                    "epoch budget, its cpu profile's max_epochs)")
+    ap.add_argument("--interval", type=int, default=25, help="PBT perturbation interval (the space declares 25)")
+    ap.add_argument("--burn-in", type=int, default=50, help="PBT burn-in epochs (the space declares 50)")
+    ap.add_argument("--space", default="", help="a search-space YAML instead of the declared LFADS one; several "
+                    "comma-separated: each in turn, then a side-by-side table")
+    ap.add_argument("--num-cpus", type=int, default=None, help="local Ray's CPU count (default: the machine's; "
+                    "1 runs one trial at a time beside other work)")
+    ap.add_argument("--work", default=str(HERE / "_work"))
+    ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
+                    "from their folders instead of running them again")
+    ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
+    args = ap.parse_args()
+
+    by_space = {}
+    for source in args.space.split(",") if args.space else [""]:
+        space = space_file(Path(args.work) / "sweep", args.interval, args.burn_in, source)
+        by_space[Path(source).stem or space.stem] = results = collect(args, space)
+        print_space(args, results)
+    if len(by_space) > 1:
+        print_spaces(by_space)
 
 
 if __name__ == "__main__":
