@@ -6,9 +6,9 @@ entries each step and passes reconstruction gradients only through the dropped h
 Sample validation (SV) withholds a fixed random mask of input entries from training and scores them on
 the validation trials (the early-stopping metric when `sv_early_stop`). `monitor` names the validation
 metric that early stopping and a sweep's selection watch: reconstruction of every observed entry, the
-held-out neurons alone (what co-bps scores), the held-back SV entries, or the whole loss. SBTT: NaN spikes are zeroed at
-the input and left out of the loss (a mean over observed entries). Predictions are exp(log-rates) from
-the posterior mean, or the average over `n_samples` posterior samples.
+held-out neurons alone (what co-bps scores), the held-back SV entries, or the whole loss. SBTT: NaN
+spikes are zeroed at the input and left out of the loss (a mean over observed entries). Predictions are
+exp(log-rates) from the posterior mean, or the average over `n_samples` posterior samples.
 """
 
 from __future__ import annotations

@@ -291,10 +291,10 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
         stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,
                                  p.min_improvement)
         metric = None  # the scheduler carries metric and mode
+    search_alg = BasicVariantGenerator(random_state=spec.seed, points_to_evaluate=[start] if start else None)
     tune_config = tune.TuneConfig(
         num_samples=spec.samples, scheduler=scheduler, reuse_actors=True, metric=metric,
-        mode="min" if metric else None, search_alg=BasicVariantGenerator(random_state=spec.seed, points_to_evaluate=[start] if start else None),
-        trial_dirname_creator=trial_folder)
+        mode="min" if metric else None, search_alg=search_alg, trial_dirname_creator=trial_folder)
     run_config = tune.RunConfig(
         name=TUNE_DIR, storage_path=str(out), stop=stopper, verbose=0,
         callbacks=[SweepProgress(spec.samples, names), JsonLoggerCallback(), CSVLoggerCallback()],
