@@ -85,20 +85,26 @@ def resamples(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(1000 + seed).integers(0, n, (N_BOOT, n))
 
 
+def rate_draws(pred: np.ndarray, session, evals, seed: int) -> list[float]:
+    """Rate R2 of eval-trial rates `pred` (held-in + held-out) on each of the data seed's shared resamples."""
+    from nlb_suite.datasets.truth import truth_rates
+    from nlb_suite.metrics_latent import rate_r2
+
+    tr = truth_rates(session, 5)
+    true = np.concatenate([tr["spikes"][evals.bins], tr["heldout_spikes"][evals.bins]], axis=2)
+    return [rate_r2(pred[i], true[i]) for i in resamples(len(pred), seed)]
+
+
 def boot_truth(model, train, evals, data: Path, seed: int) -> dict:
     """Bootstrap draws of rate R2 and state R2 over the test trials (the data seed's shared resamples)."""
     from nlb_suite.datasets.session import load_session
-    from nlb_suite.datasets.truth import truth_rates
     from nlb_suite.datasets.truth_latents import truth_latents
-    from nlb_suite.metrics_latent import CONSTANT_VAR, STATE_R2_FLOOR, affine_fit, r2_columns, rate_r2
+    from nlb_suite.metrics_latent import CONSTANT_VAR, STATE_R2_FLOOR, affine_fit, r2_columns
 
     session = load_session(data)
-    tr = truth_rates(session, 5)
-    true = np.concatenate([tr["spikes"][evals.bins], tr["heldout_spikes"][evals.bins]], axis=2)
     r = model.predict(evals)
-    pred = np.concatenate([r.heldin, r.heldout], axis=2)
     idx = resamples(evals.n_trials, seed)
-    out = {"rate_boot": [rate_r2(pred[i], true[i]) for i in idx]}
+    out = {"rate_boot": rate_draws(np.concatenate([r.heldin, r.heldout], axis=2), session, evals, seed)}
     lat_true = truth_latents(session, 5)
     lt, le = model.latents(train), model.latents(evals)
     w = affine_fit(lat_true[train.bins].reshape(-1, 3), lt.reshape(-1, lt.shape[2]))
@@ -220,12 +226,17 @@ def others_tag(dataset: str, baseline: str, seed: int, epochs: int = 0) -> str:
     return f"{dataset}_{baseline}_s{seed}" + (f"_e{epochs}" if epochs and not legacy else "")
 
 
-def config_epochs(baseline: str, dataset: str) -> int:
-    """max_epochs of the CPU config a run of `baseline` on `dataset` resolves to (before any cap)."""
+def others_config(baseline: str, dataset: str):
+    """The CPU config a run of `baseline` on `dataset` resolves to (before any cap)."""
     from nlb_suite.baseline_api import get_baseline, resolve_config
 
     cfg, _ = resolve_config(get_baseline(baseline), dataset, 5, device="cpu", config_file=OTHERS_CONFIG.get(baseline))
-    return cfg.max_epochs
+    return cfg
+
+
+def config_epochs(baseline: str, dataset: str) -> int:
+    """max_epochs of the CPU config a run of `baseline` on `dataset` resolves to (before any cap)."""
+    return others_config(baseline, dataset).max_epochs
 
 
 def scaled_schedule(baseline: str, dataset: str, epochs: int) -> dict:
@@ -235,10 +246,7 @@ def scaled_schedule(baseline: str, dataset: str, epochs: int) -> dict:
     fit as in the config (not tuned; a 30-epoch cap of the 200-epoch LFADS profile otherwise never finishes
     its KL ramp).
     """
-    from nlb_suite.baseline_api import get_baseline, resolve_config
-
-    cfg, _ = resolve_config(get_baseline(baseline), dataset, 5, device="cpu",
-                            config_file=OTHERS_CONFIG.get(baseline))
+    cfg = others_config(baseline, dataset)
     factor = epochs / cfg.max_epochs
     out = {"max_epochs": epochs, "patience": epochs}
     out.update({k: max(1, round(getattr(cfg, k) * factor)) for k in SCHEDULE_FIELDS.get(baseline, ())})
@@ -404,8 +412,6 @@ def rate_boot_of(row: dict) -> Optional[list[float]]:
     """
     from nlb_suite.datasets.session import load_session
     from nlb_suite.datasets.tensors import load
-    from nlb_suite.datasets.truth import truth_rates
-    from nlb_suite.metrics_latent import rate_r2
     from nlb_suite.runs import trial_sets
     from nlb_suite.submission import read_submission
 
@@ -421,9 +427,7 @@ def rate_boot_of(row: dict) -> Optional[list[float]]:
     group = next(iter(read_submission(run / "submission.h5").values()))
     pred = np.concatenate([group["eval_rates_heldin"], group["eval_rates_heldout"]], axis=2)
     _, evals = trial_sets(load(row["dataset"], data, bin_ms=5, phase="test"))
-    tr = truth_rates(load_session(data), 5)
-    true = np.concatenate([tr["spikes"][evals.bins], tr["heldout_spikes"][evals.bins]], axis=2)
-    boots = [rate_r2(pred[i], true[i]) for i in resamples(len(pred), row["seed"])]
+    boots = rate_draws(pred, load_session(data), evals, row["seed"])
     cache.write_text(json.dumps(boots))
     return boots
 
