@@ -245,10 +245,10 @@ class NDTBaseline(Baseline):
         self.curves = trainer.fit(len(train_np), step, validate, progress=ctx.extras.get("progress"),
                                   on_epoch=ctx.extras.get("on_epoch"))
 
-    def log_rates(self, trials: TrialSet) -> torch.Tensor:
-        """Log-rates (n, T + F, held-in + held-out) from the held-in spikes, unmasked, in eval mode."""
+    def _unmasked(self, trials: TrialSet, field: str) -> torch.Tensor:
+        """One NDTOutput field for all steps (n, T + F, ...) from the held-in spikes, unmasked, in eval mode."""
         if self.model is None:
-            raise NLBInputError(f"baseline {self.name}: predict() before fit()")
+            raise NLBInputError(f"baseline {self.name}: predict() or latents() before fit()")
         with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
             self.model.eval()
             data = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device)
@@ -257,8 +257,21 @@ class NDTBaseline(Baseline):
             for start in range(0, data.x.shape[0], self.config.predict_batch):
                 x = data.x[start:start + self.config.predict_batch]
                 with autocast(self.device):
-                    chunks.append(self.model(tokens(x, n_neurons, n_fwd)).log_rates.float())
+                    chunks.append(getattr(self.model(tokens(x, n_neurons, n_fwd)), field).float())
             return torch.cat(chunks)
+
+    def log_rates(self, trials: TrialSet) -> torch.Tensor:
+        """Log-rates (n, T + F, held-in + held-out) from the held-in spikes, unmasked, in eval mode."""
+        return self._unmasked(trials, "log_rates")
+
+    def latents(self, trials: TrialSet) -> np.ndarray:
+        """(n, T, width): the encoder's normalised output in the trials' windows, for state R2.
+
+        The rates are a linear readout of it, so it plays the role of LFADS's factors; its width (the number
+        of neurons, or the model dimension) is usually above the true latent size, which state R2 penalises.
+        """
+        t = trials.spikes_heldin.shape[1]
+        return self._unmasked(trials, "encoded")[:, :t].cpu().numpy()
 
     def predict(self, trials: TrialSet) -> Rates:
         rates = torch.exp(self.log_rates(trials)).cpu().numpy().astype(np.float32)

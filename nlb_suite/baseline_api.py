@@ -111,7 +111,8 @@ class Baseline(ABC):
         """The model's latent state (trials, bins, dims) in the trials' windows, from held-in spikes, or None.
 
         Optional: scored against the true latents of synthetic data (state R2). LFADS gives its factors,
-        GPFA its (orthonormalised) posterior means, NODE/GRU-SAE their latent trajectory; smoothing none.
+        GPFA its (orthonormalised) posterior means, NODE/GRU-SAE their latent trajectory, NDT/STNDT the
+        encoder output their rates are read out from; smoothing none.
         """
         return None
 

@@ -222,6 +222,24 @@ def test_determinism_and_shapes(cls, cfg):
     assert not np.array_equal(internal_split(16, 0.2, 1)[1], va)
 
 
+@pytest.mark.parametrize("cls,cfg", [(NDTBaseline, NDTConfig), (STNDTBaseline, STNDTConfig)])
+def test_latents_are_the_window_of_what_the_readout_maps_to_log_rates(cls, cfg):
+    """latents() = the encoder's normalised output in the window: the readout of it gives the held-in and
+    held-out rates predict() returns; before fit it is a one-line error."""
+    train = trials()
+    b = cls(cfg(**TINY), context(3))
+    with pytest.raises(NLBInputError, match="before fit"):
+        b.latents(train)
+    b.fit(train)
+    lat = b.latents(train)
+    assert lat.shape == (16, T, N_IN + N_OUT) and lat.dtype == np.float32
+    readout = b.model.readout
+    log_rates = torch.as_tensor(lat) @ readout.weight.detach().T + readout.bias.detach()
+    rates = b.predict(train)
+    np.testing.assert_allclose(np.exp(log_rates.numpy()), np.concatenate([rates.heldin, rates.heldout], 2),
+                               rtol=1e-4, atol=1e-6)
+
+
 def test_tokens_append_zero_heldout_and_forward():
     x = torch.ones(2, T, N_IN)
     tok = tokens(x, N_IN + N_OUT, FWD)
