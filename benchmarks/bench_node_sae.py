@@ -53,6 +53,7 @@ PAPER = {  # rate R2 / state R2 at latent size 3, mean of 5 seeds (Sedler et al.
     ("arneodo", "node_sae"): (0.912, 0.940), ("arneodo", "gru_sae"): (0.511, 0.686),
     ("rossler", "node_sae"): (0.876, 0.957), ("rossler", "gru_sae"): (0.272, 0.155),
 }
+PAPER_SIZES = {("gru_sae", 100): "~0.98 / 0.63-0.73"}  # the paper's other latent sizes (lorenz), as printed
 SAE = ("node_sae", "gru_sae")
 CLAIM = (0.8, 0.85)  # the paper's claim on lorenz at latent size 3: NODE-SAE rate R2 and state R2 at least these
 LORENZ = {"sigma": 10.0, "rho": 28.0, "beta": 2.667}  # dysts' Lorenz parameters
@@ -386,8 +387,35 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
         print_table(["data seed", "found", "learned (mapped, up to 5)", "origin / wing + / wing -"], fp_rows)
         c = lorenz_fixed_points().round(2).tolist()
         print(f"true: origin {c[0]}, wings {c[1]}, {c[2]}")
+    sizes_table(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx, profile)
     comparison(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
                epochs or {})
+
+
+def sizes_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, profile: str) -> None:
+    """Rate R2 and state R2 of each SAE at each latent size that ran (the claim's profile), mean over seeds."""
+    from nlb_suite.table import print_table
+
+    table = []
+    for b in SAE:
+        sizes = sorted({r["overrides"].get("latent_dim") for r in latest.values()
+                        if r["baseline"] == b and r["tag"].endswith(f"_s{r['seed']}{sfx[b]}")} - {None})
+        for size in sizes:
+            rs = [latest.get(f"{dataset}_{b}_l{size}_s{s}{sfx[b]}") for s in seeds]
+            rs = [r for r in rs if r is not None]
+            if not rs:
+                continue
+            rate = [r["truth"]["rate R2"] for r in rs]
+            state = [r["truth"]["state R2"] for r in rs]
+            paper = PAPER.get((dataset, b)) if size == 3 else None
+            paper_cell = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else PAPER_SIZES.get((b, size), "-")
+            table.append([b, size, " ".join(str(r["seed"]) for r in rs), " ".join(_fmt(v) for v in rate),
+                          _fmt(float(np.mean(rate))), " ".join(_fmt(v) for v in state),
+                          _fmt(float(np.mean(state))), paper_cell])
+    if table:
+        print(f"\n{dataset}: the SAEs by latent size (profile {profile}); per data seed, then the mean; paper: "
+              "rate / state R2 where it gives them")
+        print_table(["model", "latents", "data seeds", "rate R2", "mean", "state R2", "mean", "paper"], table)
 
 
 def protocol(row: dict) -> str:

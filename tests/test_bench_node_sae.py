@@ -33,3 +33,24 @@ def test_capped_runs_scale_the_schedule_with_the_cap():
                                 "span_ramp_end": 30}
     assert ndt["config_file"].endswith("ndt/mc_maze_small.yaml")
     assert b.others_job("lorenz", "gpfa", 0)["overrides"] == {}
+
+
+def test_sizes_table_means_each_model_and_size_over_the_claim_profile_runs(capsys):
+    b = bench()
+
+    def row(model, size, seed, rate, state, sfx):
+        return {"tag": f"lorenz_{model}_l{size}_s{seed}{sfx}", "baseline": model, "seed": seed,
+                "overrides": {"latent_dim": size}, "truth": {"rate R2": rate, "state R2": state}}
+
+    sfx = {"node_sae": "_long_win_u28", "gru_sae": "_long_win"}
+    rows = [row("node_sae", 3, 0, 0.8, 0.9, sfx["node_sae"]), row("node_sae", 3, 1, 0.6, 0.7, sfx["node_sae"]),
+            row("node_sae", 10, 0, 0.9, 0.5, sfx["node_sae"]), row("node_sae", 3, 0, 0.1, 0.1, "_long"),
+            row("gru_sae", 100, 1, 0.97, 0.65, sfx["gru_sae"])]
+    b.sizes_table({r["tag"]: r for r in rows}, "lorenz", [0, 1], sfx, "long")
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    table = {(c[0], c[1]): c for c in lines if c and c[0] in ("node_sae", "gru_sae")}
+    assert set(table) == {("node_sae", "3"), ("node_sae", "10"), ("gru_sae", "100")}  # not the `_long` run
+    assert table["node_sae", "3"][2:] == ["0", "1", "0.800", "0.600", "0.700", "0.900", "0.700", "0.800",
+                                           "0.836", "/", "0.895"]
+    assert table["node_sae", "10"][2:5] == ["0", "0.900", "0.900"]
+    assert table["gru_sae", "100"][2:] == ["1", "0.970", "0.970", "0.650", "0.650", "~0.98", "/", "0.63-0.73"]
