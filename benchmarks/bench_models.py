@@ -5,10 +5,13 @@
     python benchmarks/bench_models.py --data-seeds 0,1 --baselines ndt,stndt,oracle,true_psth,smoothing,gpfa,lfads \
         --ensemble lfads,ndt,stndt --reuse
     python benchmarks/bench_models.py --data-seeds 0,1,2 --baselines oracle,true_psth,smoothing,gpfa,lfads,gnocchi --reuse
+    python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0,1 --reuse \
+        --baselines smoothing,oracle,gpfa,lfads,ndt,ndt_seed1,ndt_seed2,stndt --ensemble ndt,ndt_seed1,ndt_seed2,stndt
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
-the device (phase val, 5 ms): configs are never tuned on the eval trials here. Each model's metrics are
+the device (phase val, 5 ms; model seed 0, or N for a name ending in `_seedN`): configs are never tuned on
+the eval trials here. Each model's metrics are
 printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
@@ -20,6 +23,7 @@ a calibration probe with the models in the loop, in its own data and run folders
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -54,6 +58,12 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
     return same_config and same_data and record.info.get("seed") == spec.seed and record.metrics is not None
 
 
+def model_of(name: str) -> tuple[str, int]:
+    """`ndt` -> ("ndt", 0); `ndt_seed2` -> ("ndt", 2): a further model seed of a baseline, in its own run folder."""
+    match = re.fullmatch(r"(.+)_seed(\d+)", name)
+    return (match[1], int(match[2])) if match else (name, 0)
+
+
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
              reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "") -> dict:
     """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
@@ -71,7 +81,9 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     for name in baselines:
         run_dir = out / name
         t0 = time.perf_counter()
-        spec = RunSpec(name, dataset, data=data, out=run_dir, seed=0, device=device, ci=0, overwrite=True)
+        baseline, model_seed = model_of(name)
+        spec = RunSpec(baseline, dataset, data=data, out=run_dir, seed=model_seed, device=device, ci=0,
+                       overwrite=True)
         if reuse and reusable(run_dir, spec, data):
             record = read_run(run_dir)
             results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
