@@ -15,7 +15,8 @@ the eval trials here. Each model's metrics are
 printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
-from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed.
+from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
+(a config field added since then matches when it holds its default).
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -53,7 +54,12 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
     except NLBInputError:
         return False
     config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, {}, None, resolve_device(spec.device))
-    same_config = record.config.get("config") == yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
+    now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
+    then = record.config.get("config") or {}
+    # a field added since the run counts as the same when it holds its default (the behaviour the run had)
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    added = {k: v for k, v in now.items() if k not in then and k in defaults and v == defaults[k]}
+    same_config = {**then, **added} == now
     same_data = record.info.get("data_sha256") == {p.name: sha256_file(p) for p in find_nwb_files(data)}
     return same_config and same_data and record.info.get("seed") == spec.seed and record.metrics is not None
 
