@@ -1,0 +1,53 @@
+"""benchmarks/bench_models.py: model-seed names and when `--reuse` may keep an earlier run folder."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("bench_models", ROOT / "benchmarks" / "bench_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_seed_suffix_names_a_further_model_seed():
+    b = bench()
+    assert b.model_of("ndt") == ("ndt", 0)
+    assert b.model_of("ndt_seed2") == ("ndt", 2)
+    assert b.model_of("stndt_seed11") == ("stndt", 11)
+    assert b.model_of("true_psth") == ("true_psth", 0)
+
+
+def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
+    from nlb_suite.runs import RunSpec, execute
+
+    b = bench()
+    data = synthetic("mc_maze_small")
+    out = tmp_path / "smoothing"
+    spec = RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=0, device="cpu", ci=0)
+    execute(spec, progress=False)
+    assert b.reusable(out, spec, data)
+    assert not b.reusable(out, RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu",
+                                       ci=0), data)
+    assert not b.reusable(out, spec, synthetic("mc_maze_small", seed=1))  # other NWB checksums
+
+    config_file = out / "config.yaml"
+    record = yaml.safe_load(config_file.read_text())
+    del record["config"]["tol"]  # as if `tol` (at its default) had been added after the run
+    config_file.write_text(yaml.safe_dump(record))
+    assert b.reusable(out, spec, data)
+    del record["config"]["alpha"]  # mc_maze_small's file sets alpha 0.1, not the default: a real change
+    config_file.write_text(yaml.safe_dump(record))
+    assert not b.reusable(out, spec, data)
+    record["config"]["alpha"] = 0.1
+    record["config"]["max_iter"] = 5
+    config_file.write_text(yaml.safe_dump(record))
+    assert not b.reusable(out, spec, data)
+    assert not b.reusable(tmp_path / "nothing", spec, data)
