@@ -1,20 +1,12 @@
 """benchmarks/bench_models.py: model-seed names and when `--reuse` may keep an earlier run folder."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from support.bench_scripts import load_bench
 
 
 def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("bench_models", ROOT / "benchmarks" / "bench_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_models")
 
 
 def test_a_seed_suffix_names_a_further_model_seed():

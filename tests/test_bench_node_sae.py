@@ -1,16 +1,10 @@
-"""benchmarks/bench_node_sae.py: tags and overrides of the other baselines' runs (LFADS / NDT epoch caps)."""
+"""benchmarks/bench_node_sae.py: tags and overrides of the other baselines' runs (LFADS / NDT epoch caps), the latent-size table."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from support.bench_scripts import load_bench
 
 
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_node_sae", ROOT / "benchmarks" / "bench_node_sae.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_node_sae")
 
 
 def test_others_tags_keep_the_legacy_lfads_tag_and_mark_other_caps():
