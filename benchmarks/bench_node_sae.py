@@ -429,7 +429,9 @@ def protocol(row: dict) -> str:
         cap = ov.get("max_epochs", full)
         scaled = f"ramps x{cap / full:.2f}" if any(k in ov for k in SCHEDULE_FIELDS[b]) else "ramps not scaled"
         source = "mc_maze_small cpu profile" if b in OTHERS_CONFIG else "cpu profile"
-        return f"{cap} epochs ({source}: {full}, {scaled}), window + forward loss"
+        dims = row["truth"].get("latent dims")
+        width = f", {dims}-dim latents" if dims and dims != 3 else ""
+        return f"{cap} epochs ({source}: {full}, {scaled}), window + forward loss{width}"
     return {"gpfa": "EM (config), latent 3", "smoothing": "kernel smoothing + GLM"}.get(b, "config")
 
 
@@ -507,7 +509,7 @@ def comparison(latest: dict, dataset: str, seeds: list[int], sae_sfx: dict, epoc
             cells += [_fmt(v) for v in vals] + [mean]
         table.append(cells)
     heads = [h for k in ("rate", "state") for h in [*(f"{k} s{s}" for s in seeds), f"{k} mean"]]
-    print(f"\n{dataset}, latent size 3 (smoothing: none): rate R2 and state R2 against the truth per data seed "
+    print(f"\n{dataset}, latent size 3 unless the protocol says otherwise (smoothing: none): rate R2 and state R2 against the truth per data seed "
           "(phase test, 400 test trials); mean (n) = over the n seeds that ran; state R2 '-' = no latents")
     print_table(["model", "protocol", *heads], table)
     if "NODE-SAE" in kept:
