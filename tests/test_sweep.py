@@ -464,16 +464,28 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     capsys.readouterr()
     rows = _rows(out / "trials.csv")
     # start_with_config: the first trial began at the config's own values (--set here), the second at the
-    # space's init / a sample (each trial's first reported result carries the config it started with)
-    starts = [json.loads((out / "tune" / f"trial_{r['trial']}" / "result.json").read_text().splitlines()[0])["config"]
-              for r in rows]
-    assert {k: starts[0][k] for k in ("lr", "cd_rate")} == {"lr": 0.003, "cd_rate": 0.25}
-    assert starts[1]["lr"] == 4e-3 and starts[1]["cd_rate"] != 0.25
+    # space's init / a sample. starts.jsonl keeps every (re)start of a trial (Ray rewrites result.json when
+    # PBT restarts a trial from a donor, so its first line is no record of the start)
+    lineage = {r["trial"]: [json.loads(line) for line in
+                            (out / "tune" / f"trial_{r['trial']}" / "starts.jsonl").read_text().splitlines()]
+               for r in rows}
+    starts = [lineage[r["trial"]][0] for r in rows]
+    assert [s["from_epoch"] for s in starts] == [0, 0]
+    assert {k: starts[0]["config"][k] for k in ("lr", "cd_rate")} == {"lr": 0.003, "cd_rate": 0.25}
+    assert starts[1]["config"]["lr"] == 4e-3 and starts[1]["config"]["cd_rate"] != 0.25
     assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
     # Ray's PBT log (one line per exploit: trials, times, old and new config): the worse trial cloned the
     # better one and perturbed its values AutoLFADS' way (x 1 +/- u, u <= explore, inside the range)
     exploits = [json.loads(line) for line in (out / "tune" / "pbt_global.txt").read_text().splitlines()]
     assert len(exploits) >= 1  # a generation ends at epoch 2
+    # every restart resumed from a checkpoint, either the trial's own after a pause (same values) or a donor's
+    # after an exploit (that exploit's new values); an exploit logged on a trial's last epoch never restarts it
+    new_lrs = {e[-1]["lr"] for e in exploits}
+    for starts in lineage.values():
+        for before, after in zip(starts, starts[1:]):
+            assert 2 <= after["from_epoch"] <= 4
+            assert after["config"] == before["config"] or after["config"]["lr"] in new_lrs
+    assert new_lrs & {s["config"]["lr"] for starts in lineage.values() for s in starts[1:]}
     bounds = {"lr": (1e-4, 1e-2), "cd_rate": (0.05, 0.7)}
     for *_, old, new in exploits:
         for name, (lo, hi) in bounds.items():

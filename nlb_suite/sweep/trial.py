@@ -19,6 +19,7 @@ from typing import Any, Optional
 from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
 
 STATE_FILE = "trainer_state.pt"
+STARTS_FILE = "starts.jsonl"  # one line per (re)start of a trial: its values and the epoch it resumed at
 
 
 @dataclass
@@ -62,6 +63,21 @@ def load_state(folder: Path) -> dict:
     return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+def record_start(sampled: dict[str, Any], resume: Optional[dict]) -> None:
+    """Append what this (re)start of the trial trains with to `starts.jsonl` in the trial's folder.
+
+    Ray rewrites a trial's result.json and params.json when PBT restarts it from a donor's checkpoint, so
+    without this file the values a trial began with, and each exploit's new values, are lost.
+    """
+    import json
+
+    from ray import tune
+
+    line = {"config": sampled, "from_epoch": len(resume["curves"]) if resume else 0}
+    with open(Path(tune.get_context().get_trial_dir()) / STARTS_FILE, "a") as fh:
+        fh.write(json.dumps(line, default=float) + "\n")
+
+
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable: fit with per-epoch reports and periodic checkpoints."""
     import torch
@@ -76,6 +92,7 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = load_state(Path(folder))
+    record_start(sampled, resume)
     start = time.perf_counter()
     # training time of the model this trial holds: a PBT exploit restores the donor's checkpoint and so
     # inherits its time (lineage time; summing it over trials counts shared ancestry more than once)
