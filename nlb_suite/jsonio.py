@@ -33,7 +33,7 @@ def plain(obj: Any) -> Any:
     raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
 
 
-def dumps_json(obj: Any, indent: int = 2) -> str:
+def dumps_json(obj: Any, indent: int | None = 2) -> str:
     """`obj` as JSON text (the same encoding `write_json` uses), ending in a newline."""
     return json.dumps(plain(obj), indent=indent, allow_nan=False) + "\n"
 

@@ -69,13 +69,13 @@ def record_start(sampled: dict[str, Any], resume: Optional[dict]) -> None:
     Ray rewrites a trial's result.json and params.json when PBT restarts it from a donor's checkpoint, so
     without this file the values a trial began with, and each exploit's new values, are lost.
     """
-    import json
-
     from ray import tune
+
+    from ..jsonio import dumps_json
 
     line = {"config": sampled, "from_epoch": len(resume["curves"]) if resume else 0}
     with open(Path(tune.get_context().get_trial_dir()) / STARTS_FILE, "a") as fh:
-        fh.write(json.dumps(line, default=float) + "\n")
+        fh.write(dumps_json(line, indent=None))  # one line: no indent
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
