@@ -145,6 +145,7 @@ def main() -> None:
 
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.report.paired import Difference
     from nlb_suite.table import print_table
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
@@ -188,7 +189,7 @@ def main() -> None:
                     continue
                 d = res["metrics"][a][k] - res["metrics"][b][k]
                 lo, hi, _ = paired_interval(ba, bb, observed=d)
-                cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
+                cells.append(Difference(d, lo, hi).text())
             rows.append([f"{a} - {b}", str(s), *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
     print_table(["pair", "seed", *METRICS], rows)

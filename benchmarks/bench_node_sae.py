@@ -312,6 +312,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
     table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`).
     """
     from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
+    from nlb_suite.report.paired import Difference
     from nlb_suite.table import print_table
 
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
@@ -371,7 +372,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
         for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
             lo, hi, p = paired_interval(np.array(pair[0][key]), np.array(pair[1][key]))
             d = pair[0]["truth"][name] - pair[1]["truth"][name]
-            cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" tie" if lo <= 0 <= hi else ""))
+            cells.append(Difference(d, lo, hi).text(digits=3))
         diffs.append(cells)
     print_table(["data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
 
@@ -465,6 +466,7 @@ def rate_boot_of(row: dict) -> Optional[list[float]]:
 def paired_rates(rows: dict, seeds: list[int]) -> None:
     """NODE-SAE minus each other model in rate R2 per data seed, paired over the same test-trial resamples."""
     from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.report.paired import Difference
     from nlb_suite.table import print_table
 
     table = []
@@ -480,7 +482,7 @@ def paired_rates(rows: dict, seeds: list[int]) -> None:
                 continue
             lo, hi, _ = paired_interval(np.array(a), np.array(b))
             d = node["truth"]["rate R2"] - other["truth"]["rate R2"]
-            cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" + (" tie" if lo <= 0 <= hi else ""))
+            cells.append(Difference(d, lo, hi).text(digits=3))
         table.append(cells)
     print("\nrate R2, NODE-SAE minus each model, paired over the same test-trial resamples (tie: interval holds 0)")
     print_table(["model", *(f"data seed {s}" for s in seeds)], table)

@@ -161,6 +161,7 @@ def seconds_cell(value: float | None) -> str:
 def paired_cells(res: dict) -> list[str]:
     """PBT - default per metric with its paired 95% interval ('tie' when it holds 0)."""
     from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.report.paired import Difference
 
     cells = []
     for k in METRICS:
@@ -170,7 +171,7 @@ def paired_cells(res: dict) -> list[str]:
             continue
         lo, hi, _ = paired_interval(ba, bb)
         d = res["metrics"][PBT][k] - res["metrics"]["lfads"][k]
-        cells.append(f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" tie" if lo <= 0 <= hi else ""))
+        cells.append(Difference(d, lo, hi).text())
     return cells
 
 

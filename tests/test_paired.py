@@ -27,6 +27,7 @@ def test_is_tie():
     assert is_tie(math.nan, 0.3)  # an interval that resolves nothing is no win
     assert Difference(-0.5, -0.88, -0.12).text() == "-0.5000 [-0.8800, -0.1200]"
     assert Difference(0.02, -0.01, 0.05).text() == "+0.0200 [-0.0100, +0.0500] tie"
+    assert Difference(0.0234, 0.0102, 0.0361).text(digits=3) == "+0.023 [+0.010, +0.036]"
 
 
 def test_paired_interval_exact():

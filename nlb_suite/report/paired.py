@@ -59,8 +59,10 @@ class Difference:
     def tie(self) -> bool:
         return is_tie(self.lo, self.hi)
 
-    def text(self) -> str:
-        return f"{self.value:+.4f} [{self.lo:+.4f}, {self.hi:+.4f}]" + (" tie" if self.tie else "")
+    def text(self, digits: int = 4) -> str:
+        """`+d.dddd [lo, hi]`, then ` tie` when the interval includes 0."""
+        v, lo, hi = (f"{x:+.{digits}f}" for x in (self.value, self.lo, self.hi))
+        return f"{v} [{lo}, {hi}]" + (" tie" if self.tie else "")
 
 
 @dataclass
