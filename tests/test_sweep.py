@@ -31,6 +31,7 @@ from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.runs import read_run  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
+from nlb_suite.sweep.trial import lineage_after_start, trained_values  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,6 +303,20 @@ def test_start_with_config_takes_the_configs_values_and_refuses_one_outside_its_
                               "(expected [0.0001, 0.01])")
 
 
+def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
+    a, b = {"lr": 1e-3, "cd_rate": 0.3}, {"lr": 2e-3, "cd_rate": 0.4}
+    fresh = lineage_after_start(a, None, "t0")
+    assert fresh == [{"trial": "t0", "from_epoch": 0, "config": a}]
+    donor = {"curves": [{}] * 25, "lineage": fresh}  # t1 clones t0's epoch-25 checkpoint with new values b
+    cloned = lineage_after_start(b, donor, "t1")
+    assert cloned == fresh + [{"trial": "t1", "from_epoch": 25, "config": b}] and donor["lineage"] == fresh
+    assert lineage_after_start(b, {"curves": [{}] * 30, "lineage": cloned}, "t1") == cloned  # own restart
+    assert trained_values({"curves": [{}] * 50, "lineage": cloned}) == b
+    # a start that trained nothing (an exploit on the last epoch) names values its weights never saw
+    assert trained_values({"curves": [{}] * 25, "lineage": cloned}) == a
+    assert trained_values({"curves": [{}] * 25}) is None  # a checkpoint from before the lineage
+
+
 def test_trials_table_reads_back_what_was_written(tmp_path):
     """read_trials is write_trials' inverse (best validation first; choices, ints, None and NaN survive)."""
     from nlb_suite.sweep.search import TrialRow, read_trials, write_trials
@@ -461,44 +476,57 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     args = _sweep_args(data_dir, out, "--search", "pbt", "--samples", "2", "--space", str(space_file),
                        "--set", "lr=0.003", "--set", "cd_rate=0.25")
     assert cli_main(args) == 0
-    capsys.readouterr()
+    printed = capsys.readouterr().out
     rows = _rows(out / "trials.csv")
-    # start_with_config: the first trial began at the config's own values (--set here), the second at the
-    # space's init / a sample. starts.jsonl keeps every (re)start of a trial (Ray rewrites result.json when
-    # PBT restarts a trial from a donor, so its first line is no record of the start)
-    lineage = {r["trial"]: [json.loads(line) for line in
-                            (out / "tune" / f"trial_{r['trial']}" / "starts.jsonl").read_text().splitlines()]
-               for r in rows}
-    starts = [lineage[r["trial"]][0] for r in rows]
-    assert [s["from_epoch"] for s in starts] == [0, 0]
-    assert {k: starts[0]["config"][k] for k in ("lr", "cd_rate")} == {"lr": 0.003, "cd_rate": 0.25}
-    assert starts[1]["config"]["lr"] == 4e-3 and starts[1]["config"]["cd_rate"] != 0.25
+    row_of = {int(r["trial"].rsplit("_", 1)[1]): r for r in rows}
     assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
-    # Ray's PBT log (one line per exploit: trials, times, old and new config): the worse trial cloned the
-    # better one and perturbed its values AutoLFADS' way (x 1 +/- u, u <= explore, inside the range)
+    # every checkpoint carries its model's lineage: (trial, first epoch) -> the values that stretch trained with
+    states = [torch.load(p, weights_only=True) for p in out.glob("tune/trial_*/checkpoint_*/trainer_state.pt")]
+    stretches = {(e["trial"], e["from_epoch"]): e["config"] for st in states for e in st["lineage"]}
+    assert len(stretches) == len({json.dumps(e, sort_keys=True) for st in states for e in st["lineage"]})
+    ids = {i: r["trial"] for i, r in row_of.items()}
+    # start_with_config: the first trial began at the config's own values (--set here), the second at the
+    # space's init / a sample (a start survives in some checkpoint unless Ray reused the folder of a trial
+    # cloned at epoch 2; the donor's always does)
+    starts = {i: stretches[ids[i], 0] for i in ids if (ids[i], 0) in stretches}
+    assert starts and starts.get(0, {"lr": 0.003, "cd_rate": 0.25}) == {"lr": 0.003, "cd_rate": 0.25}
+    assert starts.get(1, {"lr": 4e-3})["lr"] == 4e-3 and starts.get(1, {}).get("cd_rate") != 0.25
+    # Ray's PBT log (one line per exploit: trials, iterations, old and new config): the worse trial cloned the
+    # better one and perturbed its values AutoLFADS' way (x 1 +/- u, u <= explore, inside the range); with 2
+    # trials each generation (epochs 2 and 4) has exactly one exploit
     exploits = [json.loads(line) for line in (out / "tune" / "pbt_global.txt").read_text().splitlines()]
-    assert len(exploits) >= 1  # a generation ends at epoch 2
-    # every restart resumed from a checkpoint, either the trial's own after a pause (same values) or a donor's
-    # after an exploit (that exploit's new values); an exploit logged on a trial's last epoch never restarts it
-    new_lrs = {e[-1]["lr"] for e in exploits}
-    for starts in lineage.values():
-        for before, after in zip(starts, starts[1:]):
-            assert 2 <= after["from_epoch"] <= 4
-            assert after["config"] == before["config"] or after["config"]["lr"] in new_lrs
-    assert new_lrs & {s["config"]["lr"] for starts in lineage.values() for s in starts[1:]}
+    assert len(exploits) == 2
     bounds = {"lr": (1e-4, 1e-2), "cd_rate": (0.05, 0.7)}
     for *_, old, new in exploits:
         for name, (lo, hi) in bounds.items():
             assert lo <= new[name] <= hi and 0.7 <= new[name] / old[name] <= 1.3 and new[name] != old[name]
-    # the perturbed lr was trained with: a trial's later checkpoint has epochs run at an exploit's new lr
-    # (written into the optimiser on restore; the schedule is off, so each epoch's lr is the config's)
-    trained = [row["lr"] for path in out.glob("tune/trial_*/checkpoint_*/trainer_state.pt")
-               for row in torch.load(path, weights_only=True)["curves"]]
-    assert any(lr == pytest.approx(e[-1]["lr"], rel=1e-12) for lr in trained for e in exploits)
-    # the chosen model's curves hold its whole lineage (4 epochs, cloned history included)
-    assert len(_curves(out / "best_run")) == 4
+    # the exploit at epoch 2: its target trained epochs 3-4 from the donor's weights with the new values; the
+    # checkpoint at its end has that lineage (the donor's start, then its own stretch), and its curves follow
+    target, donor = (int(tag.split("_")[0]) for tag in exploits[0][:2])
+    assert stretches[ids[donor], 0] == exploits[0][-2]  # the donor's values as Ray logged them
+    cloned = [st for st in states if [e["trial"] for e in st["lineage"]] == [ids[donor], ids[target]]]
+    assert cloned and all(st["lineage"][1] == {"trial": ids[target], "from_epoch": 2, "config": exploits[0][-1]}
+                          for st in cloned)
+    for st in cloned:
+        assert [row["lr"] for row in st["curves"]] == pytest.approx(
+            [exploits[0][-2]["lr"]] * 2 + [exploits[0][-1]["lr"]] * (len(st["curves"]) - 2), rel=1e-12)
+    # the exploit at epoch 4 is on the last epoch: its new values never train (Ray rewrites the trial's
+    # config all the same) and the trial ends holding its donor's model, so its row shows the donor's values
+    target, donor = (int(tag.split("_")[0]) for tag in exploits[-1][:2])
+    values = {i: {n: float(row_of[i][n]) for n in ("lr", "cd_rate")} for i in row_of}
+    assert values[target] == values[donor] and values[target] != exploits[-1][-1]
+    # the chosen model's lineage (in sweep.json, best_run's run.json, and printed when PBT changed its values)
+    # is the schedule its epochs trained with, cloned history included: its curves follow it epoch by epoch
     best = min(rows, key=lambda r: float(r["valid_best"]))
-    assert json.loads((out / "sweep.json").read_text())["best"]["trial"] == best["trial"]
+    info = json.loads((out / "sweep.json").read_text())["best"]
+    lineage = info["lineage"]
+    assert info["trial"] == best["trial"]
+    assert json.loads((out / "best_run" / "run.json").read_text())["sweep"]["lineage"] == lineage
+    assert lineage[0]["from_epoch"] == 0 and lineage[-1]["config"] == values[int(best["trial"].rsplit("_", 1)[1])]
+    trained = [float(row["lr"]) for row in _curves(out / "best_run")]
+    assert trained == pytest.approx([[e for e in lineage if e["from_epoch"] < k][-1]["config"]["lr"]
+                                     for k in range(1, 5)], rel=1e-8)  # curves.csv: 10 digits
+    assert ("its lineage (the values each stretch of its epochs trained with):" in printed) == (len(lineage) > 1)
     assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
 
 

@@ -95,6 +95,7 @@ class SweepResult:
     monitor: str
     metrics: Optional[dict[str, float]]
     complete: bool
+    lineage: list[dict[str, Any]] = field(default_factory=list)  # the chosen model's values by epoch (PBT schedule)
 
 
 def is_sweep_folder(path: Path) -> bool:
@@ -236,10 +237,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **best.config}, spec.profile, device,
                                spec.config_file)
     write_best_config(out / BEST_CONFIG, config, spec, best, monitor)
-    metrics = build_best_run(spec, out, best_result, best, {**overrides, **best.config}, tensors, progress)
+    metrics, lineage = build_best_run(spec, out, best_result, best, {**overrides, **best.config}, tensors, progress)
     _set_state(out, "done", best={"trial": best.trial, "monitor": monitor, "valid_best": best.valid_best,
-                                  "config": best.config})
-    return SweepResult(out, rows, best, monitor, metrics, True)
+                                  "config": best.config, "lineage": lineage})
+    return SweepResult(out, rows, best, monitor, metrics, True, lineage)
 
 
 def _set_state(out: Path, state: str, **extra: Any) -> None:
@@ -305,7 +306,8 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
 
 
 def trial_rows(results, names: list[str], interrupted: bool = False) -> list[TrialRow]:
-    """One row per trial of a ResultGrid (its final config, best validation score, epochs, time, status).
+    """One row per trial of a ResultGrid (the values its model trained with, best validation score, epochs,
+    time, status).
 
     After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
     final epoch count as done then."""
@@ -320,12 +322,21 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
-        config = m.get("config") or result.config or {}  # what its weights were last trained with (a PBT trial
-        # that cloned another at its last epoch holds the clone's weights and result, not a new config's)
+        config = _trained_values(result) or m.get("config") or result.config or {}
         rows.append(TrialRow(trial.trial_id, status, {n: config.get(n) for n in names},
                              float(m.get("best", math.nan)), int(m.get("best_epoch", 0)), int(m.get("epoch", 0)),
                              float(m.get("fit_s", 0.0))))
     return rows
+
+
+def _trained_values(result) -> Optional[dict[str, Any]]:
+    """The values the model in a trial's last checkpoint trained with (its lineage; see trial.trained_values)."""
+    from .trial import load_state, trained_values
+
+    if result.checkpoint is None:
+        return None
+    with result.checkpoint.as_directory() as folder:
+        return trained_values(load_state(Path(folder)))
 
 
 def write_trials(path: Path, rows: list[TrialRow], names: list[str]) -> None:
@@ -378,19 +389,20 @@ def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, 
 
 
 def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, overrides: dict[str, Any], tensors,
-                   progress: bool) -> Optional[dict[str, float]]:
+                   progress: bool) -> tuple[Optional[dict[str, float]], list[dict[str, Any]]]:
     """Rebuild the chosen model from its last checkpoint (best weights, no training) into SWEEPDIR/best_run;
     its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and the sweep's
-    record."""
+    record with the model's lineage. Returns the eval metrics and that lineage."""
     import json
 
     from baselines.torch_core import TrainHooks, training_hooks
 
     from ..runs import RunSpec, execute, is_run_folder
-    from .trial import load_state
+    from .trial import LINEAGE_KEY, load_state
 
     with best_result.checkpoint.as_directory() as folder:
         state = load_state(Path(folder))
+    lineage = state.get(LINEAGE_KEY, [])
     run_dir = out / BEST_RUN
     run = RunSpec(baseline=spec.baseline, dataset=spec.dataset, bin_ms=spec.bin_ms, phase=spec.phase,
                   data=spec.data, synthetic=spec.synthetic, out=run_dir, seed=spec.seed,
@@ -402,7 +414,8 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
     info = json.loads((run_dir / "run.json").read_text())
     info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": best.fit_s}
     info["sweep"] = {"sweepdir": str(out), "search": spec.search, "trials": spec.samples, "trial": best.trial,
-                     "valid_best": best.valid_best, "best_epoch": best.best_epoch, "epochs": best.epochs}
+                     "valid_best": best.valid_best, "best_epoch": best.best_epoch, "epochs": best.epochs,
+                     "lineage": lineage}
     write_json(run_dir / "run.json", info)
     print(f"best model rebuilt from its checkpoint into {run_dir} ({time.perf_counter() - t0:.0f} s)")
-    return result.metrics
+    return result.metrics, lineage

@@ -19,7 +19,7 @@ from typing import Any, Optional
 from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
 
 STATE_FILE = "trainer_state.pt"
-STARTS_FILE = "starts.jsonl"  # one line per (re)start of a trial: its values and the epoch it resumed at
+LINEAGE_KEY = "lineage"  # in a checkpoint: [{trial, from_epoch, config}], the values each stretch trained with
 
 
 @dataclass
@@ -63,19 +63,32 @@ def load_state(folder: Path) -> dict:
     return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
-def record_start(sampled: dict[str, Any], resume: Optional[dict]) -> None:
-    """Append what this (re)start of the trial trains with to `starts.jsonl` in the trial's folder.
+def lineage_after_start(sampled: dict[str, Any], resume: Optional[dict], trial_id: str) -> list[dict[str, Any]]:
+    """The hyperparameter schedule of the model this (re)start trains: the resumed checkpoint's lineage plus
+    this start's values from the epoch it resumes at (a restart with unchanged values adds nothing).
 
-    Ray rewrites a trial's result.json and params.json when PBT restarts it from a donor's checkpoint, so
-    without this file the values a trial began with, and each exploit's new values, are lost.
+    The lineage travels inside every checkpoint, so a PBT exploit hands the donor's history on with its
+    weights. (Files in a trial's folder are no record: Ray keeps a trial's working folder in more than one
+    place and syncs them over each other, and rewrites result.json when PBT restarts a trial.)
     """
-    from ray import tune
+    lineage = list(resume.get(LINEAGE_KEY, [])) if resume else []
+    if not lineage or lineage[-1]["config"] != sampled:
+        lineage.append({"trial": trial_id, "from_epoch": len(resume["curves"]) if resume else 0,
+                        "config": dict(sampled)})
+    return lineage
 
-    from ..jsonio import dumps_json
 
-    line = {"config": sampled, "from_epoch": len(resume["curves"]) if resume else 0}
-    with open(Path(tune.get_context().get_trial_dir()) / STARTS_FILE, "a") as fh:
-        fh.write(dumps_json(line, indent=None))  # one line: no indent
+def trained_values(state: dict) -> Optional[dict[str, Any]]:
+    """The searched values the last trained epochs of a checkpoint's model used (None for a checkpoint
+    without a lineage, as sweeps before the lineage wrote). Not the trial's config: Ray rewrites that on a
+    PBT exploit at a trial's last epoch, whose new values never train (the trial ends holding the donor's
+    model)."""
+    lineage = state.get(LINEAGE_KEY)
+    if not lineage:
+        return None
+    epochs = len(state["curves"])
+    trained = [entry for entry in lineage if entry["from_epoch"] < epochs] or lineage[:1]
+    return trained[-1]["config"]
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
@@ -92,7 +105,7 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume = load_state(Path(folder))
-    record_start(sampled, resume)
+    lineage = lineage_after_start(sampled, resume, tune.get_context().get_trial_id())
     start = time.perf_counter()
     # training time of the model this trial holds: a PBT exploit restores the donor's checkpoint and so
     # inherits its time (lineage time; summing it over trials counts shared ancestry more than once)
@@ -106,7 +119,7 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as folder:
-            save_state({**end.state(), "fit_s": elapsed}, Path(folder))
+            save_state({**end.state(), "fit_s": elapsed, LINEAGE_KEY: lineage}, Path(folder))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     model = cls(config, dataclasses.replace(setup.context, extras={"progress": False}))
