@@ -115,10 +115,6 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             "boot": dict(zip(baselines, boot)), "ensemble": chosen}
 
 
-def gap_share(model: float, floor: float, ceiling: float) -> float:
-    return (model - floor) / (ceiling - floor)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mc_maze_small")
@@ -145,7 +141,7 @@ def main() -> None:
 
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.metrics_bootstrap import paired_interval
-    from nlb_suite.report.paired import Difference
+    from nlb_suite.report.paired import Difference, gap_share
     from nlb_suite.table import print_table
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
@@ -169,8 +165,8 @@ def main() -> None:
         for n in names:
             gaps = []
             for k in GAP_METRICS:
-                ok = all(x in m and k in (m[x] or {}) for x in ("smoothing", "oracle", n))
-                gaps.append(f"{100 * gap_share(m[n][k], m['smoothing'][k], m['oracle'][k]):.0f}%" if ok else "-")
+                share = gap_share(*((m.get(x) or {}).get(k) for x in (n, "smoothing", "oracle")))
+                gaps.append("-" if share is None else f"{100 * share:.0f}%")  # "-": no run, or no gap to close
             rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
                          f"{res['fit_s'][n]:.0f}"])
     print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)

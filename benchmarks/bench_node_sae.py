@@ -312,7 +312,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
     table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`).
     """
     from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
-    from nlb_suite.report.paired import Difference
+    from nlb_suite.report.paired import Difference, gap_share
     from nlb_suite.table import print_table
 
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
@@ -332,7 +332,7 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
             return " [{:.3f}, {:.3f}]".format(*percentile_interval(np.array(r[k]))) if k in r else ""
 
         s = smooth.get(r["seed"])
-        gap = (t["rate R2"] - s) / (1 - s) if s is not None and r["baseline"] != "smoothing" else None
+        gap = gap_share(t["rate R2"], s, 1.0) if r["baseline"] != "smoothing" else None  # ceiling: the true rates
         table.append([r["baseline"], dim(r) or "-", r["seed"], _fmt(t["rate R2"]) + ci("rate_boot"),
                       _fmt(t["state R2"]) + ci("state_boot"), "-" if gap is None else f"{100 * gap:.0f}%",
                       r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}",

@@ -193,6 +193,7 @@ def collect(args, space: Path) -> dict:
 
 def print_space(args, results: dict) -> None:
     """One search space's tables: scores, paired differences, the scaling share, validation, trials."""
+    from nlb_suite.report.paired import gap_share
     from nlb_suite.table import print_table
 
     names = args.datasets.split(",")
@@ -204,8 +205,8 @@ def print_space(args, results: dict) -> None:
     for (name, s), res in results.items():
         m = res["metrics"]
         for n in m:
-            gaps = [f"{100 * (m[n][k] - m['smoothing'][k]) / (m['oracle'][k] - m['smoothing'][k]):.0f}%"
-                    if all(k in (m[x] or {}) for x in ("smoothing", "oracle", n)) else "-" for k in GAP_METRICS]
+            shares = [gap_share(*((m.get(x) or {}).get(k) for x in (n, "smoothing", "oracle"))) for k in GAP_METRICS]
+            gaps = ["-" if share is None else f"{100 * share:.0f}%" for share in shares]  # "-": no run or no gap
             rows.append([name, str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
                          seconds_cell(res["seconds"][n])])
     print_table(["dataset", "seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed",
