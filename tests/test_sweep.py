@@ -515,6 +515,8 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     target, donor = (int(tag.split("_")[0]) for tag in exploits[-1][:2])
     values = {i: {n: float(row_of[i][n]) for n in ("lr", "cd_rate")} for i in row_of}
     assert values[target] == values[donor] and values[target] != exploits[-1][-1]
+    for i, v in values.items():  # and so does its progress line
+        assert f"({ids[i]}) finished:" in printed and f"; lr={v['lr']:.4g} cd_rate={v['cd_rate']:.4g}\n" in printed
     # the chosen model's lineage (in sweep.json, best_run's run.json, and printed when PBT changed its values)
     # is the schedule its epochs trained with, cloned history included: its curves follow it epoch by epoch
     best = min(rows, key=lambda r: float(r["valid_best"]))

@@ -311,6 +311,8 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
 
     After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
     final epoch count as done then."""
+    from .trial import checkpoint_values
+
     trials = results._experiment_analysis.trials  # ResultGrid keeps its Trial objects, in the results' order
     statuses = {"TERMINATED": "done", "ERROR": "error"}
     rows = []
@@ -322,21 +324,11 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
-        config = _trained_values(result) or m.get("config") or result.config or {}
+        config = checkpoint_values(result.checkpoint) or m.get("config") or result.config or {}
         rows.append(TrialRow(trial.trial_id, status, {n: config.get(n) for n in names},
                              float(m.get("best", math.nan)), int(m.get("best_epoch", 0)), int(m.get("epoch", 0)),
                              float(m.get("fit_s", 0.0))))
     return rows
-
-
-def _trained_values(result) -> Optional[dict[str, Any]]:
-    """The values the model in a trial's last checkpoint trained with (its lineage; see trial.trained_values)."""
-    from .trial import load_state, trained_values
-
-    if result.checkpoint is None:
-        return None
-    with result.checkpoint.as_directory() as folder:
-        return trained_values(load_state(Path(folder)))
 
 
 def write_trials(path: Path, rows: list[TrialRow], names: list[str]) -> None:

@@ -91,6 +91,14 @@ def trained_values(state: dict) -> Optional[dict[str, Any]]:
     return trained[-1]["config"]
 
 
+def checkpoint_values(checkpoint) -> Optional[dict[str, Any]]:
+    """`trained_values` of a Ray checkpoint (None without one)."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return trained_values(load_state(Path(folder)))
+
+
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable: fit with per-epoch reports and periodic checkpoints."""
     import torch

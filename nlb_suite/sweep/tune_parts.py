@@ -56,7 +56,10 @@ class SweepProgress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
         r = trial.last_result or {}
-        values = " ".join(f"{n}={_short(trial.config.get(n))}" for n in self.names)
+        from .trial import checkpoint_values
+
+        config = checkpoint_values(trial.checkpoint) or trial.config  # what its model trained with (see trial.py)
+        values = " ".join(f"{n}={_short(config.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
               f"{r.get('best', math.nan):.5g} at epoch {r.get('best_epoch', '-')}, {r.get('epoch', 0)} epochs, "
               f"{r.get('fit_s', 0.0):.0f} s; {values}", flush=True)
