@@ -94,6 +94,29 @@ def test_identical_runs_tie_and_share_the_best_mark(runs, tmp_path):
     assert md.read_text().count("** (tie)") == 2 * n_metrics
 
 
+def test_provenance_says_how_a_sweep_chose_the_model(runs, tmp_path):
+    """A sweep's best_run: its card names the search, the chosen trial and, for PBT, the lineage table."""
+    tuned = tmp_path / "best_run"
+    shutil.copytree(runs["smoothing"], tuned)
+    info = json.loads((tuned / "run.json").read_text())
+    lineage = [{"trial": "a_00001", "from_epoch": 0, "config": {"lr": 0.004, "cd_rate": 0.5}},
+               {"trial": "a_00000", "from_epoch": 25, "config": {"lr": 0.0031234, "cd_rate": 0.61}}]
+    info["sweep"] = {"sweepdir": "/s/pbt", "search": "pbt", "trials": 4, "trial": "a_00000", "valid_best": 0.3101,
+                     "best_epoch": 48, "epochs": 50, "lineage": lineage}
+    (tuned / "run.json").write_text(json.dumps(info))
+    html = build_report([tuned], tmp_path / "t.html").read_text()
+    assert ("<tr><td>tuned by</td><td>nlb-eval sweep: pbt search, 4 trials; trial a_00000 chosen on internal "
+            "validation (0.3101, epoch 48 of 50); sweep folder <code>/s/pbt</code><br>PBT lineage") in html
+    assert ("<tr><th>epochs</th><th>trial</th><th>lr</th><th>cd_rate</th></tr>"
+            '<tr><td>1-25</td><td>a_00001</td><td class="num">0.004</td><td class="num">0.5</td></tr>'
+            '<tr><td>26-50</td><td>a_00000</td><td class="num">0.003123</td><td class="num">0.61</td></tr>') in html
+    info["sweep"].update(search="random", lineage=lineage[:1])
+    (tuned / "run.json").write_text(json.dumps(info))
+    html = build_report([tuned], tmp_path / "t.html").read_text()
+    assert "nlb-eval sweep: random search, 4 trials" in html and "PBT lineage" not in html
+    assert "tuned by" not in build_report([runs["smoothing"]], tmp_path / "u.html").read_text()
+
+
 def test_real_data_published_rows_and_missing_data(runs, tmp_path):
     """A run on (what claims to be) real mc_maze whose data folder is gone: published rows, no broken plots."""
     fake = tmp_path / "mc_maze_run"

@@ -228,6 +228,8 @@ def _provenance_card(run: RunData) -> str:
             ("trials", esc(f"{info.get('n_train_trials', '–')} train, {info.get('n_eval_trials', '–')} eval")),
             ("finished", esc(when)), ("run time", esc(timing or "–")), ("versions", esc(versions or "–")),
             ("data SHA-256", shas), ("command", f"<code>{esc(info.get('command', '–'))}</code>")]
+    if info.get("sweep"):
+        rows.insert(1, ("tuned by", _sweep_cell(info["sweep"])))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     config = yaml.safe_dump(run.record.config, sort_keys=False) if run.record.config else "(no config.yaml)"
     log_path = run.record.path / "log.txt"
@@ -235,6 +237,29 @@ def _provenance_card(run: RunData) -> str:
     return (f'<div><h4><span class="swatch" style="background:{run.color}"></span>{esc(run.label)}</h4>'
             f"<table>{body}</table><p><strong>config.yaml</strong></p><pre>{esc(config)}</pre>"
             f"<p><strong>log.txt (last lines)</strong></p><pre>{esc(log_tail)}</pre></div>")
+
+
+def _value(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _sweep_cell(sweep: dict) -> str:
+    """How `nlb-eval sweep` chose this model: the search, the trial, its validation score and, for PBT, the
+    lineage (which values trained which epochs)."""
+    text = esc(f"nlb-eval sweep: {sweep.get('search', '?')} search, {sweep.get('trials', '?')} trials; trial "
+               f"{sweep.get('trial', '?')} chosen on internal validation ({_value(sweep.get('valid_best'))}, epoch "
+               f"{sweep.get('best_epoch', '?')} of {sweep.get('epochs', '?')}); sweep folder ")
+    text += f"<code>{esc(sweep.get('sweepdir', '–'))}</code>"
+    lineage = sweep.get("lineage") or []
+    if len(lineage) < 2:  # random search, or a PBT model whose values never changed
+        return text
+    ends = [e["from_epoch"] for e in lineage[1:]] + [sweep.get("epochs", "?")]
+    names = list(lineage[0]["config"])
+    header = "<tr><th>epochs</th><th>trial</th>" + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>"
+    rows = "".join(f"<tr><td>{e['from_epoch'] + 1}-{end}</td><td>{esc(e['trial'])}</td>"
+                   + "".join(f'<td class="num">{esc(_value(e["config"].get(n)))}</td>' for n in names) + "</tr>"
+                   for e, end in zip(lineage, ends))
+    return text + f"<br>PBT lineage (the values each stretch of its epochs trained with):<table>{header}{rows}</table>"
 
 
 def run_json(run: RunData) -> str:
