@@ -150,7 +150,8 @@ def score_seed(dataset: str, out: Path) -> dict:
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
     return {"metrics": {n: r.metrics for n, r in runs.items()}, "seconds": seconds, "boot": dict(zip(names, boot)),
             "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
-            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)}}
+            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)},
+            "lineage": sweep["best"].get("lineage") or []}  # none in sweeps from before the lineage
 
 
 def seconds_cell(value: float | None) -> str:
@@ -194,6 +195,7 @@ def collect(args, space: Path) -> dict:
 def print_space(args, results: dict) -> None:
     """One search space's tables: scores, paired differences, the scaling share, validation, trials."""
     from nlb_suite.report.paired import gap_share
+    from nlb_suite.sweep.lineage import stretches
     from nlb_suite.table import print_table
 
     names = args.datasets.split(",")
@@ -236,6 +238,11 @@ def print_space(args, results: dict) -> None:
         print_table(["trial", *keys, f"{res['monitor']} best", "epochs", "lineage train s"],
                     [[r.trial, *(f"{r.config[k]:.3g}" for k in keys), f"{r.valid_best:.5f}", r.epochs,
                       f"{r.fit_s:.0f}"] for r in res["rows"]])
+        if res["lineage"]:
+            epochs = next(r.epochs for r in res["rows"] if r.trial == res["best"])
+            print("the chosen model's lineage (values per stretch of epochs):")
+            print_table(["epochs", "trial", *keys], [[span, trial, *(f"{values[k]:.3g}" for k in keys)]
+                                                     for span, trial, values in stretches(res["lineage"], epochs)])
 
 
 def print_spaces(by_space: dict[str, dict]) -> None:

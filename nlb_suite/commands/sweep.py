@@ -31,6 +31,7 @@ def _names(text: str) -> list[str]:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from ..baseline_api import parse_overrides
+    from ..sweep.lineage import stretches
     from ..sweep.search import SweepSpec, run_sweep
 
     spec = SweepSpec(baseline=args.baseline, dataset=args.dataset, out=Path(args.out), search=args.search,
@@ -53,11 +54,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = result.out
     print(f"\nchosen on internal validation: trial {result.best.trial}; its config: {out / 'best_config.yaml'}")
     if len(result.lineage) > 1:  # PBT: the chosen model's values changed along its lineage
-        ends = [e["from_epoch"] for e in result.lineage[1:]] + [result.best.epochs]
         print("its lineage (the values each stretch of its epochs trained with):")
-        print_table(["epochs", "trial", *names],
-                    [[f"{e['from_epoch'] + 1}-{end}", e["trial"], *(_value(e["config"].get(n)) for n in names)]
-                     for e, end in zip(result.lineage, ends)])
+        print_table(["epochs", "trial", *names], [[epochs, trial, *(_value(values.get(n)) for n in names)]
+                                                  for epochs, trial, values in stretches(result.lineage,
+                                                                                          result.best.epochs)])
     if result.metrics:
         print("eval-trial metrics of the chosen model (reported after the choice, never used for it):")
         print_table(["metric", "value"], [[k, v] for k, v in result.metrics.items()])

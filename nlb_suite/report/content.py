@@ -10,6 +10,7 @@ import yaml
 
 from ..errors import NLBInputError
 from ..jsonio import dumps_json
+from ..sweep.lineage import stretches
 from . import analysis as A
 from . import plots as P
 from .build import GroupData, RunData
@@ -253,12 +254,11 @@ def _sweep_cell(sweep: dict) -> str:
     lineage = sweep.get("lineage") or []
     if len(lineage) < 2:  # random search, or a PBT model whose values never changed
         return text
-    ends = [e["from_epoch"] for e in lineage[1:]] + [sweep.get("epochs", "?")]
     names = list(lineage[0]["config"])
     header = "<tr><th>epochs</th><th>trial</th>" + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>"
-    rows = "".join(f"<tr><td>{e['from_epoch'] + 1}-{end}</td><td>{esc(e['trial'])}</td>"
-                   + "".join(f'<td class="num">{esc(_value(e["config"].get(n)))}</td>' for n in names) + "</tr>"
-                   for e, end in zip(lineage, ends))
+    rows = "".join(f"<tr><td>{epochs}</td><td>{esc(trial)}</td>"
+                   + "".join(f'<td class="num">{esc(_value(values.get(n)))}</td>' for n in names) + "</tr>"
+                   for epochs, trial, values in stretches(lineage, sweep.get("epochs", "?")))
     return text + f"<br>PBT lineage (the values each stretch of its epochs trained with):<table>{header}{rows}</table>"
 
 

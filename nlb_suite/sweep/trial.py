@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
+from .lineage import LINEAGE_KEY, lineage_after_start, trained_values
 
 STATE_FILE = "trainer_state.pt"
-LINEAGE_KEY = "lineage"  # in a checkpoint: [{trial, from_epoch, config}], the values each stretch trained with
 
 
 @dataclass
@@ -61,34 +61,6 @@ def load_state(folder: Path) -> dict:
     import torch
 
     return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
-
-
-def lineage_after_start(sampled: dict[str, Any], resume: Optional[dict], trial_id: str) -> list[dict[str, Any]]:
-    """The hyperparameter schedule of the model this (re)start trains: the resumed checkpoint's lineage plus
-    this start's values from the epoch it resumes at (a restart with unchanged values adds nothing).
-
-    The lineage travels inside every checkpoint, so a PBT exploit hands the donor's history on with its
-    weights. (Files in a trial's folder are no record: Ray keeps a trial's working folder in more than one
-    place and syncs them over each other, and rewrites result.json when PBT restarts a trial.)
-    """
-    lineage = list(resume.get(LINEAGE_KEY, [])) if resume else []
-    if not lineage or lineage[-1]["config"] != sampled:
-        lineage.append({"trial": trial_id, "from_epoch": len(resume["curves"]) if resume else 0,
-                        "config": dict(sampled)})
-    return lineage
-
-
-def trained_values(state: dict) -> Optional[dict[str, Any]]:
-    """The searched values the last trained epochs of a checkpoint's model used (None for a checkpoint
-    without a lineage, as sweeps before the lineage wrote). Not the trial's config: Ray rewrites that on a
-    PBT exploit at a trial's last epoch, whose new values never train (the trial ends holding the donor's
-    model)."""
-    lineage = state.get(LINEAGE_KEY)
-    if not lineage:
-        return None
-    epochs = len(state["curves"])
-    trained = [entry for entry in lineage if entry["from_epoch"] < epochs] or lineage[:1]
-    return trained[-1]["config"]
 
 
 def checkpoint_values(checkpoint) -> Optional[dict[str, Any]]:

@@ -1,0 +1,46 @@
+"""A PBT model's lineage: which trial trained which stretch of its epochs with which searched values.
+
+It travels inside every checkpoint (key LINEAGE_KEY), so a PBT exploit hands the donor's history on with
+its weights, and lands in sweep.json and best_run/run.json for the chosen model. No Ray here: the report
+reads it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+LINEAGE_KEY = "lineage"  # in a checkpoint: [{trial, from_epoch, config}], the values each stretch trained with
+
+
+def lineage_after_start(sampled: dict[str, Any], resume: Optional[dict], trial_id: str) -> list[dict[str, Any]]:
+    """The hyperparameter schedule of the model this (re)start trains: the resumed checkpoint's lineage plus
+    this start's values from the epoch it resumes at (a restart with unchanged values adds nothing).
+
+    The lineage travels inside every checkpoint, so a PBT exploit hands the donor's history on with its
+    weights. (Files in a trial's folder are no record: Ray keeps a trial's working folder in more than one
+    place and syncs them over each other, and rewrites result.json when PBT restarts a trial.)
+    """
+    lineage = list(resume.get(LINEAGE_KEY, [])) if resume else []
+    if not lineage or lineage[-1]["config"] != sampled:
+        lineage.append({"trial": trial_id, "from_epoch": len(resume["curves"]) if resume else 0,
+                        "config": dict(sampled)})
+    return lineage
+
+
+def trained_values(state: dict) -> Optional[dict[str, Any]]:
+    """The searched values the last trained epochs of a checkpoint's model used (None for a checkpoint
+    without a lineage, as sweeps before the lineage wrote). Not the trial's config: Ray rewrites that on a
+    PBT exploit at a trial's last epoch, whose new values never train (the trial ends holding the donor's
+    model)."""
+    lineage = state.get(LINEAGE_KEY)
+    if not lineage:
+        return None
+    epochs = len(state["curves"])
+    trained = [entry for entry in lineage if entry["from_epoch"] < epochs] or lineage[:1]
+    return trained[-1]["config"]
+
+
+def stretches(lineage: list[dict[str, Any]], epochs: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(epochs as "first-last", 1-based; trial; values) per stretch of a lineage whose model ran `epochs`."""
+    ends = [e["from_epoch"] for e in lineage[1:]] + [epochs]
+    return [(f"{e['from_epoch'] + 1}-{end}", e["trial"], e["config"]) for e, end in zip(lineage, ends)]
