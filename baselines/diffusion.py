@@ -114,13 +114,14 @@ def ddim_sample(denoise: Denoiser, shape: tuple[int, ...], schedule: NoiseSchedu
     return x
 
 
-def gaussian_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """InfoVAE's kernel matrix k(x_i, y_j) = exp(-mean_k (x_ik - y_jk)^2 / d) for (n, d) and (m, d) inputs."""
-    d = x.shape[1]
+def gaussian_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.0) -> torch.Tensor:
+    """Kernel matrix k(x_i, y_j) = exp(-mean_k (x_ik - y_jk)^2 / bandwidth) for (n, d) and (m, d) inputs;
+    bandwidth 0: d, InfoVAE's / InfoDiffusion's choice."""
     sq = (x[:, None, :] - y[None, :, :]).pow(2).mean(-1)
-    return torch.exp(-sq / d)
+    return torch.exp(-sq / (bandwidth or x.shape[1]))
 
 
-def mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.0) -> torch.Tensor:
     """Biased MMD^2 estimate between samples x (codes) and y (prior draws): mean k_xx + mean k_yy - 2 mean k_xy."""
-    return gaussian_kernel(x, x).mean() + gaussian_kernel(y, y).mean() - 2 * gaussian_kernel(x, y).mean()
+    return (gaussian_kernel(x, x, bandwidth).mean() + gaussian_kernel(y, y, bandwidth).mean()
+            - 2 * gaussian_kernel(x, y, bandwidth).mean())

@@ -6,8 +6,11 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
 - **Code c.** A conv encoder maps a trial's held-in spikes (log1p counts, input dropout `input_dropout`)
   to a deterministic code c (`code_dim`, 8-32). InfoDiffusion keeps c informative (it must help the
   denoiser) and close to N(0, I) with a biased MMD penalty (kernel exp(-mean (x - y)^2 / d)) against as
-  many prior draws as the batch holds, weight `mmd_scale` (0.1). The encoder sees held-in spikes only, in
-  training as at prediction, so co-smoothing never needs held-out data of an eval trial.
+  many prior draws as the batch holds, weight `mmd_scale` (0.1). At d = 16 that kernel is nearly flat over
+  prior draws (~e^(-1/8)), so it barely notices codes shrunk towards 0; `mmd_bandwidth` (default 0: d, as
+  InfoDiffusion) puts another width in place of d (benchmarks/bench_gnocchi_mmd.py). The encoder sees
+  held-in spikes only, in training as at prediction, so co-smoothing never needs held-out data of an eval
+  trial.
 - **Latent diffusion (LDNS-style), not diffusion on counts.** A spike autoencoder (non-causal convs over
   all neurons' log1p counts of the window and the forward bins -> `latent_dim` channels every
   `latent_stride` bins; decoder: linear interpolation back to every bin, then a linear Poisson readout
@@ -128,6 +131,7 @@ class GnocchiConfig:
     beta_end: float = 1e-2
     snr_weighting: str = "truncated"  # noise-MSE weight per step: "truncated" max(1, 1/SNR) or "none"
     mmd_scale: float = 0.1
+    mmd_bandwidth: float = 0.0  # the MMD kernel's exp(-mean (x - y)^2 / bandwidth); 0: code_dim (InfoDiffusion's)
     recon_scale: float = 1.0
     ddim_steps: int = 50
     ddim_eta: float = 1.0  # stochastic (DDPM-like) steps: internal-validation co-bps of guided sampling +0.001..0.006
@@ -153,8 +157,8 @@ class GnocchiConfig:
     def __post_init__(self) -> None:
         positive = ("code_dim", "enc_width", "enc_pool", "latent_dim", "latent_stride", "ae_width", "ae_kernel", "ae_lr",
                     "ae_max_epochs", "emb_dim", "n_steps", "ddim_steps", "n_samples", "guidance_iters", "predict_batch")
-        non_negative = ("ae_smooth_scale", "ae_l2_scale", "mmd_scale", "recon_scale", "ddim_eta", "clip_x0",
-                        "cpu_threads")
+        non_negative = ("ae_smooth_scale", "ae_l2_scale", "mmd_scale", "mmd_bandwidth", "recon_scale", "ddim_eta",
+                        "clip_x0", "cpu_threads")
         unit = ("input_dropout", "ae_cd_rate", "dropout")  # in [0, 1)
         for key in positive + non_negative + unit + ("valid_frac",):
             value = getattr(self, key)
@@ -302,7 +306,7 @@ class GnocchiBaseline(Baseline):
         log_rates = model.log_rates_of(x0_hat, data.counts.shape[1]).clamp(max=10.0)
         recon = masked_recon(log_rates, data.counts[idx], data.weight[idx], torch.ones_like(data.weight[idx]))
         prior = torch.randn(code.shape, generator=prior_generator, device=code.device, dtype=code.dtype)
-        penalty = mmd(code, prior)
+        penalty = mmd(code, prior, cfg.mmd_bandwidth)
         total = mse + cfg.recon_scale * recon + cfg.mmd_scale * penalty
         return total, {"noise_mse": float(mse.detach()), "recon": float(recon.detach()),
                        "mmd": float(penalty.detach())}

@@ -124,6 +124,19 @@ def test_mmd_by_hand():
     z = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
     assert float(mmd(z, z)) == pytest.approx(0.0, abs=1e-6)
     assert float(mmd(z, z + 3.0)) > float(mmd(z, z + 1.0)) > 0
+    k1 = gaussian_kernel(torch.tensor([[0.0, 0.0]]), torch.tensor([[1.0, 3.0]]), bandwidth=1.0)
+    assert float(k1) == pytest.approx(math.exp(-5), rel=1e-6)  # mean sq 5, bandwidth 1
+
+
+def test_mmd_bandwidth_d_barely_sees_codes_collapsed_onto_the_origin():
+    """Why mmd_bandwidth exists: at d = 16 InfoDiffusion's kernel (bandwidth d) is ~flat over N(0, I) draws,
+    so codes collapsed at 0 cost almost nothing (1 + e^(-1/8) - 2 e^(-1/16) ~ 0.004 in expectation, by
+    Jensen a bit more); bandwidth 1 puts that collapse far from the prior."""
+    prior = torch.randn(500, 16, generator=torch.Generator().manual_seed(0))
+    other = torch.randn(500, 16, generator=torch.Generator().manual_seed(1))
+    collapsed = torch.zeros(500, 16)
+    assert float(mmd(collapsed, prior)) < 0.01 and float(mmd(other, prior)) < 0.001
+    assert float(mmd(collapsed, prior, bandwidth=1.0)) > 0.3 > 0.01 > float(mmd(other, prior, bandwidth=1.0))
 
 
 # ----- networks and losses ---------------------------------------------------------------------------
@@ -174,6 +187,26 @@ def test_diffusion_loss_gradients_reach_encoder_not_autoencoder():
     assert set(logs) == {"noise_mse", "recon", "mmd"} and all(np.isfinite(v) for v in logs.values())
     assert all(p.grad is not None and torch.any(p.grad != 0) for p in g.model.encoder.parameters())
     assert all(p.grad is None for p in g.model.autoencoder.parameters())
+
+
+def test_diffusion_loss_mmd_uses_the_configured_bandwidth():
+    """The loss's MMD term is mmd(codes, prior draws, mmd_bandwidth): same draws, the two kernels' values."""
+    data = prepare(trials(6), FWD, torch.device("cpu"))
+    latents, idx = torch.randn(6, (T + FWD) // 2, 4), torch.arange(6)
+    logged = {}
+    for bandwidth in (0.0, 1.0):
+        seed_everything(0)
+        g = baseline(mmd_bandwidth=bandwidth)
+        g.build(N_IN, N_IN + N_OUT)
+        g.model.eval()
+        _, logs = g.diffusion_loss(data, latents, idx, torch.full((6,), 10), torch.zeros(6, 8, 4), train=False,
+                                   prior_generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            code = g.codes(g.encoder_input(data, idx, False))
+        prior = torch.randn(code.shape, generator=torch.Generator().manual_seed(7))
+        assert logs["mmd"] == pytest.approx(float(mmd(code, prior, bandwidth)), rel=1e-5)
+        logged[bandwidth] = logs["mmd"]
+    assert logged[1.0] > logged[0.0]
 
 
 def test_autoencoder_loss_scores_only_entries_hidden_at_the_input():
@@ -330,7 +363,7 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
 
 @pytest.mark.parametrize("key,value", [("code_dim", 0), ("input_dropout", 1.0), ("ae_cd_rate", -0.1),
                                        ("beta_start", 0.0), ("beta_end", 1.0), ("ddim_steps", 2000),
-                                       ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("unet_widths", []),
+                                       ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("mmd_bandwidth", -1.0), ("unet_widths", []),
                                        ("valid_frac", 1.0), ("lr_schedule", "step"), ("n_samples", 0),
                                        ("snr_weighting", "p2"), ("latent_stride", 0),
                                        ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0)])
