@@ -32,3 +32,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return str(v)
+
+
+def short(value: Any) -> str:
+    """A config value in a line or cell: floats to 4 significant digits (searched values span decades)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -7,7 +7,7 @@ import argparse
 import math
 from pathlib import Path
 
-from ..table import print_table
+from ..table import print_table, short
 from .runs import add_data_arguments
 
 ADDRESS_HELP = ("where Ray runs: local (a private instance on this machine, the default), auto ($RAY_ADDRESS or "
@@ -19,10 +19,6 @@ def _bins(text: str) -> list[int]:
         return [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of bin widths, e.g. 5,20") from None
-
-
-def _value(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _names(text: str) -> list[str]:
@@ -47,7 +43,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     ranked = sorted(result.rows, key=lambda r: (math.isnan(r.valid_best), r.valid_best))
     print(f"\ntrials, best {result.monitor} (internal validation) first:")
     print_table(["trial", "status", *names, f"{result.monitor} best", "best epoch", "epochs", "fit s"],
-                [[r.trial, r.status, *(_value(r.config[n]) for n in names), f"{r.valid_best:.6g}", r.best_epoch,
+                [[r.trial, r.status, *(short(r.config[n]) for n in names), f"{r.valid_best:.6g}", r.best_epoch,
                   r.epochs, f"{r.fit_s:.0f}"] for r in ranked])
     if not result.complete:
         return 130
@@ -55,7 +51,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     print(f"\nchosen on internal validation: trial {result.best.trial}; its config: {out / 'best_config.yaml'}")
     if len(result.lineage) > 1:  # PBT: the chosen model's values changed along its lineage
         print("its lineage (the values each stretch of its epochs trained with):")
-        print_table(["epochs", "trial", *names], [[epochs, trial, *(_value(values.get(n)) for n in names)]
+        print_table(["epochs", "trial", *names], [[epochs, trial, *(short(values.get(n)) for n in names)]
                                                   for epochs, trial, values in stretches(result.lineage,
                                                                                           result.best.epochs)])
     if result.metrics:

@@ -11,6 +11,7 @@ import yaml
 from ..errors import NLBInputError
 from ..jsonio import dumps_json
 from ..sweep.lineage import stretches
+from ..table import short
 from . import analysis as A
 from . import plots as P
 from .build import GroupData, RunData
@@ -240,15 +241,11 @@ def _provenance_card(run: RunData) -> str:
             f"<p><strong>log.txt (last lines)</strong></p><pre>{esc(log_tail)}</pre></div>")
 
 
-def _value(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def _sweep_cell(sweep: dict) -> str:
     """How `nlb-eval sweep` chose this model: the search, the trial, its validation score and, for PBT, the
     lineage (which values trained which epochs)."""
     text = esc(f"nlb-eval sweep: {sweep.get('search', '?')} search, {sweep.get('trials', '?')} trials; trial "
-               f"{sweep.get('trial', '?')} chosen on internal validation ({_value(sweep.get('valid_best'))}, epoch "
+               f"{sweep.get('trial', '?')} chosen on internal validation ({short(sweep.get('valid_best'))}, epoch "
                f"{sweep.get('best_epoch', '?')} of {sweep.get('epochs', '?')}); sweep folder ")
     text += f"<code>{esc(sweep.get('sweepdir', '–'))}</code>"
     lineage = sweep.get("lineage") or []
@@ -257,7 +254,7 @@ def _sweep_cell(sweep: dict) -> str:
     names = list(lineage[0]["config"])
     header = "<tr><th>epochs</th><th>trial</th>" + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>"
     rows = "".join(f"<tr><td>{epochs}</td><td>{esc(trial)}</td>"
-                   + "".join(f'<td class="num">{esc(_value(values.get(n)))}</td>' for n in names) + "</tr>"
+                   + "".join(f'<td class="num">{esc(short(values.get(n)))}</td>' for n in names) + "</tr>"
                    for epochs, trial, values in stretches(lineage, sweep.get("epochs", "?")))
     return text + f"<br>PBT lineage (the values each stretch of its epochs trained with):<table>{header}{rows}</table>"
 

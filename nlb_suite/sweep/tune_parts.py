@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import signal
 import threading
-from typing import Any
 
 from ray import tune
+
+from ..table import short
 
 
 class PlateauStopper(tune.Stopper):
@@ -43,10 +44,6 @@ def trial_folder(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 class SweepProgress(tune.Callback):
     """One line per finished trial: its validation score, epochs, time and searched values."""
 
@@ -59,7 +56,7 @@ class SweepProgress(tune.Callback):
         from .trial import checkpoint_values
 
         config = checkpoint_values(trial.checkpoint) or trial.config  # what its model trained with (see trial.py)
-        values = " ".join(f"{n}={_short(config.get(n))}" for n in self.names)
+        values = " ".join(f"{n}={short(config.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
               f"{r.get('best', math.nan):.5g} at epoch {r.get('best_epoch', '-')}, {r.get('epoch', 0)} epochs, "
               f"{r.get('fit_s', 0.0):.0f} s; {values}", flush=True)
