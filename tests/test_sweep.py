@@ -527,7 +527,7 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     assert lineage[0]["from_epoch"] == 0 and lineage[-1]["config"] == values[int(best["trial"].rsplit("_", 1)[1])]
     trained = [float(row["lr"]) for row in _curves(out / "best_run")]
     assert trained == pytest.approx([[e for e in lineage if e["from_epoch"] < k][-1]["config"]["lr"]
-                                     for k in range(1, 5)], rel=1e-8)  # curves.csv: 10 digits
+                                     for k in range(1, 5)], rel=1e-7)  # curves.csv: 8 digits
     assert ("its lineage (the values each stretch of its epochs trained with):" in printed) == (len(lineage) > 1)
     assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
 
