@@ -17,6 +17,9 @@ models gets the paired bootstrap interval of its difference (the same `--resampl
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
 (a config field added since then matches when it holds its default).
+`--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
+its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
+a candidate default measured beside the default on the same trials.
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -37,6 +40,20 @@ METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
+def parse_variants(raw: list[str]) -> dict[str, tuple[str, dict]]:
+    """`LABEL=BASELINE:KEY=VALUE,...` strings into {label: (baseline, overrides)}."""
+    from nlb_suite.baseline_api import parse_overrides
+
+    variants = {}
+    for item in raw:
+        label, _, rest = item.partition("=")
+        baseline, sep, values = rest.partition(":")
+        if not label or not baseline or not sep or not values:
+            raise SystemExit(f"--variant: {item!r} is not LABEL=BASELINE:KEY=VALUE,...")
+        variants[label] = (baseline, parse_overrides(values.split(",")))
+    return variants
+
+
 def reusable(run_dir: Path, spec, data: Path) -> bool:
     """Did an earlier call leave a run of this baseline on these data files with this resolved config and seed?"""
     import dataclasses
@@ -53,7 +70,8 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
         record = read_run(run_dir)
     except NLBInputError:
         return False
-    config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, {}, None, resolve_device(spec.device))
+    config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, spec.overrides, None,
+                               resolve_device(spec.device))
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
     then = record.config.get("config") or {}
     # a field added since the run counts as the same when it holds its default (the behaviour the run had)
@@ -71,7 +89,8 @@ def model_of(name: str) -> tuple[str, int]:
 
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "") -> dict:
+             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "",
+             variants: dict[str, tuple[str, dict]] | None = None) -> dict:
     """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
     their internal validation); return metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
@@ -88,8 +107,9 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         run_dir = out / name
         t0 = time.perf_counter()
         baseline, model_seed = model_of(name)
+        baseline, overrides = (variants or {}).get(baseline, (baseline, {}))
         spec = RunSpec(baseline, dataset, data=data, out=run_dir, seed=model_seed, device=device, ci=0,
-                       overwrite=True)
+                       overwrite=True, overrides=overrides)
         if reuse and reusable(run_dir, spec, data):
             record = read_run(run_dir)
             results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
@@ -132,8 +152,11 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe with "
                     "models in the loop; see bench_realism.py)")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=BASELINE:KEY=VALUE,...",
+                    help="a baseline run with other config values, named LABEL in --baselines and --pairs")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
+    variants = parse_variants(args.variant)
 
     from bench_realism import apply_realism
 
@@ -149,7 +172,7 @@ def main() -> None:
     seeds = [int(s) for s in args.data_seeds.split(",")]
     members = tuple(n for n in args.ensemble.split(",") if n)
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members,
-                            args.resamples, tag)
+                            args.resamples, tag, variants)
                 for s in seeds}
     if members:
         names = [*names, "ensemble"]
@@ -158,7 +181,8 @@ def main() -> None:
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
           "default configs for the device, no tuning on eval trials"
-          + (f"; Realism overrides {args.realism}" if args.realism else ""))
+          + (f"; Realism overrides {args.realism}" if args.realism else "")
+          + "".join(f"; {label} = {b} with {v}" for label, (b, v) in variants.items()))
     rows = []
     for s, res in per_seed.items():
         m = res["metrics"]

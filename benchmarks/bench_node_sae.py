@@ -311,8 +311,8 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
     with the GRU-SAE rows of the same profile (the NODE-only overrides do not touch the GRU). Last, one
     table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`).
     """
-    from nlb_suite.metrics_bootstrap import paired_interval, percentile_interval
-    from nlb_suite.report.paired import Difference, gap_share
+    from nlb_suite.metrics_bootstrap import percentile_interval
+    from nlb_suite.report.paired import gap_share
     from nlb_suite.table import print_table
 
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
@@ -361,20 +361,11 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
     print_table(["model", "seeds", "data seeds", "rate R2", "paper", "state R2", "paper",
                  f"rate >= {CLAIM[0]} and state >= {CLAIM[1]}"], agg)
 
-    print(f"\nNODE - GRU at latent size 3, SAE profile {profile}, paired over the same test-trial resamples "
-          "(tie: interval holds 0)")
-    diffs = []
-    for seed in sorted({r["seed"] for r in claim}):
-        pair = [latest.get(f"{dataset}_{b}_l3_s{seed}{sfx[b]}") for b in SAE]
-        if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
-            continue
-        cells = [seed]
-        for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
-            lo, hi, p = paired_interval(np.array(pair[0][key]), np.array(pair[1][key]))
-            d = pair[0]["truth"][name] - pair[1]["truth"][name]
-            cells.append(Difference(d, lo, hi).text(digits=3))
-        diffs.append(cells)
-    print_table(["data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
+    print(f"\nNODE - GRU at each latent size both ran, SAE profile {profile}, paired over the same test-trial "
+          "resamples (tie: interval holds 0)")
+    diffs = node_minus_gru(latest, dataset, sorted({r["seed"] for r in claim}), sfx,
+                           sorted({dim(r) for r in claim if r["baseline"] in SAE} - {None}))
+    print_table(["latents", "data seed", "rate R2 NODE - GRU", "state R2 NODE - GRU"], diffs)
 
     fps = [r for r in claim if "fixed_points" in r and r["tag"].endswith(f"s{r['seed']}{sfx['node_sae']}")]
     if fps:
@@ -391,6 +382,27 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
     sizes_table(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx, profile)
     comparison(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
                epochs or {})
+
+
+def node_minus_gru(latest: dict, dataset: str, seeds: list[int], sfx: dict, sizes: list[int]) -> list[list]:
+    """Rows [size, seed, rate cell, state cell]: NODE - GRU at each latent size and data seed where both SAEs ran
+    with the claim's schedule, paired over the same test-trial resamples."""
+    from nlb_suite.metrics_bootstrap import paired_interval
+    from nlb_suite.report.paired import Difference
+
+    diffs = []
+    for size in sizes:
+        for seed in seeds:
+            pair = [latest.get(f"{dataset}_{b}_l{size}_s{seed}{sfx[b]}") for b in SAE]
+            if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
+                continue
+            cells = [size, seed]
+            for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
+                lo, hi, _ = paired_interval(np.array(pair[0][key]), np.array(pair[1][key]))
+                d = pair[0]["truth"][name] - pair[1]["truth"][name]
+                cells.append(Difference(d, lo, hi).text(digits=3))
+            diffs.append(cells)
+    return diffs
 
 
 def sizes_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, profile: str) -> None:

@@ -1,5 +1,6 @@
 """benchmarks/bench_models.py: model-seed names and when `--reuse` may keep an earlier run folder."""
 
+import pytest
 import yaml
 
 from support.bench_scripts import load_bench
@@ -15,6 +16,15 @@ def test_a_seed_suffix_names_a_further_model_seed():
     assert b.model_of("ndt_seed2") == ("ndt", 2)
     assert b.model_of("stndt_seed11") == ("stndt", 11)
     assert b.model_of("true_psth") == ("true_psth", 0)
+
+
+def test_a_variant_names_a_baseline_with_other_config_values():
+    b = bench()
+    assert b.parse_variants(["gnocchi_bw1=gnocchi:mmd_bandwidth=1,ddim_steps=20"]) == {
+        "gnocchi_bw1": ("gnocchi", {"mmd_bandwidth": 1, "ddim_steps": 20})}
+    assert b.parse_variants([]) == {}
+    with pytest.raises(SystemExit, match="is not LABEL=BASELINE:KEY=VALUE"):
+        b.parse_variants(["gnocchi:mmd_bandwidth=1"])
 
 
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
@@ -43,3 +53,9 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     config_file.write_text(yaml.safe_dump(record))
     assert not b.reusable(out, spec, data)
     assert not b.reusable(tmp_path / "nothing", spec, data)
+
+    variant = RunSpec("smoothing", "mc_maze_small", data=data, out=tmp_path / "variant", seed=0, device="cpu",
+                      ci=0, overrides={"alpha": 0.5})
+    execute(variant, progress=False)
+    assert b.reusable(variant.out, variant, data)  # the variant's own values match its run
+    assert not b.reusable(variant.out, spec, data)  # the default is another config

@@ -48,3 +48,21 @@ def test_sizes_table_means_each_model_and_size_over_the_claim_profile_runs(capsy
                                            "0.836", "/", "0.895"]
     assert table["node_sae", "10"][2:5] == ["0", "0.900", "0.900"]
     assert table["gru_sae", "100"][2:] == ["1", "0.970", "0.970", "0.650", "0.650", "~0.98", "/", "0.63-0.73"]
+
+
+def test_node_minus_gru_pairs_each_latent_size_where_both_saes_ran_with_the_claim_schedule():
+    b = bench()
+    sfx = {"node_sae": "_long_win_u28", "gru_sae": "_long_win"}
+
+    def row(model, size, seed, rate, state, rate_boot, state_boot, suffix=None):
+        return {"tag": f"lorenz_{model}_l{size}_s{seed}{suffix or sfx[model]}", "baseline": model, "seed": seed,
+                "overrides": {"latent_dim": size}, "truth": {"rate R2": rate, "state R2": state},
+                "rate_boot": rate_boot, "state_boot": state_boot}
+
+    up = [0.90 + 0.001 * i for i in range(200)]  # NODE's resampled values, GRU's = NODE's minus a fixed shift
+    rows = [row("node_sae", 10, 0, 0.95, 0.50, up, up), row("gru_sae", 10, 0, 0.85, 0.55,
+                                                             [v - 0.1 for v in up], [v + 0.05 for v in up]),
+            row("node_sae", 25, 0, 0.97, 0.45, up, up),  # no GRU at 25: no row
+            row("node_sae", 10, 1, 0.9, 0.5, up, up), row("gru_sae", 10, 1, 0.8, 0.4, up, up, "_cpu")]  # other profile
+    rows = b.node_minus_gru({r["tag"]: r for r in rows}, "lorenz", [0, 1], sfx, [3, 10, 25])
+    assert rows == [[10, 0, "+0.100 [+0.100, +0.100]", "-0.050 [-0.050, -0.050]"]]
