@@ -366,14 +366,11 @@ def differences(point_a: dict[str, float], point_b: dict[str, float], boot_a: di
                 boot_b: dict[str, np.ndarray]):
     """a - b per statistic of `boot_a` with its paired (bias-corrected percentile) interval: `boot_a[k]` and
     `boot_b[k]` must be on the same resamples."""
-    from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.report.paired import Difference
 
     out = {}
     for k in boot_a:
-        d = point_a[k] - point_b[k]
-        lo, hi, _ = paired_interval(boot_a[k], boot_b[k], LEVEL, observed=d)
-        out[k] = Difference(d, lo, hi)
+        out[k] = Difference.paired(point_a[k] - point_b[k], boot_a[k], boot_b[k], LEVEL)
     return out
 
 

@@ -163,7 +163,6 @@ def main() -> None:
     tag = apply_realism(args.realism)
 
     from nlb_suite.datasets.specs import get_dataset
-    from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.report.paired import Difference, gap_share
     from nlb_suite.table import print_table
 
@@ -207,9 +206,7 @@ def main() -> None:
                 if ba is None or bb is None:
                     cells.append("-")
                     continue
-                d = res["metrics"][a][k] - res["metrics"][b][k]
-                lo, hi, _ = paired_interval(ba, bb, observed=d)
-                cells.append(Difference(d, lo, hi).text())
+                cells.append(Difference.paired(res["metrics"][a][k] - res["metrics"][b][k], ba, bb).text())
             rows.append([f"{a} - {b}", str(s), *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
     print_table(["pair", "seed", *METRICS], rows)

@@ -387,7 +387,6 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
 def node_minus_gru(latest: dict, dataset: str, seeds: list[int], sfx: dict, sizes: list[int]) -> list[list]:
     """Rows [size, seed, rate cell, state cell]: NODE - GRU at each latent size and data seed where both SAEs ran
     with the claim's schedule, paired over the same test-trial resamples."""
-    from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.report.paired import Difference
 
     diffs = []
@@ -398,9 +397,8 @@ def node_minus_gru(latest: dict, dataset: str, seeds: list[int], sfx: dict, size
                 continue
             cells = [size, seed]
             for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
-                lo, hi, _ = paired_interval(np.array(pair[0][key]), np.array(pair[1][key]))
                 d = pair[0]["truth"][name] - pair[1]["truth"][name]
-                cells.append(Difference(d, lo, hi).text(digits=3))
+                cells.append(Difference.paired(d, pair[0][key], pair[1][key]).text(digits=3))
             diffs.append(cells)
     return diffs
 
@@ -477,7 +475,6 @@ def rate_boot_of(row: dict) -> Optional[list[float]]:
 
 def paired_rates(rows: dict, seeds: list[int]) -> None:
     """NODE-SAE minus each other model in rate R2 per data seed, paired over the same test-trial resamples."""
-    from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.report.paired import Difference
     from nlb_suite.table import print_table
 
@@ -492,9 +489,8 @@ def paired_rates(rows: dict, seeds: list[int]) -> None:
             if a is None or b is None:
                 cells.append("-")
                 continue
-            lo, hi, _ = paired_interval(np.array(a), np.array(b))
             d = node["truth"]["rate R2"] - other["truth"]["rate R2"]
-            cells.append(Difference(d, lo, hi).text(digits=3))
+            cells.append(Difference.paired(d, a, b).text(digits=3))
         table.append(cells)
     print("\nrate R2, NODE-SAE minus each model, paired over the same test-trial resamples (tie: interval holds 0)")
     print_table(["model", *(f"data seed {s}" for s in seeds)], table)

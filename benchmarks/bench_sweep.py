@@ -161,7 +161,6 @@ def seconds_cell(value: float | None) -> str:
 
 def paired_cells(res: dict) -> list[str]:
     """PBT - default per metric with its paired 95% interval ('tie' when it holds 0)."""
-    from nlb_suite.metrics_bootstrap import paired_interval
     from nlb_suite.report.paired import Difference
 
     cells = []
@@ -170,9 +169,7 @@ def paired_cells(res: dict) -> list[str]:
         if ba is None or bb is None:
             cells.append("-")
             continue
-        lo, hi, _ = paired_interval(ba, bb)
-        d = res["metrics"][PBT][k] - res["metrics"]["lfads"][k]
-        cells.append(Difference(d, lo, hi).text())
+        cells.append(Difference.paired(res["metrics"][PBT][k] - res["metrics"]["lfads"][k], ba, bb).text())
     return cells
 
 

@@ -49,6 +49,13 @@ def test_paired_interval_bias_corrected_by_hand():
     assert (round(lo, 4), round(hi, 4)) == (-0.9981, 1.9228) and share == pytest.approx(300 / 401)
 
 
+def test_a_paired_difference_takes_the_bias_corrected_interval_around_the_measured_value():
+    d = np.linspace(-1.0, 3.0, 401)
+    diff = Difference.paired(0.0, d + 5.0, np.full(401, 5.0))  # a - b over the shared resamples is d
+    assert (diff.value, round(diff.lo, 4), round(diff.hi, 4)) == (0.0, -0.9981, 1.9228)  # as by hand above
+    assert diff.tie and Difference.paired(1.0, d, np.zeros(401), level=0.25).text(2) == "+1.00 [+0.50, +1.50]"
+
+
 def test_top_ties_and_differences_from_paired_resamples():
     top = np.linspace(0.8, 1.2, 401)
     boot = [top,                                    # A: top (value 1.0)

@@ -55,6 +55,13 @@ class Difference:
     lo: float
     hi: float
 
+    @classmethod
+    def paired(cls, value: float, boot_a: Sequence[float], boot_b: Sequence[float],
+               level: float = LEVEL) -> Difference:
+        """`value` = a - b on all trials, with the bias-corrected interval of a - b over shared resamples."""
+        lo, hi, _ = paired_interval(np.asarray(boot_a), np.asarray(boot_b), level, observed=value)
+        return cls(value, lo, hi)
+
     @property
     def tie(self) -> bool:
         return is_tie(self.lo, self.hi)
@@ -100,8 +107,7 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
         for i in range(n):
             if boot[i] is not None and _finite(values[i]):
                 diff = 0.0 if i == top else values[i] - values[top]
-                lo, hi, _ = paired_interval(boot[i], boot[top], level, observed=diff)
-                diffs[i] = Difference(diff, lo, hi)
+                diffs[i] = Difference.paired(diff, boot[i], boot[top], level)
         tied = {i for i in ok if i == top or (diffs[i] is not None and diffs[i].tie)}
     else:
         top_iv = (intervals or [None] * n)[top]
