@@ -7,8 +7,10 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
   to a deterministic code c (`code_dim`, 8-32). InfoDiffusion keeps c informative (it must help the
   denoiser) and close to N(0, I) with a biased MMD penalty (kernel exp(-mean (x - y)^2 / d)) against as
   many prior draws as the batch holds, weight `mmd_scale` (0.1). At d = 16 that kernel is nearly flat over
-  prior draws (~e^(-1/8)), so it barely notices codes shrunk towards 0; `mmd_bandwidth` (default 0: d, as
-  InfoDiffusion) puts another width in place of d (benchmarks/bench_gnocchi_mmd.py). The encoder sees
+  prior draws (~e^(-1/8)), so it barely notices codes shrunk towards 0 and trials generated from c ~ N(0, I)
+  come out wrong (median Fano 5-9 against 2.5-2.9 real). `mmd_bandwidth` puts another width in place of d:
+  the default 1 (chosen on two development stand-ins' train trials, benchmarks/bench_gnocchi_mmd.py) makes
+  prior samples realistic at unchanged co-bps (paired on three data seeds); 0 is InfoDiffusion's d. The encoder sees
   held-in spikes only, in training as at prediction, so co-smoothing never needs held-out data of an eval
   trial.
 - **Latent diffusion (LDNS-style), not diffusion on counts.** A spike autoencoder (non-causal convs over
@@ -131,7 +133,7 @@ class GnocchiConfig:
     beta_end: float = 1e-2
     snr_weighting: str = "truncated"  # noise-MSE weight per step: "truncated" max(1, 1/SNR) or "none"
     mmd_scale: float = 0.1
-    mmd_bandwidth: float = 0.0  # the MMD kernel's exp(-mean (x - y)^2 / bandwidth); 0: code_dim (InfoDiffusion's)
+    mmd_bandwidth: float = 1.0  # the MMD kernel's exp(-mean (x - y)^2 / bandwidth); 0: code_dim (InfoDiffusion's)
     recon_scale: float = 1.0
     ddim_steps: int = 50
     ddim_eta: float = 1.0  # stochastic (DDPM-like) steps: internal-validation co-bps of guided sampling +0.001..0.006

@@ -158,18 +158,14 @@ def fitted(name: str, b: Bench, train=None):
     return _fit_or_load(name, b, train)
 
 
-def same_data(run_dir: Path, data: Path) -> bool:
-    """Did bench_models.py's run in `run_dir` train on these very NWB files (checksums in its run.json)?"""
-    from nlb_suite.datasets.session import find_nwb_files
-    from nlb_suite.errors import NLBInputError
-    from nlb_suite.h5io import sha256_file
-    from nlb_suite.runs import read_run
+def bench_models_run(run_dir: Path, name: str, data: Path) -> bool:
+    """Is bench_models.py's run in `run_dir` this baseline's default config, seed 0, on these very NWB files?
+    (Its checkpoint then is the model this bench would fit; a run made before a default changed is not.)"""
+    from bench_models import reusable
 
-    try:
-        info = read_run(run_dir).info
-    except NLBInputError:
-        return False
-    return info.get("data_sha256") == {p.name: sha256_file(p) for p in find_nwb_files(data)}
+    from nlb_suite.runs import RunSpec
+
+    return reusable(run_dir, RunSpec(name, DATASET, data=data, seed=0, device="cpu"), data)
 
 
 def _fit_or_load(name: str, b: Bench, train):
@@ -179,7 +175,7 @@ def _fit_or_load(name: str, b: Bench, train):
     n_in, n_all = b.train.spikes_heldin.shape[2], b.spikes.shape[2]
     checkpoint = b.run_dirs / name / f"{name}_best.pt"
     default = PROFILE["name"] is None and not (name == "gnocchi" and GNOCCHI_SET)  # bench_models ran the default
-    if train is None and default and checkpoint.exists() and same_data(b.run_dirs / name, b.data):
+    if train is None and default and checkpoint.exists() and bench_models_run(b.run_dirs / name, name, b.data):
         if name == "gnocchi":
             model.load(checkpoint, n_in, n_all)
         else:
@@ -649,7 +645,7 @@ def main() -> None:
     ap.add_argument("--png", default=str(HERE / "gnocchi_samples.png"), help="figure of claim 3 (first seed)")
     ap.add_argument("--profile", default=None, help="config profile of both models (default: cpu; fast: a smoke run)")
     ap.add_argument("--gnocchi-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a GNOCCHI config value other than the default (repeatable), e.g. mmd_bandwidth=1")
+                    help="a GNOCCHI config value other than the default (repeatable), e.g. mmd_bandwidth=0 (InfoDiffusion's width)")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
     PROFILE["name"] = args.profile

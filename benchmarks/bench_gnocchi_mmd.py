@@ -8,7 +8,7 @@ Why: with InfoDiffusion's kernel exp(-mean_k (x_k - y_k)^2 / d) at code_dim d = 
 at kernel value ~exp(-2 / 16) ~ 0.88 whatever their distance, so the MMD penalty is nearly flat and the
 codes drift off the prior; trials generated from prior draws then have wrong statistics (RESULTS, claim 3:
 median Fano 5-6 vs 2.5-2.9 real). `mmd_scale` (default 0.1) is the knob the issue's loss has;
-`mmd_bandwidth` (default 0: d) replaces the kernel's d, e.g. by 1: exp(-mean_k (x_k - y_k)^2).
+`mmd_bandwidth` (0: d, InfoDiffusion's; 1, what this bench chose, is the default since) sets the width: exp(-mean_k (x_k - y_k)^2 / width).
 
 Development only, never a claim: one stand-in (synthetic mc_maze_small, --data-seed, default 9, a seed the
 reported benchmarks do not use), and only its train trials: each GNOCCHI (the CPU default with only
