@@ -98,7 +98,7 @@ from .torch_core import (
     TrainSettings,
     active_hooks,
     autocast,
-    cpu_threads,
+    cpu_compute,
     device_of,
     to_device,
     training_hooks,
@@ -329,7 +329,7 @@ class GnocchiBaseline(Baseline):
 
     def fit(self, train: TrialSet) -> None:
         """Seeded train/valid split of the train trials; autoencoder, then code encoder + denoiser."""
-        with cpu_threads(self.config.cpu_threads, self.device):
+        with cpu_compute(self.config.cpu_threads, self.device):
             self._fit(train)
 
     def _stage_dir(self, stage: str) -> Optional[Path]:
@@ -503,7 +503,7 @@ class GnocchiBaseline(Baseline):
         self._check_fitted()
         self.model.eval()
         data = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device)
-        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(self.config.cpu_threads, self.device), torch.no_grad():
             idx = torch.arange(data.x.shape[0], device=self.device)
             return self.codes(self.encoder_input(data, idx, train=False)).float().cpu().numpy()
 
@@ -528,7 +528,7 @@ class GnocchiBaseline(Baseline):
         code = torch.as_tensor(np.asarray(codes, dtype=np.float32), device=self.device)
         per_chunk = max(1, cfg.predict_batch // n_samples)  # whole trials per chunk
         rates_out, latents_out = [], []
-        with cpu_threads(cfg.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(cfg.cpu_threads, self.device), torch.no_grad():
             progress = self.context.extras.get("progress")  # guided sampling of thousands of trials takes minutes
             for start in tqdm(range(0, len(code), per_chunk), desc="sample", leave=False,
                               disable=None if progress is None else not progress):

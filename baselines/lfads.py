@@ -25,7 +25,7 @@ from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, to_device
 
 # validation metrics on the internal validation trials (each a mean Poisson NLL per observed entry, except
 # valid_loss): every entry not held back for SV, the held-out neurons alone, the SV entries, the scaled loss
@@ -220,7 +220,7 @@ class LFADSBaseline(Baseline):
 
     def fit(self, train: TrialSet) -> None:
         """Seeded train/valid split of the train trials, then early-stopped training."""
-        with cpu_threads(self.config.cpu_threads, self.device):
+        with cpu_compute(self.config.cpu_threads, self.device):
             self._fit(train)
 
     def _fit(self, train: TrialSet) -> None:
@@ -283,7 +283,7 @@ class LFADSBaseline(Baseline):
         """Log-rates (n, T + F, n_in + n_out): posterior mean, or log of the mean over posterior samples."""
         if self.model is None:
             raise NLBInputError("baseline lfads: predict() before fit()")
-        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(self.config.cpu_threads, self.device), torch.no_grad():
             return self._log_rates(trials)
 
     def _log_rates(self, trials: TrialSet) -> torch.Tensor:
@@ -306,7 +306,7 @@ class LFADSBaseline(Baseline):
         """(n, T, fac_dim) factors of the posterior mean in the trials' windows, for state R2."""
         if self.model is None:
             raise NLBInputError("baseline lfads: latents() before fit()")
-        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(self.config.cpu_threads, self.device), torch.no_grad():
             self.model.eval()
             x = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device).x
             t = x.shape[1]

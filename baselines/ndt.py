@@ -35,7 +35,7 @@ from .ndt_model import (
     sample_mask,
     span_limit,
 )
-from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, to_device
 
 
 @dataclass
@@ -196,7 +196,7 @@ class NDTBaseline(Baseline):
     # ----- fit / predict ----------------------------------------------------------------------------
 
     def fit(self, train: TrialSet) -> None:
-        with cpu_threads(self.config.cpu_threads, self.device):
+        with cpu_compute(self.config.cpu_threads, self.device):
             self._fit(train)
 
     def _fit(self, train: TrialSet) -> None:
@@ -249,7 +249,7 @@ class NDTBaseline(Baseline):
         """One NDTOutput field for all steps (n, T + F, ...) from the held-in spikes, unmasked, in eval mode."""
         if self.model is None:
             raise NLBInputError(f"baseline {self.name}: predict() or latents() before fit()")
-        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(self.config.cpu_threads, self.device), torch.no_grad():
             self.model.eval()
             data = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins, self.device)
             n_neurons, n_fwd = self.model.dims.n_neurons, self.context.n_forward_bins

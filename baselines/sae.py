@@ -27,7 +27,7 @@ from nlb_suite.seeding import seed_everything
 from .lfads import LFADSData, prepare
 from .lfads_model import masked_recon
 from .sae_model import DYNAMICS, SAE, SAEDims
-from .torch_core import Trainer, TrainSettings, autocast, cpu_threads, device_of
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of
 
 
 @dataclass
@@ -117,7 +117,7 @@ class SAEBaseline(Baseline):
 
     def fit(self, train: TrialSet) -> None:
         """Seeded train/valid split of the train trials, then training with the shared Trainer."""
-        with cpu_threads(self.config.cpu_threads, self.device):
+        with cpu_compute(self.config.cpu_threads, self.device):
             self._fit(train)
 
     def _fit(self, train: TrialSet) -> None:
@@ -179,7 +179,7 @@ class SAEBaseline(Baseline):
         """(log-rates (n, T + F, all neurons), latents (n, T + F, latent_dim)) in eval mode."""
         if self.model is None:
             raise NLBInputError(f"baseline {self.name}: predict() before fit()")
-        with cpu_threads(self.config.cpu_threads, self.device), torch.no_grad():
+        with cpu_compute(self.config.cpu_threads, self.device), torch.no_grad():
             self.model.eval()
             data = prepare(dataclasses.replace(trials, spikes_heldout=None), self.context.n_forward_bins,
                            self.device)

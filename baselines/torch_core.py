@@ -82,20 +82,38 @@ class TrainSettings:
                                 f"(got {self.lr_schedule!r})")
 
 
+FLUSH_DENORMALS = True  # False only to measure the old behaviour (benchmarks/bench_denormals.py)
+
+
 @contextlib.contextmanager
-def cpu_threads(n: int, device: torch.device) -> Iterator[None]:
-    """Limit torch's intra-op CPU threads to `n` (0: leave as is) inside the block; restored after.
+def cpu_compute(n: int, device: torch.device) -> Iterator[None]:
+    """CPU settings for a fit or a prediction, restored after the block: `n` intra-op threads (0: leave as is)
+    and denormal floats flushed to zero.
 
     Small recurrent models gain nothing from more threads, and on shared, loaded cores spinning
     OpenMP threads make them far slower (15 s vs 236 s for the same LFADS fit on 2 busy cores).
+    Training drifts values into the denormal range (|x| < 1.2e-38), where x86 arithmetic is many times
+    slower: a trained STNDT's step took 2.7x a fresh one's CPU time until they were flushed
+    (benchmarks/bench_denormals.py). The flush holds on the calling thread, the one a fit uses by default;
+    extra OpenMP workers keep the mode they started with.
     """
-    old = torch.get_num_threads()
-    if n > 0 and device.type == "cpu":
+    if device.type != "cpu":
+        yield
+        return
+    old_threads, old_flush = torch.get_num_threads(), flushes_denormals()
+    if n > 0:
         torch.set_num_threads(n)
+    torch.set_flush_denormal(FLUSH_DENORMALS)
     try:
         yield
     finally:
-        torch.set_num_threads(old)
+        torch.set_flush_denormal(old_flush)
+        torch.set_num_threads(old_threads)
+
+
+def flushes_denormals() -> bool:
+    """Does CPU arithmetic on this thread treat denormal floats as zero? (torch has no getter.)"""
+    return bool(torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0)
 
 
 def device_of(device: str) -> torch.device:

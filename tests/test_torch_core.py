@@ -1,0 +1,74 @@
+"""The CPU settings every torch baseline fits and predicts under (baselines.torch_core.cpu_compute)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baselines.ndt import NDTBaseline, NDTConfig  # noqa: E402
+from baselines.torch_core import cpu_compute, flushes_denormals  # noqa: E402
+from nlb_suite.baseline_api import RunContext  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
+
+DENORMAL = 1e-39  # below float32's smallest normal number (1.18e-38)
+
+
+@pytest.fixture(autouse=True)
+def flush_off():
+    """Each test starts with torch's default (denormals kept) and leaves it so."""
+    torch.set_flush_denormal(False)
+    yield
+    torch.set_flush_denormal(False)
+
+
+def test_denormals_are_flushed_inside_and_kept_after():
+    x = torch.tensor([DENORMAL])
+    assert not flushes_denormals() and (x * 1.0).item() > 0
+    with cpu_compute(1, torch.device("cpu")):
+        assert flushes_denormals()
+        assert (x * 1.0).item() == 0.0 and (x + 0.0).item() == 0.0
+        assert torch.get_num_threads() == 1
+    assert not flushes_denormals() and (x * 1.0).item() > 0
+
+
+def test_threads_and_a_flush_already_on_are_restored():
+    torch.set_num_threads(2)
+    torch.set_flush_denormal(True)
+    with cpu_compute(1, torch.device("cpu")):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2 and flushes_denormals()
+    with cpu_compute(0, torch.device("cpu")):  # 0: threads left as they are
+        assert torch.get_num_threads() == 2
+
+
+def test_restored_after_an_error_inside():
+    with pytest.raises(RuntimeError, match="boom"):
+        with cpu_compute(1, torch.device("cpu")):
+            raise RuntimeError("boom")
+    assert not flushes_denormals()
+
+
+def test_other_devices_leave_cpu_settings_alone():
+    torch.set_num_threads(2)
+    with cpu_compute(1, torch.device("cuda")):  # constructing the device needs no GPU
+        assert torch.get_num_threads() == 2 and not flushes_denormals()
+
+
+def test_a_fit_and_a_prediction_run_with_denormals_flushed():
+    """Every epoch of a real fit sees the flush (the on_epoch hook runs inside fit); afterwards it is off again."""
+    train = poisson_trials(12, 8, 5, 2, 2, seed=0)
+    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=2, n_forward_bins=2, seed=0)
+    seen = []
+    ctx.extras["on_epoch"] = lambda epoch, row: seen.append(flushes_denormals())
+    model = NDTBaseline(NDTConfig(n_layers=1, n_heads=1, ffn_dim=4, context_forward=2, context_backward=2,
+                                  max_span=1, span_ramp_start=1, span_ramp_end=1, batch_size=4, max_epochs=2,
+                                  patience=2, warmup_epochs=1), ctx)
+    model.fit(train)
+    assert seen == [True, True] and not flushes_denormals()
+    model.predict(train)
+    assert not flushes_denormals()
