@@ -93,7 +93,7 @@ def cpu_compute(n: int, device: torch.device) -> Iterator[None]:
     Small recurrent models gain nothing from more threads, and on shared, loaded cores spinning
     OpenMP threads make them far slower (15 s vs 236 s for the same LFADS fit on 2 busy cores).
     Training drifts values into the denormal range (|x| < 1.2e-38), where x86 arithmetic is many times
-    slower: a trained STNDT's step took 2.7x a fresh one's CPU time until they were flushed
+    slower: a trained STNDT's step took 2.5x a fresh one's CPU time until they were flushed
     (benchmarks/bench_denormals.py). The flush holds on the calling thread, the one a fit uses by default;
     extra OpenMP workers keep the mode they started with.
     """

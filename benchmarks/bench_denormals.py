@@ -4,6 +4,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_denormals.py --baselines lfads,gnocchi --data-seed 0
     OMP_NUM_THREADS=1 python benchmarks/bench_denormals.py --baselines stndt --dataset mc_maze --trials 2295 \
         --data-seed 9 --set max_epochs=20 --set patience=20 --set span_ramp_start=4 --set span_ramp_end=10
+    OMP_NUM_THREADS=1 python benchmarks/bench_denormals.py --step-probe RUN_DIR   # a finished ndt/stndt run
 
 Training pushes weights, activations and optimiser moments into the denormal range (|x| < 1.2e-38), where
 x86 arithmetic takes many times longer. `baselines.torch_core.cpu_compute` flushes them to zero during every
@@ -13,6 +14,8 @@ arm. Each baseline is fitted twice on the same synthetic stand-in (`bench_realis
 CPU seconds, the seconds of its first and last 5 epochs (curves.csv `train_s`), and the eval scores with the
 paired bootstrap interval of flush - no flush (flushing changes the tiniest values, so the two fits are
 not bit-identical; their scores should tie).
+`--step-probe RUN_DIR` times single training steps (CPU time, one thread) of an NDT/STNDT network with a
+finished run's trained weights and with fresh ones, flush off and on: the diagnosis in miniature.
 """
 
 from __future__ import annotations
@@ -60,6 +63,51 @@ def fit_both(baseline: str, dataset: str, data: Path, out: Path, device: str,
     return arms
 
 
+def step_probe(run_dir: Path, steps: int = 8) -> None:
+    """CPU ms per training step (forward, backward, Adam) of a trained vs a fresh NDT/STNDT, flush off / on."""
+    import numpy as np
+    import torch
+
+    from baselines.ndt import tokens
+    from baselines.ndt_model import NDT
+    from nlb_suite.baseline_api import get_baseline
+    from nlb_suite.datasets.specs import get_dataset
+    from nlb_suite.runs import read_run
+    from nlb_suite.table import print_table
+
+    record = read_run(run_dir)
+    name = record.config["baseline"]
+    cfg = get_baseline(name).Config(**record.config["config"])
+    state = torch.load(run_dir / f"{name}_best.pt", map_location="cpu", weights_only=True)
+    n_neurons, n_steps = state["readout.weight"].shape[0], state["position"].shape[0]
+    spec = get_dataset(record.config["dataset"])
+    n_fwd = n_steps - int(np.ceil((spec.train_window.offsets[1] - spec.train_window.offsets[0]) / 5))
+    heldin = np.random.default_rng(0).poisson(0.05, (cfg.batch_size, n_steps - n_fwd, spec.n_heldin))
+    batch = tokens(torch.as_tensor(heldin, dtype=torch.float32), n_neurons, n_fwd)
+    torch.set_num_threads(1)
+    rows = []
+    for weights in ("fresh", "trained"):
+        for flush in (False, True):
+            torch.set_flush_denormal(flush)
+            torch.manual_seed(0)
+            model = NDT(cfg.dims(n_neurons, n_steps, name == "stndt"))
+            if weights == "trained":
+                model.load_state_dict(state)
+            model.train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            for i in range(steps + 2):  # 2 untimed
+                if i == 2:
+                    t0 = time.process_time()
+                log_rates = model(batch).log_rates
+                (log_rates.exp() - batch * log_rates).mean().backward()  # Poisson NLL against the input counts
+                opt.step()
+                opt.zero_grad()
+            rows.append([name, weights, "on" if flush else "off", f"{1000 * (time.process_time() - t0) / steps:.0f}"])
+    torch.set_flush_denormal(False)
+    print(f"{run_dir}: batch {cfg.batch_size} x {n_steps} steps x {n_neurons} neurons, one thread")
+    print_table(["model", "weights", "flush", "CPU ms/step"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baselines", default="ndt,stndt,lfads,gnocchi")
@@ -71,7 +119,11 @@ def main() -> None:
                     help="config values for every baseline in both arms (e.g. fewer epochs at realistic scale)")
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--work", default=str(HERE / "_work"))
+    ap.add_argument("--step-probe", metavar="RUN_DIR", help="only time training steps of this ndt/stndt run's network")
     args = ap.parse_args()
+    if args.step_probe:
+        step_probe(Path(args.step_probe))
+        return
 
     from bench_realism import stand_in
 
