@@ -73,6 +73,7 @@ def step_probe(run_dir: Path, steps: int = 8) -> None:
     from nlb_suite.baseline_api import get_baseline
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.runs import read_run
+    from nlb_suite.seeding import seed_everything
     from nlb_suite.table import print_table
 
     record = read_run(run_dir)
@@ -89,7 +90,7 @@ def step_probe(run_dir: Path, steps: int = 8) -> None:
     for weights in ("fresh", "trained"):
         for flush in (False, True):
             torch.set_flush_denormal(flush)
-            torch.manual_seed(0)
+            seed_everything(0)
             model = NDT(cfg.dims(n_neurons, n_steps, name == "stndt"))
             if weights == "trained":
                 model.load_state_dict(state)
