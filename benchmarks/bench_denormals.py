@@ -49,17 +49,18 @@ def fit_both(baseline: str, dataset: str, data: Path, out: Path, device: str,
     from nlb_suite.runs import RunSpec, execute
 
     arms = {}
-    for arm in ARMS:
-        torch_core.FLUSH_DENORMALS = arm == "flush"
-        run_dir = out / f"{baseline}_{arm.replace(' ', '_')}"
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = execute(RunSpec(baseline, dataset, data=data, out=run_dir, seed=0, device=device, ci=0,
-                                 overwrite=True, overrides=overrides), progress=False)
-        arms[arm] = {"dir": run_dir, "metrics": result.metrics, "wall": time.perf_counter() - wall0,
-                     "cpu": time.process_time() - cpu0, "fit": result.timings["fit_s"],
-                     "epochs": epoch_seconds(run_dir)}
-        print(f"  {baseline} {arm}: fit {result.timings['fit_s']:.0f} s", file=sys.stderr, flush=True)
-    torch_core.FLUSH_DENORMALS = True
+    try:
+        for arm in ARMS:
+            torch_core.FLUSH_DENORMALS = arm == "flush"
+            run_dir = out / f"{baseline}_{arm.replace(' ', '_')}"
+            cpu0 = time.process_time()
+            result = execute(RunSpec(baseline, dataset, data=data, out=run_dir, seed=0, device=device, ci=0,
+                                     overwrite=True, overrides=overrides), progress=False)
+            arms[arm] = {"dir": run_dir, "metrics": result.metrics, "cpu": time.process_time() - cpu0,
+                         "fit": result.timings["fit_s"], "epochs": epoch_seconds(run_dir)}
+            print(f"  {baseline} {arm}: fit {result.timings['fit_s']:.0f} s", file=sys.stderr, flush=True)
+    finally:
+        torch_core.FLUSH_DENORMALS = True
     return arms
 
 
@@ -138,7 +139,8 @@ def main() -> None:
     trials = args.trials or get_dataset(args.dataset).n_train_val
     work = Path(args.work)
     data = stand_in(args.dataset, trials, args.data_seed, work / "realism")
-    out = work / "denormals" / f"{args.dataset}_{trials}_s{args.data_seed}"
+    tag = "".join(f"_{v.replace('=', '')}" for v in args.set)  # runs with other --set values keep their folders
+    out = work / "denormals" / f"{args.dataset}_{trials}_s{args.data_seed}{tag}"
     target = load(args.dataset, data, bin_ms=5, phase="val").target_dict()
 
     timing_rows, score_rows = [], []
