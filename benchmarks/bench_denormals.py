@@ -10,8 +10,9 @@ Training pushes weights, activations and optimiser moments into the denormal ran
 x86 arithmetic takes many times longer. `baselines.torch_core.cpu_compute` flushes them to zero during every
 fit and prediction; this bench turns that off (`FLUSH_DENORMALS = False`, the behaviour before) for one
 arm. Each baseline is fitted twice on the same synthetic stand-in (`bench_realism.stand_in`, phase val,
-5 ms, its CPU default config with any `--set` values, model seed 0), in this one process, one after the other: the fit's wall and
-CPU seconds, the seconds of its first and last 5 epochs (curves.csv `train_s`), and the eval scores with the
+5 ms, its CPU default config with any `--set` values, model seed 0), in this one process, one after the other: the fit's wall
+seconds, the whole run's CPU seconds (fit, prediction and scoring: GNOCCHI's sampled prediction makes its
+larger than its fit's), the seconds of its first and last 5 epochs (curves.csv `train_s`), and the eval scores with the
 paired bootstrap interval of flush - no flush (flushing changes the tiniest values, so the two fits are
 not bit-identical; their scores should tie).
 `--step-probe RUN_DIR` times single training steps (CPU time, one thread) of an NDT/STNDT network with a
@@ -163,7 +164,7 @@ def main() -> None:
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, data seed {args.data_seed}, 5 ms, phase val; "
           f"CPU default configs{' with ' + ', '.join(args.set) if args.set else ''}, model seed 0; "
           f"device {args.device}")
-    print_table(["model", "arm", "epochs", "fit s", "CPU s", "s/epoch first 5", "s/epoch last 5", "last/first"],
+    print_table(["model", "arm", "epochs", "fit s", "run CPU s", "s/epoch first 5", "s/epoch last 5", "last/first"],
                 timing_rows)
     print("\neval scores (paired 95% bootstrap interval over eval trials; 'tie' = interval includes 0)")
     print_table(["model", "arm", *METRICS], score_rows)
