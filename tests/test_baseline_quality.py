@@ -41,10 +41,17 @@ def test_lfads_fast_profile_learns_below_ceiling(runs):
     assert 0 < lfads["fp-bps"] < ceiling["fp-bps"]
 
 
+@pytest.fixture(scope="module")
+def nlb_tools_target(runs):
+    """nlb_tools' eval targets of the runs' data, made once: building them is the slow part of the oracle."""
+    folder, _ = runs
+    return nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
+
+
 @pytest.mark.parametrize("name", ["smoothing", "gpfa", "lfads"])
-def test_metrics_json_equals_nlb_tools_score(runs, name):
-    folder, r = runs
-    target = nlb_tools_tensors(folder, "mc_maze_small", 5, "val")["target"]
+def test_metrics_json_equals_nlb_tools_score(runs, nlb_tools_target, name):
+    _, r = runs
+    target = nlb_tools_target
     run = r[name].run_dir
     assert_results_equal(json.loads((run / "metrics.json").read_text()),
                          nlb_tools_evaluate(target, load_h5(run / "submission.h5")))
