@@ -50,8 +50,6 @@ def nlb_tools_target(runs):
 
 @pytest.mark.parametrize("name", ["smoothing", "gpfa", "lfads"])
 def test_metrics_json_equals_nlb_tools_score(runs, nlb_tools_target, name):
-    _, r = runs
-    target = nlb_tools_target
-    run = r[name].run_dir
+    run = runs[1][name].run_dir
     assert_results_equal(json.loads((run / "metrics.json").read_text()),
-                         nlb_tools_evaluate(target, load_h5(run / "submission.h5")))
+                         nlb_tools_evaluate(nlb_tools_target, load_h5(run / "submission.h5")))
