@@ -10,11 +10,11 @@ Training pushes weights, activations and optimiser moments into the denormal ran
 x86 arithmetic takes many times longer. `baselines.torch_core.cpu_compute` flushes them to zero during every
 fit and prediction; this bench turns that off (`FLUSH_DENORMALS = False`, the behaviour before) for one
 arm. Each baseline is fitted twice on the same synthetic stand-in (`bench_realism.stand_in`, phase val,
-5 ms, its CPU default config with any `--set` values, model seed 0), in this one process, one after the other: the fit's wall
-seconds, the whole run's CPU seconds (fit, prediction and scoring: GNOCCHI's sampled prediction makes its
-larger than its fit's), the seconds of its first and last 5 epochs (curves.csv `train_s`), and the eval scores with the
-paired bootstrap interval of flush - no flush (flushing changes the tiniest values, so the two fits are
-not bit-identical; their scores should tie).
+5 ms, its CPU default config with any `--set` values, model seed 0), in this one process, one after the
+other. Printed per arm: the fit's wall seconds; the whole run's CPU seconds (fit, prediction and scoring,
+so GNOCCHI's sampled prediction puts it above the fit's); the mean seconds of the first and last 5 epochs
+(curves.csv `train_s`); the eval scores with the paired bootstrap interval of flush - no flush (flushing
+changes the tiniest values, so the two fits are not bit-identical; their scores should tie).
 `--step-probe RUN_DIR` times single training steps (CPU time, one thread) of an NDT/STNDT network with a
 finished run's trained weights and with fresh ones, flush off and on: the diagnosis in miniature.
 """
