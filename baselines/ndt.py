@@ -27,6 +27,7 @@ from nlb_suite.seeding import seed_everything
 from .ndt_model import (
     MASK_MODES,
     NDT,
+    POSITIONS,
     NDTDims,
     NDTOutput,
     corrupt,
@@ -49,6 +50,7 @@ class NDTConfig:
     linear_embedder: bool = False
     model_dim: int = 0
     max_spikes: int = 20
+    position: str = "learned"
     dropout: float = 0.5
     dropout_embedding: float = 0.5
     dropout_rates: float = 0.5
@@ -92,6 +94,9 @@ class NDTConfig:
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
                 raise NLBInputError(f"baseline {who}: {key} must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
+        if self.position not in POSITIONS:
+            raise NLBInputError(f"baseline {who}: position must be one of {', '.join(POSITIONS)} "
+                                f"(got {self.position!r})")
         if self.mask_mode not in MASK_MODES:
             raise NLBInputError(f"baseline {who}: mask_mode must be one of {', '.join(MASK_MODES)} "
                                 f"(got {self.mask_mode!r})")

@@ -2,9 +2,10 @@
 
 NDT (Ye & Pandarinath 2021): a pre-norm transformer encoder over time bins. A token is one bin's vector of
 counts of every neuron (held-out neurons are zero inputs, forward bins zero tokens), optionally embedded
-(per-neuron count embedding or a linear map), scaled by sqrt(width), plus a learnable position embedding;
-self-attention sees only a band of bins (`context_forward` / `context_backward`); T-Fixup scaling of the
-attention value/output and feed-forward weights; a linear readout gives log-rates of every neuron.
+(per-neuron count embedding or a linear map), scaled by sqrt(width), plus a position embedding (learned as in
+NDT, or STNDT's fixed sinusoidal codes); self-attention sees only a band of bins (`context_forward` /
+`context_backward`); T-Fixup scaling of the attention value/output and feed-forward weights; a linear readout
+gives log-rates of every neuron.
 
 STNDT (Le & Shlizerman 2022) adds to every layer a spatial block: attention across neurons (each neuron's
 time course is its feature vector), whose head-averaged N x N weights mix the temporal branch's output,
@@ -29,6 +30,7 @@ from torch import nn
 from nlb_suite.errors import NLBInputError
 
 MASK_MODES = ("timestep", "full")
+POSITIONS = ("learned", "sinusoidal")
 
 
 @dataclass
@@ -44,6 +46,7 @@ class NDTDims:
     linear_embedder: bool = False  # a linear map of the token (to n_neurons * max(embed_dim, 1))
     model_dim: int = 0  # > 0: a linear embedder to this width instead (a narrower network for CPUs)
     max_spikes: int = 20  # count embedding: larger counts share the last entry
+    position: str = "learned"  # "learned": N(0, 1) tables trained with the rest (NDT); "sinusoidal": fixed (STNDT)
     dropout: float = 0.5  # attention, feed-forward and residual dropout
     dropout_embedding: float = 0.5  # after embedding + position
     dropout_rates: float = 0.5  # before the readout
@@ -258,11 +261,11 @@ class NDT(nn.Module):
             nn.init.uniform_(self.embedder.weight, -0.1, 0.1)
         else:
             self.embedder = nn.Identity()
-        self.position = nn.Parameter(torch.randn(dims.n_steps, w))
+        self._add_position("position", dims.n_steps, w)
         self.embed_drop = Dropout(dims.dropout_embedding)
         if dims.spatial:
             self.spatial_embedder = nn.Linear(dims.n_steps, dims.n_steps)
-            self.spatial_position = nn.Parameter(torch.randn(n, dims.n_steps))
+            self._add_position("spatial_position", n, dims.n_steps)
         self.layers = nn.ModuleList(EncoderLayer(dims) for _ in range(dims.n_layers))
         for layer in self.layers:
             layer.tfixup(dims.n_layers)
@@ -273,6 +276,13 @@ class NDT(nn.Module):
         nn.init.zeros_(self.readout.bias)
         self.register_buffer("band", context_band(dims.n_steps, dims.context_forward, dims.context_backward),
                              persistent=False)
+
+    def _add_position(self, name: str, n_positions: int, width: int) -> None:
+        """A learned N(0, 1) table, or fixed sinusoidal codes (a buffer, rebuilt from the config on load)."""
+        if self.dims.position == "sinusoidal":
+            self.register_buffer(name, sinusoidal_positions(n_positions, width), persistent=False)
+        else:
+            self.register_parameter(name, nn.Parameter(torch.randn(n_positions, width)))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens -> embedded tokens (before position), scaled by sqrt(width) as in NDT."""
@@ -300,3 +310,13 @@ class NDT(nn.Module):
         encoded = self.norm(h)
         log_rates = self.readout(self.rate_drop(encoded))
         return NDTOutput(log_rates, embedded, spatial_embedded, encoded)
+
+
+def sinusoidal_positions(n_positions: int, width: int) -> torch.Tensor:
+    """Vaswani et al.'s fixed codes: column 2i is sin(p / 10000^(2i / width)), column 2i + 1 its cosine."""
+    position = torch.arange(n_positions, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
+    codes = torch.zeros(n_positions, width)
+    codes[:, 0::2] = torch.sin(position * frequency)
+    codes[:, 1::2] = torch.cos(position * frequency[: width // 2])
+    return codes

@@ -22,6 +22,7 @@ from baselines.ndt_model import (  # noqa: E402
     info_nce,
     loss_weights,
     sample_mask,
+    sinusoidal_positions,
     span_limit,
 )
 from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
@@ -184,6 +185,24 @@ def test_spatial_weights_are_row_stochastic_and_neuron_equivariant():
     torch.testing.assert_close(sw(s[:, perm]), w[:, perm][:, :, perm])
 
 
+def test_sinusoidal_positions_are_fixed_codes_by_hand():
+    """STNDT's positions: column 2i = sin(p / 10000^(2i/w)), 2i + 1 its cosine (odd widths end on a sine); a
+    buffer for both branches, never trained or saved, while "learned" keeps NDT's trained tables."""
+    codes = sinusoidal_positions(3, 5)
+    want = [[math.sin(p / 10000 ** (c / 5)) if c % 2 == 0 else math.cos(p / 10000 ** ((c - 1) / 5))
+             for c in range(5)] for p in range(3)]
+    np.testing.assert_allclose(codes.numpy(), want, rtol=1e-6, atol=1e-7)
+    dims = dict(n_neurons=N_IN + N_OUT, n_steps=T + FWD, n_layers=1, ffn_dim=8, spatial=True)
+    fixed = NDT(NDTDims(**dims, position="sinusoidal"))
+    names = {n for n, _ in fixed.named_parameters()}
+    assert not {"position", "spatial_position"} & names and "position" not in fixed.state_dict()
+    torch.testing.assert_close(fixed.position, sinusoidal_positions(T + FWD, N_IN + N_OUT))
+    torch.testing.assert_close(fixed.spatial_position, sinusoidal_positions(N_IN + N_OUT, T + FWD))
+    learned = NDT(NDTDims(**dims))
+    assert {"position", "spatial_position"} <= {n for n, _ in learned.named_parameters()}
+    assert len(list(learned.parameters())) == len(list(fixed.parameters())) + 2
+
+
 def test_stndt_contrastive_loss_is_weighted_infonce_in_training_only(tmp_path):
     """STNDT's extra loss is contrast_weight x InfoNCE; it is logged in training and absent from validation."""
     cfg = STNDTConfig(**{**TINY, "contrast_weight": 0.1})
@@ -253,6 +272,7 @@ def test_tokens_append_zero_heldout_and_forward():
     ("ndt", {"span_ramp_start": 10, "span_ramp_end": 5}, "span_ramp_end"), ("ndt", {"lr": 0}, "lr"),
     ("stndt", {"temperature": 0.0}, "temperature"), ("stndt", {"contrast_layer": "decoder"}, "contrast_layer"),
     ("stndt", {"linear_embedder": False}, "linear_embedder"),
+    ("stndt", {"position": "rotary"}, "position must be one of learned, sinusoidal"),
 ])
 def test_bad_config_values(name, values, match):
     with pytest.raises(NLBInputError, match=match):
