@@ -26,7 +26,7 @@ from baselines.ndt_model import (  # noqa: E402
     span_limit,
 )
 from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
-from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
+from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline, resolve_config  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
@@ -277,6 +277,28 @@ def test_tokens_append_zero_heldout_and_forward():
 def test_bad_config_values(name, values, match):
     with pytest.raises(NLBInputError, match=match):
         build_config(get_baseline(name), values, source="test")
+
+
+STNDT_DATASETS = ("mc_maze", "mc_rtt", "area2_bump", "dmfc_rsg", "mc_maze_large", "mc_maze_medium", "mc_maze_small")
+
+
+@pytest.mark.parametrize("dataset", STNDT_DATASETS)
+def test_stndt_published_settings_are_stndt_configs_as_they_load(dataset):
+    """The YAMLs' top level is STNDT's own setup: width = neurons through a linear embedder, full-mode masking
+    of 25 % with no span (the reference never expands spans in full mode), fixed sinusoidal positions
+    (LEARNABLE_POSITION False), InfoNCE on the embedder at 0.07 / weight 0.1 / 5 % contrast masking, and dropouts
+    inside STNDT's own search ranges."""
+    cfg, _ = resolve_config(STNDTBaseline, dataset, 5, profile="none", device="cpu")
+    assert (cfg.embed_dim, cfg.linear_embedder, cfg.mask_mode, cfg.mask_ratio, cfg.max_span, cfg.position) == (
+        0, True, "full", 0.25, 1, "sinusoidal")
+    assert (cfg.contrast_layer, cfg.temperature, cfg.contrast_weight, cfg.contrast_mask_ratio) == (
+        "embedder", 0.07, 0.1, 0.05)
+    assert cfg.n_layers == (6 if dataset == "dmfc_rsg" else 4) and cfg.weight_decay == 5e-5 and cfg.lr == 1e-3
+    top = {"mc_rtt": (0.4, 0.5, 0.6), "area2_bump": (0.6, 0.6, 0.6), "dmfc_rsg": (0.7, 0.7, 0.7)}.get(
+        dataset, (0.4, 0.6, 0.4))  # configs/<name>.json: dropout, embedding, rates
+    low = 0.3 if dataset == "dmfc_rsg" else 0.0
+    for value, high in zip((cfg.dropout, cfg.dropout_embedding, cfg.dropout_rates), top):
+        assert low <= value <= high
 
 
 def test_shapes_the_network_cannot_take_are_one_line_errors():
