@@ -94,12 +94,10 @@ class NDTConfig:
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
                 raise NLBInputError(f"baseline {who}: {key} must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
-        if self.position not in POSITIONS:
-            raise NLBInputError(f"baseline {who}: position must be one of {', '.join(POSITIONS)} "
-                                f"(got {self.position!r})")
-        if self.mask_mode not in MASK_MODES:
-            raise NLBInputError(f"baseline {who}: mask_mode must be one of {', '.join(MASK_MODES)} "
-                                f"(got {self.mask_mode!r})")
+        for key, choices in (("position", POSITIONS), ("mask_mode", MASK_MODES)):
+            if getattr(self, key) not in choices:
+                raise NLBInputError(f"baseline {who}: {key} must be one of {', '.join(choices)} "
+                                    f"(got {getattr(self, key)!r})")
         if self.span_ramp_end < self.span_ramp_start:
             raise NLBInputError(f"baseline {who}: span_ramp_end ({self.span_ramp_end}) is before span_ramp_start "
                                 f"({self.span_ramp_start})")
