@@ -48,7 +48,9 @@ report.paired.Difference.
 - Claim 2: the held-out conditions (3 per seed) are too few to resample, so the intervals resample neurons
   (`--resamples`): the mean of the per-neuron psth R2 and |log ratio|, and the pair corr match over the pairs
   of distinct resampled neurons. They are conditional on the held-out conditions: they say nothing about
-  which conditions were left out (the across-seed sign count is the only evidence on that).
+  which conditions were left out. Evidence on that is the sign count across seeds and across held-out sets
+  (`--holdout-sets 0,1,2`: each set refits both models without its conditions; together the three sets
+  leave every target out once per seed).
 
 Full-data models are taken from bench_models.py's run folders when they exist (same stand-in, same seed
 and config: `gnocchi_best.pt`, `lfads_best.pt`), otherwise fitted here.
@@ -378,12 +380,13 @@ def first_pcs(z: np.ndarray, k: int) -> np.ndarray:
 
 # ----- claim 2: unseen conditions --------------------------------------------------------------------
 
-def held_out_conditions(b: Bench, seed: int, n: int) -> list[tuple[int, int, int]]:
-    """(held-out condition, neighbour a, neighbour b): targets 3 apart, versions cycling, neighbours kept."""
+def held_out_conditions(b: Bench, seed: int, n: int, shift: int = 0) -> list[tuple[int, int, int]]:
+    """(held-out condition, neighbour a, neighbour b): targets 3 apart, versions cycling, neighbours kept.
+    `shift` moves the targets: with 3 held out, shifts 0, 1, 2 leave each of the 9 targets out once."""
     index = {(t, v): c for c, (t, v) in enumerate(zip(b.types, b.versions))}
     out = []
     for i in range(n):
-        t, v = (1 + seed + 3 * i) % N_TYPES, (seed + i) % N_VERSIONS
+        t, v = (1 + seed + shift + 3 * i) % N_TYPES, (seed + i) % N_VERSIONS
         out.append((index[(t, v)], index[((t - 1) % N_TYPES, v)], index[((t + 1) % N_TYPES, v)]))
     return out
 
@@ -462,12 +465,13 @@ CLAIM2_PAIRS = {("gnocchi: midpoint of neighbour codes", "lfads: midpoint of nei
                 ("gnocchi: own codes (no interpolation)", "lfads: own latents (no interpolation)"): "own codes"}
 
 
-def unseen_conditions(b: Bench, seed: int, n_holdout: int, n_samples: int, n_boot: int) -> tuple[dict, dict]:
+def unseen_conditions(b: Bench, seed: int, n_holdout: int, n_samples: int, n_boot: int,
+                      shift: int = 0) -> tuple[dict, dict]:
     """Claim 2: each row's statistics and, per pair of CLAIM2_PAIRS, GNOCCHI - LFADS with paired intervals
     over `n_boot` resamples of neurons (conditional on the held-out conditions: they are not resampled)."""
     from nlb_suite.metrics_bootstrap import resample_counts
 
-    held = held_out_conditions(b, seed, n_holdout)
+    held = held_out_conditions(b, seed, n_holdout, shift)
     held_ids = [h for h, _, _ in held]
     n_tr, t_len = b.train.n_trials, b.train.spikes_heldin.shape[1]
     keep = ~np.isin(b.cond[:n_tr], held_ids)
@@ -634,6 +638,9 @@ def main() -> None:
     ap.add_argument("--data-seeds", default="0,1")
     ap.add_argument("--trials", type=int, default=100, help="train+val trials of the stand-in (default: the real 100)")
     ap.add_argument("--holdout", type=int, default=3, help="conditions left out of training in claim 2")
+    ap.add_argument("--holdout-sets", default="0", help="claim 2's held-out condition sets per seed, each a refit of "
+                    "both models (set k shifts the held-out targets by k; with 3 held out, sets 0,1,2 leave every "
+                    "target out once); rows of set k > 0 are labelled SEED/k")
     ap.add_argument("--samples", type=int, default=32, help="GNOCCHI samples per generated condition")
     ap.add_argument("--pcs", type=int, default=8, help="principal components for the matched-dimension decoding")
     ap.add_argument("--claims", default="1,2,3")
@@ -658,10 +665,11 @@ def main() -> None:
     torch.set_num_threads(1)
     claims = {int(c) for c in args.claims.split(",")}
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    results: dict[int, dict] = {}
+    holdout_sets = [int(k) for k in args.holdout_sets.split(",")]
+    results: dict[str, dict] = {}
     for i, seed in enumerate(seeds):
         b = load_bench(seed, args.trials, Path(args.work))
-        res: dict[str, dict] = {}
+        res: dict[str, dict] = results.setdefault(str(seed), {})
         if 1 in claims:
             g, lf = fitted("gnocchi", b), fitted("lfads", b)
             codes = {"gnocchi c": g.encode(b.both), "lfads IC": lfads_latents(lf, b.both)[0]}
@@ -671,22 +679,25 @@ def main() -> None:
             res["claim1"] = {k: v[0] for k, v in scored.items()}
             res["claim1 diff"] = claim1_differences(codes, scored, b, seed, args)
         if 2 in claims:
-            res["claim2"], res["claim2 diff"] = unseen_conditions(b, seed, args.holdout, args.samples, args.resamples)
+            for k in holdout_sets:
+                unit = res if k == 0 else results.setdefault(f"{seed}/{k}", {})
+                unit["claim2"], unit["claim2 diff"] = unseen_conditions(b, seed, args.holdout, args.samples,
+                                                                        args.resamples, shift=k)
         if 3 in claims:
             res["claim3"] = sample_quality(b, seed, Path(args.png) if (args.png and i == 0) else None)
-        results[seed] = res
         report(results, args)  # after every seed, so a cut-short run still shows what it measured
 
 
-def report(results: dict[int, dict], args: argparse.Namespace) -> None:
+def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     from nlb_suite.table import print_table
 
-    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {', '.join(map(str, results))}; "
+    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {args.data_seeds}; "
           "default CPU configs of gnocchi and lfads, nothing tuned here"
           + (f"; gnocchi with {', '.join(f'{k}={v}' for k, v in GNOCCHI_SET.items())}" if GNOCCHI_SET else ""),
           flush=True)
     for claim, title in (("claim1", "1. disentanglement of the per-trial code (all train + val trials, 5-fold CV)"),
-                         ("claim2", f"2. unseen conditions ({args.holdout} held out per seed), against the true "
+                         ("claim2", f"2. unseen conditions ({args.holdout} held out per seed and set; sets "
+                                    f"{args.holdout_sets}, rows SEED/k for set k > 0), against the true "
                                     "condition average"),
                          ("claim3", "3. generated vs real trials (one generated trial per real trial)")):
         if not any(claim in r for r in results.values()):
@@ -710,7 +721,7 @@ def report(results: dict[int, dict], args: argparse.Namespace) -> None:
                 for pair, v in r[diff].items()]
         print_table(["seed", "pair", *cols], rows)
         if sum(diff in r for r in results.values()) > 1:
-            print("\nsigns over seeds (GNOCCHI - LFADS > 0 / < 0; in brackets: resolved, interval excludes 0)")
+            print("\nsigns over seeds (and held-out sets; GNOCCHI - LFADS > 0 / < 0; in brackets: resolved, interval excludes 0)")
             pairs = list(next(r[diff] for r in results.values() if diff in r))
             rows = []
             for pair in pairs:

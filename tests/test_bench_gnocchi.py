@@ -105,3 +105,25 @@ def test_dci_boot_refits_on_the_resampled_trials(bench):
     full = bench.dci(z, fac, 0, cv=list(GroupKFold(5).split(idx, groups=idx)))
     assert got["D"][0] == pytest.approx(full["D"], abs=1e-12) and got["C"][0] == pytest.approx(full["C"], abs=1e-12)
     assert np.all((got["D"] >= 0) & (got["D"] <= 1) & (got["C"] >= 0) & (got["C"] <= 1))
+
+
+def test_held_out_sets_leave_every_target_out_once_with_neighbours_kept(bench):
+    """27 conditions (9 targets x 3 versions): sets 0, 1, 2 of 3 conditions each hold out 9 distinct
+    conditions covering every target once; each held-out condition's neighbours are the adjacent targets of
+    its own version and are never held out in the same set."""
+    from types import SimpleNamespace
+
+    types, versions = np.tile(np.arange(9), 3), np.repeat(np.arange(3), 9)
+    b = SimpleNamespace(types=types, versions=versions)
+    for seed in (0, 1, 5):
+        sets = [bench.held_out_conditions(b, seed, 3, shift) for shift in (0, 1, 2)]
+        held = [h for s in sets for h, _, _ in s]
+        assert len(set(held)) == 9 and sorted(types[held]) == list(range(9))
+        for s in sets:
+            ids = {h for h, _, _ in s}
+            for h, a, c in s:
+                assert versions[a] == versions[c] == versions[h]
+                assert {(types[h] - 1) % 9, (types[h] + 1) % 9} == {types[a], types[c]}
+                assert a not in ids and c not in ids
+    assert bench.held_out_conditions(b, 0, 3) == bench.held_out_conditions(b, 0, 3, 0)  # the default is set 0
+    assert [h for h, _, _ in bench.held_out_conditions(b, 0, 3)] == [1, 13, 25]  # targets 1, 4, 7; versions 0, 1, 2
