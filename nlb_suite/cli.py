@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from . import __version__
@@ -43,12 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM (a scheduler, `timeout`, `kill`): raised like Ctrl-C's KeyboardInterrupt, so every cleanup of a
+    temporary output runs before the process ends."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print one line on stderr and return exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return int(args.func(args) or 0)
+    except Terminated:
+        print("nlb-eval: terminated", file=sys.stderr)
+        return 143
     except NLBInputError as exc:
         print(f"nlb-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -56,9 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"nlb-eval {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # HDF5 reports a failed write (disk full, file too large) as RuntimeError
+        if "errno = " not in str(exc):
+            raise
+        print(f"nlb-eval {args.command}: error: cannot write an HDF5 file ({str(exc).splitlines()[0]})",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("nlb-eval: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,10 +31,19 @@ import yaml
 
 from . import __version__
 from .baseline_api import Rates, TrialSet
-from .errors import NLBInputError
+from .errors import NLBInputError, input_error
 from .internal_validation import FIELD, score_trials
 from .jsonio import write_json
-from .runs import RunRecord, claim_run_dir, package_versions, plain_metrics, read_run, replace_folder
+from .outputs import replace_folder
+from .runs import (
+    FILES_FIELD,
+    RunRecord,
+    claim_run_dir,
+    package_versions,
+    plain_metrics,
+    read_run,
+    written_files,
+)
 
 MIN_SHARED = 5  # validation trials the runs must share to choose the size on them
 MATCH_FIELDS = ("dataset", "bin_ms", "phase", "result_key", "n_train_trials", "n_eval_trials", "data_sha256")
@@ -206,6 +215,9 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
 
     check_bootstrap(ci, seed)
     out = Path(out)
+    if any(Path(p).resolve() == out.resolve() for p in paths):
+        raise input_error(str(out), "--out: is one of the ensemble's member runs; nothing touched",
+                          "a new folder for the ensemble")
     replacing = claim_run_dir(out, overwrite)
     members = [read_member(p) for p in paths]
     check_compatible(members)
@@ -243,6 +255,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
              "seed": seed, "device": "cpu", "config": {"members": [str(m.path) for m in chosen], "size": selection.size,
                                                        "size_given": size is not None, "rule": selection.rule},
              "config_sources": ["nlb-eval ensemble"]}, sort_keys=False))
+        (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
         write_json(work / "run.json", {
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
             "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
@@ -250,8 +263,8 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
             "synthetic": bool(info.get("synthetic")), "data_dir": str(folder), "data_sha256": info["data_sha256"],
             "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,
             "has_forward": "eval_rates_heldin_forward" in rates, FIELD: own, "ensemble": record,
+            FILES_FIELD: written_files(work),
         })
-        (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -13,3 +13,11 @@ def input_error(where: str, problem: str, expected: str | None = None) -> NLBInp
     if expected:
         msg += f" (expected {expected})"
     return NLBInputError(msg)
+
+
+def check_seed(seed: object, flag: str = "--seed") -> None:
+    """One-line error unless `seed` is an integer >= 0 (what numpy's generators accept)."""
+    from numbers import Integral
+
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise NLBInputError(f"{flag}: {seed} (expected an integer >= 0)")

@@ -15,7 +15,7 @@ import numpy as np
 from . import metrics as M
 from . import metrics_bootstrap as B
 from .datasets.specs import DATASETS, SCALING_GROUP
-from .errors import NLBInputError, input_error
+from .errors import NLBInputError, check_seed, input_error
 from .rate_check import check_rates
 from .submission import group_dataset
 
@@ -29,8 +29,7 @@ def check_bootstrap(ci: int, seed: int, level: float = 0.95) -> None:
     --seed, a --level outside (0, 1)."""
     if isinstance(ci, bool) or not isinstance(ci, Integral) or not 0 <= ci <= MAX_RESAMPLES:
         raise NLBInputError(f"--ci: {ci} resamples (expected 0 for none, or up to {MAX_RESAMPLES:,})")
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise NLBInputError(f"--seed: {seed} (expected an integer >= 0)")
+    check_seed(seed)
     if not 0 < level < 1:
         raise NLBInputError(f"--level: {level} (expected a confidence level between 0 and 1)")
 
@@ -274,7 +273,7 @@ def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int =
                     level: float = 0.95) -> Report:
     """Score every dataset group the submission and target share; optional bootstrap intervals."""
     check_bootstrap(ci, seed, level)
-    grouped, intervals, groups, notes = [], [], {}, []
+    grouped, intervals, groups, notes, unscorable = [], [], {}, [], []
     with open_source(target, "target") as (troot, tname), open_source(submission, "submission") as (sroot, sname):
         for name in DATASETS:
             for bin_ms, suf in BINS:
@@ -286,15 +285,23 @@ def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int =
                 sub = _Group(sroot[key], sname, key)
                 if "eval_rates_heldout" not in sub:
                     notes.append(f"{sname}: {key}: no eval_rates_heldout; group skipped")
+                    if key in troot.keys():
+                        unscorable.append(notes[-1])
                     continue
                 if key not in troot.keys() or "eval_spikes_heldout" not in troot[key].keys():
                     notes.append(f"{tname}: no evaluation data for {key}; group skipped")
+                    if key in troot.keys():
+                        unscorable.append(notes[-1])
                     continue
                 score = score_group(name, _Group(troot[key], tname, key), sub)
                 groups[key] = score
                 grouped.append((name, bin_ms, key, score.metrics))
                 if ci:
                     intervals.append((name, bin_ms, key, bootstrap_group(score, ci, seed, level)))
+        if not groups and unscorable:  # groups in common, none scorable: say why (--target and --submission swapped?)
+            raise input_error(sname, "nothing scored: " + "; ".join(n.removesuffix("; group skipped") for n in unscorable),
+                              "a submission with eval_rates_heldout and a target with eval_spikes_heldout for the "
+                              "same group: are --target and --submission swapped?")
         if not groups:
             known = sorted(k for k in sroot.keys())
             raise input_error(sname, f"no dataset group in common with {tname}",

@@ -4,6 +4,7 @@ is ever replaced (with --overwrite); new files and folders get the user's umask.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -92,3 +93,15 @@ def make_temp_dir(dest: str | os.PathLike) -> Path:
         raise NLBInputError(f"{dest}: cannot create a folder there ({exc.strerror or exc})") from None
     os.chmod(work, dir_mode())  # mkdtemp made it 0700: colleagues and CI artifacts could not read the run
     return work
+
+
+def replace_folder(work: Path, dest: Path, replacing: bool) -> None:
+    """Rename the finished folder `work` onto `dest`; a previous output there (checked by the caller) is removed
+    only after the new one is in place."""
+    if not replacing:
+        os.replace(work, dest)  # onto a missing or empty folder
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+    os.replace(dest, old / dest.name)
+    os.replace(work, dest)
+    shutil.rmtree(old)

@@ -4,8 +4,9 @@ The folder holds `submission.h5` (EvalAI layout for the dataset), `metrics.json`
 list, phase val), `intervals.json` (bootstrap intervals), `per_neuron_co_bps.json`, `config.yaml` (the
 resolved config), `run.json` (provenance: versions, data checksums, timings, command) and `log.txt`.
 It is assembled in a temporary folder and renamed into place, so a failed run leaves nothing behind. A run
-writes only into a new or empty folder, or (with --overwrite) replaces a previous run folder, recognised by
-its run.json; anything else is refused before any work.
+writes only into a new or empty folder, or (with --overwrite) replaces a previous run folder: one whose
+run.json lists every file in it (`files`), so a folder someone added notes or plots to is refused, not
+deleted; anything else is refused before any work.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -35,7 +36,7 @@ from .h5io import sha256_file
 from .internal_validation import FIELD as VALIDATION_FIELD
 from .internal_validation import internal_validation
 from .jsonio import nan_for_null, write_json
-from .outputs import claim_output, make_temp_dir
+from .outputs import claim_output, make_temp_dir, replace_folder
 from .rate_check import check_rates
 from .seeding import seed_everything
 
@@ -252,6 +253,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             "data_dir": str(data_dir), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
+            FILES_FIELD: written_files(work),
         })
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -267,26 +269,52 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     return RunResult(run_dir, metrics, intervals, timings, truth)
 
 
+FILES_FIELD = "files"  # run.json: every file the run wrote, relative to its folder (what --overwrite may remove)
+# what run folders held before run.json listed its files: the run's own files, checkpoints, training curves
+_LEGACY_RUN_ENTRY = re.compile(r"(submission\.h5|metrics\.json|intervals\.json|per_neuron_co_bps\.json"
+                               r"|truth_metrics\.json|config\.yaml|run\.json|log\.txt|gnocchi_guidance\.json"
+                               r"|autoencoder|(autoencoder/)?(curves\.csv|\w+_best\.pt))")
+
+
 def is_run_folder(path: Path) -> bool:
     """A folder `nlb-eval run` wrote: it holds run.json."""
     return (path / "run.json").is_file()
 
 
+def written_files(folder: Path) -> list[str]:
+    """Every file under `folder` as relative POSIX paths, sorted, run.json included: the list run.json keeps."""
+    return sorted({p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()} | {"run.json"})
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """What a run folder holds that its run did not write (its run.json's file list, or for a folder from
+    before that list, the names runs write); everything when run.json is missing or unreadable."""
+    entries = sorted(p.relative_to(path).as_posix() + ("/" if p.is_dir() and not p.is_symlink() else "")
+                     for p in path.rglob("*"))
+    try:
+        listed = json.loads((path / "run.json").read_text()).get(FILES_FIELD)
+    except (OSError, ValueError, AttributeError):
+        return entries
+    if isinstance(listed, list):
+        allowed = {str(f) for f in listed}
+        allowed |= {"/".join(f.split("/")[:i]) + "/" for f in allowed for i in range(1, f.count("/") + 1)}
+        return [e for e in entries if e not in allowed]
+    return [e for e in entries if not _LEGACY_RUN_ENTRY.fullmatch(e.rstrip("/"))]
+
+
+def is_own_run_folder(path: Path) -> bool:
+    """A run folder holding nothing but what its run wrote: the only kind --overwrite may replace."""
+    return is_run_folder(path) and not foreign_entries(path)
+
+
 def claim_run_dir(run_dir: Path, overwrite: bool) -> bool:
-    """Refuse --out unless new, empty or (with --overwrite) a previous run folder; True if one will be replaced."""
-    return claim_output(run_dir, "--out", "run folder", is_run_folder, overwrite)
-
-
-def replace_folder(work: Path, dest: Path, replacing: bool) -> None:
-    """Rename the finished folder `work` onto `dest`; a previous output there (checked by the caller) is removed
-    only after the new one is in place."""
-    if not replacing:
-        os.replace(work, dest)  # onto a missing or empty folder
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
-    os.replace(dest, old / dest.name)
-    os.replace(work, dest)
-    shutil.rmtree(old)
+    """Refuse --out unless new, empty or (with --overwrite) a previous run folder holding only its own files;
+    True if one will be replaced."""
+    if run_dir.is_dir() and is_run_folder(run_dir) and (extra := foreign_entries(run_dir)):
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        raise input_error(str(run_dir), f"--out: a run folder holding files its run did not write ({shown}); "
+                          "nothing touched", "a new folder, or move those files out first")
+    return claim_output(run_dir, "--out", "run folder", is_own_run_folder, overwrite)
 
 
 # ----- reading run folders ---------------------------------------------------------------------------

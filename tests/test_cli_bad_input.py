@@ -60,6 +60,10 @@ def ws(tmp_path_factory) -> Path:
     _run_folder(root, "run_badjson", metrics_json="{oops")
     _run_folder(root, "run_shape", metrics_json=json.dumps({"co-bps": 1}))
     _run_folder(root, "run_yaml", config_yaml="a: [unclosed")
+    _run_folder(root, "run_notes", NOTES_txt="my notes")  # a previous run someone added a file to
+    (root / "old_result.json").write_text(json.dumps([{"mc_maze": {"co-bps": 0.3}}]))  # an earlier evaluate --json
+    (root / "download" / "sub-Jenkins").mkdir(parents=True)  # a real download: NWB files, no ground truth
+    (root / "download" / "sub-Jenkins" / "sub-Jenkins_ses-small_desc-train_behavior+ecephys.nwb").write_text("real")
     return root
 
 
@@ -136,6 +140,24 @@ CASES = [
     ("run-out-foreign", RUN + ["--out", "foreign", "--overwrite"], ["foreign: --out: not a previous run folder"]),
     ("run-out-previous", RUN + ["--out", "run_ok"], ["run_ok: --out: holds a previous run folder", "--overwrite"]),
     ("run-out-file", RUN + ["--out", "afile"], ["afile: --out: is a file"]),
+    ("run-out-added-file", RUN + ["--out", "run_notes", "--overwrite"],
+     ["run_notes: --out: a run folder holding files its run did not write (NOTES.txt); nothing touched"]),
+    ("ensemble-out-member", ["ensemble", "run_ok", "run_notes", "--out", "run_ok", "--overwrite"],
+     ["run_ok: --out: is one of the ensemble's member runs"]),
+    ("eval-json-onto-submission", EVAL + ["--json", "sub.h5", "--overwrite"],
+     ["sub.h5: --json: not a previous evaluate --json result; nothing touched"]),
+    ("eval-json-onto-foreign", EVAL + ["--json", "afile"], ["afile: --json: not a previous evaluate --json result"]),
+    ("eval-json-previous", EVAL + ["--json", "old_result.json"],
+     ["old_result.json: --json: holds a previous evaluate --json result", "--overwrite"]),
+    ("eval-swapped", ["evaluate", "--target", "sub.h5", "--submission", "target.h5"],
+     ["target.h5: nothing scored: target.h5: mc_maze: no eval_rates_heldout", "swapped"]),
+    ("package-missing-input", ["package", "nope", "--out", "new.h5"], ["nope: no such file or folder"]),
+    ("synth-out-foreign", ["synth", "mc_maze_small", "--out", "foreign", "--overwrite"],
+     ["foreign: --out: not a previous synthetic dataset folder; nothing touched"]),
+    ("synth-out-download", ["synth", "mc_maze_small", "--out", "download", "--overwrite"],
+     ["download: --out: not a previous synthetic dataset folder"]),
+    ("synth-seed-negative", ["synth", "mc_maze_small", "--out", "new_synth", "--seed", "-1"], ["--seed: -1"]),
+    ("tensors-seed-negative", TENSORS + ["--out", "new_t", "--seed", "-1"], ["--seed: -1"]),
     ("run-out-parent-file", RUN + ["--out", "afile/r"], ["afile/r: --out:", "is a file, not a folder"]),
     ("run-out-unwritable", RUN + ["--out", f"{UNWRITABLE}/r"], [f"{UNWRITABLE}/r"]),
     ("run-ci-negative", RUN + ["--out", "new_run", "--ci", "-3"], ["--ci: -3 resamples"]),

@@ -176,3 +176,7 @@ def test_out_rules(three, tmp_path, capsys):
     assert main(["ensemble", *map(str, three), "--out", str(old), "--ci", "0"]) == 2
     assert main(["ensemble", *map(str, three), "--out", str(old), "--ci", "0", "--overwrite"]) == 0
     assert json.loads((old / "run.json").read_text())["baseline"] == "ensemble"
+    member = json.loads((three[0] / "run.json").read_text())
+    assert main(["ensemble", *map(str, three), "--out", str(three[0]), "--ci", "0", "--overwrite"]) == 2  # an input
+    assert "is one of the ensemble's member runs" in capsys.readouterr().err
+    assert json.loads((three[0] / "run.json").read_text()) == member

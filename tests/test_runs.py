@@ -194,6 +194,17 @@ def test_run_out_replaces_only_a_previous_run_folder(synthetic, tmp_path, plugin
     assert main(argv + ["--out", "empty", "--overwrite", "--seed", "1"]) == 0
     assert read_run(tmp_path / "empty").info["seed"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "keep.txt"]  # no temp folders left
+    # run.json lists every file of the run; something added since (notes, a plot) makes it no longer only ours
+    run = tmp_path / "empty"
+    listed = json.loads((run / "run.json").read_text())["files"]
+    assert listed == sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
+    assert "run.json" in listed and "submission.h5" in listed and "log.txt" in listed
+    (run / "plots").mkdir()
+    (run / "plots" / "fig.png").write_bytes(b"png")
+    before = _tree(tmp_path)
+    err = _error(capsys, argv + ["--out", "empty", "--overwrite"])
+    assert "empty: --out: a run folder holding files its run did not write (plots/, plots/fig.png)" in err, err
+    assert _tree(tmp_path) == before
 
 
 def test_run_folder_follows_the_umask(synthetic, tmp_path, plugin):

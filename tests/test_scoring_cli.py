@@ -52,6 +52,11 @@ def test_evaluate_prints_table_and_writes_nlb_tools_json(files, capsys):
     assert "mc_maze_split" in text and "vel R2" in text and "psth R2" in text
     ref = nlb_tools_evaluate(str(d / "target.h5"), str(d / "good.h5"))
     assert_results_equal(json.loads(out.read_text()), ref)
+    argv = ["evaluate", "--target", str(d / "target.h5"), "--submission", str(d / "good.h5"), "--json", str(out)]
+    assert main(argv) == 2  # an earlier result is replaced only with --overwrite, and nothing else ever is
+    assert "holds a previous evaluate --json result" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+    assert_results_equal(json.loads(out.read_text()), ref)
 
 
 def test_evaluate_with_bootstrap_is_seeded(files, capsys):
@@ -60,6 +65,7 @@ def test_evaluate_with_bootstrap_is_seeded(files, capsys):
             "--per-neuron"]
     assert main(args + ["--json", str(d / "a.json")]) == 0
     assert main(args + ["--json", str(d / "b.json")]) == 0
+    assert main(args + ["--json", str(d / "b.json"), "--overwrite"]) == 0  # the dict form is recognised too
     a, b = json.loads((d / "a.json").read_text()), json.loads((d / "b.json").read_text())
     assert a == b
     assert a["bootstrap"] == {"resamples": 50, "seed": 0, "level": 0.95}

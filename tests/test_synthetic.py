@@ -278,6 +278,18 @@ def test_cli_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mean rate Hz" in out and "6/2/0/2" in out
     assert (tmp_path / "ground_truth.h5").exists()
+    # again on the same folder: replaced only with --overwrite, never once something else is in it
+    truth = (tmp_path / "ground_truth.h5").read_bytes()
+    assert main(["synth", "mc_rtt", "--out", str(tmp_path), "--trials", "8", "--seed", "2"]) == 2
+    assert "holds a previous synthetic dataset folder" in capsys.readouterr().err
+    assert (tmp_path / "ground_truth.h5").read_bytes() == truth
+    assert main(["synth", "mc_rtt", "--out", str(tmp_path), "--trials", "8", "--seed", "2", "--overwrite"]) == 0
+    assert (tmp_path / "ground_truth.h5").read_bytes() != truth
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["synth", "mc_rtt", "--out", str(tmp_path), "--trials", "8", "--overwrite"]) == 2
+    assert "not a previous synthetic dataset folder" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.")]  # no temp folders
 
 
 def test_off_grid_alignments_keep_every_window_whole():
@@ -295,3 +307,27 @@ def test_off_grid_alignments_keep_every_window_whole():
     end_ns = start_ns + 700_000_000 - 1000  # ... to onset + 450 ms, less nlb_tools' 1 us
     lengths = end_ns // 5_000_000 + 1 - -(-start_ns // 5_000_000)
     assert lengths.tolist() == [140, 140, 140, 140]
+
+
+def test_sigterm_mid_write_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    """SIGTERM (a scheduler, `timeout`) ends a command like Ctrl-C: its temporary output is removed, exit 143."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    import nlb_suite.datasets.synthetic as synthetic
+
+    def half_written(name, out, **kwargs):
+        (Path(out) / "sub-Jenkins").mkdir()
+        (Path(out) / "sub-Jenkins" / "part.nwb").write_text("half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM was not turned into an exception")
+
+    monkeypatch.setattr(synthetic, "write_synthetic", half_written)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["synth", "mc_maze_small", "--out", str(tmp_path / "new")]) == 143
+    assert "terminated" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary folder
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is main's only while it runs

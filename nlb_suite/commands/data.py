@@ -84,24 +84,32 @@ def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, see
                   include_psth: bool = True, progress: bool = True, overwrite: bool = False) -> dict[str, dict]:
     """Build the tensors and write the nlb_tools-style h5 files into `out` (all built before any write).
 
-    `out` must be new, empty, or (with `overwrite`) a previous tensors folder; a target_data.h5 left there by
-    a val build is removed when a test build (no target) replaces it."""
-    from ..datasets.tensors import load
-    from ..h5io import save_h5
-    from ..outputs import claim_output
+    `out` must be new, empty, or (with `overwrite`) a previous tensors folder. The files are written into a
+    temporary folder renamed onto `out` when all are there: never a partial set, and a target_data.h5 of an
+    earlier val build goes with the folder it replaces when a test build (no target) replaces it."""
+    import shutil
 
+    from ..datasets.tensors import load
+    from ..errors import check_seed
+    from ..h5io import save_h5
+    from ..outputs import claim_output, make_temp_dir, replace_folder
+
+    check_seed(seed)
     claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)
     tensors = load(name, data, bin_ms=bin_ms, phase=phase, seed=seed, include_psth=include_psth,
                    progress=progress)
     files = {"train_input.h5": tensors.train_input, "eval_input.h5": tensors.eval_input}
     if tensors.target is not None:
         files["target_data.h5"] = tensors.target_dict()
-    claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)  # again: loading takes a while
-    for fname, content in files.items():
-        save_h5(content, out / fname)
-    stale = [out / f for f in TENSOR_FILES if f not in files and (out / f).is_file()]
-    for path in stale:  # ours: a file this command writes, in a folder holding only such files
-        path.unlink()
+    replacing = claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)  # again: loading is slow
+    work = make_temp_dir(out)
+    try:
+        for fname, content in files.items():
+            save_h5(content, work / fname)
+        replace_folder(work, out, replacing)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return files
 
 

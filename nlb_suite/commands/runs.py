@@ -105,10 +105,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def is_demo_folder(path: Path) -> bool:
-    """A folder `nlb-eval demo` wrote: only run folders (each with its run.json) and the report."""
-    from ..runs import is_run_folder
+    """A folder `nlb-eval demo` wrote: only run folders (each holding only what its run wrote) and the report."""
+    from ..runs import is_own_run_folder
 
-    return all(is_run_folder(p) if p.is_dir() else p.name == DEMO_REPORT for p in path.iterdir())
+    return all(is_own_run_folder(p) if p.is_dir() else p.name == DEMO_REPORT for p in path.iterdir())
 
 
 def run_main_job(out: Path, dataset: str = DEMO_DATASET, seed: int = 0, package_to: Path | None = None,

@@ -21,14 +21,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..metrics_evaluate import check_bootstrap, evaluate_report
-    from ..outputs import check_file_out
+    from ..outputs import claim_output
     from ..table import print_table
 
     check_bootstrap(args.ci, args.seed, args.level)
     if args.compare and not args.ci:
         raise NLBInputError("--compare: needs --ci N (the paired bootstrap's resample count)")
-    if args.json:
-        check_file_out(args.json, "--json")  # before the scoring, not after
+    if args.json:  # before the scoring, not after; only an earlier `evaluate --json` file is ever replaced
+        claim_output(Path(args.json), "--json", "evaluate --json result", is_evaluate_json, args.overwrite,
+                     folder=False)
     report = evaluate_report(args.target, args.submission, ci=args.ci, seed=args.seed, level=args.level)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -91,6 +92,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
+
+
+def is_evaluate_json(path: Path) -> bool:
+    """A file `evaluate --json` wrote: a regular file holding nlb_tools' result list, bare or under "results"."""
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > 256 * 2**20:
+        return False
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    results = obj.get("results") if isinstance(obj, dict) else obj
+    return (isinstance(results, list) and bool(results)
+            and all(isinstance(d, dict) and len(d) == 1 and isinstance(next(iter(d.values())), dict) for d in results))
 
 
 def _data_folder(data: Path, name: str) -> Path:
@@ -181,6 +195,8 @@ def _resolve_input(item: str) -> tuple[Path, Optional[dict]]:
     from ..runs import read_run_info
 
     p = Path(item)
+    if not p.exists():
+        raise input_error(item, "no such file or folder", "a submission .h5 file or a run folder")
     if p.is_dir():
         if not (p / "submission.h5").is_file():
             raise input_error(item, "run folder without submission.h5", "a submission .h5 file or a run folder")
@@ -319,7 +335,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a submission against an eval target (nlb_tools-identical metrics)")
     p.add_argument("--target", required=True, help="eval target .h5 (nlb_tools layout, e.g. eval_data_test.h5)")
     p.add_argument("--submission", required=True, help="submission .h5 (one group per dataset)")
-    p.add_argument("--json", metavar="OUT", help="write the result list (nlb_tools format) as JSON")
+    p.add_argument("--json", metavar="OUT", help="write the result list (nlb_tools format) as JSON (a new file, or "
+                   "an earlier --json result with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the earlier --json result at OUT")
     p.add_argument("--ci", type=int, default=0, metavar="N", help="bootstrap N resamples of eval trials")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
