@@ -261,7 +261,8 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
         loaded = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise NLBInputError(f"{path}: --config: not valid YAML ({str(exc).splitlines()[0]})") from None
-    loaded = {} if loaded is None else loaded
+    if loaded is None:  # an empty file would silently mean the class defaults, not the dataset's settings
+        raise NLBInputError(f"{path}: --config: empty file (expected a YAML mapping of {cls.name} config fields)")
     if isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "baseline" in loaded:
         if loaded["baseline"] != cls.name:  # a run folder's config.yaml
             raise NLBInputError(f"{path}: --config: baseline: {loaded['baseline']!r} (expected {cls.name!r})")
@@ -269,7 +270,14 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
     profiles = loaded.pop("profiles", {}) if isinstance(loaded, dict) else None
     if not isinstance(loaded, dict) or not isinstance(profiles, (dict, type(None))):
         raise NLBInputError(f"{path}: --config: not a mapping (expected a YAML mapping of {cls.name} config fields)")
-    return loaded, {name: values or {} for name, values in (profiles or {}).items()}
+    profiles = {name: values or {} for name, values in (profiles or {}).items()}
+    fields = [f.name for f in dataclasses.fields(cls.Config)]
+    for where, values in [("", loaded), *((f"profiles.{k}: ", v) for k, v in profiles.items())]:
+        unknown = sorted(set(values) - set(fields)) if isinstance(values, dict) else []
+        if unknown:
+            raise NLBInputError(f"{path}: --config: {where}unknown key(s) {', '.join(unknown)} for baseline "
+                                f"{cls.name} (expected: {', '.join(fields)})")
+    return loaded, profiles
 
 
 def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:

@@ -61,6 +61,9 @@ def ws(tmp_path_factory) -> Path:
     _run_folder(root, "run_shape", metrics_json=json.dumps({"co-bps": 1}))
     _run_folder(root, "run_yaml", config_yaml="a: [unclosed")
     _run_folder(root, "run_notes", NOTES_txt="my notes")  # a previous run someone added a file to
+    (root / "typo.yaml").write_text("alpah: 0.1\n")
+    (root / "empty.yaml").write_text("")
+    (root / "typo_profile.yaml").write_text("kern_sd_ms: 40\nprofiles:\n  fast:\n    kern_sd: 30\n")
     (root / "old_result.json").write_text(json.dumps([{"mc_maze": {"co-bps": 0.3}}]))  # an earlier evaluate --json
     (root / "download" / "sub-Jenkins").mkdir(parents=True)  # a real download: NWB files, no ground truth
     (root / "download" / "sub-Jenkins" / "sub-Jenkins_ses-small_desc-train_behavior+ecephys.nwb").write_text("real")
@@ -140,6 +143,11 @@ CASES = [
     ("run-out-foreign", RUN + ["--out", "foreign", "--overwrite"], ["foreign: --out: not a previous run folder"]),
     ("run-out-previous", RUN + ["--out", "run_ok"], ["run_ok: --out: holds a previous run folder", "--overwrite"]),
     ("run-out-file", RUN + ["--out", "afile"], ["afile: --out: is a file"]),
+    ("run-config-unknown-key", RUN + ["--out", "new_run", "--config", "typo.yaml"],
+     ["typo.yaml: --config: unknown key(s) alpah for baseline smoothing"]),
+    ("run-config-profile-unknown-key", RUN + ["--out", "new_run", "--config", "typo_profile.yaml"],
+     ["typo_profile.yaml: --config: profiles.fast: unknown key(s) kern_sd"]),
+    ("run-config-empty", RUN + ["--out", "new_run", "--config", "empty.yaml"], ["empty.yaml: --config: empty file"]),
     ("run-out-added-file", RUN + ["--out", "run_notes", "--overwrite"],
      ["run_notes: --out: a run folder holding files its run did not write (NOTES.txt); nothing touched"]),
     ("ensemble-out-member", ["ensemble", "run_ok", "run_notes", "--out", "run_ok", "--overwrite"],
