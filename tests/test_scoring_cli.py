@@ -210,8 +210,12 @@ def test_package_refuses_invalid_duplicate_and_existing(files, capsys):
     d, sub = files
     bad = _bad(d, sub, lambda g: g["eval_rates_heldout"].__setitem__((0, 0, 0), np.nan))
     out = d / "s.h5"
-    assert main(["package", str(bad), "--out", str(out), "--phase", "val"]) == 1
-    assert "1 NaN value(s)" in capsys.readouterr().out and not out.exists()
+    assert main(["package", str(bad), "--out", str(out), "--phase", "val"]) == 2
+    captured = capsys.readouterr()
+    assert "1 NaN value(s)" in captured.out and not out.exists()  # the validation report, then one error line
+    errors = [line for line in captured.err.splitlines() if not line.startswith("warning: ")]
+    assert len(errors) == 1 and errors[0].startswith("nlb-eval package: error: ") and "1 NaN value(s)" in errors[0]
+    assert errors[0].endswith(f"; nothing written to {out}")
     assert list(d.glob(".s.h5*")) == []
     rc, err = _run_err(["package", str(d / "good.h5"), str(d / "good.h5"), "--out", str(out), "--phase", "val"],
                        capsys)

@@ -291,10 +291,11 @@ def _cmd_package(args: argparse.Namespace) -> int:
     v = validate_submission(merged, " + ".join(str(p) for p in paths) if len(paths) > 1 else str(paths[0]),
                             expected)
     v.warnings = [w for w in v.warnings if "EvalAI files are float32" not in w]
-    if not v.ok:
+    if not v.ok:  # every problem on stdout, the verdict as the one error line
         _report_validation(v, "merged submission")
-        print(f"nothing written to {out}", file=sys.stderr)
-        return 1
+        n = len(v.problems)
+        raise NLBInputError(f"{v.problems[0]}" + (f" (and {n - 1} more problem{'s' if n > 2 else ''} above)" if n > 1
+                                                  else "") + f"; nothing written to {out}")
     manifest_file = manifest_path(out)
     with atomic_path(out) as tmp:
         write_submission(merged, tmp)
