@@ -27,6 +27,9 @@ FORWARD_MODES = ("none", "hold")
 RATE_CLIP = (1e-9, 1e20)  # the recipe's clip of GLM rates
 
 
+MAX_KERN_SD_MS = 10_000.0  # a window this long already spans every NLB trial many times over
+
+
 @dataclass
 class SmoothingConfig:
     """Kernel SD (ms) and GLM ridge `alpha` are the published per-dataset settings; the rest are solver knobs."""
@@ -40,7 +43,8 @@ class SmoothingConfig:
 
     def __post_init__(self) -> None:
         checks = (
-            ("kern_sd_ms", self.kern_sd_ms > 0, "> 0"),
+            ("kern_sd_ms", 0 < self.kern_sd_ms <= MAX_KERN_SD_MS,
+             f"> 0 and <= {MAX_KERN_SD_MS:g} ms (longer than any trial; its window is 6 SDs long)"),
             ("alpha", self.alpha >= 0, ">= 0"),
             ("log_offset", self.log_offset > 0, "> 0"),
             ("max_iter", self.max_iter >= 1, ">= 1"),
