@@ -675,3 +675,15 @@ def test_run_all_bad_num_cpus_is_one_line_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--num-cpus: 0 (expected an integer >= 1)" in err
     assert not out.exists()
+
+
+def test_run_all_bad_set_is_one_line_before_any_work(tmp_path, capsys):
+    """A --set typo or bad value is refused like `run` refuses it, before the batch folder or Ray exist."""
+    out = tmp_path / "all"
+    base = ["run-all", "smoothing", "--synthetic", "--phase", "val", "--datasets", "mc_maze_small", "--bins", "5",
+            "--out", str(out)]
+    for bad, said in (("alpah=1", "unknown key(s) alpah"), ("kern_sd_ms=-1", "kern_sd_ms must be > 0")):
+        assert cli_main(base + ["--set", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+        assert not out.exists()

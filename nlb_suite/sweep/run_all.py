@@ -140,12 +140,12 @@ def _one_run(run_spec, progress: bool = False) -> dict[str, Any]:
 def run_all(spec: RunAllSpec, progress: bool = True) -> tuple[list[RunOutcome], Optional[int]]:
     """Run the batch (skipping finished runs) and package it; returns the outcomes and package's exit code
     (None when a run failed and nothing was packaged)."""
-    from ..baseline_api import get_baseline
+    from ..baseline_api import get_baseline, resolve_config
     from ..runs import RunSpec, resolve_device, synthetic_data
     from .ray_session import check_address, check_num_cpus, ray_session
 
     pairs = plan(spec)
-    get_baseline(spec.baseline)
+    cls = get_baseline(spec.baseline)
     if spec.synthetic == (spec.data_root is not None):
         raise NLBInputError("give exactly one of --data-root DIR or --synthetic")
     for name, value in (("--cpus-per-run", spec.cpus_per_run), ("--gpus-per-run", spec.gpus_per_run)):
@@ -153,6 +153,8 @@ def run_all(spec: RunAllSpec, progress: bool = True) -> tuple[list[RunOutcome], 
             raise NLBInputError(f"{name}: {value} (expected a number {'>= 0' if 'gpu' in name else '> 0'})")
     check_num_cpus(spec.num_cpus)
     device = "cuda" if spec.gpus_per_run > 0 else resolve_device(spec.device)
+    for name, b in pairs:  # --set / --profile errors now, in one line, not from inside a Ray task
+        resolve_config(cls, name, b, spec.overrides, spec.profile, device)
     folders = {} if spec.synthetic else {n: dataset_folder(spec.data_root, n) for n, _ in pairs}
     check_address(spec.address)
     out = Path(spec.out).absolute()
