@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -122,15 +122,20 @@ def _dims_label(dims: slice) -> str:
 
 
 @contextlib.contextmanager
-def open_source(src: Source, role: str) -> Iterator[tuple[Any, str]]:
-    """Yield (mapping-like root, display name) for a path (opened read-only) or an in-memory dict."""
+def open_source(src: Source, role: str, name: Optional[str] = None) -> Iterator[tuple[Any, str]]:
+    """Yield (mapping-like root, display name) for a path (opened read-only) or an in-memory dict (shown as
+    `name`, e.g. the run file its arrays came from)."""
     if isinstance(src, (str, os.PathLike)):
         import h5py
 
         path = Path(src)
         if not path.exists():
             raise input_error(str(path), "file not found")
-        if path.is_dir() or not h5py.is_hdf5(path):
+        if path.is_dir():
+            inner = path / "submission.h5"
+            raise input_error(str(path), "is a folder", f"an HDF5 file, e.g. {inner}" if inner.is_file()
+                              else "an HDF5 file")
+        if not h5py.is_hdf5(path):
             raise input_error(str(path), "not an HDF5 file")
         try:
             f = h5py.File(path, "r")
@@ -139,7 +144,7 @@ def open_source(src: Source, role: str) -> Iterator[tuple[Any, str]]:
         with f:
             yield f, str(path)
     elif isinstance(src, Mapping) or hasattr(src, "keys"):
-        yield src, f"<{role} dict>"
+        yield src, name or f"<{role} dict>"
     else:
         raise NLBInputError(f"{role}: expected a path or a dict of dataset groups, got {type(src).__name__}")
 
@@ -270,11 +275,12 @@ def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
 
 
 def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,
-                    level: float = 0.95) -> Report:
-    """Score every dataset group the submission and target share; optional bootstrap intervals."""
+                    level: float = 0.95, submission_name: Optional[str] = None) -> Report:
+    """Score every dataset group the submission and target share; optional bootstrap intervals.
+    `submission_name`: what messages call an in-memory submission."""
     check_bootstrap(ci, seed, level)
     grouped, intervals, groups, notes, unscorable = [], [], {}, [], []
-    with open_source(target, "target") as (troot, tname), open_source(submission, "submission") as (sroot, sname):
+    with open_source(target, "target") as (troot, tname), open_source(submission, "submission", submission_name) as (sroot, sname):
         for name in DATASETS:
             for bin_ms, suf in BINS:
                 key = name + suf

@@ -383,7 +383,8 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
     if n_boot > 0 and group.has_metrics and t is not None and t.target is not None:
         subs = [{t.result_key: r.rates} if r.rates is not None and r.record.metrics else None for r in runs]
         try:
-            boot = paired_boot(t.target_dict(), subs, n_boot, PAIRED_SEED)
+            boot = paired_boot(t.target_dict(), subs, n_boot, PAIRED_SEED,
+                               names=[str(r.record.path / "submission.h5") for r in runs])
         except NLBInputError as exc:
             group.notes.append(f"paired intervals not computed ({exc})")
     if boot is not None:

@@ -121,16 +121,17 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
 
 
 def paired_boot(target: Mapping, submissions: Sequence[Optional[Mapping]], n_boot: int = PAIRED_RESAMPLES,
-                seed: int = PAIRED_SEED) -> list[Optional[dict[str, np.ndarray]]]:
-    """Every metric of each submission on the same `n_boot` resamples of eval trials (None stays None)."""
+                seed: int = PAIRED_SEED, names: Optional[Sequence[str]] = None) -> list[Optional[dict[str, np.ndarray]]]:
+    """Every metric of each submission on the same `n_boot` resamples of eval trials (None stays None);
+    `names`: what an error calls each submission (its file)."""
     from ..metrics_evaluate import bootstrap_values, evaluate_report
 
     out: list[Optional[dict[str, np.ndarray]]] = []
-    for sub in submissions:
+    for i, sub in enumerate(submissions):
         if sub is None:
             out.append(None)
             continue
-        (group,) = evaluate_report(target, sub).groups.values()
+        (group,) = evaluate_report(target, sub, submission_name=names[i] if names else None).groups.values()
         out.append(bootstrap_values(group, n_boot, seed))
     return out
 
