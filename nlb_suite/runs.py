@@ -250,7 +250,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
             "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
-            "data_dir": str(data_dir), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
+            "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
             FILES_FIELD: written_files(work),

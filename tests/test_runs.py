@@ -207,6 +207,16 @@ def test_run_out_replaces_only_a_previous_run_folder(synthetic, tmp_path, plugin
     assert _tree(tmp_path) == before
 
 
+def test_run_json_records_the_data_folder_absolute(synthetic, tmp_path, plugin, monkeypatch):
+    """--data given relative to the working folder is recorded absolute, so `ensemble` and `report` find the
+    data from any other folder."""
+    data = synthetic("mc_maze_small")
+    monkeypatch.chdir(data.parent)
+    assert main(["run", "mean_rate", "--dataset", "mc_maze_small", "--data", data.name, "--ci", "0",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["data_dir"] == str(data.absolute())
+
+
 def test_run_folder_follows_the_umask(synthetic, tmp_path, plugin):
     old = os.umask(0o027)
     try:
