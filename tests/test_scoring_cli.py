@@ -57,6 +57,10 @@ def test_evaluate_prints_table_and_writes_nlb_tools_json(files, capsys):
     assert "holds a previous evaluate --json result" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0
     assert_results_equal(json.loads(out.read_text()), ref)
+    capsys.readouterr()
+    assert main(argv[:-1] + ["-"]) == 0  # --json -: the JSON alone on stdout, the table on stderr
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads(out.read_text()) and "vel R2" in printed.err
 
 
 def test_evaluate_with_bootstrap_is_seeded(files, capsys):

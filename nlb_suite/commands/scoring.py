@@ -18,18 +18,36 @@ LARGE_BYTES = 300 * 1024 * 1024
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
+    """Score, print the tables, and write the --json result (`--json -`: the JSON on stdout, the tables on stderr)."""
+    import contextlib
 
-    from ..metrics_evaluate import check_bootstrap, evaluate_report
+    from ..jsonio import dumps_json
+    from ..metrics_evaluate import check_bootstrap
     from ..outputs import claim_output
-    from ..table import print_table
 
     check_bootstrap(args.ci, args.seed, args.level)
     if args.compare and not args.ci:
         raise NLBInputError("--compare: needs --ci N (the paired bootstrap's resample count)")
-    if args.json:  # before the scoring, not after; only an earlier `evaluate --json` file is ever replaced
+    if args.json and args.json != "-":  # before the scoring; only an earlier `evaluate --json` file is replaced
         claim_output(Path(args.json), "--json", "evaluate --json result", is_evaluate_json, args.overwrite,
                      folder=False)
+    with contextlib.redirect_stdout(sys.stderr) if args.json == "-" else contextlib.nullcontext():
+        out = _evaluate_and_print(args)
+    if args.json == "-":
+        sys.stdout.write(dumps_json(out))
+    elif args.json:
+        write_json(args.json, out)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _evaluate_and_print(args: argparse.Namespace) -> Any:
+    """The scores as tables on stdout; returns what --json writes."""
+    import numpy as np
+
+    from ..metrics_evaluate import evaluate_report
+    from ..table import print_table
+
     report = evaluate_report(args.target, args.submission, ci=args.ci, seed=args.seed, level=args.level)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -73,25 +91,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print("\nground truth (eval trials; state R2 needs the model's latents: see `nlb-eval run`):")
         print_table(["group", "rate R2 (all units)", "held-in", "held-out"],
                     [[k, v["rate R2"], v["rate R2 held-in"], v["rate R2 held-out"]] for k, v in truth.items()])
-    if args.json:
-        if args.ci or args.per_neuron or truth is not None:
-            out: Any = {"results": report.results}
-            if args.ci:
-                out.update(intervals=report.intervals,
-                           bootstrap={"resamples": args.ci, "seed": args.seed, "level": args.level})
-            if paired is not None:
-                out["compare"] = {"submission_b": args.compare, "rows": [
-                    dict(zip(["split", "metric", "a", "b", "a_minus_b", "lo", "hi", "p_a_gt_b"], r))
-                    for r in paired]}
-            if args.per_neuron:
-                out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
-            if truth is not None:
-                out["truth"] = truth
-        else:
-            out = report.results
-        write_json(args.json, out)
-        print(f"wrote {args.json}")
-    return 0
+    if args.ci or args.per_neuron or truth is not None:
+        out: Any = {"results": report.results}
+        if args.ci:
+            out.update(intervals=report.intervals,
+                       bootstrap={"resamples": args.ci, "seed": args.seed, "level": args.level})
+        if paired is not None:
+            out["compare"] = {"submission_b": args.compare, "rows": [
+                dict(zip(["split", "metric", "a", "b", "a_minus_b", "lo", "hi", "p_a_gt_b"], r))
+                for r in paired]}
+        if args.per_neuron:
+            out["per_neuron_co_bps"] = {k: g.per_neuron_co_bps for k, g in report.groups.items()}
+        if truth is not None:
+            out["truth"] = truth
+    else:
+        out = report.results
+    return out
 
 
 def is_evaluate_json(path: Path) -> bool:
@@ -337,7 +352,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", required=True, help="eval target .h5 (nlb_tools layout, e.g. eval_data_test.h5)")
     p.add_argument("--submission", required=True, help="submission .h5 (one group per dataset)")
     p.add_argument("--json", metavar="OUT", help="write the result list (nlb_tools format) as JSON (a new file, or "
-                   "an earlier --json result with --overwrite)")
+                   "an earlier --json result with --overwrite; '-': on stdout, the tables then go to stderr)")
     p.add_argument("--overwrite", action="store_true", help="replace the earlier --json result at OUT")
     p.add_argument("--ci", type=int, default=0, metavar="N", help="bootstrap N resamples of eval trials")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
