@@ -687,3 +687,5 @@ def test_run_all_bad_set_is_one_line_before_any_work(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err, err
         assert not out.exists()
+    assert cli_main(["run-all", "smoothing", "--synthetic", "--phase", "val", "--datasets", ",", "--out", str(out)]) == 2
+    assert "--datasets: empty list" in capsys.readouterr().err and not out.exists()

@@ -101,7 +101,9 @@ def plan(spec: RunAllSpec) -> list[tuple[str, int]]:
     from ..datasets.tensors import check_phase
 
     check_phase(spec.phase)
-    names = spec.datasets or list(DATASETS)
+    if spec.datasets is not None and not spec.datasets:  # `--datasets ,`: a slip, not "all seven"
+        raise NLBInputError("--datasets: empty list (expected comma-separated dataset names, or leave it out for all 7)")
+    names = list(DATASETS) if spec.datasets is None else spec.datasets
     for name in names:
         get_dataset(name)
     bins = [check_bin(b) for b in spec.bins]
