@@ -170,6 +170,7 @@ CASES = [
      ["foreign: --out: not a previous synthetic dataset folder; nothing touched"]),
     ("synth-out-download", ["synth", "mc_maze_small", "--out", "download", "--overwrite"],
      ["download: --out: not a previous synthetic dataset folder"]),
+    ("download-jobs-zero", ["download", "mc_maze_small", "--out", "dl", "--jobs", "0"], ["--jobs: 0 (expected an integer >= 1"]),
     ("synth-seed-negative", ["synth", "mc_maze_small", "--out", "new_synth", "--seed", "-1"], ["--seed: -1"]),
     ("tensors-seed-negative", TENSORS + ["--out", "new_t", "--seed", "-1"], ["--seed: -1"]),
     ("run-out-parent-file", RUN + ["--out", "afile/r"], ["afile/r: --out:", "is a file, not a folder"]),

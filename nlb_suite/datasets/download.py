@@ -45,6 +45,8 @@ def download_dataset(name: str, out_dir: str | Path, jobs: int = 4) -> Path:
     if spec.synthetic_only:
         raise NLBInputError(f"{name}: a synthetic set with known dynamics, not on DANDI; "
                             f"use `nlb-eval synth {name} --out DIR` or `--synthetic`")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise NLBInputError(f"--jobs: {jobs} (expected an integer >= 1: parallel downloads)")
     out_dir = Path(out_dir)
     if not dandi_reachable():
         raise NLBInputError(
