@@ -252,11 +252,14 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict]]:
 
 
 def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], dict[str, dict]]:
-    """A `--config` file: a mapping of config fields (optionally with `profiles`), or a run folder's config.yaml
-    (its `config` section); one-line errors for a missing, unreadable or malformed file."""
+    """A `--config` file: a mapping of config fields (optionally with `profiles`), or a run folder (or its
+    config.yaml: the `config` section); one-line errors for a missing, unreadable or malformed file."""
     path = Path(path)
+    if path.is_dir() and (path / "config.yaml").is_file():  # a run folder: the config it ran with
+        path = path / "config.yaml"
     if not path.is_file():
-        raise NLBInputError(f"{path}: --config: no such file (expected a YAML mapping of {cls.name} config fields)")
+        raise NLBInputError(f"{path}: --config: {'a folder without config.yaml' if path.is_dir() else 'no such file'} "
+                            f"(expected a YAML mapping of {cls.name} config fields, or a run folder)")
     try:
         loaded = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -153,6 +153,8 @@ CASES = [
      ["typo_profile.yaml: --config: profiles.fast: unknown key(s) kern_sd"]),
     ("run-set-huge-kernel", RUN + ["--out", "new_run", "--set", "kern_sd_ms=1e9"],
      ["kern_sd_ms must be > 0 and <= 10000 ms"]),
+    ("run-config-folder", RUN + ["--out", "new_run", "--config", "foreign"],
+     ["foreign: --config: a folder without config.yaml"]),
     ("run-config-empty", RUN + ["--out", "new_run", "--config", "empty.yaml"], ["empty.yaml: --config: empty file"]),
     ("run-out-added-file", RUN + ["--out", "run_notes", "--overwrite"],
      ["run_notes: --out: a run folder holding files its run did not write (NOTES.txt); nothing touched"]),

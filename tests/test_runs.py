@@ -215,6 +215,11 @@ def test_run_json_records_the_data_folder_absolute(synthetic, tmp_path, plugin, 
     assert main(["run", "mean_rate", "--dataset", "mc_maze_small", "--data", data.name, "--ci", "0",
                  "--out", str(tmp_path / "r")]) == 0
     assert json.loads((tmp_path / "r" / "run.json").read_text())["data_dir"] == str(data.absolute())
+    # a run folder as --config: the config it ran with
+    assert main(["run", "mean_rate", "--dataset", "mc_maze_small", "--data", data.name, "--ci", "0",
+                 "--config", str(tmp_path / "r"), "--out", str(tmp_path / "r2")]) == 0
+    first, again = read_run(tmp_path / "r").config, read_run(tmp_path / "r2").config
+    assert again["config"] == first["config"] and str(tmp_path / "r") in again["config_sources"]
 
 
 def test_run_folder_follows_the_umask(synthetic, tmp_path, plugin):

@@ -177,7 +177,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--config", metavar="FILE.yaml", help="config fields from this YAML instead of the dataset's "
-                   "default (e.g. a sweep's best_config.yaml, or a run folder's config.yaml)")
+                   "default (e.g. a sweep's best_config.yaml, or a run folder: the config it ran with)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.add_argument("--profile", help="a named profile of the default config, e.g. fast; none: the published "
                    "settings (default: the device's profile, e.g. cpu, where the config has one)")
