@@ -207,14 +207,19 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
     return value
 
 
-def build_config(cls: type[Baseline], values: dict[str, Any], source: str) -> Any:
-    """Instantiate `cls.Config` from a dict; unknown keys and wrong types are one-line errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-    hints = typing.get_type_hints(cls.Config)
+def check_known_keys(cls: type[Baseline], values: dict[str, Any], source: str) -> None:
+    """One-line error naming `source` for keys that are not fields of `cls.Config`."""
+    fields = [f.name for f in dataclasses.fields(cls.Config)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise NLBInputError(f"{source}: unknown key(s) {', '.join(unknown)} for baseline {cls.name} "
                             f"(expected: {', '.join(fields)})")
+
+
+def build_config(cls: type[Baseline], values: dict[str, Any], source: str) -> Any:
+    """Instantiate `cls.Config` from a dict; unknown keys and wrong types are one-line errors."""
+    hints = typing.get_type_hints(cls.Config)
+    check_known_keys(cls, values, source)
     return cls.Config(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
 
 
@@ -274,12 +279,9 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
     if not isinstance(loaded, dict) or not isinstance(profiles, (dict, type(None))):
         raise NLBInputError(f"{path}: --config: not a mapping (expected a YAML mapping of {cls.name} config fields)")
     profiles = {name: values or {} for name, values in (profiles or {}).items()}
-    fields = [f.name for f in dataclasses.fields(cls.Config)]
-    for where, values in [("", loaded), *((f"profiles.{k}: ", v) for k, v in profiles.items())]:
-        unknown = sorted(set(values) - set(fields)) if isinstance(values, dict) else []
-        if unknown:
-            raise NLBInputError(f"{path}: --config: {where}unknown key(s) {', '.join(unknown)} for baseline "
-                                f"{cls.name} (expected: {', '.join(fields)})")
+    for where, values in [("", loaded), *((f": profiles.{k}", v) for k, v in profiles.items())]:
+        if isinstance(values, dict):
+            check_known_keys(cls, values, f"{path}: --config{where}")
     return loaded, profiles
 
 
