@@ -15,9 +15,14 @@ def input_error(where: str, problem: str, expected: str | None = None) -> NLBInp
     return NLBInputError(msg)
 
 
-def check_seed(seed: object, flag: str = "--seed") -> None:
-    """One-line error unless `seed` is an integer >= 0 (what numpy's generators accept)."""
+def check_int(value: object, flag: str, minimum: int) -> None:
+    """One-line error unless `value` is an integer >= `minimum` (bools are not integers here)."""
     from numbers import Integral
 
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise NLBInputError(f"{flag}: {seed} (expected an integer >= 0)")
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise NLBInputError(f"{flag}: {value} (expected an integer >= {minimum})")
+
+
+def check_seed(seed: object, flag: str = "--seed") -> None:
+    """One-line error unless `seed` is an integer >= 0 (what numpy's generators accept)."""
+    check_int(seed, flag, 0)

@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import NLBInputError
+from ..errors import NLBInputError, check_int
 from .specs import DatasetSpec, get_dataset
 
 DANDI_API = "https://api.dandiarchive.org/api"
@@ -45,8 +45,7 @@ def download_dataset(name: str, out_dir: str | Path, jobs: int = 4) -> Path:
     if spec.synthetic_only:
         raise NLBInputError(f"{name}: a synthetic set with known dynamics, not on DANDI; "
                             f"use `nlb-eval synth {name} --out DIR` or `--synthetic`")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise NLBInputError(f"--jobs: {jobs} (expected an integer >= 1: parallel downloads)")
+    check_int(jobs, "--jobs", 1)
     out_dir = Path(out_dir)
     if not dandi_reachable():
         raise NLBInputError(

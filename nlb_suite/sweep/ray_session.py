@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
-from ..errors import NLBInputError
+from ..errors import NLBInputError, check_int
 
 SOCKET_PATH_LIMIT = 107  # bytes of a Unix socket path (Linux)
 SESSION_SUFFIX = 70  # what Ray appends below its temp folder: /session_<date>_<time>_<pid>/sockets/plasma_store
@@ -106,8 +106,8 @@ def check_address(address: str) -> str:
 
 def check_num_cpus(num_cpus: Optional[int]) -> None:
     """--num-cpus is a whole number of CPUs, at least one (None: the machine's)."""
-    if num_cpus is not None and num_cpus < 1:
-        raise NLBInputError(f"--num-cpus: {num_cpus} (expected an integer >= 1)")
+    if num_cpus is not None:
+        check_int(num_cpus, "--num-cpus", 1)
 
 
 @contextlib.contextmanager
