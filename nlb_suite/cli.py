@@ -72,12 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"nlb-eval {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # HDF5 reports a failed write (disk full, file too large) as RuntimeError
-        if "errno = " not in str(exc):
-            raise
-        print(f"nlb-eval {args.command}: error: cannot write an HDF5 file ({str(exc).splitlines()[0]})",
-              file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("nlb-eval: interrupted", file=sys.stderr)
         return 130

@@ -33,9 +33,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, file_mode())  # mkstemp made it 0600: colleagues and CI artifacts could not read it
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.filename not in (None, str(tmp_path)):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None  # the file the user asked for, not our temp
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def memory_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """An HDF5 file built in memory and written to `path` in one plain write when the block succeeds.
+
+    HDF5 writing straight to disk turns a full disk into a half-closed file that raises again at exit and can
+    segfault the interpreter; a plain write fails with one OSError, and nothing is written on error.
+    """
+    path = Path(path)
+    with h5py.File(f"{path}.in-memory", "w", driver="core", backing_store=False) as f:  # the name is a label
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    try:
+        with open(path, "wb") as out:
+            out.write(image)
+    except OSError as exc:  # a failed write names no file; say which one
+        raise OSError(exc.errno, exc.strerror, str(exc.filename or path)) from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -75,7 +98,7 @@ def _write_group(group: h5py.Group, data: Mapping[str, Any], compression: str | 
 def save_h5(data: Mapping[str, Any], path: str | os.PathLike, compression: str | None = "gzip") -> Path:
     """Write a (nested) dict of arrays to `path` exactly as nlb_tools' save_to_h5 lays it out, atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, memory_h5(tmp) as f:
         _write_group(f, data, compression)
     return path
 

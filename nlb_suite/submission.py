@@ -13,7 +13,7 @@ import numpy as np
 
 from .datasets.specs import DATASETS, SUPPORTED_BINS
 from .errors import input_error
-from .h5io import atomic_path
+from .h5io import atomic_path, memory_h5
 from .rate_check import rate_problems
 
 REQUIRED = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
@@ -35,10 +35,8 @@ def group_dataset(key: str) -> tuple[str, int]:
 
 def write_submission(data: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> Path:
     """Write {group: {array: rates}} as float32, gzip-compressed, atomically (no partial file on error)."""
-    import h5py
-
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, memory_h5(tmp) as f:
         for key, arrays in data.items():
             grp = f.create_group(key)
             for name, arr in arrays.items():

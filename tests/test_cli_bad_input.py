@@ -227,3 +227,22 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(ws, monkeypatch, capsy
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     assert _snapshot(ws) == before
+
+
+@pytest.mark.parametrize("command", ["tensors", "synth"])
+def test_a_full_disk_is_one_line_and_leaves_nothing(command, synthetic, tmp_path):
+    """A write that fails (here a file-size limit, as a full disk fails) is one line naming the file, exit 2:
+    no HDF5 tracebacks at exit, no segfault, no output or temporary folder left behind."""
+    import subprocess
+    import sys
+
+    args = (["tensors", "mc_maze_small", "--data", str(synthetic("mc_maze_small")), "--out", "out"]
+            if command == "tensors" else ["synth", "mc_maze_small", "--trials", "40", "--out", "out"])
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); "
+            f"from nlb_suite.cli import main; sys.exit(main({args!r}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, (done.returncode, done.stderr)
+    assert lines[0].startswith(f"nlb-eval {command}: error: ") and lines[0].endswith(": File too large")
+    assert (".h5: " if command == "tensors" else ".nwb: ") in lines[0]
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from pynwb import NWBHDF5IO, NWBFile, TimeSeries
 from pynwb.epoch import TimeIntervals
 from pynwb.misc import Units
 
+from ..h5io import memory_h5
 from .specs import DatasetSpec
 from .synthetic_tasks import Plan
 
@@ -74,9 +74,10 @@ def write_nwb(path: Path, spec: DatasetSpec, plan: Plan, spike_times: list[np.nd
     The test file keeps the train file's ids for its held-in units: nlb_tools joins the files' spike
     columns by unit id when it loads a folder.
     """
+    identifier = str(uuid.uuid5(uuid.NAMESPACE_URL, f"nlb_suite/synthetic/{spec.name}/{kind}/{seed}/{plan.n_trials}"))
     nwb = NWBFile(
         session_description=f"synthetic {spec.name} ({kind}), seed {seed}: {spec.description}",
-        identifier=str(uuid.uuid4()), session_start_time=SESSION_START,
+        identifier=identifier, session_start_time=SESSION_START, file_create_date=SESSION_START,
         institution="nlb_suite synthetic generator", trials=_trials_table(plan),
     )
     nwb.units = _units_table(spike_times, heldout, plan.obs_intervals(), unit_ids)
@@ -89,15 +90,27 @@ def write_nwb(path: Path, spec: DatasetSpec, plan: Plan, spike_times: list[np.nd
                             comments=f"columns=[{cols}]", description=f"synthetic {name}")
             module.add(ts)
             stamps = ts  # later series link to the first series' timestamps
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")  # atomic temporary name
-        with NWBHDF5IO(str(path), "w") as io:
-            io.write(nwb)
+    _pin_object_ids(nwb, identifier)
+    with memory_h5(path) as f:
+        io = NWBHDF5IO(mode="w", file=f)
+        io.write(nwb)
+    io.close()  # after memory_h5 has taken the image: closing earlier would close the file first
+
+
+def _pin_object_ids(nwb: NWBFile, identifier: str) -> None:
+    """Replace the random object ids hdmf draws (uuid4) with ids derived from the file and each object's path,
+    so one generator, parameter set and seed give byte-identical files (run records' checksums stay valid).
+    hdmf offers only random ids (`generate_new_id`), hence its private field."""
+    def path(obj: Any) -> str:
+        return f"{path(obj.parent)}/{obj.name}" if obj.parent is not None else obj.name
+
+    for obj in nwb.all_children():
+        obj._AbstractContainer__object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{identifier}/{path(obj)}"))
 
 
 def write_ground_truth(path: Path, groups: Mapping[str, Mapping[str, Any]], name: str, seed: int) -> None:
     """ground_truth.h5: per file group `rates`, `heldout`, `latents` (+ extras), attrs bin_ms/dataset/seed."""
-    with h5py.File(path, "w") as f:
+    with memory_h5(path) as f:
         f.attrs["bin_ms"] = 5
         f.attrs["dataset"] = name
         f.attrs["seed"] = seed
