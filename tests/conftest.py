@@ -20,6 +20,19 @@ TEST_TRIALS = {"mc_maze": 60, "mc_maze_small": 40, "mc_maze_medium": 40, "mc_maz
                "mc_rtt": 60, "area2_bump": 60, "dmfc_rsg": 60}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def nlb_tools_without_fork():
+    """nlb_tools smooths spikes in a forked multiprocessing.Pool; forking this process after Ray or torch have
+    started native threads can deadlock the child on a lock one of them held (seen: a suite stuck for minutes
+    in the tensor parity tests after the Ray tests). The same map, run serially, gives the same values."""
+    import nlb_tools.nwb_interface as nwb_interface
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(nwb_interface, "_poolmap", lambda f, xs, nprocs=None, chunksize=None: [f(x) for x in xs])
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """`synthetic(name)` -> folder holding the NWB files of a small synthetic dataset (cached)."""
