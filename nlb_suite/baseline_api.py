@@ -285,6 +285,19 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
     return loaded, profiles
 
 
+def config_run_origin(path: Path) -> Optional[tuple[str, int]]:
+    """(dataset, bin_ms) of the run whose folder or config.yaml `path` is; None for a plain config file."""
+    path = Path(path)
+    path = path / "config.yaml" if path.is_dir() else path
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "dataset" in loaded:
+        return str(loaded["dataset"]), int(loaded.get("bin_ms", 0))
+    return None
+
+
 def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:
     """Names of the profiles in the default YAML of (baseline, dataset, bin)."""
     path = default_config_file(cls, dataset, bin_ms)
@@ -311,7 +324,9 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
     if path is not None:
         top, profiles = read_config_file(path) if config_file is None else read_given_config(path, cls)
         values.update(top)
-        sources.append(str(path))
+        origin = config_run_origin(path) if config_file is not None else None
+        elsewhere = origin is not None and origin != (dataset, bin_ms)
+        sources.append(f"{path} (a run on {origin[0]} at {origin[1]} ms)" if elsewhere else str(path))
         if profile is None and device in profiles:
             values.update(profiles[device])
             sources.append(f"{path.name}:profiles.{device} (device {device})")

@@ -207,7 +207,7 @@ def test_run_out_replaces_only_a_previous_run_folder(synthetic, tmp_path, plugin
     assert _tree(tmp_path) == before
 
 
-def test_run_json_records_the_data_folder_absolute(synthetic, tmp_path, plugin, monkeypatch):
+def test_run_json_records_the_data_folder_absolute(synthetic, tmp_path, plugin, monkeypatch, capsys):
     """--data given relative to the working folder is recorded absolute, so `ensemble` and `report` find the
     data from any other folder."""
     data = synthetic("mc_maze_small")
@@ -220,6 +220,13 @@ def test_run_json_records_the_data_folder_absolute(synthetic, tmp_path, plugin, 
                  "--config", str(tmp_path / "r"), "--out", str(tmp_path / "r2")]) == 0
     first, again = read_run(tmp_path / "r").config, read_run(tmp_path / "r2").config
     assert again["config"] == first["config"] and str(tmp_path / "r") in again["config_sources"]
+    assert "note" not in capsys.readouterr().err
+    # ... made at another bin width (or on another dataset): used, said on stderr and in the run record
+    assert main(["run", "mean_rate", "--dataset", "mc_maze_small", "--data", data.name, "--ci", "0", "--bin", "20",
+                 "--config", str(tmp_path / "r"), "--out", str(tmp_path / "r20")]) == 0
+    assert (f"note: --config {tmp_path / 'r'} is a run on mc_maze_small at 5 ms; its settings are used for "
+            "mc_maze_small at 20 ms") in capsys.readouterr().err
+    assert f"{tmp_path / 'r'} (a run on mc_maze_small at 5 ms)" in read_run(tmp_path / "r20").config["config_sources"]
 
 
 def test_run_folder_follows_the_umask(synthetic, tmp_path, plugin):
