@@ -455,8 +455,39 @@ def ray_local(tmp_path_factory):
     """One local Ray for the module's sweeps (the commands use a Ray already running in the process)."""
     from nlb_suite.sweep.ray_session import ray_session
 
+    before = signal.getsignal(signal.SIGTERM)
     with ray_session("local", tmp_path_factory.mktemp("ray"), num_cpus=2):
         yield
+    assert signal.getsignal(signal.SIGTERM) == before  # Ray's own handler does not outlive the session
+
+
+def test_ray_session_keeps_the_commands_sigterm_handler_and_restores_it(tmp_path, monkeypatch):
+    """ray.init installs a SIGTERM handler that exits with code 15; inside a session nlb-eval's handler (SIGTERM
+    ends a command like Ctrl-C, exit 143) is put back, and after it the one from before, whatever it was."""
+    import sys
+
+    import ray
+
+    from nlb_suite.sweep.ray_session import ray_session
+
+    def init_like_ray(**_):
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init_like_ray)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    commands = lambda *_: None  # noqa: E731  (stands in for nlb-eval's handler)
+    previous = signal.signal(signal.SIGTERM, commands)
+    try:
+        with ray_session("local", tmp_path):
+            assert signal.getsignal(signal.SIGTERM) is commands
+        assert signal.getsignal(signal.SIGTERM) is commands
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with ray_session("local", tmp_path):
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # no handler of ours: Ray's stays
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _rows(path: Path) -> list[dict]:

@@ -13,8 +13,10 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,12 +131,18 @@ def ray_session(address: str, out: Path, num_cpus: Optional[int] = None) -> Iter
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level=logging.ERROR)
     if resolved == "local":
         kwargs.update(_temp_dir=str(temp), num_cpus=num_cpus)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
-        ray.init(address=resolved, **kwargs)
+        ray.init(address=resolved, **kwargs)  # installs Ray's SIGTERM handler (sys.exit(15))
+        if callable(before):  # nlb-eval's own: SIGTERM ends the command like Ctrl-C, with exit code 143
+            signal.signal(signal.SIGTERM, before)
         try:
             yield resolved
         finally:
             ray.shutdown()
     finally:
+        if before is not None:  # Ray's handler would outlive the session (a notebook, a test session)
+            signal.signal(signal.SIGTERM, before)
         if remove:
             shutil.rmtree(temp, ignore_errors=True)
