@@ -121,8 +121,10 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     if ensemble:
         from nlb_suite.ensemble import build_ensemble
 
-        run_dir, sel, metrics = build_ensemble([out / n for n in ensemble], out / "ensemble", ci=0, overwrite=True,
-                                               progress=False)
+        # the stand-in's folder, which `reusable` checked the members' data checksums against (the folder a
+        # member recorded may carry an older generator key)
+        run_dir, sel, metrics = build_ensemble([out / n for n in ensemble], out / "ensemble", data=data, ci=0,
+                                               overwrite=True, progress=False)
         chosen = [m.path.name for m in sel.members]
         results["ensemble"] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
                                                                               for n in chosen)})
