@@ -271,8 +271,8 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
         raise NLBInputError(f"{path}: --config: not valid YAML ({str(exc).splitlines()[0]})") from None
     if loaded is None:  # an empty file would silently mean the class defaults, not the dataset's settings
         raise NLBInputError(f"{path}: --config: empty file (expected a YAML mapping of {cls.name} config fields)")
-    if isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "baseline" in loaded:
-        if loaded["baseline"] != cls.name:  # a run folder's config.yaml
+    if _is_run_config(loaded):
+        if loaded["baseline"] != cls.name:
             raise NLBInputError(f"{path}: --config: baseline: {loaded['baseline']!r} (expected {cls.name!r})")
         loaded = dict(loaded["config"])
     profiles = loaded.pop("profiles", {}) if isinstance(loaded, dict) else None
@@ -293,9 +293,14 @@ def config_run_origin(path: Path) -> Optional[tuple[str, int]]:
         loaded = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
-    if isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "dataset" in loaded:
+    if _is_run_config(loaded) and "dataset" in loaded:
         return str(loaded["dataset"]), int(loaded.get("bin_ms", 0))
     return None
+
+
+def _is_run_config(loaded: Any) -> bool:
+    """A run folder's config.yaml: the resolved `config` beside the run's baseline (and dataset, bin, seed)."""
+    return isinstance(loaded, dict) and isinstance(loaded.get("config"), dict) and "baseline" in loaded
 
 
 def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]:
