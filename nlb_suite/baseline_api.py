@@ -285,6 +285,13 @@ def read_given_config(path: Path, cls: type[Baseline]) -> tuple[dict[str, Any], 
     return loaded, profiles
 
 
+def config_made_elsewhere(path: Path, dataset: str, bin_ms: int) -> Optional[str]:
+    """'a run on <dataset> at <bin> ms' when `path` is a run (folder or config.yaml) of another dataset or bin
+    width than the one it configures; None otherwise (a plain config file, or a run of the same data)."""
+    origin = config_run_origin(path)
+    return None if origin is None or origin == (dataset, bin_ms) else f"a run on {origin[0]} at {origin[1]} ms"
+
+
 def config_run_origin(path: Path) -> Optional[tuple[str, int]]:
     """(dataset, bin_ms) of the run whose folder or config.yaml `path` is; None for a plain config file."""
     path = Path(path)
@@ -329,9 +336,8 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
     if path is not None:
         top, profiles = read_config_file(path) if config_file is None else read_given_config(path, cls)
         values.update(top)
-        origin = config_run_origin(path) if config_file is not None else None
-        elsewhere = origin is not None and origin != (dataset, bin_ms)
-        sources.append(f"{path} (a run on {origin[0]} at {origin[1]} ms)" if elsewhere else str(path))
+        elsewhere = config_made_elsewhere(path, dataset, bin_ms) if config_file is not None else None
+        sources.append(f"{path} ({elsewhere})" if elsewhere else str(path))
         if profile is None and device in profiles:
             values.update(profiles[device])
             sources.append(f"{path.name}:profiles.{device} (device {device})")

@@ -57,13 +57,13 @@ def print_comparison(group) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from ..baseline_api import config_run_origin, parse_overrides
+    from ..baseline_api import config_made_elsewhere, parse_overrides
     from ..runs import RunSpec, execute
 
-    origin = config_run_origin(Path(args.config)) if args.config else None
-    if origin is not None and origin != (args.dataset, args.bin):
-        print(f"note: --config {args.config} is a run on {origin[0]} at {origin[1]} ms; its settings are used "
-              f"for {args.dataset} at {args.bin} ms", file=sys.stderr)
+    elsewhere = config_made_elsewhere(Path(args.config), args.dataset, args.bin) if args.config else None
+    if elsewhere:
+        print(f"note: --config {args.config} is {elsewhere}; its settings are used for {args.dataset} at "
+              f"{args.bin} ms", file=sys.stderr)
 
     spec = RunSpec(baseline=args.baseline, dataset=args.dataset, bin_ms=args.bin, phase=args.phase,
                    data=Path(args.data) if args.data else None, synthetic=args.synthetic,
