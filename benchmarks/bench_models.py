@@ -88,11 +88,23 @@ def model_of(name: str) -> tuple[str, int]:
     return (match[1], int(match[2])) if match else (name, 0)
 
 
+def parse_sizes(text: str) -> tuple[int | None, int | None]:
+    """'3-5' -> (3, 5); '' -> (None, None): the ensemble sizes the validation choice may pick from."""
+    if not text:
+        return None, None
+    match = re.fullmatch(r"(\d+)-(\d+)", text)
+    if not match:
+        raise SystemExit(f"--ensemble-sizes: {text!r} is not MIN-MAX (e.g. 3-5)")
+    return int(match[1]), int(match[2])
+
+
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
              reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "",
-             variants: dict[str, tuple[str, dict]] | None = None) -> dict:
+             variants: dict[str, tuple[str, dict]] | None = None,
+             ensemble_sizes: tuple[int | None, int | None] = (None, None)) -> dict:
     """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
-    their internal validation); return metrics, fit times and paired bootstrap draws."""
+    their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no bound)); return
+    metrics, fit times and paired bootstrap draws."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -124,7 +136,8 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         # the stand-in's folder, which `reusable` checked the members' data checksums against (the folder a
         # member recorded may carry an older generator key)
         run_dir, sel, metrics = build_ensemble([out / n for n in ensemble], out / "ensemble", data=data, ci=0,
-                                               overwrite=True, progress=False)
+                                               overwrite=True, progress=False, min_size=ensemble_sizes[0],
+                                               max_size=ensemble_sizes[1])
         chosen = [m.path.name for m in sel.members]
         results["ensemble"] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
                                                                               for n in chosen)})
@@ -148,6 +161,8 @@ def main() -> None:
                     "ensemble-lfads,ensemble-ndt,ensemble-stndt,ensemble-gpfa")
     ap.add_argument("--ensemble", default="", help="comma-separated baselines whose runs `nlb-eval ensemble` "
                     "combines per data seed (members and size chosen on internal validation), compared as 'ensemble'")
+    ap.add_argument("--ensemble-sizes", default="", metavar="MIN-MAX",
+                    help="the sizes the ensemble's validation choice may pick from, e.g. 3-5 (default: any)")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
@@ -172,8 +187,9 @@ def main() -> None:
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
     members = tuple(n for n in args.ensemble.split(",") if n)
+    sizes = parse_sizes(args.ensemble_sizes)
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members,
-                            args.resamples, tag, variants)
+                            args.resamples, tag, variants, sizes)
                 for s in seeds}
     if members:
         names = [*names, "ensemble"]

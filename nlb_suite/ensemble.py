@@ -8,8 +8,9 @@ trials:
 1. rank the runs by their own internal-validation co-bps (best first; ties keep the command-line order);
 2. size: `size` if given (the top `size` runs); otherwise, on the validation trials every run held back
    (runs of NDT/STNDT share them across seeds: their split has its own seed), the co-bps of the average of
-   the top k rates for every k, and the best k (the smallest on a tie). Runs that share fewer than
-   `MIN_SHARED` validation trials cannot be sized this way: give `size`.
+   the top k rates for every k from `min_size` to `max_size` (default: 1 to all runs), and the best k (the
+   smallest on a tie). Runs that share fewer than `MIN_SHARED` validation trials cannot be sized this way:
+   give `size`.
 
 Rates are averaged arithmetically, every array of the submission group (forward rates when every member
 has them). The new folder holds what a run holds (submission.h5, metrics/intervals/per-neuron co-bps in
@@ -162,14 +163,33 @@ def check_shared(members: list[Member]) -> None:
                             "validation co-bps")
 
 
-def select(members: list[Member], train: TrialSet, size: Optional[int] = None) -> Selection:
-    """Rank by each run's own validation co-bps; size from `size` or the best co-bps on shared validation trials."""
-    ranked = rank(members)
-    shared_ids = shared_validation(ranked)
-    n = len(ranked)
+def size_range(n: int, size: Optional[int] = None, min_size: Optional[int] = None,
+               max_size: Optional[int] = None) -> tuple[int, int]:
+    """The candidate sizes (lowest, highest) for `n` runs; one-line errors for sizes the runs cannot give."""
     if size is not None:
+        if min_size is not None or max_size is not None:
+            raise NLBInputError("--size: give either --size or --min-size/--max-size, not both")
         if not 1 <= size <= n:
             raise NLBInputError(f"--size: {size} is not between 1 and the {n} runs given")
+        return size, size
+    for flag, value in (("--min-size", min_size), ("--max-size", max_size)):
+        if value is not None and not 1 <= value <= n:
+            raise NLBInputError(f"{flag}: {value} is not between 1 and the {n} runs given")
+    low = 1 if min_size is None else min_size
+    high = n if max_size is None else max_size
+    if low > high:
+        raise NLBInputError(f"--min-size: {low} is above --max-size {high}")
+    return low, high
+
+
+def select(members: list[Member], train: TrialSet, size: Optional[int] = None, min_size: Optional[int] = None,
+           max_size: Optional[int] = None) -> Selection:
+    """Rank by each run's own validation co-bps; size from `size` or, among `min_size`..`max_size`, the best
+    co-bps of the top-k average on the shared validation trials."""
+    ranked = rank(members)
+    shared_ids = shared_validation(ranked)
+    low, high = size_range(len(ranked), size, min_size, max_size)
+    if size is not None:
         return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps", [],
                          shared_ids)
     check_shared(members)
@@ -178,9 +198,10 @@ def select(members: list[Member], train: TrialSet, size: Optional[int] = None) -
     if missing:
         raise NLBInputError(f"validation trial ids {missing[:3]} of the runs are not train trials of the data")
     rows = np.array([row_of[t] for t in shared_ids])
-    table = [{"k": k, "co-bps": validation_score(ranked[:k], train, rows)} for k in range(1, n + 1)]
+    table = [{"k": k, "co-bps": validation_score(ranked[:k], train, rows)} for k in range(low, high + 1)]
     best = max(table, key=lambda r: (r["co-bps"], -r["k"]))
-    rule = (f"size with the best co-bps of the average of the top k runs on the {len(shared_ids)} internal "
+    among = "" if (low, high) == (1, len(ranked)) else f" (k from {low} to {high})"
+    rule = (f"size with the best co-bps of the average of the top k runs{among} on the {len(shared_ids)} internal "
             "validation trials every run held back")
     return Selection(ranked, best["k"], rule, table, shared_ids)
 
@@ -202,10 +223,12 @@ def _check_data(members: list[Member], data: Optional[Path]) -> Path:
 
 def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int] = None,
                    data: Optional[str | Path] = None, ci: int = 200, seed: int = 0,
-                   overwrite: bool = False, progress: bool = True, tensors=None) -> tuple[Path, Selection, Optional[dict]]:
+                   overwrite: bool = False, progress: bool = True, tensors=None, min_size: Optional[int] = None,
+                   max_size: Optional[int] = None) -> tuple[Path, Selection, Optional[dict]]:
     """Write the ensemble run folder `out`; returns (folder, selection, metrics or None in phase test).
 
     `tensors`: the runs' benchmark tensors if already loaded (the data folder's checksums are checked either way).
+    `min_size`/`max_size`: the sizes the validation choice may pick from (default: 1 to all runs).
     """
     from .datasets.tensors import load
     from .metrics_evaluate import check_bootstrap, evaluate_report
@@ -221,6 +244,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
     replacing = claim_run_dir(out, overwrite)
     members = [read_member(p) for p in paths]
     check_compatible(members)
+    size_range(len(members), size, min_size, max_size)  # before minutes of loading
     if size is None:
         check_shared(members)  # before minutes of loading
     info = members[0].record.info
@@ -230,7 +254,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
         tensors = load(info["dataset"], folder, bin_ms=int(info["bin_ms"]), phase=info["phase"], progress=progress)
     train, _ = trial_sets(tensors)
     timings = {"tensors_s": time.perf_counter() - t0}
-    selection = select(members, train, size)
+    selection = select(members, train, size, min_size, max_size)
     chosen = selection.members
     rates = average_rates(chosen)
     submission = {info["result_key"]: rates}
@@ -253,7 +277,8 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
         (work / "config.yaml").write_text(yaml.safe_dump(
             {"baseline": BASELINE, "dataset": info["dataset"], "bin_ms": info["bin_ms"], "phase": info["phase"],
              "seed": seed, "device": "cpu", "config": {"members": [str(m.path) for m in chosen], "size": selection.size,
-                                                       "size_given": size is not None, "rule": selection.rule},
+                                                       "size_given": size is not None, "min_size": min_size,
+                                                       "max_size": max_size, "rule": selection.rule},
              "config_sources": ["nlb-eval ensemble"]}, sort_keys=False))
         (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
         write_json(work / "run.json", {

@@ -27,6 +27,13 @@ def test_a_variant_names_a_baseline_with_other_config_values():
         b.parse_variants(["gnocchi:mmd_bandwidth=1"])
 
 
+def test_ensemble_sizes_read_as_a_range():
+    b = bench()
+    assert b.parse_sizes("3-5") == (3, 5) and b.parse_sizes("") == (None, None)
+    with pytest.raises(SystemExit, match="--ensemble-sizes: '3' is not MIN-MAX"):
+        b.parse_sizes("3")
+
+
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
     from nlb_suite.runs import RunSpec, execute
 

@@ -110,6 +110,19 @@ def test_given_size_takes_the_top_runs(data, three, tmp_path):
     assert "given size" in json.loads((out / "run.json").read_text())["ensemble"]["rule"]
 
 
+def test_size_range_bounds_the_validation_choice(data, three, tmp_path):
+    """--min-size/--max-size: the size is still chosen on validation, only among those sizes; the table and
+    the rule show the range (here validation alone picks 2: a floor of 3 forces the 4x-too-high run in)."""
+    _, sel, _ = build_ensemble(three, tmp_path / "ens", ci=0, progress=False, tensors=data[1], min_size=3)
+    assert [r["k"] for r in sel.table] == [3] and sel.size == 3 and "(k from 3 to 3)" in sel.rule
+    full = build_ensemble(three, tmp_path / "all", ci=0, progress=False, tensors=data[1])[1]
+    assert sel.table == full.table[2:]
+    _, capped, _ = build_ensemble(three, tmp_path / "cap", ci=0, progress=False, tensors=data[1], max_size=1)
+    assert capped.table == full.table[:1] and capped.size == 1 and "(k from 1 to 1)" in capped.rule
+    info = json.loads((tmp_path / "ens" / "run.json").read_text())
+    assert info["ensemble"]["size"] == 3 and [r["k"] for r in info["ensemble"]["sizes"]] == [3]
+
+
 def _edit(run, **changes):
     info = json.loads((run / "run.json").read_text())
     for k, v in changes.items():
@@ -142,6 +155,10 @@ def test_mismatched_or_unscored_runs_fail_in_one_line(three, tmp_path, capsys, c
     (lambda r: [r[0]], "at least 2 runs"),
     (lambda r: [r[0], r[0]], "given twice"),
     (lambda r: [*r, "--size", "4"], "--size: 4 is not between 1 and the 3 runs"),
+    (lambda r: [*r, "--min-size", "4"], "--min-size: 4 is not between 1 and the 3 runs"),
+    (lambda r: [*r, "--max-size", "0"], "--max-size: 0 is not between 1 and the 3 runs"),
+    (lambda r: [*r, "--min-size", "3", "--max-size", "2"], "--min-size: 3 is above --max-size 2"),
+    (lambda r: [*r, "--size", "2", "--min-size", "1"], "give either --size or --min-size/--max-size"),
     (lambda r: [r[0], "missing_run"], "not a run folder"),
 ])
 def test_bad_arguments(three, tmp_path, capsys, args, expect):

@@ -11,7 +11,8 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     from ..ensemble import build_ensemble
 
     out, sel, metrics = build_ensemble(args.runs, args.out, size=args.size, data=args.data, ci=args.ci,
-                                       seed=args.seed, overwrite=args.overwrite)
+                                       seed=args.seed, overwrite=args.overwrite, min_size=args.min_size,
+                                       max_size=args.max_size)
     print("runs ranked by their own internal-validation co-bps (never the eval trials):")
     print_table(["rank", "run", "baseline", "seed", "validation co-bps", "in ensemble"],
                 [[i + 1, str(m.path), m.record.info.get("baseline"), m.record.info.get("seed"), f"{m.score:.4f}",
@@ -36,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the ensemble's run folder")
     p.add_argument("--size", type=int, help="average the top SIZE runs by validation co-bps (default: the size with "
                    "the best validation co-bps on the validation trials all runs share)")
+    p.add_argument("--min-size", type=int, help="the smallest ensemble the validation choice may pick (default 1)")
+    p.add_argument("--max-size", type=int, help="the largest ensemble the validation choice may pick (default: all runs)")
     p.add_argument("--data", help="the runs' data folder, if it moved (checked against run.json's checksums)")
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for intervals (0: none)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
