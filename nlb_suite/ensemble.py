@@ -33,11 +33,13 @@ import yaml
 from . import __version__
 from .baseline_api import Rates, TrialSet
 from .errors import NLBInputError, input_error
+from .h5io import sha256_file
 from .internal_validation import FIELD, score_trials
 from .jsonio import write_json
 from .outputs import replace_folder
 from .runs import (
     FILES_FIELD,
+    SUBMISSION_FIELD,
     RunRecord,
     claim_run_dir,
     package_versions,
@@ -209,7 +211,6 @@ def select(members: list[Member], train: TrialSet, size: Optional[int] = None, m
 def _check_data(members: list[Member], data: Optional[Path]) -> Path:
     """The data folder (run.json's or `data`), with the NWB checksums the runs recorded."""
     from .datasets.session import find_nwb_files
-    from .h5io import sha256_file
 
     info = members[0].record.info
     folder = Path(data) if data is not None else Path(str(info.get("data_dir", "")))
@@ -288,7 +289,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
             "synthetic": bool(info.get("synthetic")), "data_dir": str(folder.absolute()), "data_sha256": info["data_sha256"],
             "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,
             "has_forward": "eval_rates_heldin_forward" in rates, FIELD: own, "ensemble": record,
-            FILES_FIELD: written_files(work),
+            SUBMISSION_FIELD: sha256_file(work / "submission.h5"), FILES_FIELD: written_files(work),
         })
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

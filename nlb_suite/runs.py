@@ -253,7 +253,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
-            FILES_FIELD: written_files(work),
+            SUBMISSION_FIELD: sha256_file(work / "submission.h5"), FILES_FIELD: written_files(work),
         })
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -269,6 +269,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     return RunResult(run_dir, metrics, intervals, timings, truth)
 
 
+SUBMISSION_FIELD = "submission_sha256"  # run.json: the submission.h5 its metrics describe (read_run checks it)
 FILES_FIELD = "files"  # run.json: every file the run wrote, relative to its folder (what --overwrite may remove)
 # what run folders held before run.json listed its files: the run's own files, checkpoints, training curves
 _LEGACY_RUN_ENTRY = re.compile(r"(submission\.h5|metrics\.json|intervals\.json|per_neuron_co_bps\.json"
@@ -374,12 +375,25 @@ def read_run_info(path: Path) -> dict[str, Any]:
     return info
 
 
+def check_submission_unchanged(path: Path, info: dict[str, Any]) -> None:
+    """The run's submission.h5 is the one its metrics were computed on (run.json's SHA-256; runs from before
+    the field have none to check): compare, report and ensemble would otherwise show stale scores."""
+    recorded = info.get(SUBMISSION_FIELD)
+    if recorded is None:
+        return
+    if recorded != sha256_file(path / "submission.h5"):
+        raise NLBInputError(f"{path / 'submission.h5'}: changed since the run wrote it (SHA-256 differs from "
+                            f"run.json {SUBMISSION_FIELD}), so the run's metrics no longer describe it; score the "
+                            "file with `nlb-eval evaluate`, or rerun")
+
+
 def read_run(path: str | Path) -> RunRecord:
     """Read a run folder; a one-line error if it is not one or a file in it is corrupt."""
     path = Path(path)
     if not is_run_folder(path) or not (path / "submission.h5").exists():
         raise NLBInputError(f"{path}: not a run folder (expected run.json and submission.h5 from `nlb-eval run`)")
     info = read_run_info(path / "run.json")
+    check_submission_unchanged(path, info)
     config: dict[str, Any] = {}
     if (path / "config.yaml").exists():
         try:

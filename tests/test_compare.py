@@ -55,3 +55,31 @@ def test_compare_without_paired_intervals_and_bad_ci(runs, capsys):
     assert main(["compare", str(runs[0]), "--ci", "-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--ci: -1 resamples" in err
+
+
+def test_a_submission_changed_after_its_run_is_refused_in_one_line(runs, tmp_path, capsys):
+    """run.json records submission.h5's SHA-256; compare and report refuse a run whose file was replaced since
+    (its metrics.json would describe other rates), naming the file; the untouched runs still compare."""
+    import json
+
+    import numpy as np
+
+    from nlb_suite.h5io import sha256_file
+    from nlb_suite.submission import read_submission, write_submission
+
+    run = tmp_path / "edited"
+    shutil.copytree(runs[0], run)
+    info = json.loads((run / "run.json").read_text())
+    assert info["submission_sha256"] == sha256_file(run / "submission.h5")
+    sub = read_submission(run / "submission.h5")
+    for group in sub.values():
+        group["eval_rates_heldout"] = np.asarray(group["eval_rates_heldout"]) * 2
+    write_submission(sub, run / "submission.h5")
+    for command in (["compare", str(runs[2]), str(run), "--ci", "0"],
+                    ["report", str(runs[2]), str(run), "--out", str(tmp_path / "report.html")]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f"{run / 'submission.h5'}: changed since the run wrote it" in err and "nlb-eval evaluate" in err
+    assert not (tmp_path / "report.html").exists()
+    assert main(["compare", str(runs[2]), str(runs[0]), "--ci", "0"]) == 0
