@@ -6,7 +6,8 @@
         --ensemble lfads,ndt,stndt --reuse
     python benchmarks/bench_models.py --data-seeds 0,1,2 --baselines oracle,true_psth,smoothing,gpfa,lfads,gnocchi --reuse
     python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0,1 --reuse \
-        --baselines smoothing,oracle,gpfa,lfads,ndt,ndt_seed1,ndt_seed2,stndt --ensemble ndt,ndt_seed1,ndt_seed2,stndt
+        --baselines smoothing,oracle,gpfa,lfads,ndt,ndt_seed1,ndt_seed2,stndt --ensemble ndt,ndt_seed1,ndt_seed2,stndt \
+        --ensemble-sizes 3-5
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
