@@ -197,3 +197,20 @@ def test_out_rules(three, tmp_path, capsys):
     assert main(["ensemble", *map(str, three), "--out", str(three[0]), "--ci", "0", "--overwrite"]) == 2  # an input
     assert "is one of the ensemble's member runs" in capsys.readouterr().err
     assert json.loads((three[0] / "run.json").read_text()) == member
+
+
+def test_cli_prints_the_ranking_and_the_size_table(three, tmp_path, capsys):
+    """The command's tables: the runs by their validation co-bps (which are in), then the co-bps of every
+    candidate k with the chosen one marked."""
+    out = tmp_path / "ens"
+    assert main(["ensemble", *map(str, three), "--out", str(out), "--ci", "0", "--min-size", "2"]) == 0
+    text = capsys.readouterr().out
+    ranking = [line.split() for line in text.split("co-bps of the average")[0].splitlines() if line[:1].isdigit()
+               or line.lstrip()[:1].isdigit()]
+    assert [(row[0], row[1].rsplit("/", 1)[-1], row[-1]) for row in ranking] == [
+        ("1", "a", "yes"), ("2", "c", "yes"), ("3", "b", "no")]
+    sizes = text.split("co-bps of the average")[1].split("ensemble of")[0].splitlines()
+    assert sizes[1].split() == ["k", "validation", "co-bps", "chosen"]
+    rows = [line.split() for line in sizes[3:] if line.strip()]
+    assert [r[0] for r in rows] == ["2", "3"] and rows[0][-1] == "yes" and len(rows[1]) == 2
+    assert "ensemble of 2 runs" in text and "(k from 2 to 3)" in text

@@ -19,8 +19,8 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
                   "yes" if i < sel.size else "no"] for i, m in enumerate(sel.ranked)])
     if sel.table:
         print(f"\nco-bps of the average of the top k on the {len(sel.shared_ids)} validation trials all runs held back:")
-        print_table(["k", "validation co-bps", ""], [[r["k"], f"{r['co-bps']:.4f}", "chosen" if r["k"] == sel.size
-                                                      else ""] for r in sel.table])
+        print_table(["k", "validation co-bps", "chosen"], [[r["k"], f"{r['co-bps']:.4f}", "yes" if r["k"] == sel.size
+                                                            else ""] for r in sel.table])
     print(f"\nensemble of {sel.size} runs ({sel.rule})\nrun folder: {out}")
     if metrics:
         print_table(["metric", "value"], [[k, f"{v:.4f}"] for k, v in metrics.items()])
