@@ -84,7 +84,13 @@ class _Group:
         return arr
 
     def rates(self, name: str, shape: tuple | None = None, dims: slice | None = None) -> np.ndarray:
-        """A submission's rate array: as `array`, then refused (one line) if any value is NaN, inf or < 0."""
+        """A submission's rate array: as `array`, refused (one line) unless stored as floats (integers are
+        counts, not rates; `validate` refuses them too) and if any value is NaN, inf or < 0."""
+        if name in self:
+            node = self.node[name]
+            dtype = node.dtype if hasattr(node, "dtype") else np.asarray(node).dtype
+            if not np.issubdtype(dtype, np.floating):
+                raise input_error(self.where, f"{self.key}/{name}: dtype {dtype}", "float32")  # validate's words
         arr = self.array(name, shape, dims)
         check_rates(arr, f"{self.where}: {self.key}/{name}")
         return arr

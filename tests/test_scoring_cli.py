@@ -103,6 +103,8 @@ def _run_err(argv, capsys):
      "mc_maze/eval_rates_heldout: 1 NaN value(s) (first at [0, 47, 0]; expected finite rates >= 0)"),
     (lambda g: g["eval_rates_heldin_forward"].__setitem__((1, 1, 1), -2.0),
      "mc_maze/eval_rates_heldin_forward: 1 negative value(s) (first at [1, 1, 1]; expected finite rates >= 0)"),
+    (lambda g: g.update(eval_rates_heldout=np.round(g["eval_rates_heldout"]).astype(np.int32)),  # scored before
+     "mc_maze/eval_rates_heldout: dtype int32 (expected float32)"),
 ])
 def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message):
     d, sub = files
@@ -113,7 +115,7 @@ def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message
     assert rc == 2
     assert err == f"nlb-eval evaluate: error: {bad}: {message}\n"
     assert not out.exists()
-    if "value(s)" in message:  # what evaluate refuses, validate flags with the same words (one rule)
+    if "value(s)" in message or "dtype" in message:  # what evaluate refuses, validate flags in the same words
         assert main(["validate", str(bad), "--target", str(d / "target.h5")]) == 1
         assert f"{bad}: {message}" in capsys.readouterr().out.splitlines()
 
