@@ -84,6 +84,7 @@ def test_average_exact_ranking_and_size_on_shared_validation_trials(data, three,
     assert [r["chosen"] for r in info["ensemble"]["ranking"]] == [True, True, False]
     assert info["ensemble"]["members"] == [str(three[0]), str(three[2])]
     assert info["internal_validation"]["n_trials"] == 12
+    assert info["submission_sha256"] == sha256_file(out / "submission.h5")  # compare/report check it
     assert np.isfinite(metrics["co-bps"]) and (out / "metrics.json").exists()
 
 
