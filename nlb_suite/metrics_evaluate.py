@@ -16,7 +16,7 @@ from . import metrics as M
 from . import metrics_bootstrap as B
 from .datasets.specs import DATASETS, SCALING_GROUP
 from .errors import NLBInputError, check_seed, input_error
-from .rate_check import check_rates
+from .rate_check import check_rates, dtype_problem
 from .submission import group_dataset
 
 Source = Union[str, os.PathLike, Mapping]
@@ -88,9 +88,9 @@ class _Group:
         counts, not rates; `validate` refuses them too) and if any value is NaN, inf or < 0."""
         if name in self:
             node = self.node[name]
-            dtype = node.dtype if hasattr(node, "dtype") else np.asarray(node).dtype
-            if not np.issubdtype(dtype, np.floating):
-                raise input_error(self.where, f"{self.key}/{name}: dtype {dtype}", "float32")  # validate's words
+            bad_dtype = dtype_problem(node.dtype if hasattr(node, "dtype") else np.asarray(node).dtype)
+            if bad_dtype:
+                raise NLBInputError(f"{self.where}: {self.key}/{name}: {bad_dtype}")
         arr = self.array(name, shape, dims)
         check_rates(arr, f"{self.where}: {self.key}/{name}")
         return arr

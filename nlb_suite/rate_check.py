@@ -1,4 +1,5 @@
-"""The one rule for a valid rates array (finite and >= 0), shared by validate, evaluate, metrics and runs."""
+"""The one rule for a valid rates array (stored as floats, finite and >= 0), shared by validate, evaluate,
+metrics and runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import numpy as np
 from .errors import NLBInputError
 
 EXPECTED = "expected finite rates >= 0"
+
+
+def dtype_problem(dtype: np.dtype) -> str | None:
+    """What is wrong with storing rates as `dtype` (integers are counts, not rates), or None for floats."""
+    return None if np.issubdtype(dtype, np.floating) else f"dtype {dtype} (expected float32)"
 
 
 def rate_problems(rates: np.ndarray) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 from .datasets.specs import DATASETS, SUPPORTED_BINS
 from .errors import input_error
 from .h5io import atomic_path, memory_h5
-from .rate_check import rate_problems
+from .rate_check import dtype_problem, rate_problems
 
 REQUIRED = ("train_rates_heldin", "train_rates_heldout", "eval_rates_heldin", "eval_rates_heldout")
 FORWARD = ("eval_rates_heldin_forward", "eval_rates_heldout_forward")
@@ -161,8 +161,9 @@ def validate_submission(data: Mapping[str, Any], where: str,
                 v.problems.append(f"{label}: unknown array{_suggest(name, ARRAYS)} (expected {', '.join(ARRAYS)})")
                 continue
             arr = np.asarray(arr)
-            if not np.issubdtype(arr.dtype, np.floating):
-                v.problems.append(f"{label}: dtype {arr.dtype} (expected float32)")
+            bad_dtype = dtype_problem(arr.dtype)
+            if bad_dtype:
+                v.problems.append(f"{label}: {bad_dtype}")
                 continue
             if arr.dtype != np.float32:
                 v.warnings.append(f"{label}: dtype {arr.dtype}; EvalAI files are float32 (package converts)")
