@@ -206,8 +206,8 @@ def test_cli_prints_the_ranking_and_the_size_table(three, tmp_path, capsys):
     out = tmp_path / "ens"
     assert main(["ensemble", *map(str, three), "--out", str(out), "--ci", "0", "--min-size", "2"]) == 0
     text = capsys.readouterr().out
-    ranking = [line.split() for line in text.split("co-bps of the average")[0].splitlines() if line[:1].isdigit()
-               or line.lstrip()[:1].isdigit()]
+    ranking = [line.split() for line in text.split("co-bps of the average")[0].splitlines()
+               if line.lstrip()[:1].isdigit()]
     assert [(row[0], row[1].rsplit("/", 1)[-1], row[-1]) for row in ranking] == [
         ("1", "a", "yes"), ("2", "c", "yes"), ("3", "b", "no")]
     sizes = text.split("co-bps of the average")[1].split("ensemble of")[0].splitlines()
