@@ -45,6 +45,11 @@ report.paired.Difference.
   measured, -0.155 median; percentile interval [-0.48, +0.14], bias-corrected [-0.61, -0.42]). A bias as
   large as the spread is beyond the bias correction of paired_interval, so those intervals are not reported
   (RESULTS.md, GNOCCHI, has the measurements; with `--dci-resamples` the bench prints this comparison).
+  `--dci-subsamples N` gives D and C intervals that repeat no trial: the importance model is refitted on N
+  seeded half-samples (without replacement), and the spread of the paired difference around the measured
+  one is reflected about it (the delete-d jackknife, metrics_bootstrap.subsample_interval; the factor
+  sqrt(m / (n - m)) is 1 for halves). The bench prints how far the half-sample medians sit from the measured
+  values and the share of half-samples with the measured sign, so the interval's premise can be checked.
 - Claim 2: the held-out conditions (3 per seed) are too few to resample, so the intervals resample neurons
   (`--resamples`): the mean of the per-neuron psth R2 and |log ratio|, and the pair corr match over the pairs
   of distinct resampled neurons. They are conditional on the held-out conditions: they say nothing about
@@ -360,6 +365,26 @@ def dci_boot(z: np.ndarray, factors: np.ndarray, counts: np.ndarray, seed: int) 
     return {k: np.array(v) for k, v in out.items()}
 
 
+def dci_subsampled(z: np.ndarray, factors: np.ndarray, sets: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """D and C on each subset of trials (`sets`: rows of distinct trial indices), the importance model refitted
+    on the subset exactly as `dci` fits it on all trials (no trial repeats, so no folds to group)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    out: dict[str, list[float]] = {"D": [], "C": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        for idx in sets:
+            for k, v in dci(z[idx], factors[idx], seed).items():
+                out[k].append(v)
+    n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if n_warn:
+        print(f"    dci_subsampled: {n_warn} lasso fits stopped at max_iter in {len(sets)} subsets",
+              file=sys.stderr, flush=True)
+    return {k: np.array(v) for k, v in out.items()}
+
+
 def differences(point_a: dict[str, float], point_b: dict[str, float], boot_a: dict[str, np.ndarray],
                 boot_b: dict[str, np.ndarray]):
     """a - b per statistic of `boot_a` with its paired (bias-corrected percentile) interval: `boot_a[k]` and
@@ -606,12 +631,22 @@ def draw(stats: dict, png: Path) -> None:
 def claim1_differences(codes: dict[str, np.ndarray], scored: dict, b: Bench, seed: int,
                        args: argparse.Namespace) -> dict[str, dict]:
     """GNOCCHI - LFADS per code pair (full and PCs) on the same resamples of trials: the decoding scores on
-    `--resamples` of them, D and C (importance model refitted) on the first `--dci-resamples`."""
-    from nlb_suite.metrics_bootstrap import percentile_interval, resample_counts
+    `--resamples` of them; D and C (importance model refitted) on the first `--dci-resamples`, or on
+    `--dci-subsamples` half-samples (delete-d jackknife)."""
+    from nlb_suite.metrics_bootstrap import (
+        percentile_interval,
+        resample_counts,
+        subsample_interval,
+        subsamples,
+    )
+    from nlb_suite.report.paired import Difference
 
     truth = decoded(b)
-    counts = resample_counts(len(b.endpoint), args.resamples, BOOT_SEED)
+    n = len(b.endpoint)
+    half = n // 2
+    counts = resample_counts(n, args.resamples, BOOT_SEED)
     dci_counts = counts[: args.dci_resamples]
+    sets = subsamples(n, half, args.dci_subsamples, BOOT_SEED) if args.dci_subsamples else np.zeros((0, half), int)
     t0 = time.perf_counter()
     out = {}
     for suffix in ("", f" ({args.pcs} PCs)"):
@@ -623,6 +658,18 @@ def claim1_differences(codes: dict[str, np.ndarray], scored: dict, b: Bench, see
                 boot.update(dci_boot(codes[name], truth["factors"], dci_counts, seed))
             boots.append({k: boot[k] for k in scored[name][0] if k in boot})  # the order of the score table
         out[f"gnocchi - lfads{suffix}"] = differences(scored[a][0], scored[c][0], *boots)
+        if len(sets):  # D and C by the delete-d jackknife on half-samples (their bootstrap is biased)
+            subs = [dci_subsampled(codes[name], truth["factors"], sets, seed) for name in (a, c)]
+            for k in ("D", "C"):
+                measured = scored[a][0][k] - scored[c][0][k]
+                d = subs[0][k] - subs[1][k]
+                lo, hi = subsample_interval(d, measured, n, half)
+                out[f"gnocchi - lfads{suffix}"][k] = Difference(measured, lo, hi)
+                print(f"    seed {seed} gnocchi - lfads{suffix} {k}: measured {measured:+.3f} (gnocchi "
+                      f"{scored[a][0][k]:.3f}, lfads {scored[c][0][k]:.3f}); medians over half-samples "
+                      f"{np.median(d):+.3f} (gnocchi {np.median(subs[0][k]):.3f}, lfads {np.median(subs[1][k]):.3f}); "
+                      f"half-samples with the measured sign {np.mean(np.sign(d) == np.sign(measured)):.0%}",
+                      file=sys.stderr, flush=True)
         for k in ("D", "C") if len(dci_counts) else ():  # how far the refitted resamples sit off the measurement
             d = boots[0][k] - boots[1][k]
             lo, hi = percentile_interval(d, LEVEL)
@@ -649,12 +696,17 @@ def main() -> None:
     ap.add_argument("--dci-resamples", type=int, default=0, help="the first this many of claim 1's resamples "
                     "also refit the DCI importance model (~0.2-0.3 s per code and resample); default 0: D and C "
                     "without intervals, their bootstrap is biased (see the docstring)")
+    ap.add_argument("--dci-subsamples", type=int, default=0, help="D and C intervals by the delete-d jackknife: "
+                    "the importance model refitted on this many seeded half-samples of the trials (without "
+                    "replacement; ~0.1-0.2 s per code and half-sample)")
     ap.add_argument("--png", default=str(HERE / "gnocchi_samples.png"), help="figure of claim 3 (first seed)")
     ap.add_argument("--profile", default=None, help="config profile of both models (default: cpu; fast: a smoke run)")
     ap.add_argument("--gnocchi-set", action="append", default=[], metavar="KEY=VALUE",
                     help="a GNOCCHI config value other than the default (repeatable), e.g. mmd_bandwidth=0 (InfoDiffusion's width)")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
+    if args.dci_resamples and args.dci_subsamples:
+        ap.error("--dci-resamples and --dci-subsamples are two interval methods for D and C; give one")
     PROFILE["name"] = args.profile
     from nlb_suite.baseline_api import parse_overrides
 
@@ -710,9 +762,11 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
         diff = f"{claim} diff"
         if not any(diff in r for r in results.values()):
             continue
-        unit = (("trials; decoders fixed, " + (f"DCI importance model refitted on the first {args.dci_resamples} "
-                 "(biased: see the docstring)" if args.dci_resamples else "D and C without intervals"))
-                if claim == "claim1" else
+        dci_unit = (f"DCI importance model refitted on the first {args.dci_resamples} (biased: see the docstring)"
+                    if args.dci_resamples else
+                    f"D and C: delete-d jackknife over {args.dci_subsamples} half-samples, importance model refitted"
+                    if args.dci_subsamples else "D and C without intervals")
+        unit = ("trials; decoders fixed, " + dci_unit if claim == "claim1" else
                 "neurons, conditional on the held-out conditions (not resampled)")
         print(f"\nGNOCCHI - LFADS, paired 95% bootstrap intervals ({args.resamples} resamples of {unit}; seed "
               f"{BOOT_SEED}; bias-corrected percentiles; 'tie' = interval includes 0)")

@@ -62,3 +62,35 @@ def test_psth_resamples_conditions_with_multiplicity():
         t = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(true, c)])
         p = np.vstack([np.repeat(x, int(m), axis=0) for x, m in zip(pred, c)])
         assert row == pytest.approx(r2_score(t, p), abs=1e-12)
+
+
+def test_subsamples_are_seeded_sets_without_repeats():
+    s = B.subsamples(10, 5, 40, seed=3)
+    assert s.shape == (40, 5) and s.min() >= 0 and s.max() <= 9
+    assert all(len(set(row)) == 5 and list(row) == sorted(row) for row in s)
+    assert np.array_equal(s, B.subsamples(10, 5, 40, seed=3)) and not np.array_equal(s, B.subsamples(10, 5, 40, seed=4))
+    assert len({tuple(r) for r in s}) > 20  # the draws vary
+    with pytest.raises(ValueError, match=r"subsample size must be between 1 and 9 \(got 10\)"):
+        B.subsamples(10, 10, 1, seed=0)
+
+
+def test_subsample_interval_reflects_and_rescales_by_hand():
+    # n=6, size=3: scale sqrt(3/3) = 1; value - observed = [0, 0, 3]; percentiles 2.5 / 97.5 = 0 / 2.85
+    assert B.subsample_interval(np.array([2.0, 2.0, 5.0]), 2.0, 6, 3) == pytest.approx([2.0 - 2.85, 2.0])
+    # n=4, size=1: scale sqrt(1/3); [-1, 0, 1] -> percentiles -0.95 / 0.95
+    lo, hi = B.subsample_interval(np.array([1.0, 2.0, 3.0, np.nan]), 2.0, 4, 1)
+    assert (lo, hi) == pytest.approx((2.0 - 0.95 / np.sqrt(3), 2.0 + 0.95 / np.sqrt(3)))
+    assert B.subsample_interval(np.array([np.nan]), 1.0, 4, 2) == [pytest.approx(np.nan, nan_ok=True)] * 2
+
+
+def test_subsample_interval_of_a_mean_matches_normal_theory():
+    """For a mean, half-samples' spread rescaled gives the t-interval's width (the delete-d factor is exact)."""
+    x = np.random.default_rng(5).normal(size=200)
+    sets = B.subsamples(200, 100, 4000, seed=1)
+    lo, hi = B.subsample_interval(x[sets].mean(axis=1), x.mean(), 200, 100)
+    half_width = 1.96 * x.std(ddof=1) / np.sqrt(200)
+    assert (hi - lo) / 2 == pytest.approx(half_width, rel=0.05)
+    assert (lo + hi) / 2 == pytest.approx(x.mean(), abs=0.05 * half_width)
+    # size 150 of 200: subsets vary less, the factor sqrt(150 / 50) restores the same width
+    lo3, hi3 = B.subsample_interval(x[B.subsamples(200, 150, 4000, seed=1)].mean(axis=1), x.mean(), 200, 150)
+    assert (hi3 - lo3) / 2 == pytest.approx(half_width, rel=0.05)
