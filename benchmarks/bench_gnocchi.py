@@ -168,11 +168,12 @@ def fitted(name: str, b: Bench, train=None):
 def bench_models_run(run_dir: Path, name: str, data: Path) -> bool:
     """Is bench_models.py's run in `run_dir` this baseline's default config, seed 0, on these very NWB files?
     (Its checkpoint then is the model this bench would fit; a run made before a default changed is not.)"""
-    from bench_models import reusable
+    from bench_models import data_checksums, reusable
 
     from nlb_suite.runs import RunSpec
 
-    return reusable(run_dir, RunSpec(name, DATASET, data=data, seed=0, device="cpu"), data)
+    spec = RunSpec(name, DATASET, data=data, seed=0, device="cpu")
+    return reusable(run_dir, spec, data_checksums(data)) is not None
 
 
 def _fit_or_load(name: str, b: Bench, train):

@@ -55,22 +55,29 @@ def parse_variants(raw: list[str]) -> dict[str, tuple[str, dict]]:
     return variants
 
 
-def reusable(run_dir: Path, spec, data: Path) -> bool:
-    """Did an earlier call leave a run of this baseline on these data files with this resolved config and seed?"""
+def data_checksums(data: Path) -> dict[str, str]:
+    """SHA-256 of each NWB file of a stand-in, as a run records them (`data_sha256`)."""
+    from nlb_suite.datasets.session import find_nwb_files
+    from nlb_suite.h5io import sha256_file
+
+    return {p.name: sha256_file(p) for p in find_nwb_files(data)}
+
+
+def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
+    """The record of an earlier run of this baseline on data with these checksums, with this resolved config and
+    seed and scored, or None."""
     import dataclasses
 
     import yaml
 
     from nlb_suite.baseline_api import get_baseline, resolve_config
-    from nlb_suite.datasets.session import find_nwb_files
     from nlb_suite.errors import NLBInputError
-    from nlb_suite.h5io import sha256_file
     from nlb_suite.runs import read_run, resolve_device
 
     try:
         record = read_run(run_dir)
     except NLBInputError:
-        return False
+        return None
     config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, spec.overrides, None,
                                resolve_device(spec.device))
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
@@ -78,9 +85,9 @@ def reusable(run_dir: Path, spec, data: Path) -> bool:
     # a field added since the run counts as the same when it holds its default (the behaviour the run had)
     defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
     added = {k: v for k, v in now.items() if k not in then and k in defaults and v == defaults[k]}
-    same_config = {**then, **added} == now
-    same_data = record.info.get("data_sha256") == {p.name: sha256_file(p) for p in find_nwb_files(data)}
-    return same_config and same_data and record.info.get("seed") == spec.seed and record.metrics is not None
+    same = ({**then, **added} == now and record.info.get("data_sha256") == data_sha256
+            and record.info.get("seed") == spec.seed and record.metrics is not None)
+    return record if same else None
 
 
 def model_of(name: str) -> tuple[str, int]:
@@ -110,12 +117,13 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunResult, RunSpec, execute, read_run
+    from nlb_suite.runs import RunResult, RunSpec, execute
     from nlb_suite.submission import read_submission
 
     data = stand_in(dataset, trials, seed, work / "realism", tag)
     out = work / "models" / f"{dataset}_{trials}_s{seed}{tag}_{data.name.rsplit('_', 1)[-1]}"
     results = {}
+    data_sha256 = data_checksums(data) if reuse else {}
     for name in baselines:
         run_dir = out / name
         t0 = time.perf_counter()
@@ -123,8 +131,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         baseline, overrides = (variants or {}).get(baseline, (baseline, {}))
         spec = RunSpec(baseline, dataset, data=data, out=run_dir, seed=model_seed, device=device, ci=0,
                        overwrite=True, overrides=overrides)
-        if reuse and reusable(run_dir, spec, data):
-            record = read_run(run_dir)
+        if reuse and (record := reusable(run_dir, spec, data_sha256)) is not None:
             results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
             print(f"  data seed {seed} {name}: reused {run_dir}", file=sys.stderr, flush=True)
             continue

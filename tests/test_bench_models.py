@@ -42,27 +42,28 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     out = tmp_path / "smoothing"
     spec = RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=0, device="cpu", ci=0)
     execute(spec, progress=False)
-    assert b.reusable(out, spec, data)
-    assert not b.reusable(out, RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu",
-                                       ci=0), data)
-    assert not b.reusable(out, spec, synthetic("mc_maze_small", seed=1))  # other NWB checksums
+    sha = b.data_checksums(data)
+    assert b.reusable(out, spec, sha).info["seed"] == 0  # the record itself, read once
+    assert b.reusable(out, RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu",
+                                   ci=0), sha) is None
+    assert b.reusable(out, spec, b.data_checksums(synthetic("mc_maze_small", seed=1))) is None  # other NWB checksums
 
     config_file = out / "config.yaml"
     record = yaml.safe_load(config_file.read_text())
     del record["config"]["tol"]  # as if `tol` (at its default) had been added after the run
     config_file.write_text(yaml.safe_dump(record))
-    assert b.reusable(out, spec, data)
+    assert b.reusable(out, spec, sha) is not None
     del record["config"]["alpha"]  # mc_maze_small's file sets alpha 0.1, not the default: a real change
     config_file.write_text(yaml.safe_dump(record))
-    assert not b.reusable(out, spec, data)
+    assert b.reusable(out, spec, sha) is None
     record["config"]["alpha"] = 0.1
     record["config"]["max_iter"] = 5
     config_file.write_text(yaml.safe_dump(record))
-    assert not b.reusable(out, spec, data)
-    assert not b.reusable(tmp_path / "nothing", spec, data)
+    assert b.reusable(out, spec, sha) is None
+    assert b.reusable(tmp_path / "nothing", spec, sha) is None
 
     variant = RunSpec("smoothing", "mc_maze_small", data=data, out=tmp_path / "variant", seed=0, device="cpu",
                       ci=0, overrides={"alpha": 0.5})
     execute(variant, progress=False)
-    assert b.reusable(variant.out, variant, data)  # the variant's own values match its run
-    assert not b.reusable(variant.out, spec, data)  # the default is another config
+    assert b.reusable(variant.out, variant, sha) is not None  # the variant's own values match its run
+    assert b.reusable(variant.out, spec, sha) is None  # the default is another config
