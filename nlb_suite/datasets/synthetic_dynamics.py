@@ -90,7 +90,7 @@ class Realism:
 
 
 # maze: trial-to-trial hand variability is mostly set by the neural state before onset (each reach's first
-# segment bends by `path_coupling` mm per unit of preparatory noise, endpoints stay within ~10 mm), with a small
+# segment bends by `path_coupling` mm per unit of preparatory noise, endpoints scatter with sd ~8 mm), with a small
 # unplanned motor noise (sd 30 mm/s) that the neurons express weakly: calibrated so nlb_tools' end-to-end recipe
 # on smoothed spikes decodes velocity about as poorly as on real mc_maze_large while a model that infers
 # single-trial states from the whole trial (LFADS) decodes it better (benchmarks/RESULTS.md, "Proving ground")
@@ -319,12 +319,9 @@ def _maze_inputs(m: LatentModel, plan: Plan, inp: Inputs, rng: np.random.Generat
         _ci_pulse(m, inp, neural, 0.35, b["ci"])
         straight = tr["trial_version"][i] == 0
         first = hid["goal"][i] if straight else hid["via"][i]
-        if curve is None:
-            inp.kick(t0, _reach(m, first + end_noise[i, 0]))
-            if not straight:
-                inp.kick(t0 + 0.12, _reach(m, hid["goal"][i] + end_noise[i, 1]))
-        else:  # every reach bends by `curve` on its first segment, then corrects towards the endpoint
-            inp.kick(t0, _reach(m, first + curve[i] + end_noise[i, 0]))
+        # with `curve`, every reach bends on its first segment, then corrects towards the endpoint
+        inp.kick(t0, _reach(m, first + (0.0 if curve is None else curve[i]) + end_noise[i, 0]))
+        if curve is not None or not straight:
             inp.kick(t0 + 0.12, _reach(m, hid["goal"][i] + end_noise[i, 1]))
         inp.kick(tr["stop_time"][i] + 0.05, _reach(m, rng.normal(0, 2.0, 2)))
 
