@@ -342,10 +342,10 @@ def decoding_boot(truth: dict[str, np.ndarray], pred: dict[str, np.ndarray], cou
             "I": r2s("factors")}
 
 
-def dci_refits(z: np.ndarray, factors: np.ndarray, index_sets, seed: int) -> dict[str, np.ndarray]:
+def dci_refits(z: np.ndarray, factors: np.ndarray, index_sets, seed: int, group_copies: bool) -> dict[str, np.ndarray]:
     """D and C with the importance model (LassoCV) refitted on each set of trial indices, as `dci` fits it on
-    all trials; a set that repeats trials (a bootstrap resample) gets 5 CV folds grouping the copies of a trial,
-    so a trial drawn twice never sits in both the training and the validation fold."""
+    all trials; with `group_copies` (bootstrap resamples) its 5 CV folds group the copies of a trial, so a trial
+    drawn twice never sits in both the training and the validation fold."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -355,7 +355,7 @@ def dci_refits(z: np.ndarray, factors: np.ndarray, index_sets, seed: int) -> dic
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         for idx in index_sets:
-            cv = list(GroupKFold(5).split(idx, groups=idx)) if len(np.unique(idx)) < len(idx) else 5
+            cv = list(GroupKFold(5).split(idx, groups=idx)) if group_copies else 5
             for k, v in dci(z[idx], factors[idx], seed, cv=cv).items():
                 out[k].append(v)
     n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
@@ -368,12 +368,12 @@ def dci_refits(z: np.ndarray, factors: np.ndarray, index_sets, seed: int) -> dic
 def dci_boot(z: np.ndarray, factors: np.ndarray, counts: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """D and C on each resample of trials (`counts`: how often each trial is drawn). ~0.12 s per code and
     resample on one core. Biased (see the docstring): `dci_subsampled` is the valid alternative."""
-    return dci_refits(z, factors, [np.repeat(np.arange(len(c)), c.astype(int)) for c in counts], seed)
+    return dci_refits(z, factors, [np.repeat(np.arange(len(c)), c.astype(int)) for c in counts], seed, True)
 
 
 def dci_subsampled(z: np.ndarray, factors: np.ndarray, sets: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """D and C on each subset of trials (`sets`: rows of distinct trial indices, no repeats)."""
-    return dci_refits(z, factors, sets, seed)
+    return dci_refits(z, factors, sets, seed, False)
 
 
 def differences(point_a: dict[str, float], point_b: dict[str, float], boot_a: dict[str, np.ndarray],

@@ -127,3 +127,29 @@ def test_held_out_sets_leave_every_target_out_once_with_neighbours_kept(bench):
                 assert a not in ids and c not in ids
     assert bench.held_out_conditions(b, 0, 3) == bench.held_out_conditions(b, 0, 3, 0)  # the default is set 0
     assert [h for h, _, _ in bench.held_out_conditions(b, 0, 3)] == [1, 13, 25]  # targets 1, 4, 7; versions 0, 1, 2
+
+
+def test_dci_refits_fit_half_samples_plainly_and_group_the_copies_of_a_resample(bench):
+    """A subset without repeats is scored exactly as `dci` scores those trials; a bootstrap resample's CV
+    folds keep every copy of a trial together (the same value as `dci` given those grouped folds)."""
+    from sklearn.model_selection import GroupKFold
+
+    from nlb_suite.metrics_bootstrap import resample_counts, subsamples
+
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((40, 6))
+    factors = z[:, :3] @ rng.standard_normal((3, 3)) + 0.3 * rng.standard_normal((40, 3))
+    sets = subsamples(40, 20, 2, seed=0)
+    got = bench.dci_subsampled(z, factors, sets, seed=0)
+    for i, idx in enumerate(sets):
+        want = bench.dci(z[idx], factors[idx], 0)
+        assert (got["D"][i], got["C"][i]) == (want["D"], want["C"])
+    counts = resample_counts(40, 1, seed=0)
+    idx = np.repeat(np.arange(40), counts[0].astype(int))
+    folds = list(GroupKFold(5).split(idx, groups=idx))
+    assert all(not set(idx[tr]) & set(idx[te]) for tr, te in folds)
+    want = bench.dci(z[idx], factors[idx], 0, cv=folds)
+    boot = bench.dci_boot(z, factors, counts, seed=0)
+    assert (boot["D"][0], boot["C"][0]) == (want["D"], want["C"])
+    plain = bench.dci(z[idx], factors[idx], 0)  # ungrouped folds put copies on both sides: another value
+    assert (plain["D"], plain["C"]) != (want["D"], want["C"])
