@@ -49,7 +49,9 @@ report.paired.Difference.
   seeded half-samples (without replacement), and the spread of the paired difference around the measured
   one is reflected about it (the delete-d jackknife, metrics_bootstrap.subsample_interval; the factor
   sqrt(m / (n - m)) is 1 for halves). The bench prints how far the half-sample medians sit from the measured
-  values and the share of half-samples with the measured sign, so the interval's premise can be checked.
+  values and the share of half-samples with the measured sign, so the interval's premise can be checked. It
+  held roughly for D and failed for C on the reported seeds (a code's C on 50 trials can be twice its C on
+  100; RESULTS.md, "Claim 1's D and C with delete-d jackknife intervals"): read C's interval with the medians.
 - Claim 2: the held-out conditions (3 per seed) are too few to resample, so the intervals resample neurons
   (`--resamples`): the mean of the per-neuron psth R2 and |log ratio|, and the pair corr match over the pairs
   of distinct resampled neurons. They are conditional on the held-out conditions: they say nothing about
