@@ -691,7 +691,7 @@ def main() -> None:
                     "without intervals, their bootstrap is biased (see the docstring)")
     ap.add_argument("--dci-subsamples", type=int, default=0, help="D and C intervals by the delete-d jackknife: "
                     "the importance model refitted on this many seeded half-samples of the trials (without "
-                    "replacement; ~0.1-0.2 s per code and half-sample)")
+                    "replacement; ~1 s per code and half-sample on one core: 200 x 4 codes took ~14 CPU-minutes per data seed)")
     ap.add_argument("--png", default=str(HERE / "gnocchi_samples.png"), help="figure of claim 3 (first seed)")
     ap.add_argument("--profile", default=None, help="config profile of both models (default: cpu; fast: a smoke run)")
     ap.add_argument("--gnocchi-set", action="append", default=[], metavar="KEY=VALUE",
