@@ -6,6 +6,8 @@
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --only lorenz_node_sae_l3_s0_long_win_u28                                 # a NODE-only candidate schedule
     python benchmarks/bench_node_sae.py --valid-table          # validation NLL of every run: choose on this
+    python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
+        --data-seeds 0 --model-seeds 0,1,2,3,4 --only lorenz_node_sae_l3_s0_long_win_u28_m1   # model seeds
     python benchmarks/bench_node_sae.py --others lfads,ndt --others-seeds 0,1 --lfads-epochs 200 --ndt-epochs 60 \
         --only lorenz_lfads_s0_e200,lorenz_ndt_s0_e60                 # the other baselines at an epoch cap
 
@@ -15,7 +17,8 @@ the 1600 train+val trials, of which the baseline's own seeded 20 % validate: the
 the paper's 3000, see baselines/configs/node_sae/default.yaml; `--profile long` gives the SAEs the longer CPU
 schedule, tags ending in `_long`; `--window-loss` fits the SAEs on the 70-step window only, the paper's
 protocol, tags ending in `_win`) - never tuned on the scored trials. Model
-seed = data seed. For NODE/GRU-SAE the saved best checkpoint is reloaded to get latents and bootstrap draws
+seed = data seed, except for `--model-seeds` runs (latent 3; tags end in `_m<k>`; the paper's spread is over 5
+model seeds on one dataset), which also draw their own validation trials. For NODE/GRU-SAE the saved best checkpoint is reloaded to get latents and bootstrap draws
 of rate R2 and state R2 over the test trials (the same resamples for every model of a data seed, so
 NODE - GRU gets a paired interval; inside the interval of 0 = a tie). The gap closed is the share of the
 smoothing-to-ceiling gap of rate R2 (ceiling 1: the true rates). Fixed points of the NODE vector field
@@ -162,7 +165,7 @@ def one_run(job: dict) -> dict:
     out = WORK / "runs" / job["tag"]
     t0 = time.perf_counter()
     res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
-                          seed=job["seed"], device="cpu", overrides=job["overrides"], out=out, overwrite=True,
+                          seed=job.get("model_seed", job["seed"]), device="cpu", overrides=job["overrides"], out=out, overwrite=True,
                           ci=0, profile=job.get("profile"), config_file=job.get("config_file")), progress=False)
     row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"]}
     if job["baseline"] in SAE:
@@ -198,10 +201,12 @@ def jobs(args) -> list[dict]:
     node = {**sae, **args.node_set}  # NODE-only overrides (a candidate schedule); tags end in _<label>
     node_suffix = suffix + (f"_{args.label}" if args.label else "")
 
-    def sae_job(b: str, seed: int, size: int) -> dict:
+    def sae_job(b: str, seed: int, size: int, model_seed: Optional[int] = None) -> dict:
         ov, sfx = (node, node_suffix) if b == "node_sae" else (sae, suffix)
-        return {"dataset": args.dataset, "baseline": b, "seed": seed, "overrides": {"latent_dim": size, **ov},
-                **prof, "tag": f"{args.dataset}_{b}_l{size}_s{seed}{sfx}"}
+        model_seed = seed if model_seed is None else model_seed
+        return {"dataset": args.dataset, "baseline": b, "seed": seed, "model_seed": model_seed,
+                "overrides": {"latent_dim": size, **ov}, **prof,
+                "tag": f"{args.dataset}_{b}_l{size}_s{seed}{sfx}{model_seed_suffix(seed, model_seed)}"}
 
     for i, seed in enumerate(args.data_seeds):
         for b in SAE:
@@ -213,7 +218,23 @@ def jobs(args) -> list[dict]:
         for seed in args.size_seeds:
             for b in SAE:
                 out.append(sae_job(b, seed, size))
+    for seed in args.data_seeds:
+        for k in args.model_seeds:
+            if k != seed:  # model seed = data seed is the claim run above
+                for b in SAE:
+                    later.append(sae_job(b, seed, 3, k))
     return out + later
+
+
+def model_seed_suffix(data_seed: int, model_seed: int) -> str:
+    """Tag suffix `_m<k>` of a run whose model seed k differs from its data seed (else none: the default pairing)."""
+    return "" if model_seed == data_seed else f"_m{model_seed}"
+
+
+def model_seed_of(tag: str, data_seed: int) -> int:
+    """The model seed a run's tag names (`_m<k>` at its end), else its data seed."""
+    head, sep, k = tag.rpartition("_m")
+    return int(k) if sep and k.isdigit() else data_seed
 
 
 def others_epochs(args) -> dict[str, int]:
@@ -295,7 +316,8 @@ def parse_sets(text: str) -> dict:
 
 def schedule(row: dict) -> str:
     """An SAE run's profile, `win` for the window-only loss and its --node-set label (from the tag's suffix)."""
-    suffix = row["tag"].split(f"_l{row['overrides'].get('latent_dim', 3)}_s{row['seed']}", 1)[-1]
+    tag = row["tag"].removesuffix(model_seed_suffix(row["seed"], model_seed_of(row["tag"], row["seed"])))
+    suffix = tag.split(f"_l{row['overrides'].get('latent_dim', 3)}_s{row['seed']}", 1)[-1]
     return suffix.replace("_", " ").strip() or "cpu"
 
 
@@ -380,6 +402,8 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
         c = lorenz_fixed_points().round(2).tolist()
         print(f"true: origin {c[0]}, wings {c[1]}, {c[2]}")
     sizes_table(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx, profile)
+    model_seeds_table(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
+                      profile)
     comparison(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
                epochs or {})
 
@@ -427,6 +451,35 @@ def sizes_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, profile
         print(f"\n{dataset}: the SAEs by latent size (profile {profile}); per data seed, then the mean; paper: "
               "rate / state R2 where it gives them")
         print_table(["model", "latents", "data seeds", "rate R2", "mean", "state R2", "mean", "paper"], table)
+
+
+def model_seeds_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, profile: str) -> None:
+    """Latent-3 SAE runs of the claim's schedule at several model seeds of one data seed: each, the mean, the
+    paper's mean of 5 model seeds (one dataset) beside it, and how many meet the claim (lorenz)."""
+    from nlb_suite.table import print_table
+
+    table = []
+    for seed in seeds:
+        for b in SAE:
+            base = f"{dataset}_{b}_l3_s{seed}{sfx[b]}"
+            rs = sorted((r for t, r in latest.items() if t == base or (t.startswith(base + "_m")
+                                                                       and t[len(base) + 2:].isdigit())),
+                        key=lambda r: model_seed_of(r["tag"], seed))
+            if len(rs) < 2:
+                continue
+            rate = [r["truth"]["rate R2"] for r in rs]
+            state = [r["truth"]["state R2"] for r in rs]
+            paper = PAPER.get((dataset, b), (None, None))
+            met = (f"{sum(r >= CLAIM[0] and s >= CLAIM[1] for r, s in zip(rate, state))} of {len(rs)}"
+                   if dataset == "lorenz" else "-")
+            table.append([b, seed, " ".join(str(model_seed_of(r["tag"], seed)) for r in rs),
+                          " ".join(_fmt(v) for v in rate), _fmt(float(np.mean(rate))), _fmt(paper[0]),
+                          " ".join(_fmt(v) for v in state), _fmt(float(np.mean(state))), _fmt(paper[1]), met])
+    if table:
+        print(f"\n{dataset}, latent size 3, SAE profile {profile}: model seeds on one data seed (the paper's protocol: "
+              "5 model seeds, one dataset); per model seed, then the mean")
+        print_table(["model", "data seed", "model seeds", "rate R2", "mean", "paper", "state R2", "mean", "paper",
+                     f"rate >= {CLAIM[0]} and state >= {CLAIM[1]}"], table)
 
 
 def protocol(row: dict) -> str:
@@ -526,7 +579,7 @@ def comparison(latest: dict, dataset: str, seeds: list[int], sae_sfx: dict, epoc
         paired_rates(kept, seeds)
 
 
-def valid_true_nll(data: Path, seed: int, valid_frac: float) -> float:
+def valid_true_nll(data: Path, model_seed: int, valid_frac: float) -> float:
     """Window NLL (per bin and neuron, no log k!) of the true rates on an SAE's own validation trials."""
     from nlb_suite.datasets.session import load_session
     from nlb_suite.datasets.tensors import load
@@ -535,7 +588,7 @@ def valid_true_nll(data: Path, seed: int, valid_frac: float) -> float:
 
     train, _ = trial_sets(load(data.name.rsplit("_s", 1)[0], data, bin_ms=5, phase="test"))
     n = train.n_trials
-    order = np.random.default_rng(seed).permutation(n)  # the SAE's split (sae.py: model seed = data seed)
+    order = np.random.default_rng(model_seed).permutation(n)  # the SAE's split (sae.py: drawn by the model seed)
     valid = np.sort(order[:min(max(1, int(round(valid_frac * n))), n - 1)])
     tr = truth_rates(load_session(data), 5)
     rate = np.concatenate([tr["spikes"][train.bins], tr["heldout_spikes"][train.bins]], axis=2)[valid]
@@ -561,10 +614,11 @@ def valid_table(dataset: str) -> None:
         if not (run / "curves.csv").exists() or "_l3_" not in tag:
             continue
         seed = int(tag.split("_l3_s")[1].split("_")[0])
+        split = model_seed_of(tag, seed)  # the SAE's validation trials follow its model seed
         cfg = yaml.safe_load((run / "config.yaml").read_text())["config"] if (run / "config.yaml").exists() else {}
         frac = float(cfg.get("valid_frac", 0.2))
-        if (seed, frac) not in true:
-            true[seed, frac] = valid_true_nll(WORK / "data" / f"{dataset}_s{seed}", seed, frac)
+        if (seed, split, frac) not in true:
+            true[seed, split, frac] = valid_true_nll(WORK / "data" / f"{dataset}_s{seed}", split, frac)
         curve = list(csv.DictReader((run / "curves.csv").open()))
         if "valid_window_nll" not in curve[0]:  # runs from before the window NLL was logged
             continue
@@ -572,8 +626,8 @@ def valid_table(dataset: str) -> None:
         win = float(best["valid_window_nll"])
         tail = np.mean([float(c["valid_window_nll"]) for c in curve[-50:]])
         table.append([tag, seed, f"{int(best['epoch']) + 1} of {len(curve)}", int(float(best["unmasked_steps"])),
-                      f"{win:.3f}", f"{win - true[seed, frac]:.3f}", f"{tail - true[seed, frac]:.3f}",
-                      f"{true[seed, frac]:.3f}"])
+                      f"{win:.3f}", f"{win - true[seed, split, frac]:.3f}",
+                      f"{tail - true[seed, split, frac]:.3f}", f"{true[seed, split, frac]:.3f}"])
     print(f"\n{dataset}: validation trials only (each SAE's own seeded 20 %), window Poisson NLL per bin and neuron; "
           "best = the checkpoint kept (lowest NLL over the fitted steps); excess = minus the true rates' NLL; "
           "last 50 = mean over the last 50 epochs")
@@ -588,6 +642,9 @@ def main() -> None:
     ap.add_argument("--data-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
     ap.add_argument("--others", type=lambda s: [x for x in s.split(",") if x], default=["smoothing", "gpfa", "lfads"])
     ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
+    ap.add_argument("--model-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+                    help="model seeds of the latent-3 SAE runs on each data seed (tags end in _m<k> where k is "
+                         "not the data seed)")
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
     ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
     ap.add_argument("--lfads-epochs", type=int, default=30,

@@ -66,3 +66,40 @@ def test_node_minus_gru_pairs_each_latent_size_where_both_saes_ran_with_the_clai
             row("node_sae", 10, 1, 0.9, 0.5, up, up), row("gru_sae", 10, 1, 0.8, 0.4, up, up, "_cpu")]  # other profile
     rows = b.node_minus_gru({r["tag"]: r for r in rows}, "lorenz", [0, 1], sfx, [3, 10, 25])
     assert rows == [[10, 0, "+0.100 [+0.100, +0.100]", "-0.050 [-0.050, -0.050]"]]
+
+
+def test_model_seed_runs_are_tagged_apart_and_tabled_per_data_seed(capsys):
+    b = bench()
+    assert b.model_seed_suffix(0, 0) == "" and b.model_seed_suffix(0, 3) == "_m3"
+    assert b.model_seed_of("lorenz_node_sae_l3_s0_long_win_u28_m3", 0) == 3
+    assert b.model_seed_of("lorenz_node_sae_l3_s2_long_win_u28", 2) == 2
+    assert b.schedule({"tag": "lorenz_node_sae_l3_s0_long_win_u28_m3", "seed": 0,
+                       "overrides": {"latent_dim": 3}}) == "long win u28"
+    sfx = {"node_sae": "_long_win_u28", "gru_sae": "_long_win"}
+
+    def row(model, seed, k, rate, state, suffix=None):
+        tag = f"lorenz_{model}_l3_s{seed}{suffix or sfx[model]}{b.model_seed_suffix(seed, k)}"
+        return {"tag": tag, "baseline": model, "seed": seed, "overrides": {"latent_dim": 3},
+                "truth": {"rate R2": rate, "state R2": state}}
+
+    rows = [row("node_sae", 0, 2, 0.70, 0.90), row("node_sae", 0, 0, 0.90, 0.90), row("node_sae", 0, 1, 0.85, 0.80),
+            row("node_sae", 0, 4, 0.1, 0.1, "_long_win"),  # another schedule: not in the table
+            row("gru_sae", 0, 0, 0.40, 0.30),  # one model seed only: no row
+            row("node_sae", 1, 1, 0.9, 0.9)]  # data seed 1's own run, alone: no row
+    b.model_seeds_table({r["tag"]: r for r in rows}, "lorenz", [0, 1], sfx, "long")
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    table = [c for c in lines if c and c[0] in ("node_sae", "gru_sae")]
+    assert table == [["node_sae", "0", "0", "1", "2", "0.900", "0.850", "0.700", "0.817", "0.836",
+                      "0.900", "0.800", "0.900", "0.867", "0.895", "1", "of", "3"]]  # only m0 meets both
+
+
+def test_model_seeds_add_latent_3_sae_jobs_after_the_claim_runs():
+    import argparse
+
+    b = bench()
+    args = argparse.Namespace(dataset="lorenz", epochs=0, window_loss=True, profile="long", node_set={"unmask_every": 28},
+                              label="u28", data_seeds=[0], others_seeds=[], others=[], sizes=[], size_seeds=[],
+                              model_seeds=[0, 2], lfads_epochs=30, ndt_epochs=60)
+    got = [(j["tag"], j["model_seed"], j["overrides"].get("unmask_every")) for j in b.jobs(args)]
+    assert got == [("lorenz_node_sae_l3_s0_long_win_u28", 0, 28), ("lorenz_gru_sae_l3_s0_long_win", 0, None),
+                   ("lorenz_node_sae_l3_s0_long_win_u28_m2", 2, 28), ("lorenz_gru_sae_l3_s0_long_win_m2", 2, None)]
