@@ -100,6 +100,7 @@ from .torch_core import (
     autocast,
     cpu_compute,
     device_of,
+    internal_split,
     to_device,
     training_hooks,
 )
@@ -349,10 +350,9 @@ class GnocchiBaseline(Baseline):
             raise NLBInputError(f"baseline gnocchi: needs at least 2 train trials (got {n})")
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
-        order = rng.permutation(n)
-        n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)
-        valid_ids = torch.as_tensor(np.sort(order[:n_valid]), device=self.device)
-        train_ids = torch.as_tensor(np.sort(order[n_valid:]), device=self.device)
+        train_np, valid_np = internal_split(n, cfg.valid_frac, rng)  # rng's later draws follow the split
+        valid_ids = torch.as_tensor(valid_np, device=self.device)
+        train_ids = torch.as_tensor(train_np, device=self.device)
         data = prepare(train, ctx.n_forward_bins, self.device)
         model = self.build(n_in, n_in + train.spikes_heldout.shape[2])
         with torch.no_grad():  # start the readout at each neuron's mean log-rate

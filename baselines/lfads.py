@@ -25,7 +25,7 @@ from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split, to_device
 
 # validation metrics on the internal validation trials (each a mean Poisson NLL per observed entry, except
 # valid_loss): every entry not held back for SV, the held-out neurons alone, the SV entries, the scaled loss
@@ -234,11 +234,9 @@ class LFADSBaseline(Baseline):
             raise NLBInputError(f"baseline lfads: ci_lag={cfg.ci_lag} must be under the {t} encoded bins")
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
-        order = rng.permutation(n)
-        n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)
-        self.valid_ids = np.sort(order[:n_valid])
+        train_np, self.valid_ids = internal_split(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         valid_ids = torch.as_tensor(self.valid_ids, device=self.device)
-        train_ids = torch.as_tensor(np.sort(order[n_valid:]), device=self.device)
+        train_ids = torch.as_tensor(train_np, device=self.device)
         sv_all = torch.zeros((n, t, n_in), device=self.device)  # fixed sample-validation mask (1 = held back)
         if cfg.sv_rate > 0:
             sv_all = to_device(rng.random((n, t, n_in), dtype=np.float32) < cfg.sv_rate, self.device)

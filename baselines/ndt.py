@@ -36,7 +36,7 @@ from .ndt_model import (
     sample_mask,
     span_limit,
 )
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, to_device
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split, to_device
 
 
 @dataclass
@@ -146,13 +146,6 @@ def tokens(heldin: torch.Tensor, n_neurons: int, n_fwd: int) -> torch.Tensor:
     out = heldin.new_zeros((n, t + n_fwd, n_neurons))
     out[:, :t, :n_in] = heldin
     return out
-
-
-def internal_split(n: int, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, valid) sorted index arrays of n trials; at least one of each."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_valid = min(max(1, int(round(frac * n))), n - 1)
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
 class NDTBaseline(Baseline):

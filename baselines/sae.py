@@ -27,7 +27,7 @@ from nlb_suite.seeding import seed_everything
 from .lfads import LFADSData, prepare
 from .lfads_model import masked_recon
 from .sae_model import DYNAMICS, SAE, SAEDims
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of
+from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split
 
 
 @dataclass
@@ -128,10 +128,9 @@ class SAEBaseline(Baseline):
         if n < 2:
             raise NLBInputError(f"baseline {self.name}: needs at least 2 train trials (got {n})")
         seed_everything(ctx.seed)
-        order = np.random.default_rng(ctx.seed).permutation(n)
-        n_valid = min(max(1, int(round(cfg.valid_frac * n))), n - 1)
-        valid_ids = torch.as_tensor(np.sort(order[:n_valid]), device=self.device)
-        train_ids = torch.as_tensor(np.sort(order[n_valid:]), device=self.device)
+        train_np, valid_np = internal_split(n, cfg.valid_frac, ctx.seed)
+        valid_ids = torch.as_tensor(valid_np, device=self.device)
+        train_ids = torch.as_tensor(train_np, device=self.device)
         data = prepare(train, ctx.n_forward_bins, self.device)
         n_steps = data.target.shape[1] if cfg.fit_forward else t  # the steps the loss covers
         self.model = model = SAE(cfg.dims(n_in, data.target.shape[2], ctx.n_forward_bins)).to(self.device)

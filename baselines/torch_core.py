@@ -133,6 +133,16 @@ def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
 
 
+def internal_split(n: int, frac: float, seed: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) sorted index arrays of n trials, a seeded `frac` of them validating; at least one of each.
+
+    A Generator is advanced by the one permutation drawn, so a baseline's later draws from it follow on.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_valid = min(max(1, int(round(frac * n))), n - 1)
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
 def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool = True) -> Iterator[torch.Tensor]:
     """Index tensors on `device` covering range(n) in batches (a fresh permutation from torch's RNG)."""
     order = torch.randperm(n, device=device) if shuffle else torch.arange(n, device=device)

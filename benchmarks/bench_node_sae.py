@@ -581,15 +581,14 @@ def comparison(latest: dict, dataset: str, seeds: list[int], sae_sfx: dict, epoc
 
 def valid_true_nll(data: Path, model_seed: int, valid_frac: float) -> float:
     """Window NLL (per bin and neuron, no log k!) of the true rates on an SAE's own validation trials."""
+    from baselines.torch_core import internal_split
     from nlb_suite.datasets.session import load_session
     from nlb_suite.datasets.tensors import load
     from nlb_suite.datasets.truth import truth_rates
     from nlb_suite.runs import trial_sets
 
     train, _ = trial_sets(load(data.name.rsplit("_s", 1)[0], data, bin_ms=5, phase="test"))
-    n = train.n_trials
-    order = np.random.default_rng(model_seed).permutation(n)  # the SAE's split (sae.py: drawn by the model seed)
-    valid = np.sort(order[:min(max(1, int(round(valid_frac * n))), n - 1)])
+    _, valid = internal_split(train.n_trials, valid_frac, model_seed)  # the SAE's own split (sae.py)
     tr = truth_rates(load_session(data), 5)
     rate = np.concatenate([tr["spikes"][train.bins], tr["heldout_spikes"][train.bins]], axis=2)[valid]
     counts = np.concatenate([train.spikes_heldin, train.spikes_heldout], axis=2)[valid]

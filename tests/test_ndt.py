@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from baselines.ndt import NDTBaseline, NDTConfig, NDTData, internal_split, tokens  # noqa: E402
+from baselines.ndt import NDTBaseline, NDTConfig, NDTData, tokens  # noqa: E402
 from baselines.ndt_model import (  # noqa: E402
     NDT,
     NDTDims,
@@ -26,6 +26,7 @@ from baselines.ndt_model import (  # noqa: E402
     span_limit,
 )
 from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
+from baselines.torch_core import internal_split  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline, resolve_config  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402

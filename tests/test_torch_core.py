@@ -1,17 +1,19 @@
-"""The CPU settings every torch baseline fits and predicts under (baselines.torch_core.cpu_compute)."""
+"""The CPU settings every torch baseline fits and predicts under (baselines.torch_core.cpu_compute), and the
+internal validation split they share (internal_split)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines.ndt import NDTBaseline, NDTConfig  # noqa: E402
-from baselines.torch_core import cpu_compute, flushes_denormals  # noqa: E402
+from baselines.torch_core import cpu_compute, flushes_denormals, internal_split  # noqa: E402
 from nlb_suite.baseline_api import RunContext  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
@@ -72,3 +74,15 @@ def test_a_fit_and_a_prediction_run_with_denormals_flushed():
     assert seen == [True, True] and not flushes_denormals()
     model.predict(train)
     assert not flushes_denormals()
+
+
+def test_internal_split_sizes_order_and_a_shared_generator():
+    train, valid = internal_split(10, 0.25, 3)
+    order = np.random.default_rng(3).permutation(10)
+    np.testing.assert_array_equal(valid, np.sort(order[:2]))  # round(2.5) = 2 valid trials, the permutation's head
+    np.testing.assert_array_equal(train, np.sort(order[2:]))
+    assert [len(s) for s in internal_split(2, 0.0, 0)] == [1, 1] and [len(s) for s in internal_split(2, 1.0, 0)] == [1, 1]
+    rng, ref = np.random.default_rng(7), np.random.default_rng(7)
+    _, valid = internal_split(20, 0.2, rng)  # a Generator is advanced by exactly the one permutation
+    np.testing.assert_array_equal(valid, np.sort(ref.permutation(20)[:4]))
+    assert rng.random() == ref.random()
