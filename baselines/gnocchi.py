@@ -82,7 +82,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.baseline_api import Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
 from nlb_suite.jsonio import write_json
 from nlb_suite.metrics import bits_per_spike
@@ -93,13 +93,13 @@ from .gnocchi_guidance import held_in_correction
 from .gnocchi_model import Gnocchi, GnocchiDims
 from .lfads_model import masked_recon
 from .torch_core import (
+    TorchBaseline,
     Trainer,
     TrainHooks,
     TrainSettings,
     active_hooks,
     autocast,
     cpu_compute,
-    device_of,
     internal_split,
     to_device,
     training_hooks,
@@ -256,22 +256,21 @@ def smoothness(latents: torch.Tensor) -> torch.Tensor:
     return (latents[:, 1:] - latents[:, :-1]).pow(2).mean()
 
 
-class GnocchiBaseline(Baseline):
+class GnocchiBaseline(TorchBaseline):
     name = "gnocchi"
     description = ("GNOCCHI: latent diffusion of population activity conditioned on a disentangled trial code "
                    "(InfoDiffusion MMD), DDIM sampling, rates from the mean of samples")
     Config = GnocchiConfig
 
+    model: Optional[Gnocchi]
+
     def __init__(self, config: GnocchiConfig, context: RunContext):
         super().__init__(config, context)
-        self.device = device_of(context.device)
-        self.model: Optional[Gnocchi] = None
         self.schedule = linear_schedule(config.n_steps, config.beta_start, config.beta_end)
         self.curves: dict[str, list[dict]] = {}
         self._latent_cache: dict[str, np.ndarray] = {}  # latents of the last two predict() calls, by held-in spikes
         self.chosen_guidance: Optional[float] = None  # chosen by fit on validation (or read by load) among several
         self.guidance_scores: dict[float, float] = {}  # internal-validation co-bps per candidate strength
-        self._valid_ids: Optional[np.ndarray] = None
 
     def build(self, n_in: int, n_all: int) -> Gnocchi:
         """A fresh network on the device for these neuron counts."""
@@ -328,11 +327,6 @@ class GnocchiBaseline(Baseline):
 
     # ----- fit --------------------------------------------------------------------------------------
 
-    def fit(self, train: TrialSet) -> None:
-        """Seeded train/valid split of the train trials; autoencoder, then code encoder + denoiser."""
-        with cpu_compute(self.config.cpu_threads, self.device):
-            self._fit(train)
-
     def _stage_dir(self, stage: str) -> Optional[Path]:
         run_dir = self.context.run_dir
         if run_dir is None or stage == "diffusion":
@@ -342,12 +336,10 @@ class GnocchiBaseline(Baseline):
         return folder
 
     def _fit(self, train: TrialSet) -> None:
+        """Seeded train/valid split of the train trials; autoencoder, then code encoder + denoiser (the validation
+        trials also choose the guidance strength)."""
         cfg, ctx = self.config, self.context
-        if train.spikes_heldout is None:
-            raise NLBInputError("baseline gnocchi: the train trials carry no held-out spikes to fit")
-        n, _, n_in = train.spikes_heldin.shape
-        if n < 2:
-            raise NLBInputError(f"baseline gnocchi: needs at least 2 train trials (got {n})")
+        n, _, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         train_np, valid_np = internal_split(n, cfg.valid_frac, rng)  # rng's later draws follow the split
@@ -367,12 +359,8 @@ class GnocchiBaseline(Baseline):
         with training_hooks(TrainHooks()):
             self._fit_autoencoder(data, train_ids, valid_ids, rng, snapshot)
         self._fit_diffusion(data, train_ids, valid_ids, rng)
-        self._valid_ids = valid_ids.cpu().numpy()
+        self.valid_ids = valid_np
         self._choose_guidance(train)
-
-    def validation_trials(self) -> Optional[np.ndarray]:
-        """The train trials the fit held back (early stopping of both stages, choice of the guidance)."""
-        return self._valid_ids
 
     def _choose_guidance(self, train: TrialSet) -> None:
         """The guidance strength with the highest co-bps on the internal validation trials (the only one, when
@@ -381,7 +369,7 @@ class GnocchiBaseline(Baseline):
         self.chosen_guidance, self.guidance_scores = None, {}
         if len(scales) == 1:
             return  # nothing to choose: guidance_scale() gives the one value
-        keep = self._valid_ids
+        keep = self.valid_ids
         valid = TrialSet(split="train", spikes_heldin=train.spikes_heldin[keep], trial_ids=train.trial_ids[keep],
                          bins=train.bins[keep], forward_bins=train.forward_bins[keep])
         t, n_in = train.spikes_heldin.shape[1:]

@@ -20,12 +20,20 @@ from typing import Optional
 import numpy as np
 import torch
 
-from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.baseline_api import Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split, to_device
+from .torch_core import (
+    TorchBaseline,
+    Trainer,
+    TrainSettings,
+    autocast,
+    cpu_compute,
+    internal_split,
+    to_device,
+)
 
 # validation metrics on the internal validation trials (each a mean Poisson NLL per observed entry, except
 # valid_loss): every entry not held back for SV, the held-out neurons alone, the SV entries, the scaled loss
@@ -157,21 +165,16 @@ def prepare(trials: TrialSet, n_fwd: int, device: torch.device) -> LFADSData:
     return data
 
 
-class LFADSBaseline(Baseline):
+class LFADSBaseline(TorchBaseline):
     name = "lfads"
     description = "LFADS sequential VAE with controller inputs, coordinated dropout, sample validation and SBTT"
     Config = LFADSConfig
 
+    model: Optional[LFADS]
+
     def __init__(self, config: LFADSConfig, context: RunContext):
         super().__init__(config, context)
-        self.device = device_of(context.device)
-        self.model: Optional[LFADS] = None
         self.curves: list[dict] = []
-        self.valid_ids: Optional[np.ndarray] = None
-
-    def validation_trials(self) -> Optional[np.ndarray]:
-        """The train trials held back for validation (early stopping; run.json `internal_validation`)."""
-        return self.valid_ids
 
     # ----- losses -----------------------------------------------------------------------------------
 
@@ -218,18 +221,10 @@ class LFADSBaseline(Baseline):
         self.model = LFADS(self.config.dims(n_in, n_out, self.context.n_forward_bins)).to(self.device)
         return self.model
 
-    def fit(self, train: TrialSet) -> None:
-        """Seeded train/valid split of the train trials, then early-stopped training."""
-        with cpu_compute(self.config.cpu_threads, self.device):
-            self._fit(train)
-
     def _fit(self, train: TrialSet) -> None:
+        """Seeded train/valid split of the train trials, then early-stopped training."""
         cfg, ctx = self.config, self.context
-        if train.spikes_heldout is None:
-            raise NLBInputError("baseline lfads: the train trials carry no held-out spikes to fit")
-        n, t, n_in = train.spikes_heldin.shape
-        if n < 2:
-            raise NLBInputError(f"baseline lfads: needs at least 2 train trials (got {n})")
+        n, t, n_in = self.fit_shape(train)
         if cfg.ci_lag >= t:
             raise NLBInputError(f"baseline lfads: ci_lag={cfg.ci_lag} must be under the {t} encoded bins")
         seed_everything(ctx.seed)

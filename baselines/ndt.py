@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.baseline_api import Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
 
@@ -36,7 +36,15 @@ from .ndt_model import (
     sample_mask,
     span_limit,
 )
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split, to_device
+from .torch_core import (
+    TorchBaseline,
+    Trainer,
+    TrainSettings,
+    autocast,
+    cpu_compute,
+    internal_split,
+    to_device,
+)
 
 
 @dataclass
@@ -148,21 +156,17 @@ def tokens(heldin: torch.Tensor, n_neurons: int, n_fwd: int) -> torch.Tensor:
     return out
 
 
-class NDTBaseline(Baseline):
+class NDTBaseline(TorchBaseline):
     name = "ndt"
     description = "Neural Data Transformer: masked modelling with banded attention (non-recurrent)"
     Config = NDTConfig
     spatial = False
 
+    model: Optional[NDT]
+
     def __init__(self, config: NDTConfig, context: RunContext):
         super().__init__(config, context)
-        self.device = device_of(context.device)
-        self.model: Optional[NDT] = None
         self.curves: list[dict] = []
-        self.valid_ids: Optional[np.ndarray] = None
-
-    def validation_trials(self) -> Optional[np.ndarray]:
-        return self.valid_ids
 
     def build(self, n_neurons: int, n_steps: int) -> NDT:
         """A fresh network on the device (shape errors are one line)."""
@@ -191,17 +195,10 @@ class NDTBaseline(Baseline):
 
     # ----- fit / predict ----------------------------------------------------------------------------
 
-    def fit(self, train: TrialSet) -> None:
-        with cpu_compute(self.config.cpu_threads, self.device):
-            self._fit(train)
-
     def _fit(self, train: TrialSet) -> None:
+        """Split drawn by `valid_seed` (not the model seed), then masked-modelling training."""
         cfg, ctx = self.config, self.context
-        if train.spikes_heldout is None:
-            raise NLBInputError(f"baseline {self.name}: the train trials carry no held-out spikes to fit")
-        n, t, n_in = train.spikes_heldin.shape
-        if n < 2:
-            raise NLBInputError(f"baseline {self.name}: needs at least 2 train trials (got {n})")
+        n, t, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
         train_np, valid_np = internal_split(n, cfg.valid_frac, cfg.valid_seed)
         self.valid_ids = valid_np

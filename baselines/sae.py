@@ -20,14 +20,14 @@ from typing import Optional
 import numpy as np
 import torch
 
-from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.baseline_api import Rates, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads import LFADSData, prepare
 from .lfads_model import masked_recon
 from .sae_model import DYNAMICS, SAE, SAEDims
-from .torch_core import Trainer, TrainSettings, autocast, cpu_compute, device_of, internal_split
+from .torch_core import TorchBaseline, Trainer, TrainSettings, autocast, cpu_compute, internal_split
 
 
 @dataclass
@@ -101,7 +101,7 @@ def unmasked_steps(epoch: int, n_steps: int, start: int, step: int, every: int) 
     return int(min(n_steps, start + step * (epoch // every)))
 
 
-class SAEBaseline(Baseline):
+class SAEBaseline(TorchBaseline):
     """Shared fit/predict of the sequential autoencoders; subclasses fix the dynamics and defaults."""
 
     name = "node_sae"
@@ -109,26 +109,19 @@ class SAEBaseline(Baseline):
                    "linear readout; gradual loss unmasking")
     Config = SAEConfig
 
+    model: Optional[SAE]
+
     def __init__(self, config: SAEConfig, context: RunContext):
         super().__init__(config, context)
-        self.device = device_of(context.device)
-        self.model: Optional[SAE] = None
         self.curves: list[dict] = []
 
-    def fit(self, train: TrialSet) -> None:
-        """Seeded train/valid split of the train trials, then training with the shared Trainer."""
-        with cpu_compute(self.config.cpu_threads, self.device):
-            self._fit(train)
-
     def _fit(self, train: TrialSet) -> None:
+        """Seeded train/valid split of the train trials, then training with the shared Trainer."""
         cfg, ctx = self.config, self.context
-        if train.spikes_heldout is None:
-            raise NLBInputError(f"baseline {self.name}: the train trials carry no held-out spikes to fit")
-        n, t, n_in = train.spikes_heldin.shape
-        if n < 2:
-            raise NLBInputError(f"baseline {self.name}: needs at least 2 train trials (got {n})")
+        n, t, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
         train_np, valid_np = internal_split(n, cfg.valid_frac, ctx.seed)
+        self.valid_ids = valid_np
         valid_ids = torch.as_tensor(valid_np, device=self.device)
         train_ids = torch.as_tensor(train_np, device=self.device)
         data = prepare(train, ctx.n_forward_bins, self.device)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
 
 SCHEDULES = ("cosine", "plateau", "none")
@@ -131,6 +132,38 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
 def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """A float32 tensor on `device` (one host copy, done once)."""
     return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
+
+
+class TorchBaseline(Baseline):
+    """What every neural baseline shares around its Trainer: the device, fitting under the CPU compute settings,
+    the check of the train trials and the internal validation trials the fit held back."""
+
+    def __init__(self, config, context: RunContext):
+        super().__init__(config, context)
+        self.device = device_of(context.device)
+        self.model: Optional[torch.nn.Module] = None
+        self.valid_ids: Optional[np.ndarray] = None  # set by the fit (internal_split)
+
+    def validation_trials(self) -> Optional[np.ndarray]:
+        """The train trials the fit held back for validation (early stopping; run.json `internal_validation`)."""
+        return self.valid_ids
+
+    def fit(self, train: TrialSet) -> None:
+        """`_fit` under the CPU compute settings (threads, denormals flushed; cpu_compute)."""
+        with cpu_compute(self.config.cpu_threads, self.device):
+            self._fit(train)
+
+    def _fit(self, train: TrialSet) -> None:
+        raise NotImplementedError
+
+    def fit_shape(self, train: TrialSet) -> tuple[int, int, int]:
+        """(trials, bins, held-in neurons) of `train`; one line if it has no held-out spikes or under 2 trials."""
+        if train.spikes_heldout is None:
+            raise NLBInputError(f"baseline {self.name}: the train trials carry no held-out spikes to fit")
+        n, t, n_in = train.spikes_heldin.shape
+        if n < 2:
+            raise NLBInputError(f"baseline {self.name}: needs at least 2 train trials (got {n})")
+        return n, t, n_in
 
 
 def internal_split(n: int, frac: float, seed: int | np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

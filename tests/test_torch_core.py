@@ -86,3 +86,36 @@ def test_internal_split_sizes_order_and_a_shared_generator():
     _, valid = internal_split(20, 0.2, rng)  # a Generator is advanced by exactly the one permutation
     np.testing.assert_array_equal(valid, np.sort(ref.permutation(20)[:4]))
     assert rng.random() == ref.random()
+
+
+NEURAL = ("lfads", "ndt", "stndt", "node_sae", "gru_sae", "gnocchi")
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_every_neural_baseline_refuses_unfit_train_trials_in_one_line(name):
+    import dataclasses
+
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+    from nlb_suite.errors import NLBInputError
+
+    cls = get_baseline(name)
+    cfg, _ = resolve_config(cls, "mc_maze_small", 5, None, "fast", "cpu")
+    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=2, n_forward_bins=2, seed=0)
+    with pytest.raises(NLBInputError, match=rf"^baseline {name}: needs at least 2 train trials \(got 1\)$"):
+        cls(cfg, ctx).fit(poisson_trials(1, 8, 5, 2, 2))
+    no_heldout = dataclasses.replace(poisson_trials(4, 8, 5, 2, 2), spikes_heldout=None)
+    with pytest.raises(NLBInputError, match=rf"^baseline {name}: the train trials carry no held-out spikes to fit$"):
+        cls(cfg, ctx).fit(no_heldout)
+
+
+@pytest.mark.parametrize("name", ("node_sae", "gru_sae"))
+def test_the_saes_report_the_validation_trials_their_model_seed_drew(name):
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+
+    cls = get_baseline(name)
+    cfg, _ = resolve_config(cls, "mc_maze_small", 5, {"max_epochs": 1, "patience": 1}, "fast", "cpu")
+    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=2, n_forward_bins=2, seed=3)
+    model = cls(cfg, ctx)
+    assert model.validation_trials() is None  # before the fit
+    model.fit(poisson_trials(10, 8, 5, 2, 2))
+    np.testing.assert_array_equal(model.validation_trials(), internal_split(10, cfg.valid_frac, 3)[1])
