@@ -99,6 +99,7 @@ from .torch_core import (
     TrainSettings,
     active_hooks,
     autocast,
+    check_ranges,
     cpu_compute,
     internal_split,
     to_device,
@@ -162,13 +163,8 @@ class GnocchiConfig:
                     "ae_max_epochs", "emb_dim", "n_steps", "ddim_steps", "n_samples", "guidance_iters", "predict_batch")
         non_negative = ("ae_smooth_scale", "ae_l2_scale", "mmd_scale", "mmd_bandwidth", "recon_scale", "ddim_eta",
                         "clip_x0", "cpu_threads")
-        unit = ("input_dropout", "ae_cd_rate", "dropout")  # in [0, 1)
-        for key in positive + non_negative + unit + ("valid_frac",):
-            value = getattr(self, key)
-            ok = (value > 0 if key in positive else value >= 0 if key in non_negative
-                  else 0 <= value < 1 if key in unit else 0 < value < 1)
-            if not (np.isfinite(value) and ok):
-                raise NLBInputError(f"baseline gnocchi: {key} out of range (got {value!r})")
+        check_ranges(self, "gnocchi", positive, non_negative, unit_open=("input_dropout", "ae_cd_rate", "dropout"),
+                     fractions=("valid_frac",))
         if not self.guidance or any(not (np.isfinite(g) and g >= 0) for g in self.guidance):
             raise NLBInputError(f"baseline gnocchi: guidance must be a non-empty list of strengths >= 0 "
                                 f"(got {list(self.guidance)!r})")

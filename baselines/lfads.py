@@ -30,6 +30,7 @@ from .torch_core import (
     Trainer,
     TrainSettings,
     autocast,
+    check_ranges,
     cpu_compute,
     internal_split,
     to_device,
@@ -93,13 +94,8 @@ class LFADSConfig:
                     "loss_scale", "predict_batch")
         non_negative = ("ci_lag", "cpu_threads", "kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale",
                         "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples")
-        unit = ("dropout", "cd_rate", "sv_rate")  # in [0, 1)
-        for key in positive + non_negative + unit + ("valid_frac",):
-            value = getattr(self, key)
-            ok = (value > 0 if key in positive else value >= 0 if key in non_negative
-                  else 0 <= value < 1 if key in unit else 0 < value < 1)
-            if not (np.isfinite(value) and ok):
-                raise NLBInputError(f"baseline lfads: {key} out of range (got {value!r})")
+        check_ranges(self, "lfads", positive, non_negative, unit_open=("dropout", "cd_rate", "sv_rate"),
+                     fractions=("valid_frac",))
         if self.sv_early_stop and self.sv_rate == 0:
             raise NLBInputError("baseline lfads: sv_early_stop needs sv_rate > 0")
         if self.monitor not in ("auto", *MONITORS):

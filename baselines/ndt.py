@@ -41,6 +41,7 @@ from .torch_core import (
     Trainer,
     TrainSettings,
     autocast,
+    check_ranges,
     cpu_compute,
     internal_split,
     to_device,
@@ -91,14 +92,8 @@ class NDTConfig:
         who = type(self).__name__.replace("Config", "").lower()
         positive = ("n_layers", "n_heads", "ffn_dim", "max_spikes", "max_span", "predict_batch")
         non_negative = ("embed_dim", "model_dim", "span_ramp_start", "span_ramp_end", "cpu_threads")
-        unit_open = ("dropout", "dropout_embedding", "dropout_rates")  # [0, 1)
-        unit_closed = ("mask_zero_ratio", "mask_random_ratio")  # [0, 1]
-        for key in positive + non_negative + unit_open + unit_closed + ("mask_ratio", "valid_frac"):
-            v = getattr(self, key)
-            ok = (v > 0 if key in positive else v >= 0 if key in non_negative
-                  else 0 <= v < 1 if key in unit_open else 0 <= v <= 1 if key in unit_closed else 0 < v < 1)
-            if not (np.isfinite(v) and ok):
-                raise NLBInputError(f"baseline {who}: {key} out of range (got {v!r})")
+        check_ranges(self, who, positive, non_negative, unit_open=("dropout", "dropout_embedding", "dropout_rates"),
+                     unit_closed=("mask_zero_ratio", "mask_random_ratio"), fractions=("mask_ratio", "valid_frac"))
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
                 raise NLBInputError(f"baseline {who}: {key} must be -1 (no limit) or >= 0 (got {getattr(self, key)})")

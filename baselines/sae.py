@@ -27,7 +27,15 @@ from nlb_suite.seeding import seed_everything
 from .lfads import LFADSData, prepare
 from .lfads_model import masked_recon
 from .sae_model import DYNAMICS, SAE, SAEDims
-from .torch_core import TorchBaseline, Trainer, TrainSettings, autocast, cpu_compute, internal_split
+from .torch_core import (
+    TorchBaseline,
+    Trainer,
+    TrainSettings,
+    autocast,
+    check_ranges,
+    cpu_compute,
+    internal_split,
+)
 
 
 @dataclass
@@ -68,12 +76,7 @@ class SAEConfig:
         positive = ("latent_dim", "enc_dim", "vf_hidden", "step_size", "unmask_step", "unmask_every",
                     "predict_batch")
         non_negative = ("vf_layers", "unmask_start", "cpu_threads")
-        for key in positive + non_negative + ("dropout", "valid_frac"):
-            value = getattr(self, key)
-            ok = (value > 0 if key in positive else value >= 0 if key in non_negative
-                  else 0 <= value < 1 if key == "dropout" else 0 < value < 1)
-            if not (np.isfinite(value) and ok):
-                raise NLBInputError(f"baseline sae: {key} out of range (got {value!r})")
+        check_ranges(self, "sae", positive, non_negative, unit_open=("dropout",), fractions=("valid_frac",))
         self.train_settings().check("sae")
 
     def train_settings(self) -> TrainSettings:

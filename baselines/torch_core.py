@@ -42,6 +42,20 @@ ValidFn = Callable[[int], dict[str, float]]
 EpochFn = Callable[[int, dict], None]
 
 
+def check_ranges(config: object, who: str, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                 unit_open: tuple[str, ...] = (), unit_closed: tuple[str, ...] = (),
+                 fractions: tuple[str, ...] = ()) -> None:
+    """One line naming `who` and the field for the first of a config's values out of its range: positive (> 0),
+    non_negative (>= 0), unit_open ([0, 1)), unit_closed ([0, 1]) or fractions ((0, 1)); NaN and inf never pass."""
+    rules = ((positive, lambda v: v > 0), (non_negative, lambda v: v >= 0), (unit_open, lambda v: 0 <= v < 1),
+             (unit_closed, lambda v: 0 <= v <= 1), (fractions, lambda v: 0 < v < 1))
+    for keys, ok in rules:
+        for key in keys:
+            value = getattr(config, key)
+            if not (np.isfinite(value) and ok(value)):
+                raise NLBInputError(f"baseline {who}: {key} out of range (got {value!r})")
+
+
 @dataclass
 class TrainSettings:
     """Optimiser, schedule and stopping knobs shared by the neural baselines."""

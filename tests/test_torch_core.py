@@ -119,3 +119,41 @@ def test_the_saes_report_the_validation_trials_their_model_seed_drew(name):
     assert model.validation_trials() is None  # before the fit
     model.fit(poisson_trials(10, 8, 5, 2, 2))
     np.testing.assert_array_equal(model.validation_trials(), internal_split(10, cfg.valid_frac, 3)[1])
+
+
+def test_check_ranges_bounds_of_each_kind():
+    import dataclasses
+
+    from baselines.torch_core import check_ranges
+    from nlb_suite.errors import NLBInputError
+
+    @dataclasses.dataclass
+    class Cfg:
+        p: float = 1.0
+        nn: float = 0.0
+        uo: float = 0.0
+        uc: float = 1.0
+        fr: float = 0.5
+
+    kinds = {"positive": ("p",), "non_negative": ("nn",), "unit_open": ("uo",), "unit_closed": ("uc",),
+             "fractions": ("fr",)}
+    check_ranges(Cfg(), "x", **kinds)  # every boundary value above passes
+    for field, bad in (("p", 0.0), ("nn", -1e-9), ("uo", 1.0), ("uc", 1.0001), ("fr", 0.0), ("fr", 1.0),
+                       ("p", float("inf")), ("uc", float("nan"))):
+        with pytest.raises(NLBInputError, match=rf"^baseline x: {field} out of range \(got {bad!r}\)$"):
+            check_ranges(Cfg(**{field: bad}), "x", **kinds)
+
+
+@pytest.mark.parametrize("name,who", [("lfads", "lfads"), ("ndt", "ndt"), ("stndt", "stndt"), ("node_sae", "sae"),
+                                      ("gnocchi", "gnocchi")])
+def test_each_neural_config_names_itself_and_the_field_out_of_range(name, who):
+    from nlb_suite.baseline_api import get_baseline
+    from nlb_suite.errors import NLBInputError
+
+    config = get_baseline(name).Config
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: valid_frac out of range \(got 1.0\)$"):
+        config(valid_frac=1.0)
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: dropout out of range \(got 1.0\)$"):
+        config(dropout=1.0)
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: cpu_threads out of range \(got -1\)$"):
+        config(cpu_threads=-1)
