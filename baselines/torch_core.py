@@ -1,4 +1,8 @@
-"""Shared plain-PyTorch training core for the neural baselines (LFADS now; NDT, NODE-SAE, GNOCCHI later).
+"""Shared plain-PyTorch training core for the neural baselines (LFADS, NDT/STNDT, the SAEs, GNOCCHI).
+
+`TorchBaseline` is what they share around training: the device, fitting under `cpu_compute`, the one-line
+checks of the train trials, and the internal validation trials drawn by `internal_split`; `check_ranges`
+checks their configs' numeric fields.
 
 One `Trainer` runs the epoch loop: seeded mini-batches drawn as index tensors on the device (the data
 already lives there, so no per-step host copies), AdamW, gradient clipping, a warm-up + cosine or
