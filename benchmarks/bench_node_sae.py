@@ -18,9 +18,10 @@ the paper's 3000, see baselines/configs/node_sae/default.yaml; `--profile long` 
 schedule, tags ending in `_long`; `--window-loss` fits the SAEs on the 70-step window only, the paper's
 protocol, tags ending in `_win`) - never tuned on the scored trials. Model
 seed = data seed, except for `--model-seeds` runs (latent 3; tags end in `_m<k>`; the paper's spread is over 5
-model seeds on one dataset), which also draw their own validation trials. For NODE/GRU-SAE the saved best checkpoint is reloaded to get latents and bootstrap draws
-of rate R2 and state R2 over the test trials (the same resamples for every model of a data seed, so
-NODE - GRU gets a paired interval; inside the interval of 0 = a tie). The gap closed is the share of the
+model seeds on one dataset), which also draw their own validation trials. For NODE/GRU-SAE the saved best
+checkpoint is reloaded to get latents and bootstrap draws of rate R2 and state R2 over the test trials (the
+same resamples for every model of a data seed, so NODE - GRU gets a paired interval; inside the interval of 0
+= a tie). The gap closed is the share of the
 smoothing-to-ceiling gap of rate R2 (ceiling 1: the true rates). Fixed points of the NODE vector field
 (latent size 3) are found from 512 starts on the train latents, mapped to Lorenz coordinates by the affine
 map inferred -> true fitted on the train trials, and compared with the true ones (origin, wing centres).
@@ -233,7 +234,7 @@ def model_seed_suffix(data_seed: int, model_seed: int) -> str:
 
 def model_seed_of(tag: str, data_seed: int) -> int:
     """The model seed a run's tag names (`_m<k>` at its end), else its data seed."""
-    head, sep, k = tag.rpartition("_m")
+    _, sep, k = tag.rpartition("_m")
     return int(k) if sep and k.isdigit() else data_seed
 
 
@@ -355,12 +356,13 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
 
         s = smooth.get(r["seed"])
         gap = gap_share(t["rate R2"], s, 1.0) if r["baseline"] != "smoothing" else None  # ceiling: the true rates
-        table.append([r["baseline"], dim(r) or "-", r["seed"], _fmt(t["rate R2"]) + ci("rate_boot"),
+        table.append([r["baseline"], dim(r) or "-", r["seed"], model_seed_of(r["tag"], r["seed"]),
+                      _fmt(t["rate R2"]) + ci("rate_boot"),
                       _fmt(t["state R2"]) + ci("state_boot"), "-" if gap is None else f"{100 * gap:.0f}%",
                       r.get("epochs", "-"), f"{r['fit_s'] / 60:.1f}",
                       schedule(r) if r["baseline"] in SAE else "-"])
-    print_table(["baseline", "latents", "data seed", "rate R2", "state R2", "rate gap closed", "epochs",
-                 "fit min", "profile"], table)
+    print_table(["baseline", "latents", "data seed", "model seed", "rate R2", "state R2", "rate gap closed",
+                 "epochs", "fit min", "profile"], table)
 
     suffix = profile_suffix(profile, window_loss)
     sfx = {"node_sae": suffix + (f"_{label}" if label else ""), "gru_sae": suffix}
