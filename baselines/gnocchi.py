@@ -101,7 +101,6 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
-    internal_split,
     to_device,
     training_hooks,
 )
@@ -338,9 +337,7 @@ class GnocchiBaseline(TorchBaseline):
         n, _, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
-        train_np, valid_np = internal_split(n, cfg.valid_frac, rng)  # rng's later draws follow the split
-        valid_ids = torch.as_tensor(valid_np, device=self.device)
-        train_ids = torch.as_tensor(train_np, device=self.device)
+        train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         data = prepare(train, ctx.n_forward_bins, self.device)
         model = self.build(n_in, n_in + train.spikes_heldout.shape[2])
         with torch.no_grad():  # start the readout at each neuron's mean log-rate
@@ -355,7 +352,6 @@ class GnocchiBaseline(TorchBaseline):
         with training_hooks(TrainHooks()):
             self._fit_autoencoder(data, train_ids, valid_ids, rng, snapshot)
         self._fit_diffusion(data, train_ids, valid_ids, rng)
-        self.valid_ids = valid_np
         self._choose_guidance(train)
 
     def _choose_guidance(self, train: TrialSet) -> None:

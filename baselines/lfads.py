@@ -32,7 +32,6 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
-    internal_split,
     to_device,
 )
 
@@ -225,9 +224,7 @@ class LFADSBaseline(TorchBaseline):
             raise NLBInputError(f"baseline lfads: ci_lag={cfg.ci_lag} must be under the {t} encoded bins")
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
-        train_np, self.valid_ids = internal_split(n, cfg.valid_frac, rng)  # rng's later draws follow the split
-        valid_ids = torch.as_tensor(self.valid_ids, device=self.device)
-        train_ids = torch.as_tensor(train_np, device=self.device)
+        train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         sv_all = torch.zeros((n, t, n_in), device=self.device)  # fixed sample-validation mask (1 = held back)
         if cfg.sv_rate > 0:
             sv_all = to_device(rng.random((n, t, n_in), dtype=np.float32) < cfg.sv_rate, self.device)

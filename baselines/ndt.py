@@ -43,7 +43,6 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
-    internal_split,
     to_device,
 )
 
@@ -195,10 +194,7 @@ class NDTBaseline(TorchBaseline):
         cfg, ctx = self.config, self.context
         n, t, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
-        train_np, valid_np = internal_split(n, cfg.valid_frac, cfg.valid_seed)
-        self.valid_ids = valid_np
-        train_ids = torch.as_tensor(train_np, device=self.device)
-        valid_ids = torch.as_tensor(valid_np, device=self.device)
+        train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, cfg.valid_seed)
         data = prepare(train, ctx.n_forward_bins, self.device)
         n_neurons = data.target.shape[2]
         model = self.build(n_neurons, t + ctx.n_forward_bins)
@@ -207,8 +203,8 @@ class NDTBaseline(TorchBaseline):
             mean = (counts * weight).sum((0, 1)) / weight.sum((0, 1)).clamp(min=1.0)
             model.readout.bias.copy_(torch.log(mean.clamp(min=1e-3)))
         gen = torch.Generator(device="cpu").manual_seed(cfg.valid_seed)  # a fixed mask for the valid masked loss
-        valid_mask = (torch.rand((len(valid_np), t, 1), generator=gen) < cfg.mask_ratio).to(self.device)
-        valid_mask = valid_mask.expand(len(valid_np), t, n_in)
+        valid_mask = (torch.rand((len(valid_ids), t, 1), generator=gen) < cfg.mask_ratio).to(self.device)
+        valid_mask = valid_mask.expand(len(valid_ids), t, n_in)
         scored = data.weight[valid_ids].clone()
         scored[:, :t, :n_in] = 0  # held-out and forward entries only
 
@@ -230,7 +226,7 @@ class NDTBaseline(TorchBaseline):
                     "valid_nll": float(poisson_nll(plain.log_rates.float(), data.target[valid_ids], scored))}
 
         trainer = Trainer(model, cfg.train_settings(), self.device, ctx.run_dir, name=self.name)
-        self.curves = trainer.fit(len(train_np), step, validate, progress=ctx.extras.get("progress"),
+        self.curves = trainer.fit(len(train_ids), step, validate, progress=ctx.extras.get("progress"),
                                   on_epoch=ctx.extras.get("on_epoch"))
 
     def _unmasked(self, trials: TrialSet, field: str) -> torch.Tensor:

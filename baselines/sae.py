@@ -34,7 +34,6 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
-    internal_split,
 )
 
 
@@ -123,10 +122,7 @@ class SAEBaseline(TorchBaseline):
         cfg, ctx = self.config, self.context
         n, t, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
-        train_np, valid_np = internal_split(n, cfg.valid_frac, ctx.seed)
-        self.valid_ids = valid_np
-        valid_ids = torch.as_tensor(valid_np, device=self.device)
-        train_ids = torch.as_tensor(train_np, device=self.device)
+        train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, ctx.seed)
         data = prepare(train, ctx.n_forward_bins, self.device)
         n_steps = data.target.shape[1] if cfg.fit_forward else t  # the steps the loss covers
         self.model = model = SAE(cfg.dims(n_in, data.target.shape[2], ctx.n_forward_bins)).to(self.device)

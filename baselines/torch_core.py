@@ -174,6 +174,12 @@ class TorchBaseline(Baseline):
     def _fit(self, train: TrialSet) -> None:
         raise NotImplementedError
 
+    def hold_out(self, n: int, frac: float, seed: int | np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, valid) index tensors on the device from `internal_split`; the valid ones are kept for
+        `validation_trials()`."""
+        train_np, self.valid_ids = internal_split(n, frac, seed)
+        return (torch.as_tensor(train_np, device=self.device), torch.as_tensor(self.valid_ids, device=self.device))
+
     def fit_shape(self, train: TrialSet) -> tuple[int, int, int]:
         """(trials, bins, held-in neurons) of `train`; one line if it has no held-out spikes or under 2 trials."""
         if train.spikes_heldout is None:
