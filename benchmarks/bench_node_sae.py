@@ -464,8 +464,7 @@ def model_seeds_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, p
     for seed in seeds:
         for b in SAE:
             base = f"{dataset}_{b}_l3_s{seed}{sfx[b]}"
-            rs = sorted((r for t, r in latest.items() if t == base or (t.startswith(base + "_m")
-                                                                       and t[len(base) + 2:].isdigit())),
+            rs = sorted((r for t, r in latest.items() if t == base + model_seed_suffix(seed, model_seed_of(t, seed))),
                         key=lambda r: model_seed_of(r["tag"], seed))
             if len(rs) < 2:
                 continue
