@@ -6,6 +6,8 @@
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --only lorenz_node_sae_l3_s0_long_win_u28                                 # a NODE-only candidate schedule
     python benchmarks/bench_node_sae.py --valid-table          # validation NLL of every run: choose on this
+    python benchmarks/bench_node_sae.py --profile long --window-loss --label u28c20 --versus u28 --summarize
+                                                               # one schedule minus another, paired per run
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --data-seeds 0 --model-seeds 0,1,2,3,4 --only lorenz_node_sae_l3_s0_long_win_u28_m1   # model seeds
     python benchmarks/bench_node_sae.py --others lfads,ndt --others-seeds 0,1 --lfads-epochs 200 --ndt-epochs 60 \
@@ -327,12 +329,13 @@ def _fmt(v, nd=3) -> str:
 
 
 def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, label: str = "",
-              seeds: Optional[list[int]] = None, epochs: Optional[dict] = None) -> None:
+              seeds: Optional[list[int]] = None, epochs: Optional[dict] = None, versus: str = "") -> None:
     """Print every run of `dataset`, then the latent-3 claim tables of the SAE runs of `profile` (of `seeds`).
 
     With `label`, the NODE-SAE rows are those of that candidate schedule (tags ending in `_<label>`), paired
     with the GRU-SAE rows of the same profile (the NODE-only overrides do not touch the GRU). Last, one
-    table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`).
+    table of those SAE rows beside the other baselines (LFADS / NDT at the epoch caps `epochs`); with `versus`,
+    the `label` NODE runs minus the `versus` ones, paired run by run.
     """
     from nlb_suite.metrics_bootstrap import percentile_interval
     from nlb_suite.report.paired import gap_share
@@ -408,6 +411,13 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
                       profile)
     comparison(latest, dataset, seeds if seeds is not None else sorted({r["seed"] for r in claim}), sfx,
                epochs or {})
+    if label and versus:
+        pairs = schedule_minus({t: r for t, r in latest.items() if seeds is None or r["seed"] in seeds}, dataset,
+                               suffix, label, versus)
+        print(f"\nNODE-SAE schedule {label} - {versus}, latent 3, SAE profile {profile}, per run (same data and "
+              "model seed), paired over the same test-trial resamples (tie: interval holds 0)")
+        print_table(["data seed", "model seed", f"rate R2 {label} - {versus}", f"state R2 {label} - {versus}"],
+                    pairs)
 
 
 def node_minus_gru(latest: dict, dataset: str, seeds: list[int], sfx: dict, sizes: list[int]) -> list[list]:
@@ -481,6 +491,29 @@ def model_seeds_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, p
               "5 model seeds, one dataset); per model seed, then the mean")
         print_table(["model", "data seed", "model seeds", "rate R2", "mean", "paper", "state R2", "mean", "paper",
                      f"rate >= {CLAIM[0]} and state >= {CLAIM[1]}"], table)
+
+
+def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: str) -> list[list]:
+    """Rows [data seed, model seed, rate cell, state cell]: latent-3 NODE-SAE runs of schedule `label` minus
+    those of schedule `versus` with the same data and model seed, paired over the same test-trial resamples."""
+    from nlb_suite.report.paired import Difference
+
+    base = f"{dataset}_node_sae_l3_s"
+    rows = []
+    for tag, a in sorted(latest.items(), key=lambda kv: (kv[1]["seed"], model_seed_of(kv[0], kv[1]["seed"]))):
+        seed = a["seed"]
+        model_seed = model_seed_of(tag, seed)
+        if tag != f"{base}{seed}{suffix}_{label}{model_seed_suffix(seed, model_seed)}":
+            continue
+        b = latest.get(f"{base}{seed}{suffix}_{versus}{model_seed_suffix(seed, model_seed)}")
+        if b is None or "rate_boot" not in a or "rate_boot" not in b:
+            continue
+        cells = [seed, model_seed]
+        for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
+            d = a["truth"][name] - b["truth"][name]
+            cells.append(Difference.paired(d, a[key], b[key]).text(digits=3))
+        rows.append(cells)
+    return rows
 
 
 def protocol(row: dict) -> str:
@@ -658,6 +691,8 @@ def main() -> None:
     ap.add_argument("--node-set", type=parse_sets, default={},
                     help="NODE-SAE-only config overrides KEY=VALUE,... (a candidate schedule; needs --label)")
     ap.add_argument("--label", default="", help="tag suffix of the --node-set schedule (NODE tags end in _LABEL)")
+    ap.add_argument("--versus", default="",
+                    help="with --label: a table of that schedule's NODE runs minus this schedule's, paired per run")
     ap.add_argument("--valid-table", action="store_true",
                     help="only print the validation-trial NLL of every latent-3 SAE run (no test score)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
@@ -666,6 +701,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.node_set and not args.label:
         ap.error("--node-set needs --label (the tag suffix of its runs)")
+    if args.versus and not args.label:
+        ap.error("--versus needs --label (the schedule to compare with it)")
     WORK, RESULTS = args.work, args.work / "results.jsonl"
     if args.valid_table:
         valid_table(args.dataset)
@@ -692,7 +729,8 @@ def main() -> None:
                 print(f"{j['tag']}: rate R2 {t['rate R2']:.3f}, state R2 {_fmt(t['state R2'])}, "
                       f"fit {row['fit_s'] / 60:.1f} min", flush=True)
     if RESULTS.exists():
-        summarize(args.dataset, args.profile, args.window_loss, args.label, args.data_seeds, others_epochs(args))
+        summarize(args.dataset, args.profile, args.window_loss, args.label, args.data_seeds, others_epochs(args),
+                  args.versus)
 
 
 if __name__ == "__main__":

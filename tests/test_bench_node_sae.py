@@ -103,3 +103,21 @@ def test_model_seeds_add_latent_3_sae_jobs_after_the_claim_runs():
     got = [(j["tag"], j["model_seed"], j["overrides"].get("unmask_every")) for j in b.jobs(args)]
     assert got == [("lorenz_node_sae_l3_s0_long_win_u28", 0, 28), ("lorenz_gru_sae_l3_s0_long_win", 0, None),
                    ("lorenz_node_sae_l3_s0_long_win_u28_m2", 2, 28), ("lorenz_gru_sae_l3_s0_long_win_m2", 2, None)]
+
+
+def test_schedule_minus_pairs_each_run_with_the_other_schedules_run_of_the_same_data_and_model_seed():
+    b = bench()
+
+    def row(seed, k, label, rate, state, shift=0.0):
+        tag = f"lorenz_node_sae_l3_s{seed}_long_win_{label}{b.model_seed_suffix(seed, k)}"
+        draws = [0.80 + 0.001 * i + shift for i in range(200)]
+        return {"tag": tag, "baseline": "node_sae", "seed": seed, "overrides": {"latent_dim": 3},
+                "truth": {"rate R2": rate, "state R2": state}, "rate_boot": draws, "state_boot": draws}
+
+    rows = [row(0, 3, "u28c20", 0.82, 0.91, 0.04), row(0, 3, "u28", 0.78, 0.87),
+            row(0, 0, "u28c20", 0.85, 0.91), row(0, 0, "u28", 0.86, 0.92, 0.01),
+            row(1, 1, "u28c20", 0.80, 0.80),  # no u28 run of data seed 1: no row
+            row(0, 1, "u28", 0.86, 0.91)]  # no u28c20 run of model seed 1: no row
+    got = b.schedule_minus({r["tag"]: r for r in rows}, "lorenz", "_long_win", "u28c20", "u28")
+    assert got == [[0, 0, "-0.010 [-0.010, -0.010]", "-0.010 [-0.010, -0.010]"],
+                   [0, 3, "+0.040 [+0.040, +0.040]", "+0.040 [+0.040, +0.040]"]]
