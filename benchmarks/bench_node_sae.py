@@ -5,7 +5,7 @@
     python benchmarks/bench_node_sae.py --summarize [--profile long]              # the table of what ran
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --only lorenz_node_sae_l3_s0_long_win_u28                                 # a NODE-only candidate schedule
-    python benchmarks/bench_node_sae.py --valid-table          # validation NLL of every run: choose on this
+    python benchmarks/bench_node_sae.py --valid-table [--label u28c20 --versus u28]   # validation NLL: choose on this
     python benchmarks/bench_node_sae.py --profile long --window-loss --label u28c20 --versus u28 --summarize
                                                                # one schedule minus another, paired per run
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
@@ -629,8 +629,30 @@ def valid_true_nll(data: Path, model_seed: int, valid_frac: float) -> float:
     return float(np.nanmean(rate - counts * np.log(rate)))
 
 
-def valid_table(dataset: str) -> None:
-    """Validation-only view of every latent-3 SAE run of `dataset` (its curves.csv; no test-trial score)."""
+def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str) -> list[list]:
+    """Rows [data seed, model seed, kept excess label, versus, difference, last-50 excess label, versus] for each
+    latent-3 NODE run of schedule `label` with a `versus` twin (same data and model seed), then their means."""
+    rows = []
+    for tag in sorted(excess):
+        if "_node_sae_l3_s" not in tag:
+            continue
+        seed = int(tag.split("_l3_s")[1].split("_")[0])
+        k = model_seed_of(tag, seed)
+        core = tag.removesuffix(model_seed_suffix(seed, k))
+        twin = core.removesuffix(label) + versus + model_seed_suffix(seed, k)
+        if not core.endswith(f"_{label}") or twin not in excess:
+            continue
+        (a, a_tail), (b, b_tail) = excess[tag], excess[twin]
+        rows.append([seed, k, a, b, a - b, a_tail, b_tail])
+    rows.sort(key=lambda r: (r[0], r[1]))
+    if rows:
+        rows.append(["mean", f"{len(rows)} runs", *np.mean([r[2:] for r in rows], axis=0)])
+    return [r[:2] + [f"{v:+.3f}" if i == 2 else f"{v:.3f}" for i, v in enumerate(r[2:])] for r in rows]
+
+
+def valid_table(dataset: str, label: str = "", versus: str = "") -> None:
+    """Validation-only view of every latent-3 SAE run of `dataset` (its curves.csv; no test-trial score); with
+    `label` and `versus`, that NODE schedule's runs beside the other's, run by run."""
     import csv
 
     import yaml
@@ -642,6 +664,7 @@ def valid_table(dataset: str) -> None:
     tags.update({d.name: None for d in (WORK / "runs").glob(f"{dataset}_*_sae_l3_s*") if (d / "curves.csv").exists()})
     true: dict[tuple[int, float], float] = {}
     table = []
+    excess: dict[str, tuple[float, float]] = {}
     for tag in sorted(tags):
         run = WORK / "runs" / tag
         if not (run / "curves.csv").exists() or "_l3_" not in tag:
@@ -658,6 +681,7 @@ def valid_table(dataset: str) -> None:
         best = min(curve, key=lambda c: float(c["valid_recon"]))
         win = float(best["valid_window_nll"])
         tail = np.mean([float(c["valid_window_nll"]) for c in curve[-50:]])
+        excess[tag] = (win - true[seed, split, frac], float(tail) - true[seed, split, frac])
         table.append([tag, seed, f"{int(best['epoch']) + 1} of {len(curve)}", int(float(best["unmasked_steps"])),
                       f"{win:.3f}", f"{win - true[seed, split, frac]:.3f}",
                       f"{tail - true[seed, split, frac]:.3f}", f"{true[seed, split, frac]:.3f}"])
@@ -666,6 +690,11 @@ def valid_table(dataset: str) -> None:
           "last 50 = mean over the last 50 epochs")
     print_table(["run", "data seed", "best epoch", "unmasked at best", "best window NLL", "excess (best)",
                  "excess (last 50)", "true rates"], table)
+    if label and versus:
+        print(f"\nNODE-SAE schedule {label} beside {versus} on the same data and model seeds: validation excess NLL "
+              "(as above) of the kept checkpoint and of the last 50 epochs")
+        print_table(["data seed", "model seed", f"kept {label}", f"kept {versus}", "difference",
+                     f"last 50 {label}", f"last 50 {versus}"], valid_minus(excess, label, versus))
 
 
 def main() -> None:
@@ -692,7 +721,8 @@ def main() -> None:
                     help="NODE-SAE-only config overrides KEY=VALUE,... (a candidate schedule; needs --label)")
     ap.add_argument("--label", default="", help="tag suffix of the --node-set schedule (NODE tags end in _LABEL)")
     ap.add_argument("--versus", default="",
-                    help="with --label: a table of that schedule's NODE runs minus this schedule's, paired per run")
+                    help="with --label: that schedule's NODE runs minus this schedule's, run by run (test scores with "
+                         "--summarize, validation NLL with --valid-table)")
     ap.add_argument("--valid-table", action="store_true",
                     help="only print the validation-trial NLL of every latent-3 SAE run (no test score)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")
@@ -705,7 +735,7 @@ def main() -> None:
         ap.error("--versus needs --label (the schedule to compare with it)")
     WORK, RESULTS = args.work, args.work / "results.jsonl"
     if args.valid_table:
-        valid_table(args.dataset)
+        valid_table(args.dataset, args.label, args.versus)
         return
     if not args.summarize:
         WORK.mkdir(parents=True, exist_ok=True)

@@ -121,3 +121,17 @@ def test_schedule_minus_pairs_each_run_with_the_other_schedules_run_of_the_same_
     got = b.schedule_minus({r["tag"]: r for r in rows}, "lorenz", "_long_win", "u28c20", "u28")
     assert got == [[0, 0, "-0.010 [-0.010, -0.010]", "-0.010 [-0.010, -0.010]"],
                    [0, 3, "+0.040 [+0.040, +0.040]", "+0.040 [+0.040, +0.040]"]]
+
+
+def test_valid_minus_sets_each_candidate_run_beside_its_twin_and_means_the_pairs():
+    b = bench()
+    excess = {"lorenz_node_sae_l3_s0_long_win_u28c20_m3": (0.094, 0.099),
+              "lorenz_node_sae_l3_s0_long_win_u28_m3": (0.115, 0.206),
+              "lorenz_node_sae_l3_s0_long_win_u28c20": (0.080, 0.090),
+              "lorenz_node_sae_l3_s0_long_win_u28": (0.078, 0.096),
+              "lorenz_node_sae_l3_s1_long_win_u28c20": (0.070, 0.070),  # no u28 twin: no row
+              "lorenz_gru_sae_l3_s0_long_win": (0.459, 0.466)}
+    got = b.valid_minus(excess, "u28c20", "u28")
+    assert got == [[0, 0, "0.080", "0.078", "+0.002", "0.090", "0.096"],
+                   [0, 3, "0.094", "0.115", "-0.021", "0.099", "0.206"],
+                   ["mean", "2 runs", "0.087", "0.097", "-0.010", "0.095", "0.151"]]
