@@ -38,9 +38,9 @@ from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError
+from nlb_suite.runs import CURVES_FILE
 
 SCHEDULES = ("cosine", "plateau", "none")
-CURVES_FILE = "curves.csv"
 StepFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
 ValidFn = Callable[[int], dict[str, float]]
 EpochFn = Callable[[int, dict], None]
@@ -397,7 +397,8 @@ class Trainer:
 
         `validate` must return `valid_loss` and the monitored metric. `on_epoch(epoch, row)` runs after each
         epoch's validation (module in eval mode, no grad): a hook for benchmarks and live plots. Rows carry
-        `train_s`, the seconds of optimiser steps in the epoch. The active `training_hooks` (if any) resume
+        `train_s`, the seconds of optimiser steps in the epoch, `grad_norm_max`, the largest gradient norm
+        before clipping, and `clipped_steps`, how many steps `grad_clip` scaled down (where spikes hit). The active `training_hooks` (if any) resume
         from a snapshot and get an `EpochEnd` after each epoch. Returns the curve rows; the module ends with
         the best weights.
         """
@@ -410,7 +411,7 @@ class Trainer:
         for epoch in bar:
             self.module.train()
             sums: dict[str, float] = {}
-            n_seen = 0
+            n_seen, grad_max, clipped = 0, 0.0, 0
             t0 = time.perf_counter()
             for idx in batch_indices(n_train, s.batch_size, self.device):
                 self.optimizer.zero_grad(set_to_none=True)
@@ -418,7 +419,8 @@ class Trainer:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.module.parameters(), s.grad_clip)
+                norm = float(torch.nn.utils.clip_grad_norm_(self.module.parameters(), s.grad_clip))
+                grad_max, clipped = max(grad_max, norm), clipped + (norm > s.grad_clip)
                 self.optimizer.step()
                 w = len(idx)
                 n_seen += w
@@ -429,7 +431,8 @@ class Trainer:
             with torch.no_grad():
                 valid = validate(epoch)
             row = {"epoch": epoch, **{k: v / n_seen for k, v in sums.items()}, **valid,
-                   "lr": self.optimizer.param_groups[0]["lr"], "train_s": train_s}
+                   "lr": self.optimizer.param_groups[0]["lr"], "train_s": train_s,
+                   "grad_norm_max": grad_max, "clipped_steps": clipped}
             self.curves.write(row)
             value = float(valid[s.monitor])
             if value < self.best_value or self.best_epoch < 0:

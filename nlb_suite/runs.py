@@ -269,6 +269,9 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     return RunResult(run_dir, metrics, intervals, timings, truth)
 
 
+CURVES_FILE = "curves.csv"  # a trained baseline's log in its run folder: one row per epoch or step, loss columns
+# curves.csv columns that log the schedule and the optimiser, not a loss (the report plots the others as losses)
+CURVE_BOOKKEEPING = ("lr", "train_s", "grad_norm_max", "clipped_steps", "unmasked_steps")
 SUBMISSION_FIELD = "submission_sha256"  # run.json: the submission.h5 its metrics describe (read_run checks it)
 FILES_FIELD = "files"  # run.json: every file the run wrote, relative to its folder (what --overwrite may remove)
 # what run folders held before run.json listed its files: the run's own files, checkpoints, training curves

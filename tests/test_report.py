@@ -166,5 +166,7 @@ def test_read_curves(tmp_path):
     curves, note = read_curves(path)
     assert note == "" and list(curves) == ["epoch", "train_loss", "val_loss"]
     assert curves["val_loss"][1] != curves["val_loss"][1]  # missing value -> NaN
+    path.write_text("epoch,train_loss,lr,train_s,grad_norm_max,clipped_steps,unmasked_steps\n0,2.0,1e-3,1.5,250.0,3,5\n")
+    assert list(read_curves(path)[0]) == ["epoch", "train_loss"]  # schedule and optimiser columns are not losses
     path.write_text("time,loss\n0,1\n")
     assert "no 'epoch' or 'step' column" in read_curves(path)[1]

@@ -157,3 +157,19 @@ def test_each_neural_config_names_itself_and_the_field_out_of_range(name, who):
         config(dropout=1.0)
     with pytest.raises(NLBInputError, match=rf"^baseline {who}: cpu_threads out of range \(got -1\)$"):
         config(cpu_threads=-1)
+
+
+def test_curves_log_the_largest_gradient_norm_before_clipping_and_the_clipped_steps():
+    """loss (w - 10)^2 from w = 0: the first gradient norm is 20; Adam's first step moves w by lr (0.1), so the
+    second is 19.8. A clip at 19.9 scales down the first step only; later epochs stay below it."""
+    from baselines.torch_core import Trainer, TrainSettings
+
+    w = torch.nn.Parameter(torch.zeros(()))
+    module = torch.nn.Module()
+    module.w = w
+    trainer = Trainer(module, TrainSettings(lr=0.1, batch_size=2, max_epochs=2, grad_clip=19.9, lr_schedule="none"),
+                      torch.device("cpu"))
+    rows = trainer.fit(4, lambda idx, epoch: ((w - 10.0) ** 2, {}), lambda epoch: {"valid_loss": 0.0},
+                       progress=False)
+    assert rows[0]["grad_norm_max"] == pytest.approx(20.0) and rows[0]["clipped_steps"] == 1
+    assert rows[1]["grad_norm_max"] == pytest.approx(2 * (10 - 0.2), abs=1e-4) and rows[1]["clipped_steps"] == 0

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..errors import NLBInputError
-from ..runs import RunRecord, read_run
+from ..runs import CURVE_BOOKKEEPING, CURVES_FILE, RunRecord, read_run
 from .paired import PAIRED_RESAMPLES, PAIRED_SEED, MetricComparison, compare_runs, is_reference, paired_boot
 from .published import PublishedRow, published_rows
 
@@ -24,7 +24,6 @@ METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps", "tp corr")
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
            "#bcbd22", "#7f7f7f")
 CEILING_COLOR = "#222222"
-CURVES_FILE = "curves.csv"
 CEILING_CI = 100
 
 
@@ -149,7 +148,8 @@ def _read_per_neuron(run: RunData) -> None:
 
 
 def read_curves(path: Path) -> tuple[Optional[dict[str, np.ndarray]], str]:
-    """Training curves from curves.csv (an epoch or step column + loss columns), or a note why none."""
+    """Training curves from curves.csv (an epoch or step column + loss columns), or a note why none. The
+    schedule and optimiser columns (`CURVE_BOOKKEEPING`: lr, seconds, gradient norms) are left out."""
     if not path.exists():
         return None, f"no training curve: {path.parent.name} has no {CURVES_FILE}"
     try:
@@ -165,6 +165,8 @@ def read_curves(path: Path) -> tuple[Optional[dict[str, np.ndarray]], str]:
         return None, f"no training curve: {path} has no 'epoch' or 'step' column (columns: {', '.join(header)})"
     cols: dict[str, np.ndarray] = {}
     for j, name in enumerate(header):
+        if name in CURVE_BOOKKEEPING:
+            continue
         vals = np.array([_float(r[j]) if j < len(r) else math.nan for r in body])
         if np.isfinite(vals).any():
             cols[name] = vals
