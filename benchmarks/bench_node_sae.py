@@ -493,22 +493,30 @@ def model_seeds_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, p
                      f"rate >= {CLAIM[0]} and state >= {CLAIM[1]}"], table)
 
 
+def twin_tag(tag: str, seed: int, label: str, versus: str) -> Optional[str]:
+    """The tag of a latent-3 NODE-SAE run of schedule `label` refitted with schedule `versus` (same dataset,
+    profile, data and model seed), or None when `tag` is not such a run."""
+    k = model_seed_suffix(seed, model_seed_of(tag, seed))
+    core = tag.removesuffix(k)
+    if "_node_sae_l3_s" not in tag or not core.endswith(f"_{label}"):
+        return None
+    return core.removesuffix(label) + versus + k
+
+
 def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: str) -> list[list]:
-    """Rows [data seed, model seed, rate cell, state cell]: latent-3 NODE-SAE runs of schedule `label` minus
-    those of schedule `versus` with the same data and model seed, paired over the same test-trial resamples."""
+    """Rows [data seed, model seed, rate cell, state cell]: latent-3 NODE-SAE runs of schedule `label` (profile
+    `suffix`) minus their `versus` twins, paired over the same test-trial resamples."""
     from nlb_suite.report.paired import Difference
 
-    base = f"{dataset}_node_sae_l3_s"
     rows = []
     for tag, a in sorted(latest.items(), key=lambda kv: (kv[1]["seed"], model_seed_of(kv[0], kv[1]["seed"]))):
-        seed = a["seed"]
-        model_seed = model_seed_of(tag, seed)
-        if tag != f"{base}{seed}{suffix}_{label}{model_seed_suffix(seed, model_seed)}":
+        seed, twin = a["seed"], twin_tag(tag, a["seed"], label, versus)
+        if twin is None or not tag.startswith(f"{dataset}_node_sae_l3_s{seed}{suffix}_{label}"):
             continue
-        b = latest.get(f"{base}{seed}{suffix}_{versus}{model_seed_suffix(seed, model_seed)}")
+        b = latest.get(twin)
         if b is None or "rate_boot" not in a or "rate_boot" not in b:
             continue
-        cells = [seed, model_seed]
+        cells = [seed, model_seed_of(tag, seed)]
         for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
             d = a["truth"][name] - b["truth"][name]
             cells.append(Difference.paired(d, a[key], b[key]).text(digits=3))
@@ -634,16 +642,12 @@ def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str)
     latent-3 NODE run of schedule `label` with a `versus` twin (same data and model seed), then their means."""
     rows = []
     for tag in sorted(excess):
-        if "_node_sae_l3_s" not in tag:
-            continue
-        seed = int(tag.split("_l3_s")[1].split("_")[0])
-        k = model_seed_of(tag, seed)
-        core = tag.removesuffix(model_seed_suffix(seed, k))
-        twin = core.removesuffix(label) + versus + model_seed_suffix(seed, k)
-        if not core.endswith(f"_{label}") or twin not in excess:
+        seed = int(tag.split("_l3_s")[1].split("_")[0]) if "_l3_s" in tag else -1
+        twin = twin_tag(tag, seed, label, versus)
+        if twin is None or twin not in excess:
             continue
         (a, a_tail), (b, b_tail) = excess[tag], excess[twin]
-        rows.append([seed, k, a, b, a - b, a_tail, b_tail])
+        rows.append([seed, model_seed_of(tag, seed), a, b, a - b, a_tail, b_tail])
     rows.sort(key=lambda r: (r[0], r[1]))
     if rows:
         rows.append(["mean", f"{len(rows)} runs", *np.mean([r[2:] for r in rows], axis=0)])

@@ -135,3 +135,7 @@ def test_valid_minus_sets_each_candidate_run_beside_its_twin_and_means_the_pairs
     assert got == [[0, 0, "0.080", "0.078", "+0.002", "0.090", "0.096"],
                    [0, 3, "0.094", "0.115", "-0.021", "0.099", "0.206"],
                    ["mean", "2 runs", "0.087", "0.097", "-0.010", "0.095", "0.151"]]
+    back = b.valid_minus(excess, "u28", "u28c20")  # `_u28` does not take the `_u28c20` runs for its own
+    assert [r[:5] for r in back] == [[0, 0, "0.078", "0.080", "-0.002"], [0, 3, "0.115", "0.094", "+0.021"],
+                                     ["mean", "2 runs", "0.097", "0.087", "+0.010"]]
+    assert b.twin_tag("lorenz_node_sae_l3_s0_long_win_u28c20_m3", 0, "c20", "x") is None  # whole labels only
