@@ -162,7 +162,7 @@ def one_run(job: dict) -> dict:
     torch.set_num_threads(1)
     from nlb_suite.baseline_api import RunContext, build_config, get_baseline
     from nlb_suite.datasets.tensors import load
-    from nlb_suite.runs import RunSpec, execute, trial_sets
+    from nlb_suite.runs import RunSpec, execute, read_run, trial_sets
 
     data = dataset(job["dataset"], job["seed"])
     out = WORK / "runs" / job["tag"]
@@ -170,7 +170,8 @@ def one_run(job: dict) -> dict:
     res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
                           seed=job.get("model_seed", job["seed"]), device="cpu", overrides=job["overrides"], out=out, overwrite=True,
                           ci=0, profile=job.get("profile"), config_file=job.get("config_file")), progress=False)
-    row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"]}
+    row = {**job, "truth": res.truth, "wall_s": time.perf_counter() - t0, "fit_s": res.timings["fit_s"],
+           "data_sha256": read_run(out).info["data_sha256"]}  # which files: a later refit can check it had the same
     if job["baseline"] in SAE:
         import yaml
 
