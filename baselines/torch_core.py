@@ -398,9 +398,9 @@ class Trainer:
         `validate` must return `valid_loss` and the monitored metric. `on_epoch(epoch, row)` runs after each
         epoch's validation (module in eval mode, no grad): a hook for benchmarks and live plots. Rows carry
         `train_s`, the seconds of optimiser steps in the epoch, `grad_norm_max`, the largest gradient norm
-        before clipping, and `clipped_steps`, how many steps `grad_clip` scaled down (where spikes hit). The active `training_hooks` (if any) resume
-        from a snapshot and get an `EpochEnd` after each epoch. Returns the curve rows; the module ends with
-        the best weights.
+        before clipping, and `clipped_steps`, how many steps `grad_clip` scaled down (where spikes hit). The
+        active `training_hooks` (if any) resume from a snapshot and get an `EpochEnd` after each epoch.
+        Returns the curve rows; the module ends with the best weights.
         """
         s = self.settings
         hooks = _ACTIVE_HOOKS.get() or TrainHooks()
