@@ -235,6 +235,11 @@ def model_seed_suffix(data_seed: int, model_seed: int) -> str:
     return "" if model_seed == data_seed else f"_m{model_seed}"
 
 
+def data_seed_of(tag: str) -> int:
+    """The data seed a latent-3 SAE run's tag names (`_l3_s<seed>_`)."""
+    return int(tag.split("_l3_s")[1].split("_")[0])
+
+
 def model_seed_of(tag: str, data_seed: int) -> int:
     """The model seed a run's tag names (`_m<k>` at its end), else its data seed."""
     _, sep, k = tag.rpartition("_m")
@@ -421,21 +426,24 @@ def summarize(dataset: str, profile: str = "cpu", window_loss: bool = False, lab
                     pairs)
 
 
+def paired_cells(a: dict, b: dict) -> list[str]:
+    """Rate R2 and state R2 of run row `a` minus run row `b`, paired over their shared test-trial resamples."""
+    from nlb_suite.report.paired import Difference
+
+    return [Difference.paired(a["truth"][name] - b["truth"][name], a[key], b[key]).text(digits=3)
+            for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2"))]
+
+
 def node_minus_gru(latest: dict, dataset: str, seeds: list[int], sfx: dict, sizes: list[int]) -> list[list]:
     """Rows [size, seed, rate cell, state cell]: NODE - GRU at each latent size and data seed where both SAEs ran
     with the claim's schedule, paired over the same test-trial resamples."""
-    from nlb_suite.report.paired import Difference
-
     diffs = []
     for size in sizes:
         for seed in seeds:
             pair = [latest.get(f"{dataset}_{b}_l{size}_s{seed}{sfx[b]}") for b in SAE]
             if None in pair or "rate_boot" not in pair[0] or "rate_boot" not in pair[1]:
                 continue
-            cells = [size, seed]
-            for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
-                d = pair[0]["truth"][name] - pair[1]["truth"][name]
-                cells.append(Difference.paired(d, pair[0][key], pair[1][key]).text(digits=3))
+            cells = [size, seed, *paired_cells(pair[0], pair[1])]
             diffs.append(cells)
     return diffs
 
@@ -507,8 +515,6 @@ def twin_tag(tag: str, seed: int, label: str, versus: str) -> Optional[str]:
 def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: str) -> list[list]:
     """Rows [data seed, model seed, rate cell, state cell]: latent-3 NODE-SAE runs of schedule `label` (profile
     `suffix`) minus their `versus` twins, paired over the same test-trial resamples."""
-    from nlb_suite.report.paired import Difference
-
     rows = []
     for tag, a in sorted(latest.items(), key=lambda kv: (kv[1]["seed"], model_seed_of(kv[0], kv[1]["seed"]))):
         seed, twin = a["seed"], twin_tag(tag, a["seed"], label, versus)
@@ -517,11 +523,7 @@ def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: 
         b = latest.get(twin)
         if b is None or "rate_boot" not in a or "rate_boot" not in b:
             continue
-        cells = [seed, model_seed_of(tag, seed)]
-        for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
-            d = a["truth"][name] - b["truth"][name]
-            cells.append(Difference.paired(d, a[key], b[key]).text(digits=3))
-        rows.append(cells)
+        rows.append([seed, model_seed_of(tag, seed), *paired_cells(a, b)])
     return rows
 
 
@@ -643,7 +645,7 @@ def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str)
     latent-3 NODE run of schedule `label` with a `versus` twin (same data and model seed), then their means."""
     rows = []
     for tag in sorted(excess):
-        seed = int(tag.split("_l3_s")[1].split("_")[0]) if "_l3_s" in tag else -1
+        seed = data_seed_of(tag) if "_l3_s" in tag else -1
         twin = twin_tag(tag, seed, label, versus)
         if twin is None or twin not in excess:
             continue
@@ -674,7 +676,7 @@ def valid_table(dataset: str, label: str = "", versus: str = "") -> None:
         run = WORK / "runs" / tag
         if not (run / "curves.csv").exists() or "_l3_" not in tag:
             continue
-        seed = int(tag.split("_l3_s")[1].split("_")[0])
+        seed = data_seed_of(tag)
         split = model_seed_of(tag, seed)  # the SAE's validation trials follow its model seed
         cfg = yaml.safe_load((run / "config.yaml").read_text())["config"] if (run / "config.yaml").exists() else {}
         frac = float(cfg.get("valid_frac", 0.2))
