@@ -78,14 +78,12 @@ def lorenz_fixed_points() -> np.ndarray:
     return np.array([[0.0, 0.0, 0.0], [c, c, LORENZ["rho"] - 1], [-c, -c, LORENZ["rho"] - 1]])
 
 
-def dataset(name: str, seed: int) -> Path:
-    """The known-dynamics set at its full size for a data seed (generated once under benchmarks/_work)."""
-    from nlb_suite.datasets.synthetic import write_synthetic
+def data_folder(name: str, seed: int) -> Path:
+    """The known-dynamics set at its full size for a data seed, under benchmarks/_work in a folder keyed by the
+    generator's code, the libraries that shape it and the seed: a generator change never reuses old files."""
+    from nlb_suite.datasets.synthetic_cache import cached_synthetic
 
-    root = WORK / "data" / f"{name}_s{seed}"
-    if not (root / "ground_truth.h5").exists():
-        write_synthetic(name, root, seed=seed)
-    return root
+    return cached_synthetic(WORK / "data", name, seed=seed)
 
 
 def resamples(n: int, seed: int) -> np.ndarray:
@@ -164,7 +162,7 @@ def one_run(job: dict) -> dict:
     from nlb_suite.datasets.tensors import load
     from nlb_suite.runs import RunSpec, execute, read_run, trial_sets
 
-    data = dataset(job["dataset"], job["seed"])
+    data = data_folder(job["dataset"], job["seed"])
     out = WORK / "runs" / job["tag"]
     t0 = time.perf_counter()
     res = execute(RunSpec(baseline=job["baseline"], dataset=job["dataset"], data=data, phase="test",
@@ -562,7 +560,7 @@ def rate_boot_of(row: dict) -> Optional[list[float]]:
         return json.loads(cache.read_text())
     if not (run / "submission.h5").exists():
         return None
-    data = WORK / "data" / f"{row['dataset']}_s{row['seed']}"
+    data = data_folder(row["dataset"], row["seed"])
     group = next(iter(read_submission(run / "submission.h5").values()))
     pred = np.concatenate([group["eval_rates_heldin"], group["eval_rates_heldout"]], axis=2)
     _, evals = trial_sets(load(row["dataset"], data, bin_ms=5, phase="test"))
@@ -624,7 +622,7 @@ def comparison(latest: dict, dataset: str, seeds: list[int], sae_sfx: dict, epoc
         paired_rates(kept, seeds)
 
 
-def valid_true_nll(data: Path, model_seed: int, valid_frac: float) -> float:
+def valid_true_nll(dataset: str, data_seed: int, model_seed: int, valid_frac: float) -> float:
     """Window NLL (per bin and neuron, no log k!) of the true rates on an SAE's own validation trials."""
     from baselines.torch_core import internal_split
     from nlb_suite.datasets.session import load_session
@@ -632,7 +630,8 @@ def valid_true_nll(data: Path, model_seed: int, valid_frac: float) -> float:
     from nlb_suite.datasets.truth import truth_rates
     from nlb_suite.runs import trial_sets
 
-    train, _ = trial_sets(load(data.name.rsplit("_s", 1)[0], data, bin_ms=5, phase="test"))
+    data = data_folder(dataset, data_seed)
+    train, _ = trial_sets(load(dataset, data, bin_ms=5, phase="test"))
     _, valid = internal_split(train.n_trials, valid_frac, model_seed)  # the SAE's own split (sae.py)
     tr = truth_rates(load_session(data), 5)
     rate = np.concatenate([tr["spikes"][train.bins], tr["heldout_spikes"][train.bins]], axis=2)[valid]
@@ -681,7 +680,7 @@ def valid_table(dataset: str, label: str = "", versus: str = "") -> None:
         cfg = yaml.safe_load((run / "config.yaml").read_text())["config"] if (run / "config.yaml").exists() else {}
         frac = float(cfg.get("valid_frac", 0.2))
         if (seed, split, frac) not in true:
-            true[seed, split, frac] = valid_true_nll(WORK / "data" / f"{dataset}_s{seed}", split, frac)
+            true[seed, split, frac] = valid_true_nll(dataset, seed, split, frac)
         curve = list(csv.DictReader((run / "curves.csv").open()))
         if "valid_window_nll" not in curve[0]:  # runs from before the window NLL was logged
             continue
@@ -750,7 +749,7 @@ def main() -> None:
         if args.only:
             todo = [j for j in todo if j["tag"] in args.only.split(",")]
         for seed in sorted({j["seed"] for j in todo}):
-            dataset(args.dataset, seed)  # generate once, before the workers share it
+            data_folder(args.dataset, seed)  # generate once, before the workers share it
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             futures = {pool.submit(one_run, j): j for j in todo}
             for fut in as_completed(futures):

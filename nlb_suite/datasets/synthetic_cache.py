@@ -2,7 +2,8 @@
 
 The key changes whenever a byte of the generator changes — `synthetic.py` and every nlb_suite module it
 imports, directly or not (the dataset specs, the NWB writer, the h5 helpers) — or the library versions that
-shape its arrays and files, so a cached folder is never reused by a generator that would write other data.
+shape its arrays and files (dysts too, for the attractor sets it integrates), so a cached folder is never
+reused by a generator that would write other data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ..jsonio import dumps_json
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the nlb_suite package folder
 GENERATOR = PACKAGE_ROOT / "datasets" / "synthetic.py"
 SHAPING_LIBRARIES = ("numpy", "scipy", "h5py", "pynwb", "hdmf")
+# dysts integrates the attractor sets only (its default parameters and start states shape them): it keys those
+# sets and leaves every other set's key, and the shared digest, as they were
+ATTRACTOR_LIBRARIES = ("dysts",)
 
 log = logging.getLogger("nlb_suite.synthetic")
 
@@ -65,6 +69,14 @@ def generator_sources() -> list[Path]:
     return sorted(seen)
 
 
+def _version(lib: str) -> str:
+    """Installed version of `lib`, or '-' when it is not installed."""
+    try:
+        return metadata.version(lib)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
 def generator_digest(sources: Optional[list[Path]] = None) -> str:
     """SHA-256 over the generator's source files (path and bytes) and the versions of the libraries it uses."""
     h = hashlib.sha256()
@@ -74,19 +86,19 @@ def generator_digest(sources: Optional[list[Path]] = None) -> str:
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
     for lib in SHAPING_LIBRARIES:
-        try:
-            version = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            version = "-"
-        h.update(f"{lib}=={version}\0".encode())
+        h.update(f"{lib}=={_version(lib)}\0".encode())
     return h.hexdigest()
 
 
 def cache_key(dataset: str, seed: int, trials: Optional[int] = None, quirks: bool = True,
               sources: Optional[list[Path]] = None) -> str:
     """Folder name of a cached synthetic dataset: `<dataset>-<digest of generator and parameters>`."""
-    params = dumps_json({"dataset": dataset, "seed": int(seed), "trials": trials, "quirks": bool(quirks)})
-    digest = hashlib.sha256(f"{generator_digest(sources)}\0{params}".encode()).hexdigest()
+    from .known_systems import ATTRACTORS
+
+    params = {"dataset": dataset, "seed": int(seed), "trials": trials, "quirks": bool(quirks)}
+    if dataset in ATTRACTORS:
+        params["libraries"] = {lib: _version(lib) for lib in ATTRACTOR_LIBRARIES}
+    digest = hashlib.sha256(f"{generator_digest(sources)}\0{dumps_json(params)}".encode()).hexdigest()
     return f"{dataset}-{digest[:20]}"
 
 
