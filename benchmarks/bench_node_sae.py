@@ -59,7 +59,7 @@ PAPER = {  # rate R2 / state R2 at latent size 3, mean of 5 seeds (Sedler et al.
     ("arneodo", "node_sae"): (0.912, 0.940), ("arneodo", "gru_sae"): (0.511, 0.686),
     ("rossler", "node_sae"): (0.876, 0.957), ("rossler", "gru_sae"): (0.272, 0.155),
 }
-PAPER_SIZES = {("gru_sae", 100): "~0.98 / 0.63-0.73"}  # the paper's other latent sizes (lorenz), as printed
+PAPER_SIZES = {("lorenz", "gru_sae", 100): "~0.98 / 0.63-0.73"}  # the paper's other latent sizes, as printed
 SAE = ("node_sae", "gru_sae")
 CLAIM = (0.8, 0.85)  # the paper's claim on lorenz at latent size 3: NODE-SAE rate R2 and state R2 at least these
 LORENZ = {"sigma": 10.0, "rho": 28.0, "beta": 2.667}  # dysts' Lorenz parameters
@@ -462,7 +462,7 @@ def sizes_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, profile
             rate = [r["truth"]["rate R2"] for r in rs]
             state = [r["truth"]["state R2"] for r in rs]
             paper = PAPER.get((dataset, b)) if size == 3 else None
-            paper_cell = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else PAPER_SIZES.get((b, size), "-")
+            paper_cell = f"{paper[0]:.3f} / {paper[1]:.3f}" if paper else PAPER_SIZES.get((dataset, b, size), "-")
             table.append([b, size, " ".join(str(r["seed"]) for r in rs), " ".join(_fmt(v) for v in rate),
                           _fmt(float(np.mean(rate))), " ".join(_fmt(v) for v in state),
                           _fmt(float(np.mean(state))), paper_cell])

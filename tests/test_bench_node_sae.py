@@ -32,8 +32,8 @@ def test_capped_runs_scale_the_schedule_with_the_cap():
 def test_sizes_table_means_each_model_and_size_over_the_claim_profile_runs(capsys):
     b = bench()
 
-    def row(model, size, seed, rate, state, sfx):
-        return {"tag": f"lorenz_{model}_l{size}_s{seed}{sfx}", "baseline": model, "seed": seed,
+    def row(model, size, seed, rate, state, sfx, dataset="lorenz"):
+        return {"tag": f"{dataset}_{model}_l{size}_s{seed}{sfx}", "baseline": model, "seed": seed,
                 "overrides": {"latent_dim": size}, "truth": {"rate R2": rate, "state R2": state}}
 
     sfx = {"node_sae": "_long_win_u28", "gru_sae": "_long_win"}
@@ -48,6 +48,10 @@ def test_sizes_table_means_each_model_and_size_over_the_claim_profile_runs(capsy
                                            "0.836", "/", "0.895"]
     assert table["node_sae", "10"][2:5] == ["0", "0.900", "0.900"]
     assert table["gru_sae", "100"][2:] == ["1", "0.970", "0.970", "0.650", "0.650", "~0.98", "/", "0.63-0.73"]
+    other = row("gru_sae", 100, 1, 0.97, 0.65, sfx["gru_sae"], dataset="rossler")  # the paper's sizes are lorenz's
+    b.sizes_table({other["tag"]: other}, "rossler", [0, 1], sfx, "long")
+    gru = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("gru_sae")]
+    assert gru == [["gru_sae", "100", "1", "0.970", "0.970", "0.650", "0.650", "-"]]
 
 
 def test_node_minus_gru_pairs_each_latent_size_where_both_saes_ran_with_the_claim_schedule():
