@@ -28,6 +28,7 @@ from .ndt_model import (
     MASK_MODES,
     NDT,
     POSITIONS,
+    TFIXUP_SCOPES,
     NDTDims,
     NDTOutput,
     corrupt,
@@ -59,6 +60,7 @@ class NDTConfig:
     model_dim: int = 0
     max_spikes: int = 20
     position: str = "learned"
+    tfixup: str = "full"
     dropout: float = 0.5
     dropout_embedding: float = 0.5
     dropout_rates: float = 0.5
@@ -96,7 +98,7 @@ class NDTConfig:
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
                 raise NLBInputError(f"baseline {who}: {key} must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
-        for key, choices in (("position", POSITIONS), ("mask_mode", MASK_MODES)):
+        for key, choices in (("position", POSITIONS), ("tfixup", TFIXUP_SCOPES), ("mask_mode", MASK_MODES)):
             if getattr(self, key) not in choices:
                 raise NLBInputError(f"baseline {who}: {key} must be one of {', '.join(choices)} "
                                     f"(got {getattr(self, key)!r})")

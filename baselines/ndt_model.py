@@ -4,8 +4,8 @@ NDT (Ye & Pandarinath 2021): a pre-norm transformer encoder over time bins. A to
 counts of every neuron (held-out neurons are zero inputs, forward bins zero tokens), optionally embedded
 (per-neuron count embedding or a linear map), scaled by sqrt(width), plus a position embedding (learned as in
 NDT, or STNDT's fixed sinusoidal codes); self-attention sees only a band of bins (`context_forward` /
-`context_backward`); T-Fixup scaling of the attention value/output and feed-forward weights; a linear readout
-gives log-rates of every neuron.
+`context_backward`); T-Fixup scaling of the attention value/output and feed-forward weights (`tfixup`); a
+linear readout gives log-rates of every neuron.
 
 STNDT (Le & Shlizerman 2022) adds to every layer a spatial block: attention across neurons (each neuron's
 time course is its feature vector), whose head-averaged N x N weights mix the temporal branch's output,
@@ -31,6 +31,11 @@ from nlb_suite.errors import NLBInputError
 
 MASK_MODES = ("timestep", "full")
 POSITIONS = ("learned", "sinusoidal")
+# "full": the T-Fixup paper's scaling of value (x sqrt 2), attention output and every feed-forward block;
+# "reference": what the NDT/STNDT code ends up scaling (attention output and the temporal feed-forward only:
+# its value name matches no parameter of torch's fused attention, and its spatial block is built after it);
+# "off": PyTorch's default initialisation
+TFIXUP_SCOPES = ("full", "reference", "off")
 
 
 @dataclass
@@ -47,6 +52,7 @@ class NDTDims:
     model_dim: int = 0  # > 0: a linear embedder to this width instead (a narrower network for CPUs)
     max_spikes: int = 20  # count embedding: larger counts share the last entry
     position: str = "learned"  # "learned": N(0, 1) tables trained with the rest (NDT); "sinusoidal": fixed (STNDT)
+    tfixup: str = "full"  # which weights T-Fixup scales at initialisation (TFIXUP_SCOPES)
     dropout: float = 0.5  # attention, feed-forward and residual dropout
     dropout_embedding: float = 0.5  # after embedding + position
     dropout_rates: float = 0.5  # before the readout
@@ -226,17 +232,21 @@ class EncoderLayer(nn.Module):
         x = x + self.drop3(mixed)
         return x + self.drop4(self.mix_ffn(self.mix_norm2(x)))
 
-    def tfixup(self, n_layers: int) -> None:
-        """T-Fixup: scale value, attention output and feed-forward weights by 0.67 N^-1/4 (value x sqrt 2)."""
+    def tfixup(self, n_layers: int, scope: str = "full") -> None:
+        """T-Fixup: scale attention output and feed-forward weights by 0.67 N^-1/4, with `scope` "full" also the
+        value projection (x sqrt 2) and the spatial block's feed-forward; "reference" leaves those two as they are."""
+        if scope == "off":
+            return
         scale = 0.67 * n_layers ** -0.25
         with torch.no_grad():
-            w = self.attn.out.weight.shape[0]
-            self.attn.qkv.weight[2 * w:] *= scale * math.sqrt(2.0)
-            for lin in (self.attn.out, self.ffn[0], self.ffn[3]):
+            scaled = [self.attn.out, self.ffn[0], self.ffn[3]]
+            if scope == "full":
+                w = self.attn.out.weight.shape[0]
+                self.attn.qkv.weight[2 * w:] *= scale * math.sqrt(2.0)
+                if self.spatial:
+                    scaled += [self.mix_ffn[0], self.mix_ffn[3]]
+            for lin in scaled:
                 lin.weight *= scale
-            if self.spatial:
-                for lin in (self.mix_ffn[0], self.mix_ffn[3]):
-                    lin.weight *= scale
 
 
 @dataclass
@@ -268,7 +278,7 @@ class NDT(nn.Module):
             self._add_position("spatial_position", n, dims.n_steps)
         self.layers = nn.ModuleList(EncoderLayer(dims) for _ in range(dims.n_layers))
         for layer in self.layers:
-            layer.tfixup(dims.n_layers)
+            layer.tfixup(dims.n_layers, dims.tfixup)
         self.norm = nn.LayerNorm(w)
         self.rate_drop = Dropout(dims.dropout_rates)
         self.readout = nn.Linear(w, n)

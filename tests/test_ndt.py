@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from baselines.ndt import NDTBaseline, NDTConfig, NDTData, tokens  # noqa: E402
 from baselines.ndt_model import (  # noqa: E402
     NDT,
+    TFIXUP_SCOPES,
     NDTDims,
     NDTOutput,
     SpatialWeights,
@@ -204,6 +205,30 @@ def test_sinusoidal_positions_are_fixed_codes_by_hand():
     assert len(list(learned.parameters())) == len(list(fixed.parameters())) + 2
 
 
+def test_tfixup_scales_exactly_the_weights_its_scope_names():
+    """T-Fixup over 2 layers scales by 0.67 x 2^-1/4: "full" the value rows (x sqrt 2 more), the attention output
+    and both feed-forward blocks; "reference" (what the NDT/STNDT code ends up scaling) the attention output and
+    the temporal feed-forward only; "off" nothing. Every weight is otherwise the same draw under each scope."""
+    dims = dict(n_neurons=N_IN + N_OUT, n_steps=T + FWD, n_layers=2, ffn_dim=8, spatial=True)
+    nets = {}
+    for scope in TFIXUP_SCOPES:
+        torch.manual_seed(3)
+        nets[scope] = {name: p.detach() for name, p in NDT(NDTDims(**dims, tfixup=scope)).named_parameters()}
+    s, width = 0.67 * 2 ** -0.25, N_IN + N_OUT
+    temporal = {"attn.out.weight", "ffn.0.weight", "ffn.3.weight"}
+    mixing = {"mix_ffn.0.weight", "mix_ffn.3.weight"}
+    seen = set()
+    for name, plain in nets["off"].items():
+        leaf = name.split(".", 2)[2] if name.startswith("layers.") else name
+        seen.add(leaf)
+        torch.testing.assert_close(nets["reference"][name], plain * (s if leaf in temporal else 1.0))
+        want = plain * (s if leaf in temporal | mixing else 1.0)
+        if leaf == "attn.qkv.weight":
+            want = torch.cat([plain[:2 * width], plain[2 * width:] * s * math.sqrt(2.0)])
+        torch.testing.assert_close(nets["full"][name], want)
+    assert temporal | mixing | {"attn.qkv.weight"} <= seen
+
+
 def test_stndt_contrastive_loss_is_weighted_infonce_in_training_only(tmp_path):
     """STNDT's extra loss is contrast_weight x InfoNCE; it is logged in training and absent from validation."""
     cfg = STNDTConfig(**{**TINY, "contrast_weight": 0.1})
@@ -274,6 +299,7 @@ def test_tokens_append_zero_heldout_and_forward():
     ("stndt", {"temperature": 0.0}, "temperature"), ("stndt", {"contrast_layer": "decoder"}, "contrast_layer"),
     ("stndt", {"linear_embedder": False}, "linear_embedder"),
     ("stndt", {"position": "rotary"}, "position must be one of learned, sinusoidal"),
+    ("ndt", {"tfixup": "partial"}, "tfixup must be one of full, reference, off"),
 ])
 def test_bad_config_values(name, values, match):
     with pytest.raises(NLBInputError, match=match):
