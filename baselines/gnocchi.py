@@ -83,7 +83,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 from nlb_suite.jsonio import write_json
 from nlb_suite.metrics import bits_per_spike
 from nlb_suite.seeding import seed_everything
@@ -165,18 +165,18 @@ class GnocchiConfig:
         check_ranges(self, "gnocchi", positive, non_negative, unit_open=("input_dropout", "ae_cd_rate", "dropout"),
                      fractions=("valid_frac",))
         if not self.guidance or any(not (np.isfinite(g) and g >= 0) for g in self.guidance):
-            raise NLBInputError(f"baseline gnocchi: guidance must be a non-empty list of strengths >= 0 "
-                                f"(got {list(self.guidance)!r})")
+            raise ConfigFieldError("gnocchi", "guidance", f"must be a non-empty list of strengths >= 0 "
+                                   f"(got {list(self.guidance)!r})")
         if not self.unet_widths or any(int(w) < 1 for w in self.unet_widths):
-            raise NLBInputError(f"baseline gnocchi: unet_widths must be a non-empty list of positive widths "
-                                f"(got {list(self.unet_widths)!r})")
+            raise ConfigFieldError("gnocchi", "unet_widths", f"must be a non-empty list of positive widths "
+                                   f"(got {list(self.unet_widths)!r})")
         if self.snr_weighting not in WEIGHTINGS:
-            raise NLBInputError(f"baseline gnocchi: snr_weighting must be one of {', '.join(WEIGHTINGS)} "
-                                f"(got {self.snr_weighting!r})")
+            raise ConfigFieldError("gnocchi", "snr_weighting", f"must be one of {', '.join(WEIGHTINGS)} "
+                                   f"(got {self.snr_weighting!r})")
         if self.ddim_eta > 1:
-            raise NLBInputError(f"baseline gnocchi: ddim_eta must be in [0, 1] (got {self.ddim_eta})")
+            raise ConfigFieldError("gnocchi", "ddim_eta", f"must be in [0, 1] (got {self.ddim_eta})")
         if self.ddim_steps > self.n_steps:
-            raise NLBInputError(f"baseline gnocchi: ddim_steps ({self.ddim_steps}) exceeds n_steps ({self.n_steps})")
+            raise ConfigFieldError("gnocchi", "ddim_steps", f"({self.ddim_steps}) exceeds n_steps ({self.n_steps})")
         linear_schedule(self.n_steps, self.beta_start, self.beta_end)  # range check of the betas
         self.train_settings().check("gnocchi")
 

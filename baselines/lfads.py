@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads_model import LFADS, LFADSDims, LFADSOutput, masked_recon
@@ -98,8 +98,8 @@ class LFADSConfig:
         if self.sv_early_stop and self.sv_rate == 0:
             raise NLBInputError("baseline lfads: sv_early_stop needs sv_rate > 0")
         if self.monitor not in ("auto", *MONITORS):
-            raise NLBInputError(f"baseline lfads: monitor must be auto or one of {', '.join(MONITORS)} "
-                                f"(got {self.monitor!r})")
+            raise ConfigFieldError("lfads", "monitor", f"must be auto or one of {', '.join(MONITORS)} "
+                                   f"(got {self.monitor!r})")
         if self.sv_early_stop and self.monitor not in ("auto", "valid_sv_nll"):
             raise NLBInputError(f"baseline lfads: sv_early_stop contradicts monitor={self.monitor} "
                                 "(sv_early_stop means monitor=valid_sv_nll)")

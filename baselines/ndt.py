@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .ndt_model import (
@@ -97,14 +97,13 @@ class NDTConfig:
                      unit_closed=("mask_zero_ratio", "mask_random_ratio"), fractions=("mask_ratio", "valid_frac"))
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
-                raise NLBInputError(f"baseline {who}: {key} must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
+                raise ConfigFieldError(who, key, f"must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
         for key, choices in (("position", POSITIONS), ("tfixup", TFIXUP_SCOPES), ("mask_mode", MASK_MODES)):
             if getattr(self, key) not in choices:
-                raise NLBInputError(f"baseline {who}: {key} must be one of {', '.join(choices)} "
-                                    f"(got {getattr(self, key)!r})")
+                raise ConfigFieldError(who, key, f"must be one of {', '.join(choices)} (got {getattr(self, key)!r})")
         if self.span_ramp_end < self.span_ramp_start:
-            raise NLBInputError(f"baseline {who}: span_ramp_end ({self.span_ramp_end}) is before span_ramp_start "
-                                f"({self.span_ramp_start})")
+            raise ConfigFieldError(who, "span_ramp_end", f"({self.span_ramp_end}) is before span_ramp_start "
+                                   f"({self.span_ramp_start})")
         self.train_settings().check(who)
 
     def train_settings(self) -> TrainSettings:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 from nlb_suite.seeding import seed_everything
 
 from .lfads import LFADSData, prepare
@@ -70,8 +70,7 @@ class SAEConfig:
 
     def __post_init__(self) -> None:
         if self.dynamics not in DYNAMICS:
-            raise NLBInputError(f"baseline sae: dynamics must be one of {', '.join(DYNAMICS)} "
-                                f"(got {self.dynamics!r})")
+            raise ConfigFieldError("sae", "dynamics", f"must be one of {', '.join(DYNAMICS)} (got {self.dynamics!r})")
         positive = ("latent_dim", "enc_dim", "vf_hidden", "step_size", "unmask_step", "unmask_every",
                     "predict_batch")
         non_negative = ("vf_layers", "unmask_start", "cpu_threads")

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError, check_field
 
 from .glm import PoissonGLM, fit_poisson_glm
 
@@ -43,20 +43,18 @@ class SmoothingConfig:
 
     def __post_init__(self) -> None:
         checks = (
-            ("kern_sd_ms", 0 < self.kern_sd_ms <= MAX_KERN_SD_MS,
-             f"> 0 and <= {MAX_KERN_SD_MS:g} ms (longer than any trial; its window is 6 SDs long)"),
-            ("alpha", self.alpha >= 0, ">= 0"),
-            ("log_offset", self.log_offset > 0, "> 0"),
-            ("max_iter", self.max_iter >= 1, ">= 1"),
-            ("tol", self.tol > 0, "> 0"),
+            ("kern_sd_ms", f"> 0 and <= {MAX_KERN_SD_MS:g} ms (longer than any trial; its window is 6 SDs long)",
+             lambda v: 0 < v <= MAX_KERN_SD_MS),
+            ("alpha", ">= 0", lambda v: v >= 0),
+            ("log_offset", "> 0", lambda v: v > 0),
+            ("max_iter", ">= 1", lambda v: v >= 1),
+            ("tol", "> 0", lambda v: v > 0),
         )
-        for key, ok, want in checks:
-            value = getattr(self, key)
-            if not (np.isfinite(value) and ok):
-                raise NLBInputError(f"baseline smoothing: {key} must be {want} (got {value!r})")
+        for key, expected, ok in checks:
+            check_field(getattr(self, key), "smoothing", key, expected, ok)
         if self.forward not in FORWARD_MODES:
-            raise NLBInputError(f"baseline smoothing: forward must be one of {', '.join(FORWARD_MODES)} "
-                                f"(got {self.forward!r})")
+            raise ConfigFieldError("smoothing", "forward", f"must be one of {', '.join(FORWARD_MODES)} "
+                                   f"(got {self.forward!r})")
 
 
 def smoothing_window(kern_sd_ms: float, bin_ms: int) -> np.ndarray:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 
 from .ndt import NDTBaseline, NDTConfig, NDTData, tokens
 from .ndt_model import corrupt, info_nce, sample_mask
-from .torch_core import autocast
+from .torch_core import autocast, check_ranges
 
 CONTRAST_LAYERS = ("embedder", "encoder")
 
@@ -40,16 +39,11 @@ class STNDTConfig(NDTConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        checks = (("contrast_weight", self.contrast_weight >= 0), ("temperature", self.temperature > 0),
-                  ("contrast_mask_ratio", 0 < self.contrast_mask_ratio < 1),
-                  ("contrast_zero_ratio", 0 <= self.contrast_zero_ratio <= 1),
-                  ("contrast_random_ratio", 0 <= self.contrast_random_ratio <= 1))
-        for key, ok in checks:
-            if not (np.isfinite(getattr(self, key)) and ok):
-                raise NLBInputError(f"baseline stndt: {key} out of range (got {getattr(self, key)!r})")
+        check_ranges(self, "stndt", positive=("temperature",), non_negative=("contrast_weight",),
+                     unit_closed=("contrast_zero_ratio", "contrast_random_ratio"), fractions=("contrast_mask_ratio",))
         if self.contrast_layer not in CONTRAST_LAYERS:
-            raise NLBInputError(f"baseline stndt: contrast_layer must be one of {', '.join(CONTRAST_LAYERS)} "
-                                f"(got {self.contrast_layer!r})")
+            raise ConfigFieldError("stndt", "contrast_layer", f"must be one of {', '.join(CONTRAST_LAYERS)} "
+                                   f"(got {self.contrast_layer!r})")
         if self.contrast_layer == "embedder" and self.contrast_weight > 0 and not self.linear_embedder:
             raise NLBInputError("baseline stndt: contrast_layer=embedder needs linear_embedder=true "
                                 "(a fixed embedder gives the contrastive loss nothing to learn)")

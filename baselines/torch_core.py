@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError, check_field
 from nlb_suite.runs import CURVES_FILE
 
 SCHEDULES = ("cosine", "plateau", "none")
@@ -46,18 +46,24 @@ ValidFn = Callable[[int], dict[str, float]]
 EpochFn = Callable[[int, dict], None]
 
 
+RANGE_RULES = {  # kind -> (what a value must be, test)
+    "positive": ("> 0", lambda v: v > 0), "non_negative": (">= 0", lambda v: v >= 0),
+    "unit_open": ("in [0, 1)", lambda v: 0 <= v < 1), "unit_closed": ("in [0, 1]", lambda v: 0 <= v <= 1),
+    "fractions": ("in (0, 1)", lambda v: 0 < v < 1),
+}
+
+
 def check_ranges(config: object, who: str, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
                  unit_open: tuple[str, ...] = (), unit_closed: tuple[str, ...] = (),
                  fractions: tuple[str, ...] = ()) -> None:
-    """One line naming `who` and the field for the first of a config's values out of its range: positive (> 0),
-    non_negative (>= 0), unit_open ([0, 1)), unit_closed ([0, 1]) or fractions ((0, 1)); NaN and inf never pass."""
-    rules = ((positive, lambda v: v > 0), (non_negative, lambda v: v >= 0), (unit_open, lambda v: 0 <= v < 1),
-             (unit_closed, lambda v: 0 <= v <= 1), (fractions, lambda v: 0 < v < 1))
-    for keys, ok in rules:
+    """One line naming `who`, the field and its range for the first of a config's values out of it: positive
+    (> 0), non_negative (>= 0), unit_open ([0, 1)), unit_closed ([0, 1]) or fractions ((0, 1)); NaN and inf
+    never pass."""
+    kinds = {"positive": positive, "non_negative": non_negative, "unit_open": unit_open,
+             "unit_closed": unit_closed, "fractions": fractions}
+    for kind, keys in kinds.items():
         for key in keys:
-            value = getattr(config, key)
-            if not (np.isfinite(value) and ok(value)):
-                raise NLBInputError(f"baseline {who}: {key} out of range (got {value!r})")
+            check_field(getattr(config, key), who, key, *RANGE_RULES[kind])
 
 
 @dataclass
@@ -86,19 +92,17 @@ class TrainSettings:
     def check(self, who: str) -> None:
         """Raise NLBInputError naming `who` on an out-of-range value."""
         checks = (
-            ("lr", self.lr > 0), ("weight_decay", self.weight_decay >= 0), ("batch_size", self.batch_size >= 1),
-            ("max_epochs", self.max_epochs >= 1), ("patience", self.patience >= 1),
-            ("grad_clip", self.grad_clip > 0), ("warmup_epochs", self.warmup_epochs >= 0),
-            ("lr_min_ratio", 0 <= self.lr_min_ratio <= 1), ("plateau_factor", 0 < self.plateau_factor <= 1),
-            ("plateau_patience", self.plateau_patience >= 0),
+            ("lr", "> 0", lambda v: v > 0), ("weight_decay", ">= 0", lambda v: v >= 0),
+            ("batch_size", ">= 1", lambda v: v >= 1), ("max_epochs", ">= 1", lambda v: v >= 1),
+            ("patience", ">= 1", lambda v: v >= 1), ("grad_clip", "> 0", lambda v: v > 0),
+            ("warmup_epochs", ">= 0", lambda v: v >= 0), ("lr_min_ratio", "in [0, 1]", lambda v: 0 <= v <= 1),
+            ("plateau_factor", "in (0, 1]", lambda v: 0 < v <= 1), ("plateau_patience", ">= 0", lambda v: v >= 0),
         )
-        for key, ok in checks:
-            value = getattr(self, key)
-            if not (np.isfinite(value) and ok):
-                raise NLBInputError(f"baseline {who}: {key} out of range (got {value!r})")
+        for key, expected, ok in checks:
+            check_field(getattr(self, key), who, key, expected, ok)
         if self.lr_schedule not in SCHEDULES:
-            raise NLBInputError(f"baseline {who}: lr_schedule must be one of {', '.join(SCHEDULES)} "
-                                f"(got {self.lr_schedule!r})")
+            raise ConfigFieldError(who, "lr_schedule", f"must be one of {', '.join(SCHEDULES)} "
+                                   f"(got {self.lr_schedule!r})")
 
 
 FLUSH_DENORMALS = True  # False only to measure the old behaviour (benchmarks/bench_denormals.py)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 import yaml
 
-from .errors import NLBInputError
+from .errors import ConfigFieldError, NLBInputError
 
 ENTRY_POINT_GROUP = "nlb_suite.baselines"
 
@@ -216,11 +216,21 @@ def check_known_keys(cls: type[Baseline], values: dict[str, Any], source: str) -
                             f"(expected: {', '.join(fields)})")
 
 
-def build_config(cls: type[Baseline], values: dict[str, Any], source: str) -> Any:
-    """Instantiate `cls.Config` from a dict; unknown keys and wrong types are one-line errors."""
+def build_config(cls: type[Baseline], values: dict[str, Any], source: str,
+                 origins: Optional[dict[str, str]] = None) -> Any:
+    """Instantiate `cls.Config` from a dict; unknown keys, wrong types and values a field rejects are one-line
+    errors naming where the value came from (`origins`: key -> file or flag; else `source`)."""
+    origins = origins or {}
     hints = typing.get_type_hints(cls.Config)
-    check_known_keys(cls, values, source)
-    return cls.Config(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
+    unknown = sorted(set(values) - set(hints))
+    check_known_keys(cls, values, origins.get(unknown[0], source) if unknown else source)
+    coerced = {k: _coerce(v, hints[k], k, origins.get(k, source)) for k, v in values.items()}
+    try:
+        return cls.Config(**coerced)
+    except ConfigFieldError as exc:
+        if exc.field not in origins:  # a class default (or a value the class derived) is not the user's input
+            raise
+        raise NLBInputError(f"{origins[exc.field]}: {exc}") from None
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -327,7 +337,13 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
     config and the list of sources applied, for the run record.
     """
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # key -> the file section or flag its value came from
     sources = ["class defaults"]
+
+    def take(new: dict[str, Any], where: str) -> None:
+        values.update(new)
+        origins.update(dict.fromkeys(new, where))
+
     named = profile not in (None, NO_PROFILE)
     path = default_config_file(cls, dataset, bin_ms) if config_file is None else Path(config_file)
     if path is None and named:
@@ -335,19 +351,19 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
                             f"so no profile {profile!r} (use --set)")
     if path is not None:
         top, profiles = read_config_file(path) if config_file is None else read_given_config(path, cls)
-        values.update(top)
+        take(top, str(path))
         elsewhere = config_made_elsewhere(path, dataset, bin_ms) if config_file is not None else None
         sources.append(f"{path} ({elsewhere})" if elsewhere else str(path))
         if profile is None and device in profiles:
-            values.update(profiles[device])
+            take(profiles[device], f"{path}: profiles.{device}")
             sources.append(f"{path.name}:profiles.{device} (device {device})")
         elif named:
             if profile not in profiles:
                 known = ", ".join(list(profiles) + [NO_PROFILE])
                 raise NLBInputError(f"config {path}: no profile {profile!r} (available: {known})")
-            values.update(profiles[profile])
+            take(profiles[profile], f"{path}: profiles.{profile}")
             sources.append(f"{path.name}:profiles.{profile}")
     if overrides:
-        values.update(overrides)
+        take(overrides, "--set")
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))
-    return build_config(cls, values, source=f"config of {cls.name}"), sources
+    return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources

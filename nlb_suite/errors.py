@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 
 class NLBInputError(Exception):
     """Bad input from the user (file, field, argument). The CLI prints it as one line and exits 2."""
+
+
+class ConfigFieldError(NLBInputError):
+    """A baseline config value its field does not accept; `field` lets the config's resolver name the file or
+    flag the value came from."""
+
+    def __init__(self, who: str, field: str, problem: str):
+        super().__init__(f"baseline {who}: {field} {problem}")
+        self.field = field
+
+
+def check_field(value: float, who: str, key: str, expected: str, ok: Callable[[float], bool]) -> None:
+    """ConfigFieldError "baseline WHO: KEY must be EXPECTED (got VALUE)" unless `value` is finite and `ok`."""
+    if not (math.isfinite(value) and ok(value)):
+        raise ConfigFieldError(who, key, f"must be {expected} (got {value!r})")
 
 
 def input_error(where: str, problem: str, expected: str | None = None) -> NLBInputError:

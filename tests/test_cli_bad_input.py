@@ -64,6 +64,8 @@ def ws(tmp_path_factory) -> Path:
     (root / "typo.yaml").write_text("alpah: 0.1\n")
     (root / "empty.yaml").write_text("")
     (root / "typo_profile.yaml").write_text("kern_sd_ms: 40\nprofiles:\n  fast:\n    kern_sd: 30\n")
+    (root / "neg_alpha.yaml").write_text("alpha: -1\n")
+    (root / "bad_tol_profile.yaml").write_text("kern_sd_ms: 40\nprofiles:\n  fast:\n    tol: 0\n")
     (root / "old_result.json").write_text(json.dumps([{"mc_maze": {"co-bps": 0.3}}]))  # an earlier evaluate --json
     (root / "download" / "sub-Jenkins").mkdir(parents=True)  # a real download: NWB files, no ground truth
     (root / "download" / "sub-Jenkins" / "sub-Jenkins_ses-small_desc-train_behavior+ecephys.nwb").write_text("real")
@@ -152,7 +154,11 @@ CASES = [
     ("run-config-profile-unknown-key", RUN + ["--out", "new_run", "--config", "typo_profile.yaml"],
      ["typo_profile.yaml: --config: profiles.fast: unknown key(s) kern_sd"]),
     ("run-set-huge-kernel", RUN + ["--out", "new_run", "--set", "kern_sd_ms=1e9"],
-     ["kern_sd_ms must be > 0 and <= 10000 ms"]),
+     ["--set: baseline smoothing: kern_sd_ms must be > 0 and <= 10000 ms"]),
+    ("run-config-bad-value", RUN + ["--out", "new_run", "--config", "neg_alpha.yaml"],
+     ["neg_alpha.yaml: baseline smoothing: alpha must be >= 0 (got -1.0)"]),
+    ("run-config-profile-bad-value", RUN + ["--out", "new_run", "--config", "bad_tol_profile.yaml", "--profile", "fast"],
+     ["bad_tol_profile.yaml: profiles.fast: baseline smoothing: tol must be > 0 (got 0.0)"]),
     ("run-config-folder", RUN + ["--out", "new_run", "--config", "foreign"],
      ["foreign: --config: a folder without config.yaml"]),
     ("run-config-empty", RUN + ["--out", "new_run", "--config", "empty.yaml"], ["empty.yaml: --config: empty file"]),

@@ -145,7 +145,7 @@ def test_configs_and_registry():
         assert fast.max_epochs < cpu.max_epochs < paper.max_epochs
     with pytest.raises(NLBInputError, match="dynamics must be one of node, gru"):
         SAEConfig(dynamics="lstm")
-    with pytest.raises(NLBInputError, match="latent_dim out of range"):
+    with pytest.raises(NLBInputError, match=r"latent_dim must be > 0 \(got 0\)"):
         SAEConfig(latent_dim=0)
 
 

@@ -395,7 +395,7 @@ def _sweep_args(data: Path, out: Path, *extra: str) -> list[str]:
     (["--num-cpus", "0"], "--num-cpus: 0 (expected an integer >= 1)"),
     (["--address", "nowhere"], "--address 'nowhere': not local, auto or HOST:PORT"),
     (["--space", "missing.yaml"], "missing.yaml: --space: no such file"),
-    (["--set", "gen_dim=0"], "gen_dim out of range (got 0)"),
+    (["--set", "gen_dim=0"], "--set: baseline lfads: gen_dim must be > 0 (got 0)"),
 ])
 def test_sweep_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, data_dir, extra, message):
     out = tmp_path / "sweep"

@@ -3,6 +3,7 @@ internal validation split they share (internal_split)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -138,9 +139,10 @@ def test_check_ranges_bounds_of_each_kind():
     kinds = {"positive": ("p",), "non_negative": ("nn",), "unit_open": ("uo",), "unit_closed": ("uc",),
              "fractions": ("fr",)}
     check_ranges(Cfg(), "x", **kinds)  # every boundary value above passes
-    for field, bad in (("p", 0.0), ("nn", -1e-9), ("uo", 1.0), ("uc", 1.0001), ("fr", 0.0), ("fr", 1.0),
-                       ("p", float("inf")), ("uc", float("nan"))):
-        with pytest.raises(NLBInputError, match=rf"^baseline x: {field} out of range \(got {bad!r}\)$"):
+    for field, bad, expected in (("p", 0.0, "> 0"), ("nn", -1e-9, ">= 0"), ("uo", 1.0, "in [0, 1)"),
+                                 ("uc", 1.0001, "in [0, 1]"), ("fr", 0.0, "in (0, 1)"), ("fr", 1.0, "in (0, 1)"),
+                                 ("p", float("inf"), "> 0"), ("uc", float("nan"), "in [0, 1]")):
+        with pytest.raises(NLBInputError, match=rf"^baseline x: {field} must be {re.escape(expected)} \(got {bad!r}\)$"):
             check_ranges(Cfg(**{field: bad}), "x", **kinds)
 
 
@@ -151,12 +153,14 @@ def test_each_neural_config_names_itself_and_the_field_out_of_range(name, who):
     from nlb_suite.errors import NLBInputError
 
     config = get_baseline(name).Config
-    with pytest.raises(NLBInputError, match=rf"^baseline {who}: valid_frac out of range \(got 1.0\)$"):
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: valid_frac must be in \(0, 1\) \(got 1.0\)$"):
         config(valid_frac=1.0)
-    with pytest.raises(NLBInputError, match=rf"^baseline {who}: dropout out of range \(got 1.0\)$"):
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: dropout must be in \[0, 1\) \(got 1.0\)$"):
         config(dropout=1.0)
-    with pytest.raises(NLBInputError, match=rf"^baseline {who}: cpu_threads out of range \(got -1\)$"):
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: cpu_threads must be >= 0 \(got -1\)$"):
         config(cpu_threads=-1)
+    with pytest.raises(NLBInputError, match=rf"^baseline {who}: max_epochs must be >= 1 \(got 0\)$"):
+        config(max_epochs=0)
 
 
 def test_curves_log_the_largest_gradient_norm_before_clipping_and_the_clipped_steps():
