@@ -328,13 +328,16 @@ def config_profiles(cls: type[Baseline], dataset: str, bin_ms: int) -> list[str]
 
 def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
                    profile: Optional[str] = None, device: Optional[str] = None,
-                   config_file: Optional[Path] = None) -> tuple[Any, list[str]]:
+                   config_file: Optional[Path] = None,
+                   override_origins: Optional[dict[str, str]] = None) -> tuple[Any, list[str]]:
     """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
 
     With no profile named, a YAML profile called like the device (`cpu`) is applied: the YAML's top
     level holds the published GPU-scale settings, `profiles.cpu` a CPU-sized default. `profile="none"`
-    keeps the top level. `config_file` (`run --config`) takes the place of the per-dataset YAML. Returns the
-    config and the list of sources applied, for the run record.
+    keeps the top level. `config_file` (`run --config`) takes the place of the per-dataset YAML. An error
+    names the file section a rejected value came from; an override's origin is `--set` unless
+    `override_origins` names another (e.g. a search space). Returns the config and the list of sources
+    applied, for the run record.
     """
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}  # key -> the file section or flag its value came from
@@ -365,5 +368,6 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
             sources.append(f"{path.name}:profiles.{profile}")
     if overrides:
         take(overrides, "--set")
+        origins.update({k: v for k, v in (override_origins or {}).items() if k in overrides})
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))
     return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources

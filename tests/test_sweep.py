@@ -405,6 +405,22 @@ def test_sweep_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, data
     assert not out.exists()
 
 
+@pytest.mark.parametrize("space, message", [
+    ("params: {cd_rate: {low: 0.1, high: 1.5}}", "space.yaml: search space: baseline lfads: cd_rate must be in [0, 1)"),
+    ("fixed: {sv_rate: 1.0}\nparams: {lr: {low: 1.0e-4, high: 1.0e-2}}",
+     "space.yaml: search space: baseline lfads: sv_rate must be in [0, 1) (got 1.0)"),
+])
+def test_a_search_space_value_the_config_rejects_is_named_by_the_space_file(tmp_path, capsys, data_dir, space,
+                                                                             message):
+    """A searched range's corner or a fixed value out of the config's range names the space file, not --set."""
+    (tmp_path / "space.yaml").write_text(space)
+    out = tmp_path / "sweep"
+    assert cli_main(_sweep_args(data_dir, out, "--space", str(tmp_path / "space.yaml"))) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}/{message}" in err
+    assert not out.exists()
+
+
 def test_sweep_with_unreadable_data_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "sweep"
     assert cli_main(_sweep_args(tmp_path / "no_data", out)) == 2

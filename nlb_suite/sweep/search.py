@@ -188,9 +188,11 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
                             "(expected --space FILE.yaml)")
     device = "cuda" if spec.gpus_per_trial > 0 else resolve_device(spec.device)
     overrides = {**space.fixed_for(spec.search), **spec.overrides}
+    space_label = f"{spec.space_file or default_space_file(cls)}: search space"
+    from_space = {k: space_label for k in space.fixed_for(spec.search) if k not in spec.overrides}
     for corner in space.corners():  # every searched value must make a valid config, checked up front
         resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **corner}, spec.profile, device,
-                       spec.config_file)
+                       spec.config_file, override_origins={**from_space, **dict.fromkeys(corner, space_label)})
     start = None
     if space.start_with_config:  # the first trial at the baseline's own values (checked against the ranges)
         config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device, spec.config_file)
