@@ -212,7 +212,7 @@ def test_tfixup_scales_exactly_the_weights_its_scope_names():
     dims = dict(n_neurons=N_IN + N_OUT, n_steps=T + FWD, n_layers=2, ffn_dim=8, spatial=True)
     nets = {}
     for scope in TFIXUP_SCOPES:
-        torch.manual_seed(3)
+        seed_everything(3)
         nets[scope] = {name: p.detach() for name, p in NDT(NDTDims(**dims, tfixup=scope)).named_parameters()}
     s, width = 0.67 * 2 ** -0.25, N_IN + N_OUT
     temporal = {"attn.out.weight", "ffn.0.weight", "ffn.3.weight"}
