@@ -207,11 +207,14 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
     return value
 
 
-def check_known_keys(cls: type[Baseline], values: dict[str, Any], source: str) -> None:
-    """One-line error naming `source` for keys that are not fields of `cls.Config`."""
+def check_known_keys(cls: type[Baseline], values: dict[str, Any], source: str,
+                     origins: Optional[dict[str, str]] = None) -> None:
+    """One-line error for keys that are not fields of `cls.Config`, naming where the first came from
+    (`origins`: key -> file or flag; else `source`)."""
     fields = [f.name for f in dataclasses.fields(cls.Config)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
+        source = (origins or {}).get(unknown[0], source)
         raise NLBInputError(f"{source}: unknown key(s) {', '.join(unknown)} for baseline {cls.name} "
                             f"(expected: {', '.join(fields)})")
 
@@ -222,8 +225,7 @@ def build_config(cls: type[Baseline], values: dict[str, Any], source: str,
     errors naming where the value came from (`origins`: key -> file or flag; else `source`)."""
     origins = origins or {}
     hints = typing.get_type_hints(cls.Config)
-    unknown = sorted(set(values) - set(hints))
-    check_known_keys(cls, values, origins.get(unknown[0], source) if unknown else source)
+    check_known_keys(cls, values, source, origins)
     coerced = {k: _coerce(v, hints[k], k, origins.get(k, source)) for k, v in values.items()}
     try:
         return cls.Config(**coerced)

@@ -155,6 +155,8 @@ CASES = [
      ["typo_profile.yaml: --config: profiles.fast: unknown key(s) kern_sd"]),
     ("run-set-huge-kernel", RUN + ["--out", "new_run", "--set", "kern_sd_ms=1e9"],
      ["--set: baseline smoothing: kern_sd_ms must be > 0 and <= 10000 ms"]),
+    ("run-set-unknown-key", RUN + ["--out", "new_run", "--set", "alpah=0.1"],
+     ["--set: unknown key(s) alpah for baseline smoothing"]),
     ("run-config-bad-value", RUN + ["--out", "new_run", "--config", "neg_alpha.yaml"],
      ["neg_alpha.yaml: baseline smoothing: alpha must be >= 0 (got -1.0)"]),
     ("run-config-profile-bad-value", RUN + ["--out", "new_run", "--config", "bad_tol_profile.yaml", "--profile", "fast"],
