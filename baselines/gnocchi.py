@@ -176,8 +176,11 @@ class GnocchiConfig:
         if self.ddim_eta > 1:
             raise ConfigFieldError("gnocchi", "ddim_eta", f"must be in [0, 1] (got {self.ddim_eta})")
         if self.ddim_steps > self.n_steps:
-            raise ConfigFieldError("gnocchi", "ddim_steps", f"({self.ddim_steps}) exceeds n_steps ({self.n_steps})")
-        linear_schedule(self.n_steps, self.beta_start, self.beta_end)  # range check of the betas
+            raise ConfigFieldError("gnocchi", "ddim_steps", f"({self.ddim_steps}) exceeds n_steps ({self.n_steps})",
+                                   also=("n_steps",))
+        if not 0 < self.beta_start <= self.beta_end < 1:
+            raise ConfigFieldError("gnocchi", "beta_start", f"and beta_end must be 0 < beta_start <= beta_end < 1 "
+                                   f"(got {self.beta_start}, {self.beta_end})", also=("beta_end",))
         self.train_settings().check("gnocchi")
 
     def train_settings(self, stage: str = "diffusion") -> TrainSettings:

@@ -96,15 +96,15 @@ class LFADSConfig:
         check_ranges(self, "lfads", positive, non_negative, unit_open=("dropout", "cd_rate", "sv_rate"),
                      fractions=("valid_frac",))
         if self.sv_early_stop and self.sv_rate == 0:
-            raise NLBInputError("baseline lfads: sv_early_stop needs sv_rate > 0")
+            raise ConfigFieldError("lfads", "sv_early_stop", "needs sv_rate > 0", also=("sv_rate",))
         if self.monitor not in ("auto", *MONITORS):
             raise ConfigFieldError("lfads", "monitor", f"must be auto or one of {', '.join(MONITORS)} "
                                    f"(got {self.monitor!r})")
         if self.sv_early_stop and self.monitor not in ("auto", "valid_sv_nll"):
-            raise NLBInputError(f"baseline lfads: sv_early_stop contradicts monitor={self.monitor} "
-                                "(sv_early_stop means monitor=valid_sv_nll)")
+            raise ConfigFieldError("lfads", "sv_early_stop", f"contradicts monitor={self.monitor} "
+                                   "(sv_early_stop means monitor=valid_sv_nll)", also=("monitor",))
         if self.monitor == "valid_sv_nll" and self.sv_rate == 0:
-            raise NLBInputError("baseline lfads: monitor=valid_sv_nll needs sv_rate > 0")
+            raise ConfigFieldError("lfads", "monitor", "=valid_sv_nll needs sv_rate > 0", also=("sv_rate",))
         self.train_settings().check("lfads")
 
     def resolved_monitor(self) -> str:

@@ -103,7 +103,7 @@ class NDTConfig:
                 raise ConfigFieldError(who, key, f"must be one of {', '.join(choices)} (got {getattr(self, key)!r})")
         if self.span_ramp_end < self.span_ramp_start:
             raise ConfigFieldError(who, "span_ramp_end", f"({self.span_ramp_end}) is before span_ramp_start "
-                                   f"({self.span_ramp_start})")
+                                   f"({self.span_ramp_start})", also=("span_ramp_start",))
         self.train_settings().check(who)
 
     def train_settings(self) -> TrainSettings:

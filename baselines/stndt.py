@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nlb_suite.errors import ConfigFieldError, NLBInputError
+from nlb_suite.errors import ConfigFieldError
 
 from .ndt import NDTBaseline, NDTConfig, NDTData, tokens
 from .ndt_model import corrupt, info_nce, sample_mask
@@ -45,8 +45,9 @@ class STNDTConfig(NDTConfig):
             raise ConfigFieldError("stndt", "contrast_layer", f"must be one of {', '.join(CONTRAST_LAYERS)} "
                                    f"(got {self.contrast_layer!r})")
         if self.contrast_layer == "embedder" and self.contrast_weight > 0 and not self.linear_embedder:
-            raise NLBInputError("baseline stndt: contrast_layer=embedder needs linear_embedder=true "
-                                "(a fixed embedder gives the contrastive loss nothing to learn)")
+            raise ConfigFieldError("stndt", "contrast_layer", "=embedder needs linear_embedder=true (a fixed "
+                                   "embedder gives the contrastive loss nothing to learn)",
+                                   also=("linear_embedder", "contrast_weight"))
 
 
 class STNDTBaseline(NDTBaseline):

@@ -230,9 +230,22 @@ def build_config(cls: type[Baseline], values: dict[str, Any], source: str,
     try:
         return cls.Config(**coerced)
     except ConfigFieldError as exc:
-        if exc.field not in origins:  # a class default (or a value the class derived) is not the user's input
+        prefix = origin_prefix(exc.fields, origins)
+        if not prefix:  # only class defaults (or values the class derived): nothing the user wrote
             raise
-        raise NLBInputError(f"{origins[exc.field]}: {exc}") from None
+        raise NLBInputError(f"{prefix}: {exc}") from None
+
+
+def origin_prefix(fields: tuple[str, ...], origins: dict[str, str]) -> str:
+    """Where the user-given `fields` came from: "FILE" when they share one origin, else "FILE (a), --set (b)";
+    fields left at the class default are not named."""
+    given: dict[str, list[str]] = {}
+    for key in fields:
+        if key in origins:
+            given.setdefault(origins[key], []).append(key)
+    if len(given) <= 1:
+        return next(iter(given), "")
+    return ", ".join(f"{where} ({', '.join(keys)})" for where, keys in given.items())
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

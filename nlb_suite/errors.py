@@ -11,12 +11,14 @@ class NLBInputError(Exception):
 
 
 class ConfigFieldError(NLBInputError):
-    """A baseline config value its field does not accept; `field` lets the config's resolver name the file or
-    flag the value came from."""
+    """A baseline config value its field does not accept; `fields` (the field, then any it conflicts with) let
+    the config's resolver name the files or flags the values came from."""
 
-    def __init__(self, who: str, field: str, problem: str):
-        super().__init__(f"baseline {who}: {field} {problem}")
+    def __init__(self, who: str, field: str, problem: str, also: tuple[str, ...] = ()):
+        sep = "" if problem.startswith("=") else " "  # "monitor=valid_sv_nll needs ..." names the value too
+        super().__init__(f"baseline {who}: {field}{sep}{problem}")
         self.field = field
+        self.fields = (field, *also)
 
 
 def check_field(value: float, who: str, key: str, expected: str, ok: Callable[[float], bool]) -> None:

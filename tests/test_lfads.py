@@ -256,3 +256,30 @@ def test_on_epoch_hook_sees_every_validated_epoch_in_eval_mode():
     assert [s[1] for s in seen] == [r["valid_loss"] for r in model.curves]
     assert not any(s[2] or s[3] for s in seen)
     assert all(r["train_s"] > 0 for r in model.curves)
+
+
+def test_a_conflict_between_two_fields_names_where_each_came_from(tmp_path):
+    """sv_early_stop needs sv_rate > 0: the error names the file and flag each conflicting value came from, one
+    origin once, and none for a field left at its class default."""
+    from nlb_suite.baseline_api import resolve_config
+
+    path = tmp_path / "sv.yaml"
+    path.write_text("sv_early_stop: true\n")
+    msg = "baseline lfads: sv_early_stop needs sv_rate > 0"
+    cases = [({"sv_rate": 0.0}, f"{path} (sv_early_stop), --set (sv_rate): {msg}"),
+             ({"sv_rate": 0.0, "sv_early_stop": True}, f"--set: {msg}"),
+             ({}, f"{path}: {msg}")]  # sv_rate stays at the class default 0
+    for overrides, expected in cases:
+        with pytest.raises(NLBInputError) as info:
+            resolve_config(LFADSBaseline, "mc_maze_small", 5, overrides=overrides, config_file=path)
+        assert str(info.value) == expected
+    overrides = {"sv_rate": 0.2, "monitor": "valid_recon"}
+    expected = (f"{path} (sv_early_stop), --set (monitor): baseline lfads: sv_early_stop contradicts "
+                "monitor=valid_recon (sv_early_stop means monitor=valid_sv_nll)")
+    with pytest.raises(NLBInputError) as info:
+        resolve_config(LFADSBaseline, "mc_maze_small", 5, overrides=overrides, config_file=path)
+    assert str(info.value) == expected
+    path.write_text("monitor: valid_sv_nll\n")
+    with pytest.raises(NLBInputError) as info:
+        resolve_config(LFADSBaseline, "mc_maze_small", 5, config_file=path)
+    assert str(info.value) == f"{path}: baseline lfads: monitor=valid_sv_nll needs sv_rate > 0"
