@@ -209,12 +209,12 @@ def _coerce(value: Any, typ: Any, key: str, source: str) -> Any:
 
 def check_known_keys(cls: type[Baseline], values: dict[str, Any], source: str,
                      origins: Optional[dict[str, str]] = None) -> None:
-    """One-line error for keys that are not fields of `cls.Config`, naming where the first came from
-    (`origins`: key -> file or flag; else `source`)."""
+    """One-line error for keys that are not fields of `cls.Config`, naming where each came from (`origins`: key
+    -> file or flag; else `source`)."""
     fields = [f.name for f in dataclasses.fields(cls.Config)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        source = (origins or {}).get(unknown[0], source)
+        source = origin_prefix(tuple(unknown), origins or {}) or source
         raise NLBInputError(f"{source}: unknown key(s) {', '.join(unknown)} for baseline {cls.name} "
                             f"(expected: {', '.join(fields)})")
 

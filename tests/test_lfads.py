@@ -283,3 +283,9 @@ def test_a_conflict_between_two_fields_names_where_each_came_from(tmp_path):
     with pytest.raises(NLBInputError) as info:
         resolve_config(LFADSBaseline, "mc_maze_small", 5, config_file=path)
     assert str(info.value) == f"{path}: baseline lfads: monitor=valid_sv_nll needs sv_rate > 0"
+    from nlb_suite.baseline_api import check_known_keys
+
+    with pytest.raises(NLBInputError) as info:
+        check_known_keys(LFADSBaseline, {"gen_dim": 8, "gen_dmi": 8, "sv_rat": 0.1}, "config of lfads",
+                         {"gen_dim": "a.yaml", "gen_dmi": "a.yaml", "sv_rat": "--set"})
+    assert str(info.value).startswith("a.yaml (gen_dmi), --set (sv_rat): unknown key(s) gen_dmi, sv_rat for baseline lfads")
