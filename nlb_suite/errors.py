@@ -17,7 +17,6 @@ class ConfigFieldError(NLBInputError):
     def __init__(self, who: str, field: str, problem: str, also: tuple[str, ...] = ()):
         sep = "" if problem.startswith("=") else " "  # "monitor=valid_sv_nll needs ..." names the value too
         super().__init__(f"baseline {who}: {field}{sep}{problem}")
-        self.field = field
         self.fields = (field, *also)
 
 
