@@ -32,12 +32,20 @@ class NoiseSchedule:
         return len(self.betas)
 
 
+BETA_RANGE = "0 < beta_start <= beta_end < 1"
+
+
+def betas_in_range(beta_start: float, beta_end: float) -> bool:
+    """The linear schedule's rule (BETA_RANGE): both betas strictly inside (0, 1), non-decreasing; NaN fails."""
+    return 0 < beta_start <= beta_end < 1
+
+
 def linear_schedule(n_steps: int, beta_start: float, beta_end: float) -> NoiseSchedule:
     """Betas spaced linearly from beta_start to beta_end (DDPM's schedule); one-line error when out of range."""
     if n_steps < 1:
         raise NLBInputError(f"diffusion: n_steps must be at least 1 (got {n_steps})")
-    if not (0 < beta_start <= beta_end < 1):
-        raise NLBInputError(f"diffusion: need 0 < beta_start <= beta_end < 1 (got {beta_start}, {beta_end})")
+    if not betas_in_range(beta_start, beta_end):
+        raise NLBInputError(f"diffusion: need {BETA_RANGE} (got {beta_start}, {beta_end})")
     betas = torch.linspace(beta_start, beta_end, n_steps, dtype=torch.float64)
     return NoiseSchedule(betas=betas, alphas_bar=torch.cumprod(1.0 - betas, dim=0))
 

@@ -88,7 +88,7 @@ from nlb_suite.jsonio import write_json
 from nlb_suite.metrics import bits_per_spike
 from nlb_suite.seeding import seed_everything
 
-from .diffusion import ddim_sample, linear_schedule, mmd, predicted_x0, q_sample
+from .diffusion import BETA_RANGE, betas_in_range, ddim_sample, linear_schedule, mmd, predicted_x0, q_sample
 from .gnocchi_guidance import held_in_correction
 from .gnocchi_model import Gnocchi, GnocchiDims
 from .lfads_model import masked_recon
@@ -178,8 +178,8 @@ class GnocchiConfig:
         if self.ddim_steps > self.n_steps:
             raise ConfigFieldError("gnocchi", "ddim_steps", f"({self.ddim_steps}) exceeds n_steps ({self.n_steps})",
                                    also=("n_steps",))
-        if not 0 < self.beta_start <= self.beta_end < 1:
-            raise ConfigFieldError("gnocchi", "beta_start", f"and beta_end must be 0 < beta_start <= beta_end < 1 "
+        if not betas_in_range(self.beta_start, self.beta_end):
+            raise ConfigFieldError("gnocchi", "beta_start", f"and beta_end must be {BETA_RANGE} "
                                    f"(got {self.beta_start}, {self.beta_end})", also=("beta_end",))
         self.train_settings().check("gnocchi")
 

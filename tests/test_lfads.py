@@ -11,7 +11,14 @@ torch = pytest.importorskip("torch")
 
 from baselines.lfads import LFADSBaseline, LFADSConfig, prepare  # noqa: E402
 from baselines.lfads_model import LFADS, AR1Prior, gaussian_kl  # noqa: E402
-from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
+from nlb_suite.baseline_api import (  # noqa: E402
+    RunContext,
+    TrialSet,
+    build_config,
+    check_known_keys,
+    get_baseline,
+    resolve_config,
+)
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
@@ -261,8 +268,6 @@ def test_on_epoch_hook_sees_every_validated_epoch_in_eval_mode():
 def test_a_conflict_between_two_fields_names_where_each_came_from(tmp_path):
     """sv_early_stop needs sv_rate > 0: the error names the file and flag each conflicting value came from, one
     origin once, and none for a field left at its class default."""
-    from nlb_suite.baseline_api import resolve_config
-
     path = tmp_path / "sv.yaml"
     path.write_text("sv_early_stop: true\n")
     msg = "baseline lfads: sv_early_stop needs sv_rate > 0"
@@ -283,8 +288,6 @@ def test_a_conflict_between_two_fields_names_where_each_came_from(tmp_path):
     with pytest.raises(NLBInputError) as info:
         resolve_config(LFADSBaseline, "mc_maze_small", 5, config_file=path)
     assert str(info.value) == f"{path}: baseline lfads: monitor=valid_sv_nll needs sv_rate > 0"
-    from nlb_suite.baseline_api import check_known_keys
-
     with pytest.raises(NLBInputError) as info:
         check_known_keys(LFADSBaseline, {"gen_dim": 8, "gen_dmi": 8, "sv_rat": 0.1}, "config of lfads",
                          {"gen_dim": "a.yaml", "gen_dmi": "a.yaml", "sv_rat": "--set"})
