@@ -93,6 +93,7 @@ from .gnocchi_guidance import held_in_correction
 from .gnocchi_model import Gnocchi, GnocchiDims
 from .lfads_model import masked_recon
 from .torch_core import (
+    SCHEDULES,
     TorchBaseline,
     Trainer,
     TrainHooks,
@@ -126,6 +127,7 @@ class GnocchiConfig:
     ae_l2_scale: float = 1e-3
     ae_lr: float = 3e-3
     ae_max_epochs: int = 300
+    ae_lr_schedule: str = "cosine"  # the autoencoder stage's own schedule (one of torch_core.SCHEDULES)
     unet_widths: tuple[int, ...] = (64, 128)
     emb_dim: int = 64
     dropout: float = 0.1
@@ -182,12 +184,16 @@ class GnocchiConfig:
             raise ConfigFieldError("gnocchi", "beta_start", f"and beta_end must be {BETA_RANGE} "
                                    f"(got {self.beta_start}, {self.beta_end})", also=("beta_end",))
         self.train_settings().check("gnocchi")
+        if self.ae_lr_schedule not in SCHEDULES:
+            raise ConfigFieldError("gnocchi", "ae_lr_schedule", f"must be one of {', '.join(SCHEDULES)} "
+                                   f"(got {self.ae_lr_schedule!r})")
 
     def train_settings(self, stage: str = "diffusion") -> TrainSettings:
         """The shared trainer's settings for a stage ("autoencoder" or "diffusion")."""
         settings = TrainSettings.from_config(self, "valid_loss")
         if stage == "autoencoder":
             settings = dataclasses.replace(settings, lr=self.ae_lr, max_epochs=self.ae_max_epochs,
+                                           lr_schedule=self.ae_lr_schedule,
                                            patience=min(self.patience, self.ae_max_epochs),
                                            warmup_epochs=min(self.warmup_epochs, self.ae_max_epochs - 1))
         return settings

@@ -221,7 +221,7 @@ class LFADSBaseline(TorchBaseline):
         cfg, ctx = self.config, self.context
         n, t, n_in = self.fit_shape(train)
         if cfg.ci_lag >= t:
-            raise NLBInputError(f"baseline lfads: ci_lag={cfg.ci_lag} must be under the {t} encoded bins")
+            raise ConfigFieldError("lfads", "ci_lag", f"={cfg.ci_lag} must be under the {t} encoded bins")
         seed_everything(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split

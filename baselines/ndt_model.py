@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError
 
 MASK_MODES = ("timestep", "full")
 POSITIONS = ("learned", "sinusoidal")
@@ -66,13 +66,14 @@ class NDTDims:
 
     def check(self, who: str) -> None:
         """One-line errors for shapes the network cannot take."""
+        sizer = "model_dim" if self.model_dim > 0 else "embed_dim"  # the field that sets the token width
         if self.width % self.n_heads:
-            raise NLBInputError(f"baseline {who}: token width {self.width} is not divisible by "
-                                f"n_heads={self.n_heads} (set n_heads, embed_dim or model_dim so that it is)")
+            raise ConfigFieldError(who, "n_heads", f"={self.n_heads} does not divide the token width {self.width} "
+                                   "(set n_heads, embed_dim or model_dim so that it does)", also=(sizer,))
         if self.spatial and self.width != self.n_neurons:
-            raise NLBInputError(f"baseline {who}: the spatial block mixes neurons, so the token width must be the "
-                                f"{self.n_neurons} neurons (embed_dim 0, model_dim 0; got width {self.width}); "
-                                "use linear_embedder for a learned input map")
+            raise ConfigFieldError(who, sizer, f"={getattr(self, sizer)} makes the token width {self.width}, but the "
+                                   f"spatial block mixes neurons, so it must be the {self.n_neurons} neurons "
+                                   "(model_dim 0, embed_dim 0 or 1); use linear_embedder for a learned input map")
 
 
 def context_band(n_steps: int, forward: int, backward: int, device: Optional[torch.device] = None) -> torch.Tensor:

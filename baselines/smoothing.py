@@ -61,8 +61,8 @@ def smoothing_window(kern_sd_ms: float, bin_ms: int) -> np.ndarray:
     """nlb_tools' normalised Gaussian window: int(6·sd/bin) samples, SD int(sd/bin) bins."""
     length, sd = int(6 * kern_sd_ms / bin_ms), int(kern_sd_ms / bin_ms)
     if sd < 1:
-        raise NLBInputError(f"baseline smoothing: kern_sd_ms={kern_sd_ms:g} is under one {bin_ms} ms bin "
-                            f"(nlb_tools' window would be empty)")
+        raise ConfigFieldError("smoothing", "kern_sd_ms", f"={kern_sd_ms:g} is under one {bin_ms} ms bin "
+                               "(nlb_tools' window would be empty)")
     win = signal.windows.gaussian(length, sd, sym=True)
     return win / win.sum()
 

@@ -230,10 +230,14 @@ def build_config(cls: type[Baseline], values: dict[str, Any], source: str,
     try:
         return cls.Config(**coerced)
     except ConfigFieldError as exc:
-        prefix = origin_prefix(exc.fields, origins)
-        if not prefix:  # only class defaults (or values the class derived): nothing the user wrote
-            raise
-        raise NLBInputError(f"{prefix}: {exc}") from None
+        raise attributed(exc, origins) from None
+
+
+def attributed(exc: ConfigFieldError, origins: dict[str, str]) -> NLBInputError:
+    """`exc` prefixed with where its fields' values came from (`origins`: key -> file or flag); `exc` itself when
+    they all hold class defaults (or values the class derived): nothing the user wrote."""
+    prefix = origin_prefix(exc.fields, origins)
+    return NLBInputError(f"{prefix}: {exc}") if prefix else exc
 
 
 def origin_prefix(fields: tuple[str, ...], origins: dict[str, str]) -> str:
@@ -345,14 +349,26 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
                    profile: Optional[str] = None, device: Optional[str] = None,
                    config_file: Optional[Path] = None,
                    override_origins: Optional[dict[str, str]] = None) -> tuple[Any, list[str]]:
+    """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides, and the list of
+    sources applied (resolve_config_origins's first two results)."""
+    config, sources, _ = resolve_config_origins(cls, dataset, bin_ms, overrides, profile, device, config_file,
+                                                override_origins)
+    return config, sources
+
+
+def resolve_config_origins(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
+                           profile: Optional[str] = None, device: Optional[str] = None,
+                           config_file: Optional[Path] = None, override_origins: Optional[dict[str, str]] = None,
+                           ) -> tuple[Any, list[str], dict[str, str]]:
     """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
 
     With no profile named, a YAML profile called like the device (`cpu`) is applied: the YAML's top
     level holds the published GPU-scale settings, `profiles.cpu` a CPU-sized default. `profile="none"`
     keeps the top level. `config_file` (`run --config`) takes the place of the per-dataset YAML. An error
     names the file section a rejected value came from; an override's origin is `--set` unless
-    `override_origins` names another (e.g. a search space). Returns the config and the list of sources
-    applied, for the run record.
+    `override_origins` names another (e.g. a search space). Returns the config, the list of sources
+    applied (for the run record) and where each given key's value came from (to attribute errors a fit finds,
+    `attributed`).
     """
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}  # key -> the file section or flag its value came from
@@ -385,4 +401,4 @@ def resolve_config(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Op
         take(overrides, "--set")
         origins.update({k: v for k, v in (override_origins or {}).items() if k in overrides})
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))
-    return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources
+    return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources, origins

@@ -29,9 +29,17 @@ import numpy as np
 import yaml
 
 from . import __version__
-from .baseline_api import Baseline, Rates, RunContext, TrialSet, get_baseline, resolve_config
+from .baseline_api import (
+    Baseline,
+    Rates,
+    RunContext,
+    TrialSet,
+    attributed,
+    get_baseline,
+    resolve_config_origins,
+)
 from .datasets.specs import check_bin, get_dataset
-from .errors import NLBInputError, input_error
+from .errors import ConfigFieldError, NLBInputError, input_error
 from .h5io import sha256_file
 from .internal_validation import FIELD as VALIDATION_FIELD
 from .internal_validation import internal_validation
@@ -184,8 +192,8 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     device = resolve_device(spec.device)
-    config, sources = resolve_config(cls, spec.dataset, bin_ms, spec.overrides, spec.profile, device,
-                                     spec.config_file)
+    config, sources, origins = resolve_config_origins(cls, spec.dataset, bin_ms, spec.overrides, spec.profile,
+                                                      device, spec.config_file)
     run_dir = Path(spec.out) if spec.out else default_run_dir(spec)
     claim_run_dir(run_dir, spec.overwrite)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
@@ -207,9 +215,12 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
                  spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
         seed_everything(spec.seed)
-        model = cls(config, ctx)
         t0 = time.perf_counter()
-        model.fit(train)
+        try:  # a value the data's shape rules out (e.g. n_heads for this many neurons) names its file or flag
+            model = cls(config, ctx)
+            model.fit(train)
+        except ConfigFieldError as exc:
+            raise attributed(exc, origins) from None
         timings["fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         rates_train, rates_eval = model.predict(train), model.predict(evals)

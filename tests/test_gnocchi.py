@@ -264,6 +264,20 @@ def test_fit_predict_shapes_determinism_and_files(tmp_path):
     np.testing.assert_allclose(restored.predict(train).heldout, ra.heldout, rtol=1e-6)
 
 
+def test_the_autoencoder_stage_follows_its_own_lr_schedule():
+    """ae_lr_schedule shapes the autoencoder's learning-rate path only: `none` holds ae_lr, cosine warms up and
+    decays, and the diffusion stage keeps lr_schedule either way."""
+    paths = {}
+    for schedule in ("none", "cosine"):
+        fitted = baseline(ae_lr_schedule=schedule, ae_max_epochs=4, ae_lr=0.004, lr=0.002, lr_schedule="none")
+        fitted.fit(trials())
+        paths[schedule] = ([r["lr"] for r in fitted.curves["autoencoder"]], [r["lr"] for r in fitted.curves["diffusion"]])
+    assert paths["none"][0] == pytest.approx([0.004] * 4)
+    # one warm-up epoch (x 1/2), then the cosine over the 3 epochs left down to lr_min_ratio 0.05
+    assert paths["cosine"][0] == pytest.approx([0.004 * m for m in (0.5, 1.0, 0.05 + 0.95 * 0.75, 0.05 + 0.95 * 0.25)])
+    assert paths["none"][1] == paths["cosine"][1] == pytest.approx([0.002] * 3)
+
+
 def test_predict_uses_held_in_spikes_only_and_sample_mean():
     """Rates depend on held-in spikes alone; unguided, they are the mean of the per-sample rates given the codes;
     codes have code_dim."""
@@ -364,7 +378,7 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
 @pytest.mark.parametrize("key,value", [("code_dim", 0), ("input_dropout", 1.0), ("ae_cd_rate", -0.1),
                                        ("beta_start", 0.0), ("beta_end", 1.0), ("ddim_steps", 2000),
                                        ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("mmd_bandwidth", -1.0), ("unet_widths", []),
-                                       ("valid_frac", 1.0), ("lr_schedule", "step"), ("n_samples", 0),
+                                       ("valid_frac", 1.0), ("lr_schedule", "step"), ("ae_lr_schedule", "step"), ("n_samples", 0),
                                        ("snr_weighting", "p2"), ("latent_stride", 0),
                                        ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0)])
 def test_bad_config_values(key, value):

@@ -19,7 +19,7 @@ from nlb_suite.baseline_api import (  # noqa: E402
     get_baseline,
     resolve_config,
 )
-from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.errors import ConfigFieldError, NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
@@ -198,7 +198,7 @@ def test_bad_types_and_ci_lag():
     """Wrong types and a ci_lag past the encoded window are NLBInputErrors."""
     with pytest.raises(NLBInputError):
         build_config(LFADSBaseline, {"gen_dim": "big"}, source="test")
-    with pytest.raises(NLBInputError, match="ci_lag"):
+    with pytest.raises(ConfigFieldError, match=f"^baseline lfads: ci_lag={T} must be under the {T} encoded bins"):
         baseline(ci_lag=T).fit(trials())
 
 

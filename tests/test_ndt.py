@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ from baselines.ndt_model import (  # noqa: E402
 from baselines.stndt import STNDTBaseline, STNDTConfig  # noqa: E402
 from baselines.torch_core import internal_split  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline, resolve_config  # noqa: E402
-from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.errors import ConfigFieldError, NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
@@ -329,10 +330,35 @@ def test_stndt_published_settings_are_stndt_configs_as_they_load(dataset):
 
 
 def test_shapes_the_network_cannot_take_are_one_line_errors():
-    with pytest.raises(NLBInputError, match="not divisible by n_heads=2"):
+    with pytest.raises(ConfigFieldError, match="ndt: n_heads=2 does not divide the token width 7") as info:
         NDTBaseline(NDTConfig(**TINY), context()).build(7, T + FWD)
-    with pytest.raises(NLBInputError, match="spatial block mixes neurons"):
+    assert info.value.fields == ("n_heads", "embed_dim")
+    with pytest.raises(ConfigFieldError, match="stndt: embed_dim=2 makes the token width 16, but the spatial block "
+                       "mixes neurons") as info:
         STNDTBaseline(STNDTConfig(**{**TINY, "embed_dim": 2}), context()).build(N_IN + N_OUT, T + FWD)
+    assert info.value.fields == ("embed_dim",)
+
+
+def test_a_shape_the_data_rules_out_names_where_each_value_came_from(synthetic, tmp_path, capsys):
+    """Known only once the data is loaded, the token width's conflicts still name the file section and flag of
+    each value (one line, exit 2, no run folder left)."""
+    from nlb_suite.cli import main
+
+    folder = str(synthetic("mc_maze_small"))
+    yaml_file = Path(__file__).resolve().parents[1] / "baselines" / "configs" / "ndt" / "mc_maze_small.yaml"
+    cases = [("ndt", ["--set", "n_heads=3"],
+              f"--set (n_heads), {yaml_file}: profiles.fast (model_dim): baseline ndt: n_heads=3 does not divide "
+              "the token width 32 (set n_heads, embed_dim or model_dim so that it does)"),
+             ("stndt", ["--set", "model_dim=40"],
+              "--set: baseline stndt: model_dim=40 makes the token width 40, but the spatial block mixes neurons")]
+    for name, flags, expected in cases:
+        out = tmp_path / name
+        rc = main(["run", name, "--dataset", "mc_maze_small", "--data", folder, "--profile", "fast", "--ci", "0",
+                   "--out", str(out), *flags])
+        err = capsys.readouterr().err
+        assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+        assert err.startswith(f"nlb-eval run: error: {expected}"), err
+        assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 # ----- end to end through the CLI -----------------------------------------------------------------

@@ -12,7 +12,7 @@ from baselines.glm import fit_poisson_glm
 from baselines.smoothing import SmoothingBaseline, SmoothingConfig, smooth_spikes, smoothing_window
 from nlb_suite.baseline_api import RunContext, build_config, resolve_config
 from nlb_suite.datasets.specs import DATASETS
-from nlb_suite.errors import NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError
 from nlb_suite.metrics import bits_per_spike
 from support.smoothing_recipe import context_for, sklearn_recipe, trial_sets
 
@@ -145,5 +145,6 @@ def test_rejects_bad_config(values, match):
 
 def test_rejects_kernel_under_one_bin():
     ctx = RunContext(dataset="mc_maze", bin_ms=20, n_heldin=3, n_heldout=2, n_forward_bins=10)
-    with pytest.raises(NLBInputError, match="under one 20 ms bin"):
+    with pytest.raises(ConfigFieldError, match="^baseline smoothing: kern_sd_ms=10 is under one 20 ms bin") as info:
         SmoothingBaseline(SmoothingConfig(kern_sd_ms=10), ctx)
+    assert info.value.fields == ("kern_sd_ms",)  # a run names the file or flag the value came from
