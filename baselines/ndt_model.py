@@ -67,13 +67,18 @@ class NDTDims:
     def check(self, who: str) -> None:
         """One-line errors for shapes the network cannot take."""
         sizer = "model_dim" if self.model_dim > 0 else "embed_dim"  # the field that sets the token width
-        if self.width % self.n_heads:
-            raise ConfigFieldError(who, "n_heads", f"={self.n_heads} does not divide the token width {self.width} "
-                                   "(set n_heads, embed_dim or model_dim so that it does)", also=(sizer,))
+        check_heads(who, self.n_heads, self.width, sizer)
         if self.spatial and self.width != self.n_neurons:
             raise ConfigFieldError(who, sizer, f"={getattr(self, sizer)} makes the token width {self.width}, but the "
                                    f"spatial block mixes neurons, so it must be the {self.n_neurons} neurons "
                                    "(model_dim 0, embed_dim 0 or 1); use linear_embedder for a learned input map")
+
+
+def check_heads(who: str, n_heads: int, width: int, sizer: str) -> None:
+    """ConfigFieldError unless n_heads divides the token width (`sizer`: the field that set the width)."""
+    if width % n_heads:
+        raise ConfigFieldError(who, "n_heads", f"={n_heads} does not divide the token width {width} "
+                               "(set n_heads, embed_dim or model_dim so that it does)", also=(sizer,))
 
 
 def context_band(n_steps: int, forward: int, backward: int, device: Optional[torch.device] = None) -> torch.Tensor:
