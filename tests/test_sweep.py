@@ -421,18 +421,24 @@ def test_a_search_space_value_the_config_rejects_is_named_by_the_space_file(tmp_
     assert not out.exists()
 
 
-def test_a_searched_n_heads_the_profiles_width_rules_out_is_caught_before_any_trial(tmp_path, capsys, data_dir):
-    """NDT's n_heads must divide model_dim: a searched choice that does not names the space file and the profile
-    that set model_dim, before any data is loaded."""
-    (tmp_path / "space.yaml").write_text("params: {n_heads: {choices: [2, 3]}}")
+@pytest.mark.parametrize("space, origin, heads, width", [
+    ("params: {n_heads: {choices: [2, 3]}}", "search space (n_heads), {profile}: profiles.fast (model_dim)", "3", 32),
+    ("params: {n_heads: {choices: [2, 4]}, model_dim: {choices: [32, 34]}}", "search space", "4", 34),
+])
+def test_searched_values_that_conflict_are_caught_before_any_trial(tmp_path, capsys, data_dir, space, origin,
+                                                                   heads, width):
+    """NDT's n_heads must divide model_dim: a searched choice the profile's width rules out, or a pair of searched
+    choices that clash (4 heads, width 34), is named by the space file (and the profile) before any data is
+    loaded."""
+    (tmp_path / "space.yaml").write_text(space)
     out = tmp_path / "sweep"
     argv = ["sweep", "ndt", "--dataset", "mc_maze_small", "--data", str(data_dir), "--profile", "fast",
             "--out", str(out), "--space", str(tmp_path / "space.yaml")]
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     profile = Path(__file__).resolve().parents[1] / "baselines" / "configs" / "ndt" / "mc_maze_small.yaml"
-    assert err.count("\n") == 1 and (f"{tmp_path}/space.yaml: search space (n_heads), {profile}: profiles.fast "
-                                     "(model_dim): baseline ndt: n_heads=3 does not divide the token width 32") in err
+    expected = f"{tmp_path}/space.yaml: {origin.format(profile=profile)}: baseline ndt: n_heads={heads} does not "
+    assert err.count("\n") == 1 and f"{expected}divide the token width {width}" in err, err
     assert not out.exists()
 
 

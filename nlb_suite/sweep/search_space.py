@@ -21,6 +21,7 @@ profile <- fixed/--set) instead, so the search holds the untuned default as one 
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -140,11 +141,15 @@ class SearchSpace:
         return {**self.fixed, **(self.pbt.fixed if search == "pbt" else {})}
 
     def corners(self) -> list[dict[str, Any]]:
-        """Values to check against the baseline's config before any work: each range's ends and init."""
-        out = []
-        for p in self.params.values():
-            values = list(p.choices) if p.choices is not None else [p.low, p.high]
-            out += [{p.name: v} for v in values + ([p.init] if p.init is not None else [])]
+        """Values to check against the baseline's config before any work: each range's ends and init, alone and
+        beside every other parameter's (a search can draw any pair, and two fields can conflict: n_heads and
+        model_dim, beta_start and beta_end)."""
+        ends = {n: (list(p.choices) if p.choices is not None else [p.low, p.high]) + ([p.init] if p.init is not None
+                                                                                       else [])
+                for n, p in self.params.items()}
+        out = [{n: v} for n, values in ends.items() for v in values]
+        for a, b in itertools.combinations(ends, 2):
+            out += [{a: x, b: y} for x in ends[a] for y in ends[b]]
         return out
 
 
