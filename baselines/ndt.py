@@ -103,7 +103,7 @@ class NDTConfig:
             if getattr(self, key) not in choices:
                 raise ConfigFieldError(who, key, f"must be one of {', '.join(choices)} (got {getattr(self, key)!r})")
         if self.model_dim > 0:  # then the token width is model_dim whatever the data (else a fit checks it)
-            check_heads(who, self.n_heads, self.model_dim, "model_dim")
+            check_heads(who, self.n_heads, self.model_dim, ("model_dim",), "model_dim")
         if self.span_ramp_end < self.span_ramp_start:
             raise ConfigFieldError(who, "span_ramp_end", f"({self.span_ramp_end}) is before span_ramp_start "
                                    f"({self.span_ramp_start})", also=("span_ramp_start",))

@@ -66,19 +66,24 @@ class NDTDims:
 
     def check(self, who: str) -> None:
         """One-line errors for shapes the network cannot take."""
-        sizer = "model_dim" if self.model_dim > 0 else "embed_dim"  # the field that sets the token width
-        check_heads(who, self.n_heads, self.width, sizer)
+        if self.model_dim > 0:
+            check_heads(who, self.n_heads, self.width, ("model_dim",), "model_dim")
+        else:  # model_dim 0 lets the data's neurons set the width
+            per_neuron = f" x embed_dim {self.embed_dim}" if self.embed_dim > 1 else ""
+            check_heads(who, self.n_heads, self.width, ("embed_dim", "model_dim"),
+                        f"{self.n_neurons} neurons{per_neuron}")
+        sizer = "model_dim" if self.model_dim > 0 else "embed_dim"  # the field that made the width differ
         if self.spatial and self.width != self.n_neurons:
             raise ConfigFieldError(who, sizer, f"={getattr(self, sizer)} makes the token width {self.width}, but the "
                                    f"spatial block mixes neurons, so it must be the {self.n_neurons} neurons "
                                    "(model_dim 0, embed_dim 0 or 1); use linear_embedder for a learned input map")
 
 
-def check_heads(who: str, n_heads: int, width: int, sizer: str) -> None:
-    """ConfigFieldError unless n_heads divides the token width (`sizer`: the field that set the width)."""
+def check_heads(who: str, n_heads: int, width: int, sizers: tuple[str, ...], how: str) -> None:
+    """ConfigFieldError unless n_heads divides the token width (`sizers`: the fields that set it, `how`: from what)."""
     if width % n_heads:
-        raise ConfigFieldError(who, "n_heads", f"={n_heads} does not divide the token width {width} "
-                               "(set n_heads, embed_dim or model_dim so that it does)", also=(sizer,))
+        raise ConfigFieldError(who, "n_heads", f"={n_heads} does not divide the token width {width} ({how}; set "
+                               "n_heads, embed_dim or model_dim so that it does)", also=sizers)
 
 
 def context_band(n_steps: int, forward: int, backward: int, device: Optional[torch.device] = None) -> torch.Tensor:

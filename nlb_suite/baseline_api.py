@@ -360,15 +360,26 @@ def resolve_config_origins(cls: type[Baseline], dataset: str, bin_ms: int, overr
                            profile: Optional[str] = None, device: Optional[str] = None,
                            config_file: Optional[Path] = None, override_origins: Optional[dict[str, str]] = None,
                            ) -> tuple[Any, list[str], dict[str, str]]:
-    """Config from defaults <- per-dataset YAML <- profile section (e.g. "fast") <- overrides.
+    """The config of config_values's values, the sources applied (for the run record) and where each given
+    key's value came from (to attribute the errors a fit finds, `attributed`)."""
+    values, origins, sources = config_values(cls, dataset, bin_ms, overrides, profile, device, config_file,
+                                             override_origins)
+    return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources, origins
+
+
+def config_values(cls: type[Baseline], dataset: str, bin_ms: int, overrides: Optional[dict] = None,
+                  profile: Optional[str] = None, device: Optional[str] = None, config_file: Optional[Path] = None,
+                  override_origins: Optional[dict[str, str]] = None,
+                  ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Values over the class defaults from the per-dataset YAML <- profile section (e.g. "fast") <- overrides,
+    not yet checked by the config class.
 
     With no profile named, a YAML profile called like the device (`cpu`) is applied: the YAML's top
     level holds the published GPU-scale settings, `profiles.cpu` a CPU-sized default. `profile="none"`
     keeps the top level. `config_file` (`run --config`) takes the place of the per-dataset YAML. An error
     names the file section a rejected value came from; an override's origin is `--set` unless
-    `override_origins` names another (e.g. a search space). Returns the config, the list of sources
-    applied (for the run record) and where each given key's value came from (to attribute errors a fit finds,
-    `attributed`).
+    `override_origins` names another (e.g. a search space). Returns the values, the file section or flag
+    each came from, and the list of sources applied.
     """
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}  # key -> the file section or flag its value came from
@@ -401,4 +412,4 @@ def resolve_config_origins(cls: type[Baseline], dataset: str, bin_ms: int, overr
         take(overrides, "--set")
         origins.update({k: v for k, v in (override_origins or {}).items() if k in overrides})
         sources.append("--set " + " ".join(f"{k}={v}" for k, v in overrides.items()))
-    return build_config(cls, values, source=f"config of {cls.name}", origins=origins), sources, origins
+    return values, origins, sources

@@ -215,13 +215,13 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
                  spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
         seed_everything(spec.seed)
-        t0 = time.perf_counter()
         try:  # a value the data's shape rules out (e.g. n_heads for this many neurons) names its file or flag
             model = cls(config, ctx)
+            t0 = time.perf_counter()
             model.fit(train)
+            timings["fit_s"] = time.perf_counter() - t0
         except ConfigFieldError as exc:
             raise attributed(exc, origins) from None
-        timings["fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         rates_train, rates_eval = model.predict(train), model.predict(evals)
         timings["predict_s"] = time.perf_counter() - t0

@@ -330,9 +330,11 @@ def test_stndt_published_settings_are_stndt_configs_as_they_load(dataset):
 
 
 def test_shapes_the_network_cannot_take_are_one_line_errors():
-    with pytest.raises(ConfigFieldError, match="ndt: n_heads=2 does not divide the token width 7") as info:
+    with pytest.raises(ConfigFieldError, match=r"ndt: n_heads=2 does not divide the token width 7 \(7 neurons;") as info:
         NDTBaseline(NDTConfig(**TINY), context()).build(7, T + FWD)
-    assert info.value.fields == ("n_heads", "embed_dim")
+    assert info.value.fields == ("n_heads", "embed_dim", "model_dim")
+    with pytest.raises(ConfigFieldError, match=r"width 21 \(7 neurons x embed_dim 3;"):
+        NDTBaseline(NDTConfig(**{**TINY, "embed_dim": 3}), context()).build(7, T + FWD)
     with pytest.raises(ConfigFieldError, match="stndt: embed_dim=2 makes the token width 16, but the spatial block "
                        "mixes neurons") as info:
         STNDTBaseline(STNDTConfig(**{**TINY, "embed_dim": 2}), context()).build(N_IN + N_OUT, T + FWD)
@@ -340,15 +342,18 @@ def test_shapes_the_network_cannot_take_are_one_line_errors():
 
 
 def test_a_shape_the_data_rules_out_names_where_each_value_came_from(synthetic, tmp_path, capsys):
-    """Known only once the data is loaded, the token width's conflicts still name the file section and flag of
-    each value (one line, exit 2, no run folder left)."""
+    """The token width's conflicts name the file section and flag of each value (one line, exit 2, no run folder
+    left): at config time when model_dim sets the width, at fit time when the data's neurons do."""
     from nlb_suite.cli import main
 
     folder = str(synthetic("mc_maze_small"))
     yaml_file = Path(__file__).resolve().parents[1] / "baselines" / "configs" / "ndt" / "mc_maze_small.yaml"
     cases = [("ndt", ["--set", "n_heads=3"],
               f"--set (n_heads), {yaml_file}: profiles.fast (model_dim): baseline ndt: n_heads=3 does not divide "
-              "the token width 32 (set n_heads, embed_dim or model_dim so that it does)"),
+              "the token width 32 (model_dim; set n_heads, embed_dim or model_dim so that it does)"),
+             ("ndt", ["--set", "model_dim=0", "--set", "n_heads=3"],  # 142 neurons: only the fit knows
+              f"--set (n_heads, model_dim), {yaml_file} (embed_dim): baseline ndt: n_heads=3 does not divide the "
+              "token width 142 (142 neurons; set n_heads, embed_dim or model_dim so that it does)"),
              ("stndt", ["--set", "model_dim=40"],
               "--set: baseline stndt: model_dim=40 makes the token width 40, but the spatial block mixes neurons")]
     for name, flags, expected in cases:

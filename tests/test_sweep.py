@@ -265,11 +265,15 @@ def test_sae_and_gnocchi_spaces_search_config_fields_trainable_under_pbt(name):
     assert {n: (p.low, p.high, p.init) for n, p in space.params.items()} == ranges
     fields = {f.name for f in dataclasses.fields(cls.Config)}
     assert set(space.params) | set(space.fixed_for("pbt")) <= fields
-    assert space.pbt.fixed == {"lr_schedule": "none"} and space.pbt.perturbation_interval == 25
+    # PBT owns the lr; GNOCCHI's autoencoder trains at a constant ae_lr under it, whatever its profile says
+    pbt_fixed = {"lr_schedule": "none", **({"ae_lr_schedule": "none"} if name == "gnocchi" else {})}
+    assert space.pbt.fixed == pbt_fixed and space.pbt.perturbation_interval == 25
     for search in ("pbt", "random"):
         for corner in space.corners():
             config, _ = resolve_config(cls, "mc_maze_small", 5, {**space.fixed_for(search), **corner}, None, "cpu")
             assert config.train_settings().monitor == monitor
+            if name == "gnocchi":
+                assert config.train_settings("autoencoder").lr_schedule == "none"  # the profile's choice too
             assert all(getattr(config, k) == v for k, v in corner.items())
 
 
@@ -424,12 +428,14 @@ def test_a_search_space_value_the_config_rejects_is_named_by_the_space_file(tmp_
 @pytest.mark.parametrize("space, origin, heads, width", [
     ("params: {n_heads: {choices: [2, 3]}}", "search space (n_heads), {profile}: profiles.fast (model_dim)", "3", 32),
     ("params: {n_heads: {choices: [2, 4]}, model_dim: {choices: [32, 34]}}", "search space", "4", 34),
+    ("params: {n_heads: {low: 2, high: 4, type: int}}",  # 2 and 4 divide 32; 3, inside the range, does not
+     "search space (n_heads), {profile}: profiles.fast (model_dim)", "3", 32),
 ])
 def test_searched_values_that_conflict_are_caught_before_any_trial(tmp_path, capsys, data_dir, space, origin,
                                                                    heads, width):
-    """NDT's n_heads must divide model_dim: a searched choice the profile's width rules out, or a pair of searched
-    choices that clash (4 heads, width 34), is named by the space file (and the profile) before any data is
-    loaded."""
+    """NDT's n_heads must divide model_dim: a searched choice the profile's width rules out, a pair of searched
+    choices that clash (4 heads, width 34), or a value inside a short integer range, is named by the space file
+    (and the profile) before any data is loaded."""
     (tmp_path / "space.yaml").write_text(space)
     out = tmp_path / "sweep"
     argv = ["sweep", "ndt", "--dataset", "mc_maze_small", "--data", str(data_dir), "--profile", "fast",

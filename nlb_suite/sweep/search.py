@@ -172,7 +172,7 @@ def _trial_index(trial_id: str) -> int:
 
 def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     """Run (or, with spec.resume, continue) a sweep and record it in spec.out; see the module docstring."""
-    from ..baseline_api import RunContext, build_config, get_baseline, resolve_config, resolve_config_origins
+    from ..baseline_api import RunContext, build_config, config_values, get_baseline, resolve_config
     from ..datasets.tensors import load
     from ..datasets.truth import find_truth
     from ..runs import resolve_device, synthetic_data, trial_sets
@@ -190,10 +190,9 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     overrides = {**space.fixed_for(spec.search), **spec.overrides}
     space_label = f"{spec.space_file or default_space_file(cls)}: search space"
     from_space = {k: space_label for k in space.fixed_for(spec.search) if k not in spec.overrides}
-    base, _, origins = resolve_config_origins(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device,
-                                              spec.config_file, override_origins=from_space)
-    values = dataclasses.asdict(base)
-    for corner in space.corners():  # every searched value, alone and in pairs, must make a valid config
+    values, origins, _ = config_values(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device,
+                                       spec.config_file, override_origins=from_space)
+    for corner in space.corners() or [{}]:  # every searched value, alone and in pairs, must make a valid config
         build_config(cls, {**values, **corner}, f"config of {cls.name}",
                      {**origins, **dict.fromkeys(corner, space_label)})
     start = None

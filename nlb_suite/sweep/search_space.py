@@ -34,6 +34,7 @@ from ..errors import NLBInputError
 
 SPACE_FILE = "search_space.yaml"
 PARAM_KEYS = {"low", "high", "log", "init", "explore", "type", "choices"}
+SHORT_INT_RANGE = 16  # an integer range with at most this many values has each checked (n_heads 2..8)
 PBT_KEYS = {"perturbation_interval", "burn_in", "quantile_fraction", "plateau_generations", "min_improvement",
             "fixed"}
 
@@ -77,6 +78,17 @@ class Param:
             if self.low <= new <= self.high:
                 return new
         return type(value)(min(max(new, self.low), self.high))
+
+    def checked_values(self) -> list[Any]:
+        """The values a search space check tries: every choice, every value of an integer range of at most
+        SHORT_INT_RANGE values, else the ends; and `init`."""
+        if self.choices is not None:
+            values = list(self.choices)
+        elif self.integer and self.high - self.low < SHORT_INT_RANGE:
+            values = list(range(int(self.low), int(self.high) + 1))
+        else:
+            values = [self.low, self.high]
+        return values + ([self.init] if self.init is not None and self.init not in values else [])
 
     def ray_domain(self):
         """The Ray Tune domain sampling like `sample` (seeded by the search algorithm)."""
@@ -141,12 +153,10 @@ class SearchSpace:
         return {**self.fixed, **(self.pbt.fixed if search == "pbt" else {})}
 
     def corners(self) -> list[dict[str, Any]]:
-        """Values to check against the baseline's config before any work: each range's ends and init, alone and
-        beside every other parameter's (a search can draw any pair, and two fields can conflict: n_heads and
-        model_dim, beta_start and beta_end)."""
-        ends = {n: (list(p.choices) if p.choices is not None else [p.low, p.high]) + ([p.init] if p.init is not None
-                                                                                       else [])
-                for n, p in self.params.items()}
+        """Values to check against the baseline's config before any work: each range's ends and init (every
+        value of a choice list or a short integer range), alone and beside every other parameter's (a search
+        can draw any pair, and two fields can conflict: n_heads and model_dim, beta_start and beta_end)."""
+        ends = {n: p.checked_values() for n, p in self.params.items()}
         out = [{n: v} for n, values in ends.items() for v in values]
         for a, b in itertools.combinations(ends, 2):
             out += [{a: x, b: y} for x in ends[a] for y in ends[b]]
