@@ -85,7 +85,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import ConfigFieldError, NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError, check_choice
 from nlb_suite.jsonio import write_json
 from nlb_suite.metrics import bits_per_spike
 from nlb_suite.seeding import seed_everything
@@ -174,9 +174,7 @@ class GnocchiConfig:
         if not self.unet_widths or any(int(w) < 1 for w in self.unet_widths):
             raise ConfigFieldError("gnocchi", "unet_widths", f"must be a non-empty list of positive widths "
                                    f"(got {list(self.unet_widths)!r})")
-        if self.snr_weighting not in WEIGHTINGS:
-            raise ConfigFieldError("gnocchi", "snr_weighting", f"must be one of {', '.join(WEIGHTINGS)} "
-                                   f"(got {self.snr_weighting!r})")
+        check_choice(self.snr_weighting, "gnocchi", "snr_weighting", WEIGHTINGS)
         if self.ddim_eta > 1:
             raise ConfigFieldError("gnocchi", "ddim_eta", f"must be in [0, 1] (got {self.ddim_eta})")
         if self.ddim_steps > self.n_steps:
@@ -186,9 +184,7 @@ class GnocchiConfig:
             raise ConfigFieldError("gnocchi", "beta_start", f"and beta_end must be {BETA_RANGE} "
                                    f"(got {self.beta_start}, {self.beta_end})", also=("beta_end",))
         self.train_settings().check("gnocchi")
-        if self.ae_lr_schedule not in SCHEDULES:
-            raise ConfigFieldError("gnocchi", "ae_lr_schedule", f"must be one of {', '.join(SCHEDULES)} "
-                                   f"(got {self.ae_lr_schedule!r})")
+        check_choice(self.ae_lr_schedule, "gnocchi", "ae_lr_schedule", SCHEDULES)
 
     def train_settings(self, stage: str = "diffusion") -> TrainSettings:
         """The shared trainer's settings for a stage ("autoencoder" or "diffusion")."""

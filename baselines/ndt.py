@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import ConfigFieldError, NLBInputError
+from nlb_suite.errors import ConfigFieldError, NLBInputError, check_choice
 from nlb_suite.seeding import seed_everything
 
 from .ndt_model import (
@@ -100,8 +100,7 @@ class NDTConfig:
             if getattr(self, key) < -1:
                 raise ConfigFieldError(who, key, f"must be -1 (no limit) or >= 0 (got {getattr(self, key)})")
         for key, choices in (("position", POSITIONS), ("tfixup", TFIXUP_SCOPES), ("mask_mode", MASK_MODES)):
-            if getattr(self, key) not in choices:
-                raise ConfigFieldError(who, key, f"must be one of {', '.join(choices)} (got {getattr(self, key)!r})")
+            check_choice(getattr(self, key), who, key, choices)
         if self.model_dim > 0:  # then the token width is model_dim whatever the data (else a fit checks it)
             check_heads(who, self.n_heads, self.model_dim, ("model_dim",), "model_dim")
         if self.span_ramp_end < self.span_ramp_start:

@@ -67,12 +67,11 @@ class NDTDims:
     def check(self, who: str) -> None:
         """One-line errors for shapes the network cannot take."""
         if self.model_dim > 0:
-            check_heads(who, self.n_heads, self.width, ("model_dim",), "model_dim")
+            sizer, sizers, how = "model_dim", ("model_dim",), "model_dim"
         else:  # model_dim 0 lets the data's neurons set the width
             per_neuron = f" x embed_dim {self.embed_dim}" if self.embed_dim > 1 else ""
-            check_heads(who, self.n_heads, self.width, ("embed_dim", "model_dim"),
-                        f"{self.n_neurons} neurons{per_neuron}")
-        sizer = "model_dim" if self.model_dim > 0 else "embed_dim"  # the field that made the width differ
+            sizer, sizers, how = "embed_dim", ("embed_dim", "model_dim"), f"{self.n_neurons} neurons{per_neuron}"
+        check_heads(who, self.n_heads, self.width, sizers, how)
         if self.spatial and self.width != self.n_neurons:
             raise ConfigFieldError(who, sizer, f"={getattr(self, sizer)} makes the token width {self.width}, but the "
                                    f"spatial block mixes neurons, so it must be the {self.n_neurons} neurons "

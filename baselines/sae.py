@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet
-from nlb_suite.errors import ConfigFieldError, NLBInputError
+from nlb_suite.errors import NLBInputError, check_choice
 from nlb_suite.seeding import seed_everything
 
 from .lfads import LFADSData, prepare
@@ -69,8 +69,7 @@ class SAEConfig:
     plateau_patience: int = 6
 
     def __post_init__(self) -> None:
-        if self.dynamics not in DYNAMICS:
-            raise ConfigFieldError("sae", "dynamics", f"must be one of {', '.join(DYNAMICS)} (got {self.dynamics!r})")
+        check_choice(self.dynamics, "sae", "dynamics", DYNAMICS)
         positive = ("latent_dim", "enc_dim", "vf_hidden", "step_size", "unmask_step", "unmask_every",
                     "predict_batch")
         non_negative = ("vf_layers", "unmask_start", "cpu_threads")

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
-from nlb_suite.errors import ConfigFieldError, NLBInputError, check_field
+from nlb_suite.errors import ConfigFieldError, NLBInputError, check_choice, check_field
 
 from .glm import PoissonGLM, fit_poisson_glm
 
@@ -52,9 +52,7 @@ class SmoothingConfig:
         )
         for key, expected, ok in checks:
             check_field(getattr(self, key), "smoothing", key, expected, ok)
-        if self.forward not in FORWARD_MODES:
-            raise ConfigFieldError("smoothing", "forward", f"must be one of {', '.join(FORWARD_MODES)} "
-                                   f"(got {self.forward!r})")
+        check_choice(self.forward, "smoothing", "forward", FORWARD_MODES)
 
 
 def smoothing_window(kern_sd_ms: float, bin_ms: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nlb_suite.errors import ConfigFieldError
+from nlb_suite.errors import ConfigFieldError, check_choice
 
 from .ndt import NDTBaseline, NDTConfig, NDTData, tokens
 from .ndt_model import corrupt, info_nce, sample_mask
@@ -41,9 +41,7 @@ class STNDTConfig(NDTConfig):
         super().__post_init__()
         check_ranges(self, "stndt", positive=("temperature",), non_negative=("contrast_weight",),
                      unit_closed=("contrast_zero_ratio", "contrast_random_ratio"), fractions=("contrast_mask_ratio",))
-        if self.contrast_layer not in CONTRAST_LAYERS:
-            raise ConfigFieldError("stndt", "contrast_layer", f"must be one of {', '.join(CONTRAST_LAYERS)} "
-                                   f"(got {self.contrast_layer!r})")
+        check_choice(self.contrast_layer, "stndt", "contrast_layer", CONTRAST_LAYERS)
         if self.contrast_layer == "embedder" and self.contrast_weight > 0 and not self.linear_embedder:
             raise ConfigFieldError("stndt", "contrast_layer", "=embedder needs linear_embedder=true (a fixed "
                                    "embedder gives the contrastive loss nothing to learn)",

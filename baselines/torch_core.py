@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
-from nlb_suite.errors import ConfigFieldError, NLBInputError, check_field
+from nlb_suite.errors import NLBInputError, check_choice, check_field
 from nlb_suite.runs import CURVES_FILE
 
 SCHEDULES = ("cosine", "plateau", "none")
@@ -100,9 +100,7 @@ class TrainSettings:
         )
         for key, expected, ok in checks:
             check_field(getattr(self, key), who, key, expected, ok)
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigFieldError(who, "lr_schedule", f"must be one of {', '.join(SCHEDULES)} "
-                                   f"(got {self.lr_schedule!r})")
+        check_choice(self.lr_schedule, who, "lr_schedule", SCHEDULES)
 
 
 FLUSH_DENORMALS = True  # False only to measure the old behaviour (benchmarks/bench_denormals.py)

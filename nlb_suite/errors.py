@@ -26,6 +26,12 @@ def check_field(value: float, who: str, key: str, expected: str, ok: Callable[[f
         raise ConfigFieldError(who, key, f"must be {expected} (got {value!r})")
 
 
+def check_choice(value: object, who: str, key: str, choices: tuple[str, ...]) -> None:
+    """ConfigFieldError "baseline WHO: KEY must be one of A, B (got VALUE)" unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigFieldError(who, key, f"must be one of {', '.join(choices)} (got {value!r})")
+
+
 def input_error(where: str, problem: str, expected: str | None = None) -> NLBInputError:
     """Build an error like "FILE: FIELD: problem (expected ...)" so every message has the same shape."""
     msg = f"{where}: {problem}"

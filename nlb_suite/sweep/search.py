@@ -197,8 +197,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
                      {**origins, **dict.fromkeys(corner, space_label)})
     start = None
     if space.start_with_config:  # the first trial at the baseline's own values (checked against the ranges)
-        config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device, spec.config_file)
-        start = space.config_point(config)
+        start = space.config_point(build_config(cls, values, f"config of {cls.name}", origins))
     check_address(spec.address)
     record = spec_record(spec, space)
     replacing = claim_sweep_dir(spec, record)
