@@ -9,6 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ("README.md", "benchmarks/RESULTS.md")
+# Inline links `](file#anchor)` only: reference-style, titled and HTML links, ~~~ fences and setext headings
+# are not used in these documents and not checked.
 LINK = re.compile(r"\]\((?P<file>[\w./-]*?)#(?P<anchor>[^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)
 
