@@ -8,6 +8,8 @@
     python benchmarks/bench_models.py --dataset mc_maze --trials 2295 --data-seeds 0,1 --reuse \
         --baselines smoothing,oracle,gpfa,lfads,ndt,ndt_seed1,ndt_seed2,stndt --ensemble ndt,ndt_seed1,ndt_seed2,stndt \
         --ensemble-sizes 3-5
+    python benchmarks/bench_models.py --data-seeds 0,1,2 --reuse --baselines oracle,smoothing,ndt,ndt_seed1,ndt_seed2 \
+        --ensemble ndt_x3=ndt,ndt_seed1,ndt_seed2 --ensemble-sizes 3-3 --pairs ndt_x3-smoothing,ndt_x3-ndt
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
@@ -96,6 +98,19 @@ def model_of(name: str) -> tuple[str, int]:
     return (match[1], int(match[2])) if match else (name, 0)
 
 
+def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
+    """`[LABEL=]A,B,...` strings into {label: members}; an unlabelled one is named 'ensemble'."""
+    ensembles = {}
+    for item in raw:
+        label, sep, members = item.rpartition("=")
+        label = label if sep else "ensemble"
+        names = tuple(n for n in members.split(",") if n)
+        if not label or not names or label in ensembles:
+            raise SystemExit(f"--ensemble: {item!r} is not [LABEL=]BASELINE,... with a label not used before")
+        ensembles[label] = names
+    return ensembles
+
+
 def parse_sizes(text: str) -> tuple[int | None, int | None]:
     """'3-5' -> (3, 5); '' -> (None, None): the ensemble sizes the validation choice may pick from."""
     if not text:
@@ -107,12 +122,14 @@ def parse_sizes(text: str) -> tuple[int | None, int | None]:
 
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-             reuse: bool = False, ensemble: tuple[str, ...] = (), resamples: int = 1000, tag: str = "",
+             reuse: bool = False, ensembles: dict[str, tuple[str, ...]] | None = None, resamples: int = 1000,
+             tag: str = "",
              variants: dict[str, tuple[str, dict]] | None = None,
              ensemble_sizes: tuple[int | None, int | None] = (None, None)) -> dict:
-    """Run every baseline on one stand-in (then `nlb-eval ensemble` of the runs named in `ensemble`, chosen on
-    their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no bound)); return
-    metrics, fit times and paired bootstrap draws."""
+    """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
+    names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
+    bound), in the folder of that label); return metrics, fit times, paired bootstrap draws and each ensemble's
+    chosen members."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -137,25 +154,25 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             continue
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    chosen = []
-    if ensemble:
+    chosen = {}
+    for label, members in (ensembles or {}).items():
         from nlb_suite.ensemble import build_ensemble
 
         # the stand-in's folder, which `reusable` checked the members' data checksums against (the folder a
         # member recorded may carry an older generator key)
-        run_dir, sel, metrics = build_ensemble([out / n for n in ensemble], out / "ensemble", data=data, ci=0,
+        run_dir, sel, metrics = build_ensemble([out / n for n in members], out / label, data=data, ci=0,
                                                overwrite=True, progress=False, min_size=ensemble_sizes[0],
                                                max_size=ensemble_sizes[1])
-        chosen = [m.path.name for m in sel.members]
-        results["ensemble"] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
-                                                                              for n in chosen)})
-        baselines = [*baselines, "ensemble"]
-        print(f"  data seed {seed} ensemble of {', '.join(chosen)} ({sel.rule})", file=sys.stderr, flush=True)
+        chosen[label] = [m.path.name for m in sel.members]
+        results[label] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
+                                                                         for n in chosen[label])})
+        baselines = [*baselines, label]
+        print(f"  data seed {seed} {label} of {', '.join(chosen[label])} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
-            "boot": dict(zip(baselines, boot)), "ensemble": chosen}
+            "boot": dict(zip(baselines, boot)), "ensembles": chosen}
 
 
 def main() -> None:
@@ -167,10 +184,11 @@ def main() -> None:
     ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing,ndt-smoothing,stndt-smoothing,"
                     "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt,gnocchi-smoothing,gnocchi-gpfa,gnocchi-lfads,"
                     "ensemble-lfads,ensemble-ndt,ensemble-stndt,ensemble-gpfa")
-    ap.add_argument("--ensemble", default="", help="comma-separated baselines whose runs `nlb-eval ensemble` "
-                    "combines per data seed (members and size chosen on internal validation), compared as 'ensemble'")
+    ap.add_argument("--ensemble", action="append", default=[], metavar="[LABEL=]BASELINE,...",
+                    help="comma-separated baselines whose runs `nlb-eval ensemble` combines per data seed (members "
+                    "and size chosen on internal validation), compared as LABEL (default 'ensemble'); repeatable")
     ap.add_argument("--ensemble-sizes", default="", metavar="MIN-MAX",
-                    help="the sizes the ensemble's validation choice may pick from, e.g. 3-5 (default: any)")
+                    help="the sizes each ensemble's validation choice may pick from, e.g. 3-5 (default: any)")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
@@ -194,15 +212,21 @@ def main() -> None:
     trials = args.trials or get_dataset(args.dataset).n_train_val
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
-    members = tuple(n for n in args.ensemble.split(",") if n)
+    ensembles = parse_ensembles(args.ensemble)
+    if clash := sorted(set(ensembles) & set(names)):
+        raise SystemExit(f"--ensemble: label {clash[0]!r} is also a name in --baselines; give the ensemble another")
     sizes = parse_sizes(args.ensemble_sizes)
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, members,
+    for label, members in ensembles.items():  # before any fit, not after the minutes of the first data seed
+        if sizes[1] is not None and sizes[1] > len(members):
+            raise SystemExit(f"--ensemble-sizes {args.ensemble_sizes}: {label} names {len(members)} runs; each "
+                             "--ensemble needs at least the largest size")
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
                             args.resamples, tag, variants, sizes)
                 for s in seeds}
-    if members:
-        names = [*names, "ensemble"]
-        for s, res in per_seed.items():
-            print(f"data seed {s}: the ensemble averages {', '.join(res['ensemble'])} (chosen on internal validation)")
+    names = [*names, *ensembles]
+    for s, res in per_seed.items():
+        for label, chosen in res["ensembles"].items():
+            print(f"data seed {s}: {label} averages {', '.join(chosen)} (chosen on internal validation)")
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
           "default configs for the device, no tuning on eval trials"

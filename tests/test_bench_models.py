@@ -34,6 +34,17 @@ def test_ensemble_sizes_read_as_a_range():
         b.parse_sizes("3")
 
 
+def test_ensembles_are_labelled_and_an_unlabelled_one_is_named_ensemble():
+    b = bench()
+    assert b.parse_ensembles(["lfads,ndt", "ndt_x3=ndt,ndt_seed1,ndt_seed2"]) == {
+        "ensemble": ("lfads", "ndt"), "ndt_x3": ("ndt", "ndt_seed1", "ndt_seed2")}
+    assert b.parse_ensembles([]) == {}
+    with pytest.raises(SystemExit, match="--ensemble: 'a=ndt' is not .*label not used before"):
+        b.parse_ensembles(["a=lfads", "a=ndt"])
+    with pytest.raises(SystemExit, match="--ensemble: 'x=' is not"):
+        b.parse_ensembles(["x="])
+
+
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
     from nlb_suite.runs import RunSpec, execute
 
