@@ -129,7 +129,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
     bound), in the folder of that label); return metrics, fit times, paired bootstrap draws and each ensemble's
-    chosen members."""
+    members and the rule that chose them."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -160,14 +160,15 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
 
         # the stand-in's folder, which `reusable` checked the members' data checksums against (the folder a
         # member recorded may carry an older generator key)
+        low, high = ensemble_sizes  # one size: no choice to make, so runs need not share validation trials
+        fixed = dict(size=low) if low is not None and low == high else dict(min_size=low, max_size=high)
         run_dir, sel, metrics = build_ensemble([out / n for n in members], out / label, data=data, ci=0,
-                                               overwrite=True, progress=False, min_size=ensemble_sizes[0],
-                                               max_size=ensemble_sizes[1])
-        chosen[label] = [m.path.name for m in sel.members]
-        results[label] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"]
-                                                                         for n in chosen[label])})
+                                               overwrite=True, progress=False, **fixed)
+        names = [m.path.name for m in sel.members]
+        chosen[label] = (names, sel.rule)
+        results[label] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"] for n in names)})
         baselines = [*baselines, label]
-        print(f"  data seed {seed} {label} of {', '.join(chosen[label])} ({sel.rule})", file=sys.stderr, flush=True)
+        print(f"  data seed {seed} {label} of {', '.join(names)} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
     return {"metrics": {n: r.metrics for n, r in results.items()},
@@ -225,8 +226,8 @@ def main() -> None:
                 for s in seeds}
     names = [*names, *ensembles]
     for s, res in per_seed.items():
-        for label, chosen in res["ensembles"].items():
-            print(f"data seed {s}: {label} averages {', '.join(chosen)} (chosen on internal validation)")
+        for label, (chosen, rule) in res["ensembles"].items():
+            print(f"data seed {s}: {label} averages {', '.join(chosen)} ({rule})")
 
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
           "default configs for the device, no tuning on eval trials"
