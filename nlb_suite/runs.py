@@ -161,6 +161,31 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else what `platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(device: str) -> dict[str, str]:
+    """The hardware a run's numbers came from: float kernels differ between CPUs (and GPUs), so one seed's fit
+    is bit-identical on one machine but may not be on another."""
+    out = {"cpu": cpu_model(), "arch": platform.machine()}
+    torch = sys.modules.get("torch")  # only a torch baseline's kernels depend on it; never imported for this
+    if torch is not None:
+        capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+        if capability is not None:
+            out["torch_cpu_capability"] = capability()
+        if device.startswith("cuda") and torch.cuda.is_available():
+            out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out
+
+
 def default_run_dir(spec: RunSpec) -> Path:
     return Path("runs") / f"{spec.dataset}_{spec.bin_ms}ms_{spec.phase}_{spec.baseline}_s{spec.seed}"
 
@@ -259,7 +284,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         nwb_files = find_nwb_files(data_dir)
         write_json(work / "run.json", {
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
-            "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
+            "machine": machine_info(device), "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import stat
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,6 +66,11 @@ def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
         assert (run / name).exists(), name
     info = json.loads((run / "run.json").read_text())
     assert info["synthetic"] and len(info["data_sha256"]) == 2 and info["versions"]["numpy"]
+    # the hardware, since a seed's fit is bit-identical only on one machine (RESULTS: refits across sessions)
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
+    assert info["machine"]["cpu"] == (models[0] if models else platform.processor() or platform.machine())
+    assert info["machine"]["arch"] == platform.machine()
     # metrics.json is exactly nlb_tools' score of the submission against the (nlb_tools-identical) target
     from support.nlb_reference import nlb_tools_tensors
 
