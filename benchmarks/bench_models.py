@@ -111,6 +111,31 @@ def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
     return ensembles
 
 
+def check_ensembles(ensembles: dict[str, tuple[str, ...]], names: list[str],
+                    sizes: tuple[int | None, int | None], variants: dict[str, tuple[str, dict]]) -> None:
+    """One-line errors, before any fit, for ensembles the run could not build or label unambiguously: members
+    not fitted in this call (or named twice), sizes outside 1..members, and labels that are not plain names
+    (pairs split on '-', folders on '/') or that name a baseline, variant or fitted run (its folder would be
+    overwritten; 'smoothing'/'oracle' are the gap's references)."""
+    from nlb_suite.baseline_api import available_baselines
+
+    taken = set(names) | set(variants) | set(available_baselines())
+    for label, members in ensembles.items():
+        low = 1 if sizes[0] is None else sizes[0]
+        high = len(members) if sizes[1] is None else sizes[1]
+        if not re.fullmatch(r"[A-Za-z0-9_]+", label) or model_of(label)[0] in taken:
+            raise SystemExit(f"--ensemble: label {label!r} must be letters, digits and '_' and not name a "
+                             "baseline, variant or run of --baselines")
+        if missing := [m for m in members if m not in names]:
+            raise SystemExit(f"--ensemble {label}: {missing[0]!r} is not in --baselines (members are runs fitted "
+                             "or reused by this call)")
+        if len(set(members)) < len(members) or len(members) < 2:
+            raise SystemExit(f"--ensemble {label}: needs at least 2 different runs, got {', '.join(members)}")
+        if not 1 <= low <= high <= len(members):
+            raise SystemExit(f"--ensemble-sizes {low}-{high}: {label} averages {len(members)} runs; sizes must lie "
+                             "in 1..that count, lowest first")
+
+
 def parse_sizes(text: str) -> tuple[int | None, int | None]:
     """'3-5' -> (3, 5); '' -> (None, None): the ensemble sizes the validation choice may pick from."""
     if not text:
@@ -128,7 +153,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
              ensemble_sizes: tuple[int | None, int | None] = (None, None)) -> dict:
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
-    bound), in the folder of that label); return metrics, fit times, paired bootstrap draws and each ensemble's
+    bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return metrics, fit times, paired bootstrap draws and each ensemble's
     members and the rule that chose them."""
     from bench_realism import stand_in
 
@@ -187,9 +212,12 @@ def main() -> None:
                     "ensemble-lfads,ensemble-ndt,ensemble-stndt,ensemble-gpfa")
     ap.add_argument("--ensemble", action="append", default=[], metavar="[LABEL=]BASELINE,...",
                     help="comma-separated baselines whose runs `nlb-eval ensemble` combines per data seed (members "
-                    "and size chosen on internal validation), compared as LABEL (default 'ensemble'); repeatable")
+                    "and size chosen on internal validation, or the top K by each run's own validation with "
+                    "--ensemble-sizes K-K), compared as LABEL (default 'ensemble'); repeatable")
     ap.add_argument("--ensemble-sizes", default="", metavar="MIN-MAX",
-                    help="the sizes each ensemble's validation choice may pick from, e.g. 3-5 (default: any)")
+                    help="the sizes each ensemble's validation choice may pick from, e.g. 3-5 (default: any); "
+                    "K-K: the top K runs by their own validation, no size chosen, so runs need not share "
+                    "validation trials")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed")
@@ -214,13 +242,8 @@ def main() -> None:
     names = args.baselines.split(",")
     seeds = [int(s) for s in args.data_seeds.split(",")]
     ensembles = parse_ensembles(args.ensemble)
-    if clash := sorted(set(ensembles) & set(names)):
-        raise SystemExit(f"--ensemble: label {clash[0]!r} is also a name in --baselines; give the ensemble another")
     sizes = parse_sizes(args.ensemble_sizes)
-    for label, members in ensembles.items():  # before any fit, not after the minutes of the first data seed
-        if sizes[1] is not None and sizes[1] > len(members):
-            raise SystemExit(f"--ensemble-sizes {args.ensemble_sizes}: {label} names {len(members)} runs; each "
-                             "--ensemble needs at least the largest size")
+    check_ensembles(ensembles, names, sizes, variants)  # before any fit, not after the first data seed's minutes
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
                             args.resamples, tag, variants, sizes)
                 for s in seeds}

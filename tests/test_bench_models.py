@@ -1,5 +1,7 @@
 """benchmarks/bench_models.py: model-seed names and when `--reuse` may keep an earlier run folder."""
 
+import re
+
 import pytest
 import yaml
 
@@ -43,6 +45,29 @@ def test_ensembles_are_labelled_and_an_unlabelled_one_is_named_ensemble():
         b.parse_ensembles(["a=lfads", "a=ndt"])
     with pytest.raises(SystemExit, match="--ensemble: 'x=' is not"):
         b.parse_ensembles(["x="])
+
+
+def test_ensembles_are_checked_before_any_fit():
+    b = bench()
+    names = ["smoothing", "ndt", "ndt_seed1", "ndt_seed2", "ndt_w96"]
+    variants = {"ndt_w96": ("ndt", {"model_dim": 96})}
+    ok = {"ndt_x3": ("ndt", "ndt_seed1", "ndt_seed2"), "ensemble": ("ndt", "ndt_w96")}
+    b.check_ensembles(ok, names, (None, None), variants)
+    b.check_ensembles({"ndt_x3": ok["ndt_x3"]}, names, (3, 3), variants)
+    cases = [  # (ensembles, sizes, the message's start)
+        ({"ndt_x3": ("ndt", "lfads")}, (None, None), "--ensemble ndt_x3: 'lfads' is not in --baselines"),
+        ({"ndt_x3": ("ndt", "ndt")}, (None, None), "--ensemble ndt_x3: needs at least 2 different runs"),
+        ({"ndt_x3": ok["ndt_x3"]}, (0, 0), "--ensemble-sizes 0-0: ndt_x3 averages 3 runs"),
+        ({"ndt_x3": ok["ndt_x3"]}, (3, 2), "--ensemble-sizes 3-2"),
+        ({"ndt_x3": ok["ndt_x3"]}, (2, 4), "--ensemble-sizes 2-4"),
+        ({"ndt-x3": ok["ndt_x3"]}, (None, None), "--ensemble: label 'ndt-x3' must be letters"),
+        ({"lfads": ok["ndt_x3"]}, (None, None), "--ensemble: label 'lfads' must be"),  # a baseline not fitted here
+        ({"ndt_w96_seed4": ok["ndt_x3"]}, (None, None), "--ensemble: label 'ndt_w96_seed4'"),  # a variant's seed
+        ({"smoothing": ok["ndt_x3"]}, (None, None), "--ensemble: label 'smoothing'"),
+    ]
+    for ensembles, sizes, message in cases:
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            b.check_ensembles(ensembles, names, sizes, variants)
 
 
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
