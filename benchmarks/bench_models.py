@@ -148,13 +148,12 @@ def parse_sizes(text: str) -> tuple[int | None, int | None]:
 
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
              reuse: bool = False, ensembles: dict[str, tuple[str, ...]] | None = None, resamples: int = 1000,
-             tag: str = "",
-             variants: dict[str, tuple[str, dict]] | None = None,
+             tag: str = "", variants: dict[str, tuple[str, dict]] | None = None,
              ensemble_sizes: tuple[int | None, int | None] = (None, None)) -> dict:
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
-    bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return metrics, fit times, paired bootstrap draws and each ensemble's
-    members and the rule that chose them."""
+    bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return
+    metrics, fit times, paired bootstrap draws and each ensemble's members and the rule that chose them."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -179,16 +178,16 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             continue
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    from nlb_suite.ensemble import build_ensemble
+
+    low, high = ensemble_sizes  # one size: no choice to make, so runs need not share validation trials
+    sizes = dict(size=low) if low is not None and low == high else dict(min_size=low, max_size=high)
     chosen = {}
     for label, members in (ensembles or {}).items():
-        from nlb_suite.ensemble import build_ensemble
-
         # the stand-in's folder, which `reusable` checked the members' data checksums against (the folder a
         # member recorded may carry an older generator key)
-        low, high = ensemble_sizes  # one size: no choice to make, so runs need not share validation trials
-        fixed = dict(size=low) if low is not None and low == high else dict(min_size=low, max_size=high)
         run_dir, sel, metrics = build_ensemble([out / n for n in members], out / label, data=data, ci=0,
-                                               overwrite=True, progress=False, **fixed)
+                                               overwrite=True, progress=False, **sizes)
         names = [m.path.name for m in sel.members]
         chosen[label] = (names, sel.rule)
         results[label] = RunResult(run_dir, metrics, None, {"fit_s": sum(results[n].timings["fit_s"] for n in names)})

@@ -284,7 +284,8 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         nwb_files = find_nwb_files(data_dir)
         write_json(work / "run.json", {
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
-            "machine": machine_info(device), "dataset": spec.dataset, "result_key": tensors.result_key, "bin_ms": bin_ms, "phase": spec.phase,
+            "machine": machine_info(device), "dataset": spec.dataset, "result_key": tensors.result_key,
+            "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
