@@ -19,7 +19,9 @@ printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
-(a config field added since then matches when it holds its default).
+(a config field added since then matches when it holds its default); the run's recorded package versions and
+machine are not matched, but each that differs from now is printed under the tables, as a refit here may not
+reproduce that run's numbers exactly.
 `--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
 its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
 a candidate default measured beside the default on the same trials.
@@ -153,17 +155,18 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
     bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return
-    metrics, fit times, paired bootstrap draws and each ensemble's members and the rule that chose them."""
+    metrics, fit times, paired bootstrap draws, each ensemble's members and the rule that chose them, and how each
+    reused run's recorded versions and machine differ from this process's."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunResult, RunSpec, execute
+    from nlb_suite.runs import RunResult, RunSpec, execute, provenance_changes, resolve_device
     from nlb_suite.submission import read_submission
 
     data = stand_in(dataset, trials, seed, work / "realism", tag)
     out = work / "models" / f"{dataset}_{trials}_s{seed}{tag}_{data.name.rsplit('_', 1)[-1]}"
-    results = {}
+    results, changed = {}, {}  # changed: a reused run's recorded versions and machine that differ from now
     data_sha256 = data_checksums(data) if reuse else {}
     for name in baselines:
         run_dir = out / name
@@ -174,7 +177,9 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
                        overwrite=True, overrides=overrides)
         if reuse and (record := reusable(run_dir, spec, data_sha256)) is not None:
             results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
-            print(f"  data seed {seed} {name}: reused {run_dir}", file=sys.stderr, flush=True)
+            changed[name] = provenance_changes(record.info, resolve_device(device))
+            recorded = f", recorded under other conditions: {'; '.join(changed[name])}" if changed[name] else ""
+            print(f"  data seed {seed} {name}: reused {run_dir}{recorded}", file=sys.stderr, flush=True)
             continue
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
@@ -197,7 +202,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
-            "boot": dict(zip(baselines, boot)), "ensembles": chosen}
+            "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed}
 
 
 def main() -> None:
@@ -219,7 +224,7 @@ def main() -> None:
                     "validation trials")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
-                    "same resolved config and seed")
+                    "same resolved config and seed (and list those recorded with other versions or machine)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe with "
                     "models in the loop; see bench_realism.py)")
@@ -283,6 +288,11 @@ def main() -> None:
             rows.append([f"{a} - {b}", str(s), *cells])
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
     print_table(["pair", "seed", *METRICS], rows)
+    rows = [[str(s), n, "; ".join(c)] for s, res in per_seed.items() for n, c in res["changed"].items() if c]
+    if rows:
+        print("\nreused runs recorded with other package versions or another machine (a refit here may not "
+              "reproduce their numbers exactly)")
+        print_table(["seed", "model", "recorded (now)"], rows)
 
 
 if __name__ == "__main__":

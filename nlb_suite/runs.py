@@ -186,6 +186,22 @@ def machine_info(device: str) -> dict[str, str]:
     return out
 
 
+def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
+    """How the package versions and machine an earlier run recorded (its run.json) differ from this process's,
+    e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a refit here may then not reproduce that run's numbers exactly.
+    A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once torch is
+    imported, and only a torch run depends on it)."""
+    versions, machine = package_versions(), machine_info(device)
+    changes = [f"{key} {value} (now {versions.get(key, 'not installed')})"
+               for key, value in (info.get("versions") or {}).items() if versions.get(key) != value]
+    if "machine" not in info:
+        return [*changes, "machine not recorded"]
+    then = info["machine"]
+    keys = [key for key in {**then, **machine} if key == "gpu" or (key in then and key in machine)]
+    return [*changes, *(f"{key} {then.get(key, 'none')} (now {machine.get(key, 'none')})"
+                        for key in keys if then.get(key) != machine.get(key))]
+
+
 def default_run_dir(spec: RunSpec) -> Path:
     return Path("runs") / f"{spec.dataset}_{spec.bin_ms}ms_{spec.phase}_{spec.baseline}_s{spec.seed}"
 

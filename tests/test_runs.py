@@ -16,7 +16,15 @@ import pytest
 from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.cli import main
 from nlb_suite.h5io import load_h5
-from nlb_suite.runs import RunSpec, execute, read_run
+from nlb_suite.runs import (
+    RunSpec,
+    cpu_model,
+    execute,
+    machine_info,
+    package_versions,
+    provenance_changes,
+    read_run,
+)
 from support.nlb_reference import assert_results_equal, nlb_tools_evaluate
 
 
@@ -79,6 +87,21 @@ def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
     assert_results_equal(ours, nlb_tools_evaluate(target, load_h5(run / "submission.h5")))
     assert result.metrics["co-bps"] > 0.1 and result.intervals["co-bps"][0] < result.metrics["co-bps"]
     assert not list(tmp_path.glob(".run.*"))  # no temp folder left behind
+
+
+def test_provenance_changes_name_each_recorded_version_and_machine_field_that_differs_from_now():
+    now = {"versions": package_versions(), "machine": machine_info("cpu")}
+    assert provenance_changes(now, "cpu") == []
+    torch_now = now["versions"]["torch"]
+    then = {"versions": {**now["versions"], "torch": "2.1.0", "dysts": "0.0.1"},
+            "machine": {**now["machine"], "cpu": "Other CPU 9000", "gpu": "NVIDIA H200"}}
+    assert provenance_changes(then, "cpu") == [
+        f"torch 2.1.0 (now {torch_now})", "dysts 0.0.1 (now not installed)",
+        f"cpu Other CPU 9000 (now {cpu_model()})", "gpu NVIDIA H200 (now none)"]
+    # a run from before run.json recorded the machine; a field only one side has (torch's, when torch was not
+    # imported for that run) is not a difference
+    assert provenance_changes({"versions": now["versions"]}, "cpu") == ["machine not recorded"]
+    assert provenance_changes({"versions": now["versions"], "machine": {"arch": now["machine"]["arch"]}}, "cpu") == []
 
 
 def test_plugin_baseline_via_entry_point_is_reproducible(synthetic, tmp_path, plugin, capsys):
