@@ -154,10 +154,8 @@ def package_versions() -> dict[str, str]:
     """Versions of the packages that decide a run's numbers."""
     out = {"python": platform.python_version(), "nlb_suite": __version__}
     for pkg in ("numpy", "scipy", "h5py", "pynwb", "torch"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
+        if (version := installed_version(pkg)) is not None:
+            out[pkg] = version
     return out
 
 
@@ -187,19 +185,32 @@ def machine_info(device: str) -> dict[str, str]:
 
 
 def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
-    """How the package versions and machine an earlier run recorded (its run.json) differ from this process's,
-    e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a refit here may then not reproduce that run's numbers exactly.
-    A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once torch is
-    imported, and only a torch run depends on it)."""
+    """How the package versions and machine an earlier run recorded (its run.json) differ from this process's
+    on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a refit here may then not reproduce that run's numbers
+    exactly. A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once
+    torch is imported, and only a torch run depends on it)."""
     versions, machine = package_versions(), machine_info(device)
-    changes = [f"{key} {value} (now {versions.get(key, 'not installed')})"
-               for key, value in (info.get("versions") or {}).items() if versions.get(key) != value]
-    if "machine" not in info:
+    changes = []
+    for key, value in (info.get("versions") or {}).items():
+        now = versions.get(key) or installed_version(key)
+        if now != value:
+            changes.append(f"{key} {value} (now {now or 'not installed'})")
+    if not info.get("versions"):
+        changes.append("versions not recorded")
+    then = info.get("machine")
+    if not then:
         return [*changes, "machine not recorded"]
-    then = info["machine"]
     keys = [key for key in {**then, **machine} if key == "gpu" or (key in then and key in machine)]
     return [*changes, *(f"{key} {then.get(key, 'none')} (now {machine.get(key, 'none')})"
                         for key in keys if then.get(key) != machine.get(key))]
+
+
+def installed_version(package: str) -> Optional[str]:
+    """The installed version of `package`, or None."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def default_run_dir(spec: RunSpec) -> Path:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nlb_suite import runs
 from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.cli import main
 from nlb_suite.h5io import load_h5
@@ -89,19 +90,25 @@ def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
     assert not list(tmp_path.glob(".run.*"))  # no temp folder left behind
 
 
-def test_provenance_changes_name_each_recorded_version_and_machine_field_that_differs_from_now():
+def test_provenance_changes_name_each_recorded_version_and_machine_field_that_differs_from_now(monkeypatch):
     now = {"versions": package_versions(), "machine": machine_info("cpu")}
     assert provenance_changes(now, "cpu") == []
     torch_now = now["versions"]["torch"]
-    then = {"versions": {**now["versions"], "torch": "2.1.0", "dysts": "0.0.1"},
+    then = {"versions": {**now["versions"], "torch": "2.1.0", "no-such-package-xyz": "0.0.1", "pandas": "0.1"},
             "machine": {**now["machine"], "cpu": "Other CPU 9000", "gpu": "NVIDIA H200"}}
     assert provenance_changes(then, "cpu") == [
-        f"torch 2.1.0 (now {torch_now})", "dysts 0.0.1 (now not installed)",
+        f"torch 2.1.0 (now {torch_now})", "no-such-package-xyz 0.0.1 (now not installed)",
+        f"pandas 0.1 (now {metadata.version('pandas')})",  # installed though package_versions does not list it
         f"cpu Other CPU 9000 (now {cpu_model()})", "gpu NVIDIA H200 (now none)"]
-    # a run from before run.json recorded the machine; a field only one side has (torch's, when torch was not
-    # imported for that run) is not a difference
+    # runs from before run.json recorded the machine or versions
     assert provenance_changes({"versions": now["versions"]}, "cpu") == ["machine not recorded"]
-    assert provenance_changes({"versions": now["versions"], "machine": {"arch": now["machine"]["arch"]}}, "cpu") == []
+    assert provenance_changes({"machine": None}, "cpu") == ["versions not recorded", "machine not recorded"]
+    # a field only one side has is not a difference: torch's CPU level exists only once torch is imported
+    recorded = {**now, "machine": {**now["machine"], "torch_cpu_capability": "AVX512"}}
+    monkeypatch.setattr(runs, "machine_info", lambda device: {"cpu": cpu_model(), "arch": platform.machine()})
+    assert provenance_changes(recorded, "cpu") == []
+    monkeypatch.setattr(runs, "machine_info", lambda device: {**now["machine"], "torch_cpu_capability": "AVX2"})
+    assert provenance_changes(recorded, "cpu") == ["torch_cpu_capability AVX512 (now AVX2)"]
 
 
 def test_plugin_baseline_via_entry_point_is_reproducible(synthetic, tmp_path, plugin, capsys):
