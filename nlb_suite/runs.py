@@ -21,7 +21,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,6 +46,7 @@ from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, make_temp_dir, replace_folder
 from .rate_check import check_rates
 from .seeding import seed_everything
+from .versions import installed_version
 
 log = logging.getLogger("nlb_suite.runs")
 
@@ -203,14 +203,6 @@ def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     keys = [key for key in {**then, **machine} if key == "gpu" or (key in then and key in machine)]
     return [*changes, *(f"{key} {then.get(key, 'none')} (now {machine.get(key, 'none')})"
                         for key in keys if then.get(key) != machine.get(key))]
-
-
-def installed_version(package: str) -> Optional[str]:
-    """The installed version of `package`, or None."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def default_run_dir(spec: RunSpec) -> Path:

@@ -77,10 +77,10 @@ def test_every_parameter_is_in_the_key():
 
 def test_the_dysts_version_keys_the_attractor_sets_only(monkeypatch):
     """dysts integrates lorenz / rossler / arneodo: another dysts version, other files; other sets keep their key."""
-    real = synthetic_cache._version
+    real = synthetic_cache.installed_version
     before = {name: cache_key(name, 0) for name in ("lorenz", "rossler", "arneodo", "chaotic_rnn", "mc_maze_small")}
     digest = generator_digest()
-    monkeypatch.setattr(synthetic_cache, "_version", lambda lib: "0.0.dev" if lib == "dysts" else real(lib))
+    monkeypatch.setattr(synthetic_cache, "installed_version", lambda lib: "0.0.dev" if lib == "dysts" else real(lib))
     after = {name: cache_key(name, 0) for name in before}
     assert [n for n in before if after[n] != before[n]] == ["lorenz", "rossler", "arneodo"]
     assert generator_digest() == digest  # the shared digest (and so every other set's key) ignores dysts

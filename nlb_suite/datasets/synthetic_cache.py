@@ -11,11 +11,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
 from ..jsonio import dumps_json
+from ..versions import installed_version
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the nlb_suite package folder
 GENERATOR = PACKAGE_ROOT / "datasets" / "synthetic.py"
@@ -69,14 +69,6 @@ def generator_sources() -> list[Path]:
     return sorted(seen)
 
 
-def _version(lib: str) -> str:
-    """Installed version of `lib`, or '-' when it is not installed."""
-    try:
-        return metadata.version(lib)
-    except metadata.PackageNotFoundError:
-        return "-"
-
-
 def generator_digest(sources: Optional[list[Path]] = None) -> str:
     """SHA-256 over the generator's source files (path and bytes) and the versions of the libraries it uses."""
     h = hashlib.sha256()
@@ -86,7 +78,7 @@ def generator_digest(sources: Optional[list[Path]] = None) -> str:
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
     for lib in SHAPING_LIBRARIES:
-        h.update(f"{lib}=={_version(lib)}\0".encode())
+        h.update(f"{lib}=={installed_version(lib) or '-'}\0".encode())
     return h.hexdigest()
 
 
@@ -97,7 +89,7 @@ def cache_key(dataset: str, seed: int, trials: Optional[int] = None, quirks: boo
 
     params = {"dataset": dataset, "seed": int(seed), "trials": trials, "quirks": bool(quirks)}
     if dataset in ATTRACTORS:
-        params["libraries"] = {lib: _version(lib) for lib in ATTRACTOR_LIBRARIES}
+        params["libraries"] = {lib: installed_version(lib) or "-" for lib in ATTRACTOR_LIBRARIES}
     digest = hashlib.sha256(f"{generator_digest(sources)}\0{dumps_json(params)}".encode()).hexdigest()
     return f"{dataset}-{digest[:20]}"
 
