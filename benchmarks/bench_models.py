@@ -17,7 +17,9 @@ the device (phase val, 5 ms; model seed 0, or N for a name ending in `_seedN`): 
 the eval trials here. Each model's metrics are
 printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps), and each pair of
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
-both); a difference whose interval includes 0 is printed as a tie. `--reuse` keeps a baseline's run folder
+both); a difference whose interval includes 0 is printed as a tie. With several data seeds each pair also
+gets a `mean` row: the mean of its per-seed differences, with a stratified interval (each seed's eval trials
+resampled on their own; `Difference.mean_over_sets`). `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
 (a config field added since then matches when it holds its default); the run's recorded package versions and
 machine are not matched, but each that differs from now is printed under the tables, as a refit here may not
@@ -205,6 +207,25 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed}
 
 
+def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, object, object] | None:
+    """(a - b on all eval trials, a's and b's values on the shared resamples) of one data seed, or None when
+    either model has no value for `metric`."""
+    ba, bb = res["boot"][a].get(metric), res["boot"][b].get(metric)
+    if ba is None or bb is None:
+        return None
+    return res["metrics"][a][metric] - res["metrics"][b][metric], ba, bb
+
+
+def cell(*parts: tuple[float, object, object] | None) -> str:
+    """One data seed's paired difference, or with several the mean over them (`Difference.mean_over_sets`);
+    '-' when a seed lacks the metric."""
+    from nlb_suite.report.paired import Difference
+
+    if any(p is None for p in parts):
+        return "-"
+    return Difference.mean_over_sets(parts).text()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mc_maze_small")
@@ -239,7 +260,7 @@ def main() -> None:
     tag = apply_realism(args.realism)
 
     from nlb_suite.datasets.specs import get_dataset
-    from nlb_suite.report.paired import Difference, gap_share
+    from nlb_suite.report.paired import gap_share
     from nlb_suite.table import print_table
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
@@ -278,15 +299,12 @@ def main() -> None:
         if a not in names or b not in names:
             continue
         for s, res in per_seed.items():
-            cells = []
-            for k in METRICS:
-                ba, bb = res["boot"][a].get(k), res["boot"][b].get(k)
-                if ba is None or bb is None:
-                    cells.append("-")
-                    continue
-                cells.append(Difference.paired(res["metrics"][a][k] - res["metrics"][b][k], ba, bb).text())
-            rows.append([f"{a} - {b}", str(s), *cells])
-    print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
+            rows.append([f"{a} - {b}", str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]])
+        if len(per_seed) > 1:  # the mean over data seeds, each seed's eval trials resampled on their own
+            rows.append([f"{a} - {b}", "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
+                                                 for k in METRICS]])
+    print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
+          "'mean': the mean over data seeds, a stratified interval)")
     print_table(["pair", "seed", *METRICS], rows)
     rows = [[str(s), n, "; ".join(c)] for s, res in per_seed.items() for n, c in res["changed"].items() if c]
     if rows:

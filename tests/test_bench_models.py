@@ -103,3 +103,19 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     execute(variant, progress=False)
     assert b.reusable(variant.out, variant, sha) is not None  # the variant's own values match its run
     assert b.reusable(variant.out, spec, sha) is None  # the default is another config
+
+
+def test_a_pair_cell_is_one_seeds_difference_or_the_mean_over_seeds():
+    import numpy as np
+
+    from nlb_suite.report.paired import Difference
+
+    b = bench()
+    d = np.linspace(-0.01, 0.03, 401)
+    res = {"metrics": {"x": {"co-bps": 0.21, "vel R2": 0.5}, "y": {"co-bps": 0.20}},
+           "boot": {"x": {"co-bps": d + 0.2, "vel R2": d}, "y": {"co-bps": np.full(401, 0.2)}}}
+    part = b.paired_parts(res, "x", "y", "co-bps")
+    assert part[0] == pytest.approx(0.01) and b.paired_parts(res, "x", "y", "vel R2") is None
+    assert b.cell(part) == Difference.paired(part[0], d + 0.2, np.full(401, 0.2)).text()
+    assert b.cell(part, part) == Difference.mean_over_sets([part, part]).text()
+    assert b.cell(part, None) == "-"  # a seed without the metric: no mean

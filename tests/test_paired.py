@@ -84,3 +84,37 @@ def test_compare_runs_never_marks_a_reference_and_single_run_is_untied():
     metrics = [{"co-bps": 0.4}, {"co-bps": 0.2}, None]
     out = compare_runs(metrics, [None, None, None], ["oracle", "smoothing", "gpfa"], ["co-bps"])
     assert out["co-bps"].top == 1 and out["co-bps"].tied == {1}
+
+
+def test_the_mean_over_one_data_set_is_its_paired_difference():
+    d = np.linspace(-1.0, 3.0, 401)
+    one = Difference.mean_over_sets([(0.0, d + 5.0, np.full(401, 5.0))])
+    assert one == Difference.paired(0.0, d + 5.0, np.full(401, 5.0))
+    assert (round(one.lo, 4), round(one.hi, 4)) == (-0.9981, 1.9228)  # the hand-computed BC interval above
+
+
+def test_the_mean_over_data_sets_averages_values_and_resamples():
+    d = np.linspace(-1.0, 3.0, 401)
+    flat = np.full(401, 0.4)  # a set whose difference is 0.4 on every resample: order cannot matter
+    mean = Difference.mean_over_sets([(0.0, d, np.zeros(401)), (0.4, flat, np.zeros(401))])
+    assert mean == Difference.paired(0.2, (d + 0.4) / 2, np.zeros(401))
+    assert mean.value == pytest.approx(0.2)
+    # the hand-computed BC interval of d above, shifted by 0.4 and halved
+    assert (mean.lo, mean.hi) == (pytest.approx((-0.9981 + 0.4) / 2, abs=1e-4), pytest.approx((1.9228 + 0.4) / 2, abs=1e-4))
+
+
+def test_data_sets_are_resampled_independently_not_in_lockstep():
+    """Two sets with the same resampled differences: in lockstep their mean would keep one set's spread; drawn
+    independently it shrinks by about sqrt(2)."""
+    d = np.random.default_rng(3).normal(0.0, 1.0, 4000)
+    one = Difference.mean_over_sets([(0.0, d, np.zeros(4000))])
+    two = Difference.mean_over_sets([(0.0, d, np.zeros(4000)), (0.0, d, np.zeros(4000))])
+    ratio = (two.hi - two.lo) / (one.hi - one.lo)
+    assert 0.65 < ratio < 0.77 and abs(ratio - 1 / math.sqrt(2)) < 0.05
+
+
+def test_the_mean_over_data_sets_needs_equal_resample_counts():
+    with pytest.raises(ValueError, match=r"same number of resamples \(got \[3, 4\]\)"):
+        Difference.mean_over_sets([(0.0, np.zeros(3), np.zeros(3)), (0.0, np.zeros(4), np.zeros(4))])
+    with pytest.raises(ValueError, match="at least one data set"):
+        Difference.mean_over_sets([])

@@ -62,6 +62,30 @@ class Difference:
         lo, hi, _ = paired_interval(np.asarray(boot_a), np.asarray(boot_b), level, observed=value)
         return cls(value, lo, hi)
 
+    @classmethod
+    def mean_over_sets(cls, parts: Sequence[tuple[float, Sequence[float], Sequence[float]]],
+                       seed: int = PAIRED_SEED, level: float = LEVEL) -> Difference:
+        """The mean of a - b over independent data sets (e.g. data seeds), each given as (a - b on all its
+        trials, a's and b's values on its shared resamples), with a stratified bootstrap interval.
+
+        Each set keeps its own paired resamples, but their order is shuffled per set (a seeded permutation,
+        the same for a and b), so that one resample of the mean draws each set's trials independently: sets
+        whose resamples came from one seed's counts would otherwise be resampled in lockstep.
+        """
+        if not parts:
+            raise ValueError("mean_over_sets needs at least one data set")
+        n_boot = {len(a) for _, a, _ in parts} | {len(b) for _, _, b in parts}
+        if len(n_boot) != 1:
+            raise ValueError(f"mean_over_sets: every set needs the same number of resamples (got {sorted(n_boot)})")
+        rng = np.random.default_rng(seed)
+        a_sum = b_sum = 0.0
+        for i, (_, a, b) in enumerate(parts):
+            order = np.arange(len(a)) if i == 0 else rng.permutation(len(a))
+            a_sum = a_sum + np.asarray(a, dtype=np.float64)[order]
+            b_sum = b_sum + np.asarray(b, dtype=np.float64)[order]
+        value = float(np.mean([v for v, _, _ in parts]))
+        return cls.paired(value, a_sum / len(parts), b_sum / len(parts), level)
+
     @property
     def tie(self) -> bool:
         return is_tie(self.lo, self.hi)
