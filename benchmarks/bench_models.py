@@ -38,6 +38,10 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -207,7 +211,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
             "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed}
 
 
-def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, object, object] | None:
+def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, np.ndarray, np.ndarray] | None:
     """(a - b on all eval trials, a's and b's values on the shared resamples) of one data seed, or None when
     either model has no value for `metric`."""
     ba, bb = res["boot"][a].get(metric), res["boot"][b].get(metric)
@@ -216,7 +220,7 @@ def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, object,
     return res["metrics"][a][metric] - res["metrics"][b][metric], ba, bb
 
 
-def cell(*parts: tuple[float, object, object] | None) -> str:
+def cell(*parts: tuple[float, np.ndarray, np.ndarray] | None) -> str:
     """One data seed's paired difference, or with several the mean over them (`Difference.mean_over_sets`);
     '-' when a seed lacks the metric."""
     from nlb_suite.report.paired import Difference
@@ -224,6 +228,16 @@ def cell(*parts: tuple[float, object, object] | None) -> str:
     if any(p is None for p in parts):
         return "-"
     return Difference.mean_over_sets(parts).text()
+
+
+def pair_rows(per_seed: dict[int, dict], a: str, b: str) -> list[list[str]]:
+    """Table rows of `a - b`: one per data seed, then with several seeds the `mean` row (each seed's eval trials
+    resampled on their own)."""
+    rows = [[f"{a} - {b}", str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]] for s, res in per_seed.items()]
+    if len(per_seed) > 1:
+        rows.append([f"{a} - {b}", "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
+                                             for k in METRICS]])
+    return rows
 
 
 def main() -> None:
@@ -298,11 +312,7 @@ def main() -> None:
         a, _, b = pair.partition("-")
         if a not in names or b not in names:
             continue
-        for s, res in per_seed.items():
-            rows.append([f"{a} - {b}", str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]])
-        if len(per_seed) > 1:  # the mean over data seeds, each seed's eval trials resampled on their own
-            rows.append([f"{a} - {b}", "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
-                                                 for k in METRICS]])
+        rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           "'mean': the mean over data seeds, a stratified interval)")
     print_table(["pair", "seed", *METRICS], rows)

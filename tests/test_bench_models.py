@@ -117,5 +117,22 @@ def test_a_pair_cell_is_one_seeds_difference_or_the_mean_over_seeds():
     part = b.paired_parts(res, "x", "y", "co-bps")
     assert part[0] == pytest.approx(0.01) and b.paired_parts(res, "x", "y", "vel R2") is None
     assert b.cell(part) == Difference.paired(part[0], d + 0.2, np.full(401, 0.2)).text()
-    assert b.cell(part, part) == Difference.mean_over_sets([part, part]).text()
     assert b.cell(part, None) == "-"  # a seed without the metric: no mean
+
+
+def test_pair_rows_give_each_seed_then_their_mean():
+    import numpy as np
+
+    b = bench()
+    n = 400
+
+    def seed(diff):  # x - y is `diff` on every resample of co-bps; no other metric
+        base = np.random.default_rng(int(diff * 1000)).normal(0.2, 0.01, n)
+        return {"metrics": {"x": {"co-bps": 0.2 + diff}, "y": {"co-bps": 0.2}},
+                "boot": {"x": {"co-bps": base + diff}, "y": {"co-bps": base}}}
+
+    rows = b.pair_rows({0: seed(0.01), 3: seed(0.03)}, "x", "y")
+    assert rows == [["x - y", "0", "+0.0100 [+0.0100, +0.0100]", "-", "-", "-"],
+                    ["x - y", "3", "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
+                    ["x - y", "mean", "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"]]
+    assert b.pair_rows({0: seed(0.01)}, "x", "y") == rows[:1]  # one seed: no mean row

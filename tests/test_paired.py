@@ -118,3 +118,24 @@ def test_the_mean_over_data_sets_needs_equal_resample_counts():
         Difference.mean_over_sets([(0.0, np.zeros(3), np.zeros(3)), (0.0, np.zeros(4), np.zeros(4))])
     with pytest.raises(ValueError, match="at least one data set"):
         Difference.mean_over_sets([])
+
+
+def test_each_set_keeps_its_own_pairing_when_shuffled():
+    """Three sets whose b varies by resample but a - b is constant per set (0.1, 0.2, 0.6): whatever order each
+    set is drawn in, every resample of the mean differs by exactly 0.3, so the interval collapses onto it. If b
+    were not re-ordered with a, or two sets shared a's order but not b's, it would not."""
+    rng = np.random.default_rng(5)
+    parts = []
+    for d in (0.1, 0.2, 0.6):
+        b = rng.normal(0.2, 0.05, 500)
+        parts.append((d, b + d, b))
+    mean = Difference.mean_over_sets(parts)
+    assert mean.value == pytest.approx(0.3)
+    assert (mean.lo, mean.hi) == (pytest.approx(0.3), pytest.approx(0.3))
+
+
+def test_a_nan_resample_of_one_set_is_left_out_of_the_mean():
+    d = np.linspace(-1.0, 3.0, 401)
+    with_nan = np.append(d, np.nan)  # the first set keeps its order, the second is constant: order cannot matter
+    mean = Difference.mean_over_sets([(1.0, with_nan, np.zeros(402)), (1.0, np.full(402, 1.0), np.zeros(402))])
+    assert mean == Difference.paired(1.0, (d + 1.0) / 2, np.zeros(401))  # the NaN resample dropped, not the set

@@ -70,7 +70,9 @@ class Difference:
 
         Each set keeps its own paired resamples, but their order is shuffled per set (a seeded permutation,
         the same for a and b), so that one resample of the mean draws each set's trials independently: sets
-        whose resamples came from one seed's counts would otherwise be resampled in lockstep.
+        whose resamples came from one seed's counts would otherwise be resampled in lockstep. With one set this
+        is exactly `Difference.paired`. A NaN resample of any set makes that resample of the mean NaN, and it is
+        left out of the interval (as `paired_interval` leaves out NaN differences).
         """
         if not parts:
             raise ValueError("mean_over_sets needs at least one data set")
