@@ -72,6 +72,7 @@ class LFADSConfig:
     sv_early_stop: bool = False
     monitor: str = "auto"  # auto: valid_sv_nll with sv_early_stop, else valid_recon; or one of MONITORS
     valid_frac: float = 0.2
+    refit: bool = False  # after early stopping chose the epoch: train again on every train trial (torch_core)
     n_samples: int = 0  # 0: posterior mean; N: average of N posterior samples
     predict_batch: int = 256
     cpu_threads: int = 1  # torch CPU threads during fit/predict (0: torch's default)

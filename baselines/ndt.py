@@ -76,6 +76,7 @@ class NDTConfig:
     span_ramp_end: int = 12000
     valid_frac: float = 0.2
     valid_seed: int = 0  # the internal validation split; fixed across model seeds
+    refit: bool = False  # after early stopping chose the epoch: train again on every train trial (torch_core)
     predict_batch: int = 256
     cpu_threads: int = 1
     lr: float = 1e-3

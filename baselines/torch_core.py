@@ -11,6 +11,10 @@ checkpointed in run_dir (reloaded with `torch.load(..., weights_only=True)`), a 
 losses (silent when not a terminal) and `run_dir/curves.csv` (epoch, train_loss, valid_loss, extras).
 bf16 autocast is used only on CUDA. Importing this module imports torch: only neural baselines do.
 
+A baseline whose config sets `refit: true` (NDT, STNDT, LFADS) trains twice: the selection fit above on the
+internal split chooses the epoch, then a refit on every train trial replays the selection fit's learning rates
+up to that epoch with as many optimiser steps per epoch, and keeps its last weights (`refitting`).
+
 Sweeps and schedulers (nlb_suite.sweep) reach every Trainer through `training_hooks(TrainHooks(...))`
 around `Baseline.fit`: a per-epoch `report` callback that can snapshot the whole trainer (`EpochEnd.state()`:
 weights, optimiser, schedule, best weights, curves, RNG) and a `resume` snapshot to continue from, with a
@@ -38,7 +42,8 @@ from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError, check_choice, check_field
-from nlb_suite.runs import CURVES_FILE
+from nlb_suite.internal_validation import score_trials
+from nlb_suite.runs import CURVES_FILE, REFIT_CURVES_FILE
 
 SCHEDULES = ("cosine", "plateau", "none")
 StepFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
@@ -163,24 +168,62 @@ class TorchBaseline(Baseline):
         self.device = device_of(context.device)
         self.model: Optional[torch.nn.Module] = None
         self.valid_ids: Optional[np.ndarray] = None  # set by the fit (internal_split)
+        self.selection: Optional[dict] = None  # set by a fit with `refit: true` (selection_fit)
 
     def validation_trials(self) -> Optional[np.ndarray]:
-        """The train trials the fit held back for validation (early stopping; run.json `internal_validation`)."""
+        """The train trials the fit held back for validation (early stopping; run.json `internal_validation`);
+        None after a refit, which trains on them."""
         return self.valid_ids
 
+    def selection_fit(self) -> Optional[dict]:
+        """After a refit: the selection fit's scores on its validation trials and the epochs it chose."""
+        return self.selection
+
     def fit(self, train: TrialSet) -> None:
-        """`_fit` under the CPU compute settings (threads, denormals flushed; cpu_compute)."""
+        """`_fit` under the CPU compute settings (threads, denormals flushed; cpu_compute); with `refit: true`,
+        a second `_fit` on every train trial for the epochs the first chose (`refit_all`)."""
         with cpu_compute(self.config.cpu_threads, self.device):
+            if not getattr(self.config, "refit", False):
+                self._fit(train)
+                return
+            self.refit_all(train)
+
+    def refit_all(self, train: TrialSet) -> None:
+        """Selection fit on the internal split, its scores on the validation trials, then the refit."""
+        if active_hooks() is not None:
+            raise NLBInputError(f"baseline {self.name}: refit=true cannot run inside a sweep (a sweep scores each "
+                                "trial on its validation trials); run the chosen config with `nlb-eval run`")
+        with recorded_fits() as fits:
             self._fit(train)
+        if len(fits) != 1:
+            raise RuntimeError(f"baseline {self.name}: refit expects one Trainer.fit per fit (got {len(fits)})")
+        chosen = fits[0]
+        valid_ids = self.valid_ids
+        scores = score_trials(self.predict(train), train, valid_ids)
+        plan = RefitPlan(lrs=chosen.lrs[:chosen.best_epoch + 1],
+                         batches_per_epoch=math.ceil(chosen.n_train / chosen.batch_size))
+        with refitting(plan):
+            self._fit(train)
+        self.valid_ids = None
+        self.selection = {**scores, "n_trials": int(len(valid_ids)),
+                          "trial_ids": [int(t) for t in np.asarray(train.trial_ids)[valid_ids]],
+                          "best_epoch": chosen.best_epoch, "epochs_run": len(chosen.lrs),
+                          "refit_epochs": len(plan.lrs), "refit_trials": train.n_trials,
+                          "batches_per_epoch": plan.batches_per_epoch}
 
     def _fit(self, train: TrialSet) -> None:
         raise NotImplementedError
 
     def hold_out(self, n: int, frac: float, seed: int | np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(train, valid) index tensors on the device from `internal_split`; the valid ones are kept for
-        `validation_trials()`."""
-        train_np, self.valid_ids = internal_split(n, frac, seed)
-        return (torch.as_tensor(train_np, device=self.device), torch.as_tensor(self.valid_ids, device=self.device))
+        `validation_trials()`. In a refit: every trial trains and none validates (a Generator still advances
+        by the same draw, so a baseline's later draws from it match the selection fit's)."""
+        train_np, valid_np = internal_split(n, frac, seed)
+        if active_refit() is not None:
+            train_np, valid_np = np.arange(n), valid_np[:0]
+        else:
+            self.valid_ids = valid_np
+        return torch.as_tensor(train_np, device=self.device), torch.as_tensor(valid_np, device=self.device)
 
     def fit_shape(self, train: TrialSet) -> tuple[int, int, int]:
         """(trials, bins, held-in neurons) of `train`; one line if it has no held-out spikes or under 2 trials."""
@@ -221,8 +264,8 @@ def warmup_cosine(epoch: int, settings: TrainSettings) -> float:
 class CurveWriter:
     """Appends one row per epoch to run_dir/curves.csv (columns fixed by the first row)."""
 
-    def __init__(self, run_dir: Optional[Path]):
-        self.path = Path(run_dir) / CURVES_FILE if run_dir is not None else None
+    def __init__(self, run_dir: Optional[Path], file_name: str = CURVES_FILE):
+        self.path = Path(run_dir) / file_name if run_dir is not None else None
         self.columns: Optional[list[str]] = None
         self.rows: list[dict[str, float]] = []
 
@@ -232,7 +275,7 @@ class CurveWriter:
         if self.path is None:
             return
         if self.columns is None:
-            head = ["epoch", "train_loss", "valid_loss"]
+            head = ["epoch", "train_loss"] + (["valid_loss"] if "valid_loss" in row else [])
             self.columns = head + [k for k in row if k not in head]
             with self.path.open("w", newline="") as fh:
                 csv.writer(fh).writerow(self.columns)
@@ -296,6 +339,55 @@ def active_hooks() -> Optional[TrainHooks]:
     return _ACTIVE_HOOKS.get()
 
 
+@dataclass
+class FitSummary:
+    """What a finished `Trainer.fit` chose: its kept epoch, the learning rate of each epoch run, its batching."""
+
+    best_epoch: int
+    lrs: list[float]
+    n_train: int
+    batch_size: int
+
+
+@dataclass
+class RefitPlan:
+    """A refit's schedule: one learning rate per epoch (the selection fit's, up to its kept epoch) and the
+    optimiser steps per epoch (the selection fit's, so the larger trial set gets larger batches)."""
+
+    lrs: list[float]
+    batches_per_epoch: int
+
+
+_REFIT: ContextVar[Optional[RefitPlan]] = ContextVar("nlb_suite_refit", default=None)
+_FIT_RECORDS: ContextVar[Optional[list[FitSummary]]] = ContextVar("nlb_suite_fit_records", default=None)
+
+
+@contextlib.contextmanager
+def refitting(plan: RefitPlan) -> Iterator[None]:
+    """Every `Trainer.fit` inside the block follows `plan` on all its trials, without validation."""
+    token = _REFIT.set(plan)
+    try:
+        yield
+    finally:
+        _REFIT.reset(token)
+
+
+def active_refit() -> Optional[RefitPlan]:
+    """The plan of the innermost `refitting` block (None outside one)."""
+    return _REFIT.get()
+
+
+@contextlib.contextmanager
+def recorded_fits() -> Iterator[list[FitSummary]]:
+    """A list that collects a `FitSummary` of each `Trainer.fit` finished inside the block."""
+    fits: list[FitSummary] = []
+    token = _FIT_RECORDS.set(fits)
+    try:
+        yield fits
+    finally:
+        _FIT_RECORDS.reset(token)
+
+
 class Trainer:
     """Epoch loop with AdamW, clipping, LR schedule, early stopping, checkpoints and curves."""
 
@@ -304,6 +396,7 @@ class Trainer:
         self.module, self.settings, self.device = module, settings, device
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.checkpoint = self.run_dir / f"{name}_best.pt" if self.run_dir is not None else None
+        self.refit_weights = self.run_dir / f"{name}_refit.pt" if self.run_dir is not None else None
         self.optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr,
                                            weight_decay=settings.weight_decay)
         self.curves = CurveWriter(self.run_dir)
@@ -405,36 +498,20 @@ class Trainer:
         Returns the curve rows; the module ends with the best weights.
         """
         s = self.settings
+        plan = _REFIT.get()
+        if plan is not None:
+            return self._refit(n_train, step, plan, progress)
         hooks = _ACTIVE_HOOKS.get() or TrainHooks()
         scheduler = self.scheduler = self._scheduler()
         start, stopped = self._restore(hooks.resume) if hooks.resume is not None else (0, False)
         epochs = range(start, s.max_epochs) if hooks.train and not stopped else range(0)
         bar = tqdm(epochs, desc="train", disable=None if progress is None else not progress, leave=False)
         for epoch in bar:
-            self.module.train()
-            sums: dict[str, float] = {}
-            n_seen, grad_max, clipped = 0, 0.0, 0
-            t0 = time.perf_counter()
-            for idx in batch_indices(n_train, s.batch_size, self.device):
-                self.optimizer.zero_grad(set_to_none=True)
-                loss, logs = step(idx, epoch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
-                loss.backward()
-                norm = float(torch.nn.utils.clip_grad_norm_(self.module.parameters(), s.grad_clip))
-                grad_max, clipped = max(grad_max, norm), clipped + (norm > s.grad_clip)
-                self.optimizer.step()
-                w = len(idx)
-                n_seen += w
-                for k, v in {"train_loss": float(loss.detach()), **logs}.items():
-                    sums[k] = sums.get(k, 0.0) + w * float(v)
-            train_s = time.perf_counter() - t0  # float(loss) above synchronises CUDA every step
+            trained = self._train_epoch(n_train, s.batch_size, step, epoch)
             self.module.eval()
             with torch.no_grad():
                 valid = validate(epoch)
-            row = {"epoch": epoch, **{k: v / n_seen for k, v in sums.items()}, **valid,
-                   "lr": self.optimizer.param_groups[0]["lr"], "train_s": train_s,
-                   "grad_norm_max": grad_max, "clipped_steps": clipped}
+            row = {"epoch": epoch, **trained.pop("losses"), **valid, **trained}
             self.curves.write(row)
             value = float(valid[s.monitor])
             if value < self.best_value or self.best_epoch < 0:
@@ -456,4 +533,52 @@ class Trainer:
                 break
         bar.close()
         self.load_best()
+        records = _FIT_RECORDS.get()
+        if records is not None:
+            records.append(FitSummary(self.best_epoch, [float(r["lr"]) for r in self.curves.rows], n_train,
+                                      s.batch_size))
         return self.curves.rows
+
+    def _train_epoch(self, n_train: int, batch_size: int, step: StepFn, epoch: int) -> dict:
+        """One pass of optimiser steps over shuffled batches: {"losses": trial-weighted means, "lr", "train_s",
+        "grad_norm_max", "clipped_steps"}."""
+        self.module.train()
+        sums: dict[str, float] = {}
+        n_seen, grad_max, clipped = 0, 0.0, 0
+        t0 = time.perf_counter()
+        for idx in batch_indices(n_train, batch_size, self.device):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, logs = step(idx, epoch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+            loss.backward()
+            norm = float(torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.settings.grad_clip))
+            grad_max, clipped = max(grad_max, norm), clipped + (norm > self.settings.grad_clip)
+            self.optimizer.step()
+            w = len(idx)
+            n_seen += w
+            for k, v in {"train_loss": float(loss.detach()), **logs}.items():
+                sums[k] = sums.get(k, 0.0) + w * float(v)
+        train_s = time.perf_counter() - t0  # float(loss) above synchronises CUDA every step
+        return {"losses": {k: v / n_seen for k, v in sums.items()}, "lr": self.optimizer.param_groups[0]["lr"],
+                "train_s": train_s, "grad_norm_max": grad_max, "clipped_steps": clipped}
+
+    def _refit(self, n_train: int, step: StepFn, plan: RefitPlan, progress: Optional[bool]) -> list[dict]:
+        """Train `len(plan.lrs)` epochs at the plan's learning rates, `plan.batches_per_epoch` steps each, with
+        no validation; keep the last weights (saved as `<name>_refit.pt`) and log to refit_curves.csv."""
+        batch_size = math.ceil(n_train / plan.batches_per_epoch)
+        curves = CurveWriter(self.run_dir, REFIT_CURVES_FILE)
+        bar = tqdm(range(len(plan.lrs)), desc="refit", disable=None if progress is None else not progress,
+                   leave=False)
+        for epoch in bar:
+            for group in self.optimizer.param_groups:
+                group["lr"] = plan.lrs[epoch]
+            trained = self._train_epoch(n_train, batch_size, step, epoch)
+            row = {"epoch": epoch, **trained.pop("losses"), **trained}
+            curves.write(row)
+            bar.set_postfix(train=f"{row['train_loss']:.4g}")
+        bar.close()
+        self.module.eval()
+        if self.refit_weights is not None:
+            torch.save(self.module.state_dict(), self.refit_weights)
+        return curves.rows

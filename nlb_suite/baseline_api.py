@@ -107,6 +107,12 @@ class Baseline(ABC):
         model selection use, never the eval trials."""
         return None
 
+    def selection_fit(self) -> Optional[dict[str, Any]]:
+        """After a refit on every train trial (one that trained on its validation trials, so
+        `validation_trials()` is None): the selection fit's scores on them and the epochs it chose (run.json
+        `selection_fit`); None otherwise."""
+        return None
+
     def latents(self, trials: TrialSet) -> Optional[np.ndarray]:
         """The model's latent state (trials, bins, dims) in the trials' windows, from held-in spikes, or None.
 

@@ -34,7 +34,7 @@ from . import __version__
 from .baseline_api import Rates, TrialSet
 from .errors import NLBInputError, input_error
 from .h5io import sha256_file
-from .internal_validation import FIELD, score_trials
+from .internal_validation import FIELD, SELECTION_FIELD, score_trials
 from .jsonio import write_json
 from .outputs import replace_folder
 from .runs import (
@@ -89,6 +89,10 @@ def read_member(path: str | Path) -> Member:
     record = read_run(path)
     run_json = record.path / "run.json"
     val = record.info.get(FIELD)
+    if val is None and record.info.get(SELECTION_FIELD) is not None:
+        raise NLBInputError(f"{run_json}: {FIELD}: null, because the run was refitted on all train trials "
+                            "(refit: true) and its rates have seen the validation trials; ensemble runs fitted "
+                            "without refit")
     score = val.get("co-bps") if isinstance(val, dict) else None
     ids = val.get("trial_ids") if isinstance(val, dict) else None
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not np.isfinite(score) \

@@ -3,7 +3,9 @@
 A trained baseline holds back some train trials (`Baseline.validation_trials()`); the run scores its rates
 on them like the benchmark scores eval trials (co-bps of the held-out neurons, fp-bps of the forward bins,
 null = the mean rate over those trials) and records the result in run.json under `internal_validation`.
-`nlb-eval ensemble` ranks and sizes ensembles by it; nothing here reads the eval trials.
+`nlb-eval ensemble` ranks and sizes ensembles by it; nothing here reads the eval trials. A run refitted on all
+train trials (`refit: true`) has trained on them: it records its selection fit's score under `selection_fit`
+and none under `internal_validation`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .errors import NLBInputError
 from .metrics import bits_per_spike
 
 FIELD = "internal_validation"  # the run.json key
+SELECTION_FIELD = "selection_fit"  # run.json: a refit run's selection-fit scores (its own FIELD is null)
 
 
 def score_trials(rates: Rates, trials: TrialSet, idx: np.ndarray) -> dict[str, Optional[float]]:

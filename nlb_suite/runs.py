@@ -41,7 +41,7 @@ from .datasets.specs import check_bin, get_dataset
 from .errors import ConfigFieldError, NLBInputError, input_error
 from .h5io import sha256_file
 from .internal_validation import FIELD as VALIDATION_FIELD
-from .internal_validation import internal_validation
+from .internal_validation import SELECTION_FIELD, internal_validation
 from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, make_temp_dir, replace_folder
 from .rate_check import check_rates
@@ -309,6 +309,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
+            SELECTION_FIELD: model.selection_fit(),
             SUBMISSION_FIELD: sha256_file(work / "submission.h5"), FILES_FIELD: written_files(work),
         })
     except BaseException:
@@ -326,6 +327,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
 
 
 CURVES_FILE = "curves.csv"  # a trained baseline's log in its run folder: one row per epoch or step, loss columns
+REFIT_CURVES_FILE = "refit_curves.csv"  # the log of a refit on all train trials (`refit: true`), no validation
 # curves.csv columns that log the schedule and the optimiser, not a loss (the report plots the others as losses)
 CURVE_BOOKKEEPING = ("lr", "train_s", "grad_norm_max", "clipped_steps", "unmasked_steps")
 SUBMISSION_FIELD = "submission_sha256"  # run.json: the submission.h5 its metrics describe (read_run checks it)
