@@ -1,0 +1,205 @@
+"""`refit: true`: the selection fit chooses the epoch on the internal split, the refit trains on every train
+trial at the selection fit's learning rates with as many steps per epoch; run.json keeps the selection fit's
+validation scores apart, ensemble and sweeps refuse refit runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import baselines.torch_core as torch_core  # noqa: E402
+from baselines.lfads import LFADSBaseline, LFADSConfig  # noqa: E402
+from baselines.ndt import NDTBaseline, NDTConfig  # noqa: E402
+from baselines.torch_core import (  # noqa: E402
+    RefitPlan,
+    Trainer,
+    TrainHooks,
+    TrainSettings,
+    internal_split,
+    recorded_fits,
+    refitting,
+    training_hooks,
+)
+from nlb_suite.baseline_api import RunContext  # noqa: E402
+from nlb_suite.errors import NLBInputError  # noqa: E402
+from nlb_suite.internal_validation import score_trials  # noqa: E402
+from nlb_suite.seeding import seed_everything  # noqa: E402
+from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
+
+N_IN, N_OUT, T, FWD = 6, 2, 10, 3
+NDT_TINY = dict(n_layers=1, n_heads=2, ffn_dim=8, dropout=0.1, dropout_embedding=0.1, dropout_rates=0.1,
+                context_forward=3, context_backward=3, max_span=2, span_ramp_start=1, span_ramp_end=2, batch_size=8,
+                max_epochs=8, patience=8, warmup_epochs=1, lr=3e-3, valid_frac=0.25)
+LFADS_TINY = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
+                  max_epochs=6, patience=6, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="plateau",
+                  plateau_patience=0, plateau_factor=0.5, sv_rate=0.2)
+
+
+def context(run_dir=None, seed: int = 3) -> RunContext:
+    return RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=N_IN, n_heldout=N_OUT, n_forward_bins=FWD,
+                      seed=seed, run_dir=run_dir)
+
+
+def trials(n: int = 16):
+    return poisson_trials(n, T, N_IN, N_OUT, FWD, seed=1, rate=0.5, first_id=200)
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ----- the Trainer ---------------------------------------------------------------------------------
+
+def test_a_refit_replays_the_plan_on_every_trial_without_validating(tmp_path):
+    """10 trials, 2 steps per epoch: batches of 5 covering all 10 each epoch, at the plan's learning rate; no
+    validation; the last weights are kept and saved as <name>_refit.pt."""
+    seed_everything(0)
+    module = torch.nn.Linear(3, 1)
+    seen: list[tuple[int, list[int], float]] = []
+    x = torch.randn(10, 3)
+
+    def step(idx, epoch):
+        seen.append((epoch, idx.tolist(), trainer.optimizer.param_groups[0]["lr"]))
+        return (module(x[idx]) ** 2).mean(), {}
+
+    def validate(epoch):
+        raise AssertionError("a refit must not validate")
+
+    trainer = Trainer(module, TrainSettings(lr=1.0, batch_size=4, max_epochs=50), torch.device("cpu"), tmp_path,
+                      name="m")
+    with refitting(RefitPlan(lrs=[0.1, 0.05, 0.01], batches_per_epoch=2)):
+        rows = trainer.fit(10, step, validate)
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and [r["lr"] for r in rows] == [0.1, 0.05, 0.01]
+    for epoch, lr in enumerate([0.1, 0.05, 0.01]):
+        batches = [ids for e, ids, _ in seen if e == epoch]
+        assert [len(b) for b in batches] == [5, 5] and sorted(sum(batches, [])) == list(range(10))
+        assert {r for e, _, r in seen if e == epoch} == {lr}
+    assert trainer.best_epoch == -1 and not (tmp_path / "m_best.pt").exists()  # no selection in a refit
+    saved = torch.load(tmp_path / "m_refit.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in module.state_dict().items())
+    written = read_csv(tmp_path / "refit_curves.csv")
+    assert list(written[0]) == ["epoch", "train_loss", "lr", "train_s", "grad_norm_max", "clipped_steps"]
+    assert not (tmp_path / "curves.csv").exists()
+
+
+def test_a_plain_fit_records_the_epoch_it_kept_and_each_epochs_learning_rate():
+    seed_everything(0)
+    module = torch.nn.Linear(2, 1)
+    x = torch.randn(6, 2)
+    losses = iter([3.0, 1.0, 2.0, 1.0, 5.0])  # the first of two equal minima is kept
+
+    def step(idx, epoch):
+        return (module(x[idx]) ** 2).mean(), {}
+
+    trainer = Trainer(module, TrainSettings(lr=0.1, batch_size=4, max_epochs=5, patience=5), torch.device("cpu"))
+    with recorded_fits() as fits:
+        rows = trainer.fit(6, step, lambda epoch: {"valid_loss": next(losses)})
+    assert len(fits) == 1
+    assert fits[0].best_epoch == 1 == trainer.best_epoch
+    assert fits[0].lrs == [r["lr"] for r in rows] and len(fits[0].lrs) == 5
+    assert (fits[0].n_train, fits[0].batch_size) == (6, 4)
+
+
+def test_hold_out_in_a_refit_trains_every_trial_and_advances_the_generator_alike():
+    """LFADS draws its sample-validation mask after the split: a refit must draw the same mask."""
+    model = NDTBaseline(NDTConfig(**NDT_TINY), context())
+    plain_rng, refit_rng = np.random.default_rng(4), np.random.default_rng(4)
+    train, valid = model.hold_out(10, 0.3, plain_rng)
+    assert len(valid) == 3 and model.validation_trials().tolist() == valid.tolist()
+    with refitting(RefitPlan(lrs=[1e-3], batches_per_epoch=1)):
+        all_train, none_valid = model.hold_out(10, 0.3, refit_rng)
+    assert all_train.tolist() == list(range(10)) and none_valid.numel() == 0
+    assert model.validation_trials().tolist() == valid.tolist()  # the selection fit's, until refit_all drops them
+    assert plain_rng.random() == refit_rng.random()
+    assert train.tolist() == internal_split(10, 0.3, np.random.default_rng(4))[0].tolist()
+
+
+# ----- NDT and LFADS -------------------------------------------------------------------------------
+
+def test_ndt_refit_keeps_the_selection_fits_scores_and_trains_every_trial_for_its_epochs(tmp_path, monkeypatch):
+    """The selection fit is the plain fit (same scores, bit for bit); the refit runs its kept epoch + 1 epochs
+    at its learning rates on all 16 trials in as many steps (12 train trials, batch 8: 2 steps, so batches of
+    8); validation_trials() is then None and the rates differ from the plain fit's."""
+    data = trials()
+    plain = NDTBaseline(NDTConfig(**NDT_TINY), context(tmp_path / "plain"))
+    (tmp_path / "plain").mkdir()
+    plain.fit(data)
+    valid_ids = plain.validation_trials()
+    plain_scores = score_trials(plain.predict(data), data, valid_ids)
+    plain_curves = read_csv(tmp_path / "plain" / "curves.csv")
+    kept = int(min(plain_curves, key=lambda r: float(r["valid_nll"]))["epoch"])
+
+    calls: list[tuple[int, int]] = []
+    real = torch_core.batch_indices
+
+    def spy(n, batch_size, device, shuffle=True):
+        calls.append((n, batch_size))
+        return real(n, batch_size, device, shuffle)
+
+    monkeypatch.setattr(torch_core, "batch_indices", spy)
+    (tmp_path / "refit").mkdir()
+    model = NDTBaseline(NDTConfig(**NDT_TINY, refit=True), context(tmp_path / "refit"))
+    model.fit(data)
+    sel = model.selection_fit()
+    assert sel["co-bps"] == plain_scores["co-bps"] and sel["fp-bps"] == plain_scores["fp-bps"]
+    assert sel["trial_ids"] == [200 + int(i) for i in valid_ids] and sel["n_trials"] == 4
+    assert (sel["best_epoch"], sel["epochs_run"], sel["refit_epochs"]) == (kept, 8, kept + 1)
+    assert (sel["refit_trials"], sel["batches_per_epoch"]) == (16, 2)
+    assert calls == [(12, 8)] * 8 + [(16, 8)] * (kept + 1)
+    refit_rows = read_csv(tmp_path / "refit" / "refit_curves.csv")
+    assert [r["lr"] for r in refit_rows] == [r["lr"] for r in plain_curves[:kept + 1]]
+    assert model.validation_trials() is None
+    assert not np.allclose(model.predict(data).heldout, plain.predict(data).heldout)
+
+
+def test_lfads_refit_replays_a_plateau_schedule_and_keeps_its_sample_validation_mask(tmp_path):
+    """A plateau schedule cannot be rerun without validation: the refit replays the learning rates the
+    selection fit used, epoch by epoch."""
+    (tmp_path / "a").mkdir()
+    model = LFADSBaseline(LFADSConfig(**LFADS_TINY, refit=True), context(tmp_path / "a", seed=5))
+    model.fit(trials(20))
+    sel = model.selection_fit()
+    selection = read_csv(tmp_path / "a" / "curves.csv")
+    refit = read_csv(tmp_path / "a" / "refit_curves.csv")
+    assert len(refit) == sel["best_epoch"] + 1 and [r["lr"] for r in refit] == [r["lr"] for r in selection][:len(refit)]
+    assert len({r["lr"] for r in selection}) > 1  # the plateau did cut the rate
+    assert model.validation_trials() is None and (tmp_path / "a" / "lfads_refit.pt").exists()
+
+
+def test_refit_inside_a_sweep_is_refused():
+    model = NDTBaseline(NDTConfig(**NDT_TINY, refit=True), context())
+    with training_hooks(TrainHooks()), pytest.raises(NLBInputError) as err:
+        model.fit(trials())
+    assert str(err.value) == ("baseline ndt: refit=true cannot run inside a sweep (a sweep scores each trial on "
+                              "its validation trials); run the chosen config with `nlb-eval run`")
+
+
+# ----- through the CLI -----------------------------------------------------------------------------
+
+def test_cli_run_records_the_selection_fit_and_ensemble_refuses_the_refit_run(synthetic, tmp_path, capsys):
+    from nlb_suite.cli import main
+
+    folder = synthetic("mc_maze_small")
+    out = tmp_path / "ndt_refit"
+    assert main(["run", "ndt", "--dataset", "mc_maze_small", "--data", str(folder), "--profile", "fast", "--ci", "0",
+                 "--out", str(out), "--set", "max_epochs=3", "--set", "patience=3", "--set", "warmup_epochs=1",
+                 "--set", "refit=true"]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["internal_validation"] is None
+    sel = info["selection_fit"]
+    assert sel["refit_epochs"] == sel["best_epoch"] + 1 and sel["refit_trials"] == info["n_train_trials"]
+    assert sel["n_trials"] == len(sel["trial_ids"]) > 0 and np.isfinite(sel["co-bps"])
+    assert {"refit_curves.csv", "ndt_refit.pt", "curves.csv", "ndt_best.pt"} <= {p.name for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(["ensemble", str(out), "--out", str(tmp_path / "ens"), "--ci", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"nlb-eval ensemble: error: {out / 'run.json'}: internal_validation: null, because the run was "
+                   "refitted on all train trials (refit: true) and its rates have seen the validation trials; "
+                   "ensemble runs fitted without refit\n")
+    assert not (tmp_path / "ens").exists()
