@@ -230,13 +230,14 @@ def cell(*parts: tuple[float, np.ndarray, np.ndarray] | None) -> str:
     return Difference.mean_over_sets(parts).text()
 
 
-def pair_rows(per_seed: dict[int, dict], a: str, b: str) -> list[list[str]]:
-    """Table rows of `a - b`: one per data seed, then with several seeds the `mean` row (each seed's eval trials
-    resampled on their own)."""
-    rows = [[f"{a} - {b}", str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]] for s, res in per_seed.items()]
+def pair_rows(per_seed: dict[int, dict], a: str, b: str, label: str | None = None) -> list[list[str]]:
+    """Table rows of `a - b` (named `label`, default "a - b"): one per data seed, then with several seeds the
+    `mean` row (each seed's eval trials resampled on their own)."""
+    label = label or f"{a} - {b}"
+    rows = [[label, str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]] for s, res in per_seed.items()]
     if len(per_seed) > 1:
-        rows.append([f"{a} - {b}", "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
-                                             for k in METRICS]])
+        rows.append([label, "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
+                                      for k in METRICS]])
     return rows
 
 

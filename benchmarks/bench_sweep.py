@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+from bench_models import METRICS  # noqa: E402  (the paired cells come from there too)
+
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
@@ -161,16 +162,22 @@ def seconds_cell(value: float | None) -> str:
 
 def paired_cells(res: dict) -> list[str]:
     """PBT - default per metric with its paired 95% interval ('tie' when it holds 0)."""
-    from nlb_suite.report.paired import Difference
+    from bench_models import cell, paired_parts
 
-    cells = []
-    for k in METRICS:
-        ba, bb = res["boot"][PBT].get(k), res["boot"]["lfads"].get(k)
-        if ba is None or bb is None:
-            cells.append("-")
-            continue
-        cells.append(Difference.paired(res["metrics"][PBT][k] - res["metrics"]["lfads"][k], ba, bb).text())
-    return cells
+    return [cell(paired_parts(res, PBT, "lfads", k)) for k in METRICS]
+
+
+def paired_rows(results: dict) -> list[list[str]]:
+    """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
+    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own)."""
+    from bench_models import pair_rows
+
+    rows = []
+    for name in dict.fromkeys(n for n, _ in results):
+        per_seed = {s: res for (n, s), res in results.items() if n == name}
+        rows += [[name, seed, label, *cells]
+                 for label, seed, *cells in pair_rows(per_seed, PBT, "lfads", "lfads PBT - lfads default")]
+    return rows
 
 
 def collect(args, space: Path) -> dict:
@@ -212,8 +219,7 @@ def print_space(args, results: dict) -> None:
                  "train s (PBT: sweep wall)"], rows)
 
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
-    print_table(["dataset", "seed", "pair", *METRICS],
-                [[name, str(s), "lfads PBT - lfads default", *paired_cells(res)] for (name, s), res in results.items()])
+    print_table(["dataset", "seed", "pair", *METRICS], paired_rows(results))
 
     if "mc_maze_large" in names and len(names) > 1:
         print("\nshare of the mc_maze_large co-bps each set keeps (same data seed, same model)")

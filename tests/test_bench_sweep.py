@@ -1,0 +1,24 @@
+"""benchmarks/bench_sweep.py: the paired PBT - default rows, per data seed and their mean per dataset."""
+
+import numpy as np
+
+from support.bench_scripts import load_bench
+
+
+def seed(diff: float, n: int = 400) -> dict:
+    """A data seed where PBT - default co-bps is `diff` on all trials and every resample; no other metric."""
+    base = np.random.default_rng(int(abs(diff) * 1000)).normal(0.2, 0.01, n)
+    return {"metrics": {"lfads PBT": {"co-bps": 0.2 + diff}, "lfads": {"co-bps": 0.2}},
+            "boot": {"lfads PBT": {"co-bps": base + diff}, "lfads": {"co-bps": base}}}
+
+
+def test_paired_rows_give_each_seed_then_the_mean_per_dataset():
+    b = load_bench("bench_sweep")
+    pair = "lfads PBT - lfads default"
+    rows = b.paired_rows({("mc_maze_small", 0): seed(0.01), ("mc_maze_small", 1): seed(0.03),
+                          ("mc_maze_large", 0): seed(-0.02)})
+    assert rows == [["mc_maze_small", "0", pair, "+0.0100 [+0.0100, +0.0100]", "-", "-", "-"],
+                    ["mc_maze_small", "1", pair, "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
+                    ["mc_maze_small", "mean", pair, "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"],
+                    ["mc_maze_large", "0", pair, "-0.0200 [-0.0200, -0.0200]", "-", "-", "-"]]
+    assert b.paired_cells(seed(0.01)) == rows[0][3:]
