@@ -196,6 +196,13 @@ def test_cli_run_records_the_selection_fit_and_ensemble_refuses_the_refit_run(sy
     assert sel["refit_epochs"] == sel["best_epoch"] + 1 and sel["refit_trials"] == info["n_train_trials"]
     assert sel["n_trials"] == len(sel["trial_ids"]) > 0 and np.isfinite(sel["co-bps"])
     assert {"refit_curves.csv", "ndt_refit.pt", "curves.csv", "ndt_best.pt"} <= {p.name for p in out.iterdir()}
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    want = (f"the selection fit kept epoch {sel['best_epoch'] + 1} of {sel['epochs_run']} (validation co-bps "
+            f"{sel['co-bps']:.4g}, fp-bps {sel['fp-bps']:.4g} on {sel['n_trials']} trials); then trained again on all "
+            f"{sel['refit_trials']} train trials for {sel['refit_epochs']} epochs (refit_curves.csv); its training "
+            "curve is the selection fit&#x27;s")
+    assert page.count(want) == 2  # the curves section's note and the provenance card
     capsys.readouterr()
     assert main(["ensemble", str(out), "--out", str(tmp_path / "ens"), "--ci", "0"]) == 2
     err = capsys.readouterr().err

@@ -9,6 +9,7 @@ import warnings
 import yaml
 
 from ..errors import NLBInputError
+from ..internal_validation import SELECTION_FIELD
 from ..jsonio import dumps_json
 from ..sweep.lineage import stretches
 from ..table import short
@@ -202,6 +203,9 @@ def _curves_body(group: GroupData) -> str:
     parts = []
     if with_curves:
         parts.append(_plot(P.curves, group, with_curves, caption="Training curves from curves.csv.", missing=""))
+    for r in with_curves:
+        if r.record.info.get(SELECTION_FIELD):
+            parts.append(note(f"{r.label}: {refit_text(r.record.info[SELECTION_FIELD])}."))
     for r in group.runs:
         if r.curves is None:
             parts.append(empty(f"{r.label}: {r.curves_note}"
@@ -232,6 +236,8 @@ def _provenance_card(run: RunData) -> str:
             ("data SHA-256", shas), ("command", f"<code>{esc(info.get('command', '–'))}</code>")]
     if info.get("sweep"):
         rows.insert(1, ("tuned by", _sweep_cell(info["sweep"])))
+    if info.get(SELECTION_FIELD):
+        rows.insert(1, ("refit", esc(refit_text(info[SELECTION_FIELD]))))
     body = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
     config = yaml.safe_dump(run.record.config, sort_keys=False) if run.record.config else "(no config.yaml)"
     log_path = run.record.path / "log.txt"
@@ -239,6 +245,19 @@ def _provenance_card(run: RunData) -> str:
     return (f'<div><h4><span class="swatch" style="background:{run.color}"></span>{esc(run.label)}</h4>'
             f"<table>{body}</table><p><strong>config.yaml</strong></p><pre>{esc(config)}</pre>"
             f"<p><strong>log.txt (last lines)</strong></p><pre>{esc(log_tail)}</pre></div>")
+
+
+def refit_text(selection: dict) -> str:
+    """What a `refit: true` run did: the selection fit's choice and score, then the refit (run.json
+    `selection_fit`)."""
+    fp, best = selection.get("fp-bps"), selection.get("best_epoch")
+    kept = best + 1 if isinstance(best, int) else "?"  # counted from 1, as the refit's epochs are
+    return (f"the selection fit kept epoch {kept} of {selection.get('epochs_run', '?')} "
+            f"(validation co-bps {short(selection.get('co-bps'))}"
+            + ("" if fp is None else f", fp-bps {short(fp)}")
+            + f" on {selection.get('n_trials', '?')} trials); then trained again on all "
+            f"{selection.get('refit_trials', '?')} train trials for {selection.get('refit_epochs', '?')} epochs "
+            "(refit_curves.csv); its training curve is the selection fit's")
 
 
 def _sweep_cell(sweep: dict) -> str:
