@@ -12,6 +12,10 @@ trials:
    smallest on a tie). Runs that share fewer than `MIN_SHARED` validation trials cannot be sized this way:
    give `size`.
 
+A run refitted on all train trials (`refit: true`) has trained on its validation trials: it is ranked by its
+selection fit's score (run.json `selection_fit`, the same trials held back), holds back no trial for the
+size choice, so an ensemble with such a member needs `size`, and gets no validation score of its own.
+
 Rates are averaged arithmetically, every array of the submission group (forward rates when every member
 has them). The new folder holds what a run holds (submission.h5, metrics/intervals/per-neuron co-bps in
 phase val, config.yaml, run.json with `ensemble`: members, ranking, the size table and the rule), so
@@ -58,9 +62,10 @@ class Member:
     """One run of the ensemble: its record, its internal validation score and its submission group."""
 
     record: RunRecord
-    score: float  # internal-validation co-bps
-    valid_ids: list[int]
+    score: float  # internal-validation co-bps (a refit run: its selection fit's)
+    valid_ids: list[int]  # the train trials its rates have not seen (none for a refit run)
     rates: dict[str, np.ndarray]
+    refit: bool = False  # trained again on every train trial after its selection fit
 
     @property
     def path(self) -> Path:
@@ -89,22 +94,31 @@ def read_member(path: str | Path) -> Member:
     record = read_run(path)
     run_json = record.path / "run.json"
     val = record.info.get(FIELD)
-    if val is None and record.info.get(SELECTION_FIELD) is not None:
-        raise NLBInputError(f"{run_json}: {FIELD}: null, because the run was refitted on all train trials "
-                            "(refit: true) and its rates have seen the validation trials; ensemble runs fitted "
-                            "without refit")
+    refit = val is None and record.info.get(SELECTION_FIELD) is not None
+    field = SELECTION_FIELD if refit else FIELD
+    if refit:
+        val = record.info[SELECTION_FIELD]
     score = val.get("co-bps") if isinstance(val, dict) else None
     ids = val.get("trial_ids") if isinstance(val, dict) else None
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not np.isfinite(score) \
             or not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        raise NLBInputError(f"{run_json}: {FIELD}: missing or malformed (expected {{\"co-bps\": number, "
+        raise NLBInputError(f"{run_json}: {field}: missing or malformed (expected {{\"co-bps\": number, "
                             "\"trial_ids\": [int, ...]}, which `nlb-eval run` records for baselines with an "
                             "internal validation split: ndt, stndt, lfads)")
     groups = read_submission(record.path / "submission.h5")
     key = record.info.get("result_key")
     if key not in groups:
         raise NLBInputError(f"{record.path / 'submission.h5'}: no group {key!r} (run.json result_key)")
-    return Member(record, float(score), ids, groups[key])
+    return Member(record, float(score), [] if refit else ids, groups[key], refit)
+
+
+def check_sizable(members: list[Member]) -> None:
+    """Choosing the size needs trials no member trained on: one line naming a refit member otherwise."""
+    refit = next((m for m in members if m.refit), None)
+    if refit is not None:
+        raise NLBInputError(f"{refit.path}: refitted on all train trials (refit: true), so its rates have seen "
+                            "the validation trials the ensemble size is chosen on: give --size K to average the "
+                            "top K runs by their (selection fits') validation co-bps")
 
 
 def check_compatible(members: list[Member]) -> None:
@@ -198,6 +212,7 @@ def select(members: list[Member], train: TrialSet, size: Optional[int] = None, m
     if size is not None:
         return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps", [],
                          shared_ids)
+    check_sizable(members)
     check_shared(members)
     row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}
     missing = [t for t in shared_ids if t not in row_of]
@@ -250,8 +265,9 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
     members = [read_member(p) for p in paths]
     check_compatible(members)
     size_range(len(members), size, min_size, max_size)  # before minutes of loading
-    if size is None:
-        check_shared(members)  # before minutes of loading
+    if size is None:  # before minutes of loading
+        check_sizable(members)
+        check_shared(members)
     info = members[0].record.info
     folder = _check_data(members, Path(data) if data is not None else None)
     t0 = time.perf_counter()
@@ -322,7 +338,7 @@ def _record(selection: Selection) -> dict[str, Any]:
         "size": selection.size, "rule": selection.rule, "n_shared_validation_trials": len(selection.shared_ids),
         "members": [str(m.path) for m in selection.members],
         "ranking": [{"run": str(m.path), "baseline": m.record.info.get("baseline"), "seed": m.record.info.get("seed"),
-                     "validation co-bps": m.score, "chosen": i < selection.size}
+                     "validation co-bps": m.score, "refit": m.refit, "chosen": i < selection.size}
                     for i, m in enumerate(selection.ranked)],
         "sizes": selection.table,
     }

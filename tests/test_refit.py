@@ -182,31 +182,49 @@ def test_refit_inside_a_sweep_is_refused():
 
 # ----- through the CLI -----------------------------------------------------------------------------
 
-def test_cli_run_records_the_selection_fit_and_ensemble_refuses_the_refit_run(synthetic, tmp_path, capsys):
+def test_cli_run_records_the_selection_fit_and_ensemble_ranks_refit_runs_by_it(synthetic, tmp_path, capsys):
+    """Two refit runs: run.json keeps the selection fits' scores, the report says what the refit did, and
+    `ensemble` ranks them by those scores but will not choose a size on trials they trained on."""
     from nlb_suite.cli import main
 
     folder = synthetic("mc_maze_small")
-    out = tmp_path / "ndt_refit"
-    assert main(["run", "ndt", "--dataset", "mc_maze_small", "--data", str(folder), "--profile", "fast", "--ci", "0",
-                 "--out", str(out), "--set", "max_epochs=3", "--set", "patience=3", "--set", "warmup_epochs=1",
-                 "--set", "refit=true"]) == 0
-    info = json.loads((out / "run.json").read_text())
-    assert info["internal_validation"] is None
-    sel = info["selection_fit"]
-    assert sel["refit_epochs"] == sel["best_epoch"] + 1 and sel["refit_trials"] == info["n_train_trials"]
-    assert sel["n_trials"] == len(sel["trial_ids"]) > 0 and np.isfinite(sel["co-bps"])
-    assert {"refit_curves.csv", "ndt_refit.pt", "curves.csv", "ndt_best.pt"} <= {p.name for p in out.iterdir()}
-    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    outs, selections = [], []
+    for seed in (0, 1):
+        out = tmp_path / f"ndt_refit{seed}"
+        assert main(["run", "ndt", "--dataset", "mc_maze_small", "--data", str(folder), "--profile", "fast",
+                     "--ci", "0", "--seed", str(seed), "--out", str(out), "--set", "max_epochs=3", "--set",
+                     "patience=3", "--set", "warmup_epochs=1", "--set", "refit=true"]) == 0
+        info = json.loads((out / "run.json").read_text())
+        assert info["internal_validation"] is None
+        sel = info["selection_fit"]
+        assert sel["refit_epochs"] == sel["best_epoch"] + 1 and sel["refit_trials"] == info["n_train_trials"]
+        assert sel["n_trials"] == len(sel["trial_ids"]) > 0 and np.isfinite(sel["co-bps"])
+        assert {"refit_curves.csv", "ndt_refit.pt", "curves.csv", "ndt_best.pt"} <= {p.name for p in out.iterdir()}
+        outs.append(out)
+        selections.append(sel)
+    sel = selections[0]
+    assert main(["report", str(outs[0]), "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
     want = (f"the selection fit kept epoch {sel['best_epoch'] + 1} of {sel['epochs_run']} (validation co-bps "
             f"{sel['co-bps']:.4g}, fp-bps {sel['fp-bps']:.4g} on {sel['n_trials']} trials); then trained again on all "
             f"{sel['refit_trials']} train trials for {sel['refit_epochs']} epochs (refit_curves.csv); its training "
             "curve is the selection fit&#x27;s")
     assert page.count(want) == 2  # the curves section's note and the provenance card
+
     capsys.readouterr()
-    assert main(["ensemble", str(out), "--out", str(tmp_path / "ens"), "--ci", "0"]) == 2
+    runs = [str(o) for o in outs]
+    assert main(["ensemble", *runs, "--out", str(tmp_path / "ens"), "--ci", "0"]) == 2
     err = capsys.readouterr().err
-    assert err == (f"nlb-eval ensemble: error: {out / 'run.json'}: internal_validation: null, because the run was "
-                   "refitted on all train trials (refit: true) and its rates have seen the validation trials; "
-                   "ensemble runs fitted without refit\n")
+    assert err == (f"nlb-eval ensemble: error: {outs[0]}: refitted on all train trials (refit: true), so its rates "
+                   "have seen the validation trials the ensemble size is chosen on: give --size K to average the top "
+                   "K runs by their (selection fits') validation co-bps\n")
     assert not (tmp_path / "ens").exists()
+    assert main(["ensemble", *runs, "--size", "1", "--out", str(tmp_path / "ens"), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    best = int(np.argmax([s["co-bps"] for s in selections]))
+    assert f"{selections[best]['co-bps']:.4f} (selection fit)" in out
+    info = json.loads((tmp_path / "ens" / "run.json").read_text())
+    assert info["internal_validation"] is None  # no trial is unseen by its member
+    ranking = info["ensemble"]["ranking"]
+    assert [r["run"] for r in ranking] == [runs[best], runs[1 - best]] and all(r["refit"] for r in ranking)
+    assert [r["validation co-bps"] for r in ranking] == [selections[best]["co-bps"], selections[1 - best]["co-bps"]]

@@ -13,10 +13,12 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     out, sel, metrics = build_ensemble(args.runs, args.out, size=args.size, data=args.data, ci=args.ci,
                                        seed=args.seed, overwrite=args.overwrite, min_size=args.min_size,
                                        max_size=args.max_size)
-    print("runs ranked by their own internal-validation co-bps (never the eval trials):")
+    print("runs ranked by their own internal-validation co-bps (never the eval trials; a refit run: its selection "
+          "fit's):")
     print_table(["rank", "run", "baseline", "seed", "validation co-bps", "in ensemble"],
-                [[i + 1, str(m.path), m.record.info.get("baseline"), m.record.info.get("seed"), f"{m.score:.4f}",
-                  "yes" if i < sel.size else "no"] for i, m in enumerate(sel.ranked)])
+                [[i + 1, str(m.path), m.record.info.get("baseline"), m.record.info.get("seed"),
+                  f"{m.score:.4f}" + (" (selection fit)" if m.refit else ""), "yes" if i < sel.size else "no"]
+                 for i, m in enumerate(sel.ranked)])
     if sel.table:
         print(f"\nco-bps of the average of the top k on the {len(sel.shared_ids)} validation trials all runs held back:")
         print_table(["k", "validation co-bps", "chosen"], [[r["k"], f"{r['co-bps']:.4f}", "yes" if r["k"] == sel.size
