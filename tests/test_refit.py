@@ -228,3 +228,24 @@ def test_cli_run_records_the_selection_fit_and_ensemble_ranks_refit_runs_by_it(s
     ranking = info["ensemble"]["ranking"]
     assert [r["run"] for r in ranking] == [runs[best], runs[1 - best]] and all(r["refit"] for r in ranking)
     assert [r["validation co-bps"] for r in ranking] == [selections[best]["co-bps"], selections[1 - best]["co-bps"]]
+
+
+def test_a_sweep_runs_its_trials_without_refit_and_refuses_a_refit_asked_for():
+    """The NDT mc_maze_small cpu profile refits; a sweep's trials are selection fits, so it sets refit=false
+    (named as its origin), and refit=true from --set or the space is one line."""
+    from nlb_suite.baseline_api import get_baseline
+    from nlb_suite.sweep.search import NO_REFIT, trial_overrides
+
+    ndt, smoothing = get_baseline("ndt"), get_baseline("smoothing")
+    overrides, origins = trial_overrides(ndt, {"max_epochs": 9, "lr": 1e-3}, {"lr": 2e-3}, "space.yaml: search space")
+    assert overrides == {"max_epochs": 9, "lr": 2e-3, "refit": False}
+    assert origins == {"max_epochs": "space.yaml: search space", "refit": NO_REFIT}
+    assert trial_overrides(smoothing, {}, {}, "s") == ({}, {})  # nothing to refit
+    tail = ("refit=true: a sweep scores every trial on its validation trials, which a refit trains on; sweep without "
+            "it, then `nlb-eval run --config SWEEPDIR/best_config.yaml --set refit=true`")
+    with pytest.raises(NLBInputError) as err:
+        trial_overrides(ndt, {}, {"refit": True}, "s")
+    assert str(err.value) == f"--set: {tail}"
+    with pytest.raises(NLBInputError) as err:
+        trial_overrides(ndt, {"refit": True}, {}, "space.yaml: search space")
+    assert str(err.value) == f"space.yaml: search space: {tail}"

@@ -170,6 +170,27 @@ def _trial_index(trial_id: str) -> int:
 
 # ----- the sweep ---------------------------------------------------------------------------------------
 
+NO_REFIT = "nlb-eval sweep: a trial is a selection fit"  # the origin of the refit=false a sweep sets
+
+
+def trial_overrides(cls: type, fixed: dict[str, Any], user: dict[str, Any],
+                    space_label: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(overrides every trial gets, the origin of those that do not come from --set): the space's fixed values
+    under the user's, and `refit: false` for a baseline that can refit, since a sweep scores each trial on
+    its validation trials, which a refit trains on (one line if --set asks for refit=true)."""
+    overrides = {**fixed, **user}
+    origins = {k: space_label for k in fixed if k not in user}
+    if "refit" in {f.name for f in dataclasses.fields(cls.Config)}:
+        if overrides.get("refit"):
+            who = "--set" if user.get("refit") else space_label
+            raise NLBInputError(f"{who}: refit=true: a sweep scores every trial on its validation trials, which a "
+                                "refit trains on; sweep without it, then `nlb-eval run --config SWEEPDIR/best_config"
+                                ".yaml --set refit=true`")
+        overrides["refit"] = False
+        origins["refit"] = NO_REFIT
+    return overrides, origins
+
+
 def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     """Run (or, with spec.resume, continue) a sweep and record it in spec.out; see the module docstring."""
     from ..baseline_api import RunContext, build_config, config_values, get_baseline, resolve_config
@@ -187,9 +208,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
         raise NLBInputError(f"baseline {spec.baseline}: no search space ({default_space_file(cls)} is missing) "
                             "(expected --space FILE.yaml)")
     device = "cuda" if spec.gpus_per_trial > 0 else resolve_device(spec.device)
-    overrides = {**space.fixed_for(spec.search), **spec.overrides}
     space_label = f"{spec.space_file or default_space_file(cls)}: search space"
-    from_space = {k: space_label for k in space.fixed_for(spec.search) if k not in spec.overrides}
+    overrides, from_space = trial_overrides(cls, space.fixed_for(spec.search), spec.overrides, space_label)
     values, origins, _ = config_values(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device,
                                        spec.config_file, override_origins=from_space)
     for corner in space.corners() or [{}]:  # every searched value, alone and in pairs, must make a valid config
