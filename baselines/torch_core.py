@@ -325,13 +325,18 @@ _ACTIVE_HOOKS: ContextVar[Optional[TrainHooks]] = ContextVar("nlb_suite_train_ho
 
 
 @contextlib.contextmanager
-def training_hooks(hooks: TrainHooks) -> Iterator[None]:
-    """Every `Trainer.fit` inside the block uses `hooks` (e.g. a sweep trial's checkpoint and resume)."""
-    token = _ACTIVE_HOOKS.set(hooks)
+def _bound(var: ContextVar, value):
+    """`var` holds `value` inside the block (yielded), and what it held before after it."""
+    token = var.set(value)
     try:
-        yield
+        yield value
     finally:
-        _ACTIVE_HOOKS.reset(token)
+        var.reset(token)
+
+
+def training_hooks(hooks: TrainHooks) -> contextlib.AbstractContextManager:
+    """Every `Trainer.fit` inside the block uses `hooks` (e.g. a sweep trial's checkpoint and resume)."""
+    return _bound(_ACTIVE_HOOKS, hooks)
 
 
 def active_hooks() -> Optional[TrainHooks]:
@@ -362,14 +367,9 @@ _REFIT: ContextVar[Optional[RefitPlan]] = ContextVar("nlb_suite_refit", default=
 _FIT_RECORDS: ContextVar[Optional[list[FitSummary]]] = ContextVar("nlb_suite_fit_records", default=None)
 
 
-@contextlib.contextmanager
-def refitting(plan: RefitPlan) -> Iterator[None]:
+def refitting(plan: RefitPlan) -> contextlib.AbstractContextManager:
     """Every `Trainer.fit` inside the block follows `plan` on all its trials, without validation."""
-    token = _REFIT.set(plan)
-    try:
-        yield
-    finally:
-        _REFIT.reset(token)
+    return _bound(_REFIT, plan)
 
 
 def active_refit() -> Optional[RefitPlan]:
@@ -377,15 +377,9 @@ def active_refit() -> Optional[RefitPlan]:
     return _REFIT.get()
 
 
-@contextlib.contextmanager
-def recorded_fits() -> Iterator[list[FitSummary]]:
-    """A list that collects a `FitSummary` of each `Trainer.fit` finished inside the block."""
-    fits: list[FitSummary] = []
-    token = _FIT_RECORDS.set(fits)
-    try:
-        yield fits
-    finally:
-        _FIT_RECORDS.reset(token)
+def recorded_fits() -> contextlib.AbstractContextManager[list[FitSummary]]:
+    """A list (yielded) that collects a `FitSummary` of each `Trainer.fit` finished inside the block."""
+    return _bound(_FIT_RECORDS, [])
 
 
 class Trainer:
