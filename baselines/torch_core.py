@@ -30,7 +30,7 @@ import csv
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +169,7 @@ class TorchBaseline(Baseline):
         self.model: Optional[torch.nn.Module] = None
         self.valid_ids: Optional[np.ndarray] = None  # set by the fit (internal_split)
         self.selection: Optional[dict] = None  # set by a fit with `refit: true` (selection_fit)
+        self.refit_curves: list[dict] = []  # a refit's rows (`curves` keeps the selection fit's)
 
     def validation_trials(self) -> Optional[np.ndarray]:
         """The train trials the fit held back for validation (early stopping; run.json `internal_validation`);
@@ -189,25 +190,26 @@ class TorchBaseline(Baseline):
             self.refit_all(train)
 
     def refit_all(self, train: TrialSet) -> None:
-        """Selection fit on the internal split, its scores on the validation trials, then the refit."""
+        """Selection fit on the internal split, its scores on the validation trials, then the refit. `curves`
+        keeps the selection fit's rows, `refit_curves` gets the refit's."""
+        self.selection = None
         if active_hooks() is not None:
             raise NLBInputError(f"baseline {self.name}: refit=true cannot run inside a sweep (a sweep scores each "
                                 "trial on its validation trials); run the chosen config with `nlb-eval run`")
         with recorded_fits() as fits:
             self._fit(train)
-        if len(fits) != 1:
-            raise RuntimeError(f"baseline {self.name}: refit expects one Trainer.fit per fit (got {len(fits)})")
-        chosen = fits[0]
-        valid_ids = self.valid_ids
+        if len(fits) != 1 or fits[0].best_epoch < 0:
+            raise RuntimeError(f"baseline {self.name}: refit needs one Trainer.fit that kept an epoch (got "
+                               f"{[f.best_epoch for f in fits]})")
+        chosen, selection_curves, valid_ids = fits[0], self.curves, self.valid_ids
         scores = score_trials(self.predict(train), train, valid_ids)
-        plan = RefitPlan(lrs=chosen.lrs[:chosen.best_epoch + 1],
-                         batches_per_epoch=math.ceil(chosen.n_train / chosen.batch_size))
+        plan = RefitPlan(lrs=chosen.lrs[:chosen.best_epoch + 1], batches_per_epoch=chosen.batches_per_epoch)
         with refitting(plan):
             self._fit(train)
-        self.valid_ids = None
+        self.refit_curves, self.curves, self.valid_ids = self.curves, selection_curves, None
         self.selection = {**scores, "n_trials": int(len(valid_ids)),
                           "trial_ids": [int(t) for t in np.asarray(train.trial_ids)[valid_ids]],
-                          "best_epoch": chosen.best_epoch, "epochs_run": len(chosen.lrs),
+                          "kept_epoch": chosen.best_epoch + 1, "epochs_run": len(chosen.lrs),
                           "refit_epochs": len(plan.lrs), "refit_trials": train.n_trials,
                           "batches_per_epoch": plan.batches_per_epoch}
 
@@ -250,6 +252,11 @@ def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool =
     order = torch.randperm(n, device=device) if shuffle else torch.arange(n, device=device)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def batch_split(n: int, n_batches: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """range(n), shuffled by torch's RNG, in exactly `n_batches` batches (sizes differ by one at most; n >= n_batches)."""
+    return torch.randperm(n, device=device).tensor_split(n_batches)
 
 
 def warmup_cosine(epoch: int, settings: TrainSettings) -> float:
@@ -348,10 +355,9 @@ def active_hooks() -> Optional[TrainHooks]:
 class FitSummary:
     """What a finished `Trainer.fit` chose: its kept epoch, the learning rate of each epoch run, its batching."""
 
-    best_epoch: int
+    best_epoch: int  # counted from 0, as Trainer.best_epoch
     lrs: list[float]
-    n_train: int
-    batch_size: int
+    batches_per_epoch: int
 
 
 @dataclass
@@ -489,7 +495,8 @@ class Trainer:
         `train_s`, the seconds of optimiser steps in the epoch, `grad_norm_max`, the largest gradient norm
         before clipping, and `clipped_steps`, how many steps `grad_clip` scaled down (where spikes hit). The
         active `training_hooks` (if any) resume from a snapshot and get an `EpochEnd` after each epoch.
-        Returns the curve rows; the module ends with the best weights.
+        Returns the curve rows; the module ends with the best weights. Inside `refitting` none of that: see
+        `_refit`.
         """
         s = self.settings
         plan = _REFIT.get()
@@ -501,7 +508,7 @@ class Trainer:
         epochs = range(start, s.max_epochs) if hooks.train and not stopped else range(0)
         bar = tqdm(epochs, desc="train", disable=None if progress is None else not progress, leave=False)
         for epoch in bar:
-            trained = self._train_epoch(n_train, s.batch_size, step, epoch)
+            trained = self._train_epoch(batch_indices(n_train, s.batch_size, self.device), step, epoch)
             self.module.eval()
             with torch.no_grad():
                 valid = validate(epoch)
@@ -529,22 +536,22 @@ class Trainer:
         self.load_best()
         records = _FIT_RECORDS.get()
         if records is not None:
-            records.append(FitSummary(self.best_epoch, [float(r["lr"]) for r in self.curves.rows], n_train,
-                                      s.batch_size))
+            records.append(FitSummary(self.best_epoch, [float(r["lr"]) for r in self.curves.rows],
+                                      math.ceil(n_train / s.batch_size)))
         return self.curves.rows
 
-    def _train_epoch(self, n_train: int, batch_size: int, step: StepFn, epoch: int) -> dict:
-        """One pass of optimiser steps over shuffled batches: {"losses": trial-weighted means, "lr", "train_s",
-        "grad_norm_max", "clipped_steps"}."""
+    def _train_epoch(self, batches: Iterable[torch.Tensor], step: StepFn, epoch: int, phase: str = "") -> dict:
+        """One optimiser step per batch of trial indices: {"losses": trial-weighted means, "lr", "train_s",
+        "grad_norm_max", "clipped_steps"}. `phase` names the fit in an error ("refit ")."""
         self.module.train()
         sums: dict[str, float] = {}
         n_seen, grad_max, clipped = 0, 0.0, 0
         t0 = time.perf_counter()
-        for idx in batch_indices(n_train, batch_size, self.device):
+        for idx in batches:
             self.optimizer.zero_grad(set_to_none=True)
             loss, logs = step(idx, epoch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+                raise FloatingPointError(f"non-finite training loss at {phase}epoch {epoch}")
             loss.backward()
             norm = float(torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.settings.grad_clip))
             grad_max, clipped = max(grad_max, norm), clipped + (norm > self.settings.grad_clip)
@@ -559,15 +566,16 @@ class Trainer:
 
     def _refit(self, n_train: int, step: StepFn, plan: RefitPlan, progress: Optional[bool]) -> list[dict]:
         """Train `len(plan.lrs)` epochs at the plan's learning rates, `plan.batches_per_epoch` steps each, with
-        no validation; keep the last weights (saved as `<name>_refit.pt`) and log to refit_curves.csv."""
-        batch_size = math.ceil(n_train / plan.batches_per_epoch)
+        no validation, no `on_epoch` and no hooks; keep the last weights (saved as `<name>_refit.pt`) and log to
+        refit_curves.csv."""
         curves = CurveWriter(self.run_dir, REFIT_CURVES_FILE)
         bar = tqdm(range(len(plan.lrs)), desc="refit", disable=None if progress is None else not progress,
                    leave=False)
         for epoch in bar:
             for group in self.optimizer.param_groups:
                 group["lr"] = plan.lrs[epoch]
-            trained = self._train_epoch(n_train, batch_size, step, epoch)
+            trained = self._train_epoch(batch_split(n_train, plan.batches_per_epoch, self.device), step, epoch,
+                                        "refit ")
             row = {"epoch": epoch, **trained.pop("losses"), **trained}
             curves.write(row)
             bar.set_postfix(train=f"{row['train_loss']:.4g}")

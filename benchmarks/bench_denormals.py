@@ -16,7 +16,8 @@ so GNOCCHI's sampled prediction puts it above the fit's); the mean seconds of th
 (curves.csv `train_s`); the eval scores with the paired bootstrap interval of flush - no flush (flushing
 changes the tiniest values, so the two fits are not bit-identical; their scores should tie).
 `--step-probe RUN_DIR` times single training steps (CPU time, one thread) of an NDT/STNDT network with a
-finished run's trained weights and with fresh ones, flush off and on: the diagnosis in miniature.
+finished run's trained weights (`<name>_best.pt`: in a `refit: true` run, the selection fit's) and with fresh
+ones, flush off and on: the diagnosis in miniature.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ gets a `mean` row: the mean of its per-seed differences, with a stratified inter
 resampled on their own; `Difference.mean_over_sets`). `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
 (a config field added since then matches when it holds its default); the run's recorded package versions and
-machine are not matched, but each that differs from now is printed under the tables, as a refit here may not
+machine are not matched, but each that differs from now is printed under the tables, as a rerun here may not
 reproduce that run's numbers exactly.
 `--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
 its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
@@ -120,12 +120,15 @@ def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
 
 
 def check_ensembles(ensembles: dict[str, tuple[str, ...]], names: list[str],
-                    sizes: tuple[int | None, int | None], variants: dict[str, tuple[str, dict]]) -> None:
+                    sizes: tuple[int | None, int | None], variants: dict[str, tuple[str, dict]], *, dataset: str,
+                    device: str) -> None:
     """One-line errors, before any fit, for ensembles the run could not build or label unambiguously: members
-    not fitted in this call (or named twice), sizes outside 1..members, and labels that are not plain names
-    (pairs split on '-', folders on '/') or that name a baseline, variant or fitted run (its folder would be
-    overwritten; 'smoothing'/'oracle' are the gap's references)."""
-    from nlb_suite.baseline_api import available_baselines
+    not fitted in this call (or named twice), sizes outside 1..members, a size to choose among members that
+    refit on all train trials (their config on `dataset` and `device`: no trial is left to choose on), and
+    labels that are not plain names (pairs split on '-', folders on '/') or that name a baseline, variant or
+    fitted run (its folder would be overwritten; 'smoothing'/'oracle' are the gap's references)."""
+    from nlb_suite.baseline_api import available_baselines, get_baseline, resolve_config
+    from nlb_suite.runs import resolve_device
 
     taken = set(names) | set(variants) | set(available_baselines())
     for label, members in ensembles.items():
@@ -142,6 +145,14 @@ def check_ensembles(ensembles: dict[str, tuple[str, ...]], names: list[str],
         if not 1 <= low <= high <= len(members):
             raise SystemExit(f"--ensemble-sizes {low}-{high}: {label} averages {len(members)} runs; sizes must lie "
                              "in 1..that count, lowest first")
+        if low == high:
+            continue
+        for member in members:
+            baseline, overrides = variants.get(model_of(member)[0], (model_of(member)[0], {}))
+            config, _ = resolve_config(get_baseline(baseline), dataset, 5, overrides, None, resolve_device(device))
+            if getattr(config, "refit", False):
+                raise SystemExit(f"--ensemble {label}: {member} refits on all train trials (refit: true), so no "
+                                 "validation trial is left to choose the size on: give --ensemble-sizes K-K")
 
 
 def parse_sizes(text: str) -> tuple[int | None, int | None]:
@@ -283,7 +294,7 @@ def main() -> None:
     seeds = [int(s) for s in args.data_seeds.split(",")]
     ensembles = parse_ensembles(args.ensemble)
     sizes = parse_sizes(args.ensemble_sizes)
-    check_ensembles(ensembles, names, sizes, variants)  # before any fit, not after the first data seed's minutes
+    check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
                             args.resamples, tag, variants, sizes)
                 for s in seeds}
@@ -319,7 +330,7 @@ def main() -> None:
     print_table(["pair", "seed", *METRICS], rows)
     rows = [[str(s), n, "; ".join(c)] for s, res in per_seed.items() for n, c in res["changed"].items() if c]
     if rows:
-        print("\nreused runs recorded with other package versions or another machine (a refit here may not "
+        print("\nreused runs recorded with other package versions or another machine (a rerun here may not "
               "reproduce their numbers exactly)")
         print_table(["seed", "model", "recorded (now)"], rows)
 

@@ -210,8 +210,9 @@ def select(members: list[Member], train: TrialSet, size: Optional[int] = None, m
     shared_ids = shared_validation(ranked)
     low, high = size_range(len(ranked), size, min_size, max_size)
     if size is not None:
-        return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps", [],
-                         shared_ids)
+        whose = " (a refit run's: its selection fit's)" if any(m.refit for m in ranked) else ""
+        return Selection(ranked, size, f"given size: the top {size} runs by their own validation co-bps{whose}",
+                         [], shared_ids)
     check_sizable(members)
     check_shared(members)
     row_of = {int(t): i for i, t in enumerate(np.asarray(train.trial_ids))}

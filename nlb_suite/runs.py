@@ -186,7 +186,7 @@ def machine_info(device: str) -> dict[str, str]:
 
 def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     """How the package versions and machine an earlier run recorded (its run.json) differ from this process's
-    on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a refit here may then not reproduce that run's numbers
+    on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a rerun here may then not reproduce that run's numbers
     exactly. A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once
     torch is imported, and only a torch run depends on it)."""
     versions, machine = package_versions(), machine_info(device)

@@ -52,8 +52,9 @@ def test_ensembles_are_checked_before_any_fit():
     names = ["smoothing", "ndt", "ndt_seed1", "ndt_seed2", "ndt_w96"]
     variants = {"ndt_w96": ("ndt", {"model_dim": 96})}
     ok = {"ndt_x3": ("ndt", "ndt_seed1", "ndt_seed2"), "ensemble": ("ndt", "ndt_w96")}
-    b.check_ensembles(ok, names, (None, None), variants)
-    b.check_ensembles({"ndt_x3": ok["ndt_x3"]}, names, (3, 3), variants)
+    where = dict(dataset="mc_maze", device="cpu")  # NDT's mc_maze cpu profile does not refit
+    b.check_ensembles(ok, names, (None, None), variants, **where)
+    b.check_ensembles({"ndt_x3": ok["ndt_x3"]}, names, (3, 3), variants, **where)
     cases = [  # (ensembles, sizes, the message's start)
         ({"ndt_x3": ("ndt", "lfads")}, (None, None), "--ensemble ndt_x3: 'lfads' is not in --baselines"),
         ({"ndt_x3": ("ndt", "ndt")}, (None, None), "--ensemble ndt_x3: needs at least 2 different runs"),
@@ -67,7 +68,21 @@ def test_ensembles_are_checked_before_any_fit():
     ]
     for ensembles, sizes, message in cases:
         with pytest.raises(SystemExit, match=re.escape(message)):
-            b.check_ensembles(ensembles, names, sizes, variants)
+            b.check_ensembles(ensembles, names, sizes, variants, **where)
+
+
+def test_an_ensemble_of_refit_runs_needs_a_given_size():
+    """NDT's mc_maze_small cpu profile refits on all train trials: no validation trial is left to size on."""
+    b = bench()
+    names = ["ndt", "ndt_seed1", "ndt_p", "ndt_p_seed1"]
+    variants = {"ndt_p": ("ndt", {"refit": False})}
+    where = dict(dataset="mc_maze_small", device="cpu")
+    with pytest.raises(SystemExit) as err:
+        b.check_ensembles({"x2": ("ndt_p", "ndt_seed1")}, names, (None, None), variants, **where)
+    assert str(err.value) == ("--ensemble x2: ndt_seed1 refits on all train trials (refit: true), so no validation "
+                              "trial is left to choose the size on: give --ensemble-sizes K-K")
+    b.check_ensembles({"x2": ("ndt", "ndt_seed1")}, names, (2, 2), variants, **where)
+    b.check_ensembles({"x2": ("ndt_p", "ndt_p_seed1")}, names, (1, 2), variants, **where)
 
 
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):

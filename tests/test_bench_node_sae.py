@@ -24,7 +24,7 @@ def test_capped_runs_scale_the_schedule_with_the_cap():
                     "l2_increase_epoch": 40}
     ndt = b.others_job("lorenz", "ndt", 0, 60)
     assert ndt["overrides"] == {"max_epochs": 60, "patience": 60, "warmup_epochs": 3, "span_ramp_start": 12,
-                                "span_ramp_end": 30}
+                                "span_ramp_end": 30, "refit": False}  # as the lorenz rows were fitted
     assert ndt["config_file"].endswith("ndt/mc_maze_small.yaml")
     assert b.others_job("lorenz", "gpfa", 0)["overrides"] == {}
 

@@ -36,8 +36,8 @@ NDT_TINY = dict(n_layers=1, n_heads=2, ffn_dim=8, dropout=0.1, dropout_embedding
                 context_forward=3, context_backward=3, max_span=2, span_ramp_start=1, span_ramp_end=2, batch_size=8,
                 max_epochs=8, patience=8, warmup_epochs=1, lr=3e-3, valid_frac=0.25)
 LFADS_TINY = dict(ic_enc_dim=6, ci_enc_dim=4, con_dim=4, co_dim=2, ic_dim=4, gen_dim=6, fac_dim=3, batch_size=8,
-                  max_epochs=6, patience=6, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="plateau",
-                  plateau_patience=0, plateau_factor=0.5, sv_rate=0.2)
+                  max_epochs=12, patience=12, kl_increase_epoch=2, l2_increase_epoch=2, lr_schedule="plateau",
+                  plateau_patience=0, plateau_factor=0.5, sv_rate=0.2, lr=2e-3)
 
 
 def context(run_dir=None, seed: int = 3) -> RunContext:
@@ -103,7 +103,21 @@ def test_a_plain_fit_records_the_epoch_it_kept_and_each_epochs_learning_rate():
     assert len(fits) == 1
     assert fits[0].best_epoch == 1 == trainer.best_epoch
     assert fits[0].lrs == [r["lr"] for r in rows] and len(fits[0].lrs) == 5
-    assert (fits[0].n_train, fits[0].batch_size) == (6, 4)
+    assert fits[0].batches_per_epoch == 2  # 6 trials in batches of 4
+
+
+def test_a_refit_takes_exactly_the_planned_steps_when_the_trials_do_not_divide():
+    """9 trials in 4 steps: batches of 3, 2, 2, 2 (batches of ceil(9/4) = 3 would take only 3 steps)."""
+    module = torch.nn.Linear(1, 1)
+    sizes: list[int] = []
+
+    def step(idx, epoch):
+        sizes.append(len(idx))
+        return module(torch.ones(len(idx), 1)).sum(), {}
+
+    with refitting(RefitPlan(lrs=[0.1], batches_per_epoch=4)):
+        Trainer(module, TrainSettings(batch_size=2), torch.device("cpu")).fit(9, step, lambda epoch: {})
+    assert sizes == [3, 2, 2, 2]
 
 
 def test_hold_out_in_a_refit_trains_every_trial_and_advances_the_generator_alike():
@@ -123,9 +137,10 @@ def test_hold_out_in_a_refit_trains_every_trial_and_advances_the_generator_alike
 # ----- NDT and LFADS -------------------------------------------------------------------------------
 
 def test_ndt_refit_keeps_the_selection_fits_scores_and_trains_every_trial_for_its_epochs(tmp_path, monkeypatch):
-    """The selection fit is the plain fit (same scores, bit for bit); the refit runs its kept epoch + 1 epochs
-    at its learning rates on all 16 trials in as many steps (12 train trials, batch 8: 2 steps, so batches of
-    8); validation_trials() is then None and the rates differ from the plain fit's."""
+    """The selection fit is the plain fit (same scores, bit for bit); the refit starts from the same weights
+    (the readout bias aside: the mean log-rate of all trials) and runs the kept epochs at their learning rates on
+    all 16 trials in as many steps (12 train trials, batch 8: 2 steps); validation_trials() is then None,
+    `curves` stay the selection fit's and the rates differ from the plain fit's."""
     data = trials()
     plain = NDTBaseline(NDTConfig(**NDT_TINY), context(tmp_path / "plain"))
     (tmp_path / "plain").mkdir()
@@ -135,40 +150,69 @@ def test_ndt_refit_keeps_the_selection_fits_scores_and_trains_every_trial_for_it
     plain_curves = read_csv(tmp_path / "plain" / "curves.csv")
     kept = int(min(plain_curves, key=lambda r: float(r["valid_nll"]))["epoch"])
 
-    calls: list[tuple[int, int]] = []
-    real = torch_core.batch_indices
+    calls: list[tuple[str, int, int]] = []
+    starts: list[dict] = []
+    real_indices, real_split, real_init = torch_core.batch_indices, torch_core.batch_split, Trainer.__init__
 
-    def spy(n, batch_size, device, shuffle=True):
-        calls.append((n, batch_size))
-        return real(n, batch_size, device, shuffle)
+    def spy_indices(n, batch_size, device, shuffle=True):
+        calls.append(("batch_indices", n, batch_size))
+        return real_indices(n, batch_size, device, shuffle)
 
-    monkeypatch.setattr(torch_core, "batch_indices", spy)
+    def spy_split(n, n_batches, device):
+        calls.append(("batch_split", n, n_batches))
+        return real_split(n, n_batches, device)
+
+    def spy_init(trainer, module, *args, **kwargs):  # the weights training starts from
+        starts.append({k: v.clone() for k, v in module.state_dict().items()})
+        real_init(trainer, module, *args, **kwargs)
+
+    monkeypatch.setattr(torch_core, "batch_indices", spy_indices)
+    monkeypatch.setattr(torch_core, "batch_split", spy_split)
+    monkeypatch.setattr(Trainer, "__init__", spy_init)
     (tmp_path / "refit").mkdir()
     model = NDTBaseline(NDTConfig(**NDT_TINY, refit=True), context(tmp_path / "refit"))
     model.fit(data)
     sel = model.selection_fit()
     assert sel["co-bps"] == plain_scores["co-bps"] and sel["fp-bps"] == plain_scores["fp-bps"]
     assert sel["trial_ids"] == [200 + int(i) for i in valid_ids] and sel["n_trials"] == 4
-    assert (sel["best_epoch"], sel["epochs_run"], sel["refit_epochs"]) == (kept, 8, kept + 1)
+    assert (sel["kept_epoch"], sel["epochs_run"], sel["refit_epochs"]) == (kept + 1, 8, kept + 1)
     assert (sel["refit_trials"], sel["batches_per_epoch"]) == (16, 2)
-    assert calls == [(12, 8)] * 8 + [(16, 8)] * (kept + 1)
+    assert calls == [("batch_indices", 12, 8)] * 8 + [("batch_split", 16, 2)] * (kept + 1)
+    assert len(starts) == 2 and starts[0].keys() == starts[1].keys()
+    assert [k for k in starts[0] if not torch.equal(starts[0][k], starts[1][k])] == ["readout.bias"]
+    assert [r["valid_nll"] for r in model.curves] == [r["valid_nll"] for r in plain.curves]
+    assert len(model.refit_curves) == kept + 1 and "valid_nll" not in model.refit_curves[0]
     refit_rows = read_csv(tmp_path / "refit" / "refit_curves.csv")
     assert [r["lr"] for r in refit_rows] == [r["lr"] for r in plain_curves[:kept + 1]]
     assert model.validation_trials() is None
     assert not np.allclose(model.predict(data).heldout, plain.predict(data).heldout)
 
 
-def test_lfads_refit_replays_a_plateau_schedule_and_keeps_its_sample_validation_mask(tmp_path):
+def test_lfads_refit_replays_a_plateau_schedule_and_keeps_its_sample_validation_mask(tmp_path, monkeypatch):
     """A plateau schedule cannot be rerun without validation: the refit replays the learning rates the
-    selection fit used, epoch by epoch."""
+    selection fit used, epoch by epoch, a cut included; and it holds back the same sample-validation entries."""
+    import baselines.lfads as lfads
+
+    masks: list[torch.Tensor] = []
+    real = lfads.to_device
+
+    def spy(array, device):
+        out = real(array, device)
+        if np.asarray(array).dtype == bool and not np.all(array):  # the sample-validation mask (1 = held back;
+            # the other boolean arrays are the observed-entry weights, all true here)
+            masks.append(out)
+        return out
+
+    monkeypatch.setattr(lfads, "to_device", spy)
     (tmp_path / "a").mkdir()
     model = LFADSBaseline(LFADSConfig(**LFADS_TINY, refit=True), context(tmp_path / "a", seed=5))
     model.fit(trials(20))
     sel = model.selection_fit()
     selection = read_csv(tmp_path / "a" / "curves.csv")
     refit = read_csv(tmp_path / "a" / "refit_curves.csv")
-    assert len(refit) == sel["best_epoch"] + 1 and [r["lr"] for r in refit] == [r["lr"] for r in selection][:len(refit)]
-    assert len({r["lr"] for r in selection}) > 1  # the plateau did cut the rate
+    assert len(refit) == sel["kept_epoch"] and [r["lr"] for r in refit] == [r["lr"] for r in selection][:len(refit)]
+    assert len({r["lr"] for r in refit}) > 1  # the plateau cut the rate before the kept epoch, and the refit too
+    assert len(masks) == 2 and masks[0].float().mean() > 0.1 and torch.equal(masks[0], masks[1])
     assert model.validation_trials() is None and (tmp_path / "a" / "lfads_refit.pt").exists()
 
 
@@ -197,7 +241,7 @@ def test_cli_run_records_the_selection_fit_and_ensemble_ranks_refit_runs_by_it(s
         info = json.loads((out / "run.json").read_text())
         assert info["internal_validation"] is None
         sel = info["selection_fit"]
-        assert sel["refit_epochs"] == sel["best_epoch"] + 1 and sel["refit_trials"] == info["n_train_trials"]
+        assert sel["refit_epochs"] == sel["kept_epoch"] and sel["refit_trials"] == info["n_train_trials"]
         assert sel["n_trials"] == len(sel["trial_ids"]) > 0 and np.isfinite(sel["co-bps"])
         assert {"refit_curves.csv", "ndt_refit.pt", "curves.csv", "ndt_best.pt"} <= {p.name for p in out.iterdir()}
         outs.append(out)
@@ -205,7 +249,7 @@ def test_cli_run_records_the_selection_fit_and_ensemble_ranks_refit_runs_by_it(s
     sel = selections[0]
     assert main(["report", str(outs[0]), "--out", str(tmp_path / "r.html")]) == 0
     page = (tmp_path / "r.html").read_text()
-    want = (f"the selection fit kept epoch {sel['best_epoch'] + 1} of {sel['epochs_run']} (validation co-bps "
+    want = (f"the selection fit kept epoch {sel['kept_epoch']} of {sel['epochs_run']} (validation co-bps "
             f"{sel['co-bps']:.4g}, fp-bps {sel['fp-bps']:.4g} on {sel['n_trials']} trials); then trained again on all "
             f"{sel['refit_trials']} train trials for {sel['refit_epochs']} epochs (refit_curves.csv); its training "
             "curve is the selection fit&#x27;s")
@@ -232,20 +276,32 @@ def test_cli_run_records_the_selection_fit_and_ensemble_ranks_refit_runs_by_it(s
 
 def test_a_sweep_runs_its_trials_without_refit_and_refuses_a_refit_asked_for():
     """The NDT mc_maze_small cpu profile refits; a sweep's trials are selection fits, so it sets refit=false
-    (named as its origin), and refit=true from --set or the space is one line."""
+    (named as its origin), and refit=true from --set or the space, or refit searched, is one line."""
     from nlb_suite.baseline_api import get_baseline
     from nlb_suite.sweep.search import NO_REFIT, trial_overrides
 
     ndt, smoothing = get_baseline("ndt"), get_baseline("smoothing")
-    overrides, origins = trial_overrides(ndt, {"max_epochs": 9, "lr": 1e-3}, {"lr": 2e-3}, "space.yaml: search space")
+    space = "space.yaml: search space"
+    overrides, origins = trial_overrides(ndt, {"max_epochs": 9, "lr": 1e-3}, {"lr": 2e-3}, ("dropout",), space)
     assert overrides == {"max_epochs": 9, "lr": 2e-3, "refit": False}
-    assert origins == {"max_epochs": "space.yaml: search space", "refit": NO_REFIT}
-    assert trial_overrides(smoothing, {}, {}, "s") == ({}, {})  # nothing to refit
+    assert origins == {"max_epochs": space, "refit": NO_REFIT}
+    assert trial_overrides(smoothing, {}, {}, (), "s") == ({}, {})  # nothing to refit
     tail = ("refit=true: a sweep scores every trial on its validation trials, which a refit trains on; sweep without "
-            "it, then `nlb-eval run --config SWEEPDIR/best_config.yaml --set refit=true`")
-    with pytest.raises(NLBInputError) as err:
-        trial_overrides(ndt, {}, {"refit": True}, "s")
-    assert str(err.value) == f"--set: {tail}"
-    with pytest.raises(NLBInputError) as err:
-        trial_overrides(ndt, {"refit": True}, {}, "space.yaml: search space")
-    assert str(err.value) == f"space.yaml: search space: {tail}"
+            "it, then `nlb-eval run ndt --dataset NAME (--data DIR | --synthetic) --config SWEEPDIR/best_config.yaml "
+            "--set refit=true`")
+    for fixed, user, searched, who in (({}, {"refit": True}, (), "--set"), ({"refit": True}, {}, (), space),
+                                       ({}, {}, ("lr", "refit"), f"{space} (params.refit)")):
+        with pytest.raises(NLBInputError) as err:
+            trial_overrides(ndt, fixed, user, searched, space)
+        assert str(err.value) == f"{who}: {tail}"
+
+
+def test_cli_sweep_refuses_refit_before_starting_ray(synthetic, tmp_path, capsys):
+    from nlb_suite.cli import main
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "ndt", "--dataset", "mc_maze_small", "--data", str(synthetic("mc_maze_small")),
+                 "--search", "random", "--samples", "2", "--set", "refit=true", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("nlb-eval sweep: error: --set: refit=true: a sweep scores")
+    assert not out.exists()

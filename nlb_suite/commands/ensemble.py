@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ensemble", help="average the rates of several runs of one dataset/bin/phase into a new run "
                        "folder; members and size chosen on the runs' internal validation split")
     p.add_argument("runs", nargs="+", help="run folders (same dataset, bin, phase and data), each with an internal "
-                   "validation score in run.json (ndt, stndt, lfads runs)")
+                   "validation score in run.json (ndt, stndt, lfads runs; a refit run is ranked by its selection "
+                   "fit's and needs --size)")
     p.add_argument("--out", required=True, help="the ensemble's run folder")
     p.add_argument("--size", type=int, help="average the top SIZE runs by validation co-bps (default: the size with "
                    "the best validation co-bps on the validation trials all runs share)")

@@ -250,9 +250,8 @@ def _provenance_card(run: RunData) -> str:
 def refit_text(selection: dict) -> str:
     """What a `refit: true` run did: the selection fit's choice and score, then the refit (run.json
     `selection_fit`)."""
-    fp, best = selection.get("fp-bps"), selection.get("best_epoch")
-    kept = best + 1 if isinstance(best, int) else "?"  # counted from 1, as the refit's epochs are
-    return (f"the selection fit kept epoch {kept} of {selection.get('epochs_run', '?')} "
+    fp = selection.get("fp-bps")
+    return (f"the selection fit kept epoch {selection.get('kept_epoch', '?')} of {selection.get('epochs_run', '?')} "
             f"(validation co-bps {short(selection.get('co-bps'))}"
             + ("" if fp is None else f", fp-bps {short(fp)}")
             + f" on {selection.get('n_trials', '?')} trials); then trained again on all "

@@ -173,19 +173,21 @@ def _trial_index(trial_id: str) -> int:
 NO_REFIT = "nlb-eval sweep: a trial is a selection fit"  # the origin of the refit=false a sweep sets
 
 
-def trial_overrides(cls: type, fixed: dict[str, Any], user: dict[str, Any],
+def trial_overrides(cls: type, fixed: dict[str, Any], user: dict[str, Any], searched: tuple[str, ...],
                     space_label: str) -> tuple[dict[str, Any], dict[str, str]]:
     """(overrides every trial gets, the origin of those that do not come from --set): the space's fixed values
-    under the user's, and `refit: false` for a baseline that can refit, since a sweep scores each trial on
-    its validation trials, which a refit trains on (one line if --set asks for refit=true)."""
+    under the user's, and `refit: false` for a baseline that can refit (whatever its profile or --config says),
+    since a sweep scores each trial on its validation trials, which a refit trains on; one line if --set or the
+    space asks for refit=true or searches it."""
     overrides = {**fixed, **user}
     origins = {k: space_label for k in fixed if k not in user}
     if "refit" in {f.name for f in dataclasses.fields(cls.Config)}:
-        if overrides.get("refit"):
-            who = "--set" if user.get("refit") else space_label
+        who = "--set" if user.get("refit") else f"{space_label} (params.refit)" if "refit" in searched else \
+            space_label if overrides.get("refit") else None
+        if who is not None:
             raise NLBInputError(f"{who}: refit=true: a sweep scores every trial on its validation trials, which a "
-                                "refit trains on; sweep without it, then `nlb-eval run --config SWEEPDIR/best_config"
-                                ".yaml --set refit=true`")
+                                f"refit trains on; sweep without it, then `nlb-eval run {cls.name} --dataset NAME "
+                                "(--data DIR | --synthetic) --config SWEEPDIR/best_config.yaml --set refit=true`")
         overrides["refit"] = False
         origins["refit"] = NO_REFIT
     return overrides, origins
@@ -209,7 +211,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
                             "(expected --space FILE.yaml)")
     device = "cuda" if spec.gpus_per_trial > 0 else resolve_device(spec.device)
     space_label = f"{spec.space_file or default_space_file(cls)}: search space"
-    overrides, from_space = trial_overrides(cls, space.fixed_for(spec.search), spec.overrides, space_label)
+    overrides, from_space = trial_overrides(cls, space.fixed_for(spec.search), spec.overrides, tuple(space.params),
+                                            space_label)
     values, origins, _ = config_values(cls, spec.dataset, spec.bin_ms, overrides, spec.profile, device,
                                        spec.config_file, override_origins=from_space)
     for corner in space.corners() or [{}]:  # every searched value, alone and in pairs, must make a valid config
