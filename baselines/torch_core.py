@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
 from nlb_suite.errors import NLBInputError, check_choice, check_field
-from nlb_suite.internal_validation import score_trials
+from nlb_suite.internal_validation import internal_validation
 from nlb_suite.runs import CURVES_FILE, REFIT_CURVES_FILE
 
 SCHEDULES = ("cosine", "plateau", "none")
@@ -201,15 +201,13 @@ class TorchBaseline(Baseline):
         if len(fits) != 1 or fits[0].best_epoch < 0:
             raise RuntimeError(f"baseline {self.name}: refit needs one Trainer.fit that kept an epoch (got "
                                f"{[f.best_epoch for f in fits]})")
-        chosen, selection_curves, valid_ids = fits[0], self.curves, self.valid_ids
-        scores = score_trials(self.predict(train), train, valid_ids)
+        chosen, selection_curves = fits[0], self.curves
+        scores = internal_validation(self, train, self.predict(train))  # before the refit trains on those trials
         plan = RefitPlan(lrs=chosen.lrs[:chosen.best_epoch + 1], batches_per_epoch=chosen.batches_per_epoch)
         with refitting(plan):
             self._fit(train)
         self.refit_curves, self.curves, self.valid_ids = self.curves, selection_curves, None
-        self.selection = {**scores, "n_trials": int(len(valid_ids)),
-                          "trial_ids": [int(t) for t in np.asarray(train.trial_ids)[valid_ids]],
-                          "kept_epoch": chosen.best_epoch + 1, "epochs_run": len(chosen.lrs),
+        self.selection = {**scores, "kept_epoch": chosen.best_epoch + 1, "epochs_run": len(chosen.lrs),
                           "refit_epochs": len(plan.lrs), "refit_trials": train.n_trials,
                           "batches_per_epoch": plan.batches_per_epoch}
 

@@ -106,6 +106,13 @@ def model_of(name: str) -> tuple[str, int]:
     return (match[1], int(match[2])) if match else (name, 0)
 
 
+def baseline_of(name: str, variants: dict[str, tuple[str, dict]]) -> tuple[str, dict, int]:
+    """(baseline, config overrides, model seed) of a --baselines name: `ndt_w96_seed2` -> ("ndt", {...}, 2)."""
+    label, model_seed = model_of(name)
+    baseline, overrides = variants.get(label, (label, {}))
+    return baseline, overrides, model_seed
+
+
 def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
     """`[LABEL=]A,B,...` strings into {label: members}; an unlabelled one is named 'ensemble'."""
     ensembles = {}
@@ -148,7 +155,7 @@ def check_ensembles(ensembles: dict[str, tuple[str, ...]], names: list[str],
         if low == high:
             continue
         for member in members:
-            baseline, overrides = variants.get(model_of(member)[0], (model_of(member)[0], {}))
+            baseline, overrides, _ = baseline_of(member, variants)
             config, _ = resolve_config(get_baseline(baseline), dataset, 5, overrides, None, resolve_device(device))
             if getattr(config, "refit", False):
                 raise SystemExit(f"--ensemble {label}: {member} refits on all train trials (refit: true), so no "
@@ -188,8 +195,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     for name in baselines:
         run_dir = out / name
         t0 = time.perf_counter()
-        baseline, model_seed = model_of(name)
-        baseline, overrides = (variants or {}).get(baseline, (baseline, {}))
+        baseline, overrides, model_seed = baseline_of(name, variants or {})
         spec = RunSpec(baseline, dataset, data=data, out=run_dir, seed=model_seed, device=device, ci=0,
                        overwrite=True, overrides=overrides)
         if reuse and (record := reusable(run_dir, spec, data_sha256)) is not None:
