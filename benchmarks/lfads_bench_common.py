@@ -25,6 +25,8 @@ if str(HERE.parent) not in sys.path:
 
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet  # noqa: E402
 from nlb_suite.metrics import LN2, bits_per_spike, nll_terms, pearson_r, r2_from_sums  # noqa: E402
+from nlb_suite.metrics_bootstrap import boot_bps, bps_trial_sums, resample_counts  # noqa: E402
+from nlb_suite.report.paired import PAIRED_RESAMPLES, PAIRED_SEED, Difference  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -90,11 +92,17 @@ def load_synthetic(dataset: str, trials: int, data_seed: int = 0, bin_ms: int = 
 # ----- network / training options ----------------------------------------------------------------
 
 def add_data_args(ap: argparse.ArgumentParser, *, seed_help: str) -> None:
-    """The synthetic-data options (--dataset, --trials, --data-seed, as load_synthetic takes them) and --seed."""
+    """The synthetic-data options (--dataset, --trials, --data-seeds, as load_synthetic takes them) and --seed."""
     ap.add_argument("--dataset", default="mc_maze_small")
     ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
-    ap.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic dataset")
+    ap.add_argument("--data-seeds", default="0", help="comma-separated seeds of the synthetic datasets (each is "
+                    "measured on its own; several add a mean-over-seeds row to the paired differences)")
     ap.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+def data_seeds(args: argparse.Namespace) -> list[int]:
+    """The --data-seeds list, in the order given."""
+    return [int(s) for s in str(args.data_seeds).split(",") if s.strip()]
 
 
 def add_lfads_args(ap: argparse.ArgumentParser, *, ic_enc: int, ci_enc: int, con: int, ic: int, gen: int,
@@ -196,6 +204,53 @@ def rates_from_log(log_rates: np.ndarray, trials: TrialSet) -> Rates:
     t, n_in = trials.spikes_heldin.shape[1], trials.spikes_heldin.shape[2]
     return Rates(heldin=rates[:, :t, :n_in], heldout=rates[:, :t, n_in:], heldin_forward=rates[:, t:, :n_in],
                  heldout_forward=rates[:, t:, n_in:])
+
+
+# ----- paired intervals over eval trials -----------------------------------------------------------
+
+def bps_sums(rates: np.ndarray, spikes: np.ndarray, mask: Optional[np.ndarray] = None) -> tuple[np.ndarray, ...]:
+    """Per trial x neuron sums from which `masked_bps` is recomputed on any resample of trials (`boot_bps`)."""
+    spikes = np.asarray(spikes, dtype=np.float64)
+    if mask is not None:
+        spikes = np.where(mask, spikes, np.nan)
+    model, _, s, valid = nll_terms(rates, spikes, "bps_sums")
+    return bps_trial_sums(model, s, valid)
+
+
+def r2_sums(pred: np.ndarray, true: np.ndarray, mask: Optional[np.ndarray] = None) -> tuple[np.ndarray, ...]:
+    """Per trial x neuron: entries in `mask`, sum of true, of true^2 and of squared error there, from which
+    `rate_r2` is recomputed on any resample of trials (`boot_r2`)."""
+    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    m = np.ones(true.shape) if mask is None else np.asarray(mask, dtype=np.float64)
+    axes = tuple(range(1, true.ndim - 1))
+    return tuple(x.sum(axis=axes) for x in (m, true * m, true * true * m, (true - pred) ** 2 * m))
+
+
+def boot_r2(sums: tuple[np.ndarray, ...], counts: np.ndarray) -> np.ndarray:
+    """`rate_r2` of each resample (`counts`: n_boot x trials): mean over neurons with more than one entry."""
+    n, s1, s2, res = (counts @ a for a in sums)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(n > 1, r2_from_sums(res, s2 - s1 * s1 / n), np.nan)
+    keep = (n > 1).sum(axis=1)
+    return np.where(keep > 0, np.nansum(r2, axis=1) / np.maximum(keep, 1), np.nan)
+
+
+BOOT = {"bps": boot_bps, "r2": boot_r2}  # how each kind of per-trial sums is scored on a resample
+
+
+def paired_differences(pairs: list[tuple[tuple, tuple]], kind: str) -> list[Difference]:
+    """a - b with its paired interval for each data set given as (a's sums, b's sums) on the same eval
+    trials (`bps_sums` for kind "bps", `r2_sums` for "r2"); with several sets, then their mean
+    (`Difference.mean_over_sets`: each set's trials resampled on their own)."""
+    boot = BOOT[kind]
+    parts = []
+    for sums_a, sums_b in pairs:
+        n = sums_a[0].shape[0]
+        counts, whole = resample_counts(n, PAIRED_RESAMPLES, PAIRED_SEED), np.ones((1, n))
+        value = float(boot(sums_a, whole)[0] - boot(sums_b, whole)[0])
+        parts.append((value, boot(sums_a, counts), boot(sums_b, counts)))
+    diffs = [Difference.paired(*p) for p in parts]
+    return diffs + [Difference.mean_over_sets(parts)] if len(parts) > 1 else diffs
 
 
 # ----- output ----------------------------------------------------------------------------------------
