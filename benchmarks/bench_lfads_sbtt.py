@@ -8,9 +8,11 @@ Reported per p, on the eval trials: co-bps / fp-bps (held-out neurons, nlb_suite
 MISSING held-in entries (the inferred samples the model never saw): bits/spike against the real spikes
 there and the R^2 of inferred vs true rates there, each with the fully observed (p = 0) model scored on
 the same entries and the ratio to it; the oracle (true rates) gives the bits/spike ceiling. A second table
-does the same for the missing entries of the train trials.
+does the same for the missing entries of the train trials. With several data seeds a last table gives,
+per p, the paired differences to the fully observed model with bootstrap intervals over eval trials, per
+seed and on the mean over seeds (each seed's trials resampled on their own).
 
-    .venv/bin/python benchmarks/bench_lfads_sbtt.py --epochs 50 --seed 0 --trials 100 --p 0,0.5,0.8 --threads 1
+    .venv/bin/python benchmarks/bench_lfads_sbtt.py --epochs 50 --seed 0 --trials 100 --p 0,0.5,0.8 --data-seeds 0,1,2 --threads 1
 
 (synthetic mc_maze_small, 100 train+val trials -> 75 train / 25 eval; ~2.5 s per epoch per model, ~7 min
 in all on the busy 2-core VM with 1 thread.) Smoke test: --epochs 3.
@@ -34,10 +36,14 @@ from lfads_bench_common import (  # noqa: E402
     WORK,
     add_data_args,
     add_lfads_args,
+    bps_sums,
+    data_seeds,
     lfads_config,
     load_synthetic,
     log,
     masked_bps,
+    paired_differences,
+    r2_sums,
     rate_r2,
     score_eval,
     write_curves,
@@ -65,31 +71,16 @@ def fit_predict(data, args, train_in, eval_in) -> dict:
             "fit_s": fit_s}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_args(ap, seed_help="seed of the missing-entry masks and of the models")
-    ap.add_argument("--p", default="0,0.5,0.8", help="comma-separated missing fractions (0 is always added)")
-    ap.add_argument("--epochs", type=int, default=50)
-    ap.add_argument("--patience", type=int, default=0, help="early-stopping patience (0: none)")
-    add_lfads_args(ap, ic_enc=64, ci_enc=32, con=32, ic=32, gen=64, fac=16, dropout=0.05, cd_rate=0.3)
-    ap.add_argument("--out", default=str(WORK / "lfads_sbtt"), help="folder for the training curves")
-    args = ap.parse_args()
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    ps = sorted({0.0} | {float(p) for p in args.p.split(",")})
-    if not all(0 <= p < 1 for p in ps):
-        ap.error("--p: fractions must be in [0, 1)")
-    data = load_synthetic(args.dataset, args.trials, args.data_seed)
+def measure_seed(args, ps: list[float], data_seed: int) -> dict:
+    """Fit every missing fraction on one data seed, print its tables, and return the per-p paired sums
+    (eval trials) of co-bps and of bits/spike and rate R2 on the hidden entries, each beside the p = 0 model's."""
+    data = load_synthetic(args.dataset, args.trials, data_seed)
+    print(f"\n===== data seed {data_seed} =====")
     print(data.describe())
-    print(f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
-          f"gen {args.gen}, fac {args.fac}; cd_rate {args.cd_rate}, dropout {args.dropout}, {args.epochs} epochs, "
-          f"batch {args.batch_size}, lr {args.lr} cosine, seed {args.seed}, threads {args.threads}")
     rng = np.random.default_rng(args.seed)
     u_train = rng.random(data.train.spikes_heldin.shape)
     u_eval = rng.random(data.evals.spikes_heldin.shape)
-    out = Path(args.out)
+    out = Path(args.out) / f"s{data_seed}"
     res = {}
     for p in ps:
         miss_tr, miss_ev = u_train < p, u_eval < p
@@ -97,8 +88,8 @@ def main() -> None:
                                        .astype(np.float32))
         eval_in = dataclasses.replace(data.evals, spikes_heldin=np.where(miss_ev, np.nan, data.evals.spikes_heldin)
                                       .astype(np.float32))
-        log(f"p = {p:g}: {miss_tr.mean():.3f} of train and {miss_ev.mean():.3f} of eval held-in entries missing; "
-            "training ...")
+        log(f"data seed {data_seed}, p = {p:g}: {miss_tr.mean():.3f} of train and {miss_ev.mean():.3f} of eval "
+            "held-in entries missing; training ...")
         r = fit_predict(data, args, train_in, eval_in)
         r.update(miss_tr=miss_tr, miss_ev=miss_ev, scores=score_eval(data, r["eval"]))
         write_curves(out / f"curves_p{p:g}.csv", r["curves"])
@@ -139,6 +130,62 @@ def main() -> None:
     print("\nTrain trials, missing held-in entries (never in the input nor in the loss):")
     print_table(h2, rows2)
     print(f"curves in {out}/curves_p<p>.csv")
+
+    held_out = data.target["eval_spikes_heldout"]
+    pairs = {}
+    for p, r in res.items():
+        if p == 0:
+            continue
+        miss = r["miss_ev"]
+        pairs[p] = {
+            "co-bps": ("bps", bps_sums(r["eval"].heldout, held_out), bps_sums(full["eval"].heldout, held_out)),
+            "miss bps": ("bps", bps_sums(r["eval"].heldin, spikes_ev, miss),
+                         bps_sums(full["eval"].heldin, spikes_ev, miss)),
+            "miss R2": ("r2", r2_sums(r["eval"].heldin, truth_ev, miss), r2_sums(full["eval"].heldin, truth_ev, miss)),
+        }
+    return pairs
+
+
+def summary_rows(per_seed: dict[int, dict]) -> list[list[str]]:
+    """Per p and measure: the p model minus the p = 0 model on the same eval entries, per data seed and,
+    with several, on the mean."""
+    rows = []
+    first = next(iter(per_seed.values()))
+    for p, measures in first.items():
+        for measure, (kind, _, _) in measures.items():
+            pairs = [seed_pairs[p][measure][1:] for seed_pairs in per_seed.values()]
+            rows.append([f"{p:g} - 0", measure, *[d.text() for d in paired_differences(pairs, kind)]])
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_args(ap, seed_help="seed of the missing-entry masks and of the models")
+    ap.add_argument("--p", default="0,0.5,0.8", help="comma-separated missing fractions (0 is always added)")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--patience", type=int, default=0, help="early-stopping patience (0: none)")
+    add_lfads_args(ap, ic_enc=64, ci_enc=32, con=32, ic=32, gen=64, fac=16, dropout=0.05, cd_rate=0.3)
+    ap.add_argument("--out", default=str(WORK / "lfads_sbtt"), help="folder for the training curves")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    ps = sorted({0.0} | {float(p) for p in args.p.split(",")})
+    if not all(0 <= p < 1 for p in ps):
+        ap.error("--p: fractions must be in [0, 1)")
+    seeds = data_seeds(args)
+    print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {args.data_seeds}")
+    print(f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
+          f"gen {args.gen}, fac {args.fac}; cd_rate {args.cd_rate}, dropout {args.dropout}, {args.epochs} epochs, "
+          f"batch {args.batch_size}, lr {args.lr} cosine, seed {args.seed}, threads {args.threads}")
+    per_seed = {seed: measure_seed(args, ps, seed) for seed in seeds}
+    if len(ps) > 1:
+        print("\nThe p model minus the fully observed (p = 0) model on the same eval entries, with 95 % paired "
+              "bootstrap intervals over eval trials (tie: the interval includes 0). miss: the held-in entries "
+              "the p model never saw (the p = 0 model saw them):")
+        print_table(["p", "measure", *[f"data seed {s}" for s in seeds], *(["mean"] if len(seeds) > 1 else [])],
+                    summary_rows(per_seed))
 
 
 if __name__ == "__main__":
