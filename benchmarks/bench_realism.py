@@ -214,6 +214,20 @@ def main() -> None:
         probe = f", Realism overrides {args.realism}" if args.realism else ""
         print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {args.seeds}{probe}")
         print_table(["recipe", *METRICS], rows)
+        if len(seeds) > 1:
+            print(f"\nco-bps per data seed ({name}); headroom = true rates - smoothing, the gap a model can close:")
+            print_table(*co_bps_by_seed(seeds, per_seed))
+
+
+def co_bps_by_seed(seeds: list[int], per_seed: list[dict[str, dict[str, float]]]) -> tuple[list[str], list[list]]:
+    """Headers and rows of each stand-in's co-bps per recipe, its headroom over smoothing and smoothing's share
+    of the true rates' co-bps: how much the seeds differ in what a model can gain."""
+    recipes = list(per_seed[0])
+    rows = []
+    for seed, res in zip(seeds, per_seed):
+        co = {r: res[r].get("co-bps", np.nan) for r in recipes}
+        rows.append([str(seed), *co.values(), co["true rates"] - co["smoothing"], co["smoothing"] / co["true rates"]])
+    return ["data seed", *recipes, "headroom", "smoothing / true"], rows
 
 
 def _fmt(values: list[float]) -> str:
