@@ -32,6 +32,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,10 +42,11 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import (  # noqa: E402
     WORK,
+    BenchData,
     add_data_args,
     add_lfads_args,
     bps_sums,
-    data_seeds,
+    describe_lfads,
     lfads_config,
     load_synthetic,
     log,
@@ -55,6 +57,7 @@ from lfads_bench_common import (  # noqa: E402
     rate_r2,
     rates_from_log,
     score_eval,
+    seed_columns,
     write_curves,
 )
 
@@ -65,9 +68,8 @@ from nlb_suite.table import print_table  # noqa: E402
 CLAIM_MEASURES = (("co-bps", "co_bps", "bps"), ("R2 held-in", "heldin_r2", "r2"))
 
 
-def eval_scores(data, log_rates: np.ndarray) -> dict[str, float]:
-    """Eval-trial scores of one set of log-rates (n, T + F, n_in + n_out); "sums" holds the per-trial sums
-    of co-bps and held-in R2 (`bps_sums`, `r2_sums`)."""
+def eval_scores(data: BenchData, log_rates: np.ndarray) -> dict[str, Any]:
+    """Eval-trial scores of log-rates (n, T + F, n_in + n_out), with "sums" of co-bps and held-in R2 for intervals."""
     rates = rates_from_log(log_rates, data.evals)
     s = score_eval(data, rates)
     s["heldin_r2"] = rate_r2(rates.heldin, data.truth_eval.heldin)
@@ -77,7 +79,7 @@ def eval_scores(data, log_rates: np.ndarray) -> dict[str, float]:
     return s
 
 
-def train_one(data, args, cd_rate: float) -> dict:
+def train_one(data: BenchData, args: argparse.Namespace, cd_rate: float) -> dict:
     """Fit one LFADS scoring the eval trials after every epoch; returns curves merged with those scores."""
     from baselines.lfads import LFADSBaseline
 
@@ -97,6 +99,9 @@ def train_one(data, args, cd_rate: float) -> dict:
     model.fit(data.train)
     fit_s = time.perf_counter() - start
     curves = [dict(r) for r in model.curves]
+    if len(curves) != len(per_epoch):
+        raise RuntimeError(f"the per-epoch hook ran {len(per_epoch)} times for {len(curves)} curve rows: "
+                           "the eval scores would be read at the wrong epochs")
     for row, s in zip(curves, per_epoch):  # the hook ran once per curve row, in order
         row.update({f"eval_{k}": v for k, v in s.items() if k != "sums"})
     final = eval_scores(data, model.log_rates(data.evals).float().cpu().numpy())
@@ -116,7 +121,7 @@ def picks(curves: list[dict], per: list[dict]) -> dict[str, int]:
             "best co-bps (hindsight)": int(np.argmax([s["co_bps"] for s in per]))}
 
 
-def measure_seed(args, data_seed: int) -> list[dict]:
+def measure_seed(args: argparse.Namespace, data_seed: int) -> list[dict]:
     """Train every CD rate on one data seed, print its tables, and return the runs (with "picks")."""
     data = load_synthetic(args.dataset, args.trials, data_seed)
     print(f"\n===== data seed {data_seed} =====")
@@ -126,36 +131,39 @@ def measure_seed(args, data_seed: int) -> list[dict]:
     for cd in (float(c) for c in args.cd_rates.split(",")):
         log(f"data seed {data_seed}: training cd_rate {cd:g} ...")
         r = train_one(data, args, cd)
-        path = out / f"curves_cd{cd:g}.csv"
-        write_curves(path, r["curves"])
-        log(f"  {len(r['curves'])} epochs in {r['fit_s']:.0f} s; curves -> {path}")
+        r["curves_path"] = out / f"curves_cd{cd:g}.csv"
+        write_curves(r["curves_path"], r["curves"])
+        log(f"  {len(r['curves'])} epochs in {r['fit_s']:.0f} s; curves -> {r['curves_path']}")
         r["picks"] = picks(r["curves"], r["per_epoch"])
+        e_rec = r["picks"]["valid_recon pick"]
+        r["restore_check"] = max(abs(r["final"][k] - r["per_epoch"][e_rec][k])
+                                 for k in ("co_bps", "heldin_r2", "heldout_r2"))
         runs.append(r)
+    print_checkpoints(runs, oracle_scores(data))
+    print_missed(runs)
+    return runs
 
-    oracle = oracle_scores(data)
-    oracle["heldin_r2"], oracle["heldin_r"] = 1.0, 1.0
+
+def print_checkpoints(runs: list[dict], oracle: dict[str, float]) -> None:
+    """Each run's scores at every pick, and the true rates' (the ceiling)."""
     headers = ["model", "checkpoint", "epoch", "valid_recon", "valid_sv_nll", "valid_ho_nll", "co-bps", "fp-bps",
                "R2 held-in", "R2 held-out", "r held-in"]
+    nan = float("nan")
     rows = []
-
-    def row(name: str, label: str, epoch, c: dict, s: dict) -> list:
-        nan = float("nan")
-        return [name, label, epoch, c.get("valid_recon", nan), c.get("valid_sv_nll", nan),
-                c.get("valid_heldout_nll", nan), s["co_bps"], s.get("fp_bps", nan), s["heldin_r2"],
-                s["heldout_r2"], s["heldin_r"]]
-
     for r in runs:
-        name, curves, per = f"cd {r['cd']:g}", r["curves"], r["per_epoch"]
         for label, e in r["picks"].items():
-            rows.append(row(name, label, e + 1, curves[e], per[e]))
-        e_rec = r["picks"]["valid_recon pick"]
-        r["restore_check"] = max(abs(r["final"][k] - per[e_rec][k]) for k in ("co_bps", "heldin_r2", "heldout_r2"))
-    rows.append(["oracle", "true rates", "-", float("nan"), float("nan"), float("nan"), oracle["co_bps"],
-                 oracle.get("fp_bps", float("nan")), 1.0, 1.0, 1.0])
+            c, sc = r["curves"][e], r["per_epoch"][e]
+            rows.append([f"cd {r['cd']:g}", label, e + 1, c.get("valid_recon", nan), c.get("valid_sv_nll", nan),
+                         c.get("valid_heldout_nll", nan), sc["co_bps"], sc.get("fp_bps", nan), sc["heldin_r2"],
+                         sc["heldout_r2"], sc["heldin_r"]])
+    rows.append(["oracle", "true rates", "-", nan, nan, nan, oracle["co_bps"], oracle.get("fp_bps", nan), 1.0, 1.0, 1.0])
     print("\nPer checkpoint (epochs 1-based; valid_* on the internal validation split of the train trials, "
           "scores on the eval trials; R2/r: inferred vs true rates):")
     print_table(headers, rows)
 
+
+def print_missed(runs: list[dict]) -> None:
+    """What ordinary validation misses after the sample-validation pick, per run, and each fit's checks."""
     print("\nWhat ordinary validation misses (from the SV-picked epoch to the last epoch, and the cost of "
           "picking by valid_recon instead of valid_sv_nll):")
     h2 = ["model", "d valid_recon", "d valid_sv_nll", "d R2 held-in", "d co-bps", "recon kept improving",
@@ -189,24 +197,19 @@ def measure_seed(args, data_seed: int) -> list[dict]:
               f"({svn[e_sv]:.5f} -> {svn[last]:.5f}); held-in rate R2 {per[e_sv]['heldin_r2']:.3f} -> "
               f"{per[last]['heldin_r2']:.3f}, eval co-bps {per[e_sv]['co_bps']:.4f} -> {per[last]['co_bps']:.4f}")
     for r in runs:
-        path = out / f"curves_cd{r['cd']:g}.csv"
         print(f"cd {r['cd']:g}: fit {r['fit_s']:.0f} s; restored model vs the per-epoch hook at its epoch: "
-              f"max |score diff| {r['restore_check']:.2g}; curves in {path}")
-    return runs
+              f"max |score diff| {r['restore_check']:.2g}; curves in {r['curves_path']}")
 
 
 def contrasts(cd_rates: list[float]) -> list[tuple[str, tuple[float, str], tuple[float, str]]]:
     """The claim's comparisons as (label, (cd rate, pick) of a, (cd rate, pick) of b) for a - b: each CD rate
     against no CD at each model's own valid_recon pick and at its own valid_sv_nll pick, and without CD the
     ordinary-validation pick against the sample-validation pick."""
-    out = []
-    for cd in (c for c in cd_rates if c > 0):
-        for pk in ("valid_recon pick", "valid_sv_nll pick"):
-            out.append((f"cd {cd:g} - cd 0, each at its {pk}", (cd, pk), (0.0, pk)))
-    if 0.0 in cd_rates:
-        out.append(("cd 0: valid_recon pick - valid_sv_nll pick", (0.0, "valid_recon pick"),
-                    (0.0, "valid_sv_nll pick")))
-    return out
+    if 0.0 not in cd_rates:
+        return []
+    out = [(f"cd {cd:g} - cd 0, each at its {pk}", (cd, pk), (0.0, pk))
+           for cd in cd_rates if cd > 0 for pk in ("valid_recon pick", "valid_sv_nll pick")]
+    return out + [("cd 0: valid_recon pick - valid_sv_nll pick", (0.0, "valid_recon pick"), (0.0, "valid_sv_nll pick"))]
 
 
 def summary_rows(per_seed: dict[int, list[dict]], cd_rates: list[float]) -> list[list[str]]:
@@ -237,17 +240,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    seeds = data_seeds(args)
+    seeds = args.data_seeds
     cd_rates = [float(c) for c in args.cd_rates.split(",")]
-    print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {args.data_seeds}")
-    print(f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
-          f"gen {args.gen}, fac {args.fac}; sv_rate {args.sv_rate}, {args.epochs} epochs, batch {args.batch_size}, "
-          f"lr {args.lr} cosine, dropout {args.dropout}, seed {args.seed}, threads {args.threads}")
+    if 0.0 not in cd_rates:
+        ap.error(f"--cd-rates: include 0, the model without CD that the others are compared with (got {args.cd_rates})")
+    print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {','.join(map(str, seeds))}")
+    print(describe_lfads(args, f"sv_rate {args.sv_rate}"))
     per_seed = {seed: measure_seed(args, seed) for seed in seeds}
     print("\nPaired differences a - b on the eval trials with 95 % bootstrap intervals (tie: the interval "
           "includes 0); each model at the epoch its validation rule picks on the internal split:")
-    print_table(["a - b", "measure", *[f"data seed {s}" for s in seeds], *(["mean"] if len(seeds) > 1 else [])],
-                summary_rows(per_seed, cd_rates))
+    print_table(["a - b", "measure", *seed_columns(seeds)], summary_rows(per_seed, cd_rates))
 
 
 if __name__ == "__main__":

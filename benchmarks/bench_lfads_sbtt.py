@@ -34,10 +34,11 @@ sys.path.insert(0, str(HERE.parent))
 
 from lfads_bench_common import (  # noqa: E402
     WORK,
+    BenchData,
     add_data_args,
     add_lfads_args,
     bps_sums,
-    data_seeds,
+    describe_lfads,
     lfads_config,
     load_synthetic,
     log,
@@ -46,9 +47,11 @@ from lfads_bench_common import (  # noqa: E402
     r2_sums,
     rate_r2,
     score_eval,
+    seed_columns,
     write_curves,
 )
 
+from nlb_suite.baseline_api import TrialSet  # noqa: E402
 from nlb_suite.table import print_table  # noqa: E402
 
 DASH = "-"
@@ -58,7 +61,7 @@ def ratio(a: float, b: float) -> float:
     return a / b if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
 
 
-def fit_predict(data, args, train_in, eval_in) -> dict:
+def fit_predict(data: BenchData, args: argparse.Namespace, train_in: TrialSet, eval_in: TrialSet) -> dict:
     """Fit LFADS on masked train trials; predict train and eval rates from their masked held-in input."""
     from baselines.lfads import LFADSBaseline
 
@@ -71,9 +74,8 @@ def fit_predict(data, args, train_in, eval_in) -> dict:
             "fit_s": fit_s}
 
 
-def measure_seed(args, ps: list[float], data_seed: int) -> dict:
-    """Fit every missing fraction on one data seed, print its tables, and return the per-p paired sums
-    (eval trials) of co-bps and of bits/spike and rate R2 on the hidden entries, each beside the p = 0 model's."""
+def measure_seed(args: argparse.Namespace, ps: list[float], data_seed: int) -> dict:
+    """Fit every missing fraction on one data seed, print its tables, and return `hidden_entry_pairs` of the fits."""
     data = load_synthetic(args.dataset, args.trials, data_seed)
     print(f"\n===== data seed {data_seed} =====")
     print(data.describe())
@@ -95,7 +97,13 @@ def measure_seed(args, ps: list[float], data_seed: int) -> dict:
         write_curves(out / f"curves_p{p:g}.csv", r["curves"])
         log(f"  {len(r['curves'])} epochs in {r['fit_s']:.0f} s; eval co-bps {r['scores']['co_bps']:.4f}")
         res[p] = r
+    print_seed_tables(data, res)
+    print(f"curves in {out}/curves_p<p>.csv")
+    return hidden_entry_pairs(data, res)
 
+
+def print_seed_tables(data: BenchData, res: dict[float, dict]) -> None:
+    """Per p: eval co-bps / fp-bps and the hidden entries' scores beside the full model's; then the train trials'."""
     full = res[0.0]
     spikes_ev, spikes_tr = data.evals.spikes_heldin, data.train.spikes_heldin
     truth_ev, truth_tr = data.truth_eval.heldin, data.truth_train.heldin
@@ -129,26 +137,25 @@ def measure_seed(args, ps: list[float], data_seed: int) -> dict:
     print_table(h1, rows1)
     print("\nTrain trials, missing held-in entries (never in the input nor in the loss):")
     print_table(h2, rows2)
-    print(f"curves in {out}/curves_p<p>.csv")
 
-    held_out = data.target["eval_spikes_heldout"]
+
+def hidden_entry_pairs(data: BenchData, res: dict[float, dict]) -> dict[float, dict[str, tuple]]:
+    """Per p > 0 and measure: (kind, p model's sums, p = 0 model's sums) on the same eval entries, for intervals."""
+    full = res[0.0]["eval"]
+    held_out, spikes, truth = data.target["eval_spikes_heldout"], data.evals.spikes_heldin, data.truth_eval.heldin
     pairs = {}
     for p, r in res.items():
         if p == 0:
             continue
-        miss = r["miss_ev"]
-        pairs[p] = {
-            "co-bps": ("bps", bps_sums(r["eval"].heldout, held_out), bps_sums(full["eval"].heldout, held_out)),
-            "miss bps": ("bps", bps_sums(r["eval"].heldin, spikes_ev, miss),
-                         bps_sums(full["eval"].heldin, spikes_ev, miss)),
-            "miss R2": ("r2", r2_sums(r["eval"].heldin, truth_ev, miss), r2_sums(full["eval"].heldin, truth_ev, miss)),
-        }
+        pred, miss = r["eval"], r["miss_ev"]
+        pairs[p] = {"co-bps": ("bps", bps_sums(pred.heldout, held_out), bps_sums(full.heldout, held_out)),
+                    "miss bps": ("bps", bps_sums(pred.heldin, spikes, miss), bps_sums(full.heldin, spikes, miss)),
+                    "miss R2": ("r2", r2_sums(pred.heldin, truth, miss), r2_sums(full.heldin, truth, miss))}
     return pairs
 
 
 def summary_rows(per_seed: dict[int, dict]) -> list[list[str]]:
-    """Per p and measure: the p model minus the p = 0 model on the same eval entries, per data seed and,
-    with several, on the mean."""
+    """Per p and measure: the p model minus the p = 0 model on the same eval entries, per data seed, then the mean."""
     rows = []
     first = next(iter(per_seed.values()))
     for p, measures in first.items():
@@ -174,18 +181,15 @@ def main() -> None:
     ps = sorted({0.0} | {float(p) for p in args.p.split(",")})
     if not all(0 <= p < 1 for p in ps):
         ap.error("--p: fractions must be in [0, 1)")
-    seeds = data_seeds(args)
-    print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {args.data_seeds}")
-    print(f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
-          f"gen {args.gen}, fac {args.fac}; cd_rate {args.cd_rate}, dropout {args.dropout}, {args.epochs} epochs, "
-          f"batch {args.batch_size}, lr {args.lr} cosine, seed {args.seed}, threads {args.threads}")
+    seeds = args.data_seeds
+    print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {','.join(map(str, seeds))}")
+    print(describe_lfads(args, f"cd_rate {args.cd_rate}"))
     per_seed = {seed: measure_seed(args, ps, seed) for seed in seeds}
     if len(ps) > 1:
         print("\nThe p model minus the fully observed (p = 0) model on the same eval entries, with 95 % paired "
               "bootstrap intervals over eval trials (tie: the interval includes 0). miss: the held-in entries "
               "the p model never saw (the p = 0 model saw them):")
-        print_table(["p", "measure", *[f"data seed {s}" for s in seeds], *(["mean"] if len(seeds) > 1 else [])],
-                    summary_rows(per_seed))
+        print_table(["p", "measure", *seed_columns(seeds)], summary_rows(per_seed))
 
 
 if __name__ == "__main__":

@@ -95,14 +95,33 @@ def add_data_args(ap: argparse.ArgumentParser, *, seed_help: str) -> None:
     """The synthetic-data options (--dataset, --trials, --data-seeds, as load_synthetic takes them) and --seed."""
     ap.add_argument("--dataset", default="mc_maze_small")
     ap.add_argument("--trials", type=int, default=100, help="synthetic train+val trials (phase val: 3/4 train)")
-    ap.add_argument("--data-seeds", default="0", help="comma-separated seeds of the synthetic datasets (each is "
-                    "measured on its own; several add a mean-over-seeds row to the paired differences)")
+    ap.add_argument("--data-seeds", type=seed_list, default="0", help="comma-separated distinct seeds of the "
+                    "synthetic datasets (each measured on its own; several add a mean over seeds to the paired "
+                    "differences)")
     ap.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
-def data_seeds(args: argparse.Namespace) -> list[int]:
-    """The --data-seeds list, in the order given."""
-    return [int(s) for s in str(args.data_seeds).split(",") if s.strip()]
+def seed_list(text: str) -> list[int]:
+    """--data-seeds as a list of distinct integers, in the order given (argparse reports a bad one in one line)."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2 (got {text!r})") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"each data seed once (got {text!r})")
+    return seeds
+
+
+def seed_columns(seeds: list[int]) -> list[str]:
+    """Column headers of a per-seed table of paired differences: one per data seed, then the mean if several."""
+    return [f"data seed {s}" for s in seeds] + (["mean"] if len(seeds) > 1 else [])
+
+
+def describe_lfads(args: argparse.Namespace, extra: str) -> str:
+    """One line of the LFADS network and training options (`extra`: the script's own settings)."""
+    return (f"LFADS ic_enc {args.ic_enc}, ci_enc {args.ci_enc}, con {args.con}, co {args.co}, ic {args.ic}, "
+            f"gen {args.gen}, fac {args.fac}; {extra}, {args.epochs} epochs, batch {args.batch_size}, lr {args.lr} "
+            f"cosine, dropout {args.dropout}, seed {args.seed}, threads {args.threads}")
 
 
 def add_lfads_args(ap: argparse.ArgumentParser, *, ic_enc: int, ci_enc: int, con: int, ic: int, gen: int,
@@ -218,8 +237,7 @@ def bps_sums(rates: np.ndarray, spikes: np.ndarray, mask: Optional[np.ndarray] =
 
 
 def r2_sums(pred: np.ndarray, true: np.ndarray, mask: Optional[np.ndarray] = None) -> tuple[np.ndarray, ...]:
-    """Per trial x neuron: entries in `mask`, sum of true, of true^2 and of squared error there, from which
-    `rate_r2` is recomputed on any resample of trials (`boot_r2`)."""
+    """Per trial x neuron entry counts and sums (true, true^2, squared error): `rate_r2` on any resample (`boot_r2`)."""
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
     m = np.ones(true.shape) if mask is None else np.asarray(mask, dtype=np.float64)
     axes = tuple(range(1, true.ndim - 1))
@@ -230,7 +248,9 @@ def boot_r2(sums: tuple[np.ndarray, ...], counts: np.ndarray) -> np.ndarray:
     """`rate_r2` of each resample (`counts`: n_boot x trials): mean over neurons with more than one entry."""
     n, s1, s2, res = (counts @ a for a in sums)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(n > 1, r2_from_sums(res, s2 - s1 * s1 / n), np.nan)
+        ss_tot = s2 - s1 * s1 / n
+        ss_tot = np.where(ss_tot > 1e-12 * s2, ss_tot, 0.0)  # a constant truth: 0, not rounding error
+        r2 = np.where(n > 1, r2_from_sums(res, ss_tot), np.nan)
     keep = (n > 1).sum(axis=1)
     return np.where(keep > 0, np.nansum(r2, axis=1) / np.maximum(keep, 1), np.nan)
 
@@ -239,9 +259,11 @@ BOOT = {"bps": boot_bps, "r2": boot_r2}  # how each kind of per-trial sums is sc
 
 
 def paired_differences(pairs: list[tuple[tuple, tuple]], kind: str) -> list[Difference]:
-    """a - b with its paired interval for each data set given as (a's sums, b's sums) on the same eval
-    trials (`bps_sums` for kind "bps", `r2_sums` for "r2"); with several sets, then their mean
-    (`Difference.mean_over_sets`: each set's trials resampled on their own)."""
+    """a - b per data set from (a's, b's) sums of `kind` ("bps" or "r2") on its eval trials, then their mean if several.
+
+    Both models of a set share its resamples; the mean is `Difference.mean_over_sets` (each set's trials
+    resampled on their own).
+    """
     boot = BOOT[kind]
     parts = []
     for sums_a, sums_b in pairs:

@@ -68,6 +68,24 @@ def test_paired_differences_per_set_and_on_the_mean(common):
     assert same == Difference(0.0, 0.0, 0.0) and same.tie
 
 
+def test_paired_bits_per_spike_and_a_shift_that_every_resample_sees(common):
+    true, spikes, pred, mask = _data(seed=7)
+    better, worse = common.bps_sums(true, spikes, mask), common.bps_sums(true * 3.0, spikes, mask)
+    d = common.paired_differences([(better, worse)], "bps")[0]
+    assert d.value == pytest.approx(common.masked_bps(true, spikes, mask) - common.masked_bps(true * 3.0, spikes, mask),
+                                    abs=1e-12)
+    assert 0 < d.lo <= d.value <= d.hi  # tripled rates lose on every resample: resolved
+
+
+def test_data_seeds_are_distinct_integers(common):
+    assert common.seed_list("2,0,1") == [2, 0, 1]
+    for bad, msg in (("0,0", "each data seed once"), ("0,x", "comma-separated integers"), ("", "comma-separated")):
+        with pytest.raises(common.argparse.ArgumentTypeError, match=msg):
+            common.seed_list(bad)
+    assert common.seed_columns([3]) == ["data seed 3"]
+    assert common.seed_columns([3, 5]) == ["data seed 3", "data seed 5", "mean"]
+
+
 def test_cd_summary_pairs_each_model_at_its_own_picked_epoch():
     cd = load_bench("bench_lfads_cd")
     common = load_bench("lfads_bench_common")
@@ -91,10 +109,20 @@ def test_cd_summary_pairs_each_model_at_its_own_picked_epoch():
     def r2(scale, e):
         return common.rate_r2(pred * scale * (1 + e / 10), true)
 
+    def bps(scale, e):
+        return common.masked_bps(pred * scale * (1 + e / 10), spikes)
+
     expected = [r2(0.9, 1) - r2(1.0, 3), r2(0.9, 2) - r2(1.0, 0), r2(1.0, 3) - r2(1.0, 0)]
     got = [float(rows[i][2].split()[0]) for i in (1, 3, 5)]
     assert got == pytest.approx(expected, abs=1e-4)
+    assert float(rows[0][2].split()[0]) == pytest.approx(bps(0.9, 1) - bps(1.0, 3), abs=1e-4)
     assert len(rows[0]) == 3  # one data seed: no mean column
+    other = [run(0.0, 0, 0, 1.0), run(0.3, 3, 3, 0.9)]  # a second data seed, other picks
+    two = cd.summary_rows({0: runs, 1: other}, [0.0, 0.3])
+    second = r2(0.9, 3) - r2(1.0, 0)
+    assert [float(c.split()[0]) for c in two[1][2:]] == pytest.approx([expected[0], second, (expected[0] + second) / 2],
+                                                                      abs=1e-4)
+    assert cd.contrasts([0.3, 0.5]) == []  # nothing to compare with without the no-CD model
 
 
 def test_sbtt_summary_rows_per_fraction_and_measure():
@@ -109,4 +137,34 @@ def test_sbtt_summary_rows_per_fraction_and_measure():
     assert len(rows[0]) == 5  # two seeds and the mean
     want = common.rate_r2(pred * 2, true, mask) - 1.0
     assert float(rows[1][2].split()[0]) == pytest.approx(want, abs=1e-4)
-    assert rows[1][2] == rows[1][3]  # the same data twice, the same resamples
+    assert float(rows[1][4].split()[0]) == pytest.approx(want, abs=1e-4)  # the mean of two equal seeds
+
+
+def test_sbtt_scores_both_models_on_the_entries_the_sparse_one_never_saw():
+    from types import SimpleNamespace
+
+    from nlb_suite.baseline_api import Rates
+
+    sbtt = load_bench("bench_lfads_sbtt")
+    common = load_bench("lfads_bench_common")
+    true, spikes, pred, miss = _data(seed=8)
+    out_true, out_spikes, out_pred, _ = _data(seed=9, q=3)
+    data = SimpleNamespace(target={"eval_spikes_heldout": out_spikes}, evals=SimpleNamespace(spikes_heldin=spikes),
+                           truth_eval=SimpleNamespace(heldin=true))
+    full = Rates(heldin=true, heldout=out_true, heldin_forward=None, heldout_forward=None)
+    sparse = Rates(heldin=pred, heldout=out_pred, heldin_forward=None, heldout_forward=None)
+    pairs = sbtt.hidden_entry_pairs(data, {0.0: {"eval": full}, 0.5: {"eval": sparse, "miss_ev": miss}})
+    assert list(pairs) == [0.5] and list(pairs[0.5]) == ["co-bps", "miss bps", "miss R2"]
+    whole = np.ones((1, true.shape[0]))
+
+    def score(kind, sums):
+        return common.BOOT[kind](sums, whole)[0]
+
+    kind, a, b = pairs[0.5]["miss bps"]
+    assert (score(kind, a), score(kind, b)) == pytest.approx(
+        (common.masked_bps(pred, spikes, miss), common.masked_bps(true, spikes, miss)), abs=1e-12)
+    kind, a, b = pairs[0.5]["miss R2"]
+    assert (score(kind, a), score(kind, b)) == pytest.approx((common.rate_r2(pred, true, miss), 1.0), abs=1e-10)
+    kind, a, b = pairs[0.5]["co-bps"]
+    assert (score(kind, a), score(kind, b)) == pytest.approx(
+        (common.masked_bps(out_pred, out_spikes), common.masked_bps(out_true, out_spikes)), abs=1e-12)
