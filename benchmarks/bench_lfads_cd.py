@@ -121,14 +121,14 @@ def picks(curves: list[dict], per: list[dict]) -> dict[str, int]:
             "best co-bps (hindsight)": int(np.argmax([s["co_bps"] for s in per]))}
 
 
-def measure_seed(args: argparse.Namespace, data_seed: int) -> list[dict]:
+def measure_seed(args: argparse.Namespace, cd_rates: list[float], data_seed: int) -> list[dict]:
     """Train every CD rate on one data seed, print its tables, and return the runs (with "picks")."""
     data = load_synthetic(args.dataset, args.trials, data_seed)
     print(f"\n===== data seed {data_seed} =====")
     print(data.describe())
     out = Path(args.out) / f"s{data_seed}"
     runs = []
-    for cd in (float(c) for c in args.cd_rates.split(",")):
+    for cd in cd_rates:
         log(f"data seed {data_seed}: training cd_rate {cd:g} ...")
         r = train_one(data, args, cd)
         r["curves_path"] = out / f"curves_cd{cd:g}.csv"
@@ -246,7 +246,7 @@ def main() -> None:
         ap.error(f"--cd-rates: include 0, the model without CD that the others are compared with (got {args.cd_rates})")
     print(f"synthetic {args.dataset}, {args.trials} train+val trials, data seeds {','.join(map(str, seeds))}")
     print(describe_lfads(args, f"sv_rate {args.sv_rate}"))
-    per_seed = {seed: measure_seed(args, seed) for seed in seeds}
+    per_seed = {seed: measure_seed(args, cd_rates, seed) for seed in seeds}
     print("\nPaired differences a - b on the eval trials with 95 % bootstrap intervals (tie: the interval "
           "includes 0); each model at the epoch its validation rule picks on the internal split:")
     print_table(["a - b", "measure", *seed_columns(seeds)], summary_rows(per_seed, cd_rates))
