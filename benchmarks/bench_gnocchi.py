@@ -77,6 +77,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from bench_args import seed_list, seeds_text  # noqa: E402
+
 DATASET = "mc_maze_small"
 N_TYPES, N_VERSIONS = 9, 3
 
@@ -675,7 +677,7 @@ def claim1_differences(codes: dict[str, np.ndarray], scored: dict, b: Bench, see
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-seeds", default="0,1")
+    ap.add_argument("--data-seeds", type=seed_list, default="0,1")
     ap.add_argument("--trials", type=int, default=100, help="train+val trials of the stand-in (default: the real 100)")
     ap.add_argument("--holdout", type=int, default=3, help="conditions left out of training in claim 2")
     ap.add_argument("--holdout-sets", default="0", help="claim 2's held-out condition sets per seed, each a refit of "
@@ -709,7 +711,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     claims = {int(c) for c in args.claims.split(",")}
-    seeds = [int(s) for s in args.data_seeds.split(",")]
+    seeds = args.data_seeds
     holdout_sets = [int(k) for k in args.holdout_sets.split(",")]
     results: dict[str, dict] = {}
     for i, seed in enumerate(seeds):
@@ -736,7 +738,7 @@ def main() -> None:
 def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     from nlb_suite.table import print_table
 
-    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {args.data_seeds}; "
+    print(f"\nsynthetic {DATASET}, {args.trials} train+val trials, 5 ms; data seeds {seeds_text(args.data_seeds)}; "
           "default CPU configs of gnocchi and lfads, nothing tuned here"
           + (f"; gnocchi with {', '.join(f'{k}={v}' for k, v in GNOCCHI_SET.items())}" if GNOCCHI_SET else ""),
           flush=True)

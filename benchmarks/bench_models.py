@@ -47,6 +47,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from bench_args import seed_list, seeds_text  # noqa: E402
+
 METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 GAP_METRICS = ("co-bps", "fp-bps")
 
@@ -262,7 +264,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mc_maze_small")
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
-    ap.add_argument("--data-seeds", default="0,1,2")
+    ap.add_argument("--data-seeds", type=seed_list, default="0,1,2")
     ap.add_argument("--baselines", default="oracle,true_psth,smoothing,gpfa,lfads")
     ap.add_argument("--pairs", default="lfads-gpfa,lfads-smoothing,gpfa-smoothing,ndt-smoothing,stndt-smoothing,"
                     "ndt-gpfa,stndt-gpfa,ndt-lfads,stndt-lfads,stndt-ndt,gnocchi-smoothing,gnocchi-gpfa,gnocchi-lfads,"
@@ -297,7 +299,7 @@ def main() -> None:
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
     names = args.baselines.split(",")
-    seeds = [int(s) for s in args.data_seeds.split(",")]
+    seeds = args.data_seeds
     ensembles = parse_ensembles(args.ensemble)
     sizes = parse_sizes(args.ensemble_sizes)
     check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
@@ -309,7 +311,7 @@ def main() -> None:
         for label, (chosen, rule) in res["ensembles"].items():
             print(f"data seed {s}: {label} averages {', '.join(chosen)} ({rule})")
 
-    print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {args.data_seeds}; "
+    print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds {seeds_text(seeds)}; "
           "default configs for the device, no tuning on eval trials"
           + (f"; Realism overrides {args.realism}" if args.realism else "")
           + "".join(f"; {label} = {b} with {v}" for label, (b, v) in variants.items()))

@@ -50,6 +50,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_args import optional_seed_list, seed_list  # noqa: E402
 
 WORK = HERE / "_work" / "node_sae"
 RESULTS = WORK / "results.jsonl"
@@ -709,14 +712,14 @@ def main() -> None:
     global WORK, RESULTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="lorenz", choices=("lorenz", "rossler", "arneodo"))
-    ap.add_argument("--data-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[0, 1, 2])
+    ap.add_argument("--data-seeds", type=seed_list, default=[0, 1, 2])
     ap.add_argument("--others", type=lambda s: [x for x in s.split(",") if x], default=["smoothing", "gpfa", "lfads"])
-    ap.add_argument("--others-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
-    ap.add_argument("--model-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+    ap.add_argument("--others-seeds", type=optional_seed_list, default=[0])
+    ap.add_argument("--model-seeds", type=optional_seed_list, default=[],
                     help="model seeds of the latent-3 SAE runs on each data seed (tags end in _m<k> where k is "
                          "not the data seed)")
     ap.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 25])
-    ap.add_argument("--size-seeds", type=lambda s: [int(x) for x in s.split(",") if x], default=[0])
+    ap.add_argument("--size-seeds", type=optional_seed_list, default=[0])
     ap.add_argument("--lfads-epochs", type=int, default=30,
                     help="LFADS epoch cap (30: the old shortcut, tag without _e30; else schedule scaled, tag _e<N>)")
     ap.add_argument("--ndt-epochs", type=int, default=60,

@@ -36,6 +36,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_args import seed_list, seeds_text  # noqa: E402
 
 METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
 DATASETS = ("mc_maze", "mc_maze_large", "mc_maze_medium", "mc_maze_small", "area2_bump", "mc_rtt", "dmfc_rsg")
@@ -182,7 +185,7 @@ def measure(name: str, trials: int, seed: int, work: Path, gpfa: bool, decompose
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--seeds", default="0", help="data seeds, comma-separated")
+    ap.add_argument("--seeds", type=seed_list, default="0", help="data seeds, comma-separated, each once")
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: the real count)")
     ap.add_argument("--gpfa", action="store_true", help="also fit GPFA (slow on the big sets)")
     ap.add_argument("--decompose", action="store_true", help="the steps from the true rates to smoothing")
@@ -195,7 +198,7 @@ def main() -> None:
     from nlb_suite.table import print_table
 
     work = Path(args.work)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = args.seeds
     for name in args.datasets.split(","):
         trials = args.trials or get_dataset(name).n_train_val
         per_seed = []
@@ -212,7 +215,7 @@ def main() -> None:
             if ds == name:
                 rows.append([f"REAL {recipe}", *[f"{real[k]:.4f}" if k in real else "-" for k in METRICS]])
         probe = f", Realism overrides {args.realism}" if args.realism else ""
-        print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {args.seeds}{probe}")
+        print(f"\nsynthetic {name}: {trials} train+val trials, 5 ms, phase val, data seeds {seeds_text(seeds)}{probe}")
         print_table(["recipe", *METRICS], rows)
         if len(seeds) > 1:
             print(f"\nco-bps per data seed ({name}); headroom = true rates - smoothing, the gap a model can close:")

@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from bench_args import seed_list, seeds_text  # noqa: E402
 from bench_models import METRICS  # noqa: E402  (the paired cells come from there too)
 
 GAP_METRICS = ("co-bps", "fp-bps")
@@ -187,7 +188,7 @@ def collect(args, space: Path) -> dict:
     results = {}
     for name in args.datasets.split(","):
         trials = args.trials or get_dataset(name).n_train_val
-        for s in (int(x) for x in args.data_seeds.split(",")):
+        for s in args.data_seeds:
             out = seed_folder(Path(args.work), name, trials, s, space)
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, args.epochs or default_epochs(name), space,
@@ -203,7 +204,7 @@ def print_space(args, results: dict) -> None:
     from nlb_suite.table import print_table
 
     names = args.datasets.split(",")
-    print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {args.data_seeds}; PBT: population "
+    print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {seeds_text(args.data_seeds)}; PBT: population "
           f"{args.population}, at most {args.epochs or 'the default budget of'} epochs a trial, interval "
           f"{args.interval}, burn-in {args.burn_in}, chosen on {next(iter(results.values()))['monitor']} "
           "(train trials only)")
@@ -269,7 +270,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="mc_maze_small",
                     help="comma-separated; with mc_maze_large among them, the share of its quality each keeps")
     ap.add_argument("--trials", type=int, default=None, help="train+val trials (default: each set's real count)")
-    ap.add_argument("--data-seeds", default="0")
+    ap.add_argument("--data-seeds", type=seed_list, default="0")
     ap.add_argument("--population", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=200, help="most epochs of a PBT trial (0: each set's default "
                     "epoch budget, its cpu profile's max_epochs)")

@@ -23,6 +23,8 @@ WORK = HERE / "_work"
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from bench_args import seed_list  # noqa: E402
+
 from nlb_suite.baseline_api import Rates, RunContext, TrialSet  # noqa: E402
 from nlb_suite.metrics import LN2, bits_per_spike, nll_terms, pearson_r, r2_from_sums  # noqa: E402
 from nlb_suite.metrics_bootstrap import boot_bps, bps_trial_sums, resample_counts  # noqa: E402
@@ -99,17 +101,6 @@ def add_data_args(ap: argparse.ArgumentParser, *, seed_help: str) -> None:
                     "synthetic datasets (each measured on its own; several add a mean over seeds to the paired "
                     "differences)")
     ap.add_argument("--seed", type=int, default=0, help=seed_help)
-
-
-def seed_list(text: str) -> list[int]:
-    """--data-seeds as a list of distinct integers, in the order given (argparse reports a bad one in one line)."""
-    try:
-        seeds = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2 (got {text!r})") from None
-    if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"each data seed once (got {text!r})")
-    return seeds
 
 
 def seed_columns(seeds: list[int]) -> list[str]:

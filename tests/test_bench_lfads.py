@@ -77,11 +77,7 @@ def test_paired_bits_per_spike_and_a_shift_that_every_resample_sees(common):
     assert 0 < d.lo <= d.value <= d.hi  # tripled rates lose on every resample: resolved
 
 
-def test_data_seeds_are_distinct_integers(common):
-    assert common.seed_list("2,0,1") == [2, 0, 1]
-    for bad, msg in (("0,0", "each data seed once"), ("0,x", "comma-separated integers"), ("", "comma-separated")):
-        with pytest.raises(common.argparse.ArgumentTypeError, match=msg):
-            common.seed_list(bad)
+def test_seed_columns_add_a_mean_only_over_several_seeds(common):
     assert common.seed_columns([3]) == ["data seed 3"]
     assert common.seed_columns([3, 5]) == ["data seed 3", "data seed 5", "mean"]
 

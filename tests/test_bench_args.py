@@ -1,0 +1,40 @@
+"""benchmarks/bench_args.py: every bench reads its seed list the same way and refuses a bad one in one line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from support.bench_scripts import BENCHMARKS, load_bench
+
+
+@pytest.fixture(scope="module")
+def bench_args():
+    return load_bench("bench_args")
+
+
+def test_seed_lists_are_distinct_integers_in_the_order_given(bench_args):
+    assert bench_args.seed_list("2,0,1") == [2, 0, 1]
+    assert bench_args.optional_seed_list("") == []
+    assert bench_args.optional_seed_list("3") == [3]
+    assert bench_args.seeds_text([2, 0, 1]) == "2,0,1"
+    for parse in (bench_args.seed_list, bench_args.optional_seed_list):
+        for bad, msg in (("0,0", r"each seed once \(got '0,0'\)"), ("0,x", "comma-separated integers like 0,1,2"),
+                         ("0,1,", "comma-separated integers")):
+            with pytest.raises(bench_args.argparse.ArgumentTypeError, match=msg):
+                parse(bad)
+    with pytest.raises(bench_args.argparse.ArgumentTypeError, match="comma-separated integers"):
+        bench_args.seed_list("")
+
+
+@pytest.mark.parametrize("script, option", [
+    ("bench_models", "--data-seeds"), ("bench_gnocchi", "--data-seeds"), ("bench_realism", "--seeds"),
+    ("bench_sweep", "--data-seeds"), ("bench_node_sae", "--data-seeds"), ("bench_node_sae", "--model-seeds"),
+    ("bench_lfads_cd", "--data-seeds"), ("bench_lfads_sbtt", "--data-seeds"),
+])
+def test_each_bench_refuses_a_repeated_seed_before_any_work(script, option, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), option, "1,0,1"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == f"{script}.py: error: argument {option}: each seed once (got '1,0,1')"
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []
