@@ -77,7 +77,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_args import seed_list, seeds_text  # noqa: E402
+from bench_args import index_list, seed_list, seeds_text  # noqa: E402
 
 DATASET = "mc_maze_small"
 N_TYPES, N_VERSIONS = 9, 3
@@ -680,7 +680,7 @@ def main() -> None:
     ap.add_argument("--data-seeds", type=seed_list, default="0,1")
     ap.add_argument("--trials", type=int, default=100, help="train+val trials of the stand-in (default: the real 100)")
     ap.add_argument("--holdout", type=int, default=3, help="conditions left out of training in claim 2")
-    ap.add_argument("--holdout-sets", default="0", help="claim 2's held-out condition sets per seed, each a refit of "
+    ap.add_argument("--holdout-sets", type=index_list, default="0", help="claim 2's held-out condition sets per seed, each a refit of "
                     "both models (set k shifts the held-out targets by k; with 3 held out, sets 0,1,2 leave every "
                     "target out once); rows of set k > 0 are labelled SEED/k")
     ap.add_argument("--samples", type=int, default=32, help="GNOCCHI samples per generated condition")
@@ -712,7 +712,7 @@ def main() -> None:
     torch.set_num_threads(1)
     claims = {int(c) for c in args.claims.split(",")}
     seeds = args.data_seeds
-    holdout_sets = [int(k) for k in args.holdout_sets.split(",")]
+    holdout_sets = args.holdout_sets
     results: dict[str, dict] = {}
     for i, seed in enumerate(seeds):
         b = load_bench(seed, args.trials, Path(args.work))

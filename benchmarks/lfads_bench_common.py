@@ -20,8 +20,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work"
-if str(HERE.parent) not in sys.path:
-    sys.path.insert(0, str(HERE.parent))
+for _path in (HERE.parent, HERE):  # nlb_suite, and the sibling bench_args
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from bench_args import seed_list  # noqa: E402
 
