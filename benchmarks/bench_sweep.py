@@ -81,9 +81,10 @@ def default_epochs(dataset: str) -> int:
     return config.max_epochs
 
 
-def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path) -> Path:
-    """Where one stand-in's default, PBT and reference runs go (one folder per search space)."""
-    return work / "sweep" / f"{dataset}_{trials}_s{seed}_{space.stem}"
+def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path, population: int, epochs: int) -> Path:
+    """Where one stand-in's default, PBT and reference runs go: one folder per search space, population and
+    epoch budget, so --reuse never reads a sweep of another size as this one."""
+    return work / "sweep" / f"{dataset}_{trials}_s{seed}_p{population}_e{epochs}_{space.stem}"
 
 
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
@@ -96,7 +97,7 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
     data = stand_in(dataset, trials, seed, work / "realism")
-    out = seed_folder(work, dataset, trials, seed, space)
+    out = seed_folder(work, dataset, trials, seed, space, population, epochs)
     out.mkdir(parents=True, exist_ok=True)
     (out / SEED_FILE).unlink(missing_ok=True)  # ours: a stale record must not outlive a rerun
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
@@ -189,9 +190,10 @@ def collect(args, space: Path) -> dict:
     for name in args.datasets.split(","):
         trials = args.trials or get_dataset(name).n_train_val
         for s in args.data_seeds:
-            out = seed_folder(Path(args.work), name, trials, s, space)
+            epochs = args.epochs or default_epochs(name)
+            out = seed_folder(Path(args.work), name, trials, s, space, args.population, epochs)
             if not (args.reuse and finished(out)):
-                run_seed(name, trials, s, Path(args.work), args.population, args.epochs or default_epochs(name), space,
+                run_seed(name, trials, s, Path(args.work), args.population, epochs, space,
                          SMOKE if args.smoke else {}, args.num_cpus)
             results[(name, s)] = score_seed(name, out)
     return results

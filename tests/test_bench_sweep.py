@@ -22,3 +22,12 @@ def test_paired_rows_give_each_seed_then_the_mean_per_dataset():
                     ["mc_maze_small", "mean", pair, "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"],
                     ["mc_maze_large", "0", pair, "-0.0200 [-0.0200, -0.0200]", "-", "-", "-"]]
     assert b.paired_cells(seed(0.01)) == rows[0][3:]
+
+
+def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
+    b = load_bench("bench_sweep")
+    space = tmp_path / "sweep_space_lfads_cpu_start_i25_b50.yaml"
+    four = b.seed_folder(tmp_path, "mc_maze_small", 100, 0, space, 4, 300)
+    assert four == tmp_path / "sweep" / "mc_maze_small_100_s0_p4_e300_sweep_space_lfads_cpu_start_i25_b50"
+    others = {b.seed_folder(tmp_path, "mc_maze_small", 100, 0, space, p, e) for p, e in ((20, 300), (4, 150))}
+    assert four not in others and len(others) == 2  # --reuse cannot read a population-4 sweep as another size
