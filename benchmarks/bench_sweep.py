@@ -81,14 +81,16 @@ def default_epochs(dataset: str) -> int:
     return config.max_epochs
 
 
-def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path, population: int, epochs: int) -> Path:
-    """Where one stand-in's default, PBT and reference runs go: one folder per search space, population and
-    epoch budget, so --reuse never reads a sweep of another size as this one."""
-    return work / "sweep" / f"{dataset}_{trials}_s{seed}_p{population}_e{epochs}_{space.stem}"
+def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path, population: int, epochs: int,
+                label: str = "") -> Path:
+    """Where one stand-in's default, PBT and reference runs go: one folder per search space, population,
+    epoch budget and --set label, so --reuse never reads another sweep as this one."""
+    suffix = f"_{label}" if label else ""
+    return work / "sweep" / f"{dataset}_{trials}_s{seed}_p{population}_e{epochs}_{space.stem}{suffix}"
 
 
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
-             space: Path, extra: dict, num_cpus: int | None = None) -> None:
+             space: Path, extra: dict, num_cpus: int | None = None, label: str = "") -> None:
     """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
     from bench_realism import stand_in
 
@@ -97,7 +99,7 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
     data = stand_in(dataset, trials, seed, work / "realism")
-    out = seed_folder(work, dataset, trials, seed, space, population, epochs)
+    out = seed_folder(work, dataset, trials, seed, space, population, epochs, label)
     out.mkdir(parents=True, exist_ok=True)
     (out / SEED_FILE).unlink(missing_ok=True)  # ours: a stale record must not outlive a rerun
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
@@ -191,10 +193,10 @@ def collect(args, space: Path) -> dict:
         trials = args.trials or get_dataset(name).n_train_val
         for s in args.data_seeds:
             epochs = args.epochs or default_epochs(name)
-            out = seed_folder(Path(args.work), name, trials, s, space, args.population, epochs)
+            out = seed_folder(Path(args.work), name, trials, s, space, args.population, epochs, args.label)
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, epochs, space,
-                         SMOKE if args.smoke else {}, args.num_cpus)
+                         {**(SMOKE if args.smoke else {}), **args.set}, args.num_cpus, args.label)
             results[(name, s)] = score_seed(name, out)
     return results
 
@@ -286,7 +288,16 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
                     "from their folders instead of running them again")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "
+                         "--label), e.g. valid_frac=0.4 for a larger internal validation split")
+    ap.add_argument("--label", default="", help="folder suffix of a --set variant (its runs stay apart)")
     args = ap.parse_args()
+    if bool(args.set) != bool(args.label):
+        ap.error("--set and --label go together (the label keeps the variant's folders apart)")
+    from nlb_suite.baseline_api import parse_overrides
+
+    args.set = parse_overrides(args.set)
 
     by_space = {}
     for source in args.space.split(",") if args.space else [""]:

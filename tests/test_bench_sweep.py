@@ -31,3 +31,21 @@ def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
     assert four == tmp_path / "sweep" / "mc_maze_small_100_s0_p4_e300_sweep_space_lfads_cpu_start_i25_b50"
     others = {b.seed_folder(tmp_path, "mc_maze_small", 100, 0, space, p, e) for p, e in ((20, 300), (4, 150))}
     assert four not in others and len(others) == 2  # --reuse cannot read a population-4 sweep as another size
+
+
+def test_a_set_variant_has_its_own_folder_and_needs_a_label(tmp_path):
+    import subprocess
+    import sys
+
+    from support.bench_scripts import BENCHMARKS
+
+    b = load_bench("bench_sweep")
+    space = tmp_path / "s.yaml"
+    plain = b.seed_folder(tmp_path, "mc_maze_small", 100, 1, space, 20, 300)
+    assert b.seed_folder(tmp_path, "mc_maze_small", 100, 1, space, 20, 300, "v40") == plain.with_name(plain.name + "_v40")
+    for args in (["--set", "valid_frac=0.4"], ["--label", "v40"]):
+        done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_sweep.py"), *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr.splitlines()[-1].endswith("error: --set and --label go together (the label keeps the "
+                                                     "variant's folders apart)")
