@@ -191,8 +191,8 @@ def collect(args, space: Path) -> dict:
     results = {}
     for name in args.datasets.split(","):
         trials = args.trials or get_dataset(name).n_train_val
+        epochs = args.epochs or default_epochs(name)
         for s in args.data_seeds:
-            epochs = args.epochs or default_epochs(name)
             out = seed_folder(Path(args.work), name, trials, s, space, args.population, epochs, args.label)
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, epochs, space,

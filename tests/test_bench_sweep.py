@@ -1,8 +1,11 @@
 """benchmarks/bench_sweep.py: the paired PBT - default rows, per data seed and their mean per dataset."""
 
+import subprocess
+import sys
+
 import numpy as np
 
-from support.bench_scripts import load_bench
+from support.bench_scripts import BENCHMARKS, load_bench
 
 
 def seed(diff: float, n: int = 400) -> dict:
@@ -34,11 +37,6 @@ def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
 
 
 def test_a_set_variant_has_its_own_folder_and_needs_a_label(tmp_path):
-    import subprocess
-    import sys
-
-    from support.bench_scripts import BENCHMARKS
-
     b = load_bench("bench_sweep")
     space = tmp_path / "s.yaml"
     plain = b.seed_folder(tmp_path, "mc_maze_small", 100, 1, space, 20, 300)
