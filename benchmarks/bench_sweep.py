@@ -89,6 +89,14 @@ def seed_folder(work: Path, dataset: str, trials: int, seed: int, space: Path, p
     return work / "sweep" / f"{dataset}_{trials}_s{seed}_p{population}_e{epochs}_{space.stem}{suffix}"
 
 
+def variant_text(sets: dict, label: str) -> str:
+    """The header's note of a --set variant, so the printed table alone says which values both models ran with."""
+    if not sets:
+        return ""
+    values = ", ".join(f"{k}={v}" for k, v in sets.items())
+    return f"; variant {label}: {values} for the default and every PBT trial"
+
+
 def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, epochs: int,
              space: Path, extra: dict, num_cpus: int | None = None, label: str = "") -> None:
     """Default LFADS (a separate process, alongside), PBT-tuned LFADS and the references on one stand-in."""
@@ -211,7 +219,7 @@ def print_space(args, results: dict) -> None:
     print(f"\nsynthetic {args.datasets}, 5 ms, phase val; data seeds {seeds_text(args.data_seeds)}; PBT: population "
           f"{args.population}, at most {args.epochs or 'the default budget of'} epochs a trial, interval "
           f"{args.interval}, burn-in {args.burn_in}, chosen on {next(iter(results.values()))['monitor']} "
-          "(train trials only)")
+          f"(train trials only){variant_text(args.set, args.label)}")
     rows = []
     for (name, s), res in results.items():
         m = res["metrics"]

@@ -39,6 +39,9 @@ def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
 def test_a_set_variant_has_its_own_folder_and_needs_a_label(tmp_path):
     b = load_bench("bench_sweep")
     space = tmp_path / "s.yaml"
+    assert b.variant_text({}, "") == ""
+    assert b.variant_text({"valid_frac": 0.4, "sv_rate": 0.0}, "v40") == (
+        "; variant v40: valid_frac=0.4, sv_rate=0.0 for the default and every PBT trial")
     plain = b.seed_folder(tmp_path, "mc_maze_small", 100, 1, space, 20, 300)
     assert b.seed_folder(tmp_path, "mc_maze_small", 100, 1, space, 20, 300, "v40") == plain.with_name(plain.name + "_v40")
     for args in (["--set", "valid_frac=0.4"], ["--label", "v40"]):
