@@ -64,6 +64,7 @@ PAPER = {  # rate R2 / state R2 at latent size 3, mean of 5 seeds (Sedler et al.
 }
 PAPER_SIZES = {("lorenz", "gru_sae", 100): "~0.98 / 0.63-0.73"}  # the paper's other latent sizes, as printed
 SAE = ("node_sae", "gru_sae")
+PLAIN = "plain"  # --versus PLAIN: the profile's own runs, without a --node-set label
 CLAIM = (0.8, 0.85)  # the paper's claim on lorenz at latent size 3: NODE-SAE rate R2 and state R2 at least these
 LORENZ = {"sigma": 10.0, "rho": 28.0, "beta": 2.667}  # dysts' Lorenz parameters
 # NDT has no lorenz config: its CPU profile chosen on validation trials of mc_maze_small (never lorenz)
@@ -507,11 +508,14 @@ def model_seeds_table(latest: dict, dataset: str, seeds: list[int], sfx: dict, p
 
 def twin_tag(tag: str, seed: int, label: str, versus: str) -> Optional[str]:
     """The tag of a latent-3 NODE-SAE run of schedule `label` refitted with schedule `versus` (same dataset,
-    profile, data and model seed), or None when `tag` is not such a run."""
+    profile, data and model seed; `versus` PLAIN: the profile's unlabelled run), or None when `tag` is not such
+    a run."""
     k = model_seed_suffix(seed, model_seed_of(tag, seed))
     core = tag.removesuffix(k)
     if "_node_sae_l3_s" not in tag or not core.endswith(f"_{label}"):
         return None
+    if versus == PLAIN:
+        return core.removesuffix(f"_{label}") + k
     return core.removesuffix(label) + versus + k
 
 
@@ -657,7 +661,7 @@ def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str)
         rows.append([seed, model_seed_of(tag, seed), a, b, a - b, a_tail, b_tail])
     rows.sort(key=lambda r: (r[0], r[1]))
     if rows:
-        rows.append(["mean", f"{len(rows)} runs", *np.mean([r[2:] for r in rows], axis=0)])
+        rows.append(["mean", f"{len(rows)} run{'s' * (len(rows) != 1)}", *np.mean([r[2:] for r in rows], axis=0)])
     return [r[:2] + [f"{v:+.3f}" if i == 2 else f"{v:.3f}" for i, v in enumerate(r[2:])] for r in rows]
 
 
@@ -733,7 +737,7 @@ def main() -> None:
     ap.add_argument("--label", default="", help="tag suffix of the --node-set schedule (NODE tags end in _LABEL)")
     ap.add_argument("--versus", default="",
                     help="with --label: that schedule's NODE runs minus this schedule's, run by run (test scores with "
-                         "--summarize, validation NLL with --valid-table)")
+                         f"--summarize, validation NLL with --valid-table); {PLAIN}: the profile's unlabelled runs")
     ap.add_argument("--valid-table", action="store_true",
                     help="only print the validation-trial NLL of every latent-3 SAE run (no test score)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"data, runs and results (default {WORK})")

@@ -143,3 +143,13 @@ def test_valid_minus_sets_each_candidate_run_beside_its_twin_and_means_the_pairs
     assert [r[:5] for r in back] == [[0, 0, "0.078", "0.080", "-0.002"], [0, 3, "0.115", "0.094", "+0.021"],
                                      ["mean", "2 runs", "0.097", "0.087", "+0.010"]]
     assert b.twin_tag("lorenz_node_sae_l3_s0_long_win_u28c20_m3", 0, "c20", "x") is None  # whole labels only
+
+
+def test_versus_plain_pairs_a_labelled_schedule_with_the_profiles_unlabelled_run():
+    b = bench()
+    assert b.twin_tag("lorenz_node_sae_l3_s1_none_win_c20", 1, "c20", b.PLAIN) == "lorenz_node_sae_l3_s1_none_win"
+    assert b.twin_tag("lorenz_node_sae_l3_s0_none_win_cos_m3", 0, "cos", b.PLAIN) == "lorenz_node_sae_l3_s0_none_win_m3"
+    assert b.twin_tag("lorenz_node_sae_l3_s1_none_win", 1, "c20", b.PLAIN) is None  # the plain run has no twin
+    excess = {"lorenz_node_sae_l3_s1_none_win_c20": (0.10, 0.12), "lorenz_node_sae_l3_s1_none_win": (0.19, 0.25)}
+    assert b.valid_minus(excess, "c20", b.PLAIN) == [[1, 1, "0.100", "0.190", "-0.090", "0.120", "0.250"],
+                                                     ["mean", "1 run", "0.100", "0.190", "-0.090", "0.120", "0.250"]]
