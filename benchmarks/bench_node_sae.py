@@ -650,18 +650,22 @@ def valid_true_nll(dataset: str, data_seed: int, model_seed: int, valid_frac: fl
 
 def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str) -> list[list]:
     """Rows [data seed, model seed, kept excess label, versus, difference, last-50 excess label, versus] for each
-    latent-3 NODE run of schedule `label` with a `versus` twin (same data and model seed), then their means."""
-    rows = []
+    latent-3 NODE run of schedule `label` with a `versus` twin (same data and model seed), then their means: one
+    mean row per profile (`mean` when all pairs share one, else `mean <profile>`), so profiles never pool."""
+    by_profile: dict[str, list[list]] = {}
     for tag in sorted(excess):
         seed = data_seed_of(tag) if "_l3_s" in tag else -1
         twin = twin_tag(tag, seed, label, versus)
         if twin is None or twin not in excess:
             continue
         (a, a_tail), (b, b_tail) = excess[tag], excess[twin]
-        rows.append([seed, model_seed_of(tag, seed), a, b, a - b, a_tail, b_tail])
-    rows.sort(key=lambda r: (r[0], r[1]))
-    if rows:
-        rows.append(["mean", f"{len(rows)} run{'s' * (len(rows) != 1)}", *np.mean([r[2:] for r in rows], axis=0)])
+        profile = twin.removesuffix(model_seed_suffix(seed, model_seed_of(tag, seed))).split(f"_l3_s{seed}", 1)[1]
+        by_profile.setdefault(profile, []).append([seed, model_seed_of(tag, seed), a, b, a - b, a_tail, b_tail])
+    rows = []
+    for profile, pairs in sorted(by_profile.items()):
+        pairs.sort(key=lambda r: (r[0], r[1]))
+        name = "mean" if len(by_profile) == 1 else f"mean {profile.replace('_', ' ').strip() or 'cpu'}"
+        rows += [*pairs, [name, f"{len(pairs)} run{'s' * (len(pairs) != 1)}", *np.mean([r[2:] for r in pairs], axis=0)]]
     return [r[:2] + [f"{v:+.3f}" if i == 2 else f"{v:.3f}" for i, v in enumerate(r[2:])] for r in rows]
 
 

@@ -153,3 +153,7 @@ def test_versus_plain_pairs_a_labelled_schedule_with_the_profiles_unlabelled_run
     excess = {"lorenz_node_sae_l3_s1_none_win_c20": (0.10, 0.12), "lorenz_node_sae_l3_s1_none_win": (0.19, 0.25)}
     assert b.valid_minus(excess, "c20", b.PLAIN) == [[1, 1, "0.100", "0.190", "-0.090", "0.120", "0.250"],
                                                      ["mean", "1 run", "0.100", "0.190", "-0.090", "0.120", "0.250"]]
+    excess.update({"lorenz_node_sae_l3_s1_long_win_c20": (0.05, 0.06), "lorenz_node_sae_l3_s1_long_win": (0.07, 0.08)})
+    assert [r[:5] for r in b.valid_minus(excess, "c20", b.PLAIN)] == [  # two profiles: a mean row each, never pooled
+        [1, 1, "0.050", "0.070", "-0.020"], ["mean long win", "1 run", "0.050", "0.070", "-0.020"],
+        [1, 1, "0.100", "0.190", "-0.090"], ["mean none win", "1 run", "0.100", "0.190", "-0.090"]]
