@@ -8,6 +8,8 @@
     python benchmarks/bench_node_sae.py --valid-table [--label u28c20 --versus u28]   # validation NLL: choose on this
     python benchmarks/bench_node_sae.py --profile long --window-loss --label u28c20 --versus u28 --summarize
                                                                # one schedule minus another, paired per run
+    python benchmarks/bench_node_sae.py --profile none --window-loss --label cos --versus plain --summarize
+                                                               # a labelled schedule minus the profile's own runs
     python benchmarks/bench_node_sae.py --profile long --window-loss --node-set unmask_every=28 --label u28 \
         --data-seeds 0 --model-seeds 0,1,2,3,4 --only lorenz_node_sae_l3_s0_long_win_u28_m1   # model seeds
     python benchmarks/bench_node_sae.py --others lfads,ndt --others-seeds 0,1 --lfads-epochs 200 --ndt-epochs 60 \
