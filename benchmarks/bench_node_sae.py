@@ -329,11 +329,16 @@ def parse_sets(text: str) -> dict:
     return out
 
 
+def tag_schedule(tag: str, seed: int, latent_dim: int = 3) -> str:
+    """The schedule a run tag names after `_l<dim>_s<seed>`: profile, `win` for the window-only loss and the
+    --node-set label, without the model-seed suffix (`cpu` when none)."""
+    tag = tag.removesuffix(model_seed_suffix(seed, model_seed_of(tag, seed)))
+    return tag.split(f"_l{latent_dim}_s{seed}", 1)[-1].replace("_", " ").strip() or "cpu"
+
+
 def schedule(row: dict) -> str:
     """An SAE run's profile, `win` for the window-only loss and its --node-set label (from the tag's suffix)."""
-    tag = row["tag"].removesuffix(model_seed_suffix(row["seed"], model_seed_of(row["tag"], row["seed"])))
-    suffix = tag.split(f"_l{row['overrides'].get('latent_dim', 3)}_s{row['seed']}", 1)[-1]
-    return suffix.replace("_", " ").strip() or "cpu"
+    return tag_schedule(row["tag"], row["seed"], row["overrides"].get("latent_dim", 3))
 
 
 def _fmt(v, nd=3) -> str:
@@ -516,9 +521,7 @@ def twin_tag(tag: str, seed: int, label: str, versus: str) -> Optional[str]:
     core = tag.removesuffix(k)
     if "_node_sae_l3_s" not in tag or not core.endswith(f"_{label}"):
         return None
-    if versus == PLAIN:
-        return core.removesuffix(f"_{label}") + k
-    return core.removesuffix(label) + versus + k
+    return core.removesuffix(f"_{label}") + ("" if versus == PLAIN else f"_{versus}") + k
 
 
 def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: str) -> list[list]:
@@ -661,12 +664,12 @@ def valid_minus(excess: dict[str, tuple[float, float]], label: str, versus: str)
         if twin is None or twin not in excess:
             continue
         (a, a_tail), (b, b_tail) = excess[tag], excess[twin]
-        profile = twin.removesuffix(model_seed_suffix(seed, model_seed_of(tag, seed))).split(f"_l3_s{seed}", 1)[1]
-        by_profile.setdefault(profile, []).append([seed, model_seed_of(tag, seed), a, b, a - b, a_tail, b_tail])
+        by_profile.setdefault(tag_schedule(twin, seed), []).append([seed, model_seed_of(tag, seed), a, b, a - b,
+                                                                     a_tail, b_tail])
     rows = []
     for profile, pairs in sorted(by_profile.items()):
         pairs.sort(key=lambda r: (r[0], r[1]))
-        name = "mean" if len(by_profile) == 1 else f"mean {profile.replace('_', ' ').strip() or 'cpu'}"
+        name = "mean" if len(by_profile) == 1 else f"mean {profile}"
         rows += [*pairs, [name, f"{len(pairs)} run{'s' * (len(pairs) != 1)}", *np.mean([r[2:] for r in pairs], axis=0)]]
     return [r[:2] + [f"{v:+.3f}" if i == 2 else f"{v:.3f}" for i, v in enumerate(r[2:])] for r in rows]
 
