@@ -526,8 +526,9 @@ def twin_tag(tag: str, seed: int, label: str, versus: str) -> Optional[str]:
 
 def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: str) -> list[list]:
     """Rows [data seed, model seed, rate cell, state cell]: latent-3 NODE-SAE runs of schedule `label` (profile
-    `suffix`) minus their `versus` twins, paired over the same test-trial resamples."""
-    rows = []
+    `suffix`) minus their `versus` twins, paired over the same test-trial resamples; with two runs or more, a
+    last `mean` row (`mean_over_seeds`)."""
+    rows, pairs = [], []
     for tag, a in sorted(latest.items(), key=lambda kv: (kv[1]["seed"], model_seed_of(kv[0], kv[1]["seed"]))):
         seed, twin = a["seed"], twin_tag(tag, a["seed"], label, versus)
         if twin is None or not tag.startswith(f"{dataset}_node_sae_l3_s{seed}{suffix}_{label}"):
@@ -536,7 +537,27 @@ def schedule_minus(latest: dict, dataset: str, suffix: str, label: str, versus: 
         if b is None or "rate_boot" not in a or "rate_boot" not in b:
             continue
         rows.append([seed, model_seed_of(tag, seed), *paired_cells(a, b)])
-    return rows
+        pairs.append((seed, a, b))
+    return rows + ([mean_over_seeds(pairs)] if len(pairs) > 1 else [])
+
+
+def mean_over_seeds(pairs: list[tuple[int, dict, dict]]) -> list[str]:
+    """The row [mean, count, rate cell, state cell] of run pairs (data seed, row a, row b): each data seed's a - b
+    is the mean over its model seeds (they share the seed's test-trial resamples, so their draws are averaged
+    in step), then the mean over data seeds with a stratified interval (`Difference.mean_over_sets`)."""
+    from nlb_suite.report.paired import Difference
+
+    seeds = sorted({s for s, _, _ in pairs})
+    cells = []
+    for key, name in (("rate_boot", "rate R2"), ("state_boot", "state R2")):
+        parts = []
+        for seed in seeds:
+            runs = [(a, b) for s, a, b in pairs if s == seed]
+            parts.append((float(np.mean([a["truth"][name] - b["truth"][name] for a, b in runs])),
+                          np.mean([a[key] for a, _ in runs], axis=0), np.mean([b[key] for _, b in runs], axis=0)))
+        cells.append(Difference.mean_over_sets(parts).text(digits=3))
+    plural = "s" * (len(seeds) != 1)
+    return ["mean", f"{len(pairs)} runs, {len(seeds)} data seed{plural}", *cells]
 
 
 def protocol(row: dict) -> str:

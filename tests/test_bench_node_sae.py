@@ -124,7 +124,34 @@ def test_schedule_minus_pairs_each_run_with_the_other_schedules_run_of_the_same_
             row(0, 1, "u28", 0.86, 0.91)]  # no u28c20 run of model seed 1: no row
     got = b.schedule_minus({r["tag"]: r for r in rows}, "lorenz", "_long_win", "u28c20", "u28")
     assert got == [[0, 0, "-0.010 [-0.010, -0.010]", "-0.010 [-0.010, -0.010]"],
-                   [0, 3, "+0.040 [+0.040, +0.040]", "+0.040 [+0.040, +0.040]"]]
+                   [0, 3, "+0.040 [+0.040, +0.040]", "+0.040 [+0.040, +0.040]"],
+                   ["mean", "2 runs, 1 data seed", "+0.015 [+0.015, +0.015]", "+0.015 [+0.015, +0.015]"]]
+
+
+def test_schedule_minus_means_model_seeds_in_step_then_data_seeds_stratified():
+    import numpy as np
+
+    from nlb_suite.report.paired import Difference
+
+    b = bench()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0.8, 0.02, 500), rng.normal(0.8, 0.02, 500)
+
+    def row(seed, k, label, rate, draws):
+        tag = f"lorenz_node_sae_l3_s{seed}_none_win{'_' + label if label else ''}{b.model_seed_suffix(seed, k)}"
+        return {"tag": tag, "baseline": "node_sae", "seed": seed, "overrides": {"latent_dim": 3},
+                "truth": {"rate R2": rate, "state R2": rate}, "rate_boot": list(draws), "state_boot": list(draws)}
+
+    flat = np.full(500, 0.8)
+    rows = [row(0, 0, "cos", 0.83, x), row(0, 0, "", 0.80, flat),  # data seed 0: two model seeds whose
+            row(0, 2, "cos", 0.81, 1.6 + 0.02 - x), row(0, 2, "", 0.80, flat),  # draws cancel when averaged in step
+            row(1, 1, "cos", 0.84, y), row(1, 1, "", 0.80, flat)]
+    got = b.schedule_minus({r["tag"]: r for r in rows}, "lorenz", "_none_win", "cos", "plain")
+    assert [r[:2] for r in got] == [[0, 0], [0, 2], [1, 1], ["mean", "3 runs, 2 data seeds"]]
+    seed0 = (0.02, np.full(500, 0.81), flat)  # in step: (x + 1.62 - x) / 2 = 0.81, the interval of seed 0 alone is 0
+    want = Difference.mean_over_sets([seed0, (0.04, y, flat)]).text(digits=3)
+    assert got[-1][2:] == [want, want]
+    assert want.startswith("+0.030 [")
 
 
 def test_valid_minus_sets_each_candidate_run_beside_its_twin_and_means_the_pairs():
