@@ -40,14 +40,20 @@ def input_error(where: str, problem: str, expected: str | None = None) -> NLBInp
     return NLBInputError(msg)
 
 
-def check_int(value: object, flag: str, minimum: int) -> None:
-    """One-line error unless `value` is an integer >= `minimum` (bools are not integers here)."""
+def check_int(value: object, flag: str, minimum: int, maximum: int | None = None) -> None:
+    """One-line error unless `value` is an integer >= `minimum` (and <= `maximum`; bools are not integers here)."""
     from numbers import Integral
 
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise NLBInputError(f"{flag}: {value} (expected an integer >= {minimum})")
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum or (
+            maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise NLBInputError(f"{flag}: {value} (expected an integer {bound})")
+
+
+SEED_MAX = 2**63 - 1  # a seed is stored as int64 (HDF5 attributes, run.json readers) and seeds torch
 
 
 def check_seed(seed: object, flag: str = "--seed") -> None:
-    """One-line error unless `seed` is an integer >= 0 (what numpy's generators accept)."""
-    check_int(seed, flag, 0)
+    """One-line error unless `seed` is an integer from 0 to 2**63 - 1 (numpy's generators, torch and an int64
+    field in the output files all take it)."""
+    check_int(seed, flag, 0, SEED_MAX)

@@ -188,6 +188,10 @@ CASES = [
     ("run-ci-negative", RUN + ["--out", "new_run", "--ci", "-3"], ["--ci: -3 resamples"]),
     ("run-ci-huge", RUN + ["--out", "new_run", "--ci", "10000000"], ["--ci: 10000000 resamples"]),
     ("run-seed-negative", RUN + ["--out", "new_run", "--seed", "-2"], ["--seed: -2"]),
+    ("run-seed-too-big", RUN + ["--out", "new_run", "--seed", str(2**64)],
+     [f"--seed: {2**64} (expected an integer from 0 to {2**63 - 1})"]),
+    ("synth-seed-too-big", ["synth", "mc_maze_small", "--out", "new_synth", "--seed", str(2**63)],
+     [f"--seed: {2**63} (expected an integer from 0 to {2**63 - 1})"]),
     # tensors
     ("tensors-out-file", TENSORS + ["--out", "afile"], ["afile: --out: is a file"]),
     ("tensors-out-parent-file", TENSORS + ["--out", "afile/t"], ["afile/t: --out:", "is a file, not a folder"]),
@@ -205,6 +209,8 @@ CASES = [
     ("report-markdown-parent-file", ["report", "run_ok", "--out", "new.html", "--markdown", "afile/r.md"],
      ["afile/r.md: --markdown:", "is a file"]),
     ("report-metrics-corrupt", ["report", "run_badjson", "--out", "new.html"], ["run_badjson/metrics.json"]),
+    ("report-markdown-unwritable", ["report", "run_ok", "--out", "new.html", "--markdown", f"{UNWRITABLE}/r.md"],
+     [f"{UNWRITABLE}/r.md"]),  # and no new.html: both files are written or neither
     # demo (all checked before any run starts)
     ("demo-out-cwd", ["demo", "--out", "."], [".: --out: not a previous demo folder; nothing touched"]),
     ("demo-out-foreign", ["demo", "--out", "foreign", "--overwrite"], ["foreign: --out: not a previous demo folder"]),

@@ -52,3 +52,27 @@ def test_not_defined_without_conditions(synthetic, tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "mc_rtt has no trial conditions" in err and "not defined" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_corrupt_or_incomplete_ground_truth_file_is_one_line_naming_it(synthetic, tmp_path):
+    import shutil
+
+    import h5py
+    import pytest
+
+    from nlb_suite.datasets.truth import TRUTH_FILE, find_truth
+    from nlb_suite.errors import NLBInputError
+
+    folder = synthetic("mc_maze_small")
+    copy = tmp_path / "data"
+    shutil.copytree(find_truth(folder).parent, copy)
+    nwb_folder = next(copy.glob("**/*.nwb")).parent
+    truth, session = find_truth(nwb_folder), load_session(nwb_folder)
+    truth.write_text("not hdf5")
+    with pytest.raises(NLBInputError, match=rf"^{truth}: not an HDF5 file \(expected the {TRUTH_FILE} written by"):
+        truth_rates(session, 5)
+    with h5py.File(truth, "w") as f:
+        f.create_group("train")  # no rates in it
+        f.create_group("test")
+    with pytest.raises(NLBInputError, match=rf"^{truth}: unreadable ground truth \(.*rates"):
+        truth_rates(session, 5)

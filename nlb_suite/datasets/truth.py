@@ -14,7 +14,7 @@ from typing import Optional
 import h5py
 import numpy as np
 
-from ..errors import NLBInputError
+from ..errors import NLBInputError, input_error
 from .session import Session
 
 TRUTH_FILE = "ground_truth.h5"
@@ -52,6 +52,23 @@ def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
     n5 = -(-session.total_ms // TRUTH_BIN_MS)
     out = {name: np.full((n5, g.n_units), np.nan, dtype=np.float64) for name, g in session.groups.items()}
     heldout_ids = session.groups["heldout_spikes"].unit_ids if "heldout_spikes" in session.groups else None
+    if not h5py.is_hdf5(path):
+        raise input_error(str(path), "not an HDF5 file", f"the {TRUTH_FILE} written by `nlb-eval synth`")
+    try:
+        _place_truth(path, session, out, heldout_ids)
+    except (OSError, KeyError) as exc:  # a corrupt chunk, a missing field: name the file, not h5py's internals
+        raise input_error(str(path), f"unreadable ground truth ({exc})",
+                          f"the {TRUTH_FILE} written by `nlb-eval synth`") from None
+    factor = bin_ms // TRUTH_BIN_MS
+    if factor > 1:
+        n = -(-n5 // factor)
+        padded = {k: np.concatenate([v, np.zeros((n * factor - n5, v.shape[1]))]) for k, v in out.items()}
+        out = {k: v.reshape(n, factor, -1).sum(axis=1) for k, v in padded.items()}
+    return out
+
+
+def _place_truth(path: Path, session: Session, out: dict[str, np.ndarray], heldout_ids: Optional[np.ndarray]) -> None:
+    """Copy each NWB file's 5 ms expected counts from `path` into `out` at the file's place on the session axis."""
     with h5py.File(path, "r") as f:
         for nwb, offset in zip(session.files, session.offsets_ms):
             kind = _file_kind(nwb.path)
@@ -68,9 +85,3 @@ def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
             if "heldout_rates" in g and heldout_ids is not None and not nwb.heldout.any():
                 hidden = g["heldout_rates"][()]
                 out["heldout_spikes"][start : start + len(hidden)] = hidden[:, : len(heldout_ids)]
-    factor = bin_ms // TRUTH_BIN_MS
-    if factor > 1:
-        n = -(-n5 // factor)
-        padded = {k: np.concatenate([v, np.zeros((n * factor - n5, v.shape[1]))]) for k, v in out.items()}
-        out = {k: v.reshape(n, factor, -1).sum(axis=1) for k, v in padded.items()}
-    return out

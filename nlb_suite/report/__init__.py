@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from pathlib import Path
 from typing import Optional
@@ -52,9 +53,8 @@ def render_report(groups: list, out: str | Path, markdown: Optional[str | Path] 
               "Metrics follow nlb_tools' definitions; intervals are percentile bootstraps over eval trials, "
               "differences between runs paired over the same resamples.")
     document = html.page(title, subtitle, sections, footer)
-    with atomic_path(out) as tmp:
-        tmp.write_text(document, encoding="utf-8")
-    if markdown is not None:
-        with atomic_path(markdown) as tmp:
-            tmp.write_text(md.render(groups, title), encoding="utf-8")
+    texts = {out: document} | ({} if markdown is None else {Path(markdown): md.render(groups, title)})
+    with contextlib.ExitStack() as stack:  # both rendered, both temp files made, before either is renamed
+        for path, text in texts.items():
+            stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")
     return out
