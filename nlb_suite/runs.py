@@ -394,6 +394,10 @@ class RunRecord:
 
 
 RUN_FIELDS = {"dataset": str, "bin_ms": int, "phase": str, "baseline": str}
+# fields a run.json may lack (older runs, hand-made folders) but that compare, report and ensemble read when present
+OPTIONAL_RUN_FIELDS = {"data_dir": str, "result_key": str, "device": str, "n_train_trials": int, "n_eval_trials": int,
+                       "versions": dict, "machine": dict, "data_sha256": dict, "timings": dict,
+                       "internal_validation": dict}
 
 
 def _read_json(path: Path) -> Any:
@@ -433,7 +437,22 @@ def read_run_info(path: Path) -> dict[str, Any]:
             raise input_error(str(path), f"{name}: missing or not a {kind.__name__}", "the file `nlb-eval run` wrote")
     if info["phase"] not in ("val", "test"):
         raise input_error(str(path), f"phase: {info['phase']!r}", "val or test")
+    for name, kind in OPTIONAL_RUN_FIELDS.items():
+        value = info.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise input_error(str(path), f"{name}: not a {kind.__name__} (got {type(value).__name__})",
+                              "the file `nlb-eval run` wrote")
+    _check_values(path, info, "timings", (int, float), "seconds as numbers")
+    _check_values(path, info, "data_sha256", str, "file name -> SHA-256 text")
     return info
+
+
+def _check_values(path: Path, info: dict[str, Any], name: str, kind: type | tuple[type, ...], expected: str) -> None:
+    """One-line error unless every value of the mapping `info[name]` (when present) is a `kind` (bools are not
+    numbers here)."""
+    for key, value in (info.get(name) or {}).items():
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise input_error(str(path), f"{name}.{key}: {value!r}", expected)
 
 
 def check_submission_unchanged(path: Path, info: dict[str, Any]) -> None:

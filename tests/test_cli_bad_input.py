@@ -61,6 +61,10 @@ def ws(tmp_path_factory) -> Path:
     _run_folder(root, "run_shape", metrics_json=json.dumps({"co-bps": 1}))
     _run_folder(root, "run_yaml", config_yaml="a: [unclosed")
     _run_folder(root, "run_notes", NOTES_txt="my notes")  # a previous run someone added a file to
+    base = {"dataset": "mc_maze", "bin_ms": 5, "phase": "val", "baseline": "smoothing"}
+    _run_folder(root, "run_timings", run_json=json.dumps(dict(base, timings={"fit_s": "12 s"})))
+    _run_folder(root, "run_sha_list", run_json=json.dumps(dict(base, data_sha256=["abc"])))
+    _run_folder(root, "run_versions", run_json=json.dumps(dict(base, versions=["numpy 2"])))
     (root / "typo.yaml").write_text("alpah: 0.1\n")
     (root / "empty.yaml").write_text("")
     (root / "typo_profile.yaml").write_text("kern_sd_ms: 40\nprofiles:\n  fast:\n    kern_sd: 30\n")
@@ -141,6 +145,12 @@ CASES = [
     ("compare-metrics-shape", ["compare", "run_shape"], ["run_shape/metrics.json: not a result list"]),
     ("compare-config-corrupt", ["compare", "run_yaml"], ["run_yaml/config.yaml: not valid YAML"]),
     ("compare-not-a-run", ["compare", "foreign"], ["foreign: not a run folder"]),
+    ("compare-timings-text", ["compare", "run_timings"],
+     ["run_timings/run.json: timings.fit_s: '12 s' (expected seconds as numbers)"]),
+    ("report-sha-list", ["report", "run_sha_list", "--out", "new.html"],
+     ["run_sha_list/run.json: data_sha256: not a dict (got list)"]),
+    ("report-versions-list", ["report", "run_versions", "--out", "new.html"],
+     ["run_versions/run.json: versions: not a dict (got list)"]),
     ("compare-ci-negative", ["compare", "run_ok", "--ci", "-1"], ["--ci: -1 resamples"]),
     ("compare-ci-huge", ["compare", "run_ok", "--ci", "999999999"], ["--ci: 999999999 resamples"]),
     # run
