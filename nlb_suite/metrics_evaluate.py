@@ -17,7 +17,7 @@ from . import metrics_bootstrap as B
 from .datasets.specs import DATASETS, SCALING_GROUP
 from .errors import NLBInputError, check_seed, input_error
 from .rate_check import check_rates, dtype_problem
-from .submission import group_dataset
+from .submission import Shape, group_dataset, shape_matches, shape_text
 
 Source = Union[str, os.PathLike, Mapping]
 BINS = ((5, ""), (20, "_20"))
@@ -63,11 +63,22 @@ class _Group:
     def __contains__(self, name: str) -> bool:
         return name in self.node.keys()
 
-    def raw(self, name: str) -> Any:
+    def item(self, name: str) -> Any:
+        """The stored node `name` (unread); one line if it is missing or a link to nothing."""
         if name not in self:
             raise input_error(self.where, f"{self.key}/{name}: array missing")
-        val = self.node[name]
-        return val[()] if hasattr(val, "dtype") and not isinstance(val, np.ndarray) else val
+        return _child(self.node, name, self.where, f"{self.key}/{name}")
+
+    def raw(self, name: str) -> Any:
+        """The value of `name`, read; one line naming the array if its data cannot be read (a corrupt file)."""
+        val = self.item(name)
+        if not hasattr(val, "dtype") or isinstance(val, np.ndarray):
+            return val
+        try:
+            return val[()]
+        except OSError as exc:
+            raise input_error(self.where, f"{self.key}/{name}: unreadable data ({exc})",
+                              "an intact HDF5 file: write or download it again") from None
 
     def array(self, name: str, shape: tuple | None = None, dims: slice | None = None) -> np.ndarray:
         """Read `name` as float64; check its shape (or the `dims` part of it) against `shape`."""
@@ -87,7 +98,7 @@ class _Group:
         """A submission's rate array: as `array`, refused (one line) unless stored as floats (integers are
         counts, not rates; `validate` refuses them too) and if any value is NaN, inf or < 0."""
         if name in self:
-            node = self.node[name]
+            node = self.item(name)
             bad_dtype = dtype_problem(node.dtype if hasattr(node, "dtype") else np.asarray(node).dtype)
             if bad_dtype:
                 raise NLBInputError(f"{self.where}: {self.key}/{name}: {bad_dtype}")
@@ -103,6 +114,42 @@ class _Group:
             raise input_error(self.where, f"{self.key}/{name}: {raw.dtype} array of shape {raw.shape}",
                               f"{n_trials} trials x masks of 0/1 or booleans")
         return raw.astype(bool).reshape(n_trials, -1)
+
+    def target(self, name: str, shape: Shape, form: str) -> np.ndarray:
+        """A target array as float64; one line naming `form` unless its shape matches `shape` (None: any size)."""
+        arr = self.array(name)
+        if not shape_matches(arr.shape, shape):
+            raise input_error(self.where, f"{self.key}/{name}: {arr.ndim}-d array of shape {arr.shape}",
+                              f"{form} {shape_text(shape)}")
+        return arr
+
+    def cond_idx(self, name: str, n_cond: int, n_eval: int) -> list[np.ndarray]:
+        """A target's eval trials per condition: at most `n_cond` (the PSTHs') lists of indices below `n_eval`."""
+        raw = self.raw(name)
+        form = f"per psth condition, a list of eval trial indices 0..{n_eval - 1}"
+        if not hasattr(raw, "__len__") or isinstance(raw, (str, bytes)):
+            raise input_error(self.where, f"{self.key}/{name}: not a list of conditions", form)
+        if len(raw) > n_cond:
+            raise input_error(self.where, f"{self.key}/psth: {n_cond} conditions but {name} lists {len(raw)}",
+                              f"one PSTH per {name} condition")
+        out = []
+        for c, idx in enumerate(raw):
+            idx = np.asarray(idx).ravel()
+            ints = idx.dtype.kind in "iu" or (idx.dtype.kind == "f" and bool(np.all(np.mod(idx, 1) == 0)))
+            if idx.size and (not ints or idx.min() < 0 or idx.max() >= n_eval):
+                raise input_error(self.where, f"{self.key}/{name}: condition {c} lists trial(s) "
+                                  f"{idx[:5].tolist()}{'...' if idx.size > 5 else ''}", form)
+            out.append(idx.astype(np.int64))
+        return out
+
+
+def _child(node: Any, name: str, where: str, label: str) -> Any:
+    """node[name]; one line naming `label` if it is a link to nothing (h5py raises KeyError or OSError)."""
+    try:
+        return node[name]
+    except (KeyError, OSError) as exc:
+        text = exc.args[0] if exc.args else type(exc).__name__
+        raise input_error(where, f"{label}: broken link ({text})", "an array or group stored in the file") from None
 
 
 def scaling_split(bin_ms: int) -> str:
@@ -159,14 +206,59 @@ def _is_group(node: Any) -> bool:
     return isinstance(node, Mapping) or (hasattr(node, "keys") and not hasattr(node, "dtype"))
 
 
-def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
-    """All metrics of one dataset group, in nlb_tools' order: co-bps, tp corr | vel R2, psth R2, fp-bps."""
+def _group(root: Any, key: str, where: str, expected: str) -> _Group:
+    """Dataset group `key` of a target or submission root; one line if it is not a group or a broken link."""
+    node = _child(root, key, where, key)
+    if not _is_group(node):
+        raise input_error(where, f"{key}: not a group", expected)
+    return _Group(node, where, key)
+
+
+def target_arrays(name: str, tgt: _Group) -> dict[str, Any]:
+    """A target group's arrays, checked up front against each other's trial, bin and neuron counts (one line
+    naming the target's field if not); optional arrays the target lacks are None."""
     spikes = tgt.array("eval_spikes_heldout")
     if spikes.ndim != 3:
         raise input_error(tgt.where, f"{tgt.key}/eval_spikes_heldout: {spikes.ndim}-d array",
                           "trials x bins x neurons")
     n_eval, n_bins, n_out = spikes.shape
-    n_in = tgt.raw("eval_spikes_heldin_forward").shape[2] if "eval_spikes_heldin_forward" in tgt else None
+    out: dict[str, Any] = dict(spikes=spikes, fs_in=None, fs_out=None, psth=None, cond_idx=None, jitter=None)
+    if "eval_spikes_heldin_forward" in tgt:
+        out["fs_in"] = tgt.target("eval_spikes_heldin_forward", (n_eval, None, None),
+                                  "eval trials x forward bins x held-in neurons")
+        if "eval_spikes_heldout_forward" in tgt:
+            out["fs_out"] = tgt.target("eval_spikes_heldout_forward", (n_eval, out["fs_in"].shape[1], n_out),
+                                       "eval trials x forward bins x held-out neurons")
+    n_in = out["fs_in"].shape[2] if out["fs_in"] is not None else None
+    if name == "dmfc_rsg":
+        fields = DATASETS[name].behavior_fields
+        out["eval_beh"] = tgt.target("eval_behavior", (n_eval, len(fields)),
+                                     f"eval trials x ({', '.join(fields)})")
+    else:
+        train = tgt.target("train_behavior", (None, None, None), "train trials x bins x behaviour dims")
+        out["train_beh"] = train
+        out["eval_beh"] = tgt.target("eval_behavior", (n_eval, n_bins, train.shape[2]),
+                                     "eval trials x bins x behaviour dims, as in train_behavior")
+        for field, beh in (("train_behavior", train), ("eval_behavior", out["eval_beh"])):
+            if not np.isfinite(beh[..., 0]).any():
+                raise input_error(tgt.where, f"{tgt.key}/{field}: no finite value in the first behaviour dim",
+                                  "behaviour samples to fit and score the velocity decoder on")
+    if "psth" in tgt:
+        psth = tgt.target("psth", (None, n_bins, None if n_in is None else n_in + n_out),
+                          "conditions x bins x held-in + held-out neurons")
+        out["psth"] = psth
+        out["cond_idx"] = tgt.cond_idx("eval_cond_idx", len(psth), n_eval)
+        if "eval_jitter" in tgt:
+            out["jitter"] = tgt.target("eval_jitter", (n_eval,), "one bin shift per eval trial")
+    return out
+
+
+def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
+    """All metrics of one dataset group, in nlb_tools' order: co-bps, tp corr | vel R2, psth R2, fp-bps."""
+    t = target_arrays(name, tgt)
+    spikes = t["spikes"]
+    n_eval, n_bins, n_out = spikes.shape
+    n_in = t["fs_in"].shape[2] if t["fs_in"] is not None else None
     eval_out = sub.rates("eval_rates_heldout", spikes.shape)
     eval_in = sub.rates("eval_rates_heldin", (n_eval, n_bins), slice(0, 2))
     if eval_in.ndim != 3 or (n_in is not None and eval_in.shape[2] != n_in):
@@ -180,14 +272,13 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
     score.boot["co-bps"] = B.bps_trial_sums(model, s, valid)
 
     if name == "dmfc_rsg":
-        behavior = tgt.array("eval_behavior", (n_eval,), slice(0, 1))
+        behavior = t["eval_beh"]
         what = f"{sub.where}: {sub.key}/eval_rates_heldin+heldout"
         metrics["tp corr"] = M.speed_tp_correlation(spikes, eval_rates, behavior, what)
         masks = ~np.isnan(spikes[..., 0])
         score.boot["tp corr"] = (M.neural_speed(eval_rates, masks), behavior[:, -1], M.tp_conditions(behavior))
     else:
-        train_beh = tgt.array("train_behavior")
-        eval_beh = tgt.array("eval_behavior", (n_eval, n_bins), slice(0, 2))
+        train_beh, eval_beh = t["train_beh"], t["eval_beh"]
         n_train, n_train_bins = train_beh.shape[:2]
         train_in = sub.rates("train_rates_heldin", (n_train, n_train_bins, eval_in.shape[2]))
         train_out = sub.rates("train_rates_heldout", (n_train, n_train_bins, n_out))
@@ -203,18 +294,15 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
         metrics["vel R2"] = float(np.mean([r2 for r2, _ in parts]))
         score.boot["vel R2"] = [p for _, p in parts]
 
-    if "psth" in tgt:
-        psth = tgt.array("psth")
-        cond_idx = tgt.raw("eval_cond_idx")
-        jitter = tgt.raw("eval_jitter") if "eval_jitter" in tgt else None
+    if t["psth"] is not None:
         what = f"{sub.where}: {sub.key}/eval_rates (psth R2)"
-        rows = M.psth_rows(psth, eval_rates, cond_idx, jitter, what)
+        rows = M.psth_rows(t["psth"], eval_rates, t["cond_idx"], t["jitter"], what)
         metrics["psth R2"] = M.psth_r2_of_rows(rows)
         score.boot["psth R2"] = rows
 
-    if "eval_rates_heldin_forward" in sub and "eval_spikes_heldin_forward" in tgt:
-        fs_in = tgt.array("eval_spikes_heldin_forward")
-        fs_out = tgt.array("eval_spikes_heldout_forward")
+    if "eval_rates_heldin_forward" in sub and t["fs_in"] is not None:
+        fs_in = t["fs_in"]
+        fs_out = t["fs_out"] if t["fs_out"] is not None else tgt.array("eval_spikes_heldout_forward")
         fr_in = sub.rates("eval_rates_heldin_forward", fs_in.shape)
         fr_out = sub.rates("eval_rates_heldout_forward", fs_out.shape)
         fs, fr = np.dstack([fs_in, fs_out]), np.dstack([fr_in, fr_out])
@@ -292,20 +380,19 @@ def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int =
                 key = name + suf
                 if key not in sroot.keys():
                     continue
-                if not _is_group(sroot[key]):
-                    raise input_error(sname, f"{key}: not a group", "a group of rate arrays")
-                sub = _Group(sroot[key], sname, key)
+                sub = _group(sroot, key, sname, "a group of rate arrays")
+                tgt = _group(troot, key, tname, "a group of eval target arrays") if key in troot.keys() else None
                 if "eval_rates_heldout" not in sub:
                     notes.append(f"{sname}: {key}: no eval_rates_heldout; group skipped")
-                    if key in troot.keys():
+                    if tgt is not None:
                         unscorable.append(notes[-1])
                     continue
-                if key not in troot.keys() or "eval_spikes_heldout" not in troot[key].keys():
+                if tgt is None or "eval_spikes_heldout" not in tgt:
                     notes.append(f"{tname}: no evaluation data for {key}; group skipped")
-                    if key in troot.keys():
+                    if tgt is not None:
                         unscorable.append(notes[-1])
                     continue
-                score = score_group(name, _Group(troot[key], tname, key), sub)
+                score = score_group(name, tgt, sub)
                 groups[key] = score
                 grouped.append((name, bin_ms, key, score.metrics))
                 if ci:

@@ -97,11 +97,13 @@ def _suggest(name: str, options: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _fmt(shape: Shape) -> str:
+def shape_text(shape: Shape) -> str:
+    """A shape as text, `?` for a size that may be anything: (30, ?, 45)."""
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _matches(found: tuple[int, ...], expected: Shape) -> bool:
+def shape_matches(found: tuple[int, ...], expected: Shape) -> bool:
+    """`found` has `expected`'s rank and its size on every axis that `expected` fixes (None: any size)."""
     return len(found) == len(expected) and all(e is None or f == e for f, e in zip(found, expected))
 
 
@@ -175,8 +177,8 @@ def validate_submission(data: Mapping[str, Any], where: str,
             good[name] = arr
         v.problems += [f"{where}: {key}: {p}" for p in _consistency(good)]
         for name, shape in (expected or {}).get(key, {}).items():
-            if name in good and not _matches(good[name].shape, shape):
-                v.problems.append(f"{where}: {key}/{name}: shape {good[name].shape} (expected {_fmt(shape)})")
+            if name in good and not shape_matches(good[name].shape, shape):
+                v.problems.append(f"{where}: {key}/{name}: shape {good[name].shape} (expected {shape_text(shape)})")
         if expected is None:
             v.warnings += _published_shape_notes(key, good, where)
     return v
@@ -191,7 +193,7 @@ def _published_shape_notes(key: str, arrays: Mapping[str, np.ndarray], where: st
             "eval_rates_heldin": (None, None, spec.n_heldin), "eval_rates_heldout": (None, None, spec.n_heldout),
             "eval_rates_heldin_forward": (None, spec.fp_bins(bin_ms), spec.n_heldin),
             "eval_rates_heldout_forward": (None, spec.fp_bins(bin_ms), spec.n_heldout)}
-    off = [n for n, a in arrays.items() if n in want and not _matches(a.shape, want[n])]
+    off = [n for n, a in arrays.items() if n in want and not shape_matches(a.shape, want[n])]
     if not off:
         return []
     return [f"{where}: {key}: {len(off)} array(s) differ from the published {name} shapes "

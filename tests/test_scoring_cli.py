@@ -120,6 +120,112 @@ def test_evaluate_bad_submission_is_one_line_exit_2(files, capsys, edit, message
         assert f"{bad}: {message}" in capsys.readouterr().out.splitlines()
 
 
+def _cond_999(g):
+    idx = g["eval_cond_idx"].copy()
+    idx[0] = np.array([999], dtype=idx[0].dtype)
+    g["eval_cond_idx"] = idx
+
+
+@pytest.mark.parametrize("kind,edit,message", [
+    ("mc_maze", lambda g: g.update(eval_spikes_heldin_forward=g["eval_spikes_heldin_forward"][..., 0]),
+     "mc_maze/eval_spikes_heldin_forward: 2-d array of shape (30, 8) "
+     "(expected eval trials x forward bins x held-in neurons (30, ?, ?))"),  # IndexError before
+    ("mc_maze", lambda g: g.update(eval_spikes_heldout_forward=g["eval_spikes_heldout_forward"][:, :4]),
+     "mc_maze/eval_spikes_heldout_forward: 3-d array of shape (30, 4, 5) "
+     "(expected eval trials x forward bins x held-out neurons (30, 8, 5))"),
+    ("mc_maze", lambda g: g.update(train_behavior=g["train_behavior"][:, 0, 0]),  # ValueError before
+     "mc_maze/train_behavior: 1-d array of shape (60,) (expected train trials x bins x behaviour dims (?, ?, ?))"),
+    ("mc_maze", lambda g: g.update(eval_behavior=np.concatenate([g["eval_behavior"]] * 2, -1)[..., :3]),
+     "mc_maze/eval_behavior: 3-d array of shape (30, 48, 3) "
+     "(expected eval trials x bins x behaviour dims, as in train_behavior (30, 48, 2))"),  # broadcast error before
+    ("mc_maze", lambda g: g.update(eval_behavior=g["eval_behavior"][..., :1]),  # a wrong vel R2, exit 0 before
+     "mc_maze/eval_behavior: 3-d array of shape (30, 48, 1) "
+     "(expected eval trials x bins x behaviour dims, as in train_behavior (30, 48, 2))"),
+    ("mc_maze", lambda g: g.update(train_behavior=np.full_like(g["train_behavior"], np.nan)),  # NaN vel R2 before
+     "mc_maze/train_behavior: no finite value in the first behaviour dim "
+     "(expected behaviour samples to fit and score the velocity decoder on)"),
+    ("mc_maze", lambda g: g.update(psth=g["psth"][:2]),  # IndexError before
+     "mc_maze/psth: 2 conditions but eval_cond_idx lists 6 (expected one PSTH per eval_cond_idx condition)"),
+    ("mc_maze", lambda g: g.update(psth=g["psth"][..., 0]),  # blamed the submission before
+     "mc_maze/psth: 2-d array of shape (6, 48) (expected conditions x bins x held-in + held-out neurons (?, 48, 17))"),
+    ("mc_maze", _cond_999,  # IndexError before
+     "mc_maze/eval_cond_idx: condition 0 lists trial(s) [999] (expected per psth condition, a list of eval trial "
+     "indices 0..29)"),
+    ("dmfc_rsg", lambda g: g.update(eval_behavior=g["eval_behavior"][:, :4]),  # tp read from the ts column before
+     "dmfc_rsg_20/eval_behavior: 2-d array of shape (30, 4) "
+     "(expected eval trials x (is_eye, theta, is_short, ts, tp) (30, 5))"),
+])
+def test_evaluate_bad_target_is_one_line_exit_2(files, capsys, kind, edit, message):
+    d, _ = files
+    target, _ = make_target(kind, 5, seed=1) if kind == "mc_maze" else make_target(kind, 20, seed=2)
+    (key, group), = target.items()
+    group = dict(group)
+    edit(group)
+    bad = d / "bad_target.h5"
+    save_h5({key: group}, bad)
+    sub = d / ("good.h5" if kind == "mc_maze" else "run/submission.h5")
+    out = d / "never.json"
+    rc, err = _run_err(["evaluate", "--target", str(bad), "--submission", str(sub), "--json", str(out)], capsys)
+    assert (rc, err) == (2, f"nlb-eval evaluate: error: {bad}: {message}\n")
+    assert not out.exists()
+
+
+def test_evaluate_target_group_that_is_an_array(files, capsys):
+    d, _ = files
+    bad = d / "flat.h5"
+    with h5py.File(bad, "w") as f:
+        f["mc_maze"] = np.zeros(3)  # AttributeError before
+    rc, err = _run_err(["evaluate", "--target", str(bad), "--submission", str(d / "good.h5")], capsys)
+    assert (rc, err) == (2, f"nlb-eval evaluate: error: {bad}: mc_maze: not a group "
+                            "(expected a group of eval target arrays)\n")
+
+
+def _corrupt_chunk(src, dst, name):
+    """A copy of `src` with garbage in the first compressed chunk of dataset `name`."""
+    import shutil
+
+    shutil.copy(src, dst)
+    with h5py.File(src, "r") as f:
+        offset = f[name].id.get_chunk_info(0).byte_offset
+    with open(dst, "r+b") as fh:
+        fh.seek(offset + 10)
+        fh.write(b"\xff" * 64)
+    return dst
+
+
+@pytest.mark.parametrize("role,name", [("--target", "mc_maze/eval_spikes_heldout"),
+                                       ("--submission", "mc_maze/eval_rates_heldout")])
+def test_evaluate_corrupt_chunk_names_file_and_array(files, capsys, role, name):
+    d, _ = files
+    good = {"--target": d / "target.h5", "--submission": d / "good.h5"}
+    bad = _corrupt_chunk(good[role], d / "corrupt.h5", name)
+    paths = {**good, role: bad}
+    rc, err = _run_err(["evaluate", "--target", str(paths["--target"]), "--submission", str(paths["--submission"])],
+                       capsys)
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"nlb-eval evaluate: error: {bad}: {name}: unreadable data (")
+    assert err.endswith(" (expected an intact HDF5 file: write or download it again)\n")
+
+
+def test_evaluate_dangling_links_name_file_and_field(files, capsys):
+    import shutil
+
+    d, _ = files
+    sub = d / "sub_link.h5"
+    shutil.copy(d / "good.h5", sub)
+    with h5py.File(sub, "a") as f:
+        del f["mc_maze/eval_rates_heldin_forward"]
+        f["mc_maze/eval_rates_heldin_forward"] = h5py.SoftLink("/nowhere")  # KeyError traceback before
+    tgt = d / "target_link.h5"
+    with h5py.File(tgt, "w") as f:
+        f["mc_maze"] = h5py.SoftLink("/nowhere")
+    for target, bad, field in ((d / "target.h5", sub, "mc_maze/eval_rates_heldin_forward"), (tgt, tgt, "mc_maze")):
+        rc, err = _run_err(["evaluate", "--target", str(target), "--submission", str(sub)], capsys)
+        assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"nlb-eval evaluate: error: {bad}: {field}: broken link (")
+        assert err.endswith(" (expected an array or group stored in the file)\n")
+
+
 def test_evaluate_missing_and_non_hdf5_files(files, capsys):
     d, _ = files
     (d / "notes.txt").write_text("hello")
