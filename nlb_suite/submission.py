@@ -57,14 +57,23 @@ def read_submission(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]
     try:
         with h5py.File(path, "r") as f:
             for key, node in f.items():
+                _check_link(path, key, node)
                 if not isinstance(node, h5py.Group):
                     out[key] = node[()]  # reported by validate_submission as "not a group"
                     continue
+                for name, item in node.items():
+                    _check_link(path, f"{key}/{name}", item)
                 out[key] = {name: (item[()] if isinstance(item, h5py.Dataset) else {})
                             for name, item in node.items()}
     except OSError as exc:
         raise input_error(str(path), f"unreadable HDF5 file ({exc})") from None
     return out
+
+
+def _check_link(path: Path, name: str, node: object) -> None:
+    """One line naming `name` when h5py gave None for it: a soft or external link to nothing."""
+    if node is None:
+        raise input_error(str(path), f"{name}: broken link (it points to nothing)", "arrays stored in the file")
 
 
 def combine_submissions(parts: Iterable[tuple[str, Mapping[str, Mapping[str, Any]]]]) -> dict[str, dict[str, Any]]:

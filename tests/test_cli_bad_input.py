@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -53,6 +54,9 @@ def ws(tmp_path_factory) -> Path:
     (root / "page.html").write_text("<html>someone's page</html>")
     (root / "old_report.html").write_text(f"<!DOCTYPE html>\n<html>\n<head>\n{GENERATOR_META}\n</head></html>")
     (root / "mine.h5").write_bytes((root / "sub.h5").read_bytes())
+    (root / "sub_ext.h5").write_bytes((root / "sub.h5").read_bytes())
+    with h5py.File(root / "sub_ext.h5", "a") as f:
+        f["extra"] = h5py.ExternalLink("missing.h5", "/x")  # a link to a file that is not there
     _run_folder(root, "run_ok")
     _run_folder(root, "run_empty", run_json="")
     _run_folder(root, "run_list", run_json="[]")
@@ -186,6 +190,10 @@ CASES = [
     ("eval-swapped", ["evaluate", "--target", "sub.h5", "--submission", "target.h5"],
      ["target.h5: nothing scored: target.h5: mc_maze: no eval_rates_heldout", "swapped"]),
     ("package-missing-input", ["package", "nope", "--out", "new.h5"], ["nope: no such file or folder"]),
+    ("validate-dangling-link", ["validate", "sub_ext.h5"],
+     ["sub_ext.h5: extra: broken link (it points to nothing) (expected arrays stored in the file)"]),
+    ("package-dangling-link", ["package", "sub_ext.h5", "--out", "new.h5", "--phase", "val"],
+     ["sub_ext.h5: extra: broken link (it points to nothing)"]),
     ("synth-out-foreign", ["synth", "mc_maze_small", "--out", "foreign", "--overwrite"],
      ["foreign: --out: not a previous synthetic dataset folder; nothing touched"]),
     ("synth-out-download", ["synth", "mc_maze_small", "--out", "download", "--overwrite"],
