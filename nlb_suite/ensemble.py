@@ -24,7 +24,6 @@ compare, report and package take it like any run.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -253,7 +252,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
     """
     from .datasets.tensors import load
     from .metrics_evaluate import check_bootstrap, evaluate_report
-    from .outputs import make_temp_dir
+    from .outputs import discard_temp_dir, make_temp_dir
     from .runs import trial_sets
     from .submission import write_submission
 
@@ -313,12 +312,12 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
             SUBMISSION_FIELD: sha256_file(work / "submission.h5"), FILES_FIELD: written_files(work),
         })
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     try:
         replace_folder(work, out, replacing)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     return out, selection, metrics
 

@@ -82,17 +82,39 @@ def claim_output(path: str | os.PathLike, flag: str, what: str, is_ours: Callabl
     return True
 
 
+_MADE_PARENTS: dict[Path, list[Path]] = {}  # temp folder -> the parent folders make_temp_dir created for it
+
+
 def make_temp_dir(dest: str | os.PathLike) -> Path:
     """A new temporary folder beside `dest` (parents made if needed) with the umask's mode, to be renamed onto
-    `dest` when complete; a one-line error naming `dest` if it cannot be made."""
+    `dest` when complete (or removed by `discard_temp_dir`); a one-line error naming `dest` if it cannot be made."""
     dest = Path(dest)
+    missing = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     except OSError as exc:
+        _remove_empty(missing)
         raise NLBInputError(f"{dest}: cannot create a folder there ({exc.strerror or exc})") from None
     os.chmod(work, dir_mode())  # mkdtemp made it 0700: colleagues and CI artifacts could not read the run
+    _MADE_PARENTS[work] = missing
     return work
+
+
+def discard_temp_dir(work: Path) -> None:
+    """Remove a failed command's temp folder and the parents `make_temp_dir` made for it that are still empty:
+    a command never leaves behind (or deletes) anything but what it created."""
+    shutil.rmtree(work, ignore_errors=True)
+    _remove_empty(_MADE_PARENTS.pop(work, []))
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """rmdir each folder, deepest first, while it is empty (something else may have written there since)."""
+    for folder in folders:  # listed deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def replace_folder(work: Path, dest: Path, replacing: bool) -> None:

@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from .h5io import sha256_file
 from .internal_validation import FIELD as VALIDATION_FIELD
 from .internal_validation import SELECTION_FIELD, internal_validation
 from .jsonio import nan_for_null, write_json
-from .outputs import claim_output, make_temp_dir, replace_folder
+from .outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
 from .rate_check import check_rates
 from .seeding import seed_everything
 from .versions import installed_version
@@ -313,7 +312,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             SUBMISSION_FIELD: sha256_file(work / "submission.h5"), FILES_FIELD: written_files(work),
         })
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     finally:
         logging.getLogger("nlb_suite").removeHandler(handler)
@@ -321,7 +320,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     try:
         replace_folder(work, run_dir, claim_run_dir(run_dir, spec.overwrite))
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     return RunResult(run_dir, metrics, intervals, timings, truth)
 

@@ -202,6 +202,8 @@ CASES = [
     ("synth-seed-negative", ["synth", "mc_maze_small", "--out", "new_synth", "--seed", "-1"], ["--seed: -1"]),
     ("tensors-seed-negative", TENSORS + ["--out", "new_t", "--seed", "-1"], ["--seed: -1"]),
     ("run-out-parent-file", RUN + ["--out", "afile/r"], ["afile/r: --out:", "is a file, not a folder"]),
+    ("run-no-nwb-new-parents", ["run", "smoothing", "--dataset", "mc_maze_small", "--data", "foreign", "--out",
+                                "new_parent/deep/r"], ["foreign: no .nwb files found"]),  # and neither new_parent nor deep is left
     ("run-out-unwritable", RUN + ["--out", f"{UNWRITABLE}/r"], [f"{UNWRITABLE}/r"]),
     ("run-ci-negative", RUN + ["--out", "new_run", "--ci", "-3"], ["--ci: -3 resamples"]),
     ("run-ci-huge", RUN + ["--out", "new_run", "--ci", "10000000"], ["--ci: 10000000 resamples"]),

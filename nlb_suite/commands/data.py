@@ -87,12 +87,11 @@ def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, see
     `out` must be new, empty, or (with `overwrite`) a previous tensors folder. The files are written into a
     temporary folder renamed onto `out` when all are there: never a partial set, and a target_data.h5 of an
     earlier val build goes with the folder it replaces when a test build (no target) replaces it."""
-    import shutil
 
     from ..datasets.tensors import load
     from ..errors import check_seed
     from ..h5io import save_h5
-    from ..outputs import claim_output, make_temp_dir, replace_folder
+    from ..outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
 
     check_seed(seed)
     claim_output(out, "--out", "tensors folder", is_tensors_folder, overwrite)
@@ -108,7 +107,7 @@ def write_tensors(name: str, data: Path, bin_ms: int, phase: str, out: Path, see
             save_h5(content, work / fname)
         replace_folder(work, out, replacing)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     return files
 

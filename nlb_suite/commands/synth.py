@@ -18,11 +18,10 @@ def is_synthetic_folder(path: Path) -> bool:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    import shutil
 
     from ..datasets.synthetic import write_synthetic  # heavy imports (pynwb) only when used
     from ..errors import check_seed
-    from ..outputs import claim_output, make_temp_dir, replace_folder
+    from ..outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
 
     check_seed(args.seed)
     out = Path(args.out)
@@ -33,7 +32,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
                              quirks=not args.no_quirks, progress=True)
         replace_folder(work, out, replacing)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        discard_temp_dir(work)
         raise
     rows = []
     for kind, path in (("train", ds.train_file), ("test", ds.test_file)):
