@@ -92,6 +92,10 @@ def read_member(path: str | Path) -> Member:
 
     record = read_run(path)
     run_json = record.path / "run.json"
+    lacking = [f for f in MATCH_FIELDS if record.info.get(f) is None]
+    if lacking:  # the members must be shown to match on these, and the ensemble's run.json repeats them
+        raise NLBInputError(f"{run_json}: {', '.join(lacking)}: missing (expected the run.json of a current "
+                            "`nlb-eval run`, which records them)")
     val = record.info.get(FIELD)
     refit = val is None and record.info.get(SELECTION_FIELD) is not None
     field = SELECTION_FIELD if refit else FIELD

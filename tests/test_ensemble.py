@@ -141,6 +141,8 @@ def _edit(run, **changes):
     ({"n_train_trials": 7}, "run.json: n_train_trials 7 differs from"),
     ({"data_sha256": {"x.nwb": "0"}}, "run.json: data checksums differ from"),
     ({"internal_validation": None}, "run.json: internal_validation: missing or malformed"),
+    ({"n_train_trials": None, "data_sha256": None}, "run.json: n_train_trials, data_sha256: missing (expected the "
+                                                    "run.json of a current `nlb-eval run`"),
 ])
 def test_mismatched_or_unscored_runs_fail_in_one_line(three, tmp_path, capsys, change, expect):
     _edit(three[2], **change)
