@@ -122,8 +122,9 @@ def replace_folder(work: Path, dest: Path, replacing: bool) -> None:
     only after the new one is in place."""
     if not replacing:
         os.replace(work, dest)  # onto a missing or empty folder
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
-    os.replace(dest, old / dest.name)
-    os.replace(work, dest)
-    shutil.rmtree(old)
+    else:
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+        os.replace(dest, old / dest.name)
+        os.replace(work, dest)
+        shutil.rmtree(old)
+    _MADE_PARENTS.pop(work, None)  # the parents now hold the output: nothing to clean up any more

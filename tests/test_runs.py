@@ -291,3 +291,23 @@ def test_demo_and_report_recognise_only_their_own_output(synthetic, tmp_path, pl
     (tmp_path / "d" / "notes.txt").write_text("mine")
     (tmp_path / "other.html").write_text("<html><head></head></html>")
     assert not is_demo_folder(tmp_path / "d") and not is_report_file(tmp_path / "other.html")
+
+
+def test_a_discarded_temp_folder_takes_only_the_parents_made_for_it(tmp_path):
+    from nlb_suite import outputs
+
+    (tmp_path / "kept").mkdir()
+    work = outputs.make_temp_dir(tmp_path / "kept" / "new" / "deeper" / "run")
+    (work / "partial.txt").write_text("half a run")
+    outputs.discard_temp_dir(work)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["kept"]
+    assert work not in outputs._MADE_PARENTS
+
+    work = outputs.make_temp_dir(tmp_path / "made" / "run")
+    (tmp_path / "made" / "notes.txt").write_text("written meanwhile by someone else")
+    outputs.discard_temp_dir(work)  # `made` is not empty any more: it stays, with the notes
+    assert (tmp_path / "made" / "notes.txt").exists() and not work.exists()
+
+    work = outputs.make_temp_dir(tmp_path / "done" / "run")
+    outputs.replace_folder(work, tmp_path / "done" / "run", replacing=False)
+    assert (tmp_path / "done" / "run").is_dir() and work not in outputs._MADE_PARENTS
