@@ -249,7 +249,11 @@ def target_arrays(name: str, tgt: _Group) -> dict[str, Any]:
         out["psth"] = psth
         out["cond_idx"] = tgt.cond_idx("eval_cond_idx", len(psth), n_eval)
         if "eval_jitter" in tgt:
-            out["jitter"] = tgt.target("eval_jitter", (n_eval,), "one bin shift per eval trial")
+            jitter = tgt.target("eval_jitter", (n_eval,), "one bin shift per eval trial")
+            if not np.all(np.isfinite(jitter) & (np.mod(jitter, 1) == 0)):
+                raise input_error(tgt.where, f"{tgt.key}/eval_jitter: not all whole numbers",
+                                  "one whole-bin shift per eval trial")
+            out["jitter"] = jitter
     return out
 
 

@@ -109,10 +109,13 @@ def discard_temp_dir(work: Path) -> None:
 
 
 def _remove_empty(folders: list[Path]) -> None:
-    """rmdir each folder, deepest first, while it is empty (something else may have written there since)."""
+    """rmdir each folder, deepest first, while it is empty (something else may have written there since); one
+    that was never made (mkdir failed below it) is passed over."""
     for folder in folders:  # listed deepest first
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            continue
         except OSError:
             return
 

@@ -441,7 +441,7 @@ def read_run_info(path: Path) -> dict[str, Any]:
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise input_error(str(path), f"{name}: not a {kind.__name__} (got {type(value).__name__})",
                               "the file `nlb-eval run` wrote")
-    _check_values(path, info, "timings", (int, float), "seconds as numbers")
+    _check_values(path, info, "timings", (int, float, type(None)), "seconds as numbers")  # null: a NaN written
     _check_values(path, info, "data_sha256", str, "file name -> SHA-256 text")
     return info
 

@@ -311,3 +311,20 @@ def test_a_discarded_temp_folder_takes_only_the_parents_made_for_it(tmp_path):
     work = outputs.make_temp_dir(tmp_path / "done" / "run")
     outputs.replace_folder(work, tmp_path / "done" / "run", replacing=False)
     assert (tmp_path / "done" / "run").is_dir() and work not in outputs._MADE_PARENTS
+
+
+def test_run_json_timings_may_be_null_but_not_text(tmp_path):
+    import json
+
+    import pytest
+
+    from nlb_suite.errors import NLBInputError
+    from nlb_suite.runs import read_run_info
+
+    base = {"dataset": "mc_maze", "bin_ms": 5, "phase": "val", "baseline": "smoothing"}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(dict(base, timings={"fit_s": None, "predict_s": 1.5})))  # a NaN, written as null
+    assert read_run_info(path)["timings"] == {"fit_s": None, "predict_s": 1.5}
+    path.write_text(json.dumps(dict(base, timings={"fit_s": "1.5"})))
+    with pytest.raises(NLBInputError, match=r"run.json: timings.fit_s: '1.5' \(expected seconds as numbers\)$"):
+        read_run_info(path)

@@ -148,6 +148,8 @@ def _cond_999(g):
      "mc_maze/psth: 2 conditions but eval_cond_idx lists 6 (expected one PSTH per eval_cond_idx condition)"),
     ("mc_maze", lambda g: g.update(psth=g["psth"][..., 0]),  # blamed the submission before
      "mc_maze/psth: 2-d array of shape (6, 48) (expected conditions x bins x held-in + held-out neurons (?, 48, 17))"),
+    ("mc_maze", lambda g: g.update(eval_jitter=np.where(np.arange(30) == 3, np.nan, 0.0)),  # blamed the sub before
+     "mc_maze/eval_jitter: not all whole numbers (expected one whole-bin shift per eval trial)"),
     ("mc_maze", _cond_999,  # IndexError before
      "mc_maze/eval_cond_idx: condition 0 lists trial(s) [999] (expected per psth condition, a list of eval trial "
      "indices 0..29)"),

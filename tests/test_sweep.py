@@ -397,6 +397,7 @@ def _sweep_args(data: Path, out: Path, *extra: str) -> list[str]:
     (["--search", "pbt", "--samples", "1"], "--samples: 1 (expected at least 2 trials: PBT needs a population)"),
     (["--cpus-per-trial", "0"], "--cpus-per-trial: 0.0 (expected a number > 0)"),
     (["--num-cpus", "0"], "--num-cpus: 0 (expected an integer >= 1)"),
+    (["--seed", str(2**32)], f"--seed: {2**32} (expected an integer from 0 to {2**32 - 1})"),
     (["--address", "nowhere"], "--address 'nowhere': not local, auto or HOST:PORT"),
     (["--space", "missing.yaml"], "missing.yaml: --space: no such file"),
     (["--set", "gen_dim=0"], "--set: baseline lfads: gen_dim must be > 0 (got 0)"),

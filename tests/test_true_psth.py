@@ -74,5 +74,9 @@ def test_a_corrupt_or_incomplete_ground_truth_file_is_one_line_naming_it(synthet
     with h5py.File(truth, "w") as f:
         f.create_group("train")  # no rates in it
         f.create_group("test")
-    with pytest.raises(NLBInputError, match=rf"^{truth}: unreadable ground truth \(.*rates"):
+    with pytest.raises(NLBInputError, match=rf"^{truth}: (train|test)/rates: missing \(expected 5 ms bins x units: at most "):
+        truth_rates(session, 5)
+    with h5py.File(truth, "w") as f:
+        f["train/rates"] = f["test/rates"] = np.ones(10)  # 1-d
+    with pytest.raises(NLBInputError, match=rf"^{truth}: (train|test)/rates: shape \(10,\) \(expected 5 ms bins x units"):
         truth_rates(session, 5)

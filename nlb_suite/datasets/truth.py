@@ -75,13 +75,26 @@ def _place_truth(path: Path, session: Session, out: dict[str, np.ndarray], heldo
             if kind not in f:
                 raise NLBInputError(f"{path}: missing group '{kind}' for {nwb.path.name}")
             g = f[kind]
-            rates = g["rates"][()]
             start = offset // TRUTH_BIN_MS
+            room = len(next(iter(out.values()))) - start  # bins left on the session axis from this file's start
+            rates = _truth_array(path, g, kind, "rates", len(nwb.unit_ids), room, nwb.path.name)
             for name, group in session.groups.items():
                 rows = np.flatnonzero(nwb.heldout == (name == "heldout_spikes"))
                 if len(rows):
                     cols = np.searchsorted(group.unit_ids, nwb.unit_ids[rows])
                     out[name][start : start + len(rates), cols] = rates[:, rows]
             if "heldout_rates" in g and heldout_ids is not None and not nwb.heldout.any():
-                hidden = g["heldout_rates"][()]
+                hidden = _truth_array(path, g, kind, "heldout_rates", len(heldout_ids), room, nwb.path.name)
                 out["heldout_spikes"][start : start + len(hidden)] = hidden[:, : len(heldout_ids)]
+
+
+def _truth_array(path: Path, group: object, kind: str, name: str, n_units: int, room: int, nwb_name: str) -> np.ndarray:
+    """`kind/name` of the ground-truth file as a (bins, units) array with at least `n_units` columns and at most
+    `room` bins; one line naming the field otherwise (a wrong file would fail deep in the indexing)."""
+    node = group.get(name) if isinstance(group, h5py.Group) else None
+    arr = node[()] if isinstance(node, h5py.Dataset) else None
+    if arr is None or arr.ndim != 2 or arr.shape[1] < n_units or len(arr) > room:
+        found = "missing" if arr is None else f"shape {arr.shape}"
+        raise input_error(str(path), f"{kind}/{name}: {found}",
+                          f"5 ms bins x units: at most {room} bins and at least {n_units} units for {nwb_name}")
+    return arr

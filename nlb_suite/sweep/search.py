@@ -28,7 +28,7 @@ from typing import Any, Optional
 import yaml
 
 from .. import __version__
-from ..errors import NLBInputError
+from ..errors import NLBInputError, check_int
 from ..jsonio import write_json
 from ..outputs import claim_output
 from .search_space import SearchSpace, default_space_file, load_space
@@ -127,6 +127,7 @@ def check_spec(spec: SweepSpec) -> None:
     if not (math.isfinite(spec.gpus_per_trial) and spec.gpus_per_trial >= 0):
         raise NLBInputError(f"--gpus-per-trial: {spec.gpus_per_trial} (expected a number >= 0)")
     check_num_cpus(spec.num_cpus)
+    check_int(spec.seed, "--seed", 0, 2**32 - 1)  # it seeds Ray's variant generator, a numpy RandomState
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     if spec.resume and spec.overwrite:
