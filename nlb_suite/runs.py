@@ -255,6 +255,8 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         synthetic = spec.synthetic or find_truth(data_dir) is not None
         ctx = RunContext.for_trials(spec.dataset, bin_ms, train, seed=spec.seed, device=device, data_dir=data_dir,
                                     run_dir=work, synthetic=synthetic)
+        if not synthetic:
+            check_published_units(spec.dataset, ctx.n_heldin, ctx.n_heldout, data_dir)
         log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
                  spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
         seed_everything(spec.seed)
@@ -424,6 +426,18 @@ def _result_group(path: Path, interval: bool) -> Optional[dict]:
         form = "[lo, hi]" if interval else "number"
         raise input_error(str(path), "not a result list", f'[{{"<dataset>_split": {{"<metric>": {form}, ...}}}}]')
     return plain_metrics(values)
+
+
+def check_published_units(dataset: str, n_heldin: int, n_heldout: int, data_dir: Path) -> None:
+    """Real recordings (no ground truth) must have the published dataset's unit counts: files of another dataset
+    under the wrong --dataset would otherwise fit for hours and give a submission EvalAI refuses."""
+    from .datasets.specs import get_dataset
+
+    spec = get_dataset(dataset)
+    if (n_heldin, n_heldout) != (spec.n_heldin, spec.n_heldout):
+        raise input_error(str(data_dir), f"{n_heldin} held-in + {n_heldout} held-out units, but the published "
+                          f"{dataset} has {spec.n_heldin} + {spec.n_heldout}",
+                          f"the NWB files of {dataset}; is --dataset right?")
 
 
 def read_run_info(path: Path) -> dict[str, Any]:

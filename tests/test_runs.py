@@ -181,6 +181,19 @@ def test_oracle_refuses_real_data(synthetic, tmp_path, capsys):
     assert "real data have no true rates" in err and not (tmp_path / "r").exists()
 
 
+def test_real_files_of_another_dataset_are_refused_before_the_fit(synthetic, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "real" / "sub-Jenkins"
+    shutil.copytree(synthetic("mc_maze_small"), data)  # no ground truth: taken for a real recording
+    err = _error(capsys, ["run", "smoothing", "--dataset", "mc_maze", "--data", str(data), "--out", str(tmp_path / "r")])
+    assert err == (f"nlb-eval run: error: {data}: 107 held-in + 35 held-out units, but the published mc_maze has 137 + 45 (expected the "
+                   "NWB files of mc_maze; is --dataset right?)")
+    assert not (tmp_path / "r").exists()
+    assert main(["run", "smoothing", "--dataset", "mc_maze_small", "--data", str(data), "--out",
+                 str(tmp_path / "ok"), "--ci", "0"]) == 0  # its own name: the published counts
+
+
 def test_config_layers(plugin):
     cfg, sources = resolve_config(MeanRateBaseline, "mc_maze", 5, {"label": 12})
     assert cfg.label == "12" and sources[-1].startswith("--set")

@@ -410,6 +410,19 @@ def test_sweep_bad_arguments_are_one_line_before_any_work(tmp_path, capsys, data
     assert not out.exists()
 
 
+def test_sweep_refuses_real_files_of_another_dataset_before_any_work(tmp_path, capsys, data_dir):
+    import shutil
+
+    real = tmp_path / "real" / "sub-Jenkins"
+    shutil.copytree(data_dir, real)  # the NWB files only, no ground truth: taken for a real recording
+    args = _sweep_args(real, tmp_path / "sweep")
+    args[args.index("mc_maze_small")] = "mc_maze"
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{real}: 107 held-in + 35 held-out units, but the published mc_maze has" in err
+    assert not (tmp_path / "sweep").exists()
+
+
 @pytest.mark.parametrize("space, message", [
     ("params: {cd_rate: {low: 0.1, high: 1.5}}", "space.yaml: search space: baseline lfads: cd_rate must be in [0, 1)"),
     ("fixed: {sv_rate: 1.0}\nparams: {lr: {low: 1.0e-4, high: 1.0e-2}}",

@@ -199,7 +199,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     from ..baseline_api import RunContext, build_config, config_values, get_baseline, resolve_config
     from ..datasets.tensors import load
     from ..datasets.truth import find_truth
-    from ..runs import resolve_device, synthetic_data, trial_sets
+    from ..runs import check_published_units, resolve_device, synthetic_data, trial_sets
     from .ray_session import check_address, ray_session
     from .trial import TrialSetup
 
@@ -227,6 +227,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     replacing = claim_sweep_dir(spec, record)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
     tensors = load(spec.dataset, data_dir, bin_ms=spec.bin_ms, phase=spec.phase, progress=progress)
+    synthetic = spec.synthetic or find_truth(data_dir) is not None
+    if not synthetic:  # before the sweep folder is touched
+        check_published_units(spec.dataset, tensors.train_spikes_heldin.shape[2],
+                              tensors.train_spikes_heldout.shape[2], data_dir)
     out = Path(spec.out).absolute()
     if replacing:  # a previous sweep folder, recognised by its sweep.json, with --overwrite
         shutil.rmtree(out)
@@ -235,7 +239,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
                                   "command": " ".join(sys.argv)})
     train, _ = trial_sets(tensors)  # the eval trials stay here: trials never see them
     context = RunContext.for_trials(spec.dataset, spec.bin_ms, train, seed=spec.seed, device=device,
-                                    data_dir=data_dir, synthetic=spec.synthetic or find_truth(data_dir) is not None)
+                                    data_dir=data_dir, synthetic=synthetic)
     interval = space.pbt.perturbation_interval if spec.search == "pbt" else spec.checkpoint_every
     setup = TrialSetup(spec.baseline, spec.dataset, spec.bin_ms, device, spec.profile, spec.config_file, overrides,
                        train, context, interval, threads=max(1, int(spec.cpus_per_trial)))
