@@ -135,12 +135,17 @@ class _Group:
         out = []
         for c, idx in enumerate(raw):
             idx = np.asarray(idx).ravel()
-            ints = idx.dtype.kind in "iu" or (idx.dtype.kind == "f" and bool(np.all(np.mod(idx, 1) == 0)))
+            ints = idx.dtype.kind in "iu" or (idx.dtype.kind == "f" and _whole_numbers(idx))
             if idx.size and (not ints or idx.min() < 0 or idx.max() >= n_eval):
                 raise input_error(self.where, f"{self.key}/{name}: condition {c} lists trial(s) "
                                   f"{idx[:5].tolist()}{'...' if idx.size > 5 else ''}", form)
             out.append(idx.astype(np.int64))
         return out
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    """Every value finite and whole (a float-stored index or bin shift; NaN and inf are not)."""
+    return bool(np.all(np.isfinite(values) & (np.mod(values, 1) == 0)))
 
 
 def _child(node: Any, name: str, where: str, label: str) -> Any:
@@ -250,7 +255,7 @@ def target_arrays(name: str, tgt: _Group) -> dict[str, Any]:
         out["cond_idx"] = tgt.cond_idx("eval_cond_idx", len(psth), n_eval)
         if "eval_jitter" in tgt:
             jitter = tgt.target("eval_jitter", (n_eval,), "one bin shift per eval trial")
-            if not np.all(np.isfinite(jitter) & (np.mod(jitter, 1) == 0)):
+            if not _whole_numbers(jitter):
                 raise input_error(tgt.where, f"{tgt.key}/eval_jitter: not all whole numbers",
                                   "one whole-bin shift per eval trial")
             out["jitter"] = jitter

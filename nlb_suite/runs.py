@@ -452,7 +452,7 @@ def read_run_info(path: Path) -> dict[str, Any]:
         raise input_error(str(path), f"phase: {info['phase']!r}", "val or test")
     for name, kind in OPTIONAL_RUN_FIELDS.items():
         value = info.get(name)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        if value is not None and not _is_a(value, kind):
             raise input_error(str(path), f"{name}: not a {kind.__name__} (got {type(value).__name__})",
                               "the file `nlb-eval run` wrote")
     _check_values(path, info, "timings", (int, float, type(None)), "seconds as numbers")  # null: a NaN written
@@ -461,11 +461,15 @@ def read_run_info(path: Path) -> dict[str, Any]:
 
 
 def _check_values(path: Path, info: dict[str, Any], name: str, kind: type | tuple[type, ...], expected: str) -> None:
-    """One-line error unless every value of the mapping `info[name]` (when present) is a `kind` (bools are not
-    numbers here)."""
+    """One-line error unless every value of the mapping `info[name]` (when present) is a `kind` (`_is_a`)."""
     for key, value in (info.get(name) or {}).items():
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not _is_a(value, kind):
             raise input_error(str(path), f"{name}.{key}: {value!r}", expected)
+
+
+def _is_a(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """isinstance, except that a JSON true/false is never a number (bool subclasses int in Python)."""
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def check_submission_unchanged(path: Path, info: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
     if not h5py.is_hdf5(path):
         raise input_error(str(path), "not an HDF5 file", f"the {TRUTH_FILE} written by `nlb-eval synth`")
     try:
-        _place_truth(path, session, out, heldout_ids)
+        _place_truth(path, session, out, heldout_ids, n5)
     except (OSError, KeyError) as exc:  # a corrupt chunk, a missing field: name the file, not h5py's internals
         raise input_error(str(path), f"unreadable ground truth ({exc})",
                           f"the {TRUTH_FILE} written by `nlb-eval synth`") from None
@@ -67,8 +67,10 @@ def truth_rates(session: Session, bin_ms: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _place_truth(path: Path, session: Session, out: dict[str, np.ndarray], heldout_ids: Optional[np.ndarray]) -> None:
-    """Copy each NWB file's 5 ms expected counts from `path` into `out` at the file's place on the session axis."""
+def _place_truth(path: Path, session: Session, out: dict[str, np.ndarray], heldout_ids: Optional[np.ndarray],
+                 n5: int) -> None:
+    """Copy each NWB file's 5 ms expected counts from `path` into `out` (`n5` bins of 5 ms) at the file's place on
+    the session axis."""
     with h5py.File(path, "r") as f:
         for nwb, offset in zip(session.files, session.offsets_ms):
             kind = _file_kind(nwb.path)
@@ -76,7 +78,7 @@ def _place_truth(path: Path, session: Session, out: dict[str, np.ndarray], heldo
                 raise NLBInputError(f"{path}: missing group '{kind}' for {nwb.path.name}")
             g = f[kind]
             start = offset // TRUTH_BIN_MS
-            room = len(next(iter(out.values()))) - start  # bins left on the session axis from this file's start
+            room = n5 - start  # bins left on the session axis from this file's start
             rates = _truth_array(path, g, kind, "rates", len(nwb.unit_ids), room, nwb.path.name)
             for name, group in session.groups.items():
                 rows = np.flatnonzero(nwb.heldout == (name == "heldout_spikes"))
