@@ -327,10 +327,6 @@ def test_a_discarded_temp_folder_takes_only_the_parents_made_for_it(tmp_path):
 
 
 def test_run_json_timings_may_be_null_but_not_text(tmp_path):
-    import json
-
-    import pytest
-
     from nlb_suite.errors import NLBInputError
     from nlb_suite.runs import read_run_info
 
