@@ -2,7 +2,9 @@
 
 Attractors follow the NODE-SAE paper (Sedler, Versteeg & Pandarinath 2023): one long trajectory from dysts,
 resampled at `pts_per_period` points per dominant period (Lorenz 100, Rossler and Arneodo 35), integrated by
-LSODA at rtol = atol = 1e-9 (dysts' default Radau at 1e-12 is ~10x slower for the same curve). The chaotic
+LSODA at rtol = atol = 1e-9 (dysts' default Radau at 1e-12 is ~10x slower for the same curve), under one fixed
+OpenBLAS kernel on x86-64 (`pinned_blas`: LSODA's stiff steps call BLAS, whose AVX-512 kernels round
+differently, and the flow turns one ulp into another trajectory: lorenz seed 0 did on AVX-512 CPUs). The chaotic
 RNN follows the LFADS paper's synthetic set: 50 units, tau dx/dt = -x + g W tanh(x), g = 1.5, tau = 25 ms,
 one fixed initial state per condition, rates 30 Hz (tanh + 1) / 2. dysts is an optional extra (`dynamics`):
 importing it costs ~1.2 s and ~190 MB RSS over numpy + scipy + h5py (it imports gluonts and
@@ -16,6 +18,7 @@ import warnings
 import numpy as np
 
 from ..errors import NLBInputError
+from .pinned_blas import call_pinned, pinning_applies
 
 # name -> (dysts class, points per dominant period)
 ATTRACTORS = {"lorenz": ("Lorenz", 100), "rossler": ("Rossler", 35), "arneodo": ("Arneodo", 35)}
@@ -41,19 +44,47 @@ def _dysts_flows():
     return flows
 
 
-def attractor_trajectory(name: str, n_steps: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_steps, 3) states of attractor `name` on its dysts time grid, after a burn-in, from a seeded start."""
+def integrate_attractor(name: str, n_points: int, init_cond: np.ndarray) -> np.ndarray:
+    """(n_points, 3) dysts trajectory of attractor `name` from `init_cond`, in this process.
+
+    dysts reseeds numpy's global RNG to 0 on every trajectory; the caller's global state is put back.
+    """
+    if name not in ATTRACTORS:
+        raise NLBInputError(f"unknown attractor {name!r}; expected one of {', '.join(ATTRACTORS)}")
     cls_name, pts_per_period = ATTRACTORS[name]
     system = getattr(_dysts_flows(), cls_name)()
-    ic = np.asarray(system.ic, dtype=np.float64) * (1.0 + IC_JITTER * rng.standard_normal(len(system.ic)))
-    burn = BURN_IN_PERIODS * pts_per_period
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traj = system.make_trajectory(burn + n_steps, resample=True, pts_per_period=pts_per_period,
-                                      init_cond=ic, **SOLVER)
-    if traj is None or not np.all(np.isfinite(traj)) or len(traj) != burn + n_steps:
-        raise NLBInputError(f"{name}: dysts integration failed (no finite trajectory of {burn + n_steps} points)")
-    return np.asarray(traj[burn:], dtype=np.float64)
+    global_rng = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traj = system.make_trajectory(int(n_points), resample=True, pts_per_period=pts_per_period,
+                                          init_cond=np.asarray(init_cond, dtype=np.float64), **SOLVER)
+    finally:
+        np.random.set_state(global_rng)
+    if traj is None or not np.all(np.isfinite(traj)) or len(traj) != n_points:
+        raise NLBInputError(f"{name}: dysts integration failed (no finite trajectory of {n_points} points)")
+    return np.asarray(traj, dtype=np.float64)
+
+
+def seeded_start(name: str, rng: np.random.Generator) -> np.ndarray:
+    """dysts' default initial condition of attractor `name`, each coordinate scaled by 1 + IC_JITTER * N(0, 1)."""
+    ic = np.asarray(getattr(_dysts_flows(), ATTRACTORS[name][0])().ic, dtype=np.float64)
+    return ic * (1.0 + IC_JITTER * rng.standard_normal(len(ic)))
+
+
+def attractor_trajectory(name: str, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_steps, 3) states of attractor `name` on its dysts time grid, after a burn-in, from a seeded start.
+
+    On x86-64 the integration runs under one fixed OpenBLAS kernel (pinned_blas), so a seed gives the same
+    trajectory on every CPU: LSODA's stiff steps call BLAS, and the flow is chaotic.
+    """
+    burn = BURN_IN_PERIODS * ATTRACTORS[name][1]
+    args = {"name": name, "n_points": burn + n_steps, "init_cond": seeded_start(name, rng)}
+    if pinning_applies():
+        traj = call_pinned(__name__, "integrate_attractor", args)
+    else:
+        traj = integrate_attractor(**args)
+    return traj[burn:]
 
 
 def chaotic_rnn(x0: np.ndarray, n_ms: int, rng: np.random.Generator) -> np.ndarray:
