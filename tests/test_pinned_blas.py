@@ -19,6 +19,7 @@ from nlb_suite.datasets.known_systems import (
 )
 from nlb_suite.datasets.pinned_blas import PINNED_KERNEL, call_pinned, pinning_applies
 from nlb_suite.errors import NLBInputError
+from nlb_suite.seeding import seed_everything
 
 # lorenz data seed 0 parts between OpenBLAS's SkylakeX and generic kernels after 29,305 points
 PARTING_POINT = 29_305
@@ -51,9 +52,9 @@ def test_lorenz_seed_0_is_the_generic_kernels_trajectory(tmp_path):
 
 def test_integration_leaves_numpys_global_rng_alone():
     # dysts reseeds the global RNG to 0 on every trajectory; a caller's np.random stream must go on unchanged
-    np.random.seed(123)
+    seed_everything(123)
     expected = np.random.random(3)
-    np.random.seed(123)
+    seed_everything(123)
     integrate_attractor("lorenz", 50, np.array([1.0, 1.0, 1.0]))
     assert np.array_equal(np.random.random(3), expected)
 
