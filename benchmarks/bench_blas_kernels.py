@@ -2,15 +2,17 @@
 
     python benchmarks/bench_blas_kernels.py --datasets lorenz --seeds 0,1,2,3 --kernels default,Prescott,Haswell
 
-OpenBLAS chooses its kernels by CPU when it loads; OPENBLAS_CORETYPE forces one, so one machine can stand in for
-CPUs of other kinds (a kernel needs its instructions: Haswell needs AVX2, SkylakeX AVX-512; `default` is what
-this CPU gets). One child process per (set, seed, kernel) writes the set through `write_synthetic` (attractors
-integrated under the pinned kernel, `nlb_suite.datasets.pinned_blas`) and, for the attractor sets, also
-integrates the seeded trajectory without pinning, in its own process, which is what the generator did before.
-The table gives per kernel the sha256 of the files (first 12 hex digits) and, for the unpinned trajectory, the
-first point where it parts from the `default` kernel's (`-` = identical). Spike files that match across
-kernels mean a seed gives the same recording on every x86-64 CPU; ground_truth.h5 may differ in the last bits
-of its floats (numpy's own SIMD exp and matmul), which no score can see.
+OpenBLAS chooses its kernels by CPU when it loads; OPENBLAS_CORETYPE forces one, so one machine can stand in
+for CPUs of other kinds (a kernel needs its instructions: Haswell needs AVX2, SkylakeX AVX-512). `default` is
+what this CPU gets; `loaded` is the kernel OpenBLAS reports (Katmai for a Prescott request in some builds,
+Haswell for Zen). Needs threadpoolctl (the `dynamics` extra). One child process per (set, seed, kernel) writes
+the set through `write_synthetic` (attractors integrated under the pinned kernel, `nlb_suite.datasets.
+pinned_blas`) and, for the attractor sets, also integrates the seeded trajectory in its own process, unpinned,
+as the generator did before. The table gives per kernel the sha256 of the files (first 12 hex digits) and, for
+the unpinned trajectory, the first point after the burn-in where it parts from the `default` kernel's (`-` =
+identical). Spike files that match across kernels mean that seed writes the same recording under every kernel
+tried; ground_truth.h5 may still differ in the last bits of its floats (the readout's matmul and exp run
+unpinned in the generating process), which no score can see.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted
 if name in ATTRACTORS:
     n = 2000 * 70 + 2000  # more points than any default attractor set integrates
     burn = BURN_IN_PERIODS * ATTRACTORS[name][1]
-    np.save(out / "unpinned.npy", integrate_attractor(name, burn + n, seeded_start(name, _streams(name, seed)[0])))
+    start = seeded_start(name, _streams(name, seed)[0])
+    np.save(out / "unpinned.npy", integrate_attractor(name, burn + n, start)[burn:])  # points after the burn-in
 print(json.dumps({"cores": cores, "files": files}))
 """
 
@@ -63,7 +66,8 @@ def _generate(name: str, seed: int, kernel: str) -> dict:
         done = subprocess.run([sys.executable, "-c", _CHILD, name, str(seed), tmp], env=env,
                               capture_output=True, text=True)
         if done.returncode != 0:
-            raise SystemExit(f"{name} seed {seed} kernel {kernel}: {done.stderr.strip().splitlines()[-1]}")
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}, no message"]
+            raise SystemExit(f"{name} seed {seed} kernel {kernel}: {lines[-1]}")
         row = json.loads(done.stdout.strip().splitlines()[-1])
         traj = Path(tmp) / "unpinned.npy"
         row["unpinned"] = np.load(traj) if traj.exists() else None
