@@ -27,6 +27,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import NLBInputError
+from ..jsonio import dumps_json
 
 PINNED_KERNEL = "Prescott"
 GENERIC_KERNELS = ("Prescott", "Katmai")  # the names OpenBLAS builds report for that request
@@ -45,7 +46,8 @@ _CHILD = (  # argv: module, function, folder holding path.json and args.npz; wri
     "    kernels = [i.get('architecture') for i in threadpool_info() if i.get('internal_api') == 'openblas']\n"
     "except ImportError:\n"
     "    kernels = None\n"
-    "json.dump(kernels, open(work + '/kernels.json', 'w'))\n"
+    "from nlb_suite.jsonio import write_json\n"
+    "write_json(work + '/kernels.json', kernels)\n"
     "np.save(work + '/result.npy', result, allow_pickle=False)\n"
 )
 
@@ -71,7 +73,7 @@ def call_pinned(module: str, function: str, kwargs: dict[str, Argument]) -> np.n
     env = dict(os.environ, OPENBLAS_CORETYPE=PINNED_KERNEL, OPENBLAS_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
     with tempfile.TemporaryDirectory(prefix="nlb_pinned_") as tmp:
         work = Path(tmp)
-        (work / "path.json").write_text(json.dumps([os.path.abspath(p or os.curdir) for p in sys.path]))
+        (work / "path.json").write_text(dumps_json([os.path.abspath(p or os.curdir) for p in sys.path]))
         np.savez(work / "args.npz", **{k: np.asarray(v) for k, v in kwargs.items()})
         done = subprocess.run([sys.executable, "-c", _CHILD, module, function, tmp], env=env, cwd=tmp,
                               capture_output=True, encoding="utf-8", errors="replace")
