@@ -99,7 +99,8 @@ def write_nwb(path: Path, spec: DatasetSpec, plan: Plan, spike_times: list[np.nd
 
 def _pin_object_ids(nwb: NWBFile, identifier: str) -> None:
     """Replace the random object ids hdmf draws (uuid4) with ids derived from the file and each object's path,
-    so one generator, parameter set and seed give byte-identical files (run records' checksums stay valid).
+    so one generator, parameter set and seed give byte-identical files on one kind of CPU (run records'
+    checksums stay valid; across OpenBLAS kernels, float series may differ in their last bits).
     hdmf offers only random ids (`generate_new_id`), hence its private field."""
     def path(obj: Any) -> str:
         return f"{path(obj.parent)}/{obj.name}" if obj.parent is not None else obj.name
