@@ -5,7 +5,7 @@
 OpenBLAS chooses its kernels by CPU when it loads; OPENBLAS_CORETYPE forces one, so one machine can stand in
 for CPUs of other kinds (a kernel needs its instructions: Haswell needs AVX2, SkylakeX AVX-512). `default` is
 what this CPU gets; `loaded` is the kernel OpenBLAS reports (Katmai for a Prescott request in some builds,
-Haswell for Zen). Needs threadpoolctl (the `dynamics` extra). One child process per (set, seed, kernel) writes
+Haswell for Zen). One child process per (set, seed, kernel) writes
 the set through `write_synthetic` (attractors integrated under the pinned kernel, `nlb_suite.datasets.
 pinned_blas`) and, for the attractor sets, also integrates the seeded trajectory in its own process, unpinned,
 as the generator did before. The table gives per kernel the sha256 of the files (first 12 hex digits) and, for
@@ -37,13 +37,13 @@ _CHILD = r"""
 import hashlib, json, sys
 from pathlib import Path
 import numpy as np
-from threadpoolctl import threadpool_info
 from nlb_suite.datasets.known_dynamics import _streams
 from nlb_suite.datasets.known_systems import ATTRACTORS, BURN_IN_PERIODS, integrate_attractor, seeded_start
 from nlb_suite.datasets.synthetic import write_synthetic
+from nlb_suite.versions import openblas_kernels
 
 name, seed, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-cores = sorted({i.get("architecture", "?") for i in threadpool_info() if i.get("internal_api") == "openblas"})
+cores = openblas_kernels()
 write_synthetic(name, out / "data", seed=seed)
 files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted((out / "data").rglob("*.*"))}
 if name in ATTRACTORS:

@@ -1,9 +1,12 @@
-"""Installed package versions, for run provenance (runs.py) and the synthetic cache's key (synthetic_cache.py)."""
+"""Installed package versions and the BLAS kernels loaded, for run provenance (runs.py), the synthetic cache's key
+(synthetic_cache.py) and the pinned attractor integration (datasets/pinned_blas.py)."""
 
 from __future__ import annotations
 
 from importlib import metadata
 from typing import Optional
+
+from threadpoolctl import threadpool_info
 
 
 def installed_version(package: str) -> Optional[str]:
@@ -12,3 +15,12 @@ def installed_version(package: str) -> Optional[str]:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def openblas_kernels() -> list[str]:
+    """The kernel sets of the OpenBLAS libraries loaded in this process (e.g. ["SkylakeX"]), [] if none is.
+
+    OpenBLAS picks them by CPU when it loads, and they round differently (AVX-512 against AVX2 against generic),
+    so they decide the last bits of numpy's and scipy's linear algebra, and hence GPFA's fits.
+    """
+    return sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import stat
+import subprocess
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -337,3 +339,12 @@ def test_run_json_timings_may_be_null_but_not_text(tmp_path):
     path.write_text(json.dumps(dict(base, timings={"fit_s": "1.5"})))
     with pytest.raises(NLBInputError, match=r"run.json: timings.fit_s: '1.5' \(expected seconds as numbers\)$"):
         read_run_info(path)
+
+
+def test_machine_info_records_the_openblas_kernel_loaded():
+    # OpenBLAS picks its kernels by CPU when it loads (GPFA's fits differ between them in the last bits and
+    # then more); OPENBLAS_CORETYPE forces one, as another kind of CPU would
+    code = "import json; from nlb_suite.runs import machine_info; print(json.dumps(machine_info('cpu')))"
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, OPENBLAS_CORETYPE="Haswell"),
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1])["openblas_kernel"] == "Haswell"

@@ -8,7 +8,7 @@ LSODA's stiff steps call BLAS, and lorenz data seed 0 integrated under SkylakeX 
 generic trajectory after 29,305 points (benchmarks/RESULTS.md, "Lorenz data seed 0 on every CPU"). The child
 asks for `Prescott`, the generic x86-64 kernel (OpenBLAS builds may report it as Katmai); it needs only SSE3,
 numpy's minimum on x86-64. The child checks that every OpenBLAS it loaded took that kernel; where numpy and scipy
-use another BLAS (MKL, Accelerate), or on other machines (arm64), nothing is pinned and a log line says so.
+use another BLAS (MKL, Accelerate) a log line says so; on other machines (arm64) nothing is pinned.
 """
 
 from __future__ import annotations
@@ -41,13 +41,9 @@ _CHILD = (  # argv: module, function, folder holding path.json and args.npz; wri
     "with np.load(work + '/args.npz', allow_pickle=False) as z:\n"
     "    kwargs = {k: z[k].item() if z[k].ndim == 0 else z[k] for k in z.files}\n"
     "result = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])(**kwargs)\n"
-    "try:\n"
-    "    from threadpoolctl import threadpool_info\n"
-    "    kernels = [i.get('architecture') for i in threadpool_info() if i.get('internal_api') == 'openblas']\n"
-    "except ImportError:\n"
-    "    kernels = None\n"
     "from nlb_suite.jsonio import write_json\n"
-    "write_json(work + '/kernels.json', kernels)\n"
+    "from nlb_suite.versions import openblas_kernels\n"
+    "write_json(work + '/kernels.json', openblas_kernels())\n"
     "np.save(work + '/result.npy', result, allow_pickle=False)\n"
 )
 
@@ -88,14 +84,11 @@ def call_pinned(module: str, function: str, kwargs: dict[str, Argument]) -> np.n
         return np.load(work / "result.npy", allow_pickle=False)
 
 
-def _check_kernels(kernels: list | None, what: str) -> None:
-    """RuntimeError if an OpenBLAS in the child ignored the request; a log line if none could be checked."""
-    if kernels is None:
-        log.warning("%s: threadpoolctl is missing, so the pinned OpenBLAS kernel is unchecked "
-                    "(pip install 'nlb_suite[dynamics]')", what)
-    elif not kernels:
+def _check_kernels(kernels: list[str], what: str) -> None:
+    """RuntimeError if an OpenBLAS in the child ignored the request; a log line if the child loaded none."""
+    if not kernels:
         log.warning("%s: numpy and scipy use no OpenBLAS here; its result may differ from other machines' "
                     "in the last bits, or wholly for a chaotic flow", what)
     elif any(k not in GENERIC_KERNELS for k in kernels):
         raise RuntimeError(f"{what}: OpenBLAS ignored OPENBLAS_CORETYPE={PINNED_KERNEL} and loaded "
-                           f"{', '.join(sorted(set(map(str, kernels))))}; the result would depend on this CPU")
+                           f"{', '.join(kernels)}; the result would depend on this CPU")
