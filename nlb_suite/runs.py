@@ -45,7 +45,7 @@ from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
 from .rate_check import check_rates
 from .seeding import seed_everything
-from .versions import installed_version, openblas_kernels
+from .versions import installed_version, openblas_kernels, openblas_threads
 
 log = logging.getLogger("nlb_suite.runs")
 
@@ -175,6 +175,7 @@ def machine_info(device: str) -> dict[str, str]:
     out = {"cpu": cpu_model(), "arch": platform.machine()}
     if kernels := openblas_kernels():
         out["openblas_kernel"] = ",".join(kernels)
+        out["openblas_threads"] = ",".join(map(str, openblas_threads()))
     torch = sys.modules.get("torch")  # only a torch baseline's kernels depend on it; never imported for this
     if torch is not None:
         capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)

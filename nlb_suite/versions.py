@@ -24,3 +24,9 @@ def openblas_kernels() -> list[str]:
     so they decide the last bits of numpy's and scipy's linear algebra, and hence GPFA's fits.
     """
     return sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})
+
+
+def openblas_threads() -> list[int]:
+    """The thread counts of the OpenBLAS libraries loaded in this process, [] if none is: a BLAS call splits its
+    sums by thread, so GPFA's numbers move with the count as they do with the kernel."""
+    return sorted({int(i.get("num_threads", 0)) for i in threadpool_info() if i.get("internal_api") == "openblas"})

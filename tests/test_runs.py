@@ -18,6 +18,7 @@ import pytest
 from nlb_suite import runs
 from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.cli import main
+from nlb_suite.datasets.pinned_blas import GENERIC_KERNELS, PINNED_KERNEL
 from nlb_suite.h5io import load_h5
 from nlb_suite.runs import (
     RunSpec,
@@ -341,10 +342,13 @@ def test_run_json_timings_may_be_null_but_not_text(tmp_path):
         read_run_info(path)
 
 
-def test_machine_info_records_the_openblas_kernel_loaded():
-    # OpenBLAS picks its kernels by CPU when it loads (GPFA's fits differ between them in the last bits and
-    # then more); OPENBLAS_CORETYPE forces one, as another kind of CPU would
+@pytest.mark.parametrize("kernel, threads", [("Haswell", "1"), (PINNED_KERNEL, "2")])
+def test_machine_info_records_the_openblas_kernel_and_threads(kernel, threads):
+    # OpenBLAS picks its kernels by CPU when it loads and splits sums by thread (GPFA's fits differ with either);
+    # OPENBLAS_CORETYPE forces a kernel, as another kind of CPU would
     code = "import json; from nlb_suite.runs import machine_info; print(json.dumps(machine_info('cpu')))"
-    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, OPENBLAS_CORETYPE="Haswell"),
-                          capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout.strip().splitlines()[-1])["openblas_kernel"] == "Haswell"
+    env = dict(os.environ, OPENBLAS_CORETYPE=kernel, OPENBLAS_NUM_THREADS=threads)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    machine = json.loads(done.stdout.strip().splitlines()[-1])
+    assert machine["openblas_kernel"] in ({kernel} if kernel != PINNED_KERNEL else set(GENERIC_KERNELS))
+    assert machine["openblas_threads"] == threads
