@@ -38,7 +38,7 @@ import hashlib, json, sys
 from pathlib import Path
 import numpy as np
 from nlb_suite.datasets.known_dynamics import _streams
-from nlb_suite.datasets.known_systems import ATTRACTORS, BURN_IN_PERIODS, integrate_attractor, seeded_start
+from nlb_suite.datasets.known_systems import ATTRACTORS, burn_in_points, integrate_attractor, seeded_start
 from nlb_suite.datasets.synthetic import write_synthetic
 from nlb_suite.versions import openblas_kernels
 
@@ -48,7 +48,7 @@ write_synthetic(name, out / "data", seed=seed)
 files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted((out / "data").rglob("*.*"))}
 if name in ATTRACTORS:
     n = 2000 * 70 + 2000  # more points than any default attractor set integrates
-    burn = BURN_IN_PERIODS * ATTRACTORS[name][1]
+    burn = burn_in_points(name)
     start = seeded_start(name, _streams(name, seed)[0])
     np.save(out / "unpinned.npy", integrate_attractor(name, burn + n, start)[burn:])  # points after the burn-in
 print(json.dumps({"cores": cores, "files": files}))

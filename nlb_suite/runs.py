@@ -45,7 +45,7 @@ from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
 from .rate_check import check_rates
 from .seeding import seed_everything
-from .versions import installed_version, openblas_kernels, openblas_threads
+from .versions import installed_version, openblas_kernels, openblas_libraries, openblas_threads
 
 log = logging.getLogger("nlb_suite.runs")
 
@@ -173,9 +173,9 @@ def machine_info(device: str) -> dict[str, str]:
     """The hardware a run's numbers came from: float kernels differ between CPUs (and GPUs), so one seed's fit
     is bit-identical on one machine but may not be on another."""
     out = {"cpu": cpu_model(), "arch": platform.machine()}
-    if kernels := openblas_kernels():
-        out["openblas_kernel"] = ",".join(kernels)
-        out["openblas_threads"] = ",".join(map(str, openblas_threads()))
+    if libraries := openblas_libraries():  # one scan of the loaded libraries for both fields
+        out["openblas_kernel"] = ",".join(openblas_kernels(libraries))
+        out["openblas_threads"] = ",".join(map(str, openblas_threads(libraries)))
     torch = sys.modules.get("torch")  # only a torch baseline's kernels depend on it; never imported for this
     if torch is not None:
         capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)

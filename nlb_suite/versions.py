@@ -17,16 +17,22 @@ def installed_version(package: str) -> Optional[str]:
         return None
 
 
-def openblas_kernels() -> list[str]:
+def openblas_libraries() -> list[dict]:
+    """threadpoolctl's record of each OpenBLAS loaded in this process ('architecture': its kernel set,
+    'num_threads'), [] if none is."""
+    return [i for i in threadpool_info() if i.get("internal_api") == "openblas"]
+
+
+def openblas_kernels(libraries: Optional[list[dict]] = None) -> list[str]:
     """The kernel sets of the OpenBLAS libraries loaded in this process (e.g. ["SkylakeX"]), [] if none is.
 
     OpenBLAS picks them by CPU when it loads, and they round differently (AVX-512 against AVX2 against generic),
     so they decide the last bits of numpy's and scipy's linear algebra, and hence GPFA's fits.
     """
-    return sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})
+    return sorted({str(i.get("architecture")) for i in (openblas_libraries() if libraries is None else libraries)})
 
 
-def openblas_threads() -> list[int]:
+def openblas_threads(libraries: Optional[list[dict]] = None) -> list[int]:
     """The thread counts of the OpenBLAS libraries loaded in this process, [] if none is: a BLAS call splits its
     sums by thread, so GPFA's numbers move with the count as they do with the kernel."""
-    return sorted({int(i.get("num_threads", 0)) for i in threadpool_info() if i.get("internal_api") == "openblas"})
+    return sorted({int(i.get("num_threads", 0)) for i in (openblas_libraries() if libraries is None else libraries)})

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from ..errors import NLBInputError
-from .pinned_blas import call_pinned, pinning_applies
+from .pinned_blas import call_pinned
 
 # name -> (dysts class, points per dominant period)
 ATTRACTORS = {"lorenz": ("Lorenz", 100), "rossler": ("Rossler", 35), "arneodo": ("Arneodo", 35)}
@@ -49,15 +49,12 @@ def integrate_attractor(name: str, n_points: int, init_cond: np.ndarray) -> np.n
 
     dysts reseeds numpy's global RNG to 0 on every trajectory; the caller's global state is put back.
     """
-    if name not in ATTRACTORS:
-        raise NLBInputError(f"unknown attractor {name!r}; expected one of {', '.join(ATTRACTORS)}")
-    cls_name, pts_per_period = ATTRACTORS[name]
-    system = getattr(_dysts_flows(), cls_name)()
+    system = _system(name)
     global_rng = np.random.get_state()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traj = system.make_trajectory(int(n_points), resample=True, pts_per_period=pts_per_period,
+            traj = system.make_trajectory(int(n_points), resample=True, pts_per_period=ATTRACTORS[name][1],
                                           init_cond=np.asarray(init_cond, dtype=np.float64), **SOLVER)
     finally:
         np.random.set_state(global_rng)
@@ -66,9 +63,21 @@ def integrate_attractor(name: str, n_points: int, init_cond: np.ndarray) -> np.n
     return np.asarray(traj, dtype=np.float64)
 
 
+def _system(name: str):
+    """A fresh dysts instance of attractor `name`; one line if the name is not one of ATTRACTORS."""
+    if name not in ATTRACTORS:
+        raise NLBInputError(f"unknown attractor {name!r}; expected one of {', '.join(ATTRACTORS)}")
+    return getattr(_dysts_flows(), ATTRACTORS[name][0])()
+
+
+def burn_in_points(name: str) -> int:
+    """Points integrated and dropped before the first trial of attractor `name` (BURN_IN_PERIODS periods)."""
+    return BURN_IN_PERIODS * ATTRACTORS[name][1]
+
+
 def seeded_start(name: str, rng: np.random.Generator) -> np.ndarray:
     """dysts' default initial condition of attractor `name`, each coordinate scaled by 1 + IC_JITTER * N(0, 1)."""
-    ic = np.asarray(getattr(_dysts_flows(), ATTRACTORS[name][0])().ic, dtype=np.float64)
+    ic = np.asarray(_system(name).ic, dtype=np.float64)
     return ic * (1.0 + IC_JITTER * rng.standard_normal(len(ic)))
 
 
@@ -78,13 +87,9 @@ def attractor_trajectory(name: str, n_steps: int, rng: np.random.Generator) -> n
     On x86-64 the integration runs under one fixed OpenBLAS kernel (pinned_blas), so a seed gives the same
     trajectory on every CPU: LSODA's stiff steps call BLAS, and the flow is chaotic.
     """
-    burn = BURN_IN_PERIODS * ATTRACTORS[name][1]
+    burn = burn_in_points(name)
     args = {"name": name, "n_points": burn + n_steps, "init_cond": seeded_start(name, rng)}
-    if pinning_applies():
-        traj = call_pinned(__name__, "integrate_attractor", args)
-    else:
-        traj = integrate_attractor(**args)
-    return traj[burn:]
+    return call_pinned(__name__, "integrate_attractor", args)[burn:]
 
 
 def chaotic_rnn(x0: np.ndarray, n_ms: int, rng: np.random.Generator) -> np.ndarray:

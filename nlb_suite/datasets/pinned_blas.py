@@ -13,6 +13,7 @@ use another BLAS (MKL, Accelerate) a log line says so; on other machines (arm64)
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -51,19 +52,22 @@ Argument = Union[np.ndarray, str, int, float]
 log = logging.getLogger("nlb_suite.synthetic")
 
 
-def pinning_applies() -> bool:
+def _pinning_applies() -> bool:
     """True on x86-64, where every CPU that runs numpy has the generic kernel's instructions."""
     return platform.machine().lower() in {"x86_64", "amd64"}
 
 
 def call_pinned(module: str, function: str, kwargs: dict[str, Argument]) -> np.ndarray:
-    """`module.function(**kwargs)` (an array result) computed in a child Python pinned to the generic kernel.
+    """`module.function(**kwargs)` (an array result) computed in a child Python pinned to the generic kernel on
+    x86-64, and in this process elsewhere (no kernel to pin to).
 
     Arguments travel as an .npz without pickles (scalars and strings as 0-d arrays, back as Python scalars), the
     result as an .npy; the child gets this process's sys.path and runs in a scratch folder. An nlb_suite input
     error in the child is raised here as NLBInputError with its message, any other failure as a RuntimeError,
     and so is an OpenBLAS that ignored the requested kernel.
     """
+    if not _pinning_applies():
+        return getattr(importlib.import_module(module), function)(**kwargs)
     if not sys.executable:
         raise RuntimeError(f"{module}.{function}: no Python executable to start the pinned child with")
     env = dict(os.environ, OPENBLAS_CORETYPE=PINNED_KERNEL, OPENBLAS_NUM_THREADS="1", PYTHONIOENCODING="utf-8")
