@@ -28,6 +28,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.blas_threads import blas_threads
+from nlb_suite.errors import check_field
 
 from .gpfa_core import (
     EMResult,
@@ -59,6 +61,10 @@ class GPFAConfig:
     forward: bool = False  # forward rates by GP extrapolation (weak; see the module docstring)
     rate_floor: float = 1e-10  # clip of the Ridge held-in rates
     glm_max_iter: int = 12500  # L-BFGS iterations of each held-out GLM (the script retries 500 -> 12500)
+    cpu_threads: int = 1  # BLAS threads during fit/predict (0: one per core); the last bits move with the count
+
+    def __post_init__(self) -> None:
+        check_field(self.cpu_threads, "gpfa", "cpu_threads", ">= 0", lambda v: v >= 0)
 
 
 class GPFABaseline(Baseline):
@@ -76,6 +82,22 @@ class GPFABaseline(Baseline):
     # ----- contract --------------------------------------------------------------------------------
     def fit(self, train: TrialSet) -> None:
         """Fit GPFA on the train held-in spikes, then the Ridge and the held-out GLM on train latents."""
+        with blas_threads(self.config.cpu_threads):
+            self._fit(train)
+
+    def predict(self, trials: TrialSet) -> Rates:
+        """Rates of any trials from their held-in spikes (posterior-mean latents, then the two readouts)."""
+        with blas_threads(self.config.cpu_threads):
+            return self._predict(trials)
+
+    def latents(self, trials: TrialSet) -> np.ndarray:
+        """(n, T, latent_dim) posterior-mean latents (orthonormalised as the readout sees them), for state R2."""
+        assert self.em is not None, "fit() first"
+        with blas_threads(self.config.cpu_threads):
+            return self._orthed(self._means(trials))
+
+    # ----- pieces ----------------------------------------------------------------------------------
+    def _fit(self, train: TrialSet) -> None:
         cfg = self.config
         if train.spikes_heldout is None:
             raise ValueError("gpfa: the train set needs held-out spikes")
@@ -93,11 +115,13 @@ class GPFABaseline(Baseline):
         heldin_rates = _clip_rates(feats, self._ridge, cfg.rate_floor)
         self._glm = _poisson_glm(heldin_rates, _flat(train.spikes_heldout), cfg.alpha2, cfg.glm_max_iter)
 
-    def predict(self, trials: TrialSet) -> Rates:
-        """Rates of any trials from their held-in spikes (posterior-mean latents, then the two readouts)."""
+    def _means(self, trials: TrialSet) -> np.ndarray:
+        """(n, p, T) posterior-mean latents of trials from their held-in spikes."""
+        return infer_means(self._fill(self._observations(trials.spikes_heldin), self.em.params), self.em.params)
+
+    def _predict(self, trials: TrialSet) -> Rates:
         assert self.em is not None, "fit() first"
-        n, t, _ = trials.spikes_heldin.shape
-        means = infer_means(self._fill(self._observations(trials.spikes_heldin), self.em.params), self.em.params)
+        means = self._means(trials)
         heldin, heldout = self._readout(self._orthed(means), self._ridge)
         out = Rates(heldin=heldin, heldout=heldout)
         n_fwd = trials.forward_bins.shape[1] if trials.forward_bins is not None else self.context.n_forward_bins
@@ -106,13 +130,6 @@ class GPFABaseline(Baseline):
             out.heldin_forward, out.heldout_forward = self._readout(fwd, self._ridge)
         return out
 
-    def latents(self, trials: TrialSet) -> np.ndarray:
-        """(n, T, latent_dim) posterior-mean latents (orthonormalised as the readout sees them), for state R2."""
-        assert self.em is not None, "fit() first"
-        means = infer_means(self._fill(self._observations(trials.spikes_heldin), self.em.params), self.em.params)
-        return self._orthed(means)
-
-    # ----- pieces ----------------------------------------------------------------------------------
     def _observations(self, spikes: np.ndarray) -> np.ndarray:
         """What GPFA models: counts (or their square root), float64."""
         y = np.asarray(spikes, dtype=np.float64)

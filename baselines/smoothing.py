@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from nlb_suite.baseline_api import Baseline, Rates, RunContext, TrialSet
+from nlb_suite.blas_threads import blas_threads
 from nlb_suite.errors import ConfigFieldError, NLBInputError, check_choice, check_field
 
 from .glm import PoissonGLM, fit_poisson_glm
@@ -40,6 +41,7 @@ class SmoothingConfig:
     max_iter: int = 1000
     tol: float = 1e-7
     forward: str = "none"
+    cpu_threads: int = 1  # BLAS threads of the GLM's fit and prediction (0: one per core)
 
     def __post_init__(self) -> None:
         checks = (
@@ -49,6 +51,7 @@ class SmoothingConfig:
             ("log_offset", "> 0", lambda v: v > 0),
             ("max_iter", ">= 1", lambda v: v >= 1),
             ("tol", "> 0", lambda v: v > 0),
+            ("cpu_threads", ">= 0", lambda v: v >= 0),
         )
         for key, expected, ok in checks:
             check_field(getattr(self, key), "smoothing", key, expected, ok)
@@ -108,11 +111,13 @@ class SmoothingBaseline(Baseline):
         if not rows.any():
             raise NLBInputError("baseline smoothing: no train bin without NaN spikes to fit on")
         cfg = self.config
-        self.glm = fit_poisson_glm(X[rows], Y[rows], cfg.alpha, max_iter=cfg.max_iter, tol=cfg.tol)
+        with blas_threads(cfg.cpu_threads):
+            self.glm = fit_poisson_glm(X[rows], Y[rows], cfg.alpha, max_iter=cfg.max_iter, tol=cfg.tol)
 
     def predict_heldout(self, heldin: np.ndarray) -> np.ndarray:
         """(trials, bins, held-out units) rates of the fitted GLM from held-in inputs like fit_glm's."""
-        heldout = np.clip(self.glm.predict(self._features(heldin)), *RATE_CLIP)
+        with blas_threads(self.config.cpu_threads):
+            heldout = np.clip(self.glm.predict(self._features(heldin)), *RATE_CLIP)
         return heldout.reshape(heldin.shape[:2] + (-1,)).astype(np.float32)
 
     def predict(self, trials: TrialSet) -> Rates:

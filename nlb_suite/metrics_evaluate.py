@@ -14,6 +14,7 @@ import numpy as np
 
 from . import metrics as M
 from . import metrics_bootstrap as B
+from .blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from .datasets.specs import DATASETS, SCALING_GROUP
 from .errors import NLBInputError, check_seed, input_error
 from .rate_check import check_rates, dtype_problem
@@ -379,11 +380,13 @@ def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
 
 def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,
                     level: float = 0.95, submission_name: Optional[str] = None) -> Report:
-    """Score every dataset group the submission and target share; optional bootstrap intervals.
+    """Score every dataset group the submission and target share; optional bootstrap intervals. BLAS is held
+    to DEFAULT_BLAS_THREADS, so the scores' last bits do not depend on the machine's core count.
     `submission_name`: what messages call an in-memory submission."""
     check_bootstrap(ci, seed, level)
     grouped, intervals, groups, notes, unscorable = [], [], {}, [], []
-    with open_source(target, "target") as (troot, tname), open_source(submission, "submission", submission_name) as (sroot, sname):
+    with blas_threads(DEFAULT_BLAS_THREADS), open_source(target, "target") as (troot, tname), \
+            open_source(submission, "submission", submission_name) as (sroot, sname):
         for name in DATASETS:
             for bin_ms, suf in BINS:
                 key = name + suf

@@ -36,6 +36,7 @@ from .baseline_api import (
     get_baseline,
     resolve_config_origins,
 )
+from .blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from .datasets.specs import check_bin, get_dataset
 from .errors import ConfigFieldError, NLBInputError, input_error
 from .h5io import sha256_file
@@ -222,8 +223,14 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     """Run one baseline on one dataset end to end and record everything in its run folder.
 
     `tensors`: the dataset's already loaded benchmark tensors for spec's bin and phase (a sweep loads them
-    once for all its runs); None loads them from the data.
+    once for all its runs); None loads them from the data. BLAS is held to DEFAULT_BLAS_THREADS throughout
+    (a model may set its own count inside its fit), so the run's numbers do not depend on the core count.
     """
+    with blas_threads(DEFAULT_BLAS_THREADS):
+        return _execute(spec, progress, tensors)
+
+
+def _execute(spec: RunSpec, progress: bool, tensors) -> RunResult:
     from .datasets.session import find_nwb_files
     from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth
