@@ -19,7 +19,14 @@ DEFAULT_BLAS_THREADS = 1  # scoring, and a run outside a model that sets its own
 
 @contextlib.contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """Within the block, every loaded BLAS (OpenBLAS, MKL, BLIS) uses `n` threads (0: one per core, OpenBLAS's
-    own default); the previous counts come back after it."""
+    """Within the block, numpy's and scipy's BLAS (OpenBLAS, MKL, BLIS) use `n` threads (0: one per core,
+    OpenBLAS's own default); the previous counts come back after it.
+
+    A limit reaches only the libraries already loaded, and scipy's wheels bring an OpenBLAS of their own that
+    loads with scipy.linalg, so that is imported first: a baseline imported inside the block would otherwise
+    bring in a BLAS at the machine's count.
+    """
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS, so that the limit covers it)
+
     with threadpool_limits(limits=n if n > 0 else (os.cpu_count() or 1), user_api="blas"):
         yield

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -93,3 +95,15 @@ def test_a_run_scores_and_records_at_one_blas_thread_on_a_many_core_default(synt
     assert scored == [[1]]
     machine = json.loads((tmp_path / "run" / "run.json").read_text())["machine"]
     assert machine["openblas_threads"] == "1"
+
+
+def test_a_fresh_run_holds_the_blas_its_baseline_brings_in(synthetic, tmp_path):
+    # scipy's wheels load an OpenBLAS of their own with scipy.linalg; a baseline importing it inside the run
+    # must not bring it in at the machine's count (a fresh process, as `nlb-eval run` starts)
+    code = ("import json, sys; from pathlib import Path; from nlb_suite.runs import RunSpec, execute; "
+            "execute(RunSpec('smoothing', 'mc_maze_small', data=Path(sys.argv[1]), out=Path(sys.argv[2]), ci=0), "
+            "progress=False); print(json.loads((Path(sys.argv[2]) / 'run.json').read_text())['machine']['openblas_threads'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code, str(synthetic("mc_maze_small")), str(tmp_path / "run")],
+                          env={**env, "OPENBLAS_NUM_THREADS": "2"}, capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "1"
