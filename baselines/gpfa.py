@@ -61,10 +61,10 @@ class GPFAConfig:
     forward: bool = False  # forward rates by GP extrapolation (weak; see the module docstring)
     rate_floor: float = 1e-10  # clip of the Ridge held-in rates
     glm_max_iter: int = 12500  # L-BFGS iterations of each held-out GLM (the script retries 500 -> 12500)
-    cpu_threads: int = 1  # BLAS threads during fit/predict (0: one per core); the last bits move with the count
+    cpu_threads: int = 1  # BLAS threads during fit/predict; the last bits of the fit move with the count
 
     def __post_init__(self) -> None:
-        check_field(self.cpu_threads, "gpfa", "cpu_threads", ">= 0", lambda v: v >= 0)
+        check_field(self.cpu_threads, "gpfa", "cpu_threads", ">= 1", lambda v: v >= 1)
 
 
 class GPFABaseline(Baseline):
@@ -109,8 +109,7 @@ class GPFABaseline(Baseline):
         )
         p = self.em.params
         self._orth = orthonormal_transform(p.C) if cfg.orthonormalize else np.eye(p.x_dim)
-        means = infer_means(self._fill(y, p), p)
-        feats = _flat(self._orthed(means))
+        feats = _flat(self._orthed(self._means(train)))
         self._ridge = _ridge(feats, _flat(train.spikes_heldin), cfg.alpha1)
         heldin_rates = _clip_rates(feats, self._ridge, cfg.rate_floor)
         self._glm = _poisson_glm(heldin_rates, _flat(train.spikes_heldout), cfg.alpha2, cfg.glm_max_iter)

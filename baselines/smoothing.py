@@ -41,7 +41,7 @@ class SmoothingConfig:
     max_iter: int = 1000
     tol: float = 1e-7
     forward: str = "none"
-    cpu_threads: int = 1  # BLAS threads of the GLM's fit and prediction (0: one per core)
+    cpu_threads: int = 1  # BLAS threads of the GLM's fit and prediction
 
     def __post_init__(self) -> None:
         checks = (
@@ -51,7 +51,7 @@ class SmoothingConfig:
             ("log_offset", "> 0", lambda v: v > 0),
             ("max_iter", ">= 1", lambda v: v >= 1),
             ("tol", "> 0", lambda v: v > 0),
-            ("cpu_threads", ">= 0", lambda v: v >= 0),
+            ("cpu_threads", ">= 1", lambda v: v >= 1),
         )
         for key, expected, ok in checks:
             check_field(getattr(self, key), "smoothing", key, expected, ok)

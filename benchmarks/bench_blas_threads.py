@@ -4,10 +4,11 @@
 
 OpenBLAS starts with one thread per core (or OPENBLAS_NUM_THREADS), and a product split across threads sums
 in another order. A run holds BLAS to the model's `cpu_threads` during its fit and prediction and to one thread
-for scoring (nlb_suite.blas_threads). Each row is one `nlb-eval run` in a child process on the cached synthetic
-stand-in, with the machine's default set by OPENBLAS_NUM_THREADS and the model's count by `--set cpu_threads`:
-rows with the same `cpu_threads` should carry the same submission and metrics bytes whatever the default, and
-the timing columns give what a second thread buys (wall and CPU seconds of the fit, from run.json and rusage).
+everywhere else (nlb_suite.blas_threads). Each row is one `nlb-eval run` in a child process on the cached
+synthetic stand-in, with the machine's default set by OPENBLAS_NUM_THREADS and the model's count by `--set
+cpu_threads`: rows with the same `cpu_threads` should carry the same submission and metrics bytes whatever the
+default. Timing: `fit s` is the fit's wall time (run.json); `child CPU s` is the CPU time of the whole child
+process (start-up, tensors, fit, prediction, scoring), from rusage.
 """
 
 from __future__ import annotations

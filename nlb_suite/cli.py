@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from . import __version__
+from .blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from .errors import NLBInputError
 
 # Each module defines `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        return int(args.func(args) or 0)
+        with blas_threads(DEFAULT_BLAS_THREADS):  # a command's numbers must not depend on the core count
+            return int(args.func(args) or 0)
     except Terminated:
         print("nlb-eval: terminated", file=sys.stderr)
         return 143

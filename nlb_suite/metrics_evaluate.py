@@ -323,6 +323,7 @@ def score_group(name: str, tgt: _Group, sub: _Group) -> GroupScore:
     return score
 
 
+@blas_threads(DEFAULT_BLAS_THREADS)  # compare() and the report's paired intervals resample outside evaluate_report
 def bootstrap_values(score: GroupScore, n_boot: int, seed: int) -> dict[str, np.ndarray]:
     """Every metric of one group on `n_boot` seeded resamples of eval trials (same seed = same resamples);
     psth R2 on seeded resamples of conditions (B.boot_psth says why)."""
@@ -378,6 +379,7 @@ def _collect(grouped: list[tuple[str, int, str, dict]]) -> list[dict]:
     return out + [{scaling_split(bin_ms): merged} for bin_ms, merged in scaling.items() if merged]
 
 
+@blas_threads(DEFAULT_BLAS_THREADS)
 def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int = 0,
                     level: float = 0.95, submission_name: Optional[str] = None) -> Report:
     """Score every dataset group the submission and target share; optional bootstrap intervals. BLAS is held
@@ -385,8 +387,7 @@ def evaluate_report(target: Source, submission: Source, ci: int = 0, seed: int =
     `submission_name`: what messages call an in-memory submission."""
     check_bootstrap(ci, seed, level)
     grouped, intervals, groups, notes, unscorable = [], [], {}, [], []
-    with blas_threads(DEFAULT_BLAS_THREADS), open_source(target, "target") as (troot, tname), \
-            open_source(submission, "submission", submission_name) as (sroot, sname):
+    with open_source(target, "target") as (troot, tname), open_source(submission, "submission", submission_name) as (sroot, sname):
         for name in DATASETS:
             for bin_ms, suf in BINS:
                 key = name + suf

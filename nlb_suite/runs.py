@@ -187,6 +187,7 @@ def machine_info(device: str) -> dict[str, str]:
     return out
 
 
+@blas_threads(DEFAULT_BLAS_THREADS)  # the machine as a run here would record it (BLAS held as execute holds it)
 def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     """How the package versions and machine an earlier run recorded (its run.json) differ from this process's
     on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a rerun here may then not reproduce that run's numbers
@@ -219,6 +220,7 @@ def plain_metrics(group: Optional[dict]) -> Optional[dict]:
     return {k.split("] ", 1)[-1]: v for k, v in group.items()}
 
 
+@blas_threads(DEFAULT_BLAS_THREADS)
 def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     """Run one baseline on one dataset end to end and record everything in its run folder.
 
@@ -226,11 +228,6 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     once for all its runs); None loads them from the data. BLAS is held to DEFAULT_BLAS_THREADS throughout
     (a model may set its own count inside its fit), so the run's numbers do not depend on the core count.
     """
-    with blas_threads(DEFAULT_BLAS_THREADS):
-        return _execute(spec, progress, tensors)
-
-
-def _execute(spec: RunSpec, progress: bool, tensors) -> RunResult:
     from .datasets.session import find_nwb_files
     from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth

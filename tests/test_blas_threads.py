@@ -14,13 +14,15 @@ from threadpoolctl import threadpool_limits
 
 import baselines.gpfa as gpfa
 import baselines.smoothing as smoothing
+import nlb_suite.metrics_bootstrap as metrics_bootstrap
 import nlb_suite.metrics_evaluate as metrics_evaluate
 from baselines.glm import PoissonGLM
 from nlb_suite.baseline_api import RunContext, TrialSet
 from nlb_suite.blas_threads import blas_threads
 from nlb_suite.errors import NLBInputError
-from nlb_suite.runs import RunSpec, execute
+from nlb_suite.runs import RunSpec, execute, machine_info, provenance_changes
 from nlb_suite.versions import openblas_threads
+from support.eval_targets import make_submission, make_target
 
 
 def recording(seen: list, function):
@@ -38,13 +40,17 @@ def random_trials(seed: int = 0, n: int = 12, t: int = 25, heldin: int = 8, held
                     bins[:, -2:] + t, spikes_heldout=rng.poisson(0.4, (n, t, heldout)).astype(np.float32))
 
 
-def test_blas_threads_holds_the_count_and_restores_it():
+def test_blas_threads_holds_the_count_and_restores_it_also_on_an_error():
     with threadpool_limits(2, user_api="blas"):
         with blas_threads(1):
             assert openblas_threads() == [1]
         assert openblas_threads() == [2]
-        with threadpool_limits(1, user_api="blas"), blas_threads(0):  # 0: one per core
-            assert openblas_threads() == [os.cpu_count()]
+        with pytest.raises(RuntimeError, match="inside"), blas_threads(1):
+            raise RuntimeError("inside")
+        assert openblas_threads() == [2]
+    with pytest.raises(ValueError, match=r"^blas_threads: n must be >= 1 \(got 0\)$"):
+        with blas_threads(0):
+            pass
 
 
 @pytest.mark.parametrize("cpu_threads", [1, 2])
@@ -80,21 +86,34 @@ def test_smoothing_fits_and_predicts_its_glm_at_its_cpu_threads(monkeypatch, cpu
 
 
 @pytest.mark.parametrize("config", [gpfa.GPFAConfig, smoothing.SmoothingConfig])
-def test_cpu_threads_must_not_be_negative(config):
+def test_cpu_threads_must_be_positive(config):
     name = "gpfa" if config is gpfa.GPFAConfig else "smoothing"
-    with pytest.raises(NLBInputError, match=rf"^baseline {name}: cpu_threads must be >= 0 \(got -1\)$"):
-        config(cpu_threads=-1)
+    with pytest.raises(NLBInputError, match=rf"^baseline {name}: cpu_threads must be >= 1 \(got 0\)$"):
+        config(cpu_threads=0)
 
 
-def test_a_run_scores_and_records_at_one_blas_thread_on_a_many_core_default(synthetic, tmp_path, monkeypatch):
-    scored = []
+def test_scoring_and_paired_resampling_hold_one_thread_on_a_many_core_default(monkeypatch):
+    scored, resampled = [], []
     monkeypatch.setattr(metrics_evaluate, "score_group", recording(scored, metrics_evaluate.score_group))
+    monkeypatch.setattr(metrics_bootstrap, "boot_bps", recording(resampled, metrics_bootstrap.boot_bps))
+    target, truth = make_target("mc_maze", 20, seed=4)
+    with threadpool_limits(2, user_api="blas"):
+        a = metrics_evaluate.evaluate_report(target, make_submission(target, truth, "realistic"), ci=5)
+        b = metrics_evaluate.evaluate_report(target, make_submission(target, truth, "random"))
+        metrics_evaluate.compare(a, b, n_boot=5)  # `score --compare` and the report resample outside scoring
+        assert openblas_threads() == [2]
+    assert scored == [[1]] * 2 and resampled == [[1]] * 6  # co-bps and fp-bps: a's interval, then a and b again
+
+
+def test_a_run_records_the_held_count_and_provenance_compares_like_with_like(synthetic, tmp_path):
     with threadpool_limits(2, user_api="blas"):
         execute(RunSpec("oracle", "mc_maze_small", data=synthetic("mc_maze_small"), out=tmp_path / "run", ci=0))
-        assert openblas_threads() == [2]
-    assert scored == [[1]]
-    machine = json.loads((tmp_path / "run" / "run.json").read_text())["machine"]
-    assert machine["openblas_threads"] == "1"
+        info = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert info["machine"]["openblas_threads"] == "1"
+        assert provenance_changes(info, "cpu") == []  # a run here would hold 1 too, whatever the default
+        made_at_two = {**info, "machine": {**info["machine"], "openblas_threads": "2"}}
+        assert provenance_changes(made_at_two, "cpu") == ["openblas_threads 2 (now 1)"]
+        assert machine_info("cpu")["openblas_threads"] == "2"  # outside a hold: the machine's own count
 
 
 def test_a_fresh_run_holds_the_blas_its_baseline_brings_in(synthetic, tmp_path):
@@ -103,7 +122,24 @@ def test_a_fresh_run_holds_the_blas_its_baseline_brings_in(synthetic, tmp_path):
     code = ("import json, sys; from pathlib import Path; from nlb_suite.runs import RunSpec, execute; "
             "execute(RunSpec('smoothing', 'mc_maze_small', data=Path(sys.argv[1]), out=Path(sys.argv[2]), ci=0), "
             "progress=False); print(json.loads((Path(sys.argv[2]) / 'run.json').read_text())['machine']['openblas_threads'])")
+    code = "import numpy; from nlb_suite.versions import openblas_threads; print(openblas_threads()); " + code
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     done = subprocess.run([sys.executable, "-c", code, str(synthetic("mc_maze_small")), str(tmp_path / "run")],
-                          env={**env, "OPENBLAS_NUM_THREADS": "2"}, capture_output=True, text=True, check=True)
-    assert done.stdout.strip().splitlines()[-1] == "1"
+                          env={**env, "OPENBLAS_NUM_THREADS": "2"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    before, recorded = done.stdout.strip().splitlines()[-2:]
+    assert before == "[2]", "the child's OpenBLAS did not start at 2 threads (this test needs 2 CPUs)"
+    assert recorded == "1"
+
+
+def test_every_command_holds_one_thread(tmp_path, monkeypatch):
+    # `nlb-eval synth` (like report, ensemble and the rest) computes outside any run or scoring call
+    import nlb_suite.datasets.synthetic as synthetic_module
+    from nlb_suite.cli import main
+
+    generated = []
+    monkeypatch.setattr(synthetic_module, "write_synthetic", recording(generated, synthetic_module.write_synthetic))
+    with threadpool_limits(2, user_api="blas"):
+        assert main(["synth", "mc_maze_small", "--trials", "20", "--out", str(tmp_path / "data")]) == 0
+        assert openblas_threads() == [2]
+    assert generated == [[1]]
