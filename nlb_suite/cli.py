@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural Latents Benchmark toolkit: data, tensors, scoring and submissions.",
     )
     parser.add_argument("--version", action="version", version=f"nlb_suite {__version__}")
+    parser.add_argument("--portable-kernels", action="store_true",
+                        help="hold numpy's, scipy's and torch's CPU kernels to AVX2, so a seeded run gives the same "
+                             "numbers on every x86-64 CPU with AVX2 (AVX-512 ones included; restarts the command "
+                             "with the libraries' kernel variables set)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -55,6 +59,26 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _hold_portable_kernels(argv: Sequence[str] | None) -> None:
+    """`--portable-kernels`: restart the command with the AVX2 kernel variables set (the libraries read them when
+    they load), then check that OpenBLAS took them."""
+    import os
+
+    from .portable_kernels import applies, check_cpu, check_taken, restart_with_portable_kernels
+    from .versions import openblas_kernels
+
+    if not applies(os.environ):
+        check_cpu()
+        if argv is not None:  # called from Python: the libraries are loaded already, and a restart would end it
+            raise NLBInputError("--portable-kernels: the kernels are chosen when the libraries load, so it works "
+                                "on the command line only (or set nlb_suite.portable_kernels.PORTABLE_ENV's "
+                                "variables before Python starts)")
+        restart_with_portable_kernels(sys.argv[1:])
+    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS, checked with numpy's)
+
+    check_taken(openblas_kernels())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print one line on stderr and return exit code 2."""
     parser = build_parser()
@@ -62,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
+        if args.portable_kernels:
+            _hold_portable_kernels(argv)
         with blas_threads(DEFAULT_BLAS_THREADS):  # a command's numbers must not depend on the core count
             return int(args.func(args) or 0)
     except Terminated:
