@@ -23,6 +23,7 @@ PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond 
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # torch's oneDNN
 }
 PORTABLE_OPENBLAS_KERNEL = "Haswell"  # what OpenBLAS reports once it took the request
+RESTARTED = "NLB_SUITE_PORTABLE_RESTARTED"  # set in the restarted command: it never restarts twice
 
 
 def portable_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -57,5 +58,9 @@ def check_taken(openblas_kernels: list[str]) -> None:
 
 def restart_with_portable_kernels(argv: list[str]) -> None:
     """Start this command again (same interpreter, same arguments) with the portable kernel variables set;
-    does not return."""
-    os.execve(sys.executable, [sys.executable, "-m", "nlb_suite.cli", *argv], portable_environ(os.environ))
+    does not return. A restarted command whose variables were changed on the way is refused, not restarted."""
+    if os.environ.get(RESTARTED):
+        raise NLBInputError("--portable-kernels: the restarted command lacks the kernel variables "
+                            f"({', '.join(f'{k}={v}' for k, v in PORTABLE_ENV.items())})")
+    os.execve(sys.executable, [sys.executable, "-m", "nlb_suite.cli", *argv],
+              {**portable_environ(os.environ), RESTARTED: "1"})
