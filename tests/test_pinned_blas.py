@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
@@ -21,6 +20,7 @@ from nlb_suite.datasets.known_systems import (
 from nlb_suite.datasets.pinned_blas import PINNED_KERNEL, call_pinned
 from nlb_suite.errors import NLBInputError
 from nlb_suite.seeding import seed_everything
+from support.platforms import X86_ONLY
 
 # lorenz data seed 0 parts between OpenBLAS's SkylakeX and generic kernels after 29,305 points
 PARTING_POINT = 29_305
@@ -35,7 +35,6 @@ _IN_PROCESS = (  # argv: points after the burn-in, the start (.npy), the output 
 
 
 # the child, and so the kernel, exists on x86-64 only; the CI machines are x86-64, where CI fails any skip
-X86_ONLY = pytest.mark.skipif(platform.machine().lower() not in {"x86_64", "amd64"}, reason="pinned on x86-64 only")
 
 
 @X86_ONLY

@@ -14,8 +14,7 @@ from nlb_suite import portable_kernels
 from nlb_suite.cli import main
 from nlb_suite.errors import NLBInputError
 from nlb_suite.portable_kernels import PORTABLE_ENV, applies, check_cpu, check_taken, portable_environ
-
-X86_ONLY = pytest.mark.skipif(platform.machine().lower() not in {"x86_64", "amd64"}, reason="AVX2 kernels: x86-64")
+from support.platforms import X86_ONLY
 
 
 def test_portable_environ_sets_every_library_and_keeps_the_rest():
