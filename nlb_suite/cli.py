@@ -61,22 +61,18 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def _hold_portable_kernels(argv: Sequence[str] | None) -> None:
     """`--portable-kernels`: restart the command with the AVX2 kernel variables set (the libraries read them when
-    they load), then check that OpenBLAS took them."""
+    they load), then check that every library loaded so far took them."""
     import os
 
-    from .portable_kernels import applies, check_cpu, check_taken, restart_with_portable_kernels
-    from .versions import openblas_kernels
+    from .portable_kernels import applies, check_loaded, restart_with_portable_kernels
 
     if not applies(os.environ):
-        check_cpu()
         if argv is not None:  # called from Python: the libraries are loaded already, and a restart would end it
             raise NLBInputError("--portable-kernels: the kernels are chosen when the libraries load, so it works "
                                 "on the command line only (or set nlb_suite.portable_kernels.PORTABLE_ENV's "
                                 "variables before Python starts)")
-        restart_with_portable_kernels(sys.argv[1:])
-    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS, checked with numpy's)
-
-    check_taken(openblas_kernels())
+        restart_with_portable_kernels()
+    check_loaded()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,66 +1,118 @@
-"""One set of CPU kernels on every x86-64 machine with AVX2, so that a seeded run gives the same numbers on an
-AVX-512 server and an AVX2 laptop.
+"""One set of CPU kernels, AVX2, whatever more an x86-64 CPU offers, so that a seeded run does not depend on
+whether the machine has AVX-512.
 
-OpenBLAS, torch's ATen, MKL and oneDNN each choose their kernels by CPU when they load, and AVX-512 and AVX2
-kernels round differently: GPFA's co-bps moved by 0.0012 and NDT's by 0.0022 between the two on one file
-(benchmarks/RESULTS.md, "Fits across CPU kinds"). Their environment variables hold them all to AVX2. They are read
-when each library loads, so `nlb-eval --portable-kernels` starts itself again with them set.
+numpy (its own SIMD loops: exp and log differ in the last bits), OpenBLAS, torch's ATen, MKL and oneDNN each choose
+their kernels by CPU when they load, and AVX-512 and AVX2 kernels round differently: GPFA's co-bps moved by 0.0012
+and NDT's by 0.0022 between the two on one file (benchmarks/RESULTS.md, "Fits across CPU kinds"). Their
+environment variables hold them all to AVX2. They are read when each library loads, so `nlb-eval
+--portable-kernels` starts itself again with them set, and checks afterwards that every loaded library took them.
+MKL keeps its promise only among Intel CPUs (on others its reproducibility mode falls back to automatic).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from collections.abc import Mapping
+from typing import NoReturn
 
 from .errors import NLBInputError
+from .versions import on_x86_64, openblas_libraries
 
 PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond them
     "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's OpenBLAS
     "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels
-    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # torch's MKL (matrix products on CPU)
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # torch's MKL (matrix products on CPU): no AVX-512 code ...
+    "MKL_CBWR": "AVX2",  # ... and its reproducibility mode (Intel CPUs)
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # torch's oneDNN
 }
-PORTABLE_OPENBLAS_KERNEL = "Haswell"  # what OpenBLAS reports once it took the request
+NUMPY_DISABLE = "NPY_DISABLE_CPU_FEATURES"  # numpy's switch for its dispatched SIMD loops
+TORCH_CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() says once ATen took the request
 RESTARTED = "NLB_SUITE_PORTABLE_RESTARTED"  # set in the restarted command: it never restarts twice
 
 
-def portable_environ(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` with the portable kernel variables set (any other variable kept)."""
-    return {**environ, **PORTABLE_ENV}
+def _numpy_dispatch() -> tuple[dict[str, bool], list[str]]:
+    """numpy's CPU features ({name: available and enabled}) and the SIMD targets it dispatches to."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    return dict(__cpu_features__), list(__cpu_dispatch__)
+
+
+def numpy_beyond_avx2(dispatch: list[str]) -> list[str]:
+    """numpy's dispatch targets above AVX2 (names differ by numpy version: X86_V4, AVX512_ICL, AVX512_SKX ...)."""
+    return [t for t in dispatch if t.startswith(("AVX512", "X86_V4"))]
+
+
+def portable_environ(environ: Mapping[str, str], dispatch: list[str]) -> dict[str, str]:
+    """`environ` with the portable kernel variables set (numpy's targets above AVX2 switched off), others kept."""
+    return {**environ, **PORTABLE_ENV, NUMPY_DISABLE: " ".join(numpy_beyond_avx2(dispatch))}
 
 
 def applies(environ: Mapping[str, str]) -> bool:
-    """Are the portable kernel variables set in `environ`?"""
+    """Are the portable kernel variables (those with fixed values) set in `environ`?"""
     return all(environ.get(key) == value for key, value in PORTABLE_ENV.items())
 
 
-def check_cpu() -> None:
-    """Refuse a CPU that cannot run the AVX2 kernels (one line, exit code 2)."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        raise NLBInputError(f"--portable-kernels: this CPU is {platform.machine()}, expected x86-64 with AVX2")
-    try:
-        flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
-    except OSError:
-        return  # not Linux: the libraries' own checks below still apply
-    if " avx2" not in flags:
+def check_cpu(machine_is_x86: bool, features: Mapping[str, bool]) -> None:
+    """Refuse a CPU that cannot run the AVX2 kernels, and Windows, where a process cannot restart in place."""
+    if not machine_is_x86:
+        raise NLBInputError("--portable-kernels: this CPU is not x86-64 (expected x86-64 with AVX2)")
+    if not features.get("AVX2"):
         raise NLBInputError("--portable-kernels: this CPU has no AVX2 (expected x86-64 with AVX2)")
+    if os.name == "nt":
+        raise NLBInputError("--portable-kernels: Windows cannot restart a command in place; set the variables of "
+                            "nlb_suite.portable_kernels.PORTABLE_ENV before starting nlb-eval")
 
 
-def check_taken(openblas_kernels: list[str]) -> None:
-    """After the libraries loaded: OpenBLAS must report the requested kernel (an OpenBLAS without runtime kernel
-    choice ignores the variable, and its numbers would not be portable)."""
-    if openblas_kernels and set(openblas_kernels) != {PORTABLE_OPENBLAS_KERNEL}:
-        raise NLBInputError(f"--portable-kernels: OpenBLAS loaded {', '.join(openblas_kernels)} kernels, expected "
-                            f"{PORTABLE_OPENBLAS_KERNEL} (an OpenBLAS built without runtime kernel choice?)")
+def kernel_problems(openblas: list[dict], features: Mapping[str, bool], dispatch: list[str],
+                    torch_capability: str | None) -> list[str]:
+    """What a library loaded in this process did not take of the request (empty: every one took it).
+    `torch_capability`: None when torch is not loaded (it is checked once a command loads it)."""
+    problems = []
+    if not openblas:
+        problems.append("numpy's BLAS is not OpenBLAS, whose kernels cannot be held")
+    kernels = sorted({str(i.get("architecture")) for i in openblas})
+    if openblas and kernels != [PORTABLE_ENV["OPENBLAS_CORETYPE"]]:
+        problems.append(f"OpenBLAS loaded {', '.join(kernels)} kernels, expected {PORTABLE_ENV['OPENBLAS_CORETYPE']} "
+                        "(an OpenBLAS built without runtime kernel choice?)")
+    if on := [t for t in numpy_beyond_avx2(dispatch) if features.get(t)]:
+        problems.append(f"numpy still dispatches to {', '.join(on)}")
+    if torch_capability is not None and torch_capability != TORCH_CAPABILITY:
+        problems.append(f"torch runs {torch_capability} kernels, expected {TORCH_CAPABILITY}")
+    return problems
 
 
-def restart_with_portable_kernels(argv: list[str]) -> None:
-    """Start this command again (same interpreter, same arguments) with the portable kernel variables set;
+def check_loaded() -> None:
+    """Under the portable variables, refuse (one line) if a library loaded in this process ignored them; torch
+    only if it is loaded. Nothing to check without the variables."""
+    if not applies(os.environ):
+        return
+    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS, checked with numpy's)
+
+    torch = sys.modules.get("torch")
+    capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
+    features, dispatch = _numpy_dispatch()
+    if problems := kernel_problems(openblas_libraries(), features, dispatch, capability):
+        raise NLBInputError("--portable-kernels: " + "; ".join(problems))
+
+
+def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The portable variables to hand to Ray's workers (a cluster's start without them), {} when not held."""
+    return {k: environ[k] for k in (*PORTABLE_ENV, NUMPY_DISABLE) if k in environ} if applies(environ) else {}
+
+
+def restart_with_portable_kernels() -> NoReturn:
+    """Start this command again (same interpreter, flags and arguments) with the portable kernel variables set;
     does not return. A restarted command whose variables were changed on the way is refused, not restarted."""
     if os.environ.get(RESTARTED):
         raise NLBInputError("--portable-kernels: the restarted command lacks the kernel variables "
                             f"({', '.join(f'{k}={v}' for k, v in PORTABLE_ENV.items())})")
-    os.execve(sys.executable, [sys.executable, "-m", "nlb_suite.cli", *argv],
-              {**portable_environ(os.environ), RESTARTED: "1"})
+    features, dispatch = _numpy_dispatch()
+    check_cpu(on_x86_64(), features)
+    # the command as it was started (the console script, or `python -m ...`; python -m would put the working
+    # folder first on the import path, so a stray numpy/ there could shadow the real one)
+    argv = list(getattr(sys, "orig_argv", [])) or [sys.executable, "-m", "nlb_suite.cli", *sys.argv[1:]]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *argv[1:]],
+              {**portable_environ(os.environ, dispatch), RESTARTED: "1"})

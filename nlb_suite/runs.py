@@ -44,6 +44,7 @@ from .internal_validation import FIELD as VALIDATION_FIELD
 from .internal_validation import SELECTION_FIELD, internal_validation
 from .jsonio import nan_for_null, write_json
 from .outputs import claim_output, discard_temp_dir, make_temp_dir, replace_folder
+from .portable_kernels import check_loaded
 from .rate_check import check_rates
 from .seeding import seed_everything
 from .versions import installed_version, openblas_kernels, openblas_libraries, openblas_threads
@@ -239,6 +240,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     check_phase(spec.phase)
     check_bootstrap(spec.ci, spec.seed)
     cls: type[Baseline] = get_baseline(spec.baseline)
+    check_loaded()  # under --portable-kernels: torch, loaded with a torch baseline, took its AVX2 kernels too
     if spec.synthetic == (spec.data is not None):
         raise NLBInputError("give exactly one of --data DIR or --synthetic")
     device = resolve_device(spec.device)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import platform
 from importlib import metadata
 from typing import Optional
 
@@ -36,3 +37,8 @@ def openblas_threads(libraries: Optional[list[dict]] = None) -> list[int]:
     """The thread counts of the OpenBLAS libraries loaded in this process, [] if none is: a BLAS call splits its
     sums by thread, so GPFA's numbers move with the count as they do with the kernel."""
     return sorted({int(i.get("num_threads", 0)) for i in (openblas_libraries() if libraries is None else libraries)})
+
+
+def on_x86_64() -> bool:
+    """Is this an x86-64 machine, where OpenBLAS and the other libraries choose their kernels by CPU at load?"""
+    return platform.machine().lower() in {"x86_64", "amd64"}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import NLBInputError, check_int
+from ..portable_kernels import worker_env
 
 SOCKET_PATH_LIMIT = 107  # bytes of a Unix socket path (Linux)
 SESSION_SUFFIX = 70  # what Ray appends below its temp folder: /session_<date>_<time>_<pid>/sockets/plasma_store
@@ -131,6 +132,8 @@ def ray_session(address: str, out: Path, num_cpus: Optional[int] = None) -> Iter
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=True, logging_level=logging.ERROR)
     if resolved == "local":
         kwargs.update(_temp_dir=str(temp), num_cpus=num_cpus)
+    if env_vars := worker_env(os.environ):  # --portable-kernels: every worker, a cluster's too, loads AVX2 kernels
+        kwargs["runtime_env"] = {"env_vars": env_vars}
     in_main_thread = threading.current_thread() is threading.main_thread()
     before = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
