@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import NoReturn
 
 from .errors import NLBInputError
-from .versions import on_x86_64, openblas_libraries
+from .versions import numpy_dispatch, on_x86_64, openblas_libraries
 
 PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond them
     "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's OpenBLAS
@@ -29,13 +29,6 @@ PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond 
 NUMPY_DISABLE = "NPY_DISABLE_CPU_FEATURES"  # numpy's switch for its dispatched SIMD loops
 TORCH_CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() says once ATen took the request
 RESTARTED = "NLB_SUITE_PORTABLE_RESTARTED"  # set in the restarted command: it never restarts twice
-
-
-def _numpy_dispatch() -> tuple[dict[str, bool], list[str]]:
-    """numpy's CPU features ({name: available and enabled}) and the SIMD targets it dispatches to."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-
-    return dict(__cpu_features__), list(__cpu_dispatch__)
 
 
 def numpy_beyond_avx2(dispatch: list[str]) -> list[str]:
@@ -91,7 +84,7 @@ def check_loaded() -> None:
 
     torch = sys.modules.get("torch")
     capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
-    features, dispatch = _numpy_dispatch()
+    features, dispatch = numpy_dispatch()
     if problems := kernel_problems(openblas_libraries(), features, dispatch, capability):
         raise NLBInputError("--portable-kernels: " + "; ".join(problems))
 
@@ -107,7 +100,7 @@ def restart_with_portable_kernels() -> NoReturn:
     if os.environ.get(RESTARTED):
         raise NLBInputError("--portable-kernels: the restarted command lacks the kernel variables "
                             f"({', '.join(f'{k}={v}' for k, v in PORTABLE_ENV.items())})")
-    features, dispatch = _numpy_dispatch()
+    features, dispatch = numpy_dispatch()
     check_cpu(on_x86_64(), features)
     # the command as it was started (the console script, or `python -m ...`; python -m would put the working
     # folder first on the import path, so a stray numpy/ there could shadow the real one)

@@ -47,7 +47,7 @@ from .outputs import claim_output, discard_temp_dir, make_temp_dir, replace_fold
 from .portable_kernels import check_loaded
 from .rate_check import check_rates
 from .seeding import seed_everything
-from .versions import installed_version, openblas_kernels, openblas_libraries, openblas_threads
+from .versions import installed_version, numpy_simd, openblas_kernels, openblas_libraries, openblas_threads
 
 log = logging.getLogger("nlb_suite.runs")
 
@@ -174,7 +174,7 @@ def cpu_model() -> str:
 def machine_info(device: str) -> dict[str, str]:
     """The hardware a run's numbers came from: float kernels differ between CPUs (and GPUs), so one seed's fit
     is bit-identical on one machine but may not be on another."""
-    out = {"cpu": cpu_model(), "arch": platform.machine()}
+    out = {"cpu": cpu_model(), "arch": platform.machine(), "numpy_simd": numpy_simd()}
     if libraries := openblas_libraries():  # one scan of the loaded libraries for both fields
         out["openblas_kernel"] = ",".join(openblas_kernels(libraries))
         out["openblas_threads"] = ",".join(map(str, openblas_threads(libraries)))

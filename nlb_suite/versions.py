@@ -42,3 +42,19 @@ def openblas_threads(libraries: Optional[list[dict]] = None) -> list[int]:
 def on_x86_64() -> bool:
     """Is this an x86-64 machine, where OpenBLAS and the other libraries choose their kernels by CPU at load?"""
     return platform.machine().lower() in {"x86_64", "amd64"}
+
+
+def numpy_dispatch() -> tuple[dict[str, bool], list[str]]:
+    """numpy's CPU features ({name: available and enabled}) and the SIMD targets its loops dispatch to: like
+    OpenBLAS's kernels, the target taken (AVX-512 or AVX2) decides the last bits of exp, log and friends."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    return dict(__cpu_features__), list(__cpu_dispatch__)
+
+
+def numpy_simd() -> str:
+    """numpy's dispatch targets enabled on this CPU, e.g. "X86_V3,X86_V4,AVX512_ICL" ("" when none is)."""
+    features, dispatch = numpy_dispatch()
+    return ",".join(t for t in dispatch if features.get(t))
