@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nlb_suite {__version__}")
     parser.add_argument("--portable-kernels", action="store_true",
-                        help="hold numpy's, scipy's and torch's CPU kernels to AVX2, so a seeded run gives the same "
-                             "numbers on every x86-64 CPU with AVX2 (AVX-512 ones included; restarts the command "
-                             "with the libraries' kernel variables set)")
+                        help="hold numpy's, OpenBLAS's and torch's CPU kernels (MKL's, oneDNN's) to AVX2, so an "
+                             "AVX-512 machine computes as one without AVX-512 (restarts the command with the "
+                             "libraries' kernel variables set)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -64,13 +64,14 @@ def _hold_portable_kernels(argv: Sequence[str] | None) -> None:
     they load), then check that every library loaded so far took them."""
     import os
 
-    from .portable_kernels import applies, check_loaded, restart_with_portable_kernels
+    from .portable_kernels import applies, check_loaded, restart_with_portable_kernels, variables_text
+    from .versions import numpy_dispatch
 
     if not applies(os.environ):
         if argv is not None:  # called from Python: the libraries are loaded already, and a restart would end it
             raise NLBInputError("--portable-kernels: the kernels are chosen when the libraries load, so it works "
-                                "on the command line only (or set nlb_suite.portable_kernels.PORTABLE_ENV's "
-                                "variables before Python starts)")
+                                f"on the command line only (or set {variables_text(numpy_dispatch()[1])} before "
+                                "Python starts)")
         restart_with_portable_kernels()
     check_loaded()
 

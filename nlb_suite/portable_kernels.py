@@ -36,14 +36,24 @@ def numpy_beyond_avx2(dispatch: list[str]) -> list[str]:
     return [t for t in dispatch if t.startswith(("AVX512", "X86_V4"))]
 
 
+NUMPY_ENABLE = "NPY_ENABLE_CPU_FEATURES"  # numpy refuses to start with both set, so the restart drops this one
+
+
 def portable_environ(environ: Mapping[str, str], dispatch: list[str]) -> dict[str, str]:
     """`environ` with the portable kernel variables set (numpy's targets above AVX2 switched off), others kept."""
-    return {**environ, **PORTABLE_ENV, NUMPY_DISABLE: " ".join(numpy_beyond_avx2(dispatch))}
+    kept = {k: v for k, v in environ.items() if k != NUMPY_ENABLE}
+    return {**kept, **PORTABLE_ENV, NUMPY_DISABLE: " ".join(numpy_beyond_avx2(dispatch))}
 
 
 def applies(environ: Mapping[str, str]) -> bool:
-    """Are the portable kernel variables (those with fixed values) set in `environ`?"""
-    return all(environ.get(key) == value for key, value in PORTABLE_ENV.items())
+    """Are the portable kernel variables set in `environ` (the fixed ones, and numpy's switch)?"""
+    return NUMPY_DISABLE in environ and all(environ.get(key) == value for key, value in PORTABLE_ENV.items())
+
+
+def variables_text(dispatch: list[str]) -> str:
+    """The variables to set by hand, as a line of KEY=VALUE."""
+    env = portable_environ({}, dispatch)
+    return " ".join(f"{k}='{v}'" if " " in v else f"{k}={v}" for k, v in env.items())
 
 
 def check_cpu(machine_is_x86: bool, features: Mapping[str, bool]) -> None:
@@ -53,8 +63,8 @@ def check_cpu(machine_is_x86: bool, features: Mapping[str, bool]) -> None:
     if not features.get("AVX2"):
         raise NLBInputError("--portable-kernels: this CPU has no AVX2 (expected x86-64 with AVX2)")
     if os.name == "nt":
-        raise NLBInputError("--portable-kernels: Windows cannot restart a command in place; set the variables of "
-                            "nlb_suite.portable_kernels.PORTABLE_ENV before starting nlb-eval")
+        raise NLBInputError("--portable-kernels: Windows cannot restart a command in place; set "
+                            f"{variables_text(numpy_dispatch()[1])} before starting nlb-eval")
 
 
 def kernel_problems(openblas: list[dict], features: Mapping[str, bool], dispatch: list[str],
@@ -63,7 +73,7 @@ def kernel_problems(openblas: list[dict], features: Mapping[str, bool], dispatch
     `torch_capability`: None when torch is not loaded (it is checked once a command loads it)."""
     problems = []
     if not openblas:
-        problems.append("numpy's BLAS is not OpenBLAS, whose kernels cannot be held")
+        problems.append("no OpenBLAS seen in this process (numpy on another BLAS?), so its kernels cannot be held")
     kernels = sorted({str(i.get("architecture")) for i in openblas})
     if openblas and kernels != [PORTABLE_ENV["OPENBLAS_CORETYPE"]]:
         problems.append(f"OpenBLAS loaded {', '.join(kernels)} kernels, expected {PORTABLE_ENV['OPENBLAS_CORETYPE']} "
@@ -86,7 +96,7 @@ def check_loaded() -> None:
     capability = torch.backends.cpu.get_cpu_capability() if torch is not None else None
     features, dispatch = numpy_dispatch()
     if problems := kernel_problems(openblas_libraries(), features, dispatch, capability):
-        raise NLBInputError("--portable-kernels: " + "; ".join(problems))
+        raise NLBInputError("portable kernels: " + "; ".join(problems))
 
 
 def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -97,15 +107,21 @@ def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
 def restart_with_portable_kernels() -> NoReturn:
     """Start this command again (same interpreter, flags and arguments) with the portable kernel variables set;
     does not return. A restarted command whose variables were changed on the way is refused, not restarted."""
-    if os.environ.get(RESTARTED):
-        raise NLBInputError("--portable-kernels: the restarted command lacks the kernel variables "
-                            f"({', '.join(f'{k}={v}' for k, v in PORTABLE_ENV.items())})")
     features, dispatch = numpy_dispatch()
+    if os.environ.get(RESTARTED):
+        raise NLBInputError(f"--portable-kernels: the restarted command lacks the kernel variables "
+                            f"({variables_text(dispatch)})")
     check_cpu(on_x86_64(), features)
-    # the command as it was started (the console script, or `python -m ...`; python -m would put the working
-    # folder first on the import path, so a stray numpy/ there could shadow the real one)
-    argv = list(getattr(sys, "orig_argv", [])) or [sys.executable, "-m", "nlb_suite.cli", *sys.argv[1:]]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *argv[1:]],
-              {**portable_environ(os.environ, dispatch), RESTARTED: "1"})
+    os.execve(sys.executable, restart_argv(), {**portable_environ(os.environ, dispatch), RESTARTED: "1"})
+
+
+def restart_argv() -> list[str]:
+    """The command as it was started: the console script (or `python -m ...` as typed). `python -m` would put the
+    working folder first on the import path, so a stray numpy/ there could shadow the real one."""
+    if orig := list(getattr(sys, "orig_argv", [])):  # Python >= 3.10: the interpreter's flags kept too
+        return [sys.executable, *orig[1:]]
+    if sys.argv[0].endswith(("cli.py", "-c")):  # python -m nlb_suite.cli on 3.9
+        return [sys.executable, "-m", "nlb_suite.cli", *sys.argv[1:]]
+    return [sys.executable, *sys.argv]  # the console script on 3.9

@@ -277,6 +277,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         except ConfigFieldError as exc:
             raise attributed(exc, origins) from None
         t0 = time.perf_counter()
+        check_loaded()  # again: a baseline may load torch only inside its fit
         rates_train, rates_eval = model.predict(train), model.predict(evals)
         timings["predict_s"] = time.perf_counter() - t0
         timings["predict_ms_per_trial"] = 1000 * timings["predict_s"] / (train.n_trials + evals.n_trials)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
+from ..portable_kernels import check_loaded
 from .lineage import LINEAGE_KEY, lineage_after_start, trained_values
 
 STATE_FILE = "trainer_state.pt"
@@ -80,6 +81,7 @@ def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
 
     torch.set_num_threads(setup.threads)
     cls, config = trial_config(setup, sampled)
+    check_loaded()  # a worker (a cluster's too) under --portable-kernels took the AVX2 kernels
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
