@@ -83,3 +83,23 @@ def test_a_submission_changed_after_its_run_is_refused_in_one_line(runs, tmp_pat
         assert f"{run / 'submission.h5'}: changed since the run wrote it" in err and "nlb-eval evaluate" in err
     assert not (tmp_path / "report.html").exists()
     assert main(["compare", str(runs[2]), str(runs[0]), "--ci", "0"]) == 0
+
+
+def test_runs_made_under_other_kernels_are_noted(runs, tmp_path, capsys):
+    import json
+
+    assert main(["compare", *map(str, runs[:3]), "--ci", "20"]) == 0
+    assert "different machines or kernels" not in capsys.readouterr().out  # one machine, one kernel set
+    other = tmp_path / "twin_avx2"
+    shutil.copytree(runs[1], other)
+    info = json.loads((other / "run.json").read_text())
+    kernel = "Haswell" if info["machine"]["openblas_kernel"] != "Haswell" else "SkylakeX"  # another CPU's, whatever
+    simd = "X86_V3" if info["machine"]["numpy_simd"] != "X86_V3" else "X86_V3,X86_V4"  # this machine's are
+    info["machine"] = {**info["machine"], "numpy_simd": simd, "openblas_kernel": kernel}
+    (other / "run.json").write_text(json.dumps(info))
+    assert main(["compare", str(runs[0]), str(other), str(runs[2]), "--ci", "20"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "different machines or kernels" in line]
+    assert len(notes) == 1 and "--portable-kernels" in notes[0]
+    assert "openblas_kernel: smoothing (smoothing) " in notes[0] and f"(twin_avx2) {kernel};" in notes[0]
+    assert "numpy_simd: smoothing (smoothing) " in notes[0] and f"(twin_avx2) {simd}):" in notes[0]
+    assert "oracle" not in notes[0]  # references compute nothing

@@ -117,6 +117,14 @@ def test_provenance_says_how_a_sweep_chose_the_model(runs, tmp_path):
     assert "tuned by" not in build_report([runs["smoothing"]], tmp_path / "u.html").read_text()
 
 
+def test_provenance_names_the_machine_and_its_kernels(runs, tmp_path):
+    """The CPU and the kernels the libraries took decide a fit's last bits, so each card names them."""
+    machine = json.loads((runs["smoothing"] / "run.json").read_text())["machine"]
+    html = build_report([runs["smoothing"]], tmp_path / "t.html").read_text()
+    cell = ", ".join(f"{k} {v}" for k, v in machine.items())
+    assert f"<tr><td>machine</td><td>{cell}</td></tr>" in html and "openblas_kernel" in cell and "numpy_simd" in cell
+
+
 def test_real_data_published_rows_and_missing_data(runs, tmp_path):
     """A run on (what claims to be) real mc_maze whose data folder is gone: published rows, no broken plots."""
     fake = tmp_path / "mc_maze_run"

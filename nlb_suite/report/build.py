@@ -224,8 +224,29 @@ def _label_runs(group: GroupData) -> None:
 
 # ----- data, truth and ceiling ---------------------------------------------------------------------
 
+KERNEL_FIELDS = ("cpu", "openblas_kernel", "numpy_simd", "torch_cpu_capability", "gpu")  # run.json machine fields
+
+
+def kernel_note(runs: list[RunData]) -> Optional[str]:
+    """A note when the compared model runs were made under different CPU kernels (or CPUs, GPUs), which alone move
+    some fits' scores; fields a run did not record are not compared, and references compute nothing."""
+    models = [r for r in runs if not r.is_reference]
+    differing = []
+    for key in KERNEL_FIELDS:
+        values = {r.label: str(m[key]) for r in models if key in (m := r.record.info.get("machine") or {})}
+        if len(set(values.values())) > 1:
+            differing.append(f"{key}: " + ", ".join(f"{label} {v}" for label, v in values.items()))
+    if not differing:
+        return None
+    return ("the runs were made under different machines or kernels (" + "; ".join(differing) + "): GPFA's and "
+            "NDT's scores moved by up to 0.002 co-bps with the kernels alone (benchmarks/RESULTS.md, \"Fits across "
+            "CPU kinds\"); `nlb-eval --portable-kernels` holds every library to one set")
+
+
 def load_group(group: GroupData) -> None:
     """Read per-run files, then the group's data (tensors, truth, conditions); notes say what was skipped."""
+    if note := kernel_note(group.runs):
+        group.notes.append(note)
     for run in group.runs:
         _read_per_neuron(run)
         run.curves, run.curves_note = read_curves(run.record.path / CURVES_FILE)

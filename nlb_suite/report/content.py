@@ -225,6 +225,7 @@ def _provenance_card(run: RunData) -> str:
     mtime = (run.record.path / "run.json").stat().st_mtime
     when = _dt.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
     versions = ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())
+    machine = ", ".join(f"{k} {v}" for k, v in (info.get("machine") or {}).items())  # CPU kernels move some fits
     shas = "<br>".join(f"{esc(k)}: <code title=\"{esc(v)}\">{esc(v[:16])}…</code>"
                        for k, v in (info.get("data_sha256") or {}).items()) or "–"
     timing = ", ".join(f"{k.replace('_s', '').replace('_', ' ')} {v:.2f}{' ms' if 'ms' in k else ' s'}"
@@ -233,7 +234,8 @@ def _provenance_card(run: RunData) -> str:
             ("seed / device", esc(f"{info.get('seed', '–')} / {info.get('device', '–')}")),
             ("trials", esc(f"{info.get('n_train_trials', '–')} train, {info.get('n_eval_trials', '–')} eval")),
             ("finished", esc(when)), ("run time", esc(timing or "–")), ("versions", esc(versions or "–")),
-            ("data SHA-256", shas), ("command", f"<code>{esc(info.get('command', '–'))}</code>")]
+            ("data SHA-256", shas), ("machine", esc(machine or "–")),
+            ("command", f"<code>{esc(info.get('command', '–'))}</code>")]
     if info.get("sweep"):
         rows.insert(1, ("tuned by", _sweep_cell(info["sweep"])))
     if info.get(SELECTION_FIELD):
