@@ -93,8 +93,8 @@ def test_runs_made_under_other_kernels_are_noted(runs, tmp_path, capsys):
     other = tmp_path / "twin_avx2"
     shutil.copytree(runs[1], other)
     info = json.loads((other / "run.json").read_text())
-    kernel = "Haswell" if info["machine"]["openblas_kernel"] != "Haswell" else "SkylakeX"  # another CPU's, whatever
-    simd = "X86_V3" if info["machine"]["numpy_simd"] != "X86_V3" else "X86_V3,X86_V4"  # this machine's are
+    kernel = "Haswell" if info["machine"].get("openblas_kernel") != "Haswell" else "SkylakeX"  # another CPU's,
+    simd = "X86_V3" if info["machine"].get("numpy_simd") != "X86_V3" else "X86_V3,X86_V4"  # whatever this one's are
     info["machine"] = {**info["machine"], "numpy_simd": simd, "openblas_kernel": kernel}
     (other / "run.json").write_text(json.dumps(info))
     assert main(["compare", str(runs[0]), str(other), str(runs[2]), "--ci", "20"]) == 0
@@ -103,3 +103,21 @@ def test_runs_made_under_other_kernels_are_noted(runs, tmp_path, capsys):
     assert "openblas_kernel: smoothing (smoothing) " in notes[0] and f"(twin_avx2) {kernel};" in notes[0]
     assert "numpy_simd: smoothing (smoothing) " in notes[0] and f"(twin_avx2) {simd}):" in notes[0]
     assert "oracle" not in notes[0]  # references compute nothing
+
+
+def test_the_kernel_note_tells_same_named_runs_apart_and_counts_a_gpu(runs, tmp_path):
+    import json
+
+    from nlb_suite.report.build import kernel_note, read_runs
+
+    copies = []
+    for machine_name, extra in (("a", {}), ("b", {"gpu": "NVIDIA H200"})):
+        copy = tmp_path / machine_name / "smoothing"  # the same folder name on two machines
+        shutil.copytree(runs[0], copy)
+        info = json.loads((copy / "run.json").read_text())
+        info["machine"] = {**info["machine"], **extra}
+        (copy / "run.json").write_text(json.dumps(info))
+        copies.append(copy)
+    note = kernel_note(read_runs(copies))
+    assert note is not None and f"gpu: {copies[0]} none, {copies[1]} NVIDIA H200" in note
+    assert kernel_note(read_runs([runs[0], runs[1]])) is None  # one machine

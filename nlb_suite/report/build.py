@@ -224,18 +224,22 @@ def _label_runs(group: GroupData) -> None:
 
 # ----- data, truth and ceiling ---------------------------------------------------------------------
 
-KERNEL_FIELDS = ("cpu", "openblas_kernel", "numpy_simd", "torch_cpu_capability", "gpu")  # run.json machine fields
+KERNEL_FIELDS = ("cpu", "openblas_kernel", "openblas_threads", "numpy_simd", "torch_cpu_capability", "gpu")
 
 
 def kernel_note(runs: list[RunData]) -> Optional[str]:
-    """A note when the compared model runs were made under different CPU kernels (or CPUs, GPUs), which alone move
-    some fits' scores; fields a run did not record are not compared, and references compute nothing."""
-    models = [r for r in runs if not r.is_reference]
+    """A note when the compared model runs were made under different CPU kernels (or CPUs, thread counts, GPUs),
+    which alone move some fits' scores. A field a run did not record is not compared (a GPU's absence is "none"),
+    and references compute nothing."""
+    models = [r for r in runs if not r.is_reference and r.record.info.get("machine")]
+    labels = [r.label for r in models]
+    names = [r.label if labels.count(r.label) == 1 else str(r.record.path) for r in models]  # same label: the path
     differing = []
     for key in KERNEL_FIELDS:
-        values = {r.label: str(m[key]) for r in models if key in (m := r.record.info.get("machine") or {})}
-        if len(set(values.values())) > 1:
-            differing.append(f"{key}: " + ", ".join(f"{label} {v}" for label, v in values.items()))
+        machines = [(name, r.record.info["machine"]) for name, r in zip(names, models)]
+        values = [(name, str(m.get(key, "none"))) for name, m in machines if key in m or key == "gpu"]
+        if len({v for _, v in values}) > 1:
+            differing.append(f"{key}: " + ", ".join(f"{name} {v}" for name, v in values))
     if not differing:
         return None
     return ("the runs were made under different machines or kernels (" + "; ".join(differing) + "): GPFA's and "
