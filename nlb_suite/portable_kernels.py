@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import NoReturn
 
 from .errors import NLBInputError
-from .versions import numpy_dispatch, on_x86_64, openblas_libraries
+from .versions import numpy_dispatch, on_x86_64, openblas_kernels, openblas_libraries
 
 PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond them
     "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's OpenBLAS
@@ -27,6 +27,7 @@ PORTABLE_ENV = {  # each library's AVX2 kernels, whatever the CPU offers beyond 
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # torch's oneDNN
 }
 NUMPY_DISABLE = "NPY_DISABLE_CPU_FEATURES"  # numpy's switch for its dispatched SIMD loops
+NUMPY_ENABLE = "NPY_ENABLE_CPU_FEATURES"  # numpy refuses to start with both set, so the restart drops this one
 TORCH_CAPABILITY = "AVX2"  # what torch.backends.cpu.get_cpu_capability() says once ATen took the request
 RESTARTED = "NLB_SUITE_PORTABLE_RESTARTED"  # set in the restarted command: it never restarts twice
 
@@ -34,9 +35,6 @@ RESTARTED = "NLB_SUITE_PORTABLE_RESTARTED"  # set in the restarted command: it n
 def numpy_beyond_avx2(dispatch: list[str]) -> list[str]:
     """numpy's dispatch targets above AVX2 (names differ by numpy version: X86_V4, AVX512_ICL, AVX512_SKX ...)."""
     return [t for t in dispatch if t.startswith(("AVX512", "X86_V4"))]
-
-
-NUMPY_ENABLE = "NPY_ENABLE_CPU_FEATURES"  # numpy refuses to start with both set, so the restart drops this one
 
 
 def portable_environ(environ: Mapping[str, str], dispatch: list[str]) -> dict[str, str]:
@@ -74,7 +72,7 @@ def kernel_problems(openblas: list[dict], features: Mapping[str, bool], dispatch
     problems = []
     if not openblas:
         problems.append("no OpenBLAS seen in this process (numpy on another BLAS?), so its kernels cannot be held")
-    kernels = sorted({str(i.get("architecture")) for i in openblas})
+    kernels = openblas_kernels(openblas)
     if openblas and kernels != [PORTABLE_ENV["OPENBLAS_CORETYPE"]]:
         problems.append(f"OpenBLAS loaded {', '.join(kernels)} kernels, expected {PORTABLE_ENV['OPENBLAS_CORETYPE']} "
                         "(an OpenBLAS built without runtime kernel choice?)")
