@@ -17,6 +17,7 @@ import pytest
 
 from nlb_suite import runs
 from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
+from nlb_suite.blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from nlb_suite.cli import main
 from nlb_suite.datasets.pinned_blas import GENERIC_KERNELS, PINNED_KERNEL
 from nlb_suite.h5io import load_h5
@@ -94,7 +95,8 @@ def test_oracle_run_folder_and_scores_equal_nlb_tools(synthetic, tmp_path):
 
 
 def test_provenance_changes_name_each_recorded_version_and_machine_field_that_differs_from_now(monkeypatch):
-    now = {"versions": package_versions(), "machine": machine_info("cpu")}
+    with blas_threads(DEFAULT_BLAS_THREADS):  # the machine as execute records it: BLAS held, whatever the cores
+        now = {"versions": package_versions(), "machine": machine_info("cpu")}
     assert provenance_changes(now, "cpu") == []
     torch_now = now["versions"]["torch"]
     then = {"versions": {**now["versions"], "torch": "2.1.0", "no-such-package-xyz": "0.0.1", "pandas": "0.1"},
