@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -16,3 +18,15 @@ def seed_everything(seed: int) -> None:
     except ImportError:
         return
     torch.manual_seed(seed)
+
+
+@contextmanager
+def python_random_seeded(seed: int) -> Iterator[None]:
+    """Python's global `random` seeded for one block, the caller's state restored after it: Ray Tune's PBT draws
+    its exploit donors from that module in the driver, so a sweep's choices repeat with its seed."""
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)

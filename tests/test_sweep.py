@@ -618,6 +618,21 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
                                      for k in range(1, 5)], rel=1e-7)  # curves.csv: 8 digits
     assert ("its lineage (the values each stretch of its epochs trained with):" in printed) == (len(lineage) > 1)
     assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
+    # seeded: a second sweep with the same --seed repeats every exploit, perturbation and score (Ray names the
+    # trials afresh, so they are matched by their index)
+    again = tmp_path / "pbt_again"
+    assert cli_main(_sweep_args(data_dir, again, "--search", "pbt", "--samples", "2", "--space", str(space_file),
+                                "--set", "lr=0.003", "--set", "cd_rate=0.25")) == 0
+    assert _seeded_part(again) == _seeded_part(out)
+
+
+def _seeded_part(folder: Path) -> tuple[dict, list]:
+    """What a PBT sweep's seed fixes: each trial's final values and scores, and each exploit of Ray's log (trial,
+    donor, old and new values; not the iteration counters it logs beside them, which follow Ray's timing)."""
+    trials = {int(r["trial"].rsplit("_", 1)[1]): [r[k] for k in ("lr", "cd_rate", "valid_best", "best_epoch")]
+              for r in _rows(folder / "trials.csv")}
+    exploits = [json.loads(line) for line in (folder / "tune" / "pbt_global.txt").read_text().splitlines()]
+    return trials, [[int(e[0].split("_")[0]), int(e[1].split("_")[0]), *e[-2:]] for e in exploits]
 
 
 def test_random_search_interrupted_resumed_chosen_on_validation(tmp_path, capsys, synthetic, ray_local):

@@ -16,8 +16,10 @@ from __future__ import annotations
 import ast
 import csv
 import dataclasses
+import functools
 import io
 import math
+import random
 import shutil
 import sys
 import time
@@ -31,6 +33,7 @@ from .. import __version__
 from ..errors import NLBInputError, check_int
 from ..jsonio import write_json
 from ..outputs import claim_output
+from ..seeding import python_random_seeded
 from .search_space import SearchSpace, default_space_file, load_space
 
 SEARCHES = ("random", "pbt")
@@ -297,7 +300,7 @@ def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         tuner = _new_tuner(spec, space, trainable, out, names, start)
-    with InterruptWatch() as watch:
+    with InterruptWatch() as watch, python_random_seeded(spec.seed):  # PBT's donor draws (Ray's, module random)
         results = tuner.fit()
     return results, watch.interrupted
 
@@ -318,8 +321,8 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
         p = space.pbt
         scheduler = PopulationBasedTraining(
             time_attr="epoch", metric="valid", mode="min", perturbation_interval=p.perturbation_interval,
-            burn_in_period=p.burn_in, quantile_fraction=p.quantile_fraction, custom_explore_fn=space.explore,
-            resample_probability=0.0, synch=True)
+            burn_in_period=p.burn_in, quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True,
+            custom_explore_fn=functools.partial(space.explore, rng=random.Random(f"pbt-explore:{spec.seed}")))
         stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,
                                  p.min_improvement)
         metric = None  # the scheduler carries metric and mode
