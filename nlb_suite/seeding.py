@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -19,14 +17,3 @@ def seed_everything(seed: int) -> None:
         return
     torch.manual_seed(seed)
 
-
-@contextmanager
-def python_random_seeded(seed: int) -> Iterator[None]:
-    """Python's global `random` seeded for one block, the caller's state restored after it: Ray Tune's PBT draws
-    its exploit donors from that module in the driver, so a sweep's choices repeat with its seed."""
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlb_suite.seeding import python_random_seeded, seed_everything
+from nlb_suite.seeding import seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
 GLOBAL_SEEDING = re.compile(r"(?<![\w.])(random\.seed|np\.random\.seed|numpy\.random\.seed|torch\.manual_seed|"
@@ -28,19 +28,6 @@ def test_same_seed_same_draws_other_seed_other_draws():
     assert _draws() == first
     seed_everything(8)
     assert _draws() != first
-
-
-def test_a_seeded_block_repeats_its_draws_and_leaves_the_callers_random_as_it_was():
-    random.seed(11)
-    before = random.getstate()
-    with python_random_seeded(5):
-        inside = [random.random() for _ in range(3)]
-    assert random.getstate() == before
-    with python_random_seeded(5):
-        assert [random.random() for _ in range(3)] == inside
-    with python_random_seeded(6):
-        assert [random.random() for _ in range(3)] != inside
-    assert random.getstate() == before
 
 
 def test_large_seed_is_accepted_by_numpy():

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -319,6 +320,31 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
     # a start that trained nothing (an exploit on the last epoch) names values its weights never saw
     assert trained_values({"curves": [{}] * 25, "lineage": cloned}) == a
     assert trained_values({"curves": [{}] * 25}) is None  # a checkpoint from before the lineage
+
+
+def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
+    """Ray draws a donor with the module-level random.choice, and Tune's event loop shuffles with that module a
+    wall-clock-dependent number of times between exploits: the donors must still repeat with the seed."""
+    from nlb_suite.sweep.tune_parts import SeededPBT
+
+    def donors(seed: int, draws_between: list[int]) -> list[str]:
+        pbt = SeededPBT(seed=seed, time_attr="epoch", metric="valid", mode="min", perturbation_interval=2,
+                        custom_explore_fn=lambda config: config)
+        upper = ["a", "b", "c", "d"]
+        pbt._trial_state = {t: SimpleNamespace(last_checkpoint="checkpoint") for t in [*upper, "low"]}
+        chosen = []
+        pbt._exploit = lambda controller, trial, donor: chosen.append(donor)
+        for n in draws_between:
+            [random.random() for _ in range(n)]  # the event loop's shuffles
+            pbt._checkpoint_or_exploit("low", None, upper, ["low"])
+        return chosen
+
+    first = donors(3, [0] * 12)
+    assert len(set(first)) > 1 and donors(3, [1, 5, 0, 2] * 3) == first
+    assert donors(4, [0] * 12) != first
+    state = random.getstate()
+    donors(3, [0] * 3)
+    assert random.getstate() == state  # the caller's stream is left where it was
 
 
 def test_trials_table_reads_back_what_was_written(tmp_path):

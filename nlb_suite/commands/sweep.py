@@ -77,7 +77,9 @@ def _cmd_run_all(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default="local", help=ADDRESS_HELP)
-    p.add_argument("--seed", type=int, default=0, help="model seed (and the sweep's sampling seed)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="model seed of every run or trial; a sweep's draws too (random search's samples, PBT's "
+                        "perturbations and donors)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.add_argument("--profile", help="a named profile of the default config (default: the device's, e.g. cpu)")

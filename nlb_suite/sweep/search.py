@@ -33,7 +33,6 @@ from .. import __version__
 from ..errors import NLBInputError, check_int
 from ..jsonio import write_json
 from ..outputs import claim_output
-from ..seeding import python_random_seeded
 from .search_space import SearchSpace, default_space_file, load_space
 
 SEARCHES = ("random", "pbt")
@@ -300,7 +299,7 @@ def _tune(spec: SweepSpec, space: SearchSpace, setup, out: Path, names: list[str
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         tuner = _new_tuner(spec, space, trainable, out, names, start)
-    with InterruptWatch() as watch, python_random_seeded(spec.seed):  # PBT's donor draws (Ray's, module random)
+    with InterruptWatch() as watch:
         results = tuner.fit()
     return results, watch.interrupted
 
@@ -312,15 +311,13 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from .tune_parts import PlateauStopper, SweepProgress, trial_folder
+    from .tune_parts import PlateauStopper, SeededPBT, SweepProgress, trial_folder
 
     scheduler, stopper, metric = None, None, "best"
     if spec.search == "pbt":
-        from ray.tune.schedulers import PopulationBasedTraining
-
         p = space.pbt
-        scheduler = PopulationBasedTraining(
-            time_attr="epoch", metric="valid", mode="min", perturbation_interval=p.perturbation_interval,
+        scheduler = SeededPBT(  # perturbations and donors repeat with the seed (not across a --resume)
+            seed=spec.seed, time_attr="epoch", metric="valid", mode="min", perturbation_interval=p.perturbation_interval,
             burn_in_period=p.burn_in, quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True,
             custom_explore_fn=functools.partial(space.explore, rng=random.Random(f"pbt-explore:{spec.seed}")))
         stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,

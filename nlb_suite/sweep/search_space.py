@@ -143,9 +143,10 @@ class SearchSpace:
             return {n: (p.init if p.init is not None else p.ray_domain()) for n, p in self.params.items()}
         return {n: p.ray_domain() for n, p in self.params.items()}
 
-    def explore(self, config: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-        """A PBT trial's new config: every searched value perturbed (the rest of `config` kept); `rng` is the
-        sweep's seeded generator, so the perturbations repeat with the sweep's seed."""
+    def explore(self, config: dict[str, Any], rng: Optional[random.Random] = None) -> dict[str, Any]:
+        """A PBT trial's new config: every searched value perturbed (the rest of `config` kept). `rng`: the
+        sweep's seeded generator (None: an unseeded one, as a sweep started before 2026-12-05 calls it on resume)."""
+        rng = rng or random.Random()
         return {**config, **{n: p.perturb(config[n], rng) for n, p in self.params.items() if n in config}}
 
     def fixed_for(self, search: str) -> dict[str, Any]:

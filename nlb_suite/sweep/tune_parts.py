@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import math
+import random
 import signal
 import threading
 
 from ray import tune
+from ray.tune.schedulers import PopulationBasedTraining
 
 from ..table import short
+
+
+class SeededPBT(PopulationBasedTraining):
+    """Ray's PBT with its exploit donors drawn from a generator seeded by the sweep's seed. Ray draws them from
+    Python's global `random`, which Tune's event loop also shuffles with on every poll (a count that follows the
+    wall clock), so seeding that module would not repeat them."""
+
+    def __init__(self, *args, seed: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._donor_rng = random.Random(f"pbt-exploit:{seed}")
+
+    def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
+        outer = random.getstate()  # Ray's draw goes through the module: lend it our generator's state for it
+        random.setstate(self._donor_rng.getstate())
+        try:
+            super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
+        finally:
+            self._donor_rng.setstate(random.getstate())
+            random.setstate(outer)
 
 
 class PlateauStopper(tune.Stopper):
