@@ -325,7 +325,14 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
 def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
     """Ray draws a donor with the module-level random.choice, and Tune's event loop shuffles with that module a
     wall-clock-dependent number of times between exploits: the donors must still repeat with the seed."""
+    import inspect
+
+    from ray.tune.schedulers import PopulationBasedTraining
+
     from nlb_suite.sweep.tune_parts import SeededPBT
+
+    # what SeededPBT relies on: Ray's donor draw, in the method it wraps, through its module's `random`
+    assert "random.choice(upper_quantile)" in inspect.getsource(PopulationBasedTraining._checkpoint_or_exploit)
 
     def donors(seed: int, draws_between: list[int]) -> list[str]:
         pbt = SeededPBT(seed=seed, time_attr="epoch", metric="valid", mode="min", perturbation_interval=2,

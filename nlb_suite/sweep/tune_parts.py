@@ -9,6 +9,7 @@ import threading
 
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers import pbt as ray_pbt
 
 from ..table import short
 
@@ -23,13 +24,12 @@ class SeededPBT(PopulationBasedTraining):
         self._donor_rng = random.Random(f"pbt-exploit:{seed}")
 
     def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
-        outer = random.getstate()  # Ray's draw goes through the module: lend it our generator's state for it
-        random.setstate(self._donor_rng.getstate())
+        module_random = ray_pbt.random  # Ray's `random.choice(upper_quantile)` resolves `random` in its module:
+        ray_pbt.random = self._donor_rng  # only that module's draws go to our generator, nobody else's
         try:
             super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
         finally:
-            self._donor_rng.setstate(random.getstate())
-            random.setstate(outer)
+            ray_pbt.random = module_random
 
 
 class PlateauStopper(tune.Stopper):
