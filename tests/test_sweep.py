@@ -335,8 +335,8 @@ def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
     assert "random.choice(upper_quantile)" in inspect.getsource(PopulationBasedTraining._checkpoint_or_exploit)
 
     def donors(seed: int, draws_between: list[int]) -> list[str]:
-        pbt = SeededPBT(seed=seed, time_attr="epoch", metric="valid", mode="min", perturbation_interval=2,
-                        custom_explore_fn=lambda config: config)
+        pbt = SeededPBT(seed=seed, explore=lambda config, rng: config, time_attr="epoch", metric="valid",
+                        mode="min", perturbation_interval=2)
         upper = ["a", "b", "c", "d"]
         pbt._trial_state = {t: SimpleNamespace(last_checkpoint="checkpoint") for t in [*upper, "low"]}
         chosen = []
@@ -594,9 +594,11 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     out = tmp_path / "pbt"
     space_file = tmp_path / "space.yaml"
     space_file.write_text(PBT_SPACE)
-    args = _sweep_args(data_dir, out, "--search", "pbt", "--samples", "2", "--space", str(space_file),
-                       "--set", "lr=0.003", "--set", "cd_rate=0.25")
-    assert cli_main(args) == 0
+    def args(folder: Path) -> list[str]:
+        return _sweep_args(data_dir, folder, "--search", "pbt", "--samples", "2", "--space", str(space_file),
+                           "--set", "lr=0.003", "--set", "cd_rate=0.25")
+
+    assert cli_main(args(out)) == 0
     printed = capsys.readouterr().out
     rows = _rows(out / "trials.csv")
     row_of = {int(r["trial"].rsplit("_", 1)[1]): r for r in rows}
@@ -654,8 +656,7 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     # seeded: a second sweep with the same --seed repeats every exploit, perturbation and score (Ray names the
     # trials afresh, so they are matched by their index)
     again = tmp_path / "pbt_again"
-    assert cli_main(_sweep_args(data_dir, again, "--search", "pbt", "--samples", "2", "--space", str(space_file),
-                                "--set", "lr=0.003", "--set", "cd_rate=0.25")) == 0
+    assert cli_main(args(again)) == 0
     assert _seeded_part(again) == _seeded_part(out)
 
 

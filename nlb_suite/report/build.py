@@ -234,9 +234,9 @@ def kernel_note(runs: list[RunData]) -> Optional[str]:
     models = [r for r in runs if not r.is_reference and r.record.info.get("machine")]
     labels = [r.label for r in models]
     names = [r.label if labels.count(r.label) == 1 else str(r.record.path) for r in models]  # same label: the path
+    machines = [(name, r.record.info["machine"]) for name, r in zip(names, models)]
     differing = []
     for key in KERNEL_FIELDS:
-        machines = [(name, r.record.info["machine"]) for name, r in zip(names, models)]
         values = [(name, str(m.get(key, "none"))) for name, m in machines if key in m or key == "gpu"]
         if len({v for _, v in values}) > 1:
             differing.append(f"{key}: " + ", ".join(f"{name} {v}" for name, v in values))

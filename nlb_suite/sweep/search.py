@@ -16,10 +16,8 @@ from __future__ import annotations
 import ast
 import csv
 import dataclasses
-import functools
 import io
 import math
-import random
 import shutil
 import sys
 import time
@@ -317,9 +315,9 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
     if spec.search == "pbt":
         p = space.pbt
         scheduler = SeededPBT(  # perturbations and donors repeat with the seed (not across a --resume)
-            seed=spec.seed, time_attr="epoch", metric="valid", mode="min", perturbation_interval=p.perturbation_interval,
-            burn_in_period=p.burn_in, quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True,
-            custom_explore_fn=functools.partial(space.explore, rng=random.Random(f"pbt-explore:{spec.seed}")))
+            seed=spec.seed, explore=space.explore, time_attr="epoch", metric="valid", mode="min",
+            perturbation_interval=p.perturbation_interval, burn_in_period=p.burn_in,
+            quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True)
         stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,
                                  p.min_improvement)
         metric = None  # the scheduler carries metric and mode

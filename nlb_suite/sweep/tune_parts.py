@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import signal
 import threading
+from collections.abc import Callable
 
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
@@ -15,17 +17,20 @@ from ..table import short
 
 
 class SeededPBT(PopulationBasedTraining):
-    """Ray's PBT with its exploit donors drawn from a generator seeded by the sweep's seed. Ray draws them from
-    Python's global `random`, which Tune's event loop also shuffles with on every poll (a count that follows the
-    wall clock), so seeding that module would not repeat them."""
+    """Ray's PBT with both its draws seeded by the sweep's seed: `explore(config, rng)` perturbs with one
+    generator, the exploit donors come from another. Ray draws donors from Python's global `random`, which
+    Tune's event loop also shuffles with on every poll (a count that follows the wall clock), so seeding that
+    module would not repeat them."""
 
-    def __init__(self, *args, seed: int, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, seed: int, explore: Callable[[dict, random.Random], dict], **kwargs):
+        perturb = functools.partial(explore, rng=random.Random(f"pbt-explore:{seed}"))
+        super().__init__(*args, custom_explore_fn=perturb, **kwargs)
         self._donor_rng = random.Random(f"pbt-exploit:{seed}")
 
     def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
-        module_random = ray_pbt.random  # Ray's `random.choice(upper_quantile)` resolves `random` in its module:
-        ray_pbt.random = self._donor_rng  # only that module's draws go to our generator, nobody else's
+        # Ray's `random.choice(upper_quantile)` resolves `random` in its module: only that module's draws go to
+        # our generator, nobody else's
+        module_random, ray_pbt.random = ray_pbt.random, self._donor_rng
         try:
             super()._checkpoint_or_exploit(trial, tune_controller, upper_quantile, lower_quantile)
         finally:
