@@ -12,7 +12,9 @@ the held-out neurons' NLL) on the train trials only. Both are then scored on the
 with paired bootstrap intervals (1000 resamples, the same for both; a difference whose interval includes
 0 is a tie) and the share of the smoothing-to-ceiling gap they close. Cost: the sweep's wall time vs the
 default's fit. A last table shows both models' internal-validation scores at their kept epochs (the only
-numbers on which one may choose between search spaces).
+numbers on which one may choose between search spaces). With --final-values LFADS is also trained anew with
+the PBT winner's final values fixed (`nlb-eval run lfads --config best_config.yaml`, what a user gets from the
+sweep's config file) and paired with both.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def kept_epoch(run_dir: Path) -> dict[str, float]:
 SEED_FILE = "bench_seed.json"  # the sweep's wall time (its cost; the run folders hold everything else)
 REFERENCES = ("oracle", "smoothing")
 PBT = "lfads PBT"
+FINAL = "lfads PBT values"  # LFADS trained anew with the PBT winner's final values (best_config.yaml) fixed
+FINAL_DIR = "lfads_pbt_values"
 
 
 def default_epochs(dataset: str) -> int:
@@ -132,6 +136,18 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
 
 
+def run_final_values(dataset: str, out: Path) -> None:
+    """Train LFADS anew on the sweep's data with the winner's best_config.yaml (same model seed as the default)."""
+    import json
+
+    from nlb_suite.sweep.search import BEST_CONFIG
+
+    data = json.loads((out / "pbt" / "sweep.json").read_text())["spec"]["data"]
+    subprocess.run([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data", data,
+                    "--config", str(out / "pbt" / BEST_CONFIG), "--out", str(out / FINAL_DIR), "--ci", "0",
+                    "--overwrite"], check=True, stdout=subprocess.DEVNULL)
+
+
 def finished(out: Path) -> bool:
     """Whether a seed's folder holds a finished sweep and every run (the default, the references)."""
     import json
@@ -154,6 +170,8 @@ def score_seed(dataset: str, out: Path) -> dict:
 
     sweep = json.loads((out / "pbt" / "sweep.json").read_text())
     folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
+    if (out / FINAL_DIR / "submission.h5").is_file():
+        folders[FINAL] = out / FINAL_DIR
     runs = {n: read_run(f) for n, f in folders.items()}
     cost = json.loads((out / SEED_FILE).read_text()) if (out / SEED_FILE).is_file() else {}
     seconds = {n: r.info["timings"]["fit_s"] for n, r in runs.items() if n != PBT}
@@ -163,7 +181,7 @@ def score_seed(dataset: str, out: Path) -> dict:
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
     return {"metrics": {n: r.metrics for n, r in runs.items()}, "seconds": seconds, "boot": dict(zip(names, boot)),
             "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
-            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT)},
+            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT, FINAL) if n in folders},
             "lineage": sweep["best"].get("lineage") or []}  # none in sweeps from before the lineage
 
 
@@ -181,14 +199,18 @@ def paired_cells(res: dict) -> list[str]:
 
 def paired_rows(results: dict) -> list[list[str]]:
     """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
-    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own)."""
+    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --final-values runs
+    on every seed, the final values against the default and against the PBT model too."""
     from bench_models import pair_rows
 
     rows = []
     for name in dict.fromkeys(n for n, _ in results):
         per_seed = {s: res for (n, s), res in results.items() if n == name}
+        pairs = [(PBT, "lfads", "lfads PBT - lfads default")]
+        if all(FINAL in res["metrics"] for res in per_seed.values()):
+            pairs += [(FINAL, "lfads", "PBT values - lfads default"), (FINAL, PBT, "PBT values - lfads PBT")]
         rows += [[name, seed, label, *cells]
-                 for label, seed, *cells in pair_rows(per_seed, PBT, "lfads", "lfads PBT - lfads default")]
+                 for a, b, pair in pairs for label, seed, *cells in pair_rows(per_seed, a, b, pair)]
     return rows
 
 
@@ -205,6 +227,8 @@ def collect(args, space: Path) -> dict:
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, epochs, space,
                          {**(SMOKE if args.smoke else {}), **args.set}, args.num_cpus, args.label)
+            if args.final_values and not (args.reuse and (out / FINAL_DIR / "submission.h5").is_file()):
+                run_final_values(name, out)
             results[(name, s)] = score_seed(name, out)
     return results
 
@@ -295,6 +319,8 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
                     "from their folders instead of running them again")
+    ap.add_argument("--final-values", action="store_true", help="also train LFADS anew with the PBT winner's "
+                    "final values fixed (its best_config.yaml) and pair it with the default and the PBT model")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "
