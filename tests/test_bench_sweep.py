@@ -27,6 +27,28 @@ def test_paired_rows_give_each_seed_then_the_mean_per_dataset():
     assert b.paired_cells(seed(0.01)) == rows[0][3:]
 
 
+def test_final_values_are_paired_with_the_default_and_the_pbt_model_when_every_seed_has_them():
+    b = load_bench("bench_sweep")
+    one, two = seed(0.01), seed(0.03)
+    for res, diff in ((one, 0.02), (two, -0.01)):
+        res["metrics"][b.FINAL] = {"co-bps": 0.2 + diff}
+        res["boot"][b.FINAL] = {"co-bps": res["boot"]["lfads"]["co-bps"] + diff}
+    rows = b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})
+    assert [(r[1], r[2], r[3]) for r in rows] == [
+        ("0", "lfads PBT - lfads default", "+0.0100 [+0.0100, +0.0100]"),
+        ("1", "lfads PBT - lfads default", "+0.0300 [+0.0300, +0.0300]"),
+        ("mean", "lfads PBT - lfads default", "+0.0200 [+0.0200, +0.0200]"),
+        ("0", "PBT values - lfads default", "+0.0200 [+0.0200, +0.0200]"),
+        ("1", "PBT values - lfads default", "-0.0100 [-0.0100, -0.0100]"),
+        ("mean", "PBT values - lfads default", "+0.0050 [+0.0050, +0.0050]"),
+        ("0", "PBT values - lfads PBT", "+0.0100 [+0.0100, +0.0100]"),
+        ("1", "PBT values - lfads PBT", "-0.0400 [-0.0400, -0.0400]"),
+        ("mean", "PBT values - lfads PBT", "-0.0150 [-0.0150, -0.0150]")]
+    del two["metrics"][b.FINAL]  # a seed without the run: no mean over a subset, only PBT - default
+    assert {r[2] for r in b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})} == {
+        "lfads PBT - lfads default"}
+
+
 def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
     b = load_bench("bench_sweep")
     space = tmp_path / "sweep_space_lfads_cpu_start_i25_b50.yaml"
