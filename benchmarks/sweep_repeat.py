@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -40,10 +39,6 @@ def choice(sweep: Path) -> dict:
     return {"trial": trial_index(best["trial"]), "valid_best": best["valid_best"], "lineage": lineage}
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def first_difference(a: dict, b: dict) -> str:
     """The first key (in a's order, then b's extras) whose values differ, with both values; '' when equal."""
     for key in [*a, *(k for k in b if k not in a)]:
@@ -58,6 +53,7 @@ def main() -> None:
     ap.add_argument("b", type=Path)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from nlb_suite.h5io import sha256_file
     from nlb_suite.table import print_table
 
     ta, tb = trial_table(args.a), trial_table(args.b)
@@ -67,7 +63,7 @@ def main() -> None:
                          enumerate(zip(ca["lineage"], cb["lineage"])) if x != y), "")
     if not lineage_diff and len(ca["lineage"]) != len(cb["lineage"]):
         lineage_diff = f"{len(ca['lineage'])} vs {len(cb['lineage'])} stretches"
-    subs = [sha256(folder / "best_run" / "submission.h5") for folder in (args.a, args.b)]
+    subs = [sha256_file(folder / "best_run" / "submission.h5") for folder in (args.a, args.b)]
     rows = [
         ["trials (values, valid_best, best_epoch, epochs, status)", f"{len(ta)} / {len(tb)}",
          "identical" if not differing else f"{len(differing)} differ; first {differing[0]}: "
