@@ -12,9 +12,10 @@ the held-out neurons' NLL) on the train trials only. Both are then scored on the
 with paired bootstrap intervals (1000 resamples, the same for both; a difference whose interval includes
 0 is a tie) and the share of the smoothing-to-ceiling gap they close. Cost: the sweep's wall time vs the
 default's fit. A last table shows both models' internal-validation scores at their kept epochs (the only
-numbers on which one may choose between search spaces). With --final-values LFADS is also trained anew with
-the PBT winner's final values fixed (`nlb-eval run lfads --config best_config.yaml`, what a user gets from the
-sweep's config file) and paired with both.
+numbers on which one may choose between search spaces). With --winner-values LFADS is also trained anew with
+the PBT winner's values fixed (`nlb-eval run lfads --config`): `final`, those of its lineage's last stretch,
+or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained with), each
+paired with the default and the PBT model.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def kept_epoch(run_dir: Path) -> dict[str, float]:
 SEED_FILE = "bench_seed.json"  # the sweep's wall time (its cost; the run folders hold everything else)
 REFERENCES = ("oracle", "smoothing")
 PBT = "lfads PBT"
-FINAL = "lfads PBT values"  # LFADS trained anew with the PBT winner's final values (best_config.yaml) fixed
-FINAL_DIR = "lfads_pbt_values"
+# LFADS trained anew with one stretch of the PBT winner's lineage fixed: run name and folder per stretch
+WINNER_VALUES = {"final": ("PBT final values", "lfads_pbt_final_values"),
+                 "kept": ("PBT kept values", "lfads_pbt_kept_values")}
 
 
 def default_epochs(dataset: str) -> int:
@@ -136,16 +138,39 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
 
 
-def run_final_values(dataset: str, out: Path) -> None:
-    """Train LFADS anew on the sweep's data with the winner's best_config.yaml (same model seed as the default)."""
+def stretch_values(lineage: list[dict], epoch: int) -> dict:
+    """The searched values of the lineage stretch that trained `epoch` (counted from 0)."""
+    return [entry for entry in lineage if entry["from_epoch"] <= epoch][-1]["config"]
+
+
+def winner_values(out: Path, which: str) -> dict:
+    """The PBT winner's searched values: `final` (its last trained epoch's) or `kept` (its kept epoch's)."""
     import json
+
+    from nlb_suite.sweep.search import TRIALS_FILE, read_trials
+
+    best = json.loads((out / "pbt" / "sweep.json").read_text())["best"]
+    row = next(r for r in read_trials(out / "pbt" / TRIALS_FILE) if r.trial == best["trial"])
+    return stretch_values(best["lineage"], (row.epochs if which == "final" else row.best_epoch) - 1)
+
+
+def run_winner_values(dataset: str, out: Path, which: str) -> None:
+    """Train LFADS anew on the sweep's data with best_config.yaml's config and the winner's `which` values
+    (same model seed as the default and the trials)."""
+    import json
+
+    import yaml
 
     from nlb_suite.sweep.search import BEST_CONFIG
 
     data = json.loads((out / "pbt" / "sweep.json").read_text())["spec"]["data"]
+    config = {**yaml.safe_load((out / "pbt" / BEST_CONFIG).read_text()), **winner_values(out, which)}
+    name, folder = WINNER_VALUES[which]
+    path = out / f"{folder}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     subprocess.run([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data", data,
-                    "--config", str(out / "pbt" / BEST_CONFIG), "--out", str(out / FINAL_DIR), "--ci", "0",
-                    "--overwrite"], check=True, stdout=subprocess.DEVNULL)
+                    "--config", str(path), "--out", str(out / folder), "--ci", "0", "--overwrite"], check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 def finished(out: Path) -> bool:
@@ -170,8 +195,8 @@ def score_seed(dataset: str, out: Path) -> dict:
 
     sweep = json.loads((out / "pbt" / "sweep.json").read_text())
     folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
-    if (out / FINAL_DIR / "submission.h5").is_file():
-        folders[FINAL] = out / FINAL_DIR
+    folders.update({name: out / folder for name, folder in WINNER_VALUES.values()
+                    if (out / folder / "submission.h5").is_file()})
     runs = {n: read_run(f) for n, f in folders.items()}
     cost = json.loads((out / SEED_FILE).read_text()) if (out / SEED_FILE).is_file() else {}
     seconds = {n: r.info["timings"]["fit_s"] for n, r in runs.items() if n != PBT}
@@ -181,7 +206,7 @@ def score_seed(dataset: str, out: Path) -> dict:
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
     return {"metrics": {n: r.metrics for n, r in runs.items()}, "seconds": seconds, "boot": dict(zip(names, boot)),
             "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
-            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in ("lfads", PBT, FINAL) if n in folders},
+            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in folders if n not in REFERENCES},
             "lineage": sweep["best"].get("lineage") or []}  # none in sweeps from before the lineage
 
 
@@ -199,16 +224,17 @@ def paired_cells(res: dict) -> list[str]:
 
 def paired_rows(results: dict) -> list[list[str]]:
     """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
-    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --final-values runs
-    on every seed, the final values against the default and against the PBT model too."""
+    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --winner-values runs
+    on every seed, each against the default and against the PBT model too."""
     from bench_models import pair_rows
 
     rows = []
     for name in dict.fromkeys(n for n, _ in results):
         per_seed = {s: res for (n, s), res in results.items() if n == name}
         pairs = [(PBT, "lfads", "lfads PBT - lfads default")]
-        if all(FINAL in res["metrics"] for res in per_seed.values()):
-            pairs += [(FINAL, "lfads", "PBT values - lfads default"), (FINAL, PBT, "PBT values - lfads PBT")]
+        for run, _ in WINNER_VALUES.values():
+            if all(run in res["metrics"] for res in per_seed.values()):
+                pairs += [(run, "lfads", f"{run} - lfads default"), (run, PBT, f"{run} - lfads PBT")]
         rows += [[name, seed, label, *cells]
                  for a, b, pair in pairs for label, seed, *cells in pair_rows(per_seed, a, b, pair)]
     return rows
@@ -227,8 +253,9 @@ def collect(args, space: Path) -> dict:
             if not (args.reuse and finished(out)):
                 run_seed(name, trials, s, Path(args.work), args.population, epochs, space,
                          {**(SMOKE if args.smoke else {}), **args.set}, args.num_cpus, args.label)
-            if args.final_values and not (args.reuse and (out / FINAL_DIR / "submission.h5").is_file()):
-                run_final_values(name, out)
+            for which in args.winner_values:
+                if not (args.reuse and (out / WINNER_VALUES[which][1] / "submission.h5").is_file()):
+                    run_winner_values(name, out, which)
             results[(name, s)] = score_seed(name, out)
     return results
 
@@ -301,6 +328,16 @@ def print_spaces(by_space: dict[str, dict]) -> None:
     print_table(["space", "dataset", "seed", *METRICS, "valid held-out NLL", "PBT wall s"], rows)
 
 
+def winner_list(text: str) -> list[str]:
+    """--winner-values: a comma-separated subset of WINNER_VALUES."""
+    chosen = [w for w in text.split(",") if w]
+    unknown = [w for w in chosen if w not in WINNER_VALUES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: expected a comma-separated subset of "
+                                         f"{','.join(WINNER_VALUES)}")
+    return chosen
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="mc_maze_small",
@@ -319,8 +356,9 @@ def main() -> None:
     ap.add_argument("--work", default=str(HERE / "_work"))
     ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
                     "from their folders instead of running them again")
-    ap.add_argument("--final-values", action="store_true", help="also train LFADS anew with the PBT winner's "
-                    "final values fixed (its best_config.yaml) and pair it with the default and the PBT model")
+    ap.add_argument("--winner-values", type=winner_list, default="", help="comma-separated from final,kept: "
+                    "also train LFADS anew with the PBT winner's final values (its lineage's last stretch) or the "
+                    "values of its kept epoch fixed, and pair each with the default and the PBT model")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "

@@ -1,9 +1,11 @@
 """benchmarks/bench_sweep.py: the paired PBT - default rows, per data seed and their mean per dataset."""
 
+import argparse
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from support.bench_scripts import BENCHMARKS, load_bench
 
@@ -27,26 +29,46 @@ def test_paired_rows_give_each_seed_then_the_mean_per_dataset():
     assert b.paired_cells(seed(0.01)) == rows[0][3:]
 
 
-def test_final_values_are_paired_with_the_default_and_the_pbt_model_when_every_seed_has_them():
+def test_winner_values_are_paired_with_the_default_and_the_pbt_model_when_every_seed_has_them():
     b = load_bench("bench_sweep")
+    final, kept = (name for name, _ in b.WINNER_VALUES.values())
     one, two = seed(0.01), seed(0.03)
     for res, diff in ((one, 0.02), (two, -0.01)):
-        res["metrics"][b.FINAL] = {"co-bps": 0.2 + diff}
-        res["boot"][b.FINAL] = {"co-bps": res["boot"]["lfads"]["co-bps"] + diff}
+        for run, shift in ((final, diff), (kept, 2 * diff)):
+            res["metrics"][run] = {"co-bps": 0.2 + shift}
+            res["boot"][run] = {"co-bps": res["boot"]["lfads"]["co-bps"] + shift}
     rows = b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})
     assert [(r[1], r[2], r[3]) for r in rows] == [
         ("0", "lfads PBT - lfads default", "+0.0100 [+0.0100, +0.0100]"),
         ("1", "lfads PBT - lfads default", "+0.0300 [+0.0300, +0.0300]"),
         ("mean", "lfads PBT - lfads default", "+0.0200 [+0.0200, +0.0200]"),
-        ("0", "PBT values - lfads default", "+0.0200 [+0.0200, +0.0200]"),
-        ("1", "PBT values - lfads default", "-0.0100 [-0.0100, -0.0100]"),
-        ("mean", "PBT values - lfads default", "+0.0050 [+0.0050, +0.0050]"),
-        ("0", "PBT values - lfads PBT", "+0.0100 [+0.0100, +0.0100]"),
-        ("1", "PBT values - lfads PBT", "-0.0400 [-0.0400, -0.0400]"),
-        ("mean", "PBT values - lfads PBT", "-0.0150 [-0.0150, -0.0150]")]
-    del two["metrics"][b.FINAL]  # a seed without the run: no mean over a subset, only PBT - default
+        ("0", "PBT final values - lfads default", "+0.0200 [+0.0200, +0.0200]"),
+        ("1", "PBT final values - lfads default", "-0.0100 [-0.0100, -0.0100]"),
+        ("mean", "PBT final values - lfads default", "+0.0050 [+0.0050, +0.0050]"),
+        ("0", "PBT final values - lfads PBT", "+0.0100 [+0.0100, +0.0100]"),
+        ("1", "PBT final values - lfads PBT", "-0.0400 [-0.0400, -0.0400]"),
+        ("mean", "PBT final values - lfads PBT", "-0.0150 [-0.0150, -0.0150]"),
+        ("0", "PBT kept values - lfads default", "+0.0400 [+0.0400, +0.0400]"),
+        ("1", "PBT kept values - lfads default", "-0.0200 [-0.0200, -0.0200]"),
+        ("mean", "PBT kept values - lfads default", "+0.0100 [+0.0100, +0.0100]"),
+        ("0", "PBT kept values - lfads PBT", "+0.0300 [+0.0300, +0.0300]"),
+        ("1", "PBT kept values - lfads PBT", "-0.0500 [-0.0500, -0.0500]"),
+        ("mean", "PBT kept values - lfads PBT", "-0.0100 [-0.0100, -0.0100]")]
+    del two["metrics"][final]  # a seed without the run: no mean over a subset
     assert {r[2] for r in b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})} == {
-        "lfads PBT - lfads default"}
+        "lfads PBT - lfads default", "PBT kept values - lfads default", "PBT kept values - lfads PBT"}
+
+
+def test_winner_values_come_from_the_stretch_that_trained_the_final_or_the_kept_epoch():
+    b = load_bench("bench_sweep")
+    lineage = [{"trial": "t_00003", "from_epoch": 0, "config": {"lr": 0.02}},
+               {"trial": "t_00001", "from_epoch": 75, "config": {"lr": 0.025}},
+               {"trial": "t_00000", "from_epoch": 275, "config": {"lr": 0.011}}]
+    assert [b.stretch_values(lineage, e)["lr"] for e in (0, 74, 75, 157, 274, 275, 299)] == [
+        0.02, 0.02, 0.025, 0.025, 0.025, 0.011, 0.011]
+    assert b.winner_list("kept,final") == ["kept", "final"] and b.winner_list("") == []
+    with pytest.raises(argparse.ArgumentTypeError, match="best: expected a comma-separated subset of final,kept"):
+        b.winner_list("kept,best")
 
 
 def test_each_population_and_epoch_budget_has_its_own_folder(tmp_path):
