@@ -138,20 +138,16 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
 
 
-def stretch_values(lineage: list[dict], epoch: int) -> dict:
-    """The searched values of the lineage stretch that trained `epoch` (counted from 0)."""
-    return [entry for entry in lineage if entry["from_epoch"] <= epoch][-1]["config"]
-
-
 def winner_values(out: Path, which: str) -> dict:
     """The PBT winner's searched values: `final` (its last trained epoch's) or `kept` (its kept epoch's)."""
     import json
 
+    from nlb_suite.sweep.lineage import stretch_at
     from nlb_suite.sweep.search import TRIALS_FILE, read_trials
 
     best = json.loads((out / "pbt" / "sweep.json").read_text())["best"]
     row = next(r for r in read_trials(out / "pbt" / TRIALS_FILE) if r.trial == best["trial"])
-    return stretch_values(best["lineage"], (row.epochs if which == "final" else row.best_epoch) - 1)
+    return stretch_at(best["lineage"], (row.epochs if which == "final" else row.best_epoch) - 1)["config"]
 
 
 def run_winner_values(dataset: str, out: Path, which: str) -> None:

@@ -31,8 +31,9 @@ from nlb_suite.cli import main as cli_main  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.runs import read_run  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
+from nlb_suite.sweep.lineage import kept_values, stretch_at  # noqa: E402
 from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
-from nlb_suite.sweep.trial import lineage_after_start, trained_values  # noqa: E402
+from nlb_suite.sweep.trial import lineage_after_start  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,10 +317,21 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
     cloned = lineage_after_start(b, donor, "t1")
     assert cloned == fresh + [{"trial": "t1", "from_epoch": 25, "config": b}] and donor["lineage"] == fresh
     assert lineage_after_start(b, {"curves": [{}] * 30, "lineage": cloned}, "t1") == cloned  # own restart
-    assert trained_values({"curves": [{}] * 50, "lineage": cloned}) == b
+    assert kept_values({"curves": [{}] * 50, "best_epoch": 49, "lineage": cloned}) == b
+    # kept weights from before the clone: the donor's values, not the ones that trained later epochs
+    assert kept_values({"curves": [{}] * 50, "best_epoch": 24, "lineage": cloned}) == a
     # a start that trained nothing (an exploit on the last epoch) names values its weights never saw
-    assert trained_values({"curves": [{}] * 25, "lineage": cloned}) == a
-    assert trained_values({"curves": [{}] * 25}) is None  # a checkpoint from before the lineage
+    assert kept_values({"curves": [{}] * 25, "best_epoch": 24, "lineage": cloned}) == a
+    assert kept_values({"curves": [{}] * 25, "best_epoch": 24}) is None  # a checkpoint from before the lineage
+
+
+def test_the_stretch_at_an_epoch_is_the_last_one_started_by_then():
+    lineage = [{"trial": "t_00003", "from_epoch": 0, "config": {"lr": 0.02}},
+               {"trial": "t_00001", "from_epoch": 75, "config": {"lr": 0.025}},
+               {"trial": "t_00000", "from_epoch": 275, "config": {"lr": 0.011}}]
+    assert [stretch_at(lineage, e)["config"]["lr"] for e in (0, 74, 75, 157, 274, 275, 299)] == [
+        0.02, 0.02, 0.025, 0.025, 0.025, 0.011, 0.011]
+    assert stretch_at(lineage, -1) is lineage[0]  # no epoch trained yet: the start's values
 
 
 def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
@@ -647,7 +659,11 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     lineage = info["lineage"]
     assert info["trial"] == best["trial"]
     assert json.loads((out / "best_run" / "run.json").read_text())["sweep"]["lineage"] == lineage
-    assert lineage[0]["from_epoch"] == 0 and lineage[-1]["config"] == values[int(best["trial"].rsplit("_", 1)[1])]
+    # its row (and best_config.yaml) holds the values in force at its kept epoch: the last its kept weights saw
+    assert lineage[0]["from_epoch"] == 0
+    assert stretch_at(lineage, int(best["best_epoch"]) - 1)["config"] == values[int(best["trial"].rsplit("_", 1)[1])]
+    kept = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert {n: kept[n] for n in ("lr", "cd_rate")} == values[int(best["trial"].rsplit("_", 1)[1])]
     trained = [float(row["lr"]) for row in _curves(out / "best_run")]
     assert trained == pytest.approx([[e for e in lineage if e["from_epoch"] < k][-1]["config"]["lr"]
                                      for k in range(1, 5)], rel=1e-7)  # curves.csv: 8 digits

@@ -27,17 +27,21 @@ def lineage_after_start(sampled: dict[str, Any], resume: Optional[dict], trial_i
     return lineage
 
 
-def trained_values(state: dict) -> Optional[dict[str, Any]]:
-    """The searched values the last trained epochs of a checkpoint's model used (None for a checkpoint
-    without a lineage, as sweeps before the lineage wrote). Not the trial's config: Ray rewrites that on a
-    PBT exploit at a trial's last epoch, whose new values never train (the trial ends holding the donor's
-    model)."""
+def kept_values(state: dict) -> Optional[dict[str, Any]]:
+    """The searched values the kept (best) weights of a checkpoint last trained with: those of the lineage
+    stretch holding its best epoch (None for a checkpoint without a lineage, as sweeps before the lineage
+    wrote). Neither the trial's config (Ray rewrites that on a PBT exploit at a trial's last epoch, whose new
+    values never train) nor the lineage's last stretch (a PBT model keeps its best epoch, often generations
+    before its last, and later values never touched those weights)."""
     lineage = state.get(LINEAGE_KEY)
     if not lineage:
         return None
-    epochs = len(state["curves"])
-    trained = [entry for entry in lineage if entry["from_epoch"] < epochs] or lineage[:1]
-    return trained[-1]["config"]
+    return stretch_at(lineage, state["best_epoch"])["config"]
+
+
+def stretch_at(lineage: list[dict[str, Any]], epoch: int) -> dict[str, Any]:
+    """The lineage entry that trained `epoch` (counted from 0; the first entry for an epoch before any)."""
+    return ([entry for entry in lineage if entry["from_epoch"] <= epoch] or lineage[:1])[-1]
 
 
 def stretches(lineage: list[dict[str, Any]], epochs: Any) -> list[tuple[str, str, dict[str, Any]]]:

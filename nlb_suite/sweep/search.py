@@ -335,8 +335,8 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
 
 
 def trial_rows(results, names: list[str], interrupted: bool = False) -> list[TrialRow]:
-    """One row per trial of a ResultGrid (the values its model trained with, best validation score, epochs,
-    time, status).
+    """One row per trial of a ResultGrid (the values its kept weights last trained with, best validation score
+    and epoch, epochs, time, status).
 
     After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
     final epoch count as done then."""
@@ -402,7 +402,8 @@ def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, 
             f"# trial {best.trial}: {monitor} {best.valid_best:.6g} (internal validation; eval trials not used)",
             f"# use: nlb-eval run {spec.baseline} --dataset {spec.dataset} --config {path.name} ..."]
     if spec.search == "pbt":
-        head.append("# PBT: these are the winning lineage's final values; training anew with them fixed is not the "
+        head.append(f"# PBT: the values in force at the kept epoch {best.best_epoch}, the last its kept weights trained "
+                    "with (the whole schedule: the lineage in sweep.json); training anew with them fixed is not the "
                     "PBT model (that one is best_run/)")
     body = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
     with atomic_path(path) as tmp:

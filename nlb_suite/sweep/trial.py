@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from ..baseline_api import RunContext, TrialSet, get_baseline, resolve_config
 from ..portable_kernels import check_loaded
-from .lineage import LINEAGE_KEY, lineage_after_start, trained_values
+from .lineage import LINEAGE_KEY, kept_values, lineage_after_start
 
 STATE_FILE = "trainer_state.pt"
 
@@ -65,11 +65,11 @@ def load_state(folder: Path) -> dict:
 
 
 def checkpoint_values(checkpoint) -> Optional[dict[str, Any]]:
-    """`trained_values` of a Ray checkpoint (None without one)."""
+    """`kept_values` of a Ray checkpoint (None without one)."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
-        return trained_values(load_state(Path(folder)))
+        return kept_values(load_state(Path(folder)))
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:

@@ -81,7 +81,7 @@ class SweepProgress(tune.Callback):
         r = trial.last_result or {}
         from .trial import checkpoint_values
 
-        config = checkpoint_values(trial.checkpoint) or trial.config  # what its model trained with (see trial.py)
+        config = checkpoint_values(trial.checkpoint) or trial.config  # what its kept weights trained with (trial.py)
         values = " ".join(f"{n}={short(config.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
               f"{r.get('best', math.nan):.5g} at epoch {r.get('best_epoch', '-')}, {r.get('epoch', 0)} epochs, "
