@@ -320,7 +320,7 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
     assert kept_values({"curves": [{}] * 50, "best_epoch": 49, "lineage": cloned}) == b
     # kept weights from before the clone: the donor's values, not the ones that trained later epochs
     assert kept_values({"curves": [{}] * 50, "best_epoch": 24, "lineage": cloned}) == a
-    # a start that trained nothing (an exploit on the last epoch) names values its weights never saw
+    # a start that trained nothing (an exploit on the last epoch): not the values it was given, which never trained
     assert kept_values({"curves": [{}] * 25, "best_epoch": 24, "lineage": cloned}) == a
     assert kept_values({"curves": [{}] * 25, "best_epoch": 24}) is None  # a checkpoint from before the lineage
 
@@ -646,10 +646,13 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
         assert [row["lr"] for row in st["curves"]] == pytest.approx(
             [exploits[0][-2]["lr"]] * 2 + [exploits[0][-1]["lr"]] * (len(st["curves"]) - 2), rel=1e-12)
     # the exploit at epoch 4 is on the last epoch: its new values never train (Ray rewrites the trial's
-    # config all the same) and the trial ends holding its donor's model, so its row shows the donor's values
+    # config all the same) and the trial ends holding its donor's model, so its row shows the donor's model:
+    # its values, and its score, kept epoch and epochs (Ray's last metrics are still the trial's own)
     target, donor = (int(tag.split("_")[0]) for tag in exploits[-1][:2])
     values = {i: {n: float(row_of[i][n]) for n in ("lr", "cd_rate")} for i in row_of}
     assert values[target] == values[donor] and values[target] != exploits[-1][-1]
+    held = ("valid_best", "best_epoch", "epochs", "fit_s")
+    assert [row_of[target][k] for k in held] == [row_of[donor][k] for k in held]
     for i, v in values.items():  # and so does its progress line
         assert f"({ids[i]}) finished:" in printed and f"; lr={v['lr']:.4g} cd_rate={v['cd_rate']:.4g}\n" in printed
     # the chosen model's lineage (in sweep.json, best_run's run.json, and printed when PBT changed its values)
@@ -677,7 +680,7 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
 
 
 def _seeded_part(folder: Path) -> tuple[dict, list]:
-    """What a PBT sweep's seed fixes: each trial's final values and scores, and each exploit of Ray's log (trial,
+    """What a PBT sweep's seed fixes: each trial's values and scores, and each exploit of Ray's log (trial,
     donor, old and new values; not the iteration counters it logs beside them, which follow Ray's timing)."""
     trials = {int(r["trial"].rsplit("_", 1)[1]): [r[k] for k in ("lr", "cd_rate", "valid_best", "best_epoch")]
               for r in _rows(folder / "trials.csv")}

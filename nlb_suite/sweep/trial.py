@@ -64,12 +64,26 @@ def load_state(folder: Path) -> dict:
     return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
-def checkpoint_values(checkpoint) -> Optional[dict[str, Any]]:
-    """`kept_values` of a Ray checkpoint (None without one)."""
+@dataclass
+class HeldModel:
+    """The model a trial's last checkpoint holds, read from the checkpoint itself: after a PBT exploit on a
+    trial's last epoch that is its donor's model, while Ray's last metrics are still the trial's own."""
+
+    values: Optional[dict[str, Any]]  # `kept_values` (None for a checkpoint without a lineage)
+    valid_best: float
+    best_epoch: int  # counted from 1, as the reported metrics
+    epochs: int
+    fit_s: float
+
+
+def held_model(checkpoint) -> Optional[HeldModel]:
+    """What a Ray checkpoint holds (None without one)."""
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
-        return kept_values(load_state(Path(folder)))
+        state = load_state(Path(folder))
+    return HeldModel(kept_values(state), float(state["best_value"]), int(state["best_epoch"]) + 1,
+                     len(state["curves"]), float(state.get("fit_s", 0.0)))
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
