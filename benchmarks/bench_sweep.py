@@ -13,14 +13,15 @@ with paired bootstrap intervals (1000 resamples, the same for both; a difference
 0 is a tie) and the share of the smoothing-to-ceiling gap they close. Cost: the sweep's wall time vs the
 default's fit. A last table shows both models' internal-validation scores at their kept epochs (the only
 numbers on which one may choose between search spaces). With --winner-values LFADS is also trained anew with
-the PBT winner's values fixed (`nlb-eval run lfads --config`): `final`, those of its lineage's last stretch,
-or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained with), each
+the PBT winner's values fixed (`nlb-eval run lfads --config`): `final`, those of the stretch that trained its
+last epoch, or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained with), each
 paired with the default and the PBT model.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
@@ -116,6 +117,8 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     out = seed_folder(work, dataset, trials, seed, space, population, epochs, label)
     out.mkdir(parents=True, exist_ok=True)
     (out / SEED_FILE).unlink(missing_ok=True)  # ours: a stale record must not outlive a rerun
+    for _, folder in WINNER_VALUES.values():  # ours too: trained from the previous sweep's winner
+        shutil.rmtree(out / folder, ignore_errors=True)
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
                                 str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
                                 *(f"--set={k}={v}" for k, v in extra.items())],
@@ -146,6 +149,9 @@ def winner_values(out: Path, which: str) -> dict:
     from nlb_suite.sweep.search import TRIALS_FILE, read_trials
 
     best = json.loads((out / "pbt" / "sweep.json").read_text())["best"]
+    if not best.get("lineage"):
+        raise SystemExit(f"{out / 'pbt' / 'sweep.json'}: best.lineage missing (a sweep from before the lineage); "
+                         "--winner-values needs it")
     row = next(r for r in read_trials(out / "pbt" / TRIALS_FILE) if r.trial == best["trial"])
     return stretch_at(best["lineage"], (row.epochs if which == "final" else row.best_epoch) - 1)["config"]
 
@@ -353,8 +359,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
                     "from their folders instead of running them again")
     ap.add_argument("--winner-values", type=winner_list, default="", help="comma-separated from final,kept: "
-                    "also train LFADS anew with the PBT winner's final values (its lineage's last stretch) or the "
-                    "values of its kept epoch fixed, and pair each with the default and the PBT model")
+                    "also train LFADS anew with the PBT winner's values at its last or at its kept epoch, and pair each with the default and the PBT model")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "

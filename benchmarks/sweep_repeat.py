@@ -34,7 +34,10 @@ def trial_table(sweep: Path) -> dict[str, dict[str, str]]:
 
 def choice(sweep: Path) -> dict:
     """The chosen trial and its lineage, trial ids reduced to their index."""
-    best = json.loads((sweep / "sweep.json").read_text())["best"]
+    info = json.loads((sweep / "sweep.json").read_text())
+    if "best" not in info:
+        raise SystemExit(f"{sweep / 'sweep.json'}: no best trial (state {info.get('state')!r}); compare finished sweeps")
+    best = info["best"]
     lineage = [{**stretch, "trial": trial_index(stretch["trial"])} for stretch in best.get("lineage") or []]
     return {"trial": trial_index(best["trial"]), "valid_best": best["valid_best"], "lineage": lineage}
 

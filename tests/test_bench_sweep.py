@@ -1,6 +1,7 @@
 """benchmarks/bench_sweep.py: the paired PBT - default rows, per data seed and their mean per dataset."""
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -57,6 +58,25 @@ def test_winner_values_are_paired_with_the_default_and_the_pbt_model_when_every_
     del two["metrics"][final]  # a seed without the run: no mean over a subset
     assert {r[2] for r in b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})} == {
         "lfads PBT - lfads default", "PBT kept values - lfads default", "PBT kept values - lfads PBT"}
+
+
+def test_winner_values_are_those_of_the_stretch_that_trained_the_last_or_the_kept_epoch(tmp_path):
+    b = load_bench("bench_sweep")
+    (tmp_path / "pbt").mkdir()
+    lineage = [{"trial": "t_00003", "from_epoch": 0, "config": {"lr": 0.02}},
+               {"trial": "t_00001", "from_epoch": 125, "config": {"lr": 0.025}},
+               {"trial": "t_00000", "from_epoch": 275, "config": {"lr": 0.011}}]
+
+    def sweep(best_epoch: int) -> None:  # trials.csv's best_epoch counts from 1, the lineage's epochs from 0
+        (tmp_path / "pbt" / "sweep.json").write_text(json.dumps({"best": {"trial": "t_00000", "lineage": lineage}}))
+        (tmp_path / "pbt" / "trials.csv").write_text("trial,status,lr,valid_best,best_epoch,epochs,fit_s\n"
+                                                     f"t_00000,done,0.011,0.3,{best_epoch},300,10.0\n")
+    sweep(158)
+    assert b.winner_values(tmp_path, "final") == {"lr": 0.011} and b.winner_values(tmp_path, "kept") == {"lr": 0.025}
+    sweep(126)  # epoch 126 counted from 1 is the stretch from epoch 125 counted from 0: its first epoch
+    assert b.winner_values(tmp_path, "kept") == {"lr": 0.025}
+    sweep(125)
+    assert b.winner_values(tmp_path, "kept") == {"lr": 0.02}
 
 
 def test_winner_values_are_a_subset_of_final_and_kept():

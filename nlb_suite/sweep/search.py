@@ -406,9 +406,9 @@ def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, 
             f"# trial {best.trial}: {monitor} {best.valid_best:.6g} (internal validation; eval trials not used)",
             f"# use: nlb-eval run {spec.baseline} --dataset {spec.dataset} --config {path.name} ..."]
     if spec.search == "pbt":
-        head.append(f"# PBT: the values in force at the kept epoch {best.best_epoch}, the last its kept weights trained "
-                    "with (the whole schedule: the lineage in sweep.json); training anew with them fixed is not the "
-                    "PBT model (that one is best_run/)")
+        head.append(f"# PBT: the values in force at the kept epoch {best.best_epoch} (counted from 1), the last its "
+                    "kept weights trained with (the whole schedule: the lineage in sweep.json); training anew with "
+                    "them fixed is not the PBT model (that one is best_run/)")
     body = yaml.safe_dump(dataclasses.asdict(config), sort_keys=False)
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(head) + "\n" + body)
