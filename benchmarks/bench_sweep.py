@@ -14,8 +14,8 @@ with paired bootstrap intervals (1000 resamples, the same for both; a difference
 default's fit. A last table shows both models' internal-validation scores at their kept epochs (the only
 numbers on which one may choose between search spaces). With --winner-values LFADS is also trained anew with
 the PBT winner's values fixed (`nlb-eval run lfads --config`): `final`, those of the stretch that trained its
-last epoch, or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained with), each
-paired with the default and the PBT model.
+last epoch, or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained
+with), each paired with the default and the PBT model.
 """
 
 from __future__ import annotations
@@ -208,7 +208,8 @@ def score_seed(dataset: str, out: Path) -> dict:
     boot = paired_boot(target, [read_submission(folders[n] / "submission.h5") for n in names])
     return {"metrics": {n: r.metrics for n, r in runs.items()}, "seconds": seconds, "boot": dict(zip(names, boot)),
             "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
-            "monitor": sweep["best"]["monitor"], "kept": {n: kept_epoch(folders[n]) for n in folders if n not in REFERENCES},
+            "monitor": sweep["best"]["monitor"],
+            "kept": {n: kept_epoch(folders[n]) for n in folders if n not in REFERENCES},
             "lineage": sweep["best"].get("lineage") or []}  # none in sweeps from before the lineage
 
 
@@ -359,7 +360,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="score seeds whose sweep and runs already finished "
                     "from their folders instead of running them again")
     ap.add_argument("--winner-values", type=winner_list, default="", help="comma-separated from final,kept: "
-                    "also train LFADS anew with the PBT winner's values at its last or at its kept epoch, and pair each with the default and the PBT model")
+                    "also train LFADS anew with the PBT winner's values at its last or at its kept epoch, and pair "
+                    "each with the default and the PBT model")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "

@@ -340,7 +340,7 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
 
     After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
     final epoch count as done then."""
-    from .trial import held_model
+    from .trial import trial_record
 
     trials = results._experiment_analysis.trials  # ResultGrid keeps its Trial objects, in the results' order
     statuses = {"TERMINATED": "done", "ERROR": "error"}
@@ -353,14 +353,10 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
         if status == "done" and "best" not in m:
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
-        held = held_model(result.checkpoint)
-        config = (held and held.values) or m.get("config") or result.config or {}
-        row = TrialRow(trial.trial_id, status, {n: config.get(n) for n in names}, float(m.get("best", math.nan)),
-                       int(m.get("best_epoch", 0)), int(m.get("epoch", 0)), float(m.get("fit_s", 0.0)))
-        if held is not None and status == "done":  # the model it ends holding, a last-epoch donor's included
-            row = dataclasses.replace(row, valid_best=held.valid_best, best_epoch=held.best_epoch,
-                                      epochs=held.epochs, fit_s=held.fit_s)
-        rows.append(row)
+        # a finished trial: the model it ends holding, a last-epoch donor's included
+        record = trial_record(result.checkpoint, m, result.config, finished=status == "done")
+        rows.append(TrialRow(trial.trial_id, status, {n: record.values.get(n) for n in names}, record.valid_best,
+                             record.best_epoch, record.epochs, record.fit_s))
     return rows
 
 

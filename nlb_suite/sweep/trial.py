@@ -10,6 +10,7 @@ at the end, a checkpoint holding the trainer's whole state. Eval trials never re
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -84,6 +85,18 @@ def held_model(checkpoint) -> Optional[HeldModel]:
         state = load_state(Path(folder))
     return HeldModel(kept_values(state), float(state["best_value"]), int(state["best_epoch"]) + 1,
                      len(state["curves"]), float(state.get("fit_s", 0.0)))
+
+
+def trial_record(checkpoint, reported: dict[str, Any], config: dict[str, Any], finished: bool = True) -> HeldModel:
+    """A trial's line in trials.csv and in the progress: the values from its checkpoint's lineage (else its
+    reported or Ray's config); for a finished trial the score, kept epoch, epochs and time of the model its
+    checkpoint holds, else (or without a checkpoint) those of its last report."""
+    held = held_model(checkpoint)
+    values = (held and held.values) or reported.get("config") or config or {}
+    if held is not None and finished:
+        return dataclasses.replace(held, values=values)
+    return HeldModel(values, float(reported.get("best", math.nan)), int(reported.get("best_epoch", 0)),
+                     int(reported.get("epoch", 0)), float(reported.get("fit_s", 0.0)))
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:

@@ -79,16 +79,13 @@ class SweepProgress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
         r = trial.last_result or {}
-        from .trial import held_model
+        from .trial import trial_record
 
-        held = held_model(trial.checkpoint)  # the model it holds, a last-epoch donor's included (trial.py)
-        config = (held and held.values) or trial.config
-        best, best_epoch, epochs, fit_s = ((held.valid_best, held.best_epoch, held.epochs, held.fit_s) if held else
-                                           (r.get("best", math.nan), r.get("best_epoch", "-"), r.get("epoch", 0),
-                                            r.get("fit_s", 0.0)))
-        values = " ".join(f"{n}={short(config.get(n))}" for n in self.names)
+        record = trial_record(trial.checkpoint, r, trial.config)  # the model it holds, a last-epoch donor's included
+        values = " ".join(f"{n}={short(record.values.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
-              f"{best:.5g} at epoch {best_epoch}, {epochs} epochs, {fit_s:.0f} s; {values}", flush=True)
+              f"{record.valid_best:.5g} at epoch {record.best_epoch or '-'}, {record.epochs} epochs, "
+              f"{record.fit_s:.0f} s; {values}", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.done += 1
