@@ -38,7 +38,7 @@ def dumps_json(obj: Any, indent: int | None = 2) -> str:
     return json.dumps(plain(obj), indent=indent, allow_nan=False) + "\n"
 
 
-def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
     """Write `obj` as JSON to `path` via a temporary file renamed into place: never a partial file."""
     from .h5io import atomic_path
 

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import socket
 import threading
@@ -347,8 +348,8 @@ def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
     assert "random.choice(upper_quantile)" in inspect.getsource(PopulationBasedTraining._checkpoint_or_exploit)
 
     def donors(seed: int, draws_between: list[int]) -> list[str]:
-        pbt = SeededPBT(seed=seed, explore=lambda config, rng: config, time_attr="epoch", metric="valid",
-                        mode="min", perturbation_interval=2)
+        pbt = SeededPBT(seed=seed, explore=lambda config, rng: config, searched=["lr"], time_attr="epoch",
+                        metric="valid", mode="min", perturbation_interval=2)
         upper = ["a", "b", "c", "d"]
         pbt._trial_state = {t: SimpleNamespace(last_checkpoint="checkpoint") for t in [*upper, "low"]}
         chosen = []
@@ -420,9 +421,25 @@ def test_plateau_stopper_ends_pbt_when_generations_stop_improving():
                 verdicts.append((epoch, stopper.stop_all()))  # generation not complete yet: unchanged
         if epoch in bests:
             verdicts.append((epoch, stopper.stop_all()))
-    assert stopper.history == [1.0, 0.9, 0.895, 0.894]
+    assert stopper.history == {15: 1.0, 20: 0.9, 25: 0.895, 30: 0.894}
     # after 25: 0.9 -> 0.895 over 2 generations from 1.0 is 10.5 % (go on); after 30: 0.9 -> 0.894 is 0.67 % (stop)
     assert [v for e, v in verdicts if e == 30] == [False, True] and not any(v for e, v in verdicts if e < 30)
+
+
+
+def test_plateau_stopper_counts_a_replayed_result_once():
+    """After a --resume a trial replays the epochs since its checkpoint: its second report of a generation's
+    epoch does not complete that generation for a trial that has not reached it."""
+    from nlb_suite.sweep.tune_parts import PlateauStopper
+
+    stopper = PlateauStopper(n_trials=2, interval=5, burn_in=0, generations=2, min_improvement=0.01)
+    stopper("t0", {"epoch": 5, "best": 1.0})
+    stopper("t0", {"epoch": 5, "best": 1.0})  # replayed
+    assert stopper.history == {}
+    stopper("t1", {"epoch": 5, "best": 0.8})
+    assert stopper.history == {5: 0.8}
+    stopper("t1", {"epoch": 5, "best": 0.8})  # replayed after the generation completed: counted once
+    assert stopper.history == {5: 0.8} and stopper.reached == {}
 
 
 # ----- command line: bad input and an unreachable cluster (no Ray run) ------------------------------
@@ -672,11 +689,80 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
                                      for k in range(1, 5)], rel=1e-7)  # curves.csv: 8 digits
     assert ("its lineage (the values each stretch of its epochs trained with):" in printed) == (len(lineage) > 1)
     assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
-    # seeded: a second sweep with the same --seed repeats every exploit, perturbation and score (Ray names the
-    # trials afresh, so they are matched by their index)
-    again = tmp_path / "pbt_again"
-    assert cli_main(args(again)) == 0
-    assert _seeded_part(again) == _seeded_part(out)
+    assert _generations(out) == [2, 4]  # seeded, and the same after an interruption: the next test
+
+
+def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_path, capsys, synthetic, ray_local):
+    """Seeded and resumable: the same sweep again with the same --seed, interrupted by Ctrl-C after its first
+    generation and resumed, repeats every exploit, perturbation and score (Ray names the trials afresh, so they
+    are matched by their index). Ray restores PBT with a fresh scheduler, which perturbed off the generations'
+    grid and then waited forever; the sweep goes on from the generation behind every trial's checkpoint, on the
+    same grid and with the same draws."""
+    data_dir = synthetic("mc_maze_small")
+    space_file = tmp_path / "space.yaml"  # the plateau rule ends the sweep after generation 6 of 8
+    space_file.write_text(PBT_SPACE.replace("plateau_generations: 10", "plateau_generations: 2, min_improvement: 0.5"))
+
+    def args(folder: Path) -> list[str]:
+        return [a.replace("max_epochs=4", "max_epochs=8").replace("patience=4", "patience=8") for a in _sweep_args(
+            data_dir, folder, "--search", "pbt", "--samples", "2", "--space", str(space_file), "--seed", "5",
+            "--set", "lr=0.003", "--set", "cd_rate=0.25")]
+
+    whole = tmp_path / "whole"
+    assert cli_main(args(whole)) == 0
+    assert _generations(whole) == [2, 4, 6]
+    cut = tmp_path / "cut"
+    # stopped when the first trial has saved its epoch-4 checkpoint: often the other has not reached it yet
+    watcher = _interrupt(when=lambda: any(cut.glob("tune/trial_*/checkpoint_000001")))
+    assert cli_main(args(cut)) == 130
+    watcher.join()
+    assert _generations(cut)[0] == 2 and len(_generations(cut)) < 3
+    assert json.loads((cut / "sweep.json").read_text())["state"] == "interrupted"
+    capsys.readouterr()
+    finished = threading.Event()
+    watcher = _interrupt(unless=finished.is_set)
+    resumed = cli_main(args(cut) + ["--resume"])
+    finished.set()
+    watcher.join()
+    assert resumed == 0, capsys.readouterr().err
+    assert _generations(cut) == [2, 4, 6]  # the plateau rule kept its history across the interruption
+    # every generation ranked the same scores and made the same exploits, with the same new values (the sweep's
+    # own log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is in it twice)
+    assert _generation_log(cut) == _generation_log(whole)
+    assert all(g["exploits"] for g in _generation_log(whole))
+    # every trial's values, best score and kept epoch (not its epochs: after a resume Ray's record of the
+    # checkpoint a trial holds can be an older one of the same lineage, here with the same best weights)
+    assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
+
+
+def _generation_log(folder: Path) -> list[dict]:
+    """The PBT generations a sweep completed, from its log (trials named by their index, as Ray names them
+    afresh in each experiment)."""
+    from nlb_suite.sweep.tune_parts import GENERATIONS_FILE
+
+    log = folder / "tune" / GENERATIONS_FILE
+    index = lambda trial: int(trial.rsplit("_", 1)[1])  # noqa: E731
+    return [{"epoch": g["epoch"], "scores": {index(t): score for t, score in g["scores"].items()},
+             "exploits": [(index(e["trial"]), index(e["donor"]), e["values"]) for e in g["exploits"]]}
+            for g in (json.loads(log.read_text()) if log.is_file() else [])]
+
+
+def _generations(folder: Path) -> list[int]:
+    """The epochs of the PBT generations a sweep completed."""
+    return [g["epoch"] for g in _generation_log(folder)]
+
+
+def _interrupt(when=lambda: False, unless=lambda: False, limit_s: float = 180) -> threading.Thread:
+    """SIGINT this process once `when()`, or at the time limit (so a hang fails instead of blocking the run),
+    unless `unless()`."""
+    def watch():
+        deadline = time.monotonic() + limit_s
+        while not (when() or unless()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not unless():
+            os.kill(os.getpid(), signal.SIGINT)
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
 
 def _seeded_part(folder: Path) -> tuple[dict, list]:
@@ -685,7 +771,8 @@ def _seeded_part(folder: Path) -> tuple[dict, list]:
     trials = {int(r["trial"].rsplit("_", 1)[1]): [r[k] for k in ("lr", "cd_rate", "valid_best", "best_epoch")]
               for r in _rows(folder / "trials.csv")}
     exploits = [json.loads(line) for line in (folder / "tune" / "pbt_global.txt").read_text().splitlines()]
-    return trials, [[int(e[0].split("_")[0]), int(e[1].split("_")[0]), *e[-2:]] for e in exploits]
+    index = lambda tag: int(re.match(r"\d+", tag).group())  # noqa: E731 (Ray's tag: "1_cd_rate=0.25@perturbed[]")
+    return trials, [[index(e[0]), index(e[1]), *e[-2:]] for e in exploits]
 
 
 def test_random_search_interrupted_resumed_chosen_on_validation(tmp_path, capsys, synthetic, ray_local):

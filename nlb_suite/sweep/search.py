@@ -8,7 +8,8 @@ eval trials, curves, config, provenance), so `compare`, `report` and `package` t
 
 SWEEPDIR holds sweep.json (the sweep's spec and state), trials.csv (every trial: searched values,
 validation score, epochs, time), best_config.yaml (the chosen config, for `run --config`), best_run/,
-and tune/ (Ray Tune's experiment: trial results and checkpoints, what `--resume` continues from).
+and tune/ (Ray Tune's experiment: trial results and checkpoints, what `--resume` continues from; PBT's
+generations in tune/pbt_generations.json).
 """
 
 from __future__ import annotations
@@ -314,12 +315,12 @@ def _new_tuner(spec: SweepSpec, space: SearchSpace, trainable, out: Path, names:
     scheduler, stopper, metric = None, None, "best"
     if spec.search == "pbt":
         p = space.pbt
-        scheduler = SeededPBT(  # perturbations and donors repeat with the seed (not across a --resume)
-            seed=spec.seed, explore=space.explore, time_attr="epoch", metric="valid", mode="min",
-            perturbation_interval=p.perturbation_interval, burn_in_period=p.burn_in,
-            quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True)
         stopper = PlateauStopper(spec.samples, p.perturbation_interval, p.burn_in, p.plateau_generations,
                                  p.min_improvement)
+        scheduler = SeededPBT(  # perturbations and donors repeat with the seed, across a --resume too
+            seed=spec.seed, explore=space.explore, searched=names, time_attr="epoch", metric="valid", mode="min",
+            perturbation_interval=p.perturbation_interval, burn_in_period=p.burn_in,
+            quantile_fraction=p.quantile_fraction, resample_probability=0.0, synch=True)
         metric = None  # the scheduler carries metric and mode
     search_alg = BasicVariantGenerator(random_state=spec.seed, points_to_evaluate=[start] if start else None)
     tune_config = tune.TuneConfig(

@@ -3,29 +3,80 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import random
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Optional
 
 from ray import tune
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers import pbt as ray_pbt
 
+from ..jsonio import write_json
 from ..table import short
 
 
-class SeededPBT(PopulationBasedTraining):
-    """Ray's PBT with both its draws seeded by the sweep's seed: `explore(config, rng)` perturbs with one
-    generator, the exploit donors come from another. Ray draws donors from Python's global `random`, which
-    Tune's event loop also shuffles with on every poll (a count that follows the wall clock), so seeding that
-    module would not repeat them."""
+class PlateauStopper(tune.Stopper):
+    """Stops the whole PBT run when the population's best validation score has not improved by
+    `min_improvement` (relative) over the last `generations` completed generations (AutoLFADS' rule). Ray keeps
+    this object in its experiment state, so a --resume restores it as last saved; trials then replay the epochs
+    since their last checkpoint, so a generation is complete when every trial (counted once) has reached it."""
 
-    def __init__(self, *args, seed: int, explore: Callable[[dict, random.Random], dict], **kwargs):
-        perturb = functools.partial(explore, rng=random.Random(f"pbt-explore:{seed}"))
-        super().__init__(*args, custom_explore_fn=perturb, **kwargs)
+    def __init__(self, n_trials: int, interval: int, burn_in: int, generations: int, min_improvement: float):
+        self.n_trials, self.interval, self.burn_in = n_trials, interval, burn_in
+        self.generations, self.min_improvement = generations, min_improvement
+        self.reached: dict[int, set[str]] = {}  # a generation's epoch -> the trials that reported it so far
+        self.best = math.inf
+        self.history: dict[int, float] = {}  # a completed generation's epoch -> the population's best score then
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.best = min(self.best, float(result.get("best", math.inf)))
+        epoch = int(result.get("epoch", 0))
+        if epoch > self.burn_in and (epoch - self.burn_in) % self.interval == 0 and epoch not in self.history:
+            reached = self.reached.setdefault(epoch, set())
+            reached.add(trial_id)
+            if len(reached) == self.n_trials:
+                self.history[epoch] = self.best
+                del self.reached[epoch]
+        return False
+
+    def stop_all(self) -> bool:
+        bests = list(self.history.values())  # in the order the generations completed, i.e. by epoch
+        if len(bests) <= self.generations:
+            return False
+        before = bests[-self.generations - 1]
+        recent = min(bests[-self.generations:])
+        return (before - recent) <= self.min_improvement * abs(before)
+
+
+GENERATIONS_FILE = "pbt_generations.json"  # in SWEEPDIR/tune: what --resume restores PBT from
+
+
+class SeededPBT(PopulationBasedTraining):
+    """Ray's PBT with both its draws seeded by the sweep's seed, and resumable. `explore(config, rng)` perturbs
+    with one generator, the exploit donors come from another: Ray draws donors from Python's global `random`,
+    which Tune's event loop also shuffles with on every poll (a count that follows the wall clock), so seeding
+    that module would not repeat them. Ray restores a PBT experiment with a fresh scheduler (every trial at
+    time 0), which in sync mode perturbs off the generations' grid and then waits forever; so each completed
+    generation is logged to tune/pbt_generations.json (its epoch, the next one, the scores it ranked, its exploits
+    with the values they went on with, both generators' states) and a resumed sweep goes on from the last generation behind every trial's checkpoint, with the draws an
+    uninterrupted sweep would have made."""
+
+    def __init__(self, *args, seed: int, explore: Callable[[dict, random.Random], dict], searched: Sequence[str],
+                 **kwargs):
+        self._explore_rng = random.Random(f"pbt-explore:{seed}")
+        super().__init__(*args, custom_explore_fn=functools.partial(explore, rng=self._explore_rng), **kwargs)
         self._donor_rng = random.Random(f"pbt-exploit:{seed}")
+        self.searched = list(searched)
+        self.generations: list[dict[str, Any]] = []
+        self._exploits: list[dict[str, Any]] = []  # this generation's, so far
+        self._log: Optional[Path] = None
+        self._restored = False
 
     def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
         # Ray's `random.choice(upper_quantile)` resolves `random` in its module: only that module's draws go to
@@ -36,33 +87,78 @@ class SeededPBT(PopulationBasedTraining):
         finally:
             ray_pbt.random = module_random
 
+    def _exploit(self, tune_controller, trial, trial_to_clone):
+        super()._exploit(tune_controller, trial, trial_to_clone)
+        self._exploits.append({"trial": trial.trial_id, "donor": trial_to_clone.trial_id,
+                               "values": {k: trial.config[k] for k in self.searched if k in trial.config}})
 
-class PlateauStopper(tune.Stopper):
-    """Stops the whole PBT run when the population's best validation score has not improved by
-    `min_improvement` (relative) over the last `generations` completed generations (AutoLFADS' rule)."""
+    def on_trial_add(self, tune_controller, trial):
+        super().on_trial_add(tune_controller, trial)
+        if self._log is None:
+            self._log = Path(trial.local_experiment_path) / GENERATIONS_FILE
 
-    def __init__(self, n_trials: int, interval: int, burn_in: int, generations: int, min_improvement: float):
-        self.n_trials, self.interval, self.burn_in = n_trials, interval, burn_in
-        self.generations, self.min_improvement = generations, min_improvement
-        self.counts: dict[int, int] = {}
-        self.best = math.inf
-        self.history: list[float] = []  # the population's best score at the end of each generation
+    def on_trial_result(self, tune_controller, trial, result):
+        due = self._next_perturbation_sync
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if self._next_perturbation_sync != due:  # sync mode: a generation was completed by this result
+            self._log_generation(int(result[self._time_attr]))
+        return decision
 
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        self.best = min(self.best, float(result.get("best", math.inf)))
-        epoch = int(result.get("epoch", 0))
-        if epoch > self.burn_in and (epoch - self.burn_in) % self.interval == 0:
-            self.counts[epoch] = self.counts.get(epoch, 0) + 1
-            if self.counts[epoch] == self.n_trials:
-                self.history.append(self.best)
-        return False
+    def choose_trial_to_run(self, tune_controller):
+        if not self._restored:  # the first call of a run: before any trial (re)starts
+            self._restored = True
+            self._restore(tune_controller)
+        return super().choose_trial_to_run(tune_controller)
 
-    def stop_all(self) -> bool:
-        if len(self.history) <= self.generations:
-            return False
-        before = self.history[-self.generations - 1]
-        recent = min(self.history[-self.generations:])
-        return (before - recent) <= self.min_improvement * abs(before)
+    def _log_generation(self, epoch: int) -> None:
+        scores = {t.trial_id: None if s.last_score is None else self._metric_op * s.last_score
+                  for t, s in self._trial_state.items()}  # what this generation ranked the trials by
+        record = {"epoch": epoch, "next": self._next_perturbation_sync, "scores": scores, "exploits": self._exploits,
+                  "explore_rng": self._explore_rng.getstate(), "donor_rng": self._donor_rng.getstate()}
+        self.generations.append(record)
+        self._exploits = []
+        if self._log is not None:
+            write_json(self._log, self.generations, indent=None)
+
+    def _restore(self, tune_controller) -> None:
+        """Put the scheduler where the restored trials stand: each restarts from its latest checkpoint, so the
+        generations at or before the earliest of those epochs are past (their draws are restored), later ones
+        in the log are replayed. A trial that was waiting at the next generation waits again (Ray would start
+        every restored trial: one epoch past the generation, it would be ranked on another epoch's score)."""
+        trials = [t for t in tune_controller.get_trials() if not t.is_finished()]
+        at = {t: int((t.latest_checkpoint_result.metrics if t.latest_checkpoint_result else {}).get(
+            self._time_attr, 0)) for t in trials}
+        if self._log is None or not self._log.is_file() or not any(at.values()):
+            return  # a new sweep, or nothing left to schedule
+        earliest = min(at.values())
+        self._exploits = []
+        self.generations = [g for g in json.loads(self._log.read_text()) if g["epoch"] <= earliest]
+        last = self.generations[-1] if self.generations else None
+        if last is not None:
+            self._explore_rng.setstate(_rng_state(last["explore_rng"]))
+            self._donor_rng.setstate(_rng_state(last["donor_rng"]))
+            self._next_perturbation_sync = last["next"]
+        waiting = []
+        for trial, epoch in at.items():
+            state = self._trial_state[trial]
+            state.last_perturbation_time = last["epoch"] if last is not None else 0
+            state.last_train_time = epoch
+            result = trial.last_result or {}
+            if epoch and result.get(self._time_attr) == epoch and self._metric in result:  # its score there
+                state.last_score = self._metric_op * result[self._metric]
+                state.last_result = result
+            if epoch >= self._next_perturbation_sync:
+                waiting.append(trial)
+                if trial.status == Trial.PENDING:
+                    tune_controller._set_trial_status(trial, Trial.PAUSED)  # whitelisted for schedulers
+        if waiting and len(waiting) == len(trials):  # stopped after all arrived, before the generation ran
+            arrived = max(waiting, key=lambda t: t.run_metadata.last_result_time)
+            self.on_trial_result(tune_controller, arrived, arrived.last_result)
+
+
+def _rng_state(saved: list) -> tuple:
+    """A Random.getstate() tuple from its JSON form."""
+    return saved[0], tuple(saved[1]), saved[2]
 
 
 def trial_folder(trial) -> str:
