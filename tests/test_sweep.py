@@ -4,6 +4,7 @@ interruption, a fast one-line failure on an unreachable cluster, and run-all."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -349,7 +350,7 @@ def test_pbt_donors_follow_the_sweeps_seed_whatever_else_draws_from_random():
 
     def donors(seed: int, draws_between: list[int]) -> list[str]:
         pbt = SeededPBT(seed=seed, explore=lambda config, rng: config, searched=["lr"], time_attr="epoch",
-                        metric="valid", mode="min", perturbation_interval=2)
+                        metric="valid", mode="min", perturbation_interval=2, synch=True)
         upper = ["a", "b", "c", "d"]
         pbt._trial_state = {t: SimpleNamespace(last_checkpoint="checkpoint") for t in [*upper, "low"]}
         chosen = []
@@ -425,6 +426,114 @@ def test_plateau_stopper_ends_pbt_when_generations_stop_improving():
     # after 25: 0.9 -> 0.895 over 2 generations from 1.0 is 10.5 % (go on); after 30: 0.9 -> 0.894 is 0.67 % (stop)
     assert [v for e, v in verdicts if e == 30] == [False, True] and not any(v for e, v in verdicts if e < 30)
 
+
+
+def test_plateau_stopper_pickled_with_a_list_history_resumes():
+    """A stopper saved in Ray's experiment state before generations were keyed by epoch loads with its history
+    keyed by the epochs the old rule counted, and goes on counting."""
+    import pickle
+
+    from nlb_suite.sweep.tune_parts import PlateauStopper
+
+    stopper = PlateauStopper(n_trials=2, interval=5, burn_in=10, generations=2, min_improvement=0.01)
+    old = {**vars(stopper), "history": [1.0, 0.9], "counts": {25: 1}}
+    del old["reached"]
+    stopper.__dict__ = old
+    back = pickle.loads(pickle.dumps(stopper))
+    assert back.history == {15: 1.0, 20: 0.9} and back.reached == {} and not hasattr(back, "counts")
+    back("t0", {"epoch": 25, "best": 0.5})
+    back("t1", {"epoch": 25, "best": 0.6})
+    assert back.history == {15: 1.0, 20: 0.9, 25: 0.5}
+
+
+class _RestoredTrial(SimpleNamespace):
+    """A stand-in for a Ray Trial as a restore hands it over (hashable, as the scheduler keys its state by trial)."""
+
+    __hash__ = object.__hash__
+
+
+def _restore_fixture(tmp_path, logged: list[int], trials: dict[str, tuple[int, int, str]]):
+    """A SeededPBT (interval 2) whose log holds generations at `logged` epochs, and restored trials
+    {name: (checkpoint epoch, last reported epoch, status)} as Ray's restore hands them over."""
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    from nlb_suite.sweep.tune_parts import GENERATIONS_FILE, SeededPBT
+
+    pbt = SeededPBT(seed=1, explore=lambda config, rng: config, searched=["lr"], time_attr="epoch", metric="valid",
+                    mode="min", perturbation_interval=2, synch=True)
+    draws = random.Random(7)
+    log = []
+    for epoch in logged:
+        draws.random()
+        log.append({"epoch": epoch, "next": epoch + 2, "scores": {}, "exploits": [],
+                    "explore_rng": draws.getstate(), "donor_rng": draws.getstate()})
+    pbt._log = tmp_path / GENERATIONS_FILE
+    if logged:
+        pbt._log.write_text(json.dumps(log))
+    fakes = {}
+    for i, (name, (checkpoint, last, status)) in enumerate(trials.items()):
+        fakes[name] = _RestoredTrial(
+            trial_id=name, experiment_tag=name, status=status, is_finished=lambda: False,
+            latest_checkpoint_result=SimpleNamespace(metrics={"epoch": checkpoint}) if checkpoint else None,
+            last_result={"epoch": last, "valid": 0.5 + i}, run_metadata=SimpleNamespace(last_result_time=i))
+        pbt._trial_state[fakes[name]] = _PBTTrialState(fakes[name])
+    statuses = []
+    controller = SimpleNamespace(get_trials=lambda: list(fakes.values()),
+                                 _set_trial_status=lambda trial, status: statuses.append((trial.trial_id, status)))
+    replayed = []
+    pbt.on_trial_result = lambda controller, trial, result: replayed.append((trial.trial_id, result["epoch"]))
+    return pbt, fakes, controller, statuses, replayed, draws
+
+
+def test_pbt_restore_puts_the_scheduler_where_the_restored_trials_stand(tmp_path):
+    """Generations behind every checkpoint are past (draws and the next generation restored), later ones are
+    replayed; a trial already at the next generation is paused with its score there; Ray's PENDING trials
+    behind it are left to run."""
+    pbt, trials, controller, statuses, replayed, draws = _restore_fixture(
+        tmp_path, [2, 4, 6], {"a": (4, 5, "PENDING"), "b": (6, 6, "PENDING")})
+    pbt._restore(controller)
+    assert [g["epoch"] for g in pbt.generations] == [2, 4] and pbt._next_perturbation_sync == 6
+    expected = random.Random(7)
+    expected.random(), expected.random()
+    assert pbt._explore_rng.getstate() == expected.getstate() == pbt._donor_rng.getstate()
+    a, b = (pbt._trial_state[trials[n]] for n in "ab")
+    assert (a.last_perturbation_time, a.last_train_time, a.last_score) == (4, 4, None)
+    assert (b.last_perturbation_time, b.last_train_time, b.last_score) == (4, 6, -1.5)
+    assert statuses == [("b", "PAUSED")] and replayed == []
+
+
+def test_pbt_restore_before_the_first_generation_and_when_all_were_waiting(tmp_path):
+    """Stopped before any generation was logged, a trial waiting at the first one is still held there; stopped
+    after every trial arrived at a generation that never ran, the last arrival's result runs it."""
+    pbt, trials, controller, statuses, replayed, _ = _restore_fixture(
+        tmp_path, [], {"a": (0, 1, "PENDING"), "b": (2, 2, "PENDING")})
+    pbt._restore(controller)
+    assert pbt.generations == [] and pbt._next_perturbation_sync == 2
+    assert pbt._trial_state[trials["b"]].last_score == -1.5 and statuses == [("b", "PAUSED")] and replayed == []
+    pbt, trials, controller, statuses, replayed, _ = _restore_fixture(
+        tmp_path, [2], {"a": (4, 4, "PAUSED"), "b": (4, 4, "PENDING")})
+    pbt._restore(controller)
+    assert statuses == [("b", "PAUSED")] and replayed == [("b", 4)]  # b reported last
+
+
+def test_seeded_pbt_pickled_before_the_log_resumes():
+    """A SeededPBT in a tuner.pkl written before the generation log existed loads with an empty log and its own
+    perturbation generator."""
+    import pickle
+
+    from nlb_suite.sweep.tune_parts import SeededPBT
+
+    pbt = SeededPBT(seed=1, explore=_keep_config, searched=["lr"], time_attr="epoch", metric="valid", mode="min",
+                    perturbation_interval=2, synch=True)
+    for name in ("searched", "generations", "_exploits", "_log", "_restored", "_explore_rng"):
+        del pbt.__dict__[name]
+    back = pickle.loads(pickle.dumps(pbt))
+    assert back.generations == [] and back._log is None and back._restored is False
+    assert back._explore_rng is back._custom_explore_fn.keywords["rng"]
+
+
+def _keep_config(config: dict, rng: random.Random) -> dict:
+    return config
 
 
 def test_plateau_stopper_counts_a_replayed_result_once():
@@ -712,17 +821,14 @@ def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_
     assert _generations(whole) == [2, 4, 6]
     cut = tmp_path / "cut"
     # stopped when the first trial has saved its epoch-4 checkpoint: often the other has not reached it yet
-    watcher = _interrupt(when=lambda: any(cut.glob("tune/trial_*/checkpoint_000001")))
-    assert cli_main(args(cut)) == 130
-    watcher.join()
+    with _interrupting(when=lambda: any(cut.glob("tune/trial_*/checkpoint_000001"))):
+        stopped = cli_main(args(cut))
+    assert stopped == 130
     assert _generations(cut)[0] == 2 and len(_generations(cut)) < 3
     assert json.loads((cut / "sweep.json").read_text())["state"] == "interrupted"
     capsys.readouterr()
-    finished = threading.Event()
-    watcher = _interrupt(unless=finished.is_set)
-    resumed = cli_main(args(cut) + ["--resume"])
-    finished.set()
-    watcher.join()
+    with _interrupting():  # only if it hangs
+        resumed = cli_main(args(cut) + ["--resume"])
     assert resumed == 0, capsys.readouterr().err
     assert _generations(cut) == [2, 4, 6]  # the plateau rule kept its history across the interruption
     # every generation ranked the same scores and made the same exploits, with the same new values (the sweep's
@@ -751,18 +857,25 @@ def _generations(folder: Path) -> list[int]:
     return [g["epoch"] for g in _generation_log(folder)]
 
 
-def _interrupt(when=lambda: False, unless=lambda: False, limit_s: float = 180) -> threading.Thread:
-    """SIGINT this process once `when()`, or at the time limit (so a hang fails instead of blocking the run),
-    unless `unless()`."""
+@contextlib.contextmanager
+def _interrupting(when=lambda: False, limit_s: float = 300):
+    """SIGINT this process once `when()`, or at the time limit (so a hang fails instead of blocking the run);
+    never after the block has ended, however it ended."""
+    ended = threading.Event()
+
     def watch():
         deadline = time.monotonic() + limit_s
-        while not (when() or unless()) and time.monotonic() < deadline:
+        while not (when() or ended.is_set()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        if not unless():
+        if not ended.is_set():
             os.kill(os.getpid(), signal.SIGINT)
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        ended.set()
+        thread.join()
 
 
 def _seeded_part(folder: Path) -> tuple[dict, list]:

@@ -45,6 +45,15 @@ class PlateauStopper(tune.Stopper):
                 del self.reached[epoch]
         return False
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A stopper pickled (in Ray's experiment state) before generations were keyed by epoch resumes too."""
+        self.__dict__.update(state)
+        if isinstance(self.history, list):
+            first = self.burn_in + self.interval  # the first epoch the old rule counted
+            self.history = {first + i * self.interval: best for i, best in enumerate(self.history)}
+        self.__dict__.pop("counts", None)
+        self.__dict__.setdefault("reached", {})
+
     def stop_all(self) -> bool:
         bests = list(self.history.values())  # in the order the generations completed, i.e. by epoch
         if len(bests) <= self.generations:
@@ -58,25 +67,37 @@ GENERATIONS_FILE = "pbt_generations.json"  # in SWEEPDIR/tune: what --resume res
 
 
 class SeededPBT(PopulationBasedTraining):
-    """Ray's PBT with both its draws seeded by the sweep's seed, and resumable. `explore(config, rng)` perturbs
-    with one generator, the exploit donors come from another: Ray draws donors from Python's global `random`,
-    which Tune's event loop also shuffles with on every poll (a count that follows the wall clock), so seeding
-    that module would not repeat them. Ray restores a PBT experiment with a fresh scheduler (every trial at
-    time 0), which in sync mode perturbs off the generations' grid and then waits forever; so each completed
-    generation is logged to tune/pbt_generations.json (its epoch, the next one, the scores it ranked, its exploits
-    with the values they went on with, both generators' states) and a resumed sweep goes on from the last generation behind every trial's checkpoint, with the draws an
-    uninterrupted sweep would have made."""
+    """Ray's PBT (sync mode) with both its draws seeded by the sweep's seed, and resumable.
+
+    `explore(config, rng)` perturbs with one generator, the exploit donors come from another: Ray draws donors
+    from Python's global `random`, which Tune's event loop also shuffles with on every poll (a count that follows
+    the wall clock), so seeding that module would not repeat them. Ray restores a PBT experiment with a fresh
+    scheduler (every trial at time 0), which perturbed off the generations' grid and then waited forever; so
+    each completed generation is logged to tune/pbt_generations.json (its epoch, the next one, the scores it
+    ranked, its exploits with the values they went on with, both generators' states), and a resumed sweep goes
+    on from the last generation behind every trial's checkpoint, with the draws an uninterrupted sweep makes."""
 
     def __init__(self, *args, seed: int, explore: Callable[[dict, random.Random], dict], searched: Sequence[str],
                  **kwargs):
         self._explore_rng = random.Random(f"pbt-explore:{seed}")
         super().__init__(*args, custom_explore_fn=functools.partial(explore, rng=self._explore_rng), **kwargs)
+        if not self._synch:
+            raise ValueError("SeededPBT logs and restores sync-mode generations only (synch=True)")
         self._donor_rng = random.Random(f"pbt-exploit:{seed}")
         self.searched = list(searched)
         self.generations: list[dict[str, Any]] = []
         self._exploits: list[dict[str, Any]] = []  # this generation's, so far
         self._log: Optional[Path] = None
         self._restored = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A scheduler pickled (in tuner.pkl) before the log existed resumes without one."""
+        self.__dict__.update(state)
+        for name, empty in (("searched", list), ("generations", list), ("_exploits", list)):
+            self.__dict__.setdefault(name, empty())
+        self.__dict__.setdefault("_log", None)
+        self.__dict__.setdefault("_restored", False)
+        self.__dict__.setdefault("_explore_rng", self._custom_explore_fn.keywords["rng"])
 
     def _checkpoint_or_exploit(self, trial, tune_controller, upper_quantile, lower_quantile):
         # Ray's `random.choice(upper_quantile)` resolves `random` in its module: only that module's draws go to
@@ -87,25 +108,31 @@ class SeededPBT(PopulationBasedTraining):
         finally:
             ray_pbt.random = module_random
 
-    def _exploit(self, tune_controller, trial, trial_to_clone):
+    def _exploit(self, tune_controller, trial: Trial, trial_to_clone: Trial) -> None:
+        """Ray's exploit, noted for the log; the trial is marked for Ray's next experiment save (Ray does not
+        mark it, so a paused trial's new config and checkpoint could miss a Ctrl-C and be undone on resume)."""
         super()._exploit(tune_controller, trial, trial_to_clone)
+        getattr(tune_controller, "_tune_controller", tune_controller)._mark_trial_to_checkpoint(trial)
         self._exploits.append({"trial": trial.trial_id, "donor": trial_to_clone.trial_id,
                                "values": {k: trial.config[k] for k in self.searched if k in trial.config}})
 
-    def on_trial_add(self, tune_controller, trial):
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        """Ray's, and the log's place: the experiment folder (Ray's restore moves it with the sweep)."""
         super().on_trial_add(tune_controller, trial)
         if self._log is None:
             self._log = Path(trial.local_experiment_path) / GENERATIONS_FILE
 
-    def on_trial_result(self, tune_controller, trial, result):
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        """Ray's, and a generation completed by this result is logged (Ray then moves the next one on)."""
         due = self._next_perturbation_sync
         decision = super().on_trial_result(tune_controller, trial, result)
-        if self._next_perturbation_sync != due:  # sync mode: a generation was completed by this result
+        if self._next_perturbation_sync != due:
             self._log_generation(int(result[self._time_attr]))
         return decision
 
-    def choose_trial_to_run(self, tune_controller):
-        if not self._restored:  # the first call of a run: before any trial (re)starts
+    def choose_trial_to_run(self, tune_controller) -> Optional[Trial]:
+        """Ray's; its first call in a run comes before any trial (re)starts, so a resume is restored there."""
+        if not self._restored:
             self._restored = True
             self._restore(tune_controller)
         return super().choose_trial_to_run(tune_controller)
@@ -122,36 +149,44 @@ class SeededPBT(PopulationBasedTraining):
 
     def _restore(self, tune_controller) -> None:
         """Put the scheduler where the restored trials stand: each restarts from its latest checkpoint, so the
-        generations at or before the earliest of those epochs are past (their draws are restored), later ones
-        in the log are replayed. A trial that was waiting at the next generation waits again (Ray would start
-        every restored trial: one epoch past the generation, it would be ranked on another epoch's score)."""
+        generations at or before the earliest of those epochs are past, later ones in the log are replayed."""
         trials = [t for t in tune_controller.get_trials() if not t.is_finished()]
         at = {t: int((t.latest_checkpoint_result.metrics if t.latest_checkpoint_result else {}).get(
             self._time_attr, 0)) for t in trials}
-        if self._log is None or not self._log.is_file() or not any(at.values()):
-            return  # a new sweep, or nothing left to schedule
-        earliest = min(at.values())
+        if not any(at.values()):
+            return  # a new sweep, or one stopped before any checkpoint
+        self._restore_generations(min(at.values()))
+        self._restore_trials(tune_controller, at)
+
+    def _restore_generations(self, earliest: int) -> None:
+        """Keep the logged generations at or before `earliest`; the draws and the next generation as they left
+        the last of them."""
+        logged = json.loads(self._log.read_text()) if self._log is not None and self._log.is_file() else []
+        self.generations = [g for g in logged if g["epoch"] <= earliest]
         self._exploits = []
-        self.generations = [g for g in json.loads(self._log.read_text()) if g["epoch"] <= earliest]
-        last = self.generations[-1] if self.generations else None
-        if last is not None:
+        if self.generations:
+            last = self.generations[-1]
             self._explore_rng.setstate(_rng_state(last["explore_rng"]))
             self._donor_rng.setstate(_rng_state(last["donor_rng"]))
             self._next_perturbation_sync = last["next"]
+
+    def _restore_trials(self, tune_controller, at: dict[Trial, int]) -> None:
+        """Each trial's state from its checkpoint; one that was waiting at the next generation waits again (Ray
+        starts every restored trial: one epoch past the generation, it would be ranked on another epoch's score),
+        and when all were waiting (stopped before the generation ran) the last arrival's result completes it."""
+        since = self.generations[-1]["epoch"] if self.generations else 0
         waiting = []
         for trial, epoch in at.items():
             state = self._trial_state[trial]
-            state.last_perturbation_time = last["epoch"] if last is not None else 0
-            state.last_train_time = epoch
+            state.last_perturbation_time, state.last_train_time = since, epoch
             result = trial.last_result or {}
             if epoch and result.get(self._time_attr) == epoch and self._metric in result:  # its score there
-                state.last_score = self._metric_op * result[self._metric]
-                state.last_result = result
+                state.last_score, state.last_result = self._metric_op * result[self._metric], result
             if epoch >= self._next_perturbation_sync:
                 waiting.append(trial)
                 if trial.status == Trial.PENDING:
                     tune_controller._set_trial_status(trial, Trial.PAUSED)  # whitelisted for schedulers
-        if waiting and len(waiting) == len(trials):  # stopped after all arrived, before the generation ran
+        if waiting and len(waiting) == len(at):
             arrived = max(waiting, key=lambda t: t.run_metadata.last_result_time)
             self.on_trial_result(tune_controller, arrived, arrived.last_result)
 
