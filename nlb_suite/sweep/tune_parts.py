@@ -138,6 +138,7 @@ class SeededPBT(PopulationBasedTraining):
         return super().choose_trial_to_run(tune_controller)
 
     def _log_generation(self, epoch: int) -> None:
+        """Append the generation just completed at `epoch` to the log (rewritten whole, atomically)."""
         scores = {t.trial_id: None if s.last_score is None else self._metric_op * s.last_score
                   for t, s in self._trial_state.items()}  # what this generation ranked the trials by
         record = {"epoch": epoch, "next": self._next_perturbation_sync, "scores": scores, "exploits": self._exploits,
