@@ -489,16 +489,17 @@ def test_pbt_restore_puts_the_scheduler_where_the_restored_trials_stand(tmp_path
     """Generations behind every checkpoint are past (draws and the next generation restored), later ones are
     replayed; a trial already at the next generation is paused with its score there; Ray's PENDING trials
     behind it are left to run."""
-    pbt, trials, controller, statuses, replayed, draws = _restore_fixture(
-        tmp_path, [2, 4, 6], {"a": (4, 5, "PENDING"), "b": (6, 6, "PENDING")})
+    pbt, trials, controller, statuses, replayed, draws = _restore_fixture(  # b first: Ray re-adds newest first
+        tmp_path, [2, 4, 6], {"b": (6, 6, "PENDING"), "a": (4, 5, "PENDING")})
     pbt._restore(controller)
+    assert [t.trial_id for t in pbt._trial_state] == ["a", "b"]  # ties rank as in a run never stopped
     assert [g["epoch"] for g in pbt.generations] == [2, 4] and pbt._next_perturbation_sync == 6
     expected = random.Random(7)
     expected.random(), expected.random()
     assert pbt._explore_rng.getstate() == expected.getstate() == pbt._donor_rng.getstate()
     a, b = (pbt._trial_state[trials[n]] for n in "ab")
     assert (a.last_perturbation_time, a.last_train_time, a.last_score) == (4, 4, None)
-    assert (b.last_perturbation_time, b.last_train_time, b.last_score) == (4, 6, -1.5)
+    assert (b.last_perturbation_time, b.last_train_time, b.last_score) == (4, 6, -0.5)
     assert statuses == [("b", "PAUSED")] and replayed == []
 
 

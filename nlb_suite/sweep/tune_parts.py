@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import random
 import signal
@@ -19,6 +20,8 @@ from ray.tune.schedulers import pbt as ray_pbt
 
 from ..jsonio import write_json
 from ..table import short
+
+logger = logging.getLogger(__name__)
 
 
 class PlateauStopper(tune.Stopper):
@@ -176,6 +179,9 @@ class SeededPBT(PopulationBasedTraining):
         starts every restored trial: one epoch past the generation, it would be ranked on another epoch's score),
         and when all were waiting (stopped before the generation ran) the last arrival's result completes it."""
         since = self.generations[-1]["epoch"] if self.generations else 0
+        # Ray re-adds restored trials newest first; ranking breaks ties in this order, so put back the order
+        # of a run that was never stopped (trials by their index)
+        self._trial_state = dict(sorted(self._trial_state.items(), key=lambda item: item[0].trial_id))
         waiting = []
         for trial, epoch in at.items():
             state = self._trial_state[trial]
@@ -184,6 +190,9 @@ class SeededPBT(PopulationBasedTraining):
             if epoch and result.get(self._time_attr) == epoch and self._metric in result:  # its score there
                 state.last_score, state.last_result = self._metric_op * result[self._metric], result
             if epoch >= self._next_perturbation_sync:
+                if state.last_score is None:  # its report at the checkpoint is not in Ray's saved state
+                    logger.warning("PBT resume: trial %s has no score at epoch %d; it sits out the generation there",
+                                   trial.trial_id, epoch)
                 waiting.append(trial)
                 if trial.status == Trial.PENDING:
                     tune_controller._set_trial_status(trial, Trial.PAUSED)  # whitelisted for schedulers
