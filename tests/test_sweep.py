@@ -897,17 +897,10 @@ def test_random_search_interrupted_resumed_chosen_on_validation(tmp_path, capsys
     out = tmp_path / "sweep"
     args = _sweep_args(data, out, "--search", "random", "--samples", "3", "--seed", "1")
 
-    def interrupt_after_first_trial():  # a trial's final checkpoint is written before its last report returns
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if any(out.glob("tune/trial_*/checkpoint_*/trainer_state.pt")):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.01)
-    watcher = threading.Thread(target=interrupt_after_first_trial, daemon=True)
-    watcher.start()
-    assert cli_main(args) == 130
-    watcher.join()
+    # after the first trial: a trial's final checkpoint is written before its last report returns
+    with _interrupting(when=lambda: any(out.glob("tune/trial_*/checkpoint_*/trainer_state.pt")), limit_s=120):
+        stopped = cli_main(args)
+    assert stopped == 130
     captured = capsys.readouterr()
     assert "sweep interrupted:" in captured.err and "--resume" in captured.err
     assert json.loads((out / "sweep.json").read_text())["state"] == "interrupted"
