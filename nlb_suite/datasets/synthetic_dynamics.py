@@ -57,7 +57,7 @@ LAYOUTS = {  # block name -> size (task drivers, plant, motor noise, condition-i
 }
 TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.05}
 PLANTS = (("z1", "z2", "p"), ("e1", "e2", "pe"))  # reach generator; unplanned motor noise (velocity e2)
-READOUT_BLOCKS = ("ci", "slow", "e2")  # read out directly besides tanh(h); every other non-plant block drives h
+READOUT_BLOCKS = ("ci", "slow", "e2", "trial")  # read out directly besides tanh(h); every other non-plant block drives h
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class Realism:
     #                             hand then corrects to the endpoint: trial-specific curvature set before onset)
     neural_drive: float = 0.5  # RNN output -> plant while the movement signal is on
     potent_sd: float = 0.0  # readout weight sd of that velocity variability: expressed weakly by the neurons
+    trial_dims: int = 0  # slow shared states (OU, sd 1, tau trial_tau) read out directly: a trial-long state that
+    #                      a 50 ms window sees through spike noise and a model of the whole trial pools (probe)
+    trial_tau: float = 2.0  # s
+    trial_sd: float = 0.5  # readout weight sd of each slow state
 
 
 # maze: trial-to-trial hand variability is mostly set by the neural state before onset (each reach's first
@@ -133,9 +137,9 @@ class LatentModel:
         return 1.0 - np.exp(-DT / TRACK_TAU[name])
 
 
-def _blocks(family: str) -> dict[str, slice]:
+def _blocks(family: str, trial_dims: int = 0) -> dict[str, slice]:
     out, i = {}, 0
-    for name, size in LAYOUTS[family]:
+    for name, size in LAYOUTS[family] + ((("trial", trial_dims),) if trial_dims else ()):
         out[name] = slice(i, i + size)
         i += size
     return out
@@ -150,7 +154,7 @@ def _plant(a: np.ndarray, b: dict[str, slice], names: tuple[str, str, str]) -> N
     a[p, z2] = 1.0
 
 
-def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
+def _continuous_a(family: str, b: dict[str, slice], trial_tau: float = 2.0) -> np.ndarray:
     """Continuous-time dynamics of the linear part: tracking blocks, rotations, plants, slow drift."""
     d = max(s.stop for s in b.values())
     a = np.zeros((d, d))
@@ -172,6 +176,9 @@ def _continuous_a(family: str, b: dict[str, slice]) -> np.ndarray:
         q, p = np.arange(b["q"].start, b["q"].stop), np.arange(b["p"].start, b["p"].stop)
         a[q, p] = -1 / (100.0 * TRACK_TAU["q"])  # q tracks (target - hand) / 100 mm
     a[b["slow"], b["slow"]] = -1 / 2.0
+    if "trial" in b:
+        tr = np.arange(b["trial"].start, b["trial"].stop)
+        a[tr, tr] = -1 / trial_tau
     return a
 
 
@@ -182,9 +189,9 @@ def _indices(b: dict[str, slice], names) -> np.ndarray:
 def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> LatentModel:
     """Draw a dataset's model: dynamics, RNN teacher, readout of every unit, held-out units."""
     knobs = REALISM[family]
-    b = _blocks(family)
+    b = _blocks(family, knobs.trial_dims)
     d = max(s.stop for s in b.values())
-    A = expm(_continuous_a(family, b) * DT)
+    A = expm(_continuous_a(family, b, knobs.trial_tau) * DT)
     scale = np.ones(d)
     noise = np.full(d, 0.02)
     if "z1" in b:
@@ -197,6 +204,8 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
         # motor noise: an OU drive e1 low-passed into the velocity e2 (sd motor_noise_vel; var e2 = var e1 / 2)
         noise[b["e1"]] = np.sqrt(2.0) * knobs.motor_noise_vel * np.sqrt(2 * DT / REACH_TAU)
     noise[b["slow"]] = 0.3 * np.sqrt(1 - np.exp(-2 * DT / 2.0))
+    if "trial" in b:
+        noise[b["trial"]] = np.sqrt(1 - np.exp(-2 * DT / knobs.trial_tau))  # stationary sd 1
     plant = set().union(*PLANTS)
     driver_names = [n for n, _ in LAYOUTS[family] if n not in plant and n not in READOUT_BLOCKS]
     drivers = _indices(b, driver_names + (["z1"] if "z1" in b else []))
@@ -234,6 +243,8 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
         C_parts.append(rng.normal(0, knobs.potent_sd, (n_units, 2)))
     if knobs.path_coupling:  # drawn last: settings without it keep every other draw
         params["path_mix"] = rng.normal(0, knobs.path_coupling / np.sqrt(6), (2, 6))
+    if knobs.trial_dims:  # after it, for the same reason
+        C_parts.append(rng.normal(0, knobs.trial_sd, (n_units, knobs.trial_dims)))
     C = np.concatenate(C_parts, axis=1)
     return LatentModel(family, b, A, noise, scale, C, offset, log_base, heldout, (spec.lag_ms or 0) / 1000,
                        J, B, drivers, direct, knobs, params)
