@@ -17,15 +17,14 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nlb_suite.sweep.search import trial_index  # noqa: E402
+
 TIME_FIELDS = ("fit_s",)
 
 
-def trial_index(trial: str) -> str:
-    """`fe875_00003` -> `00003`: the part of a Ray trial id that repeats across experiments."""
-    return trial.rsplit("_", 1)[-1]
-
-
-def trial_table(sweep: Path) -> dict[str, dict[str, str]]:
+def trial_table(sweep: Path) -> dict[int, dict[str, str]]:
     """trials.csv as {trial index: row without the trial id and the time fields}."""
     with open(sweep / "trials.csv", newline="") as f:
         return {trial_index(row.pop("trial")): {k: v for k, v in row.items() if k not in TIME_FIELDS}
@@ -55,7 +54,6 @@ def main() -> None:
     ap.add_argument("a", type=Path, help="a sweep folder (holds sweep.json, trials.csv, best_run/)")
     ap.add_argument("b", type=Path)
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from nlb_suite.h5io import sha256_file
     from nlb_suite.table import print_table
 
@@ -69,7 +67,7 @@ def main() -> None:
     subs = [sha256_file(folder / "best_run" / "submission.h5") for folder in (args.a, args.b)]
     rows = [
         ["trials (values, valid_best, best_epoch, epochs, status)", f"{len(ta)} / {len(tb)}",
-         "identical" if not differing else f"{len(differing)} differ; first {differing[0]}: "
+         "identical" if not differing else f"{len(differing)} differ; first trial {differing[0]}: "
          + first_difference(ta.get(differing[0], {}), tb.get(differing[0], {}))],
         ["chosen trial and its validation score", f"{ca['trial']} {ca['valid_best']:.6f} / "
          f"{cb['trial']} {cb['valid_best']:.6f}",

@@ -44,7 +44,7 @@ def test_a_differing_score_lineage_or_submission_is_named_and_fails(tmp_path):
     code, results = compare(a, b)
     assert code == 1
     assert results["trials (values, valid_best, best_epoch, epochs, status)"] == (
-        "1 differ; first 00001: valid_best: '0.31' vs '0.32'")
+        "1 differ; first trial 1: valid_best: '0.31' vs '0.32'")
     assert results["chosen lineage (trial, from_epoch, values per stretch)"] == (
         "stretch 1: config: {'lr': 0.02} vs {'lr': 0.03}")
     assert results["best_run/submission.h5 sha256"] == "differ"

@@ -165,7 +165,8 @@ def claim_sweep_dir(spec: SweepSpec, record: dict[str, Any]) -> bool:
 
 # ----- Ray Tune pieces -------------------------------------------------------------------------------
 
-def _trial_index(trial_id: str) -> int:
+def trial_index(trial_id: str) -> int:
+    """`fe875_00003` -> 3: the part of a Ray trial id that repeats across experiments (0 without one)."""
     tail = trial_id.rsplit("_", 1)[-1]
     return int(tail) if tail.isdigit() else 0
 
@@ -251,7 +252,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
         results, interrupted = _tune(spec, space, setup, out, names, start)
     rows = trial_rows(results, names, interrupted)
     result_of = {r.trial: x for r, x in zip(rows, results)}
-    rows.sort(key=lambda r: _trial_index(r.trial))
+    rows.sort(key=lambda r: trial_index(r.trial))
     write_trials(out / TRIALS_FILE, rows, names)
     finished = [r for r in rows if r.status == "done"]
     monitor = next((r.get("monitor") for r in (x.metrics for x in results) if r and r.get("monitor")), "valid")
@@ -264,7 +265,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     if not finished:
         _set_state(out, "failed")
         raise NLBInputError(f"{out}: every trial failed (see {out / TUNE_DIR}/*/error.txt)")
-    best = min(finished, key=lambda r: (r.valid_best, _trial_index(r.trial)))
+    best = min(finished, key=lambda r: (r.valid_best, trial_index(r.trial)))
     best_result = result_of[best.trial]
     config, _ = resolve_config(cls, spec.dataset, spec.bin_ms, {**overrides, **best.config}, spec.profile, device,
                                spec.config_file)
