@@ -17,7 +17,6 @@ import importlib
 import json
 import logging
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..errors import NLBInputError
 from ..jsonio import dumps_json
+from ..versions import on_x86_64
 
 PINNED_KERNEL = "Prescott"
 GENERIC_KERNELS = ("Prescott", "Katmai")  # the names OpenBLAS builds report for that request
@@ -52,11 +52,6 @@ Argument = Union[np.ndarray, str, int, float]
 log = logging.getLogger("nlb_suite.synthetic")
 
 
-def _pinning_applies() -> bool:
-    """True on x86-64, where every CPU that runs numpy has the generic kernel's instructions."""
-    return platform.machine().lower() in {"x86_64", "amd64"}
-
-
 def call_pinned(module: str, function: str, kwargs: dict[str, Argument]) -> np.ndarray:
     """`module.function(**kwargs)` (an array result) computed in a child Python pinned to the generic kernel on
     x86-64, and in this process elsewhere (no kernel to pin to).
@@ -66,7 +61,7 @@ def call_pinned(module: str, function: str, kwargs: dict[str, Argument]) -> np.n
     error in the child is raised here as NLBInputError with its message, any other failure as a RuntimeError,
     and so is an OpenBLAS that ignored the requested kernel.
     """
-    if not _pinning_applies():
+    if not on_x86_64():  # elsewhere no kernel to pin to; on x86-64 every CPU has the generic kernel's instructions
         return getattr(importlib.import_module(module), function)(**kwargs)
     if not sys.executable:
         raise RuntimeError(f"{module}.{function}: no Python executable to start the pinned child with")
