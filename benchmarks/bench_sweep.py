@@ -141,14 +141,20 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
 
 
-def winner_values(out: Path, which: str) -> dict:
-    """The PBT winner's searched values: `final` (its last trained epoch's) or `kept` (its kept epoch's)."""
+def sweep_record(out: Path) -> dict:
+    """A seed's PBT sweep.json ({} before the sweep has written one)."""
     import json
 
+    path = out / "pbt" / "sweep.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def winner_values(out: Path, which: str) -> dict:
+    """The PBT winner's searched values: `final` (its last trained epoch's) or `kept` (its kept epoch's)."""
     from nlb_suite.sweep.lineage import stretch_at
     from nlb_suite.sweep.search import TRIALS_FILE, read_trials
 
-    best = json.loads((out / "pbt" / "sweep.json").read_text())["best"]
+    best = sweep_record(out)["best"]
     if not best.get("lineage"):
         raise SystemExit(f"{out / 'pbt' / 'sweep.json'}: best.lineage missing (a sweep from before the lineage); "
                          "--winner-values needs it")
@@ -159,13 +165,11 @@ def winner_values(out: Path, which: str) -> dict:
 def run_winner_values(dataset: str, out: Path, which: str) -> None:
     """Train LFADS anew on the sweep's data with best_config.yaml's config and the winner's `which` values
     (same model seed as the default and the trials)."""
-    import json
-
     import yaml
 
     from nlb_suite.sweep.search import BEST_CONFIG
 
-    data = json.loads((out / "pbt" / "sweep.json").read_text())["spec"]["data"]
+    data = sweep_record(out)["spec"]["data"]
     config = {**yaml.safe_load((out / "pbt" / BEST_CONFIG).read_text()), **winner_values(out, which)}
     name, folder = WINNER_VALUES[which]
     path = out / f"{folder}.yaml"
@@ -177,10 +181,7 @@ def run_winner_values(dataset: str, out: Path, which: str) -> None:
 
 def finished(out: Path) -> bool:
     """Whether a seed's folder holds a finished sweep and every run (the default, the references)."""
-    import json
-
-    sweep = out / "pbt" / "sweep.json"
-    return (sweep.is_file() and json.loads(sweep.read_text()).get("state") == "done"
+    return (sweep_record(out).get("state") == "done"
             and all((out / n / "submission.h5").is_file() for n in ("lfads", *REFERENCES)))
 
 
@@ -195,7 +196,7 @@ def score_seed(dataset: str, out: Path) -> dict:
     from nlb_suite.submission import read_submission
     from nlb_suite.sweep.search import TRIALS_FILE, read_trials
 
-    sweep = json.loads((out / "pbt" / "sweep.json").read_text())
+    sweep = sweep_record(out)
     folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
     folders.update({name: out / folder for name, folder in WINNER_VALUES.values()
                     if (out / folder / "submission.h5").is_file()})
