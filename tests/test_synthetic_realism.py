@@ -123,3 +123,25 @@ def test_counts_vary_more_than_poisson_around_the_truth(session):
     busy = lam > 1.0
     fano = np.mean((cnt[busy] - lam[busy]) ** 2) / np.mean(lam[busy])
     assert 1.05 < fano < 3.0
+
+
+def test_trial_long_states_are_read_out_directly_and_leave_every_other_draw_alone(monkeypatch):
+    """The `trial_dims` probe knob (off by default): slow states of sd 1 read out by every neuron, never an RNN
+    input; the model's other draws are those of the default, so a probe differs from it by that part only."""
+    import dataclasses
+
+    from nlb_suite.datasets import synthetic_dynamics as sd
+
+    spec = get_dataset("mc_maze_small")
+    default = build_model("maze", spec, np.random.default_rng(3))
+    monkeypatch.setitem(sd.REALISM, "maze", dataclasses.replace(sd.REALISM["maze"], trial_dims=5, trial_sd=0.4,
+                                                                trial_tau=1.5))
+    probe = build_model("maze", spec, np.random.default_rng(3))
+    trial = np.arange(probe.blocks["trial"].start, probe.blocks["trial"].stop)
+    assert len(trial) == 5 and trial[0] == default.dim and "trial" not in default.blocks
+    assert set(trial) <= set(probe.direct) and not set(trial) & set(probe.drivers)
+    np.testing.assert_array_equal(probe.C[:, :default.C.shape[1]], default.C)  # the other weights: same draws
+    assert probe.C.shape[1] == default.C.shape[1] + 5 and 0.3 < probe.C[:, -5:].std() < 0.5
+    np.testing.assert_allclose(np.diag(probe.A)[trial], np.exp(-DT / 1.5))
+    np.testing.assert_allclose(probe.noise_sd[trial] ** 2 / (1 - np.exp(-2 * DT / 1.5)), 1.0)  # stationary sd 1
+    np.testing.assert_array_equal(probe.A[:default.dim, :default.dim], default.A)
