@@ -327,6 +327,32 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
     assert kept_values({"curves": [{}] * 25, "best_epoch": 24}) is None  # a checkpoint from before the lineage
 
 
+def test_the_held_snapshot_is_rays_record_unless_the_trials_folder_trained_further(tmp_path):
+    """After a resume Ray's record of a trial's checkpoint can be an older one of its lineage: the trial's own
+    folder then holds a snapshot with more epochs, and that is the one it holds. Equal epochs keep Ray's record
+    (after an exploit on the last epoch, the donor's)."""
+    import torch
+    from ray.tune import Checkpoint
+
+    from nlb_suite.sweep.trial import STATE_FILE, held_state
+
+    def snapshot(folder: Path, epochs: int, tag: str) -> Path:
+        folder.mkdir(parents=True)
+        torch.save({"curves": [{}] * epochs, "tag": tag}, folder / STATE_FILE)
+        return folder
+
+    trial = tmp_path / "trial_a"
+    snapshot(trial / "checkpoint_000001", 4, "own 4")
+    snapshot(trial / "checkpoint_000002", 6, "own 6")
+    (trial / "checkpoint_000003").mkdir()  # a folder Ray has not finished writing
+    donor = Checkpoint.from_directory(snapshot(tmp_path / "trial_b" / "checkpoint_000002", 6, "donor 6"))
+    stale = Checkpoint.from_directory(trial / "checkpoint_000001")
+    assert held_state(stale, trial)["tag"] == "own 6"
+    assert held_state(donor, trial)["tag"] == "donor 6"
+    assert held_state(stale)["tag"] == "own 4" and held_state(None, trial)["tag"] == "own 6"
+    assert held_state(None, tmp_path / "no_trial") is None and held_state(None) is None
+
+
 def test_the_stretch_at_an_epoch_is_the_last_one_started_by_then():
     lineage = [{"trial": "t_00003", "from_epoch": 0, "config": {"lr": 0.02}},
                {"trial": "t_00001", "from_epoch": 75, "config": {"lr": 0.025}},

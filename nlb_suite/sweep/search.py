@@ -342,7 +342,7 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
 
     After Ctrl-C Ray marks the trials it stopped as terminated: only those whose last report was their
     final epoch count as done then."""
-    from .trial import trial_record
+    from .trial import held_state, trial_record
 
     trials = results._experiment_analysis.trials  # ResultGrid keeps its Trial objects, in the results' order
     statuses = {"TERMINATED": "done", "ERROR": "error"}
@@ -356,7 +356,8 @@ def trial_rows(results, names: list[str], interrupted: bool = False) -> list[Tri
             raise NLBInputError(f"trial {trial.trial_id} reported no epochs: a sweep needs a baseline that trains "
                                 "through baselines.torch_core.Trainer (its per-epoch internal validation)")
         # a finished trial: the model it ends holding, a last-epoch donor's included
-        record = trial_record(result.checkpoint, m, result.config, finished=status == "done")
+        record = trial_record(held_state(result.checkpoint, Path(result.path)), m, result.config,
+                              finished=status == "done")
         rows.append(TrialRow(trial.trial_id, status, {n: record.values.get(n) for n in names}, record.valid_best,
                              record.best_epoch, record.epochs, record.fit_s))
     return rows
@@ -414,18 +415,17 @@ def write_best_config(path: Path, config: Any, spec: SweepSpec, best: TrialRow, 
 
 def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, overrides: dict[str, Any], tensors,
                    progress: bool) -> tuple[Optional[dict[str, float]], list[dict[str, Any]]]:
-    """Rebuild the chosen model from its last checkpoint (best weights, no training) into SWEEPDIR/best_run;
-    its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and the sweep's
-    record with the model's lineage. Returns the eval metrics and that lineage."""
+    """Rebuild the chosen model from the snapshot it holds (`held_state`: best weights, no training) into
+    SWEEPDIR/best_run; its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and
+    the sweep's record with the model's lineage. Returns the eval metrics and that lineage."""
     import json
 
     from baselines.torch_core import TrainHooks, training_hooks
 
     from ..runs import RunSpec, execute, is_run_folder
-    from .trial import LINEAGE_KEY, load_state
+    from .trial import LINEAGE_KEY, held_state
 
-    with best_result.checkpoint.as_directory() as folder:
-        state = load_state(Path(folder))
+    state = held_state(best_result.checkpoint, Path(best_result.path))
     lineage = state.get(LINEAGE_KEY, [])
     run_dir = out / BEST_RUN
     run = RunSpec(baseline=spec.baseline, dataset=spec.dataset, bin_ms=spec.bin_ms, phase=spec.phase,

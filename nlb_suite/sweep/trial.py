@@ -77,21 +77,33 @@ class HeldModel:
     fit_s: float
 
 
-def held_model(checkpoint) -> Optional[HeldModel]:
-    """What a Ray checkpoint holds (None without one)."""
-    if checkpoint is None:
+def held_state(recorded, trial_dir: Optional[Path] = None) -> Optional[dict]:
+    """The trainer snapshot a trial holds: Ray's recorded checkpoint (after a PBT exploit on the trial's last
+    epoch, its donor's), unless the trial's own folder holds one trained for more epochs: after a resume Ray's
+    record can be an older checkpoint of the trial's lineage. None when there is neither."""
+    states = []
+    if recorded is not None:
+        with recorded.as_directory() as folder:
+            states.append(load_state(Path(folder)))
+    if trial_dir is not None:
+        states += [load_state(f) for f in sorted(Path(trial_dir).glob("checkpoint_*")) if (f / STATE_FILE).is_file()]
+    return max(states, key=lambda state: len(state["curves"]), default=None)  # a tie keeps the first: Ray's record
+
+
+def held_model(state: Optional[dict]) -> Optional[HeldModel]:
+    """What a trainer snapshot holds (None without one)."""
+    if state is None:
         return None
-    with checkpoint.as_directory() as folder:
-        state = load_state(Path(folder))
     return HeldModel(kept_values(state), float(state["best_value"]), int(state["best_epoch"]) + 1,
                      len(state["curves"]), float(state.get("fit_s", 0.0)))
 
 
-def trial_record(checkpoint, reported: dict[str, Any], config: dict[str, Any], finished: bool = True) -> HeldModel:
-    """A trial's line in trials.csv and in the progress: the values from its checkpoint's lineage (else its
-    reported or Ray's config); for a finished trial the score, kept epoch, epochs and time of the model its
-    checkpoint holds, else (or without a checkpoint) those of its last report."""
-    held = held_model(checkpoint)
+def trial_record(state: Optional[dict], reported: dict[str, Any], config: dict[str, Any],
+                 finished: bool = True) -> HeldModel:
+    """A trial's line in trials.csv and in the progress: the values from its held snapshot's lineage (else its
+    reported or Ray's config); for a finished trial the score, kept epoch, epochs and time of the model it
+    holds (`held_state`), else (or without a snapshot) those of its last report."""
+    held = held_model(state)
     values = (held and held.values) or reported.get("config") or config or {}
     if held is not None and finished:
         return dataclasses.replace(held, values=values)

@@ -220,9 +220,9 @@ class SweepProgress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
         r = trial.last_result or {}
-        from .trial import trial_record
+        from .trial import held_state, trial_record
 
-        record = trial_record(trial.checkpoint, r, trial.config)  # the model it holds, a last-epoch donor's included
+        record = trial_record(held_state(trial.checkpoint), r, trial.config)  # a last-epoch donor's included
         values = " ".join(f"{n}={short(record.values.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
               f"{record.valid_best:.5g} at epoch {record.best_epoch or '-'}, {record.epochs} epochs, "
