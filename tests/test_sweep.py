@@ -862,9 +862,11 @@ def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_
     # own log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is in it twice)
     assert _generation_log(cut) == _generation_log(whole)
     assert all(g["exploits"] for g in _generation_log(whole))
-    # every trial's values, best score and kept epoch (not its epochs: after a resume Ray's record of the
-    # checkpoint a trial holds can be an older one of the same lineage, here with the same best weights)
+    # every trial's values, best score, kept epoch and epochs (after a resume Ray's record of the checkpoint a
+    # trial holds can be an older one of the same lineage: the table reads the trial's own folder then)
     assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
+    epochs = lambda folder: {int(r["trial"].rsplit("_", 1)[1]): r["epochs"] for r in _rows(folder / "trials.csv")}  # noqa: E731
+    assert epochs(cut) == epochs(whole)
 
 
 def _generation_log(folder: Path) -> list[dict]:
