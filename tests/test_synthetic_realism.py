@@ -145,3 +145,23 @@ def test_trial_long_states_are_read_out_directly_and_leave_every_other_draw_alon
     np.testing.assert_allclose(np.diag(probe.A)[trial], np.exp(-DT / 1.5))
     np.testing.assert_allclose(probe.noise_sd[trial] ** 2 / (1 - np.exp(-2 * DT / 1.5)), 1.0)  # stationary sd 1
     np.testing.assert_array_equal(probe.A[:default.dim, :default.dim], default.A)
+
+
+def test_condition_invariant_weights_spread_with_ci_spread(monkeypatch):
+    """`ci_spread` (sd of the CI weights over their mean; a probe knob, 0.6 by default) lets some neurons fall at
+    onset while every other weight keeps its draw."""
+    import dataclasses
+
+    from nlb_suite.datasets import synthetic_dynamics as sd
+
+    spec = get_dataset("mc_maze_small")
+    knobs = sd.REALISM["maze"]
+    default = build_model("maze", spec, np.random.default_rng(4))
+    monkeypatch.setitem(sd.REALISM, "maze", dataclasses.replace(knobs, ci_gain=1.2, ci_spread=1.5))
+    probe = build_model("maze", spec, np.random.default_rng(4))
+    ci = default.n_rnn + list(default.direct).index(default.blocks["ci"].start)
+    np.testing.assert_allclose((probe.C[:, ci] - 1.2) / (1.5 * 1.2),
+                               (default.C[:, ci] - knobs.ci_gain) / (knobs.ci_spread * knobs.ci_gain))
+    assert (probe.C[:, ci] < 0).mean() > 0.1 and (default.C[:, ci] < 0).mean() < 0.1
+    others = np.arange(probe.C.shape[1]) != ci
+    np.testing.assert_array_equal(probe.C[:, others], default.C[:, others])

@@ -73,6 +73,7 @@ class Realism:
     rnn_noise: float = 0.05  # RNN process noise (shared, not locked to the condition)
     readout_gain: float = 1.3  # weight scale of tanh(h) in the rate drive
     ci_gain: float = 2.0  # mean weight of the condition-invariant signal
+    ci_spread: float = 0.6  # sd of those weights over ci_gain (above ~0.6 some neurons fall at onset)
     offset_mean: float = 0.5  # softplus offset c_n ~ N(mean, sd): linear (c >> 0) to exponential (c << 0)
     offset_sd: float = 1.0
     base_hz: float = 10.0  # median rest rate
@@ -219,7 +220,7 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
     unit_gain = rng.uniform(0.5, 1.5, (n_units, 1))
     C_rnn = rng.normal(0, knobs.readout_gain / np.sqrt(n_rnn / 4), (n_units, n_rnn)) * unit_gain
     n_ci = b["ci"].stop - b["ci"].start
-    C_ci = rng.normal(knobs.ci_gain, 0.6 * knobs.ci_gain, (n_units, n_ci))
+    C_ci = rng.normal(knobs.ci_gain, knobs.ci_spread * knobs.ci_gain, (n_units, n_ci))
     C_slow = np.abs(rng.normal(0.3, 0.1, (n_units, 1)))
     C_parts = [C_rnn, C_ci, C_slow]
     offset = np.clip(rng.normal(knobs.offset_mean, knobs.offset_sd, n_units), -1.5, 3.0)
