@@ -141,12 +141,16 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
 
 
-def sweep_record(out: Path) -> dict:
-    """A seed's PBT sweep.json ({} before the sweep has written one)."""
+def sweep_record(out: Path, required: bool = True) -> dict:
+    """A seed's PBT sweep.json; before the sweep has written one, {} or (required) a one-line exit naming it."""
     import json
 
     path = out / "pbt" / "sweep.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        if required:
+            raise SystemExit(f"{path}: no sweep record (run the seed's sweep first)")
+        return {}
+    return json.loads(path.read_text())
 
 
 def winner_values(out: Path, which: str) -> dict:
@@ -181,7 +185,7 @@ def run_winner_values(dataset: str, out: Path, which: str) -> None:
 
 def finished(out: Path) -> bool:
     """Whether a seed's folder holds a finished sweep and every run (the default, the references)."""
-    return (sweep_record(out).get("state") == "done"
+    return (sweep_record(out, required=False).get("state") == "done"
             and all((out / n / "submission.h5").is_file() for n in ("lfads", *REFERENCES)))
 
 

@@ -329,28 +329,37 @@ def test_lineage_follows_the_weights_and_names_the_values_they_trained_with():
 
 def test_the_held_snapshot_is_rays_record_unless_the_trials_folder_trained_further(tmp_path):
     """After a resume Ray's record of a trial's checkpoint can be an older one of its lineage: the trial's own
-    folder then holds a snapshot with more epochs, and that is the one it holds. Equal epochs keep Ray's record
-    (after an exploit on the last epoch, the donor's)."""
+    folder then holds a snapshot that continues it for more epochs, and that is the one it holds. Equal epochs
+    keep Ray's record (after an exploit on the last epoch, the donor's); unreadable snapshots and ones that do
+    not continue the record are passed over."""
     import torch
     from ray.tune import Checkpoint
 
     from nlb_suite.sweep.trial import STATE_FILE, held_state
 
-    def snapshot(folder: Path, epochs: int, tag: str) -> Path:
+    def snapshot(folder: Path, losses: list[float], tag: str) -> Path:
         folder.mkdir(parents=True)
-        torch.save({"curves": [{}] * epochs, "tag": tag}, folder / STATE_FILE)
+        torch.save({"curves": [{"epoch": i, "valid_loss": v} for i, v in enumerate(losses)], "tag": tag},
+                   folder / STATE_FILE)
         return folder
 
     trial = tmp_path / "trial_a"
-    snapshot(trial / "checkpoint_000001", 4, "own 4")
-    snapshot(trial / "checkpoint_000002", 6, "own 6")
+    own = [0.9, math.nan, 0.7, 0.6, 0.5, 0.4]  # a NaN row (an epoch without validation) still matches itself
+    snapshot(trial / "checkpoint_000001", own[:4], "own 4")
+    snapshot(trial / "checkpoint_000002", own, "own 6")
     (trial / "checkpoint_000003").mkdir()  # a folder Ray has not finished writing
-    donor = Checkpoint.from_directory(snapshot(tmp_path / "trial_b" / "checkpoint_000002", 6, "donor 6"))
+    (trial / "checkpoint_000004").mkdir()
+    (trial / "checkpoint_000004" / STATE_FILE).write_bytes(b"PK\x03\x04cut short")  # a write cut short
+    donor = Checkpoint.from_directory(snapshot(tmp_path / "trial_b" / "checkpoint_000002", [0.8] * 6, "donor 6"))
     stale = Checkpoint.from_directory(trial / "checkpoint_000001")
     assert held_state(stale, trial)["tag"] == "own 6"
     assert held_state(donor, trial)["tag"] == "donor 6"
     assert held_state(stale)["tag"] == "own 4" and held_state(None, trial)["tag"] == "own 6"
     assert held_state(None, tmp_path / "no_trial") is None and held_state(None) is None
+    # a leftover that does not continue the record (a run a resume did not repeat) is passed over
+    snapshot(trial / "checkpoint_000005", [0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8], "leftover 7")
+    assert held_state(stale, trial)["tag"] == "own 6" and held_state(donor, trial)["tag"] == "donor 6"
+    assert held_state(None, trial)["tag"] == "own 6"
 
 
 def test_the_stretch_at_an_epoch_is_the_last_one_started_by_then():

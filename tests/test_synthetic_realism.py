@@ -127,7 +127,8 @@ def test_counts_vary_more_than_poisson_around_the_truth(session):
 
 def test_trial_long_states_are_read_out_directly_and_leave_every_other_draw_alone(monkeypatch):
     """The `trial_dims` probe knob (off by default): slow states of sd 1 read out by every neuron, never an RNN
-    input; the model's other draws are those of the default, so a probe differs from it by that part only."""
+    input, their weights drawn after every other weight of the model, which keep the default's draws (the
+    simulated noise is drawn afresh: the state is wider)."""
     import dataclasses
 
     from nlb_suite.datasets import synthetic_dynamics as sd
@@ -140,6 +141,8 @@ def test_trial_long_states_are_read_out_directly_and_leave_every_other_draw_alon
     trial = np.arange(probe.blocks["trial"].start, probe.blocks["trial"].stop)
     assert len(trial) == 5 and trial[0] == default.dim and "trial" not in default.blocks
     assert set(trial) <= set(probe.direct) and not set(trial) & set(probe.drivers)
+    # the weight columns follow `direct`: the default's direct latents, then the slow states
+    assert list(probe.direct[:len(default.direct)]) == list(default.direct) and list(probe.direct[-5:]) == list(trial)
     np.testing.assert_array_equal(probe.C[:, :default.C.shape[1]], default.C)  # the other weights: same draws
     assert probe.C.shape[1] == default.C.shape[1] + 5 and 0.3 < probe.C[:, -5:].std() < 0.5
     np.testing.assert_allclose(np.diag(probe.A)[trial], np.exp(-DT / 1.5))

@@ -79,15 +79,23 @@ class HeldModel:
 
 def held_state(recorded, trial_dir: Optional[Path] = None) -> Optional[dict]:
     """The trainer snapshot a trial holds: Ray's recorded checkpoint (after a PBT exploit on the trial's last
-    epoch, its donor's), unless the trial's own folder holds one trained for more epochs: after a resume Ray's
-    record can be an older checkpoint of the trial's lineage. None when there is neither."""
-    states = []
+    epoch, its donor's), unless the trial's own folder holds one that continues it for more epochs: after a
+    resume Ray's record can be an older checkpoint of the trial's lineage. Folder snapshots that do not continue
+    the record (left by a run a resume did not repeat) or cannot be read (cut short) are passed over; a remote
+    trial folder is not searched. None when there is no snapshot."""
+    held = None
     if recorded is not None:
         with recorded.as_directory() as folder:
-            states.append(load_state(Path(folder)))
-    if trial_dir is not None:
-        states += [load_state(f) for f in sorted(Path(trial_dir).glob("checkpoint_*")) if (f / STATE_FILE).is_file()]
-    return max(states, key=lambda state: len(state["curves"]), default=None)  # a tie keeps the first: Ray's record
+            held = load_state(Path(folder))
+    for folder in sorted(Path(trial_dir).glob("checkpoint_*")) if trial_dir is not None else ():
+        try:
+            state = load_state(folder)
+        except Exception:  # noqa: BLE001  absent or cut-short file: not a snapshot the trial holds
+            continue
+        n = len(held["curves"]) if held is not None else -1
+        if len(state["curves"]) > n and (held is None or repr(state["curves"][:n]) == repr(held["curves"])):  # NaN-safe
+            held = state
+    return held
 
 
 def held_model(state: Optional[dict]) -> Optional[HeldModel]:

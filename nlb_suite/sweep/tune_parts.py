@@ -222,7 +222,7 @@ class SweepProgress(tune.Callback):
         r = trial.last_result or {}
         from .trial import held_state, trial_record
 
-        record = trial_record(held_state(trial.checkpoint), r, trial.config)  # a last-epoch donor's included
+        record = trial_record(held_state(trial.checkpoint, Path(trial.path)), r, trial.config)  # a donor's too
         values = " ".join(f"{n}={short(record.values.get(n))}" for n in self.names)
         print(f"trial {self.done}/{self.total} ({trial.trial_id}) finished: {r.get('monitor', 'valid')} best "
               f"{record.valid_best:.5g} at epoch {record.best_epoch or '-'}, {record.epochs} epochs, "
