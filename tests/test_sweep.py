@@ -874,7 +874,8 @@ def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_
     # every trial's values, best score, kept epoch and epochs (after a resume Ray's record of the checkpoint a
     # trial holds can be an older one of the same lineage: the table reads the trial's own folder then)
     assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
-    epochs = lambda folder: {int(r["trial"].rsplit("_", 1)[1]): r["epochs"] for r in _rows(folder / "trials.csv")}  # noqa: E731
+    def epochs(folder: Path) -> dict[int, str]:
+        return {int(r["trial"].rsplit("_", 1)[1]): r["epochs"] for r in _rows(folder / "trials.csv")}
     assert epochs(cut) == epochs(whole)
 
 

@@ -57,7 +57,7 @@ LAYOUTS = {  # block name -> size (task drivers, plant, motor noise, condition-i
 }
 TRACK_TAU = {"prep": 0.08, "q": 0.08, "f": 0.02, "c": 0.1, "m": 0.05, "pp": 0.05, "ci": 0.05}
 PLANTS = (("z1", "z2", "p"), ("e1", "e2", "pe"))  # reach generator; unplanned motor noise (velocity e2)
-READOUT_BLOCKS = ("ci", "slow", "e2", "trial")  # read out directly besides tanh(h); every other non-plant block drives h
+READOUT_BLOCKS = ("ci", "slow", "e2", "trial")  # read out directly besides tanh(h); other non-plant blocks drive h
 
 
 @dataclass(frozen=True)
