@@ -48,7 +48,8 @@ DATASETS = ("mc_maze", "mc_maze_large", "mc_maze_medium", "mc_maze_small", "area
 REAL = {  # (dataset, recipe) -> {metric: value}; ../shared/reference/nlb.md, and the printed outputs of
     # nlb_tools' tutorial notebooks (examples/tutorials/*.ipynb at 1ddc15f; real data, phase val, 5 ms):
     # basic_example (the published mc_maze_large smoothing: kernel 40 ms, Poisson GLM alpha 0.1; its psth R2,
-    # -1.64, is left out: the e2e test's 0.3871 for nearly the same rates says it came from an older evaluate),
+    # -1.64, is left out: the e2e test scores 0.3871 with smoothed spikes as held-in rates too, so that value
+    # probably came from an older evaluate),
     # gpfa_example (20 latents, no penalties) and slds_example (mc_maze_small, 15 latents; no SLDS here)
     ("mc_maze_large", "nlb_tools e2e"): {"co-bps": 0.1528, "vel R2": 0.5224, "psth R2": 0.3871},
     ("mc_maze_large", "smoothing (tutorial)"): {"co-bps": 0.2251, "vel R2": 0.5419},
