@@ -125,7 +125,7 @@ def test_counts_vary_more_than_poisson_around_the_truth(session):
     assert 1.05 < fano < 3.0
 
 
-def test_trial_long_states_are_read_out_directly_and_leave_every_other_draw_alone(monkeypatch):
+def test_trial_long_states_are_read_out_directly_and_leave_the_other_weights_alone(monkeypatch):
     """The `trial_dims` probe knob (off by default): slow states of sd 1 read out by every neuron, never an RNN
     input, their weights drawn after every other weight of the model, which keep the default's draws (the
     simulated noise is drawn afresh: the state is wider)."""
