@@ -34,6 +34,7 @@ from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.runs import read_run  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
 from nlb_suite.sweep.lineage import kept_values, stretch_at  # noqa: E402
+from nlb_suite.sweep.search import trial_index  # noqa: E402
 from nlb_suite.sweep.search_space import default_space_file, load_space, parse_space  # noqa: E402
 from nlb_suite.sweep.trial import lineage_after_start  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
@@ -775,7 +776,7 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     assert cli_main(args(out)) == 0
     printed = capsys.readouterr().out
     rows = _rows(out / "trials.csv")
-    row_of = {int(r["trial"].rsplit("_", 1)[1]): r for r in rows}
+    row_of = {trial_index(r["trial"]): r for r in rows}
     assert len(rows) == 2 and {r["status"] for r in rows} == {"done"} and {r["epochs"] for r in rows} == {"4"}
     # every checkpoint carries its model's lineage: (trial, first epoch) -> the values that stretch trained with
     states = [torch.load(p, weights_only=True) for p in out.glob("tune/trial_*/checkpoint_*/trainer_state.pt")]
@@ -826,9 +827,9 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     assert json.loads((out / "best_run" / "run.json").read_text())["sweep"]["lineage"] == lineage
     # its row (and best_config.yaml) holds the values in force at its kept epoch: the last its kept weights saw
     assert lineage[0]["from_epoch"] == 0
-    assert stretch_at(lineage, int(best["best_epoch"]) - 1)["config"] == values[int(best["trial"].rsplit("_", 1)[1])]
+    assert stretch_at(lineage, int(best["best_epoch"]) - 1)["config"] == values[trial_index(best["trial"])]
     kept = yaml.safe_load((out / "best_config.yaml").read_text())
-    assert {n: kept[n] for n in ("lr", "cd_rate")} == values[int(best["trial"].rsplit("_", 1)[1])]
+    assert {n: kept[n] for n in ("lr", "cd_rate")} == values[trial_index(best["trial"])]
     trained = [float(row["lr"]) for row in _curves(out / "best_run")]
     assert trained == pytest.approx([[e for e in lineage if e["from_epoch"] < k][-1]["config"]["lr"]
                                      for k in range(1, 5)], rel=1e-7)  # curves.csv: 8 digits
@@ -875,7 +876,7 @@ def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_
     # trial holds can be an older one of the same lineage: the table reads the trial's own folder then)
     assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
     def epochs(folder: Path) -> dict[int, str]:
-        return {int(r["trial"].rsplit("_", 1)[1]): r["epochs"] for r in _rows(folder / "trials.csv")}
+        return {trial_index(r["trial"]): r["epochs"] for r in _rows(folder / "trials.csv")}
     assert epochs(cut) == epochs(whole)
 
 
@@ -885,9 +886,8 @@ def _generation_log(folder: Path) -> list[dict]:
     from nlb_suite.sweep.tune_parts import GENERATIONS_FILE
 
     log = folder / "tune" / GENERATIONS_FILE
-    index = lambda trial: int(trial.rsplit("_", 1)[1])  # noqa: E731
-    return [{"epoch": g["epoch"], "scores": {index(t): score for t, score in g["scores"].items()},
-             "exploits": [(index(e["trial"]), index(e["donor"]), e["values"]) for e in g["exploits"]]}
+    return [{"epoch": g["epoch"], "scores": {trial_index(t): score for t, score in g["scores"].items()},
+             "exploits": [(trial_index(e["trial"]), trial_index(e["donor"]), e["values"]) for e in g["exploits"]]}
             for g in (json.loads(log.read_text()) if log.is_file() else [])]
 
 
@@ -920,7 +920,7 @@ def _interrupting(when=lambda: False, limit_s: float = 300):
 def _seeded_part(folder: Path) -> tuple[dict, list]:
     """What a PBT sweep's seed fixes: each trial's values and scores, and each exploit of Ray's log (trial,
     donor, old and new values; not the iteration counters it logs beside them, which follow Ray's timing)."""
-    trials = {int(r["trial"].rsplit("_", 1)[1]): [r[k] for k in ("lr", "cd_rate", "valid_best", "best_epoch")]
+    trials = {trial_index(r["trial"]): [r[k] for k in ("lr", "cd_rate", "valid_best", "best_epoch")]
               for r in _rows(folder / "trials.csv")}
     exploits = [json.loads(line) for line in (folder / "tune" / "pbt_global.txt").read_text().splitlines()]
     index = lambda tag: int(re.match(r"\d+", tag).group())  # noqa: E731 (Ray's tag: "1_cd_rate=0.25@perturbed[]")
