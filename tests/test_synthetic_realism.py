@@ -168,3 +168,28 @@ def test_condition_invariant_weights_spread_with_ci_spread(monkeypatch):
     assert (probe.C[:, ci] < 0).mean() > 0.1 and (default.C[:, ci] < 0).mean() < 0.1
     others = np.arange(probe.C.shape[1]) != ci
     np.testing.assert_array_equal(probe.C[:, others], default.C[:, others])
+
+
+def test_rest_rates_spread_with_base_spread_down_to_base_floor_hz(monkeypatch):
+    """`base_spread` (log-sd of the rest rates, 0.5 by default) and `base_floor_hz` (their floor, 1 Hz): a probe
+    for sparse neurons; the same standard-normal draws scale, and every other parameter keeps its draw."""
+    import dataclasses
+
+    from nlb_suite.datasets import synthetic_dynamics as sd
+
+    spec = get_dataset("mc_maze_small")
+    knobs = sd.REALISM["maze"]
+    default = build_model("maze", spec, np.random.default_rng(5))
+    monkeypatch.setitem(sd.REALISM, "maze", dataclasses.replace(knobs, base_spread=1.2, base_floor_hz=0.2))
+    probe = build_model("maze", spec, np.random.default_rng(5))
+    z_default = (default.log_base - np.log(knobs.base_hz)) / 0.5
+    z_probe = (probe.log_base - np.log(knobs.base_hz)) / 1.2
+    inside = (default.log_base > np.log(1.0)) & (default.log_base < np.log(40.0))
+    inside &= (probe.log_base > np.log(0.2)) & (probe.log_base < np.log(40.0))
+    assert inside.sum() > len(inside) // 2
+    np.testing.assert_allclose(z_probe[inside], z_default[inside])
+    assert probe.log_base.min() >= np.log(0.2) - 1e-12 and (probe.log_base < np.log(1.0)).any()
+    assert default.log_base.min() >= np.log(1.0) - 1e-12 and probe.log_base.std() > 2 * default.log_base.std()
+    np.testing.assert_array_equal(probe.C, default.C)
+    np.testing.assert_array_equal(probe.offset, default.offset)
+    np.testing.assert_array_equal(probe.heldout, default.heldout)

@@ -77,6 +77,9 @@ class Realism:
     offset_mean: float = 0.5  # softplus offset c_n ~ N(mean, sd): linear (c >> 0) to exponential (c << 0)
     offset_sd: float = 1.0
     base_hz: float = 10.0  # median rest rate
+    base_spread: float = 0.5  # sd of log rest rates over neurons (cortex: wide, lognormal; sparse units inform
+    #                           a 50 ms window little but a model of the whole trial still pools them)
+    base_floor_hz: float = 1.0  # lowest rest rate
     private_sd: float = 0.6  # private log-gain per neuron (fast, unpredictable)
     private_tau: float = 0.01  # s
     onset_jitter_s: float = 0.03  # neural (and hand) onset vs the recorded movement onset (sd)
@@ -224,7 +227,8 @@ def build_model(family: str, spec: DatasetSpec, rng: np.random.Generator) -> Lat
     C_slow = np.abs(rng.normal(0.3, 0.1, (n_units, 1)))
     C_parts = [C_rnn, C_ci, C_slow]
     offset = np.clip(rng.normal(knobs.offset_mean, knobs.offset_sd, n_units), -1.5, 3.0)
-    log_base = np.log(np.clip(rng.lognormal(np.log(knobs.base_hz), 0.5, n_units), 1.0, 40.0))
+    log_base = np.log(np.clip(rng.lognormal(np.log(knobs.base_hz), knobs.base_spread, n_units),
+                              knobs.base_floor_hz, 40.0))
     heldout = np.zeros(n_units, bool)
     heldout[rng.permutation(n_units)[: spec.n_heldout]] = True
     params = {
