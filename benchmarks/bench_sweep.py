@@ -15,7 +15,10 @@ default's fit. A last table shows both models' internal-validation scores at the
 numbers on which one may choose between search spaces). With --winner-values LFADS is also trained anew with
 the PBT winner's values fixed (`nlb-eval run lfads --config`): `final`, those of the stretch that trained its
 last epoch, or `kept`, those of the stretch its kept epoch lies in (the values its kept weights last trained
-with), each paired with the default and the PBT model.
+with), each paired with the default and the PBT model. With --replay-seeds the winner's lineage is replayed
+(`nlb-eval replay`: the whole schedule of values, stretch by stretch) at each listed model seed, beside the
+default at the same model seed: at the sweep's seed 0 the replay must be the PBT model again (its rates are
+compared); at another seed it asks whether the schedule, not the winning trial's luck, carries PBT's result.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_args import seed_list, seeds_text  # noqa: E402
+from bench_args import optional_seed_list, seed_list, seeds_text  # noqa: E402
 from bench_models import METRICS  # noqa: E402  (the paired cells come from there too)
 
 GAP_METRICS = ("co-bps", "fp-bps")
@@ -78,6 +81,35 @@ PBT = "lfads PBT"
 # LFADS trained anew with one stretch of the PBT winner's lineage fixed: run name and folder per stretch
 WINNER_VALUES = {"final": ("PBT final values", "lfads_pbt_final_values"),
                  "kept": ("PBT kept values", "lfads_pbt_kept_values")}
+
+
+def replay_name(seed: int) -> str:
+    """The run name of the PBT winner's lineage replayed at model seed `seed` (its folder: the name with '_')."""
+    return f"PBT replay m{seed}"
+
+
+def default_name(seed: int) -> str:
+    """The default LFADS's run name at model seed `seed` (seed 0: the sweep's own default run)."""
+    return "lfads" if seed == 0 else f"lfads m{seed}"
+
+
+def folder_of(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def run_replays(dataset: str, out: Path, seeds: list[int], extra: dict) -> None:
+    """The winner's lineage replayed at each model seed, and the default at each seed other than 0."""
+    data = sweep_record(out)["spec"]["data"]
+    cli = [sys.executable, "-m", "nlb_suite.cli"]
+    for seed in seeds:
+        subprocess.run([*cli, "replay", str(out / "pbt"), "--out", str(out / folder_of(replay_name(seed))),
+                        "--seed", str(seed), "--ci", "0", "--overwrite"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        if seed:
+            subprocess.run([*cli, "run", "lfads", "--dataset", dataset, "--data", data, "--seed", str(seed), "--out",
+                            str(out / folder_of(default_name(seed))), "--ci", "0", "--overwrite",
+                            *(f"--set={k}={v}" for k, v in extra.items())], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
 
 
 def default_epochs(dataset: str) -> int:
@@ -189,7 +221,7 @@ def finished(out: Path) -> bool:
             and all((out / n / "submission.h5").is_file() for n in ("lfads", *REFERENCES)))
 
 
-def score_seed(dataset: str, out: Path) -> dict:
+def score_seed(dataset: str, out: Path, replay_seeds: tuple[int, ...] = ()) -> dict:
     """A finished seed read back from its folders: metrics, costs, paired bootstrap draws, the sweep's trials
     and choice, kept epochs. The sweep's wall time comes from SEED_FILE (None for a seed run before it)."""
     import json
@@ -204,6 +236,8 @@ def score_seed(dataset: str, out: Path) -> dict:
     folders = {**{n: out / n for n in REFERENCES}, "lfads": out / "lfads", PBT: out / "pbt" / "best_run"}
     folders.update({name: out / folder for name, folder in WINNER_VALUES.values()
                     if (out / folder / "submission.h5").is_file()})
+    folders.update({name: out / folder_of(name) for seed in replay_seeds for name in (replay_name(seed),
+                    default_name(seed)) if (out / folder_of(name) / "submission.h5").is_file()})
     runs = {n: read_run(f) for n, f in folders.items()}
     cost = json.loads((out / SEED_FILE).read_text()) if (out / SEED_FILE).is_file() else {}
     seconds = {n: r.info["timings"]["fit_s"] for n, r in runs.items() if n != PBT}
@@ -215,7 +249,9 @@ def score_seed(dataset: str, out: Path) -> dict:
             "wall": seconds[PBT], "rows": read_trials(out / "pbt" / TRIALS_FILE), "best": sweep["best"]["trial"],
             "monitor": sweep["best"]["monitor"],
             "kept": {n: kept_epoch(folders[n]) for n in folders if n not in REFERENCES},
-            "lineage": sweep["best"].get("lineage") or []}  # none in sweeps from before the lineage
+            "lineage": sweep["best"].get("lineage") or [],  # none in sweeps from before the lineage
+            "replay_same": {n: r.info["replay"]["same_rates_as_best_run"] for n, r in runs.items()
+                            if "replay" in r.info and r.info["replay"]["seed"] == r.info["replay"]["sweep_seed"]}}
 
 
 def seconds_cell(value: float | None) -> str:
@@ -234,7 +270,7 @@ def paired_rows(results: dict) -> list[list[str]]:
     """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
     mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --winner-values runs
     on every seed, each against the default and against the PBT model too."""
-    from bench_models import pair_rows
+    from bench_models import cell, pair_rows, paired_parts
 
     rows = []
     for name in dict.fromkeys(n for n, _ in results):
@@ -243,8 +279,20 @@ def paired_rows(results: dict) -> list[list[str]]:
         for run, _ in WINNER_VALUES.values():
             if all(run in res["metrics"] for res in per_seed.values()):
                 pairs += [(run, "lfads", f"{run} - lfads default"), (run, PBT, f"{run} - lfads PBT")]
+        replayed = [m for m in sorted({int(n.rsplit(" m", 1)[1]) for res in per_seed.values() for n in res["metrics"]
+                                       if n.startswith("PBT replay m")})
+                    if all(replay_name(m) in res["metrics"] and default_name(m) in res["metrics"]
+                           for res in per_seed.values())]
+        for m in replayed:  # at seed 0 the default is the sweep's own, paired with PBT above
+            pairs += [(replay_name(m), default_name(m), f"{replay_name(m)} - {default_name(m)}")] if m else []
+            pairs += [(replay_name(m), PBT, f"{replay_name(m)} - lfads PBT")]
         rows += [[name, seed, label, *cells]
                  for a, b, pair in pairs for label, seed, *cells in pair_rows(per_seed, a, b, pair)]
+        others = [m for m in replayed if m]  # the schedule from other initialisations, pooled over seeds of both
+        if len(others) * len(per_seed) > 1:
+            rows.append([name, "mean", f"PBT replay - lfads, model seeds {seeds_text(others)}",
+                         *[cell(*[paired_parts(res, replay_name(m), default_name(m), k)
+                                  for res in per_seed.values() for m in others]) for k in METRICS]])
     return rows
 
 
@@ -264,7 +312,11 @@ def collect(args, space: Path) -> dict:
             for which in args.winner_values:
                 if not (args.reuse and (out / WINNER_VALUES[which][1] / "submission.h5").is_file()):
                     run_winner_values(name, out, which)
-            results[(name, s)] = score_seed(name, out)
+            missing = [m for m in args.replay_seeds if not (args.reuse and all(
+                (out / folder_of(n) / "submission.h5").is_file() for n in (replay_name(m), default_name(m))))]
+            if missing:
+                run_replays(name, out, missing, {**(SMOKE if args.smoke else {}), **args.set})
+            results[(name, s)] = score_seed(name, out, tuple(args.replay_seeds))
     return results
 
 
@@ -307,6 +359,9 @@ def print_space(args, results: dict) -> None:
     print_table(["dataset", "seed", "model", "chosen on", "kept epoch", "valid_recon", "valid_heldout_nll",
                  "lr then"], rows)
 
+    for (name, s), res in results.items():
+        for n, same in res["replay_same"].items():
+            print(f"{name} data seed {s}: {n}'s rates identical to the PBT model's: {'yes' if same else 'no'}")
     for (name, s), res in results.items():
         print(f"\nPBT trials, {name} data seed {s} ({seconds_cell(res['wall'])} s wall); chosen: {res['best']}")
         keys = list(res["rows"][0].config)
@@ -367,6 +422,9 @@ def main() -> None:
     ap.add_argument("--winner-values", type=winner_list, default="", help="comma-separated from final,kept: "
                     "also train LFADS anew with the PBT winner's values at its last or at its kept epoch, and pair "
                     "each with the default and the PBT model")
+    ap.add_argument("--replay-seeds", type=optional_seed_list, default=[], metavar="K,...",
+                    help="replay the PBT winner's lineage (`nlb-eval replay`) at these model seeds, each beside the "
+                         "default at the same model seed (0: the sweep's own; its replay must equal the PBT model)")
     ap.add_argument("--smoke", action="store_true", help="tiny networks, 4 epochs: checks the script, measures nothing")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="an LFADS config value for the default and every PBT trial alike (repeatable; needs "

@@ -836,6 +836,63 @@ def test_pbt_exploits_and_explores_and_keeps_the_lineage(tmp_path, capsys, synth
     assert ("its lineage (the values each stretch of its epochs trained with):" in printed) == (len(lineage) > 1)
     assert "lr_schedule: none" in (out / "best_config.yaml").read_text()
     assert _generations(out) == [2, 4]  # seeded, and the same after an interruption: the next test
+    # replayed without Ray through its lineage: the same model, bit for bit (every epoch's curves, the rates);
+    # another seed replays the same schedule from another initialisation
+    capsys.readouterr()
+    assert cli_main(["replay", str(out), "--out", str(tmp_path / "replay"), "--ci", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"rates identical to {out / 'best_run'}'s: yes\n" in printed
+    assert printed.count("stretch ") == len(lineage)
+    assert _curves_without_time(tmp_path / "replay") == _curves_without_time(out / "best_run")
+    record = json.loads((tmp_path / "replay" / "run.json").read_text())["replay"]
+    assert (record["lineage"], record["seed"], record["epochs"], record["same_rates_as_best_run"]) == (
+        lineage, 0, 4, True)
+    assert cli_main(["replay", str(out), "--out", str(tmp_path / "seed1"), "--ci", "0", "--seed", "1"]) == 0
+    assert f"rates identical to {out / 'best_run'}'s: no (seed 1, the sweep's was 0)" in capsys.readouterr().out
+    assert [r["lr"] for r in _curves(tmp_path / "seed1")] == [r["lr"] for r in _curves(out / "best_run")]
+
+
+def _curves_without_time(run_dir: Path) -> list[dict]:
+    """A run's curves without the seconds each epoch took."""
+    return [{k: v for k, v in row.items() if k != "train_s"} for row in _curves(run_dir)]
+
+
+def test_replay_follows_the_lineage_and_stops_in_one_line_where_it_cannot(tmp_path, capsys):
+    """`replay_lineage` (no Ray): each stretch trains with its values from the epoch its lineage entry says,
+    resuming the previous stretch's snapshot; a stretch whose values stop training before the lineage's next
+    hand-over is one line, since that is not the sweep's model. Replay's CLI refuses what it cannot replay."""
+    from nlb_suite.sweep.replay import replay_lineage
+    from nlb_suite.sweep.trial import TrialSetup, trial_config
+
+    train = _trials()
+    context = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=3, n_forward_bins=4, seed=3,
+                         extras={"progress": False})
+    setup = TrialSetup("lfads", "mc_maze_small", 5, "cpu", None, None, {**TINY_FIT, "lr_schedule": "none"}, train,
+                       context, checkpoint_every=1)
+    lineage = [{"trial": "a", "from_epoch": 0, "config": {"lr": 0.004, "cd_rate": 0.3}},
+               {"trial": "b", "from_epoch": 2, "config": {"lr": 0.002, "cd_rate": 0.5}},
+               {"trial": "a", "from_epoch": 3, "config": {"lr": 0.001, "cd_rate": 0.4}}]
+    state = replay_lineage(setup, lineage, 5, progress=False)
+    assert [row["lr"] for row in state["curves"]] == [0.004, 0.004, 0.002, 0.001, 0.001]
+    assert state["epoch"] == 4 and len(state["curves"]) == 5
+    # the first two epochs are those of a plain fit with the first stretch's values
+    cls, config = trial_config(setup, lineage[0]["config"])
+    snapshot = _snapshot_at(cls(config, context), train, 1)
+    untimed = lambda rows: [{k: v for k, v in row.items() if k != "train_s"} for row in rows]  # noqa: E731
+    assert untimed(state["curves"][:2]) == untimed(snapshot["curves"])
+    assert untimed(state["curves"][2:]) != untimed(_snapshot_at(cls(config, context), train, 4)["curves"][2:])
+    stopping = [{**lineage[0], "config": {"lr": 0.004, "max_epochs": 1}}, lineage[1]]
+    with pytest.raises(NLBInputError, match=r"^replay: training stopped at epoch 1, the lineage's stretch runs "
+                                            r"to epoch 2 \(the values \{'lr': 0.004, 'max_epochs': 1\} stop it"):
+        replay_lineage(setup, stopping, 5, progress=False)
+    # the command: not a sweep folder, an unfinished sweep
+    assert cli_main(["replay", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().endswith("not a sweep folder (expected the SWEEPDIR of `nlb-eval sweep`, "
+                                                    "with its sweep.json)")
+    (tmp_path / "sweep.json").write_text(json.dumps({"tool": "nlb-eval sweep", "state": "interrupted", "spec": {}}))
+    assert cli_main(["replay", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "sweep.json: state is 'interrupted' (expected 'done'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_path, capsys, synthetic, ray_local):

@@ -1,5 +1,6 @@
-"""Sweep commands (optional extra `sweep`, Ray Tune): `sweep` (random search / PBT of one baseline) and
-`run-all` (every dataset x bin width as Ray tasks, packaged into one submission)."""
+"""Sweep commands (optional extra `sweep`, Ray Tune): `sweep` (random search / PBT of one baseline), `replay`
+(a sweep's chosen model trained anew from its lineage, without Ray) and `run-all` (every dataset x bin width
+as Ray tasks, packaged into one submission)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,27 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from ..sweep.replay import ReplaySpec, replay
+
+    spec = ReplaySpec(sweepdir=Path(args.sweepdir), out=Path(args.out), seed=args.seed,
+                      data=Path(args.data) if args.data else None, threads=args.threads, device=args.device,
+                      ci=args.ci, overwrite=args.overwrite)
+    result = replay(spec)
+    if result.run.metrics:
+        print("eval-trial metrics of the replayed model:")
+        print_table(["metric", "value"], [[k, v] for k, v in result.run.metrics.items()])
+    if result.same_rates is not None:
+        note = ""
+        if not result.same_rates and result.seed == result.sweep_seed:
+            note = " (same schedule and seed: another machine, thread count or library build rounds differently)"
+        elif result.seed != result.sweep_seed:
+            note = f" (seed {result.seed}, the sweep's was {result.sweep_seed})"
+        print(f"rates identical to {Path(args.sweepdir) / 'best_run'}'s: {'yes' if result.same_rates else 'no'}{note}")
+    print(f"run folder of the replayed model (for compare, report, package): {result.run.run_dir}")
+    return 0
+
+
 def _cmd_run_all(args: argparse.Namespace) -> int:
     from ..baseline_api import parse_overrides
     from ..sweep.run_all import RunAllSpec, run_all
@@ -109,6 +131,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="SWEEPDIR", help="the sweep's folder")
     _common(p)
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("replay", help="a sweep's chosen model trained anew from its first epoch without Ray, "
+                       "following its lineage (PBT's schedule of values)")
+    p.add_argument("sweepdir", help="a finished sweep's folder (SWEEPDIR of `nlb-eval sweep`)")
+    p.add_argument("--out", required=True, metavar="RUNDIR", help="the replayed model's run folder")
+    p.add_argument("--seed", type=int, default=None,
+                   help="model seed (default: the sweep's, which gives the sweep's model again; another seed "
+                        "replays the schedule from another initialisation)")
+    p.add_argument("--data", help="the dataset's folder (default: the sweep's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the sweep's per trial)")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the sweep's trials')")
+    p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for the run folder's intervals")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier run folder")
+    p.set_defaults(func=_cmd_replay)
 
     p = sub.add_parser("run-all", help="a baseline on every dataset x bin width as Ray tasks (resumable), "
                        "packaged into one validated submission")

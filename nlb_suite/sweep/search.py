@@ -245,6 +245,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     interval = space.pbt.perturbation_interval if spec.search == "pbt" else spec.checkpoint_every
     setup = TrialSetup(spec.baseline, spec.dataset, spec.bin_ms, device, spec.profile, spec.config_file, overrides,
                        train, context, interval, threads=max(1, int(spec.cpus_per_trial)))
+    _set_state(out, "running", trial={"overrides": overrides, "threads": setup.threads, "device": device})
     names = list(space.params)
     print(f"sweep: {spec.search} search of {spec.baseline} on {spec.dataset} ({spec.bin_ms} ms, phase {spec.phase}),"
           f" {spec.samples} trials over {', '.join(names)}; selection on internal validation only", flush=True)
@@ -272,7 +273,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     write_best_config(out / BEST_CONFIG, config, spec, best, monitor)
     metrics, lineage = build_best_run(spec, out, best_result, best, {**overrides, **best.config}, tensors, progress)
     _set_state(out, "done", best={"trial": best.trial, "monitor": monitor, "valid_best": best.valid_best,
-                                  "config": best.config, "lineage": lineage})
+                                  "config": best.config, "lineage": lineage, "epochs": best.epochs})
     return SweepResult(out, rows, best, monitor, metrics, True, lineage)
 
 
@@ -420,10 +421,8 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
     the sweep's record with the model's lineage. Returns the eval metrics and that lineage."""
     import json
 
-    from baselines.torch_core import TrainHooks, training_hooks
-
-    from ..runs import RunSpec, execute, is_run_folder
-    from .trial import LINEAGE_KEY, held_state
+    from ..runs import RunSpec, is_run_folder
+    from .trial import LINEAGE_KEY, held_state, rebuild_from_state
 
     state = held_state(best_result.checkpoint, Path(best_result.path))
     lineage = state.get(LINEAGE_KEY, [])
@@ -433,8 +432,7 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
                   device="cuda" if spec.gpus_per_trial > 0 else spec.device, overrides=overrides, profile=spec.profile,
                   ci=spec.ci, overwrite=is_run_folder(run_dir), config_file=spec.config_file)
     t0 = time.perf_counter()
-    with training_hooks(TrainHooks(resume=state, train=False)):
-        result = execute(run, progress=progress, tensors=tensors)
+    result = rebuild_from_state(run, state, tensors, progress)
     info = json.loads((run_dir / "run.json").read_text())
     info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": best.fit_s}
     info["sweep"] = {"sweepdir": str(out), "search": spec.search, "trials": spec.samples, "trial": best.trial,

@@ -119,6 +119,17 @@ def trial_record(state: Optional[dict], reported: dict[str, Any], config: dict[s
                      int(reported.get("epoch", 0)), float(reported.get("fit_s", 0.0)))
 
 
+def rebuild_from_state(run, state: dict, tensors, progress: bool):
+    """`execute(run)` with the model rebuilt from a trainer snapshot's best weights instead of trained (a sweep's
+    best_run, a replay): the RunResult."""
+    from baselines.torch_core import TrainHooks, training_hooks
+
+    from ..runs import execute
+
+    with training_hooks(TrainHooks(resume=state, train=False)):
+        return execute(run, progress=progress, tensors=tensors)
+
+
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
     """Ray Tune function trainable: fit with per-epoch reports and periodic checkpoints."""
     import torch
