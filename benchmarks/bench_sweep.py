@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_args import optional_seed_list, seed_list, seeds_text  # noqa: E402
-from bench_models import METRICS  # noqa: E402  (the paired cells come from there too)
+from bench_models import METRICS, paired_parts  # noqa: E402  (the paired cells come from there too)
 
 GAP_METRICS = ("co-bps", "fp-bps")
 
@@ -94,22 +94,32 @@ def default_name(seed: int) -> str:
 
 
 def folder_of(name: str) -> str:
+    """A run name's folder in the seed's folder (spaces become underscores)."""
     return name.replace(" ", "_")
+
+
+REPLAY_FOLDERS = ("PBT_replay_m*", "lfads_m*")  # ours: replays of a sweep's winner, defaults at other model seeds
+
+
+def run_cli(args: list[str]) -> None:
+    """`nlb-eval ARGS` in a subprocess; its error's last lines on failure (progress bars go nowhere)."""
+    done = subprocess.run([sys.executable, "-m", "nlb_suite.cli", *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        tail = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()][-3:]
+        raise SystemExit(f"nlb-eval {' '.join(args[:2])} failed ({done.returncode}): " + " / ".join(tail))
 
 
 def run_replays(dataset: str, out: Path, seeds: list[int], extra: dict) -> None:
     """The winner's lineage replayed at each model seed, and the default at each seed other than 0."""
     data = sweep_record(out)["spec"]["data"]
-    cli = [sys.executable, "-m", "nlb_suite.cli"]
     for seed in seeds:
-        subprocess.run([*cli, "replay", str(out / "pbt"), "--out", str(out / folder_of(replay_name(seed))),
-                        "--seed", str(seed), "--ci", "0", "--overwrite"], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        run_cli(["replay", str(out / "pbt"), "--out", str(out / folder_of(replay_name(seed))), "--seed", str(seed),
+                 "--ci", "0", "--overwrite"])
         if seed:
-            subprocess.run([*cli, "run", "lfads", "--dataset", dataset, "--data", data, "--seed", str(seed), "--out",
-                            str(out / folder_of(default_name(seed))), "--ci", "0", "--overwrite",
-                            *(f"--set={k}={v}" for k, v in extra.items())], check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            run_cli(["run", "lfads", "--dataset", dataset, "--data", data, "--seed", str(seed), "--out",
+                     str(out / folder_of(default_name(seed))), "--ci", "0", "--overwrite",
+                     *(f"--set={k}={v}" for k, v in extra.items())])
 
 
 def default_epochs(dataset: str) -> int:
@@ -151,6 +161,8 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     (out / SEED_FILE).unlink(missing_ok=True)  # ours: a stale record must not outlive a rerun
     for _, folder in WINNER_VALUES.values():  # ours too: trained from the previous sweep's winner
         shutil.rmtree(out / folder, ignore_errors=True)
+    for folder in (f for pattern in REPLAY_FOLDERS for f in out.glob(pattern)):  # and these (replays, their pairs)
+        shutil.rmtree(folder, ignore_errors=True)
     default = subprocess.Popen([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data",
                                 str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
                                 *(f"--set={k}={v}" for k, v in extra.items())],
@@ -270,7 +282,7 @@ def paired_rows(results: dict) -> list[list[str]]:
     """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
     mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --winner-values runs
     on every seed, each against the default and against the PBT model too."""
-    from bench_models import cell, pair_rows, paired_parts
+    from bench_models import cell, pair_rows
 
     rows = []
     for name in dict.fromkeys(n for n, _ in results):
@@ -291,9 +303,17 @@ def paired_rows(results: dict) -> list[list[str]]:
         others = [m for m in replayed if m]  # the schedule from other initialisations, pooled over seeds of both
         if len(others) * len(per_seed) > 1:
             rows.append([name, "mean", f"PBT replay - lfads, model seeds {seeds_text(others)}",
-                         *[cell(*[paired_parts(res, replay_name(m), default_name(m), k)
-                                  for res in per_seed.values() for m in others]) for k in METRICS]])
+                         *[cell(*[model_seed_mean(res, others, k) for res in per_seed.values()]) for k in METRICS]])
     return rows
+
+
+def model_seed_mean(res: dict, seeds: list[int], metric: str):
+    """One data seed's replay - default averaged over model seeds, resample by resample (the runs share the seed's
+    eval trials and resamples), so that the mean over data seeds resamples each data seed's trials once."""
+    parts = [paired_parts(res, replay_name(m), default_name(m), metric) for m in seeds]
+    if any(p is None for p in parts):
+        return None
+    return tuple(sum(p[i] for p in parts) / len(parts) for i in range(3))
 
 
 def collect(args, space: Path) -> dict:

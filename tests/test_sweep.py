@@ -68,8 +68,9 @@ class Interrupted(Exception):
     pass
 
 
-def _snapshot_at(model: LFADSBaseline, train: TrialSet, epoch: int) -> dict:
-    """Fit until `epoch`, take the trainer's snapshot there (saved and reloaded as a checkpoint is), stop."""
+def _snapshot_at(model: LFADSBaseline, train: TrialSet, epoch: int, resume: dict | None = None) -> dict:
+    """Fit (from `resume`, if given) until `epoch`, take the trainer's snapshot there (saved and reloaded as a
+    checkpoint is), stop."""
     saved = {}
 
     def report(end):
@@ -78,7 +79,7 @@ def _snapshot_at(model: LFADSBaseline, train: TrialSet, epoch: int) -> dict:
             torch.save(end.state(), buf)
             saved["state"] = buf.getvalue()
             raise Interrupted
-    with pytest.raises(Interrupted), training_hooks(TrainHooks(report=report)):
+    with pytest.raises(Interrupted), training_hooks(TrainHooks(resume=resume, report=report)):
         model.fit(train)
     return torch.load(io.BytesIO(saved["state"]), weights_only=True)
 
@@ -858,9 +859,10 @@ def _curves_without_time(run_dir: Path) -> list[dict]:
 
 
 def test_replay_follows_the_lineage_and_stops_in_one_line_where_it_cannot(tmp_path, capsys):
-    """`replay_lineage` (no Ray): each stretch trains with its values from the epoch its lineage entry says,
-    resuming the previous stretch's snapshot; a stretch whose values stop training before the lineage's next
-    hand-over is one line, since that is not the sweep's model. Replay's CLI refuses what it cannot replay."""
+    """`replay_lineage` (no Ray) trains what a PBT lineage trained: each stretch with its values from the epoch its
+    entry says, resuming the previous stretch's snapshot (the same weights, bit for bit, as a chain of fits resumed
+    by hand from checkpoints saved and loaded); the sweep's own model stopping before its lineage's end is one line,
+    another seed's model may stop itself. Replay's CLI refuses what it cannot replay in one line, before any work."""
     from nlb_suite.sweep.replay import replay_lineage
     from nlb_suite.sweep.trial import TrialSetup, trial_config
 
@@ -875,24 +877,48 @@ def test_replay_follows_the_lineage_and_stops_in_one_line_where_it_cannot(tmp_pa
     state = replay_lineage(setup, lineage, 5, progress=False)
     assert [row["lr"] for row in state["curves"]] == [0.004, 0.004, 0.002, 0.001, 0.001]
     assert state["epoch"] == 4 and len(state["curves"]) == 5
-    # the first two epochs are those of a plain fit with the first stretch's values
-    cls, config = trial_config(setup, lineage[0]["config"])
-    snapshot = _snapshot_at(cls(config, context), train, 1)
+    # the same chain by hand: fit, checkpoint at the hand-over, resume with the next values
+    snapshot = None
+    for entry, last_epoch in zip(lineage, (1, 2, 4)):
+        cls, config = trial_config(setup, entry["config"])
+        snapshot = _snapshot_at(cls(config, context), train, last_epoch, resume=snapshot)
+    assert all(torch.equal(state["module"][k], snapshot["module"][k]) for k in snapshot["module"])
+    assert all(torch.equal(state["best_module"][k], snapshot["best_module"][k]) for k in snapshot["best_module"])
     untimed = lambda rows: [{k: v for k, v in row.items() if k != "train_s"} for row in rows]  # noqa: E731
-    assert untimed(state["curves"][:2]) == untimed(snapshot["curves"])
-    assert untimed(state["curves"][2:]) != untimed(_snapshot_at(cls(config, context), train, 4)["curves"][2:])
+    assert untimed(state["curves"]) == untimed(snapshot["curves"])
+    # a model that stops itself before the lineage's end: one line for the sweep's own seed, the end otherwise
     stopping = [{**lineage[0], "config": {"lr": 0.004, "max_epochs": 1}}, lineage[1]]
-    with pytest.raises(NLBInputError, match=r"^replay: training stopped at epoch 1, the lineage's stretch runs "
-                                            r"to epoch 2 \(the values \{'lr': 0.004, 'max_epochs': 1\} stop it"):
+    with pytest.raises(NLBInputError, match=r"^replay: training stopped itself at epoch 1, before the lineage's "
+                                            r"stretch ends at epoch 2 \(the sweep's model did not"):
         replay_lineage(setup, stopping, 5, progress=False)
-    # the command: not a sweep folder, an unfinished sweep
-    assert cli_main(["replay", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
-    assert capsys.readouterr().err.strip().endswith("not a sweep folder (expected the SWEEPDIR of `nlb-eval sweep`, "
-                                                    "with its sweep.json)")
-    (tmp_path / "sweep.json").write_text(json.dumps({"tool": "nlb-eval sweep", "state": "interrupted", "spec": {}}))
-    assert cli_main(["replay", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
-    assert "sweep.json: state is 'interrupted' (expected 'done'" in capsys.readouterr().err
+    assert len(replay_lineage(setup, stopping, 5, progress=False, exact=False)["curves"]) == 1
+    # the command: not a sweep folder, an unfinished sweep, a lineage that is no schedule, --out inside the sweep
+    def refused(args: list[str]) -> str:
+        assert cli_main(["replay", *args]) == 2
+        return capsys.readouterr().err.strip()
+    assert refused([str(tmp_path), "--out", str(tmp_path / "r")]).endswith(
+        "not a sweep folder (expected the SWEEPDIR of `nlb-eval sweep`, with its sweep.json)")
+    spec = dict.fromkeys(("baseline", "dataset", "bin_ms", "phase", "seed", "profile", "overrides", "config_file",
+                          "synthetic", "data", "space", "search"))
+    record = {"tool": "nlb-eval sweep", "state": "interrupted", "spec": {**spec, "baseline": "lfads", "seed": 0}}
+    (tmp_path / "sweep.json").write_text(json.dumps(record))
+    assert "sweep.json: state is 'interrupted' (expected 'done'" in refused([str(tmp_path), "--out", str(tmp_path / "r")])
+    bad = [{**lineage[0], "from_epoch": 1}, *lineage[1:]]
+    (tmp_path / "sweep.json").write_text(json.dumps({**record, "state": "done", "best": {
+        "config": {}, "epochs": 5, "lineage": bad}}))
+    assert refused([str(tmp_path), "--out", str(tmp_path / "r")]).endswith(
+        "sweep.json: best.lineage[0].from_epoch is 1 (expected 0 for the first stretch, then increasing epochs "
+        "below the model's 5)")
+    setup_record = {"overrides": {}, "threads": 1, "device": "cpu", "data": None, "config_file": None}
+    (tmp_path / "sweep.json").write_text(json.dumps({**record, "state": "done", "trial_setup": {"threads": 1},
+                                                     "best": {"config": {}, "epochs": 5, "lineage": lineage}}))
+    assert refused([str(tmp_path), "--out", "r"]).endswith("sweep.json: trial_setup.overrides is missing (expected "
+                                                           "the record `nlb-eval sweep` writes)")
+    (tmp_path / "sweep.json").write_text(json.dumps({**record, "state": "done", "trial_setup": setup_record,
+                                                     "best": {"config": {}, "epochs": 5, "lineage": lineage}}))
+    assert "--out lies inside the sweep folder" in refused([str(tmp_path), "--out", str(tmp_path / "r")])
     assert not (tmp_path / "r").exists()
+
 
 
 def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_path, capsys, synthetic, ray_local):

@@ -64,10 +64,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from ..sweep.replay import ReplaySpec, replay
+    from ..sweep.search import BEST_RUN
 
     spec = ReplaySpec(sweepdir=Path(args.sweepdir), out=Path(args.out), seed=args.seed,
-                      data=Path(args.data) if args.data else None, threads=args.threads, device=args.device,
-                      ci=args.ci, overwrite=args.overwrite)
+                      data=Path(args.data) if args.data else None, threads=args.threads, ci=args.ci,
+                      overwrite=args.overwrite)
     result = replay(spec)
     if result.run.metrics:
         print("eval-trial metrics of the replayed model:")
@@ -75,10 +76,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if result.same_rates is not None:
         note = ""
         if not result.same_rates and result.seed == result.sweep_seed:
-            note = " (same schedule and seed: another machine, thread count or library build rounds differently)"
+            note = (" (same schedule and seed: another machine or library build, --portable-kernels, another "
+                    "--threads or other data round differently)")
         elif result.seed != result.sweep_seed:
             note = f" (seed {result.seed}, the sweep's was {result.sweep_seed})"
-        print(f"rates identical to {Path(args.sweepdir) / 'best_run'}'s: {'yes' if result.same_rates else 'no'}{note}")
+        print(f"rates identical to {Path(args.sweepdir) / BEST_RUN}'s: {'yes' if result.same_rates else 'no'}{note}")
     print(f"run folder of the replayed model (for compare, report, package): {result.run.run_dir}")
     return 0
 
@@ -138,10 +140,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUNDIR", help="the replayed model's run folder")
     p.add_argument("--seed", type=int, default=None,
                    help="model seed (default: the sweep's, which gives the sweep's model again; another seed "
-                        "replays the schedule from another initialisation)")
+                        "replays the schedule from another initialisation and validation split)")
     p.add_argument("--data", help="the dataset's folder (default: the sweep's)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the sweep's per trial)")
-    p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the sweep's trials')")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the sweep's per trial); the "
+                   "device is the trials' (it picks the config's profile too)")
     p.add_argument("--ci", type=int, default=200, help="bootstrap resamples for the run folder's intervals")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is an earlier run folder")
     p.set_defaults(func=_cmd_replay)

@@ -44,7 +44,30 @@ def stretch_at(lineage: list[dict[str, Any]], epoch: int) -> dict[str, Any]:
     return ([entry for entry in lineage if entry["from_epoch"] <= epoch] or lineage[:1])[-1]
 
 
+def stretch_ends(lineage: list[dict[str, Any]], epochs: Any) -> list[Any]:
+    """The epoch count at which each stretch of a lineage hands over (the last: the model's `epochs`)."""
+    return [e["from_epoch"] for e in lineage[1:]] + [epochs]
+
+
 def stretches(lineage: list[dict[str, Any]], epochs: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(epochs as "first-last", 1-based; trial; values) per stretch of a lineage whose model ran `epochs`."""
-    ends = [e["from_epoch"] for e in lineage[1:]] + [epochs]
-    return [(f"{e['from_epoch'] + 1}-{end}", e["trial"], e["config"]) for e, end in zip(lineage, ends)]
+    return [(f"{e['from_epoch'] + 1}-{end}", e["trial"], e["config"])
+            for e, end in zip(lineage, stretch_ends(lineage, epochs))]
+
+
+def lineage_problem(lineage: Any, epochs: int) -> Optional[str]:
+    """What makes `lineage` no schedule of a model that trained `epochs` epochs (None when it is one): entries
+    {trial, from_epoch, config}, the first from epoch 0, each later one from a later epoch, all before `epochs`."""
+    if not isinstance(lineage, list) or not lineage:
+        return "not a non-empty list"
+    last = -1
+    for i, entry in enumerate(lineage):
+        if not (isinstance(entry, dict) and isinstance(entry.get("config"), dict) and "trial" in entry
+                and isinstance(entry.get("from_epoch"), int)):
+            return f"[{i}] is not {{trial, from_epoch, config}}"
+        start = entry["from_epoch"]
+        if (i == 0 and start != 0) or (i and start <= last) or start >= epochs:
+            return (f"[{i}].from_epoch is {start} (expected 0 for the first stretch, then increasing epochs below "
+                    f"the model's {epochs})")
+        last = start
+    return None

@@ -2,11 +2,12 @@
 
 A PBT model is no config: its weights trained stretch by stretch with the values of several trials, handed on
 at each exploit (the lineage in sweep.json). Replaying trains one model from its first epoch through those
-stretches in turn, on the train trials, as the sweep's trials did (their config, seed and torch threads), and
-rebuilds its kept epoch into a run folder like `nlb-eval run` writes. At the sweep's seed and thread count on
-the same kind of machine that is the sweep's model again, bit for bit (checked against best_run/ and
-printed); with another --seed it is the same schedule from another initialisation, which separates what the
-schedule is worth from the luck of the trial that won. Eval trials are only scored, after training.
+stretches in turn, on the train trials, as the sweep's trials did (their config, seed, device and torch
+threads), and rebuilds its kept epoch into a run folder like `nlb-eval run` writes. At the sweep's seed on the
+same kind of machine that is the sweep's model again, bit for bit (compared with best_run/ and printed). With
+another --seed it is the same schedule (values and length) from another initialisation and another internal
+validation split, which separates what the schedule is worth from the luck of the trial that won. Eval trials
+are only scored, after training.
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from typing import Any, Optional
 
 from ..errors import SEED_MAX, NLBInputError, check_int
 from ..jsonio import write_json
+from .lineage import lineage_problem, stretch_ends
+from .search import BEST_RUN
 
 REPLAY_FIELD = "replay"  # run.json: where the replayed schedule came from
+SPEC_FIELDS = ("baseline", "dataset", "bin_ms", "phase", "seed", "profile", "overrides", "config_file", "synthetic",
+               "data", "space", "search")
+SETUP_FIELDS = ("overrides", "threads", "device", "data", "config_file")
 
 
 @dataclass
@@ -33,7 +39,6 @@ class ReplaySpec:
     seed: Optional[int] = None
     data: Optional[Path] = None
     threads: Optional[int] = None
-    device: Optional[str] = None
     ci: int = 200
     overwrite: bool = False
 
@@ -44,10 +49,19 @@ class SweepRecord:
 
     path: Path
     spec: dict[str, Any]
-    trial_overrides: dict[str, Any]  # every trial's overrides: the space's fixed values, --set, refit off
-    threads: int
-    device: str
+    setup: dict[str, Any]  # how every trial trained: overrides (the space's fixed values, --set, refit off), threads,
+    #                        device, data and config file as absolute paths (the `trial_setup` record)
     best: dict[str, Any]  # the chosen trial, its kept values, lineage and epochs
+
+
+@dataclass
+class ReplayResult:
+    """A finished replay: its run folder's result, and how it compares with the sweep's own model."""
+
+    run: Any  # the RunResult of the replayed model's run folder
+    same_rates: Optional[bool]  # its rates equal best_run's (None: best_run/ has no readable submission)
+    seed: int
+    sweep_seed: int
 
 
 def read_sweep(sweepdir: Path) -> SweepRecord:
@@ -62,57 +76,72 @@ def read_sweep(sweepdir: Path) -> SweepRecord:
     if info.get("state") != "done":
         raise NLBInputError(f"{path}: state is {info.get('state')!r} (expected 'done': a finished sweep; continue an "
                             "interrupted one with `nlb-eval sweep ... --resume`)")
+    spec = info.get("spec")
+    missing = [k for k in SPEC_FIELDS if not isinstance(spec, dict) or k not in spec]
+    if missing:
+        raise NLBInputError(f"{path}: spec.{missing[0]} is missing (expected the record `nlb-eval sweep` writes)")
     best = dict(info.get("best") or {})
-    if not best.get("lineage"):
+    if not isinstance(best.get("config"), dict):
+        raise NLBInputError(f"{path}: best.config is missing (expected the chosen trial's values)")
+    if "epochs" not in best:  # sweeps before `replay` kept it in best_run/run.json only
+        best["epochs"] = _best_run_record(Path(sweepdir), path)["sweep"]["epochs"]
+    if not isinstance(best["epochs"], int) or best["epochs"] < 1:
+        raise NLBInputError(f"{path}: best.epochs is {best['epochs']!r} (expected a positive integer)")
+    if "lineage" not in best:
         raise NLBInputError(f"{path}: best.lineage is missing (expected the chosen model's lineage; a sweep "
                             "recorded without one cannot be replayed: run it again)")
-    trial = info.get("trial") or _trial_from_space(info["spec"], path)
-    if "epochs" not in best:  # sweeps before `replay` kept it in best_run/run.json only
-        best["epochs"] = _best_run_epochs(Path(sweepdir), path)
-    return SweepRecord(path, info["spec"], trial["overrides"], int(trial["threads"]), trial["device"], best)
+    problem = lineage_problem(best["lineage"], best["epochs"])
+    if problem:
+        raise NLBInputError(f"{path}: best.lineage{problem if problem.startswith('[') else ' is ' + problem}")
+    setup = info["trial_setup"] if "trial_setup" in info else _setup_from_space(spec, Path(sweepdir), path)
+    missing = [k for k in SETUP_FIELDS if not isinstance(setup, dict) or k not in setup]
+    if missing:
+        raise NLBInputError(f"{path}: trial_setup.{missing[0]} is missing (expected the record `nlb-eval sweep` "
+                            "writes)")
+    return SweepRecord(path, spec, setup, best)
 
 
-def _trial_from_space(spec: dict[str, Any], path: Path) -> dict[str, Any]:
-    """A sweep recorded before `replay`: every trial's overrides rebuilt from its search-space file as the sweep
-    built them (a changed file shows as rates unlike best_run's), one torch thread on the CPU (the default)."""
-    from ..baseline_api import get_baseline
-    from .search import trial_overrides
-    from .search_space import load_space
-
-    space_file = Path(spec["space"])
-    if not space_file.is_file():
-        raise NLBInputError(f"{path}: no trial record and its search space {space_file} is gone (expected the space "
-                            "file the sweep ran with, or a sweep run with this version)")
-    space = load_space(space_file)
-    overrides, _ = trial_overrides(get_baseline(spec["baseline"]), space.fixed_for(spec["search"]), spec["overrides"],
-                                   tuple(space.params), f"{space_file}: search space")
-    return {"overrides": overrides, "threads": 1, "device": "cpu"}
-
-
-def _best_run_epochs(sweepdir: Path, path: Path) -> int:
-    """The chosen model's epochs from best_run/run.json (where sweeps before `replay` kept them)."""
+def _best_run_record(sweepdir: Path, path: Path) -> dict[str, Any]:
+    """best_run/run.json, where sweeps before `replay` kept the chosen model's epochs and device."""
     from .search import BEST_RUN
 
     run_json = sweepdir / BEST_RUN / "run.json"
     try:
-        return int(json.loads(run_json.read_text())["sweep"]["epochs"])
+        info = json.loads(run_json.read_text())
+        info["sweep"]["epochs"], info["device"]  # noqa: B018  (both present)
+        return info
     except (OSError, ValueError, KeyError, TypeError):
-        raise NLBInputError(f"{path}: best.epochs is missing and {run_json} holds no sweep.epochs (expected the "
-                            "chosen model's epoch count)") from None
+        raise NLBInputError(f"{path}: no trial_setup and best.epochs, and {run_json} holds no sweep.epochs and device "
+                            "(expected a sweep that finished with its best_run/)") from None
 
 
-def stretch_ends(lineage: list[dict[str, Any]], epochs: int) -> list[int]:
-    """The epoch count at which each stretch of a lineage hands over (the last: the model's epochs)."""
-    return [e["from_epoch"] for e in lineage[1:]] + [int(epochs)]
+def _setup_from_space(spec: dict[str, Any], sweepdir: Path, path: Path) -> dict[str, Any]:
+    """A sweep recorded before `replay`: every trial's overrides rebuilt from its search-space file as the sweep
+    built them (a changed file shows as rates unlike best_run's), one torch thread (the default), the device
+    best_run/ ran on."""
+    from ..baseline_api import get_baseline
+    from .search import trial_overrides
+    from .search_space import load_space
+
+    space_file = Path(spec["space"] or "")
+    if not spec["space"] or not space_file.is_file():
+        raise NLBInputError(f"{path}: no trial_setup, and spec.space {space_file} is gone (expected the search-space "
+                            "file the sweep ran with, or a sweep run with this version)")
+    space = load_space(space_file)
+    overrides, _ = trial_overrides(get_baseline(spec["baseline"]), space.fixed_for(spec["search"]), spec["overrides"],
+                                   tuple(space.params), f"{space_file}: search space")
+    return {"overrides": overrides, "threads": 1, "device": _best_run_record(sweepdir, path)["device"],
+            "data": spec["data"] or None, "config_file": spec["config_file"] or None}
 
 
 class _StretchDone(Exception):
     """Raised from the Trainer's report hook at a stretch's last epoch, once its snapshot is taken."""
 
 
-def train_stretch(setup, values: dict[str, Any], resume: Optional[dict], end: int, progress: bool) -> dict:
-    """Train from `resume` (None: a fresh model) with the stretch's searched values until `end` epochs, as a
-    sweep trial does (`trial_config`, the trial's context); the trainer's snapshot at that epoch."""
+def train_stretch(setup: Any, values: dict[str, Any], resume: Optional[dict], end: int, progress: bool) -> dict:
+    """Train a `TrialSetup`'s baseline from `resume` (None: a fresh model) with a stretch's searched values until
+    `end` epochs, as a sweep trial does (`trial_config`, the trial's context), or until it stops itself (early
+    stopping); the trainer's snapshot there."""
     from baselines.torch_core import EpochEnd, TrainHooks, training_hooks
 
     from .trial import trial_config
@@ -122,7 +151,7 @@ def train_stretch(setup, values: dict[str, Any], resume: Optional[dict], end: in
 
     def report(end_of: EpochEnd) -> None:
         if end_of.epoch + 1 >= end or end_of.last:
-            taken["state"], taken["epochs"] = end_of.state(), end_of.epoch + 1
+            taken["state"] = end_of.state()
             raise _StretchDone
 
     model = cls(config, dataclasses.replace(setup.context, extras={"progress": progress}))
@@ -131,35 +160,34 @@ def train_stretch(setup, values: dict[str, Any], resume: Optional[dict], end: in
             model.fit(setup.train)
     except _StretchDone:
         pass
-    if taken.get("epochs") != end:
-        raise NLBInputError(f"replay: training stopped at epoch {taken.get('epochs', 0)}, the lineage's stretch "
-                            f"runs to epoch {end} (the values {values} stop it earlier: not the sweep's model)")
+    if "state" not in taken:
+        raise NLBInputError(f"replay: the model resumed at epoch {len(resume['curves']) if resume else 0} trained no "
+                            f"epoch (expected training up to epoch {end})")
     return taken["state"]
 
 
-def replay_lineage(setup, lineage: list[dict[str, Any]], epochs: int, progress: bool = True) -> dict:
-    """The trainer snapshot after training through every stretch of `lineage` (`epochs` in all)."""
+def replay_lineage(setup: Any, lineage: list[dict[str, Any]], epochs: int, progress: bool = True,
+                   exact: bool = True) -> dict:
+    """The trainer snapshot after training a `TrialSetup`'s baseline through every stretch of `lineage`
+    (`epochs` in all). `exact`: the sweep's own model, which never stopped before its lineage's end, so an earlier
+    stop is one line; otherwise (another seed) a model that stops itself ends the replay there."""
     from ..table import short
 
     state = None
     for i, (entry, end) in enumerate(zip(lineage, stretch_ends(lineage, epochs)), 1):
-        if end <= entry["from_epoch"]:
-            continue
         values = " ".join(f"{k}={short(v)}" for k, v in entry["config"].items())
         print(f"stretch {i}/{len(lineage)}: epochs {entry['from_epoch'] + 1}-{end} with trial {entry['trial']}'s "
               f"values {values}", flush=True)
         state = train_stretch(setup, entry["config"], state, end, progress)
-    if state is None:
-        raise NLBInputError(f"replay: the lineage trains no epoch ({epochs} epochs; expected at least 1)")
+        trained = len(state["curves"])
+        if trained < end:
+            if exact:
+                raise NLBInputError(f"replay: training stopped itself at epoch {trained}, before the lineage's "
+                                    f"stretch ends at epoch {end} (the sweep's model did not: another config, "
+                                    "machine or library build)")
+            print(f"the model stopped itself at epoch {trained} (early stopping): the replay ends there", flush=True)
+            break
     return state
-
-
-@dataclass
-class ReplayResult:
-    run: Any  # the RunResult of the replayed model's run folder
-    same_rates: Optional[bool]  # its rates equal best_run's (None: best_run/ has no submission to compare)
-    seed: int
-    sweep_seed: int
 
 
 def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
@@ -169,61 +197,72 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     from ..baseline_api import RunContext, get_baseline
     from ..datasets.tensors import load
     from ..datasets.truth import find_truth
-    from ..runs import RunSpec, claim_run_dir, resolve_device, synthetic_data, trial_sets
-    from .search import BEST_RUN
+    from ..metrics_evaluate import check_bootstrap
+    from ..runs import RunSpec, check_published_units, claim_run_dir, synthetic_data, trial_sets
     from .trial import TrialSetup, rebuild_from_state
 
     sweep = read_sweep(spec.sweepdir)
-    s = sweep.spec
+    s, setup_record = sweep.spec, sweep.setup
     seed = s["seed"] if spec.seed is None else spec.seed
-    check_int(seed, "--seed", 0, SEED_MAX)
-    threads = sweep.threads if spec.threads is None else spec.threads
+    check_int(seed, f"{sweep.path}: spec.seed" if spec.seed is None else "--seed", 0, SEED_MAX)
+    threads = setup_record["threads"] if spec.threads is None else spec.threads
     check_int(threads, "--threads", 1)
-    device = resolve_device(spec.device or sweep.device)
+    check_bootstrap(spec.ci, seed)
     get_baseline(s["baseline"])
-    claim_run_dir(Path(spec.out), spec.overwrite)  # before any training: a taken folder is one line, no work
-    data = spec.data or (Path(s["data"]) if s["data"] else None)
+    out = Path(spec.out)
+    if out.resolve().is_relative_to(Path(spec.sweepdir).resolve()):
+        raise NLBInputError(f"{out}: --out lies inside the sweep folder {spec.sweepdir} (expected a folder outside it: "
+                            "the sweep's own files stay as they are)")
+    claim_run_dir(out, spec.overwrite)  # before any training: a taken folder is one line, no work
+    # the sweep's data (a synthetic sweep's stand-in from the cache, as it did) unless --data names a folder
+    data = spec.data or (None if s["synthetic"] or not setup_record["data"] else Path(setup_record["data"]))
     data_dir = synthetic_data(s["dataset"], progress) if data is None else data
     tensors = load(s["dataset"], data_dir, bin_ms=s["bin_ms"], phase=s["phase"], progress=progress)
+    synthetic = s["synthetic"] or find_truth(data_dir) is not None
+    if not synthetic:
+        check_published_units(s["dataset"], tensors.train_spikes_heldin.shape[2],
+                              tensors.train_spikes_heldout.shape[2], data_dir)
     train, _ = trial_sets(tensors)
+    device = setup_record["device"]  # the trials' device: it picks the config's profile too
     context = RunContext.for_trials(s["dataset"], s["bin_ms"], train, seed=seed, device=device, data_dir=data_dir,
-                                    synthetic=s["synthetic"] or find_truth(data_dir) is not None)
-    config_file = Path(s["config_file"]) if s["config_file"] else None
+                                    synthetic=synthetic)
+    config_file = Path(setup_record["config_file"]) if setup_record["config_file"] else None
     setup = TrialSetup(s["baseline"], s["dataset"], s["bin_ms"], device, s["profile"], config_file,
-                       sweep.trial_overrides, train, context, checkpoint_every=1, threads=threads)
-    lineage, epochs = sweep.best["lineage"], int(sweep.best["epochs"])
+                       setup_record["overrides"], train, context, checkpoint_every=1, threads=threads)
+    lineage, epochs = sweep.best["lineage"], sweep.best["epochs"]
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     try:
-        state = replay_lineage(setup, lineage, epochs, progress)
+        state = replay_lineage(setup, lineage, epochs, progress, exact=seed == s["seed"])
     finally:
         torch.set_num_threads(before)
-    fit_s = time.perf_counter() - t0
     run = RunSpec(baseline=s["baseline"], dataset=s["dataset"], bin_ms=s["bin_ms"], phase=s["phase"],
-                  data=None if data is None else Path(data), synthetic=data is None, out=Path(spec.out), seed=seed,
-                  device=device, overrides={**sweep.trial_overrides, **sweep.best["config"]}, profile=s["profile"],
+                  data=None if data is None else Path(data), synthetic=data is None, out=out, seed=seed,
+                  device=device, overrides={**setup_record["overrides"], **sweep.best["config"]}, profile=s["profile"],
                   ci=spec.ci, overwrite=spec.overwrite, config_file=config_file)
-    result = rebuild_from_state(run, state, tensors, progress)
-    run_json = Path(spec.out) / "run.json"
+    record = {"sweepdir": str(Path(spec.sweepdir).absolute()), "trial": sweep.best.get("trial"),
+              "sweep_seed": s["seed"], "seed": seed, "threads": threads, "epochs": len(state["curves"]),
+              "lineage": lineage}
+    result = rebuild_from_state(run, state, tensors, progress, time.perf_counter() - t0, {REPLAY_FIELD: record})
+    same = same_rates(out, Path(spec.sweepdir) / BEST_RUN)
+    run_json = out / "run.json"
     info = json.loads(run_json.read_text())
-    info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": fit_s}
-    same = same_rates(Path(spec.out), Path(spec.sweepdir) / BEST_RUN)
-    info[REPLAY_FIELD] = {"sweepdir": str(Path(spec.sweepdir).absolute()), "trial": sweep.best.get("trial"),
-                          "sweep_seed": s["seed"], "seed": seed, "threads": threads, "epochs": epochs,
-                          "lineage": lineage, "same_rates_as_best_run": same}
+    info[REPLAY_FIELD]["same_rates_as_best_run"] = same
     write_json(run_json, info)
     return ReplayResult(result, same, seed, s["seed"])
 
 
 def same_rates(run_dir: Path, other: Path) -> Optional[bool]:
-    """Whether two run folders' submissions hold identical arrays (None when `other` has no submission)."""
+    """Whether two run folders' submissions hold identical arrays (None when `other` has no readable one)."""
     import numpy as np
 
     from ..submission import read_submission
 
-    if not (other / "submission.h5").is_file():
+    try:
+        b = read_submission(other / "submission.h5")
+    except (OSError, NLBInputError):
         return None
-    a, b = read_submission(run_dir / "submission.h5"), read_submission(other / "submission.h5")
+    a = read_submission(run_dir / "submission.h5")
     return a.keys() == b.keys() and all(
         a[k].keys() == b[k].keys() and all(np.array_equal(a[k][n], b[k][n]) for n in a[k]) for k in a)

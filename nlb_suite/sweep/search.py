@@ -245,7 +245,9 @@ def run_sweep(spec: SweepSpec, progress: bool = True) -> SweepResult:
     interval = space.pbt.perturbation_interval if spec.search == "pbt" else spec.checkpoint_every
     setup = TrialSetup(spec.baseline, spec.dataset, spec.bin_ms, device, spec.profile, spec.config_file, overrides,
                        train, context, interval, threads=max(1, int(spec.cpus_per_trial)))
-    _set_state(out, "running", trial={"overrides": overrides, "threads": setup.threads, "device": device})
+    _set_state(out, "running", trial_setup={"overrides": overrides, "threads": setup.threads, "device": device,
+                                            "data": str(data_dir.absolute()),
+                                            "config_file": str(spec.config_file.absolute()) if spec.config_file else None})
     names = list(space.params)
     print(f"sweep: {spec.search} search of {spec.baseline} on {spec.dataset} ({spec.bin_ms} ms, phase {spec.phase}),"
           f" {spec.samples} trials over {', '.join(names)}; selection on internal validation only", flush=True)
@@ -419,7 +421,6 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
     """Rebuild the chosen model from the snapshot it holds (`held_state`: best weights, no training) into
     SWEEPDIR/best_run; its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and
     the sweep's record with the model's lineage. Returns the eval metrics and that lineage."""
-    import json
 
     from ..runs import RunSpec, is_run_folder
     from .trial import LINEAGE_KEY, held_state, rebuild_from_state
@@ -432,12 +433,8 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
                   device="cuda" if spec.gpus_per_trial > 0 else spec.device, overrides=overrides, profile=spec.profile,
                   ci=spec.ci, overwrite=is_run_folder(run_dir), config_file=spec.config_file)
     t0 = time.perf_counter()
-    result = rebuild_from_state(run, state, tensors, progress)
-    info = json.loads((run_dir / "run.json").read_text())
-    info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": best.fit_s}
-    info["sweep"] = {"sweepdir": str(out), "search": spec.search, "trials": spec.samples, "trial": best.trial,
-                     "valid_best": best.valid_best, "best_epoch": best.best_epoch, "epochs": best.epochs,
-                     "lineage": lineage}
-    write_json(run_dir / "run.json", info)
+    record = {"sweepdir": str(out), "search": spec.search, "trials": spec.samples, "trial": best.trial,
+              "valid_best": best.valid_best, "best_epoch": best.best_epoch, "epochs": best.epochs, "lineage": lineage}
+    result = rebuild_from_state(run, state, tensors, progress, best.fit_s, {"sweep": record})
     print(f"best model rebuilt from its checkpoint into {run_dir} ({time.perf_counter() - t0:.0f} s)")
     return result.metrics, lineage

@@ -119,15 +119,25 @@ def trial_record(state: Optional[dict], reported: dict[str, Any], config: dict[s
                      int(reported.get("epoch", 0)), float(reported.get("fit_s", 0.0)))
 
 
-def rebuild_from_state(run, state: dict, tensors, progress: bool):
-    """`execute(run)` with the model rebuilt from a trainer snapshot's best weights instead of trained (a sweep's
-    best_run, a replay): the RunResult."""
+def rebuild_from_state(run: Any, state: dict, tensors: Any, progress: bool, fit_s: float,
+                       records: dict[str, Any]) -> Any:
+    """`execute(run)` (a `RunSpec`) with the model rebuilt from a trainer snapshot's best weights instead of
+    trained (a sweep's best_run, a replay); its run.json gets the training's seconds as fit_s (the rebuild's own
+    as rebuild_s) and `records` (where the model came from). The RunResult."""
+    import json
+
     from baselines.torch_core import TrainHooks, training_hooks
 
+    from ..jsonio import write_json
     from ..runs import execute
 
     with training_hooks(TrainHooks(resume=state, train=False)):
-        return execute(run, progress=progress, tensors=tensors)
+        result = execute(run, progress=progress, tensors=tensors)
+    run_json = Path(result.run_dir) / "run.json"
+    info = json.loads(run_json.read_text())
+    info["timings"] = {**info["timings"], "rebuild_s": info["timings"]["fit_s"], "fit_s": fit_s}
+    write_json(run_json, {**info, **records})
+    return result
 
 
 def run_trial(sampled: dict[str, Any], setup: TrialSetup) -> None:
