@@ -421,7 +421,6 @@ def build_best_run(spec: SweepSpec, out: Path, best_result, best: TrialRow, over
     """Rebuild the chosen model from the snapshot it holds (`held_state`: best weights, no training) into
     SWEEPDIR/best_run; its run.json gets the trial's training time as fit_s (the rebuild's own as rebuild_s) and
     the sweep's record with the model's lineage. Returns the eval metrics and that lineage."""
-
     from ..runs import RunSpec, is_run_folder
     from .trial import LINEAGE_KEY, held_state, rebuild_from_state
 
