@@ -888,10 +888,14 @@ def test_replay_follows_the_lineage_and_stops_in_one_line_where_it_cannot(tmp_pa
     assert untimed(state["curves"]) == untimed(snapshot["curves"])
     # a model that stops itself before the lineage's end: one line for the sweep's own seed, the end otherwise
     stopping = [{**lineage[0], "config": {"lr": 0.004, "max_epochs": 1}}, lineage[1]]
-    with pytest.raises(NLBInputError, match=r"^replay: training stopped itself at epoch 1, before the lineage's "
-                                            r"stretch ends at epoch 2 \(the sweep's model did not"):
+    with pytest.raises(NLBInputError, match=r"^replay: training stopped itself at epoch 1, before the lineage ends "
+                                            r"at epoch 5 \(the sweep's model did not"):
         replay_lineage(setup, stopping, 5, progress=False)
     assert len(replay_lineage(setup, stopping, 5, progress=False, exact=False)["curves"]) == 1
+    at_hand_over = [{**lineage[0], "config": {"lr": 0.004, "max_epochs": 2}}, *lineage[1:]]  # stops at its end
+    with pytest.raises(NLBInputError, match=r"^replay: training stopped itself at epoch 2, before the lineage ends"):
+        replay_lineage(setup, at_hand_over, 5, progress=False)
+    assert len(replay_lineage(setup, at_hand_over, 5, progress=False, exact=False)["curves"]) == 2
     # the command: not a sweep folder, an unfinished sweep, a lineage that is no schedule, --out inside the sweep
     def refused(args: list[str]) -> str:
         assert cli_main(["replay", *args]) == 2
@@ -918,7 +922,6 @@ def test_replay_follows_the_lineage_and_stops_in_one_line_where_it_cannot(tmp_pa
                                                      "best": {"config": {}, "epochs": 5, "lineage": lineage}}))
     assert "--out lies inside the sweep folder" in refused([str(tmp_path), "--out", str(tmp_path / "r")])
     assert not (tmp_path / "r").exists()
-
 
 
 def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_path, capsys, synthetic, ray_local):

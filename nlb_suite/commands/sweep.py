@@ -81,6 +81,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         elif result.seed != result.sweep_seed:
             note = f" (seed {result.seed}, the sweep's was {result.sweep_seed})"
         print(f"rates identical to {Path(args.sweepdir) / BEST_RUN}'s: {'yes' if result.same_rates else 'no'}{note}")
+    else:
+        print(f"{Path(args.sweepdir) / BEST_RUN} has no readable submission: not compared")
     print(f"run folder of the replayed model (for compare, report, package): {result.run.run_dir}")
     return 0
 

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from ..errors import SEED_MAX, NLBInputError, check_int
 from ..jsonio import write_json
-from .lineage import lineage_problem, stretch_ends
+from .lineage import lineage_problem, stretch_at, stretch_ends
 from .search import BEST_RUN
 
 REPLAY_FIELD = "replay"  # run.json: where the replayed schedule came from
@@ -98,6 +98,8 @@ def read_sweep(sweepdir: Path) -> SweepRecord:
     if missing:
         raise NLBInputError(f"{path}: trial_setup.{missing[0]} is missing (expected the record `nlb-eval sweep` "
                             "writes)")
+    if not isinstance(setup["overrides"], dict):
+        raise NLBInputError(f"{path}: trial_setup.overrides is not a mapping (expected config field -> value)")
     return SweepRecord(path, spec, setup, best)
 
 
@@ -130,8 +132,10 @@ def _setup_from_space(spec: dict[str, Any], sweepdir: Path, path: Path) -> dict[
     space = load_space(space_file)
     overrides, _ = trial_overrides(get_baseline(spec["baseline"]), space.fixed_for(spec["search"]), spec["overrides"],
                                    tuple(space.params), f"{space_file}: search space")
-    return {"overrides": overrides, "threads": 1, "device": _best_run_record(sweepdir, path)["device"],
-            "data": spec["data"] or None, "config_file": spec["config_file"] or None}
+    best_run = _best_run_record(sweepdir, path)
+    return {"overrides": overrides, "threads": 1, "device": best_run["device"],
+            "data": best_run.get("data_dir") or spec["data"] or None,  # absolute there
+            "config_file": str(Path(spec["config_file"]).absolute()) if spec["config_file"] else None}
 
 
 class _StretchDone(Exception):
@@ -169,8 +173,8 @@ def train_stretch(setup: Any, values: dict[str, Any], resume: Optional[dict], en
 def replay_lineage(setup: Any, lineage: list[dict[str, Any]], epochs: int, progress: bool = True,
                    exact: bool = True) -> dict:
     """The trainer snapshot after training a `TrialSetup`'s baseline through every stretch of `lineage`
-    (`epochs` in all). `exact`: the sweep's own model, which never stopped before its lineage's end, so an earlier
-    stop is one line; otherwise (another seed) a model that stops itself ends the replay there."""
+    (`epochs` in all). `exact`: the sweep's own model on its own data and threads, which never stopped before its
+    lineage's end, so an earlier stop is one line; otherwise a model that stops itself ends the replay there."""
     from ..table import short
 
     state = None
@@ -180,11 +184,11 @@ def replay_lineage(setup: Any, lineage: list[dict[str, Any]], epochs: int, progr
               f"values {values}", flush=True)
         state = train_stretch(setup, entry["config"], state, end, progress)
         trained = len(state["curves"])
-        if trained < end:
+        if trained < end or (state["stopped"] and i < len(lineage)):  # stopped before the lineage's end
             if exact:
-                raise NLBInputError(f"replay: training stopped itself at epoch {trained}, before the lineage's "
-                                    f"stretch ends at epoch {end} (the sweep's model did not: another config, "
-                                    "machine or library build)")
+                raise NLBInputError(f"replay: training stopped itself at epoch {trained}, before the lineage ends at "
+                                    f"epoch {epochs} (the sweep's model did not: another config, machine or library "
+                                    "build)")
             print(f"the model stopped itself at epoch {trained} (early stopping): the replay ends there", flush=True)
             break
     return state
@@ -198,7 +202,14 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     from ..datasets.tensors import load
     from ..datasets.truth import find_truth
     from ..metrics_evaluate import check_bootstrap
-    from ..runs import RunSpec, check_published_units, claim_run_dir, synthetic_data, trial_sets
+    from ..runs import (
+        RunSpec,
+        check_published_units,
+        claim_run_dir,
+        resolve_device,
+        synthetic_data,
+        trial_sets,
+    )
     from .trial import TrialSetup, rebuild_from_state
 
     sweep = read_sweep(spec.sweepdir)
@@ -206,9 +217,13 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     seed = s["seed"] if spec.seed is None else spec.seed
     check_int(seed, f"{sweep.path}: spec.seed" if spec.seed is None else "--seed", 0, SEED_MAX)
     threads = setup_record["threads"] if spec.threads is None else spec.threads
-    check_int(threads, "--threads", 1)
+    check_int(threads, f"{sweep.path}: trial_setup.threads" if spec.threads is None else "--threads", 1)
     check_bootstrap(spec.ci, seed)
     get_baseline(s["baseline"])
+    try:  # the trials' device: it picks the config's profile too, so a replay cannot move to another one
+        device = resolve_device(setup_record["device"])
+    except NLBInputError as error:
+        raise NLBInputError(f"{sweep.path}: trial_setup.device {setup_record['device']!r}: {error}") from None
     out = Path(spec.out)
     if out.resolve().is_relative_to(Path(spec.sweepdir).resolve()):
         raise NLBInputError(f"{out}: --out lies inside the sweep folder {spec.sweepdir} (expected a folder outside it: "
@@ -218,12 +233,11 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     data = spec.data or (None if s["synthetic"] or not setup_record["data"] else Path(setup_record["data"]))
     data_dir = synthetic_data(s["dataset"], progress) if data is None else data
     tensors = load(s["dataset"], data_dir, bin_ms=s["bin_ms"], phase=s["phase"], progress=progress)
-    synthetic = s["synthetic"] or find_truth(data_dir) is not None
+    synthetic = data is None or find_truth(data_dir) is not None  # as the rebuild's RunSpec will see it
     if not synthetic:
         check_published_units(s["dataset"], tensors.train_spikes_heldin.shape[2],
                               tensors.train_spikes_heldout.shape[2], data_dir)
     train, _ = trial_sets(tensors)
-    device = setup_record["device"]  # the trials' device: it picks the config's profile too
     context = RunContext.for_trials(s["dataset"], s["bin_ms"], train, seed=seed, device=device, data_dir=data_dir,
                                     synthetic=synthetic)
     config_file = Path(setup_record["config_file"]) if setup_record["config_file"] else None
@@ -234,12 +248,13 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     try:
-        state = replay_lineage(setup, lineage, epochs, progress, exact=seed == s["seed"])
+        exact = seed == s["seed"] and threads == setup_record["threads"] and spec.data is None
+        state = replay_lineage(setup, lineage, epochs, progress, exact=exact)
     finally:
         torch.set_num_threads(before)
     run = RunSpec(baseline=s["baseline"], dataset=s["dataset"], bin_ms=s["bin_ms"], phase=s["phase"],
                   data=None if data is None else Path(data), synthetic=data is None, out=out, seed=seed,
-                  device=device, overrides={**setup_record["overrides"], **sweep.best["config"]}, profile=s["profile"],
+                  device=device, overrides={**setup_record["overrides"], **stretch_at(lineage, state["best_epoch"])["config"]}, profile=s["profile"],
                   ci=spec.ci, overwrite=spec.overwrite, config_file=config_file)
     record = {"sweepdir": str(Path(spec.sweepdir).absolute()), "trial": sweep.best.get("trial"),
               "sweep_seed": s["seed"], "seed": seed, "threads": threads, "epochs": len(state["curves"]),
@@ -248,8 +263,13 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     same = same_rates(out, Path(spec.sweepdir) / BEST_RUN)
     run_json = out / "run.json"
     info = json.loads(run_json.read_text())
-    info[REPLAY_FIELD]["same_rates_as_best_run"] = same
+    swept = _run_info(Path(spec.sweepdir) / BEST_RUN).get("data_sha256")
+    info[REPLAY_FIELD].update(same_rates_as_best_run=same,
+                              same_data_as_best_run=None if swept is None else swept == info["data_sha256"])
     write_json(run_json, info)
+    if swept is not None and swept != info["data_sha256"]:
+        print(f"note: the data differ from those {BEST_RUN}/ was scored on (run.json data_sha256): another stand-in "
+              "or other files", flush=True)
     return ReplayResult(result, same, seed, s["seed"])
 
 
@@ -264,5 +284,16 @@ def same_rates(run_dir: Path, other: Path) -> Optional[bool]:
     except (OSError, NLBInputError):
         return None
     a = read_submission(run_dir / "submission.h5")
+    if not all(isinstance(group, dict) for group in (*a.values(), *b.values())):
+        return None  # not a submission's layout: nothing to compare
     return a.keys() == b.keys() and all(
         a[k].keys() == b[k].keys() and all(np.array_equal(a[k][n], b[k][n]) for n in a[k]) for k in a)
+
+
+def _run_info(run_dir: Path) -> dict[str, Any]:
+    """A run folder's run.json ({} when it has none that reads)."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
