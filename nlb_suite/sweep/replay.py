@@ -52,6 +52,7 @@ class SweepRecord:
     setup: dict[str, Any]  # how every trial trained: overrides (the space's fixed values, --set, refit off), threads,
     #                        device, data and config file as absolute paths (the `trial_setup` record)
     best: dict[str, Any]  # the chosen trial, its kept values, lineage and epochs
+    best_run: Optional[dict[str, Any]]  # best_run/run.json (None when it has none that reads)
 
 
 @dataclass
@@ -83,8 +84,9 @@ def read_sweep(sweepdir: Path) -> SweepRecord:
     best = dict(info.get("best") or {})
     if not isinstance(best.get("config"), dict):
         raise NLBInputError(f"{path}: best.config is missing (expected the chosen trial's values)")
+    best_run = _best_run_info(Path(sweepdir))
     if "epochs" not in best:  # sweeps before `replay` kept it in best_run/run.json only
-        best["epochs"] = _best_run_record(Path(sweepdir), path)["sweep"]["epochs"]
+        best["epochs"] = _legacy_field(best_run, ("sweep", "epochs"), Path(sweepdir), path)
     if not isinstance(best["epochs"], int) or best["epochs"] < 1:
         raise NLBInputError(f"{path}: best.epochs is {best['epochs']!r} (expected a positive integer)")
     if "lineage" not in best:
@@ -93,31 +95,40 @@ def read_sweep(sweepdir: Path) -> SweepRecord:
     problem = lineage_problem(best["lineage"], best["epochs"])
     if problem:
         raise NLBInputError(f"{path}: best.lineage{problem if problem.startswith('[') else ' is ' + problem}")
-    setup = info["trial_setup"] if "trial_setup" in info else _setup_from_space(spec, Path(sweepdir), path)
+    setup = info["trial_setup"] if "trial_setup" in info else _setup_from_space(spec, best_run, Path(sweepdir), path)
     missing = [k for k in SETUP_FIELDS if not isinstance(setup, dict) or k not in setup]
     if missing:
         raise NLBInputError(f"{path}: trial_setup.{missing[0]} is missing (expected the record `nlb-eval sweep` "
                             "writes)")
     if not isinstance(setup["overrides"], dict):
         raise NLBInputError(f"{path}: trial_setup.overrides is not a mapping (expected config field -> value)")
-    return SweepRecord(path, spec, setup, best)
+    return SweepRecord(path, spec, setup, best, best_run)
 
 
-def _best_run_record(sweepdir: Path, path: Path) -> dict[str, Any]:
-    """best_run/run.json, where sweeps before `replay` kept the chosen model's epochs and device."""
-    from .search import BEST_RUN
+def _best_run_info(sweepdir: Path) -> Optional[dict[str, Any]]:
+    """best_run/run.json through the runs' checked reader (None when it is missing or does not read)."""
+    from ..runs import read_run_info
 
-    run_json = sweepdir / BEST_RUN / "run.json"
     try:
-        info = json.loads(run_json.read_text())
-        info["sweep"]["epochs"], info["device"]  # noqa: B018  (both present)
-        return info
-    except (OSError, ValueError, KeyError, TypeError):
-        raise NLBInputError(f"{path}: no trial_setup and best.epochs, and {run_json} holds no sweep.epochs and device "
-                            "(expected a sweep that finished with its best_run/)") from None
+        return read_run_info(sweepdir / BEST_RUN / "run.json")
+    except NLBInputError:
+        return None
 
 
-def _setup_from_space(spec: dict[str, Any], sweepdir: Path, path: Path) -> dict[str, Any]:
+def _legacy_field(best_run: Optional[dict[str, Any]], keys: tuple[str, ...], sweepdir: Path, path: Path) -> Any:
+    """A value a sweep recorded before `replay` kept in best_run/run.json only (its epochs, its device)."""
+    value: Any = best_run
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None:
+        raise NLBInputError(f"{path}: recorded before `replay` (no trial_setup or best.epochs), and "
+                            f"{sweepdir / BEST_RUN / 'run.json'} holds no {'.'.join(keys)} (expected a sweep that "
+                            "finished with its best_run/)")
+    return value
+
+
+def _setup_from_space(spec: dict[str, Any], best_run: Optional[dict[str, Any]], sweepdir: Path,
+                      path: Path) -> dict[str, Any]:
     """A sweep recorded before `replay`: every trial's overrides rebuilt from its search-space file as the sweep
     built them (a changed file shows as rates unlike best_run's), one torch thread (the default), the device
     best_run/ ran on."""
@@ -132,9 +143,8 @@ def _setup_from_space(spec: dict[str, Any], sweepdir: Path, path: Path) -> dict[
     space = load_space(space_file)
     overrides, _ = trial_overrides(get_baseline(spec["baseline"]), space.fixed_for(spec["search"]), spec["overrides"],
                                    tuple(space.params), f"{space_file}: search space")
-    best_run = _best_run_record(sweepdir, path)
-    return {"overrides": overrides, "threads": 1, "device": best_run["device"],
-            "data": best_run.get("data_dir") or spec["data"] or None,  # absolute there
+    return {"overrides": overrides, "threads": 1, "device": _legacy_field(best_run, ("device",), sweepdir, path),
+            "data": (best_run or {}).get("data_dir") or spec["data"] or None,  # absolute there
             "config_file": str(Path(spec["config_file"]).absolute()) if spec["config_file"] else None}
 
 
@@ -252,9 +262,10 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
         state = replay_lineage(setup, lineage, epochs, progress, exact=exact)
     finally:
         torch.set_num_threads(before)
+    kept = stretch_at(lineage, state["best_epoch"])["config"]  # the values this model's kept epoch trained with
     run = RunSpec(baseline=s["baseline"], dataset=s["dataset"], bin_ms=s["bin_ms"], phase=s["phase"],
                   data=None if data is None else Path(data), synthetic=data is None, out=out, seed=seed,
-                  device=device, overrides={**setup_record["overrides"], **stretch_at(lineage, state["best_epoch"])["config"]}, profile=s["profile"],
+                  device=device, overrides={**setup_record["overrides"], **kept}, profile=s["profile"],
                   ci=spec.ci, overwrite=spec.overwrite, config_file=config_file)
     record = {"sweepdir": str(Path(spec.sweepdir).absolute()), "trial": sweep.best.get("trial"),
               "sweep_seed": s["seed"], "seed": seed, "threads": threads, "epochs": len(state["curves"]),
@@ -263,7 +274,7 @@ def replay(spec: ReplaySpec, progress: bool = True) -> ReplayResult:
     same = same_rates(out, Path(spec.sweepdir) / BEST_RUN)
     run_json = out / "run.json"
     info = json.loads(run_json.read_text())
-    swept = _run_info(Path(spec.sweepdir) / BEST_RUN).get("data_sha256")
+    swept = (sweep.best_run or {}).get("data_sha256")
     info[REPLAY_FIELD].update(same_rates_as_best_run=same,
                               same_data_as_best_run=None if swept is None else swept == info["data_sha256"])
     write_json(run_json, info)
@@ -289,11 +300,3 @@ def same_rates(run_dir: Path, other: Path) -> Optional[bool]:
     return a.keys() == b.keys() and all(
         a[k].keys() == b[k].keys() and all(np.array_equal(a[k][n], b[k][n]) for n in a[k]) for k in a)
 
-
-def _run_info(run_dir: Path) -> dict[str, Any]:
-    """A run folder's run.json ({} when it has none that reads)."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
