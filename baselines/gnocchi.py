@@ -51,7 +51,8 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
 - **Co-smoothing as posterior inference (our addition).** For each trial, c from its held-in spikes;
   `n_samples` DDIM samples of the latents (window + forward bins) given c, each step's predicted clean
   latent pulled toward the trial's held-in spikes by a proximal Poisson-likelihood step of strength
-  `guidance` (DiffPIR's data step; baselines/gnocchi_guidance.py); rates = mean over samples of
+  `guidance` (DiffPIR's data step; baselines/gnocchi_guidance.py; one L-BFGS per sample, so no sample's
+  step depends on the samples solved beside it, `guidance_solver`); rates = mean over samples of
   exp(readout) in spikes per bin, for held-in, held-out and forward bins. Why: the static code alone
   (guidance 0, plain conditional sampling) carried too little of the single trial: on a development
   stand-in (synthetic mc_maze_small, data seed 9, never reported) co-bps 0.14 on its eval trials and 0.09
@@ -78,7 +79,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 import torch
@@ -91,7 +92,7 @@ from nlb_suite.metrics import bits_per_spike
 from nlb_suite.seeding import seed_everything
 
 from .diffusion import BETA_RANGE, betas_in_range, ddim_sample, linear_schedule, mmd, predicted_x0, q_sample
-from .gnocchi_guidance import held_in_correction
+from .gnocchi_guidance import SOLVERS, held_in_correction
 from .gnocchi_model import Gnocchi, GnocchiDims
 from .lfads_model import masked_recon
 from .torch_core import (
@@ -115,6 +116,10 @@ GUIDANCE_FILE = "gnocchi_guidance.json"  # the guidance strength chosen on the i
 @dataclass
 class GnocchiConfig:
     """Networks, diffusion, loss weights, sampling and training knobs (defaults: mid-sized, 5 ms maze)."""
+
+    # what a run recorded before a field existed did, where that is not the field's default (so an old run
+    # folder is never taken for one made with the new behaviour; benchmarks/bench_models.py `reusable`)
+    BEFORE_FIELD: ClassVar[dict[str, object]] = {"guidance_solver": "joint"}
 
     code_dim: int = 16
     enc_width: int = 64
@@ -146,6 +151,7 @@ class GnocchiConfig:
     n_samples: int = 8
     guidance: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0)  # held-in guidance strengths; >1: chosen on validation
     guidance_iters: int = 10  # L-BFGS iterations of each proximal step
+    guidance_solver: str = "per_sample"  # one L-BFGS per sample; "joint": one over the batch (before 2026-12-05)
     predict_batch: int = 512
     valid_frac: float = 0.2
     cpu_threads: int = 1
@@ -185,6 +191,7 @@ class GnocchiConfig:
                                    f"(got {self.beta_start}, {self.beta_end})", also=("beta_end",))
         self.train_settings().check("gnocchi")
         check_choice(self.ae_lr_schedule, "gnocchi", "ae_lr_schedule", SCHEDULES)
+        check_choice(self.guidance_solver, "gnocchi", "guidance_solver", SOLVERS)
 
     def train_settings(self, stage: str = "diffusion") -> TrainSettings:
         """The shared trainer's settings for a stage ("autoencoder" or "diffusion")."""
@@ -548,7 +555,7 @@ class GnocchiBaseline(TorchBaseline):
             return self.model.log_rates_of(z, n_bins)[:, :t, :n_in]
 
         return held_in_correction(held_in_log_rates, torch.nan_to_num(y), observed, scale, self.config.guidance_iters,
-                                  self.config.clip_x0)
+                                  self.config.clip_x0, self.config.guidance_solver)
 
     def _posterior_mean(self, trials: TrialSet, scale: float, codes: Optional[np.ndarray] = None
                         ) -> tuple[np.ndarray, np.ndarray]:

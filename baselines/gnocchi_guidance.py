@@ -10,7 +10,13 @@ data term instead of a Gaussian one)
 where eta(z) are the held-in log-rates of the window. 1 - ab_t is the posterior variance of a unit-variance
 clean sample given x_t, so the noisy early steps follow the spikes and the late ones keep the denoiser's
 detail; `scale` sets how far the spikes may pull (0: plain conditional sampling from c). Log-rates are
-linear in z, so the problem is convex; L-BFGS with a fixed iteration count solves it deterministically.
+linear in z, so the problem is convex. Each sample's problem is its own: L-BFGS runs per sample (its own
+curvature pairs and its own backtracking step, vectorised over the batch) for a fixed iteration count, so
+no sample's step depends on the samples solved beside it (the noise draws still follow the batch order).
+The first design (`joint_proximal`, kept as `guidance_solver: joint` to reproduce the results made with it
+before 2026-12-05) ran one L-BFGS over the whole batch: its line search and curvature pairs were shared by
+512 samples, and in 10 iterations each sample's solution stayed about 20 % of the way short of its optimum
+(benchmarks/RESULTS.md, GNOCCHI).
 Held-out and forward rates then come from latents consistent with what the held-in neurons did.
 """
 
@@ -22,16 +28,60 @@ import torch
 
 from .diffusion import Correction
 
+SOLVERS = ("per_sample", "joint")  # guidance_solver: poisson_proximal, joint_proximal
+
 LogRates = Callable[[torch.Tensor], torch.Tensor]  # clean latents (B, L, d) -> held-in log-rates (B, T, n_in)
 
 
 def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
-                     variance: float, iters: int) -> torch.Tensor:
-    """argmin_z sum observed * (exp(eta) - y * eta) + |z - x0_hat|^2 / (2 variance), eta = log_rates(z).
+                     variance: float, iters: int, memory: int = 10, backtracks: int = 10) -> torch.Tensor:
+    """Per row: argmin_z sum observed * (exp(eta) - y * eta) + |z - x0_hat|^2 / (2 variance), eta = log_rates(z).
 
-    `spikes` (NaN zeroed) and `observed` (1 where a count exists) match log_rates' output. Gradients go to
-    z only (never into the networks' weights); float32 whatever the caller's autocast.
+    `spikes` (NaN zeroed) and `observed` (1 where a count exists) match log_rates' output; log_rates must act
+    on each row alone. `iters` L-BFGS iterations per row (`memory` curvature pairs, Armijo backtracking from
+    the full step, halving at most `backtracks` times; a row with no decrease, or none float32 can resolve,
+    stays put). Gradients go to z only (never into the networks' weights); float32 whatever the caller's
+    autocast.
     """
+    target = x0_hat.detach().float()
+    n = target.shape[0]
+    z = target.clone()
+    f, g = _row_objective(z, log_rates, spikes, observed, target, variance)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
+    scale = _cauchy_scale(z, g, log_rates, observed, variance)  # H0 = scale * I until curvature pairs exist
+    for _ in range(iters):
+        direction = -_two_loop(g.flatten(1), pairs, scale)
+        slope = (g.flatten(1) * direction).sum(1)
+        step = torch.ones(n, device=z.device)
+        # rows whose predicted decrease is below what float32 terms can resolve have converged: they stay
+        pending = torch.nonzero(slope < -1e-7 * (1.0 + f.abs())).flatten()
+        z_new, f_new, g_new = z.clone(), f.clone(), g.clone()
+        for _ in range(backtracks + 1):
+            if len(pending) == 0:
+                break
+            every = len(pending) == n  # no copies of the spikes when every row is tried
+            trial = z + (step[:, None] * direction).view_as(z) if every else \
+                z[pending] + (step[pending, None] * direction[pending]).view_as(z[pending])
+            f_trial, g_trial = _row_objective(trial, log_rates, *((spikes, observed, target) if every else
+                                              (spikes[pending], observed[pending], target[pending])), variance)
+            ok = f_trial <= f[pending] + 1e-4 * step[pending] * slope[pending]
+            done = pending[ok]
+            z_new[done], f_new[done], g_new[done] = trial[ok], f_trial[ok], g_trial[ok]
+            pending = pending[~ok]
+            step[pending] = step[pending] / 2
+        s, y = (z_new - z).flatten(1), (g_new - g).flatten(1)
+        sy = (s * y).sum(1)
+        curved = sy > 1e-10  # convex: s'y > 0 wherever the row moved
+        pairs = (pairs + [(s, y, torch.where(curved, 1.0 / sy.clamp(min=1e-10), torch.zeros_like(sy)))])[-memory:]
+        scale = torch.where(curved, sy / (y * y).sum(1).clamp(min=1e-30), scale)
+        z, f, g = z_new, f_new, g_new
+    return z.to(x0_hat.dtype)
+
+
+def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
+                   variance: float, iters: int) -> torch.Tensor:
+    """The design before 2026-12-05: the sum of every row's objective minimised by one torch L-BFGS (strong
+    Wolfe line search, `iters` iterations), so rows share steps and curvature and depend on each other."""
     target = x0_hat.detach().float()
     z = target.clone().requires_grad_(True)
     optimiser = torch.optim.LBFGS([z], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
@@ -48,15 +98,59 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     return z.detach().to(x0_hat.dtype)
 
 
+def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
+                   target: torch.Tensor, variance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's proximal objective (n,), summed in float64 so that the line search can still tell values
+    apart near the optimum, and its gradient in z (rows are independent: the sum's gradient is every row's)."""
+    with torch.enable_grad(), torch.autocast(z.device.type, enabled=False):
+        z = z.detach().requires_grad_(True)
+        eta = log_rates(z).clamp(max=10.0)
+        per_row = (((torch.exp(eta) - spikes * eta) * observed).sum(-1).flatten(1).double().sum(1)
+                   + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
+        grad, = torch.autograd.grad(per_row.sum(), z)
+    return per_row.detach(), grad
+
+
+def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, log_rates: LogRates, observed: torch.Tensor,
+                  variance: float) -> torch.Tensor:
+    """Per row, the step along -grad that minimises the objective's quadratic model at z: |g|^2 / g'Hg, with
+    H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - log_rates(z) (exact: log-rates
+    are affine in z). One forward pass, no gradient."""
+    with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
+        eta = log_rates(z)
+        jg = log_rates(z + grad) - eta
+        curvature = (torch.exp(eta.clamp(max=10.0)) * observed * jg.pow(2)).flatten(1).sum(1)
+    gg = grad.flatten(1).pow(2).sum(1)
+    return gg / (curvature + gg / variance).clamp(min=1e-30)
+
+
+def _two_loop(grad: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+              scale: torch.Tensor) -> torch.Tensor:
+    """L-BFGS's two-loop recursion per row: the inverse-Hessian estimate times `grad` (n, D); a pair with
+    rho 0 (no curvature seen) drops out."""
+    q, alphas = grad.clone(), []
+    for s, y, rho in reversed(pairs):
+        a = rho * (s * q).sum(1)
+        q = q - a[:, None] * y
+        alphas.append(a)
+    r = scale[:, None] * q
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        b = rho * (y * r).sum(1)
+        r = r + (a - b)[:, None] * s
+    return r
+
+
 def held_in_correction(log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor, scale: float,
-                       iters: int, clip: float = 0.0) -> Correction:
-    """The DDIM step's correction for these held-in spikes: the proximal point above, clamped at +-`clip`."""
+                       iters: int, clip: float = 0.0, solver: str = "per_sample") -> Correction:
+    """The DDIM step's correction for these held-in spikes: the proximal point above (by `solver`, one of
+    SOLVERS), clamped at +-`clip`."""
+    solve = {"per_sample": poisson_proximal, "joint": joint_proximal}[solver]
 
     def correct(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:
         variance = scale * (1.0 - alpha_bar)
         if variance <= 0:
             return x0_hat
-        z = poisson_proximal(x0_hat, log_rates, spikes, observed, variance, iters)
+        z = solve(x0_hat, log_rates, spikes, observed, variance, iters)
         return z.clamp(-clip, clip) if clip > 0 else z
 
     return correct

@@ -21,7 +21,8 @@ both); a difference whose interval includes 0 is printed as a tie. With several 
 gets a `mean` row: the mean of its per-seed differences, with a stratified interval (each seed's eval trials
 resampled on their own; `Difference.mean_over_sets`). `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
-(a config field added since then matches when it holds its default); the run's recorded package versions and
+(a config field added since then matches when it holds the behaviour the run had: its default, or
+the config's BEFORE_FIELD value); the run's recorded package versions and
 machine are not matched, but each that differs from now is printed under the tables, as a rerun here may not
 reproduce that run's numbers exactly.
 `--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
@@ -94,9 +95,11 @@ def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
                                resolve_device(spec.device))
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
     then = record.config.get("config") or {}
-    # a field added since the run counts as the same when it holds its default (the behaviour the run had)
-    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
-    added = {k: v for k, v in now.items() if k not in then and k in defaults and v == defaults[k]}
+    # a field added since the run counts as the same when it holds the behaviour the run had: its default,
+    # unless the config names another (BEFORE_FIELD: the default changed the behaviour when it came)
+    before = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    before.update(getattr(type(config), "BEFORE_FIELD", {}))
+    added = {k: v for k, v in now.items() if k not in then and k in before and v == before[k]}
     same = ({**then, **added} == now and record.info.get("data_sha256") == data_sha256
             and record.info.get("seed") == spec.seed and record.metrics is not None)
     return record if same else None

@@ -85,7 +85,8 @@ def test_an_ensemble_of_refit_runs_needs_a_given_size():
     b.check_ensembles({"x2": ("ndt_p", "ndt_p_seed1")}, names, (1, 2), variants, **where)
 
 
-def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path):
+def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path,
+                                                                                            monkeypatch):
     from nlb_suite.runs import RunSpec, execute
 
     b = bench()
@@ -112,6 +113,18 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     config_file.write_text(yaml.safe_dump(record))
     assert b.reusable(out, spec, sha) is None
     assert b.reusable(tmp_path / "nothing", spec, sha) is None
+
+    # a field whose default changed the behaviour when it came (BEFORE_FIELD): an older run had the other one
+    from baselines.smoothing import SmoothingConfig
+
+    del record["config"]["max_iter"]
+    config_file.write_text(yaml.safe_dump(record))
+    assert b.reusable(out, spec, sha) is not None
+    monkeypatch.setattr(SmoothingConfig, "BEFORE_FIELD", {"tol": 1e-3}, raising=False)
+    assert b.reusable(out, spec, sha) is None
+    older = RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=0, device="cpu", ci=0,
+                    overrides={"tol": 1e-3})
+    assert b.reusable(out, older, sha) is not None  # asking for the old behaviour finds the old run
 
     variant = RunSpec("smoothing", "mc_maze_small", data=data, out=tmp_path / "variant", seed=0, device="cpu",
                       ci=0, overrides={"alpha": 0.5})

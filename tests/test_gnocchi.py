@@ -21,7 +21,7 @@ from baselines.diffusion import (  # noqa: E402
     q_sample,
 )
 from baselines.gnocchi import GUIDANCE_FILE, GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
-from baselines.gnocchi_guidance import poisson_proximal  # noqa: E402
+from baselines.gnocchi_guidance import held_in_correction, joint_proximal, poisson_proximal  # noqa: E402
 from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
@@ -348,6 +348,73 @@ def test_poisson_proximal_by_hand():
     np.testing.assert_allclose(loose.numpy(), [[[math.log(3), math.log(3)]]], atol=3e-4)
 
 
+def _readout(seed: int):
+    """A fixed linear readout (n, 3, 2) latents -> (n, 3, 4) log-rates, mixing latent dims into neurons."""
+    w = torch.as_tensor(np.random.default_rng(seed).normal(0, 0.7, (2, 4)), dtype=torch.float32)
+    return lambda z: z @ w - 0.5, w
+
+
+def test_poisson_proximal_reaches_newtons_optimum_per_row():
+    """With a mixing readout, every row lands on its own optimum (float64 Newton with the exact Hessian)."""
+    rng = np.random.default_rng(3)
+    log_rates, w = _readout(0)
+    x0 = torch.as_tensor(rng.normal(0, 1, (5, 3, 2)), dtype=torch.float32)
+    spikes = torch.as_tensor(rng.poisson(2.0, (5, 3, 4)), dtype=torch.float32)
+    observed = torch.as_tensor(rng.random((5, 3, 4)) > 0.2, dtype=torch.float32)
+    z = poisson_proximal(x0, log_rates, spikes, observed, variance=2.0, iters=40).numpy()
+    w64 = w.double().numpy()
+    for row in range(5):
+        target, y, o = x0[row].double().numpy(), spikes[row].double().numpy(), observed[row].double().numpy()
+        sol = target.copy()
+        for _ in range(30):  # Newton: grad = (exp(eta) - y) o W' + (z - x0) / v, Hessian block per time bin
+            lam = np.exp(sol @ w64 - 0.5) * o
+            grad = (lam - y * o) @ w64.T + (sol - target) / 2.0
+            for t in range(3):
+                hess = (w64 * lam[t]) @ w64.T + np.eye(2) / 2.0
+                sol[t] -= np.linalg.solve(hess, grad[t])
+        np.testing.assert_allclose(z[row], sol, atol=5e-4)  # stops where float32 terms resolve no decrease
+
+
+def test_poisson_proximal_solves_each_row_alone():
+    """A row's solution does not depend on the rows solved beside it (own curvature, own step length), even
+    after few iterations: alone, in the batch, and beside a row whose spikes changed."""
+    rng = np.random.default_rng(4)
+    log_rates, _ = _readout(1)
+    x0 = torch.as_tensor(rng.normal(0, 1, (6, 3, 2)), dtype=torch.float32)
+    spikes = torch.as_tensor(rng.poisson(1.5, (6, 3, 4)), dtype=torch.float32)
+    observed = torch.ones_like(spikes)
+    together = poisson_proximal(x0, log_rates, spikes, observed, variance=5.0, iters=3)
+    other = spikes.clone()
+    other[0] = 20.0  # a very different neighbour
+    beside = poisson_proximal(x0, log_rates, other, observed, variance=5.0, iters=3)
+    for row in range(1, 6):
+        alone = poisson_proximal(x0[row:row + 1], log_rates, spikes[row:row + 1], observed[row:row + 1],
+                                 variance=5.0, iters=3)
+        np.testing.assert_allclose(together[row:row + 1].numpy(), alone.numpy(), atol=1e-6)
+        np.testing.assert_allclose(beside[row].numpy(), together[row].numpy(), atol=1e-6)
+    assert not torch.allclose(beside[0], together[0])
+
+
+def test_joint_solver_is_the_earlier_coupled_design():
+    """`guidance_solver: joint` routes the correction to one L-BFGS over the batch, whose rows move with their
+    neighbours' spikes (why the per-sample solver replaced it)."""
+    rng = np.random.default_rng(4)
+    log_rates, _ = _readout(1)
+    x0 = torch.as_tensor(rng.normal(0, 1, (6, 3, 2)), dtype=torch.float32)
+    spikes = torch.as_tensor(rng.poisson(1.5, (6, 3, 4)), dtype=torch.float32)
+    observed = torch.ones_like(spikes)
+    other = spikes.clone()
+    other[0] = 20.0
+    together = joint_proximal(x0, log_rates, spikes, observed, variance=5.0, iters=3)
+    beside = joint_proximal(x0, log_rates, other, observed, variance=5.0, iters=3)
+    assert (beside[1:] - together[1:]).abs().max() > 1e-3
+    correct = held_in_correction(log_rates, spikes, observed, scale=5.0, iters=3, solver="joint")
+    np.testing.assert_array_equal(correct(x0, 0.0).numpy(), together.numpy())
+    per_sample = held_in_correction(log_rates, spikes, observed, scale=5.0, iters=3)
+    np.testing.assert_array_equal(per_sample(x0, 0.0).numpy(),
+                                  poisson_proximal(x0, log_rates, spikes, observed, 5.0, 3).numpy())
+
+
 def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spikes(tmp_path):
     """The fit scores every candidate strength on its validation trials and keeps the best (file + attribute);
     predict uses it; strong guidance brings the held-in rates closer to the held-in spikes; load restores it."""
@@ -380,7 +447,8 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
                                        ("ddim_eta", 1.5), ("mmd_scale", -1.0), ("mmd_bandwidth", -1.0), ("unet_widths", []),
                                        ("valid_frac", 1.0), ("lr_schedule", "step"), ("ae_lr_schedule", "step"), ("n_samples", 0),
                                        ("snr_weighting", "p2"), ("latent_stride", 0),
-                                       ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0)])
+                                       ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0),
+                                       ("guidance_solver", "lbfgs")])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors naming the field."""
     with pytest.raises(NLBInputError, match=key):
