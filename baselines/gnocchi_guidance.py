@@ -40,7 +40,7 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     `spikes` (NaN zeroed) and `observed` (1 where a count exists) match log_rates' output; log_rates must act
     on each row alone. `iters` L-BFGS iterations per row (`memory` curvature pairs, Armijo backtracking from
     the full step, halving at most `backtracks` times; a row with no decrease, or none float32 can resolve,
-    stays put). Gradients go to z only (never into the networks' weights); float32 whatever the caller's
+    stays put from then on). Gradients go to z only (never into the networks' weights); float32 whatever the caller's
     autocast.
     """
     target = x0_hat.detach().float()
@@ -49,12 +49,13 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     f, g = _row_objective(z, log_rates, spikes, observed, target, variance)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
     scale = _cauchy_scale(z, g, log_rates, observed, variance)  # H0 = scale * I until curvature pairs exist
+    stalled = torch.zeros(n, dtype=torch.bool, device=z.device)  # no step found: its next try would be the same
     for _ in range(iters):
         direction = -_two_loop(g.flatten(1), pairs, scale)
         slope = (g.flatten(1) * direction).sum(1)
         step = torch.ones(n, device=z.device)
-        # rows whose predicted decrease is below what float32 terms can resolve have converged: they stay
-        pending = torch.nonzero(slope < -1e-7 * (1.0 + f.abs())).flatten()
+        # rows whose directional derivative is below what float32 terms can resolve have converged: they stay
+        pending = torch.nonzero((slope < -1e-7 * (1.0 + f.abs())) & ~stalled).flatten()
         z_new, f_new, g_new = z.clone(), f.clone(), g.clone()
         for _ in range(backtracks + 1):
             if len(pending) == 0:
@@ -69,6 +70,7 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
             z_new[done], f_new[done], g_new[done] = trial[ok], f_trial[ok], g_trial[ok]
             pending = pending[~ok]
             step[pending] = step[pending] / 2
+        stalled[pending] = True
         s, y = (z_new - z).flatten(1), (g_new - g).flatten(1)
         sy = (s * y).sum(1)
         curved = sy > 1e-10  # convex: s'y > 0 wherever the row moved
@@ -100,8 +102,9 @@ def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tens
 
 def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
                    target: torch.Tensor, variance: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's proximal objective (n,), summed in float64 so that the line search can still tell values
-    apart near the optimum, and its gradient in z (rows are independent: the sum's gradient is every row's)."""
+    """Each row's proximal objective (n,), its per-bin sums added in float64 so that the line search can
+    still tell values apart near the optimum, and its gradient in z (rows are independent: the sum's
+    gradient is every row's)."""
     with torch.enable_grad(), torch.autocast(z.device.type, enabled=False):
         z = z.detach().requires_grad_(True)
         eta = log_rates(z).clamp(max=10.0)
@@ -115,7 +118,7 @@ def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, log_rates: LogRates, obse
                   variance: float) -> torch.Tensor:
     """Per row, the step along -grad that minimises the objective's quadratic model at z: |g|^2 / g'Hg, with
     H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - log_rates(z) (exact: log-rates
-    are affine in z). One forward pass, no gradient."""
+    are affine in z). Two passes through log_rates, no gradient."""
     with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
         eta = log_rates(z)
         jg = log_rates(z + grad) - eta

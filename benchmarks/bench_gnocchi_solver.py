@@ -20,6 +20,7 @@ left, and the median distance to its optimum over the optimum's distance from th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from bench_args import seed_list, seeds_text  # noqa: E402
 from bench_models import METRICS, data_checksums, pair_rows, reusable  # noqa: E402
 
 SOLVERS = ("per_sample", "joint")
-DIAGNOSED_STEPS = (0, 10, 25, 40)  # DDIM step indices (of the default 50) whose proximal problems --diagnose solves
+DIAGNOSED_STEPS = (0, 10, 25, 40)  # DDIM step indices (of the default 50; those a run has) that --diagnose solves
 
 
 def fitted_run(dataset: str, trials: int, seed: int, work: Path):
@@ -71,6 +72,16 @@ def load_model(dataset: str, data: Path, run_dir: Path, train, solver: str):
     return model
 
 
+def recorded_choice(run_dir: Path) -> tuple[str, list[float]]:
+    """(the solver the run's fit chose its guidance with, its recorded validation co-bps per candidate); a run
+    made before `guidance_solver` existed used `joint` (GnocchiConfig.BEFORE_FIELD)."""
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())["config"]
+    choice = json.loads((run_dir / "gnocchi_guidance.json").read_text())
+    return config.get("guidance_solver", "joint"), choice["validation_co_bps"]
+
+
 def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, diagnose: int,
              diagnose_only: bool = False) -> dict:
     """Both solvers' metrics, paired bootstrap draws, chosen strengths and eval prediction times on one stand-in
@@ -87,11 +98,17 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, d
     if diagnose_only:
         return {"diagnosis": diagnose_solvers(load_model(dataset, data, run_dir, train, "per_sample"), train, diagnose)}
     models, submissions, choice_s, eval_s = {}, {}, {}, {}
+    run_solver, recorded = recorded_choice(run_dir)
     for solver in SOLVERS:
         model = models[solver] = load_model(dataset, data, run_dir, train, solver)
         t0 = time.perf_counter()
         model._choose_guidance(train)
         choice_s[solver] = time.perf_counter() - t0
+        if solver == run_solver:  # the fit's own choice, made again here: the same scores, or this bench is off
+            again = [model.guidance_scores[g] for g in model.config.guidance]
+            print(f"  data seed {seed}: the run's validation scores ({solver}) "
+                  f"{'reproduced' if np.allclose(again, recorded, rtol=0, atol=1e-9) else f'NOT reproduced: {again} vs {recorded}'}",
+                  file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         rates_eval = model.predict(evals)
         eval_s[solver] = time.perf_counter() - t0
@@ -135,10 +152,11 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
 
     problems = []
 
-    def capture(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+    def capture(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:  # held_in_correction, recording
         variance = 3.0 * (1.0 - alpha_bar)
         problems.append((x0_hat.clone(), variance))
-        return poisson_proximal(x0_hat, log_rates, y, observed, variance, cfg.guidance_iters)
+        z = poisson_proximal(x0_hat, log_rates, y, observed, variance, cfg.guidance_iters)
+        return z.clamp(-cfg.clip_x0, cfg.clip_x0) if cfg.clip_x0 > 0 else z
 
     generator = torch.Generator().manual_seed(0)
     shape = (len(rows), net.autoencoder.latent_length(n_bins), net.dims.latent_dim)
@@ -146,7 +164,7 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
     with torch.no_grad():
         ddim_sample(lambda x, s: net.denoiser(x, s, rows).float(), shape, model.schedule, cfg.ddim_steps,
                     cfg.ddim_eta, generator, torch.device("cpu"), cfg.clip_x0, capture)
-        for step in DIAGNOSED_STEPS:
+        for step in [s for s in DIAGNOSED_STEPS if s < len(problems)]:
             start, variance = problems[step]
             best = poisson_proximal(start, log_rates, y, observed, variance, 300)
             f_start, f_best = objective(start, start, variance), objective(best, start, variance)

@@ -21,13 +21,6 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 
-def parse_value(text: str):
-    """A --set value as YAML reads it (numbers, booleans, lists), else the string."""
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mc_maze_small")
@@ -36,15 +29,18 @@ def main() -> None:
     ap.add_argument("--baseline", required=True)
     ap.add_argument("--seed", type=int, default=0, help="the model seed")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config value (repeatable)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (its profile, as `nlb-eval run` picks it)")
     ap.add_argument("--out", required=True, help="a new folder for what the fit writes")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            ap.error(f"--set expects KEY=VALUE (got {item!r})")
-        overrides[key] = parse_value(value)
+
+    from nlb_suite.baseline_api import parse_overrides
+    from nlb_suite.errors import NLBInputError
+
+    try:
+        overrides = parse_overrides(args.set)
+    except NLBInputError as exc:
+        ap.error(str(exc))
     out = Path(args.out)
     if out.exists():
         ap.error(f"--out {out} exists: give a new folder")
@@ -52,22 +48,25 @@ def main() -> None:
     from bench_realism import stand_in
 
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
+    from nlb_suite.blas_threads import DEFAULT_BLAS_THREADS, blas_threads
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.tensors import load
-    from nlb_suite.runs import trial_sets
+    from nlb_suite.runs import resolve_device, trial_sets
     from nlb_suite.seeding import seed_everything
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
     data = stand_in(args.dataset, trials, args.data_seed, Path(args.work) / "realism")
     train, _ = trial_sets(load(args.dataset, data, bin_ms=5, phase="val", progress=False))
     cls = get_baseline(args.baseline)
-    config, _ = resolve_config(cls, args.dataset, 5, overrides, None, "cpu")
+    device = resolve_device(args.device)
+    config, _ = resolve_config(cls, args.dataset, 5, overrides, None, device)
     out.mkdir(parents=True)
-    seed_everything(args.seed)
-    cls(config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device="cpu", data_dir=data,
-                                      run_dir=out, synthetic=True)).fit(train)
+    with blas_threads(DEFAULT_BLAS_THREADS):  # as execute holds BLAS (a model may set its own count in its fit)
+        seed_everything(args.seed)
+        cls(config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device=device, data_dir=data,
+                                          run_dir=out, synthetic=True)).fit(train)
     print(f"fitted {args.baseline} (seed {args.seed}{''.join(f', {k}={v}' for k, v in overrides.items())}) "
-          f"on {data.name}: {out}")
+          f"on {data}: {out}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -413,6 +414,27 @@ def test_joint_solver_is_the_earlier_coupled_design():
     per_sample = held_in_correction(log_rates, spikes, observed, scale=5.0, iters=3)
     np.testing.assert_array_equal(per_sample(x0, 0.0).numpy(),
                                   poisson_proximal(x0, log_rates, spikes, observed, 5.0, 3).numpy())
+
+
+@pytest.mark.parametrize("solver", ["per_sample", "joint"])
+def test_the_baseline_guides_with_its_configured_solver(solver, monkeypatch):
+    """`guidance_solver` reaches the correction that sampling uses."""
+    import baselines.gnocchi as gnocchi_module
+
+    seen = []
+    monkeypatch.setattr(gnocchi_module, "held_in_correction", lambda *args: seen.append(args[-1]))
+    g = baseline(guidance_solver=solver)
+    g.build(N_IN, N_IN + N_OUT)
+    g._held_in_correction(trials(2).spikes_heldin, n_samples=2, n_bins=T + FWD, scale=3.0)
+    assert seen == [solver]
+
+
+def test_before_field_names_real_fields_and_valid_values():
+    """What runs recorded before a field existed did (BEFORE_FIELD) names a field, with a value it accepts."""
+    assert GnocchiConfig.BEFORE_FIELD
+    for key, value in GnocchiConfig.BEFORE_FIELD.items():
+        assert key in {f.name for f in dataclasses.fields(GnocchiConfig)}
+        assert getattr(GnocchiConfig(**{key: value}), key) == value
 
 
 def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spikes(tmp_path):
