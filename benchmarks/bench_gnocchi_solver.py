@@ -34,13 +34,14 @@ sys.path.insert(0, str(HERE))
 from bench_args import seed_list, seeds_text  # noqa: E402
 from bench_models import METRICS, data_checksums, pair_rows, reusable  # noqa: E402
 
-SOLVERS = ("per_sample", "joint")
+from baselines.gnocchi_guidance import SOLVERS  # noqa: E402  (per_sample first: the pairs are per_sample - joint)
+
 DIAGNOSED_STEPS = (0, 10, 25, 40)  # DDIM step indices (of the default 50; those a run has) that --diagnose solves
 
 
-def fitted_run(dataset: str, trials: int, seed: int, work: Path):
-    """(stand-in folder, bench_models.py's gnocchi run folder on it); one line and exit 2 when that run is
-    missing or was fitted with another config, seed or data (its solver, a prediction setting, may be either)."""
+def fitted_run(dataset: str, trials: int, seed: int, work: Path) -> tuple[Path, Path, str]:
+    """(stand-in folder, bench_models.py's gnocchi run folder on it, the solver that run chose its guidance
+    with); one line and exit 2 when that run is missing or was fitted with another config, seed or data."""
     from bench_realism import stand_in
 
     from nlb_suite.runs import RunSpec
@@ -48,13 +49,14 @@ def fitted_run(dataset: str, trials: int, seed: int, work: Path):
     data = stand_in(dataset, trials, seed, work / "realism")
     run_dir = work / "models" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}" / "gnocchi"
     checksums = data_checksums(data)
-    if not any(reusable(run_dir, RunSpec("gnocchi", dataset, data=data, out=run_dir, seed=0, device="cpu", ci=0,
-                                         overrides={"guidance_solver": solver}), checksums) for solver in SOLVERS):
-        print(f"bench_gnocchi_solver: {run_dir} holds no default gnocchi run (model seed 0) on these files: "
-              f"run `python benchmarks/bench_models.py --dataset {dataset} --data-seeds {seed} "
-              f"--baselines gnocchi --reuse` first", file=sys.stderr)
-        sys.exit(2)
-    return data, run_dir
+    for solver in SOLVERS:  # a run made before the field existed matches `joint` (GnocchiConfig.BEFORE_FIELD)
+        if reusable(run_dir, RunSpec("gnocchi", dataset, data=data, out=run_dir, seed=0, device="cpu", ci=0,
+                                     overrides={"guidance_solver": solver}), checksums) is not None:
+            return data, run_dir, solver
+    print(f"bench_gnocchi_solver: {run_dir} holds no default gnocchi run (model seed 0) on these files: "
+          f"run `python benchmarks/bench_models.py --dataset {dataset} --data-seeds {seed} "
+          f"--baselines gnocchi --reuse` first", file=sys.stderr)
+    sys.exit(2)
 
 
 def load_model(dataset: str, data: Path, run_dir: Path, train, solver: str):
@@ -72,16 +74,6 @@ def load_model(dataset: str, data: Path, run_dir: Path, train, solver: str):
     return model
 
 
-def recorded_choice(run_dir: Path) -> tuple[str, list[float]]:
-    """(the solver the run's fit chose its guidance with, its recorded validation co-bps per candidate); a run
-    made before `guidance_solver` existed used `joint` (GnocchiConfig.BEFORE_FIELD)."""
-    import yaml
-
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())["config"]
-    choice = json.loads((run_dir / "gnocchi_guidance.json").read_text())
-    return config.get("guidance_solver", "joint"), choice["validation_co_bps"]
-
-
 def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, diagnose: int,
              diagnose_only: bool = False) -> dict:
     """Both solvers' metrics, paired bootstrap draws, chosen strengths and eval prediction times on one stand-in
@@ -91,14 +83,14 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, d
     from nlb_suite.report.paired import paired_boot
     from nlb_suite.runs import plain_metrics, submission_dict, trial_sets
 
-    data, run_dir = fitted_run(dataset, trials, seed, work)
+    data, run_dir, run_solver = fitted_run(dataset, trials, seed, work)
     tensors = load(dataset, data, bin_ms=5, phase="val", progress=False)
     train, evals = trial_sets(tensors)
     target = tensors.target_dict()
     if diagnose_only:
         return {"diagnosis": diagnose_solvers(load_model(dataset, data, run_dir, train, "per_sample"), train, diagnose)}
     models, submissions, choice_s, eval_s = {}, {}, {}, {}
-    run_solver, recorded = recorded_choice(run_dir)
+    recorded = json.loads((run_dir / "gnocchi_guidance.json").read_text())["validation_co_bps"]
     for solver in SOLVERS:
         model = models[solver] = load_model(dataset, data, run_dir, train, solver)
         t0 = time.perf_counter()
@@ -127,15 +119,13 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
     """(samples solved, rows): DDIM step, variance, then per solver the median share of the gap left, the median
     distance to the optimum and the seconds taken."""
     import torch
+    from bench_gnocchi import subset
 
     from baselines.diffusion import ddim_sample
-    from baselines.gnocchi_guidance import joint_proximal, poisson_proximal
-    from nlb_suite.baseline_api import TrialSet
+    from baselines.gnocchi_guidance import held_in_correction, joint_proximal, poisson_proximal
 
     cfg, net = model.config, model.model
-    keep = model.valid_ids[:n_trials]
-    trials = TrialSet(split="train", spikes_heldin=train.spikes_heldin[keep], trial_ids=train.trial_ids[keep],
-                      bins=train.bins[keep], forward_bins=train.forward_bins[keep])
+    trials = subset(train, model.valid_ids[:n_trials])
     t, n_in = trials.spikes_heldin.shape[1:]
     n_bins = t + model.context.n_forward_bins
     y = torch.as_tensor(trials.spikes_heldin, dtype=torch.float32).repeat_interleave(cfg.n_samples, 0)
@@ -146,17 +136,17 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
         return net.log_rates_of(z, n_bins)[:, :t, :n_in]
 
     def objective(z: torch.Tensor, start: torch.Tensor, variance: float) -> torch.Tensor:
+        """Each sample's objective summed wholly in float64 (finer than the solvers' own sums)."""
         eta = log_rates(z).clamp(max=10.0)
         return (((torch.exp(eta) - y * eta) * observed).flatten(1).double().sum(1)
                 + (z - start).pow(2).flatten(1).double().sum(1) / (2 * variance))
 
     problems = []
+    correct = held_in_correction(log_rates, y, observed, 3.0, cfg.guidance_iters, cfg.clip_x0)
 
-    def capture(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:  # held_in_correction, recording
-        variance = 3.0 * (1.0 - alpha_bar)
-        problems.append((x0_hat.clone(), variance))
-        z = poisson_proximal(x0_hat, log_rates, y, observed, variance, cfg.guidance_iters)
-        return z.clamp(-cfg.clip_x0, cfg.clip_x0) if cfg.clip_x0 > 0 else z
+    def capture(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:  # the sampler's correction, recorded
+        problems.append((x0_hat.clone(), 3.0 * (1.0 - alpha_bar)))
+        return correct(x0_hat, alpha_bar)
 
     generator = torch.Generator().manual_seed(0)
     shape = (len(rows), net.autoencoder.latent_length(n_bins), net.dims.latent_dim)

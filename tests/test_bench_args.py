@@ -34,7 +34,7 @@ def test_seed_lists_are_distinct_integers_in_the_order_given(bench_args):
     ("bench_models", "--data-seeds"), ("bench_gnocchi", "--data-seeds"), ("bench_realism", "--seeds"),
     ("bench_sweep", "--data-seeds"), ("bench_node_sae", "--data-seeds"), ("bench_node_sae", "--model-seeds"),
     ("bench_node_sae", "--others-seeds"), ("bench_node_sae", "--size-seeds"),
-    ("bench_lfads_cd", "--data-seeds"), ("bench_lfads_sbtt", "--data-seeds"),
+    ("bench_lfads_cd", "--data-seeds"), ("bench_lfads_sbtt", "--data-seeds"), ("bench_gnocchi_solver", "--data-seeds"),
 ])
 def test_each_bench_refuses_a_repeated_seed_before_any_work(script, option, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), option, "1,0,1"],
