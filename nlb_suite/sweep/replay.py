@@ -299,4 +299,3 @@ def same_rates(run_dir: Path, other: Path) -> Optional[bool]:
         return None  # not a submission's layout: nothing to compare
     return a.keys() == b.keys() and all(
         a[k].keys() == b[k].keys() and all(np.array_equal(a[k][n], b[k][n]) for n in a[k]) for k in a)
-
