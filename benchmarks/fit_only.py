@@ -4,9 +4,9 @@
         --set ae_lr_schedule=none --out benchmarks/_work/fit_only/gnocchi_aeflat_seed1
 
 The fit is seeded and configured as `nlb-eval run` (and bench_models.py) would do it on the same stand-in
-(bench_realism.stand_in), and writes what its fit writes into --out (checkpoints, curves, a GNOCCHI fit's
-gnocchi_guidance.json with the internal-validation score of every guidance strength); it predicts no trial
-and scores nothing, so no eval trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of the
+(bench_realism.stand_in), through the same `runs.fit_model`, and writes what its fit writes into --out
+(checkpoints, curves, a GNOCCHI fit's gnocchi_guidance.json with the internal-validation score of every
+guidance strength); it predicts no trial and scores nothing, so no eval trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of the
 time of a whole run (predicting all 500 trials is the rest).
 """
 
@@ -47,24 +47,28 @@ def main() -> None:
 
     from bench_realism import stand_in
 
-    from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
-    from nlb_suite.blas_threads import DEFAULT_BLAS_THREADS, blas_threads
+    from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config_origins
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.tensors import load
-    from nlb_suite.runs import resolve_device, trial_sets
-    from nlb_suite.seeding import seed_everything
+    from nlb_suite.outputs import discard_temp_dir, make_temp_dir, replace_folder
+    from nlb_suite.runs import fit_model, resolve_device, trial_sets
 
     trials = args.trials or get_dataset(args.dataset).n_train_val
     data = stand_in(args.dataset, trials, args.data_seed, Path(args.work) / "realism")
     train, _ = trial_sets(load(args.dataset, data, bin_ms=5, phase="val", progress=False))
     cls = get_baseline(args.baseline)
     device = resolve_device(args.device)
-    config, _ = resolve_config(cls, args.dataset, 5, overrides, None, device)
-    out.mkdir(parents=True)
-    with blas_threads(DEFAULT_BLAS_THREADS):  # as execute holds BLAS (a model may set its own count in its fit)
-        seed_everything(args.seed)
-        cls(config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device=device, data_dir=data,
-                                          run_dir=out, synthetic=True)).fit(train)
+    work = make_temp_dir(out)  # renamed onto --out once the fit is done: a failed fit leaves nothing behind
+    try:
+        config, _, origins = resolve_config_origins(cls, args.dataset, 5, overrides, None, device)
+        fit_model(cls, config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device=device,
+                                                     data_dir=data, run_dir=work, synthetic=True), train, origins)
+    except BaseException as exc:
+        discard_temp_dir(work)
+        if isinstance(exc, NLBInputError):
+            ap.exit(2, f"fit_only.py: {exc}\n")
+        raise
+    replace_folder(work, out, replacing=False)
     print(f"fitted {args.baseline} (seed {args.seed}{''.join(f', {k}={v}' for k, v in overrides.items())}) "
           f"on {data}: {out}")
 

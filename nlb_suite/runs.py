@@ -222,6 +222,24 @@ def plain_metrics(group: Optional[dict]) -> Optional[dict]:
 
 
 @blas_threads(DEFAULT_BLAS_THREADS)
+def fit_model(cls: type[Baseline], config: Any, ctx: RunContext, train: TrialSet,
+              origins: Optional[dict[str, str]] = None) -> tuple[Baseline, float]:
+    """Seed with the run's seed, build and fit one baseline as every run does; the model and its fit seconds.
+
+    A value the data's shape rules out (e.g. n_heads for this many neurons) names the file or flag it came from
+    (`origins`, from resolve_config_origins). `execute` fits through here; so does benchmarks/fit_only.py.
+    """
+    seed_everything(ctx.seed)
+    try:
+        model = cls(config, ctx)
+        t0 = time.perf_counter()
+        model.fit(train)
+        return model, time.perf_counter() - t0
+    except ConfigFieldError as exc:
+        raise attributed(exc, origins or {}) from None
+
+
+@blas_threads(DEFAULT_BLAS_THREADS)
 def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     """Run one baseline on one dataset end to end and record everything in its run folder.
 
@@ -268,14 +286,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
             check_published_units(spec.dataset, ctx.n_heldin, ctx.n_heldout, data_dir)
         log.info("run %s on %s (%d ms, phase %s), %d train / %d eval trials, device %s", spec.baseline,
                  spec.dataset, bin_ms, spec.phase, train.n_trials, evals.n_trials, device)
-        seed_everything(spec.seed)
-        try:  # a value the data's shape rules out (e.g. n_heads for this many neurons) names its file or flag
-            model = cls(config, ctx)
-            t0 = time.perf_counter()
-            model.fit(train)
-            timings["fit_s"] = time.perf_counter() - t0
-        except ConfigFieldError as exc:
-            raise attributed(exc, origins) from None
+        model, timings["fit_s"] = fit_model(cls, config, ctx, train, origins)
         t0 = time.perf_counter()
         check_loaded()  # again: a baseline may load torch only inside its fit
         rates_train, rates_eval = model.predict(train), model.predict(evals)

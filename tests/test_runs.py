@@ -354,3 +354,43 @@ def test_machine_info_records_the_openblas_kernel_and_threads(kernel, threads):
     machine = json.loads(done.stdout.strip().splitlines()[-1])
     assert machine["openblas_kernel"] in ({kernel} if kernel != PINNED_KERNEL else set(GENERIC_KERNELS))
     assert machine["openblas_threads"] == threads
+
+
+class SeedProbeBaseline(MeanRateBaseline):
+    """Records, at fit, the first numpy and torch draws and the BLAS thread count; fails on a negative scale."""
+
+    def fit(self, train):
+        import torch
+        from threadpoolctl import threadpool_info
+
+        if self.config.scale < 0:
+            from nlb_suite.errors import ConfigFieldError
+
+            raise ConfigFieldError("mean_rate", "scale", f"must be >= 0 for {train.n_trials} trials")
+        self.draws = (np.random.random(), float(torch.rand(1)))
+        self.blas = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+        super().fit(train)
+
+
+def test_fit_model_seeds_with_the_runs_seed_holds_blas_and_names_where_a_bad_value_came_from(synthetic):
+    import torch
+
+    from nlb_suite.baseline_api import RunContext, resolve_config_origins
+    from nlb_suite.datasets.tensors import load
+    from nlb_suite.seeding import seed_everything
+
+    folder = synthetic("mc_maze_small")
+    train, _ = runs.trial_sets(load("mc_maze_small", folder, bin_ms=5, phase="val", progress=False))
+    ctx = RunContext.for_trials("mc_maze_small", 5, train, seed=7, device="cpu", data_dir=folder)
+    config, _, origins = resolve_config_origins(SeedProbeBaseline, "mc_maze_small", 5, {"scale": 2.0})
+    np.random.seed(0)
+    torch.manual_seed(0)
+    model, fit_s = runs.fit_model(SeedProbeBaseline, config, ctx, train, origins)
+    seed_everything(7)
+    assert model.draws == (np.random.random(), float(torch.rand(1)))  # the run's seed, whatever came before
+    assert model.blas == {DEFAULT_BLAS_THREADS} and fit_s >= 0
+    np.testing.assert_allclose(model.m_in, 2.0 * train.spikes_heldin.mean(axis=(0, 1)))
+    config, _, origins = resolve_config_origins(SeedProbeBaseline, "mc_maze_small", 5, {"scale": -1.0},
+                                                override_origins={"scale": "--set"})
+    with pytest.raises(runs.NLBInputError, match=r"^--set: baseline mean_rate: scale must be >= 0 for \d+ trials$"):
+        runs.fit_model(SeedProbeBaseline, config, ctx, train, origins)
