@@ -47,9 +47,9 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     target = x0_hat.detach().float()
     n = target.shape[0]
     z = target.clone()
-    f, g = _row_objective(z, log_rates, spikes, observed, target, variance)
+    f, g, eta = _row_objective(z, log_rates, spikes, observed, target, variance)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
-    scale = _cauchy_scale(z, g, log_rates, observed, variance)  # H0 = scale * I until curvature pairs exist
+    scale = _cauchy_scale(z, g, eta, log_rates, observed, variance)  # H0 = scale * I until curvature pairs exist
     stalled = torch.zeros(n, dtype=torch.bool, device=z.device)  # no step found: its next try would be the same
     for _ in range(iters):
         direction = -_two_loop(g.flatten(1), pairs, scale)
@@ -64,7 +64,7 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
             every = len(pending) == n  # no copies of the spikes when every row is tried
             trial = z + (step[:, None] * direction).view_as(z) if every else \
                 z[pending] + (step[pending, None] * direction[pending]).view_as(z[pending])
-            f_trial, g_trial = _row_objective(trial, log_rates, *((spikes, observed, target) if every else
+            f_trial, g_trial, _ = _row_objective(trial, log_rates, *((spikes, observed, target) if every else
                                               (spikes[pending], observed[pending], target[pending])), variance)
             ok = f_trial <= f[pending] + 1e-4 * step[pending] * slope[pending]
             done = pending[ok]
@@ -102,26 +102,26 @@ def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tens
 
 
 def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
-                   target: torch.Tensor, variance: float) -> tuple[torch.Tensor, torch.Tensor]:
+                   target: torch.Tensor, variance: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each row's proximal objective (n,), its per-bin sums added in float64 so that the line search can
-    still tell values apart near the optimum, and its gradient in z (rows are independent: the sum's
-    gradient is every row's)."""
+    still tell values apart near the optimum; its gradient in z (rows are independent: the sum's gradient is
+    every row's); and the log-rates at z (before the clamp the objective applies), for `_cauchy_scale`."""
     with torch.enable_grad(), torch.autocast(z.device.type, enabled=False):
         z = z.detach().requires_grad_(True)
-        eta = log_rates(z).clamp(max=10.0)
+        raw = log_rates(z)
+        eta = raw.clamp(max=10.0)
         per_row = (((torch.exp(eta) - spikes * eta) * observed).sum(-1).flatten(1).double().sum(1)
                    + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
         grad, = torch.autograd.grad(per_row.sum(), z)
-    return per_row.detach(), grad
+    return per_row.detach(), grad, raw.detach()
 
 
-def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, log_rates: LogRates, observed: torch.Tensor,
-                  variance: float) -> torch.Tensor:
+def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,
+                  observed: torch.Tensor, variance: float) -> torch.Tensor:
     """Per row, the step along -grad that minimises the objective's quadratic model at z: |g|^2 / g'Hg, with
-    H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - log_rates(z) (exact: log-rates
-    are affine in z). Two passes through log_rates, no gradient."""
+    H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - eta, eta = log_rates(z) (exact:
+    log-rates are affine in z). One more pass through log_rates, no gradient."""
     with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
-        eta = log_rates(z)
         jg = log_rates(z + grad) - eta
         curvature = (torch.exp(eta.clamp(max=10.0)) * observed * jg.pow(2)).flatten(1).sum(1)
     gg = grad.flatten(1).pow(2).sum(1)
