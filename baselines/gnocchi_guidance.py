@@ -18,12 +18,16 @@ before 2026-12-05) ran one L-BFGS over the whole batch: its line search and curv
 512 samples, and in 10 iterations the median sample stopped 19-22 % of the way short of its optimum at the
 early DDIM steps (2-13 % on 120-sample batches), though the scores hardly moved (benchmarks/RESULTS.md,
 "The guidance solver").
+The gradient of each evaluation comes from the readout's adjoint (AffineReadout: the held-in log-rates are
+an interpolation and a linear map of the latents), not from autograd, into buffers reused across the
+solve; the joint solver keeps autograd through the model's own readout, as it ran.
 Held-out and forward rates then come from latents consistent with what the held-in neurons did.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
 
 import torch
 
@@ -31,7 +35,41 @@ from .diffusion import Correction
 
 SOLVERS = ("per_sample", "joint")  # guidance_solver: poisson_proximal, joint_proximal
 
-LogRates = Callable[[torch.Tensor], torch.Tensor]  # clean latents (B, L, d) -> held-in log-rates (B, T, n_in)
+
+
+@dataclass(frozen=True)
+class AffineReadout:
+    """Held-in log-rates affine in the standardised latents z, eta = P (z * std + mean) W' + b, with the
+    adjoint of its linear part, so that the proximal solver's gradient is two matrix products, not an
+    autograd pass through the readout (which took most of guided sampling's time on CPU)."""
+
+    interp: torch.Tensor  # (T, L): each window bin's linear-interpolation weights on the latent steps
+    weight: torch.Tensor  # (n, d): the readout's rows for the held-in neurons
+    bias: torch.Tensor  # (n,)
+    std: torch.Tensor  # (d,): z * std + mean are the autoencoder's latents
+    mean: torch.Tensor  # (d,)
+
+    def __call__(self, z: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, L, d) standardised latents -> (B, T, n) held-in log-rates (written into `out` when given)."""
+        bins = self.interp @ (z * self.std + self.mean)
+        if out is None:
+            return torch.nn.functional.linear(bins, self.weight, self.bias)
+        torch.addmm(self.bias, bins.flatten(0, 1), self.weight.T, out=out.view(-1, out.shape[-1]))
+        return out
+
+    def linear(self, v: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """(B, L, d) -> (B, T, n) into `out`: the map's linear part applied to v (J v, no bias)."""
+        torch.mm((self.interp @ (v * self.std)).flatten(0, 1), self.weight.T, out=out.view(-1, out.shape[-1]))
+        return out
+
+    def adjoint(self, r: torch.Tensor) -> torch.Tensor:
+        """(B, T, n) -> (B, L, d): the transpose of the map's linear part applied to r (J' r)."""
+        return (self.interp.T @ (r @ self.weight)) * self.std
+
+
+# clean latents (B, L, d) -> held-in log-rates (B, T, n_in): any callable (gradient by autograd), or an
+# AffineReadout (gradient by its adjoint)
+LogRates = Union[AffineReadout, Callable[[torch.Tensor], torch.Tensor]]
 
 
 def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
@@ -47,9 +85,10 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     target = x0_hat.detach().float()
     n = target.shape[0]
     z = target.clone()
-    f, g, eta = _row_objective(z, log_rates, spikes, observed, target, variance)
+    scratch = _Scratch(spikes) if isinstance(log_rates, AffineReadout) else None
+    f, g, eta = _row_objective(z, log_rates, spikes, observed, target, variance, scratch)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
-    scale = _cauchy_scale(z, g, eta, log_rates, observed, variance)  # H0 = scale * I until curvature pairs exist
+    scale = _cauchy_scale(z, g, eta, log_rates, observed, variance, scratch)  # H0 = scale * I until pairs exist
     stalled = torch.zeros(n, dtype=torch.bool, device=z.device)  # no step found: its next try would be the same
     for _ in range(iters):
         direction = -_two_loop(g.flatten(1), pairs, scale)
@@ -65,7 +104,8 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
             trial = z + (step[:, None] * direction).view_as(z) if every else \
                 z[pending] + (step[pending, None] * direction[pending]).view_as(z[pending])
             f_trial, g_trial, _ = _row_objective(trial, log_rates, *((spikes, observed, target) if every else
-                                              (spikes[pending], observed[pending], target[pending])), variance)
+                                                 (spikes[pending], observed[pending], target[pending])), variance,
+                                                 scratch)
             ok = f_trial <= f[pending] + 1e-4 * step[pending] * slope[pending]
             done = pending[ok]
             z_new[done], f_new[done], g_new[done] = trial[ok], f_trial[ok], g_trial[ok]
@@ -101,11 +141,28 @@ def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tens
     return z.detach().to(x0_hat.dtype)
 
 
+class _Scratch:
+    """Full-size (rows, T, n) buffers that one solve's objective evaluations reuse (a prefix for fewer rows):
+    a fresh tensor of that size is a new allocation whose page faults cost as much as the arithmetic on it."""
+
+    def __init__(self, like: torch.Tensor):
+        self.raw, self.rates, self.terms = (torch.empty_like(like) for _ in range(3))
+
+    def take(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.raw[:rows], self.rates[:rows], self.terms[:rows]
+
+
 def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
-                   target: torch.Tensor, variance: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   target: torch.Tensor, variance: float, scratch: Optional[_Scratch] = None,
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each row's proximal objective (n,), its per-bin sums added in float64 so that the line search can
     still tell values apart near the optimum; its gradient in z (rows are independent: the sum's gradient is
-    every row's); and the log-rates at z (before the clamp the objective applies), for `_cauchy_scale`."""
+    every row's); and the log-rates at z (before the clamp the objective applies), for `_cauchy_scale`.
+    An AffineReadout's gradient comes from its adjoint, in `scratch`'s buffers (the log-rates returned are
+    then valid until the next evaluation)."""
+    if isinstance(log_rates, AffineReadout):
+        return _affine_row_objective(z, log_rates, spikes, observed, target, variance,
+                                     (scratch or _Scratch(spikes)).take(len(z)))
     with torch.enable_grad(), torch.autocast(z.device.type, enabled=False):
         z = z.detach().requires_grad_(True)
         raw = log_rates(z)
@@ -116,14 +173,43 @@ def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, o
     return per_row.detach(), grad, raw.detach()
 
 
+def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch.Tensor, observed: torch.Tensor,
+                          target: torch.Tensor, variance: float,
+                          buffers: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`_row_objective` with the gradient from the readout's adjoint: (exp(eta) - y) * observed, zero where
+    the clamp at 10 holds eta (as autograd's clamp passes no gradient there), taken back through J'; the
+    full-size values are written into `buffers` (raw log-rates, rates then residuals, loss terms)."""
+    raw, rates, terms = buffers
+    with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
+        readout(z, out=raw)
+        clamped = (raw > 10.0) if bool(raw.max() > 10.0) else None
+        eta = raw.clamp(max=10.0) if clamped is not None else raw
+        torch.exp(eta, out=rates)
+        torch.addcmul(rates, spikes, eta, value=-1.0, out=terms).mul_(observed)
+        per_row = (terms.sum(-1).flatten(1).double().sum(1)
+                   + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
+        residual = rates.sub_(spikes).mul_(observed)
+        if clamped is not None:
+            residual.masked_fill_(clamped, 0.0)
+        grad = readout.adjoint(residual).add_(z - target, alpha=1.0 / variance)
+    return per_row, grad, raw
+
+
 def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,
-                  observed: torch.Tensor, variance: float) -> torch.Tensor:
+                  observed: torch.Tensor, variance: float, scratch: Optional[_Scratch] = None) -> torch.Tensor:
     """Per row, the step along -grad that minimises the objective's quadratic model at z: |g|^2 / g'Hg, with
     H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - eta, eta = log_rates(z) (exact:
-    log-rates are affine in z). One more pass through log_rates, no gradient."""
+    log-rates are affine in z), or an AffineReadout's linear part applied to g (in `scratch`'s buffers, whose
+    raw log-rates `eta` may be). One more pass through the readout, no gradient."""
     with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
-        jg = log_rates(z + grad) - eta
-        curvature = (torch.exp(eta.clamp(max=10.0)) * observed * jg.pow(2)).flatten(1).sum(1)
+        if isinstance(log_rates, AffineReadout) and scratch is not None:
+            _, rates, jg = scratch.take(len(z))
+            torch.clamp(eta, max=10.0, out=rates).exp_()
+            curvature = log_rates.linear(grad, out=jg).pow_(2).mul_(observed).mul_(rates).flatten(1).sum(1)
+        else:
+            jg = log_rates(z + grad) - eta
+            curvature = (torch.exp(eta.clamp(max=10.0)) * observed * jg.pow(2)).flatten(1).sum(1)
     gg = grad.flatten(1).pow(2).sum(1)
     return gg / (curvature + gg / variance).clamp(min=1e-30)
 

@@ -1,15 +1,17 @@
-"""GNOCCHI's guidance solver: one L-BFGS per sample (the default since 2026-12-05) against one over the batch.
+"""GNOCCHI's guidance solver: one L-BFGS per sample (the default since 2026-12-05) against one over the batch,
+or its gradient by the readout's adjoint (the default) against autograd.
 
     python benchmarks/bench_models.py --dataset mc_maze_small --data-seeds 0,1,2 --baselines gnocchi --reuse
     python benchmarks/bench_gnocchi_solver.py --dataset mc_maze_small --data-seeds 0,1,2 --diagnose 16
+    python benchmarks/bench_gnocchi_solver.py --dataset mc_maze_small --data-seeds 0,1,2 --pair per_sample-per_sample_autograd
 
-The same fitted models under both solvers, so the solver is the only difference. Per data seed: the
-`gnocchi` run of bench_models.py (the CPU default, model seed 0, made with either solver) is loaded from its
-checkpoint once per solver; each chooses its guidance strength on the fit's internal validation trials as
-fit() does (the same trials, the same sampling seed) and predicts every train and eval trial. Both
-submissions are scored by the suite's evaluate on the same bootstrap resamples of the eval trials: paired
-intervals, per_sample - joint. The time of each choice and of each prediction of the eval trials is
-measured here, one after the other on one thread.
+The same fitted models under two arms (ARMS: a solver and how its gradient is taken), so the arm is the only
+difference. Per data seed: the `gnocchi` run of bench_models.py (the CPU default, model seed 0, made with
+either solver) is loaded from its checkpoint once per arm; each chooses its guidance strength on the fit's
+internal validation trials as fit() does (the same trials, the same sampling seed) and predicts every train
+and eval trial. Both submissions are scored by the suite's evaluate on the same bootstrap resamples of the
+eval trials: paired intervals, first arm - second. The time of each choice and of each prediction of the
+eval trials is measured here (wall and this process's CPU seconds), one after the other on one thread.
 
 --diagnose N: the proximal problems met in one guided DDIM run (strength 3) of N internal-validation trials
 (their `n_samples` samples each, one batch), at four steps, solved by both solvers at `guidance_iters`
@@ -34,9 +36,13 @@ sys.path.insert(0, str(HERE))
 from bench_args import seed_list, seeds_text  # noqa: E402
 from bench_models import METRICS, data_checksums, pair_rows, reusable  # noqa: E402
 
-from baselines.gnocchi_guidance import SOLVERS  # noqa: E402  (per_sample first: the pairs are per_sample - joint)
+from baselines.gnocchi_guidance import SOLVERS  # noqa: E402
 
 DIAGNOSED_STEPS = (0, 10, 25, 40)  # DDIM step indices (of the default 50; those a run has) that --diagnose solves
+# an arm: the solver and whether its gradient comes from the readout's adjoint (GnocchiBaseline.held_in_log_rates);
+# the first two are what the baseline runs for each `guidance_solver`, the third the per-sample solver before
+# the adjoint (its runs until 2026-12-05 17:40 UTC)
+ARMS = {"per_sample": ("per_sample", True), "joint": ("joint", False), "per_sample_autograd": ("per_sample", False)}
 
 
 def fitted_run(dataset: str, trials: int, seed: int, work: Path) -> tuple[Path, Path, str]:
@@ -59,25 +65,29 @@ def fitted_run(dataset: str, trials: int, seed: int, work: Path) -> tuple[Path, 
     sys.exit(2)
 
 
-def load_model(dataset: str, data: Path, run_dir: Path, train, solver: str):
-    """The run's fitted GNOCCHI with `solver`, its internal validation trials set as its fit drew them."""
+def load_model(dataset: str, data: Path, run_dir: Path, train, arm: str):
+    """The run's fitted GNOCCHI guided as `arm` says, its internal validation trials set as its fit drew them."""
     from baselines.torch_core import internal_split
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
 
     cls = get_baseline("gnocchi")
+    solver, adjoint = ARMS[arm]
     config, _ = resolve_config(cls, dataset, 5, {"guidance_solver": solver}, None, "cpu")
     model = cls(config, RunContext.for_trials(dataset, 5, train, seed=0, device="cpu", data_dir=data,
                                               synthetic=True))
     n_in = train.spikes_heldin.shape[2]
     model.load(run_dir / "gnocchi_best.pt", n_in, n_in + train.spikes_heldout.shape[2])
     model.valid_ids = internal_split(train.n_trials, config.valid_frac, np.random.default_rng(0))[1]
+    if adjoint != (solver == "per_sample"):  # not the baseline's own pairing: this instance is told otherwise
+        model.held_in_log_rates = lambda n_bins, t, n_in, adjoint=adjoint: cls.held_in_log_rates(
+            model, n_bins, t, n_in, adjoint)
     return model
 
 
 def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, diagnose: int,
-             diagnose_only: bool = False) -> dict:
-    """Both solvers' metrics, paired bootstrap draws, chosen strengths and eval prediction times on one stand-in
-    (with `diagnose_only`, the diagnosis alone)."""
+             diagnose_only: bool = False, arms: tuple[str, str] = ("per_sample", "joint")) -> dict:
+    """Both arms' metrics, paired bootstrap draws, chosen strengths and choice and eval prediction times (wall,
+    CPU) on one stand-in (with `diagnose_only`, the diagnosis alone)."""
     from nlb_suite.datasets.tensors import load
     from nlb_suite.metrics_evaluate import evaluate_report
     from nlb_suite.report.paired import paired_boot
@@ -91,28 +101,28 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, resamples: int, d
         return {"diagnosis": diagnose_solvers(load_model(dataset, data, run_dir, train, "per_sample"), train, diagnose)}
     models, submissions, choice_s, eval_s = {}, {}, {}, {}
     recorded = json.loads((run_dir / "gnocchi_guidance.json").read_text())["validation_co_bps"]
-    for solver in SOLVERS:
-        model = models[solver] = load_model(dataset, data, run_dir, train, solver)
-        t0 = time.perf_counter()
+    for arm in arms:
+        model = models[arm] = load_model(dataset, data, run_dir, train, arm)
+        clocks = time.perf_counter(), time.process_time()
         model._choose_guidance(train)
-        choice_s[solver] = time.perf_counter() - t0
-        if solver == run_solver:  # the fit's own choice, made again here: the same scores, or this bench is off
+        choice_s[arm] = time.perf_counter() - clocks[0], time.process_time() - clocks[1]
+        if ARMS[arm][0] == run_solver:  # the fit's own choice made again: equal where the arithmetic is the run's
             again = [model.guidance_scores[g] for g in model.config.guidance]
-            print(f"  data seed {seed}: the run's validation scores ({solver}) "
-                  f"{'reproduced' if np.allclose(again, recorded, rtol=0, atol=1e-9) else f'NOT reproduced: {again} vs {recorded}'}",
-                  file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
+            print(f"  data seed {seed}: the run's validation scores ({run_solver}), made again by {arm}: largest "
+                  f"difference {np.max(np.abs(np.subtract(again, recorded))):.2g}", file=sys.stderr, flush=True)
+        clocks = time.perf_counter(), time.process_time()
         rates_eval = model.predict(evals)
-        eval_s[solver] = time.perf_counter() - t0
-        submissions[solver] = submission_dict(tensors.result_key, model.predict(train), rates_eval)
-        print(f"  data seed {seed} {solver}: guidance {model.chosen_guidance:g} chosen in {choice_s[solver]:.0f} s, "
-              f"eval trials predicted in {eval_s[solver]:.0f} s", file=sys.stderr, flush=True)
+        eval_s[arm] = time.perf_counter() - clocks[0], time.process_time() - clocks[1]
+        submissions[arm] = submission_dict(tensors.result_key, model.predict(train), rates_eval)
+        print(f"  data seed {seed} {arm}: guidance {model.chosen_guidance:g} chosen in {choice_s[arm][0]:.0f} s "
+              f"({choice_s[arm][1]:.0f} s CPU), eval trials predicted in {eval_s[arm][0]:.0f} s "
+              f"({eval_s[arm][1]:.0f} s CPU)", file=sys.stderr, flush=True)
     metrics = {s: plain_metrics(next(iter(evaluate_report(target, sub, ci=0, seed=0).results[0].values())))
                for s, sub in submissions.items()}
-    boot = paired_boot(target, [submissions[s] for s in SOLVERS], n_boot=resamples)
-    return {"metrics": metrics, "boot": dict(zip(SOLVERS, boot)), "scores": {s: m.guidance_scores for s, m in models.items()},
+    boot = paired_boot(target, [submissions[s] for s in arms], n_boot=resamples)
+    return {"metrics": metrics, "boot": dict(zip(arms, boot)), "scores": {s: m.guidance_scores for s, m in models.items()},
             "chosen": {s: m.chosen_guidance for s, m in models.items()}, "choice_s": choice_s, "eval_s": eval_s,
-            "diagnosis": diagnose_solvers(models["per_sample"], train, diagnose) if diagnose else []}
+            "diagnosis": diagnose_solvers(models[arms[0]], train, diagnose) if diagnose else []}
 
 
 def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]:
@@ -132,9 +142,7 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
     observed, y = (~torch.isnan(y)).float(), torch.nan_to_num(y)
     rows = torch.as_tensor(model.encode(trials)).repeat_interleave(cfg.n_samples, 0)
 
-    def log_rates(z: torch.Tensor) -> torch.Tensor:
-        return net.log_rates_of(z, n_bins)[:, :t, :n_in]
-
+    log_rates = model.held_in_log_rates(n_bins, t, n_in)  # as the per-sample solver is given it
     def objective(z: torch.Tensor, start: torch.Tensor, variance: float) -> torch.Tensor:
         """Each sample's objective summed wholly in float64 (finer than the solvers' own sums)."""
         eta = log_rates(z).clamp(max=10.0)
@@ -180,8 +188,13 @@ def main() -> None:
     ap.add_argument("--diagnose", type=int, default=0, metavar="N",
                     help="solve the proximal problems of (at most) N internal-validation trials three ways (0: off)")
     ap.add_argument("--diagnose-only", action="store_true", help="the diagnosis alone (no choice, no prediction)")
+    ap.add_argument("--pair", default="per_sample-joint", metavar="A-B",
+                    help=f"the two arms compared, A - B, from {', '.join(ARMS)} (default per_sample-joint)")
     ap.add_argument("--work", default=str(HERE / "_work"))
     args = ap.parse_args()
+    arms = tuple(args.pair.split("-"))
+    if len(arms) != 2 or arms[0] == arms[1] or not set(arms) <= set(ARMS):
+        ap.error(f"--pair: {args.pair!r} is not A-B, two different arms of {', '.join(ARMS)}")
 
     import torch
 
@@ -192,21 +205,22 @@ def main() -> None:
     trials = args.trials or get_dataset(args.dataset).n_train_val
     if args.diagnose_only and not args.diagnose:
         ap.error("--diagnose-only needs --diagnose N")
-    per_seed = {s: run_seed(args.dataset, trials, s, Path(args.work), args.resamples, args.diagnose, args.diagnose_only)
-                for s in args.data_seeds}
+    per_seed = {s: run_seed(args.dataset, trials, s, Path(args.work), args.resamples, args.diagnose, args.diagnose_only,
+                            arms) for s in args.data_seeds}
     print(f"\nsynthetic {args.dataset}, {trials} train+val trials, 5 ms, phase val; data seeds "
-          f"{seeds_text(args.data_seeds)}; GNOCCHI's CPU default (model seed 0), one fit per seed, both solvers")
+          f"{seeds_text(args.data_seeds)}; GNOCCHI's CPU default (model seed 0), one fit per seed, both arms")
     rows = []
     for s, res in per_seed.items() if not args.diagnose_only else ():
-        for solver in SOLVERS:
-            m, chosen = res["metrics"][solver], res["chosen"][solver]
-            rows.append([str(s), solver, f"{chosen:g}", f"{res['scores'][solver][chosen]:.4f}",
-                         *[f"{m[k]:.4f}" if k in m else "-" for k in METRICS], f"{res['choice_s'][solver]:.0f}",
-                         f"{res['eval_s'][solver]:.0f}"])
+        for arm in arms:
+            m, chosen = res["metrics"][arm], res["chosen"][arm]
+            rows.append([str(s), arm, f"{chosen:g}", f"{res['scores'][arm][chosen]:.4f}",
+                         *[f"{m[k]:.4f}" if k in m else "-" for k in METRICS],
+                         *[f"{res[k][arm][0]:.0f} ({res[k][arm][1]:.0f})" for k in ("choice_s", "eval_s")]])
     if not args.diagnose_only:
-        print_table(["seed", "solver", "guidance", "valid co-bps", *METRICS, "choice s", "eval predict s"], rows)
+        print_table(["seed", "arm", "guidance", "valid co-bps", *METRICS, "choice s (CPU)", "eval predict s (CPU)"],
+                    rows)
         print("\npaired differences (eval trials resampled; a 95 % interval that includes 0 is a tie)")
-        print_table(["pair", "seed", *METRICS], pair_rows(per_seed, "per_sample", "joint"))
+        print_table(["pair", "seed", *METRICS], pair_rows(per_seed, *arms))
     if args.diagnose:
         for s, res in per_seed.items():
             print(f"\ndata seed {s}: proximal problems of {res['diagnosis'][0]} samples of validation trials, guidance 3 "

@@ -22,7 +22,13 @@ from baselines.diffusion import (  # noqa: E402
     q_sample,
 )
 from baselines.gnocchi import GUIDANCE_FILE, GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
-from baselines.gnocchi_guidance import held_in_correction, joint_proximal, poisson_proximal  # noqa: E402
+from baselines.gnocchi_guidance import (  # noqa: E402
+    AffineReadout,
+    _row_objective,
+    held_in_correction,
+    joint_proximal,
+    poisson_proximal,
+)
 from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
 from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
@@ -349,16 +355,48 @@ def test_poisson_proximal_by_hand():
     np.testing.assert_allclose(loose.numpy(), [[[math.log(3), math.log(3)]]], atol=3e-4)
 
 
-def _readout(seed: int):
-    """A fixed linear readout (n, 3, 2) latents -> (n, 3, 4) log-rates, mixing latent dims into neurons."""
+def _readout(seed: int, affine: bool = False):
+    """A fixed linear readout (n, 3, 2) latents -> (n, 3, 4) log-rates, mixing latent dims into neurons: a plain
+    callable (gradient by autograd) or the same map as an AffineReadout (gradient by its adjoint)."""
     w = torch.as_tensor(np.random.default_rng(seed).normal(0, 0.7, (2, 4)), dtype=torch.float32)
+    if affine:
+        return AffineReadout(torch.eye(3), w.T.contiguous(), torch.full((4,), -0.5), torch.ones(2), torch.zeros(2)), w
     return lambda z: z @ w - 0.5, w
 
 
-def test_poisson_proximal_reaches_newtons_optimum_per_row():
+def test_an_affine_readout_gives_the_objective_and_gradient_autograd_gives():
+    """Same values, same gradients as autograd through the same map, also where the clamp at 10 holds the
+    log-rates (no gradient through the likelihood there); interpolation, standardisation and bias included."""
+    rng = np.random.default_rng(5)
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    interp = as_t(np.abs(rng.normal(0, 1, (7, 4))))
+    readout = AffineReadout(interp, as_t(rng.normal(0, 0.5, (6, 3))), as_t(rng.normal(0, 1, 6)),
+                            as_t(rng.uniform(0.5, 2, 3)), as_t(rng.normal(0, 1, 3)))
+    plain = lambda z: (interp @ (z * readout.std + readout.mean)) @ readout.weight.T + readout.bias  # noqa: E731
+    z = as_t(rng.normal(0, 1, (5, 4, 3)))
+    z[0] += 2.0 * torch.sign(readout.weight[4])  # row 0: neuron 4 passes the clamp at 10 in places
+    target = z + as_t(rng.normal(0, 0.3, z.shape))
+    spikes = as_t(rng.poisson(2.0, (5, 7, 6)))
+    observed = as_t(rng.random((5, 7, 6)) > 0.2)
+    assert readout(z)[0].max() > 10 and readout(z)[1:].max() < 10
+    np.testing.assert_allclose(readout(z).numpy(), plain(z).numpy(), rtol=1e-6, atol=1e-6)
+    f_plain, g_plain, raw_plain = _row_objective(z, plain, spikes, observed, target, 0.7)
+    f_aff, g_aff, raw_aff = _row_objective(z, readout, spikes, observed, target, 0.7)
+    np.testing.assert_allclose(f_aff.numpy(), f_plain.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g_aff.numpy(), g_plain.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(raw_aff.numpy(), raw_plain.numpy(), rtol=1e-6, atol=1e-6)
+    v = as_t(rng.normal(0, 1, z.shape))  # the linear part and its adjoint are transposes: <J v, r> = <v, J' r>
+    r = as_t(rng.normal(0, 1, spikes.shape))
+    jv = readout.linear(v, out=torch.empty_like(r))
+    np.testing.assert_allclose((jv * r).sum().item(), (v * readout.adjoint(r)).sum().item(), rtol=1e-5)
+    np.testing.assert_allclose(jv.numpy(), (readout(z + v) - readout(z)).numpy(), atol=2e-5)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_poisson_proximal_reaches_newtons_optimum_per_row(affine):
     """With a mixing readout, every row lands on its own optimum (float64 Newton with the exact Hessian)."""
     rng = np.random.default_rng(3)
-    log_rates, w = _readout(0)
+    log_rates, w = _readout(0, affine)
     x0 = torch.as_tensor(rng.normal(0, 1, (5, 3, 2)), dtype=torch.float32)
     spikes = torch.as_tensor(rng.poisson(2.0, (5, 3, 4)), dtype=torch.float32)
     observed = torch.as_tensor(rng.random((5, 3, 4)) > 0.2, dtype=torch.float32)
@@ -376,11 +414,12 @@ def test_poisson_proximal_reaches_newtons_optimum_per_row():
         np.testing.assert_allclose(z[row], sol, atol=5e-4)  # stops where float32 terms resolve no decrease
 
 
-def test_poisson_proximal_solves_each_row_alone():
+@pytest.mark.parametrize("affine", [False, True])
+def test_poisson_proximal_solves_each_row_alone(affine):
     """A row's solution does not depend on the rows solved beside it (own curvature, own step length), even
     after few iterations: alone, in the batch, and beside a row whose spikes changed."""
     rng = np.random.default_rng(4)
-    log_rates, _ = _readout(1)
+    log_rates, _ = _readout(1, affine)
     x0 = torch.as_tensor(rng.normal(0, 1, (6, 3, 2)), dtype=torch.float32)
     spikes = torch.as_tensor(rng.poisson(1.5, (6, 3, 4)), dtype=torch.float32)
     observed = torch.ones_like(spikes)
@@ -422,11 +461,32 @@ def test_the_baseline_guides_with_its_configured_solver(solver, monkeypatch):
     import baselines.gnocchi as gnocchi_module
 
     seen = []
-    monkeypatch.setattr(gnocchi_module, "held_in_correction", lambda *args: seen.append(args[-1]))
+    monkeypatch.setattr(gnocchi_module, "held_in_correction", lambda *args: seen.append((args[0], args[-1])))
     g = baseline(guidance_solver=solver)
     g.build(N_IN, N_IN + N_OUT)
     g._held_in_correction(trials(2).spikes_heldin, n_samples=2, n_bins=T + FWD, scale=3.0)
-    assert seen == [solver]
+    (log_rates, seen_solver), = seen
+    assert seen_solver == solver
+    # the per-sample solver differentiates by the readout's adjoint; the joint one as it always ran (autograd)
+    assert isinstance(log_rates, AffineReadout) == (solver == "per_sample")
+
+
+def test_the_guidance_readout_is_the_models_held_in_log_rates():
+    """The AffineReadout guidance fits is the model's readout of the window's held-in neurons, with the latents'
+    standardisation (held-out neurons and forward bins left out)."""
+    g = baseline()
+    g.build(N_IN, N_IN + N_OUT)
+    net = g.model
+    torch.manual_seed(1)
+    net.latent_mean.copy_(torch.randn(net.dims.latent_dim))
+    net.latent_std.copy_(torch.rand(net.dims.latent_dim) + 0.5)
+    z = torch.randn(3, net.autoencoder.latent_length(T + FWD), net.dims.latent_dim)
+    readout = g.held_in_log_rates(T + FWD, T, N_IN)
+    assert isinstance(readout, AffineReadout)
+    with torch.no_grad():
+        plain = net.log_rates_of(z, T + FWD)[:, :T, :N_IN]
+        np.testing.assert_allclose(readout(z).numpy(), plain.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(g.held_in_log_rates(T + FWD, T, N_IN, adjoint=False)(z).numpy(), plain.numpy())
 
 
 def test_before_field_names_real_fields_and_valid_values():
