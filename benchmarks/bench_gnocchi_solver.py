@@ -41,7 +41,7 @@ from baselines.gnocchi_guidance import SOLVERS  # noqa: E402
 DIAGNOSED_STEPS = (0, 10, 25, 40)  # DDIM step indices (of the default 50; those a run has) that --diagnose solves
 # an arm: the solver and whether its gradient comes from the readout's adjoint (GnocchiBaseline.held_in_log_rates);
 # the first two are what the baseline runs for each `guidance_solver`, the third the per-sample solver before
-# the adjoint (its runs until 2026-12-05 17:40 UTC)
+# the adjoint (its runs before commit 46ae227)
 ARMS = {"per_sample": ("per_sample", True), "joint": ("joint", False), "per_sample_autograd": ("per_sample", False)}
 
 
