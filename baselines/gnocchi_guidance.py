@@ -36,7 +36,6 @@ from .diffusion import Correction
 SOLVERS = ("per_sample", "joint")  # guidance_solver: poisson_proximal, joint_proximal
 
 
-
 @dataclass(frozen=True)
 class AffineReadout:
     """Held-in log-rates affine in the standardised latents z, eta = P (z * std + mean) W' + b, with the

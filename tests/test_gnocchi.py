@@ -477,10 +477,10 @@ def test_the_guidance_readout_is_the_models_held_in_log_rates():
     g = baseline()
     g.build(N_IN, N_IN + N_OUT)
     net = g.model
-    torch.manual_seed(1)
-    net.latent_mean.copy_(torch.randn(net.dims.latent_dim))
-    net.latent_std.copy_(torch.rand(net.dims.latent_dim) + 0.5)
-    z = torch.randn(3, net.autoencoder.latent_length(T + FWD), net.dims.latent_dim)
+    gen = torch.Generator().manual_seed(1)
+    net.latent_mean.copy_(torch.randn(net.dims.latent_dim, generator=gen))
+    net.latent_std.copy_(torch.rand(net.dims.latent_dim, generator=gen) + 0.5)
+    z = torch.randn(3, net.autoencoder.latent_length(T + FWD), net.dims.latent_dim, generator=gen)
     readout = g.held_in_log_rates(T + FWD, T, N_IN)
     assert isinstance(readout, AffineReadout)
     with torch.no_grad():

@@ -383,8 +383,7 @@ def test_fit_model_seeds_with_the_runs_seed_holds_blas_and_names_where_a_bad_val
     train, _ = runs.trial_sets(load("mc_maze_small", folder, bin_ms=5, phase="val", progress=False))
     ctx = RunContext.for_trials("mc_maze_small", 5, train, seed=7, device="cpu", data_dir=folder)
     config, _, origins = resolve_config_origins(SeedProbeBaseline, "mc_maze_small", 5, {"scale": 2.0})
-    np.random.seed(0)
-    torch.manual_seed(0)
+    seed_everything(0)  # another seed before: the fit reseeds
     model, fit_s = runs.fit_model(SeedProbeBaseline, config, ctx, train, origins)
     seed_everything(7)
     assert model.draws == (np.random.random(), float(torch.rand(1)))  # the run's seed, whatever came before
