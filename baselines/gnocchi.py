@@ -566,7 +566,7 @@ class GnocchiBaseline(TorchBaseline):
         ae = net.autoencoder
         steps = ae.latent_length(n_bins)
         with torch.no_grad():  # a one-hot latent per step, interpolated: each bin's weight on each step
-            interp = ae.at_bins(torch.eye(steps, device=self.device)[None], n_bins)[0, :t]
+            interp = ae.at_bins(torch.eye(steps, dtype=torch.float32, device=self.device)[None], n_bins)[0, :t]
             return AffineReadout(interp, ae.readout.weight[:n_in].detach().float(),
                                  ae.readout.bias[:n_in].detach().float(), net.latent_std.float(),
                                  net.latent_mean.float())

@@ -36,7 +36,7 @@ from .diffusion import Correction
 SOLVERS = ("per_sample", "joint")  # guidance_solver: poisson_proximal, joint_proximal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AffineReadout:
     """Held-in log-rates affine in the standardised latents z, eta = P (z * std + mean) W' + b, with the
     adjoint of its linear part, so that the proximal solver's gradient is two matrix products, not an
@@ -144,8 +144,9 @@ class _Scratch:
     """Full-size (rows, T, n) buffers that one solve's objective evaluations reuse (a prefix for fewer rows):
     a fresh tensor of that size is a new allocation whose page faults cost as much as the arithmetic on it."""
 
-    def __init__(self, like: torch.Tensor):
-        self.raw, self.rates, self.terms = (torch.empty_like(like) for _ in range(3))
+    def __init__(self, like: torch.Tensor):  # float32 and contiguous whatever `like` is (out= views need both)
+        self.raw, self.rates, self.terms = (torch.empty(like.shape, dtype=torch.float32, device=like.device)
+                                            for _ in range(3))
 
     def take(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.raw[:rows], self.rates[:rows], self.terms[:rows]
@@ -182,7 +183,7 @@ def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch
     raw, rates, terms = buffers
     with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
         readout(z, out=raw)
-        clamped = (raw > 10.0) if bool(raw.max() > 10.0) else None
+        clamped = (raw > 10.0) if raw.numel() and bool(raw.max() > 10.0) else None
         eta = raw.clamp(max=10.0) if clamped is not None else raw
         torch.exp(eta, out=rates)
         torch.addcmul(rates, spikes, eta, value=-1.0, out=terms).mul_(observed)

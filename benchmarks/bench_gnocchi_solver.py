@@ -150,7 +150,10 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
     observed, y = (~torch.isnan(y)).float(), torch.nan_to_num(y)
     rows = torch.as_tensor(model.encode(trials)).repeat_interleave(cfg.n_samples, 0)
 
-    log_rates = model.held_in_log_rates(n_bins, t, n_in)  # as the per-sample solver is given it
+    # the readout the first arm's model hands its solver (an arm's override included); both solvers solve the
+    # same problems through it, so the joint column's seconds are not those of the joint arm's own readout
+    log_rates = model.held_in_log_rates(n_bins, t, n_in)
+
     def objective(z: torch.Tensor, start: torch.Tensor, variance: float) -> torch.Tensor:
         """Each sample's objective summed wholly in float64 (finer than the solvers' own sums)."""
         eta = log_rates(z).clamp(max=10.0)

@@ -357,7 +357,12 @@ def test_machine_info_records_the_openblas_kernel_and_threads(kernel, threads):
 
 
 class SeedProbeBaseline(MeanRateBaseline):
-    """Records, at fit, the first numpy and torch draws and the BLAS thread count; fails on a negative scale."""
+    """Records a numpy draw when built and, at fit, the next numpy and torch draws and the BLAS thread count;
+    fails on a negative scale."""
+
+    def __init__(self, config, ctx):
+        super().__init__(config, ctx)
+        self.built_draw = np.random.random()
 
     def fit(self, train):
         import torch
@@ -385,8 +390,8 @@ def test_fit_model_seeds_with_the_runs_seed_holds_blas_and_names_where_a_bad_val
     config, _, origins = resolve_config_origins(SeedProbeBaseline, "mc_maze_small", 5, {"scale": 2.0})
     seed_everything(0)  # another seed before: the fit reseeds
     model, fit_s = runs.fit_model(SeedProbeBaseline, config, ctx, train, origins)
-    seed_everything(7)
-    assert model.draws == (np.random.random(), float(torch.rand(1)))  # the run's seed, whatever came before
+    seed_everything(7)  # seeded with the run's seed before the model is built, whatever came before
+    assert (model.built_draw, *model.draws) == (np.random.random(), np.random.random(), float(torch.rand(1)))
     assert model.blas == {DEFAULT_BLAS_THREADS} and fit_s >= 0
     np.testing.assert_allclose(model.m_in, 2.0 * train.spikes_heldin.mean(axis=(0, 1)))
     config, _, origins = resolve_config_origins(SeedProbeBaseline, "mc_maze_small", 5, {"scale": -1.0},
