@@ -53,11 +53,14 @@ def main() -> None:
     from nlb_suite.outputs import discard_temp_dir, make_temp_dir, replace_folder
     from nlb_suite.runs import fit_model, resolve_device, trial_sets
 
-    trials = args.trials or get_dataset(args.dataset).n_train_val
+    try:  # an unknown dataset, baseline or device: one line, before the stand-in is made
+        trials = args.trials or get_dataset(args.dataset).n_train_val
+        cls = get_baseline(args.baseline)
+        device = resolve_device(args.device)
+    except NLBInputError as exc:
+        ap.exit(2, f"fit_only.py: {exc}\n")
     data = stand_in(args.dataset, trials, args.data_seed, Path(args.work) / "realism")
     train, _ = trial_sets(load(args.dataset, data, bin_ms=5, phase="val", progress=False))
-    cls = get_baseline(args.baseline)
-    device = resolve_device(args.device)
     work = make_temp_dir(out)  # renamed onto --out once the fit is done: a failed fit leaves nothing behind
     try:
         config, _, origins = resolve_config_origins(cls, args.dataset, 5, overrides, None, device)

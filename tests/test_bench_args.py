@@ -42,3 +42,26 @@ def test_each_bench_refuses_a_repeated_seed_before_any_work(script, option, tmp_
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == f"{script}.py: error: argument {option}: each seed once (got '1,0,1')"
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--baseline", "nosuch"], "fit_only.py: unknown baseline 'nosuch' (expected one of "),
+    (["--baseline", "ndt", "--dataset", "nosuch"], "fit_only.py: unknown dataset 'nosuch' (expected one of "),
+    (["--baseline", "ndt", "--device", "tpu"], "fit_only.py: --device: 'tpu' is not one of auto, cpu, cuda"),
+    (["--baseline", "ndt", "--set", "lr"], "fit_only.py: error: "),
+])
+def test_fit_only_refuses_bad_input_in_one_line_before_any_work(args, line, tmp_path):
+    out = tmp_path / "fit"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), *args, "--out", str(out),
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].startswith(line)
+    assert "Traceback" not in done.stderr and not out.exists() and not (tmp_path / "work").exists()
+
+
+def test_bench_gnocchi_solver_refuses_a_pair_that_is_not_two_arms(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gnocchi_solver.py"), "--pair", "joint-joint"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == ("bench_gnocchi_solver.py: error: --pair: 'joint-joint' is not A-B, two "
+                                            "different arms of per_sample, joint, per_sample_autograd")
