@@ -167,10 +167,16 @@ def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, o
         z = z.detach().requires_grad_(True)
         raw = log_rates(z)
         eta = raw.clamp(max=10.0)
-        per_row = (((torch.exp(eta) - spikes * eta) * observed).sum(-1).flatten(1).double().sum(1)
-                   + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
+        per_row = _per_row((torch.exp(eta) - spikes * eta) * observed, z, target, variance)
         grad, = torch.autograd.grad(per_row.sum(), z)
     return per_row.detach(), grad, raw.detach()
+
+
+def _per_row(terms: torch.Tensor, z: torch.Tensor, target: torch.Tensor, variance: float) -> torch.Tensor:
+    """Each row's objective from its likelihood terms (rows, T, n): per-bin sums added in float64, so that the
+    line search can still tell values apart near the optimum, plus the pull |z - target|^2 / (2 variance)."""
+    return (terms.sum(-1).flatten(1).double().sum(1)
+            + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
 
 
 def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch.Tensor, observed: torch.Tensor,
@@ -186,9 +192,8 @@ def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch
         clamped = (raw > 10.0) if raw.numel() and bool(raw.max() > 10.0) else None
         eta = raw.clamp(max=10.0) if clamped is not None else raw
         torch.exp(eta, out=rates)
-        torch.addcmul(rates, spikes, eta, value=-1.0, out=terms).mul_(observed)
-        per_row = (terms.sum(-1).flatten(1).double().sum(1)
-                   + (z - target).pow(2).sum(-1).flatten(1).double().sum(1) / (2 * variance))
+        per_row = _per_row(torch.addcmul(rates, spikes, eta, value=-1.0, out=terms).mul_(observed), z, target,
+                           variance)
         residual = rates.sub_(spikes).mul_(observed)
         if clamped is not None:
             residual.masked_fill_(clamped, 0.0)

@@ -6,8 +6,8 @@
 The fit is seeded and configured as `nlb-eval run` (and bench_models.py) would do it on the same stand-in
 (bench_realism.stand_in), through the same `runs.fit_model`, and writes what its fit writes into --out
 (checkpoints, curves, a GNOCCHI fit's gnocchi_guidance.json with the internal-validation score of every
-guidance strength); it predicts no trial and scores nothing, so no eval trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of the
-time of a whole run (predicting all 500 trials is the rest).
+guidance strength); it predicts no trial and scores nothing, so no eval trial is touched. On mc_maze_large
+GNOCCHI's fit takes a quarter of the time of a whole run (predicting all 500 trials is the rest).
 """
 
 from __future__ import annotations

@@ -4,13 +4,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from baselines.gnocchi import GnocchiBaseline, GnocchiConfig  # noqa: E402
 from baselines.gnocchi_guidance import AffineReadout  # noqa: E402
-from nlb_suite.baseline_api import RunContext  # noqa: E402
 from support.bench_scripts import load_bench  # noqa: E402
-
-TINY = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3,
-            unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2)
+from support.tiny_gnocchi import FWD, N_IN, N_OUT, T, baseline  # noqa: E402
 
 
 @pytest.mark.parametrize("arm", ["per_sample", "joint", "per_sample_autograd"])
@@ -19,12 +15,11 @@ def test_each_arm_guides_with_its_solver_and_gradient(arm, monkeypatch):
 
     bench = load_bench("bench_gnocchi_solver")
     solver, adjoint = bench.ARMS[arm]
-    model = GnocchiBaseline(GnocchiConfig(**TINY, guidance_solver=solver),
-                            RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=3, n_forward_bins=4))
-    model.build(5, 8)
+    model = baseline(guidance_solver=solver)
+    model.build(N_IN, N_IN + N_OUT)
     model = bench.with_gradient(model, adjoint)
     seen = []
     monkeypatch.setattr(gnocchi_module, "held_in_correction", lambda *args: seen.append((args[0], args[-1])))
-    model._held_in_correction(torch.ones(2, 12, 5).numpy(), n_samples=2, n_bins=16, scale=3.0)
+    model._held_in_correction(torch.ones(2, T, N_IN).numpy(), n_samples=2, n_bins=T + FWD, scale=3.0)
     (log_rates, seen_solver), = seen
     assert seen_solver == solver and isinstance(log_rates, AffineReadout) == adjoint

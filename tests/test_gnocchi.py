@@ -21,7 +21,7 @@ from baselines.diffusion import (  # noqa: E402
     predicted_x0,
     q_sample,
 )
-from baselines.gnocchi import GUIDANCE_FILE, GnocchiBaseline, GnocchiConfig, prepare  # noqa: E402
+from baselines.gnocchi import GUIDANCE_FILE, GnocchiConfig, prepare  # noqa: E402
 from baselines.gnocchi_guidance import (  # noqa: E402
     AffineReadout,
     _row_objective,
@@ -30,31 +30,16 @@ from baselines.gnocchi_guidance import (  # noqa: E402
     poisson_proximal,
 )
 from baselines.gnocchi_model import ConditionalUNet1d  # noqa: E402
-from nlb_suite.baseline_api import RunContext, TrialSet, build_config, get_baseline  # noqa: E402
+from nlb_suite.baseline_api import TrialSet, build_config, get_baseline  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from nlb_suite.seeding import seed_everything  # noqa: E402
+from support.tiny_gnocchi import FWD, N_IN, N_OUT, TINY, T, baseline  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
-
-TINY = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3, ae_max_epochs=2,
-            unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2, batch_size=8, max_epochs=3,
-            patience=3, warmup_epochs=1)
-N_IN, N_OUT, T, FWD = 5, 3, 12, 4
-
-
 
 
 def trials(n: int = 20, seed: int = 0) -> TrialSet:
     """Random Poisson train trials with held-out neurons and forward bins."""
     return poisson_trials(n, T, N_IN, N_OUT, FWD, seed, rate=0.3, first_id=0)
-
-
-def context(seed: int = 0, run_dir=None) -> RunContext:
-    return RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=N_IN, n_heldout=N_OUT, n_forward_bins=FWD,
-                      seed=seed, run_dir=run_dir)
-
-
-def baseline(seed: int = 0, run_dir=None, **overrides) -> GnocchiBaseline:
-    return GnocchiBaseline(GnocchiConfig(**{**TINY, **overrides}), context(seed, run_dir))
 
 
 # ----- diffusion pieces against hand-computed values ---------------------------------------------
