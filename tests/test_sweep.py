@@ -169,16 +169,13 @@ def test_gnocchi_reports_its_diffusion_stage_and_resumes_without_retraining_the_
     """GNOCCHI trains two stages; a sweep's hooks see the diffusion stage only (its epochs, its valid_loss), and
     a resume from its snapshot takes the trained autoencoder from it: interrupted after epoch 1 and resumed, the
     curves and rates are the uninterrupted run's; rebuilt from the last snapshot (no training), the same rates."""
-    from baselines.gnocchi import GnocchiBaseline, GnocchiConfig
+    from support import tiny_gnocchi
 
-    tiny = dict(code_dim=3, enc_width=8, enc_pool=2, latent_dim=4, latent_stride=2, ae_width=8, ae_kernel=3,
-                ae_max_epochs=3, unet_widths=[8, 16], emb_dim=8, n_steps=50, ddim_steps=5, n_samples=2, batch_size=8,
-                max_epochs=4, patience=4, warmup_epochs=1)
-    ctx = RunContext(dataset="mc_maze_small", bin_ms=5, n_heldin=5, n_heldout=3, n_forward_bins=4, seed=2)
-    train = _trials()
+    train = _trials(n=20)
+    assert train.spikes_heldin.shape[1:] == (tiny_gnocchi.T, tiny_gnocchi.N_IN)
 
     def fresh():
-        return GnocchiBaseline(GnocchiConfig(**tiny), ctx)
+        return tiny_gnocchi.baseline(seed=2, ae_max_epochs=3, max_epochs=4, patience=4)
     whole, ends, last = fresh(), [], {}
 
     def report(end):
