@@ -6,19 +6,25 @@
 The fit is seeded and configured as `nlb-eval run` (and bench_models.py) would do it on the same stand-in
 (bench_realism.stand_in), through the same `runs.fit_model`, and writes what its fit writes into --out
 (checkpoints, curves, a GNOCCHI fit's gnocchi_guidance.json with the internal-validation score of every
-guidance strength); it predicts no trial and scores nothing, so no eval trial is touched. On mc_maze_large
+guidance strength), and `fit.json`: what was fitted (dataset, data seed, baseline, model seed, the --set values
+and the resolved config with its sources), the stand-in's checksums, package versions, machine and fit seconds,
+so that the folder alone says how to rebuild its model. It predicts no trial and scores nothing, so no eval
+trial is touched. On mc_maze_large
 GNOCCHI's fit takes a quarter of the time of a whole run (predicting all 500 trials is the rest).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+
+FIT_RECORD = "fit.json"
 
 
 def main() -> None:
@@ -45,13 +51,15 @@ def main() -> None:
     if out.exists():
         ap.error(f"--out {out} exists: give a new folder")
 
+    from bench_models import data_checksums
     from bench_realism import stand_in
 
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config_origins
     from nlb_suite.datasets.specs import get_dataset
     from nlb_suite.datasets.tensors import load
+    from nlb_suite.jsonio import write_json
     from nlb_suite.outputs import discard_temp_dir, make_temp_dir, replace_folder
-    from nlb_suite.runs import fit_model, resolve_device, trial_sets
+    from nlb_suite.runs import fit_model, machine_info, package_versions, resolve_device, trial_sets
 
     try:  # an unknown dataset, baseline or device: one line, before the stand-in is made
         trials = args.trials or get_dataset(args.dataset).n_train_val
@@ -63,9 +71,17 @@ def main() -> None:
     train, _ = trial_sets(load(args.dataset, data, bin_ms=5, phase="val", progress=False))
     work = make_temp_dir(out)  # renamed onto --out once the fit is done: a failed fit leaves nothing behind
     try:
-        config, _, origins = resolve_config_origins(cls, args.dataset, 5, overrides, None, device)
-        fit_model(cls, config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device=device,
-                                                     data_dir=data, run_dir=work, synthetic=True), train, origins)
+        config, sources, origins = resolve_config_origins(cls, args.dataset, 5, overrides, None, device)
+        _, fit_s = fit_model(cls, config, RunContext.for_trials(args.dataset, 5, train, seed=args.seed, device=device,
+                                                                data_dir=data, run_dir=work, synthetic=True),
+                             train, origins)
+        write_json(work / FIT_RECORD, {
+            "command": " ".join(sys.argv), "dataset": args.dataset, "bin_ms": 5, "phase": "val",
+            "trials": trials, "data_seed": args.data_seed, "data_dir": str(Path(data).absolute()),
+            "data_sha256": data_checksums(data), "baseline": args.baseline, "seed": args.seed, "device": device,
+            "overrides": overrides, "config": dataclasses.asdict(config), "config_sources": sources,
+            "n_train_trials": train.n_trials, "fit_s": fit_s, "versions": package_versions(),
+            "machine": machine_info(device)})
     except BaseException as exc:
         discard_temp_dir(work)
         if isinstance(exc, NLBInputError):

@@ -1,7 +1,9 @@
 """benchmarks/bench_args.py: every bench reads its seed list the same way and refuses a bad one in one line."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,24 @@ def test_bench_gnocchi_solver_refuses_a_pair_that_is_not_two_arms(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines()[-1] == ("bench_gnocchi_solver.py: error: --pair: 'joint-joint' is not A-B, two "
                                             "different arms of per_sample, joint, per_sample_autograd")
+
+
+def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
+    """fit.json holds the command's choices and the resolved config (the --set value in it), the stand-in's
+    checksums (those of the files it fitted on) and the provenance a run records."""
+    bench_models = load_bench("bench_models")
+    out, work = tmp_path / "fit", tmp_path / "work"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small", "--trials",
+                           "40", "--data-seed", "3", "--baseline", "smoothing", "--seed", "2", "--set", "alpha=0.5",
+                           "--out", str(out), "--work", str(work)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((out / "fit.json").read_text())
+    assert {k: record[k] for k in ("dataset", "trials", "data_seed", "baseline", "seed", "device", "overrides")} == {
+        "dataset": "mc_maze_small", "trials": 40, "data_seed": 3, "baseline": "smoothing", "seed": 2, "device": "cpu",
+        "overrides": {"alpha": 0.5}}
+    assert record["config"]["alpha"] == 0.5 and record["config"]["kern_sd_ms"] == 60.0  # the YAML's value
+    assert record["config_sources"][-1] == "--set alpha=0.5"
+    data = Path(record["data_dir"])
+    assert data.is_relative_to(work) and record["data_sha256"] == bench_models.data_checksums(data)
+    assert len(record["data_sha256"]) == 2 and record["n_train_trials"] == 30 and record["fit_s"] > 0
+    assert {"torch", "numpy", "nlb_suite"} <= set(record["versions"]) and record["machine"]
