@@ -376,8 +376,7 @@ class GnocchiBaseline(TorchBaseline):
         if len(scales) == 1:
             return  # nothing to choose: guidance_scale() gives the one value
         keep = self.valid_ids
-        valid = TrialSet(split="train", spikes_heldin=train.spikes_heldin[keep], trial_ids=train.trial_ids[keep],
-                         bins=train.bins[keep], forward_bins=train.forward_bins[keep])
+        valid = train.rows(keep).held_in_only()
         t, n_in = train.spikes_heldin.shape[1:]
         codes = self.encode(valid)
         for scale in scales:

@@ -46,6 +46,16 @@ class TrialSet:
     def n_trials(self) -> int:
         return self.spikes_heldin.shape[0]
 
+    def rows(self, index: np.ndarray) -> TrialSet:
+        """These trials only: every per-trial array indexed by `index`, the split kept."""
+        return dataclasses.replace(self, **{f.name: value[index] for f in dataclasses.fields(self)
+                                            if isinstance(value := getattr(self, f.name), np.ndarray)})
+
+    def held_in_only(self) -> TrialSet:
+        """The same trials as a model sees them at prediction: held-in spikes, ids and bins, nothing else."""
+        return dataclasses.replace(self, spikes_heldout=None, spikes_heldin_forward=None,
+                                   spikes_heldout_forward=None, behavior=None)
+
 
 @dataclass
 class Rates:

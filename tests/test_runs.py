@@ -398,3 +398,21 @@ def test_fit_model_seeds_with_the_runs_seed_holds_blas_and_names_where_a_bad_val
                                                 override_origins={"scale": "--set"})
     with pytest.raises(runs.NLBInputError, match=r"^--set: baseline mean_rate: scale must be >= 0 for \d+ trials$"):
         runs.fit_model(SeedProbeBaseline, config, ctx, train, origins)
+
+
+def test_trial_set_rows_index_every_per_trial_array_and_held_in_only_drops_what_prediction_never_sees():
+    from support.tiny_trials import poisson_trials
+
+    trials = poisson_trials(6, 5, 3, 2, 4, seed=1)
+    trials.behavior = np.arange(6 * 5 * 2, dtype=np.float32).reshape(6, 5, 2)
+    index = np.array([4, 1])
+    some = trials.rows(index)
+    assert some.split == "train" and some.n_trials == 2
+    for name in ("spikes_heldin", "trial_ids", "bins", "forward_bins", "spikes_heldout", "spikes_heldin_forward",
+                 "spikes_heldout_forward", "behavior"):
+        np.testing.assert_array_equal(getattr(some, name), getattr(trials, name)[index])
+    seen = some.held_in_only()
+    assert (seen.spikes_heldout, seen.spikes_heldin_forward, seen.spikes_heldout_forward, seen.behavior) == (None,) * 4
+    np.testing.assert_array_equal(seen.spikes_heldin, trials.spikes_heldin[index])
+    np.testing.assert_array_equal(seen.forward_bins, trials.forward_bins[index])
+    assert trials.spikes_heldout is not None and trials.n_trials == 6  # the original is left as it was
