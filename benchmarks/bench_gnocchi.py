@@ -136,13 +136,6 @@ def load_bench(seed: int, trials: int, work: Path) -> Bench:
     return Bench(data, tensors, train, evals, both, cond, types, versions, endpoint, spikes, truth, run_dirs)
 
 
-def subset(trials, keep: np.ndarray):
-    """The trials of a TrialSet at boolean mask `keep`."""
-    fields = {f.name: getattr(trials, f.name) for f in dataclasses.fields(trials)}
-    return type(trials)(**{k: (v[keep] if isinstance(v, np.ndarray) and k != "split" else v)
-                           for k, v in fields.items()})
-
-
 # ----- models ----------------------------------------------------------------------------------------
 
 PROFILE: dict[str, str | None] = {"name": None}  # None: the device default (cpu); "fast" for a smoke run
@@ -495,7 +488,7 @@ def unseen_conditions(b: Bench, seed: int, n_holdout: int, n_samples: int, n_boo
     held_ids = [h for h, _, _ in held]
     n_tr, t_len = b.train.n_trials, b.train.spikes_heldin.shape[1]
     keep = ~np.isin(b.cond[:n_tr], held_ids)
-    train = subset(b.train, keep)
+    train = b.train.rows(keep)
     print(f"  seed {seed}: held out conditions {held_ids} ({(~keep).sum()} train trials removed)",
           file=sys.stderr, flush=True)
     g, lf = fitted("gnocchi", b, train), fitted("lfads", b, train)

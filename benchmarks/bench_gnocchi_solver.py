@@ -137,13 +137,12 @@ def diagnose_solvers(model, train, n_trials: int) -> tuple[int, list[list[str]]]
     """(samples solved, rows): DDIM step, variance, then per solver the median share of the gap left, the median
     distance to the optimum and the seconds taken."""
     import torch
-    from bench_gnocchi import subset
 
     from baselines.diffusion import ddim_sample
     from baselines.gnocchi_guidance import held_in_correction, joint_proximal, poisson_proximal
 
     cfg, net = model.config, model.model
-    trials = subset(train, model.valid_ids[:n_trials])
+    trials = train.rows(model.valid_ids[:n_trials])
     t, n_in = trials.spikes_heldin.shape[1:]
     n_bins = t + model.context.n_forward_bins
     y = torch.as_tensor(trials.spikes_heldin, dtype=torch.float32).repeat_interleave(cfg.n_samples, 0)

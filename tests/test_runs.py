@@ -416,3 +416,4 @@ def test_trial_set_rows_index_every_per_trial_array_and_held_in_only_drops_what_
     np.testing.assert_array_equal(seen.spikes_heldin, trials.spikes_heldin[index])
     np.testing.assert_array_equal(seen.forward_bins, trials.forward_bins[index])
     assert trials.spikes_heldout is not None and trials.n_trials == 6  # the original is left as it was
+    np.testing.assert_array_equal(trials.rows(np.arange(6) % 2 == 0).spikes_heldout, trials.spikes_heldout[::2])  # a mask
