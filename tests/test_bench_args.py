@@ -88,3 +88,16 @@ def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     assert data.is_relative_to(work) and record["data_sha256"] == bench_models.data_checksums(data)
     assert len(record["data_sha256"]) == 2 and record["n_train_trials"] == 30 and record["fit_s"] > 0
     assert {"torch", "numpy", "nlb_suite"} <= set(record["versions"]) and record["machine"]
+
+
+def test_bench_gnocchi_inference_refuses_a_folder_that_is_not_a_fitted_gnocchi(tmp_path):
+    (tmp_path / "smooth").mkdir()
+    (tmp_path / "smooth" / "fit.json").write_text(json.dumps({"baseline": "smoothing"}))
+    for folder, line in ((tmp_path, f"{tmp_path}: neither fit.json (fit_only.py) nor config.yaml and run.json (a run): "
+                                    "expected a fitted GNOCCHI folder"),
+                         (tmp_path / "smooth", f"{tmp_path / 'smooth'}: baseline 'smoothing' (expected a fitted "
+                                               "gnocchi with gnocchi_best.pt)")):
+        done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gnocchi_inference.py"), str(folder)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1] == f"bench_gnocchi_inference.py: {line}"
