@@ -34,6 +34,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 MAP_VARIANCES = (0.3, 1.0, 3.0, 10.0)
+GUIDED, SMOOTHING, TRUTH = ("guided at the fit's chosen strength", "smoothing (fitted on the fit's training trials)",
+                             "true rates")
 MAP_ITERS = 300  # L-BFGS iterations per MAP fit (bench_gnocchi_solver's optimum uses as many)
 
 
@@ -56,8 +58,9 @@ def fit_record(folder: Path) -> dict:
     return record
 
 
-def validation_rows(folder: Path) -> tuple[str, list[tuple[str, float]]]:
-    """(a label, [(row, co-bps on the fit's internal validation trials)]) for one fitted folder."""
+def validation_rows(folder: Path) -> tuple[str, float, list[tuple[str, float]]]:
+    """(a label, the fit's chosen guidance strength, [(row, co-bps on the fit's internal validation trials)]) for
+    one fitted folder."""
     import torch
     from bench_models import data_checksums
 
@@ -93,9 +96,9 @@ def validation_rows(folder: Path) -> tuple[str, list[tuple[str, float]]]:
     def score(rates: np.ndarray) -> float:
         return bits_per_spike(rates[:, :t, n_in:], y_out)
 
-    rows = [(f"guided, strength {guidance['chosen']:g} (the fit's choice)", recorded[guidance["chosen"]]),
+    rows = [(GUIDED, recorded[guidance["chosen"]]),
             ("unguided (strength 0)", recorded.get(0.0, float("nan")))]
-    for name, label in (("smoothing", "smoothing (fitted on the fit's training trials)"), ("oracle", "true rates")):
+    for name, label in (("smoothing", SMOOTHING), ("oracle", TRUTH)):
         ref_cls = get_baseline(name)
         ref = ref_cls(resolve_config(ref_cls, dataset, 5, None, None, "cpu")[0], ctx)
         ref.fit(train.rows(train_ids))
@@ -130,7 +133,7 @@ def validation_rows(folder: Path) -> tuple[str, list[tuple[str, float]]]:
         rows.append((f"MAP from held-in spikes, prior N(0, {v:g})", score(map_fit(held_in, valid.spikes_heldin, v))))
     rows.append(("leaky: AE with every neuron and bin visible", leaky_ae))
     rows.append(("leaky: MAP from every window neuron, prior N(0, 1)", score(map_fit(every, window, 1.0))))
-    return f"{folder.parent.name}/{folder.name}", rows
+    return str(folder), float(guidance["chosen"]), rows
 
 
 def main() -> None:
@@ -151,18 +154,18 @@ def main() -> None:
         except NLBInputError as exc:
             ap.exit(2, f"bench_gnocchi_inference.py: {exc}\n")
         print(f"  {folder}: done", file=sys.stderr, flush=True)
-    names = [name for name, _ in results[0][1]]
     table = []
-    for name in names:
+    for name, _ in results[0][2]:
         line = [name]
-        for _, rows in results:
-            value = dict(rows)[name]
-            low, high = dict(rows)["smoothing (fitted on the fit's training trials)"], dict(rows)["true rates"]
+        for _, _, rows in results:
+            value, low, high = dict(rows)[name], dict(rows)[SMOOTHING], dict(rows)[TRUTH]
             line += [value, f"{100 * (value - low) / (high - low):.0f}%"]
         table.append(line)
     print("co-bps of the held-out neurons on each fit's internal validation trials, and the share of the gap from "
           "smoothing to the true rates")
-    print_table(["row", *[h for label, _ in results for h in (label, "gap")]], table)
+    print_table(["row", *[h for i in range(len(results)) for h in (f"fit {i + 1}", "gap")]], table)
+    for i, (label, chosen, _) in enumerate(results):
+        print(f"fit {i + 1}: {label} (guidance strength chosen: {chosen:g})")
 
 
 if __name__ == "__main__":
