@@ -9,8 +9,8 @@ The fit is seeded and configured as `nlb-eval run` (and bench_models.py) would d
 guidance strength), and `fit.json`: what was fitted (dataset, data seed, baseline, model seed, the --set values
 and the resolved config with its sources), the stand-in's checksums, package versions, machine and fit seconds,
 so that the folder alone says how to rebuild its model. It predicts no trial and scores nothing, so no eval
-trial is touched. On mc_maze_large
-GNOCCHI's fit takes a quarter of the time of a whole run (predicting all 500 trials is the rest).
+trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of the time of a whole run (predicting all
+500 trials is the rest).
 """
 
 from __future__ import annotations
