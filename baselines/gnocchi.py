@@ -376,7 +376,7 @@ class GnocchiBaseline(TorchBaseline):
         if len(scales) == 1:
             return  # nothing to choose: guidance_scale() gives the one value
         keep = self.valid_ids
-        valid = train.rows(keep).held_in_only()
+        valid = train.held_in_only().rows(keep)
         t, n_in = train.spikes_heldin.shape[1:]
         codes = self.encode(valid)
         for scale in scales:

@@ -18,6 +18,10 @@ co-bps of the held-out neurons in the window, and as its share of the gap from s
   log-prior of variance v (guidance's proximal problem with the diffusion prior taken away), read out;
 - leaky rows, which see the spikes they are scored on (what the readout can express, not estimates): the
   autoencoder with every neuron and bin visible, and MAP fitted to every window neuron's spikes.
+
+Read with care: the guided row is the best of the fit's candidate strengths on these same trials (a little
+optimistic), and these trials also chose both training stages' epochs; the autoencoder never saw whole neurons
+and bins hidden in training (its dropout hides random entries), so its held-in-window row understates it.
 """
 
 from __future__ import annotations
@@ -40,100 +44,155 @@ MAP_ITERS = 300  # L-BFGS iterations per MAP fit (bench_gnocchi_solver's optimum
 
 
 def fit_record(folder: Path) -> dict:
-    """dataset, data_dir, data_sha256, seed and config of a fitted GNOCCHI folder (fit_only's or a run's)."""
+    """What a fitted GNOCCHI folder (fit_only's or a run's) recorded, checked before any work: dataset, data_dir,
+    data_sha256 (still the files' checksums), seed, config, its 5 ms val-phase fit, the guidance choice's file and
+    the validation trials' ids where recorded (`validation_ids`). One line (NLBInputError) for anything else."""
     import yaml
+    from bench_models import data_checksums
 
+    from baselines.gnocchi import GUIDANCE_FILE
     from nlb_suite.errors import NLBInputError
 
+    def read(name: str) -> dict:
+        try:
+            text = (folder / name).read_text()
+            return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise NLBInputError(f"{folder / name}: unreadable ({type(exc).__name__}): expected the file the fit "
+                                "wrote") from None
+
     if (folder / "fit.json").exists():
-        record = json.loads((folder / "fit.json").read_text())
+        record = read("fit.json")
+        record["validation_ids"] = record.get("validation_trial_ids")
     elif (folder / "config.yaml").exists() and (folder / "run.json").exists():
-        record = {**json.loads((folder / "run.json").read_text()), **yaml.safe_load((folder / "config.yaml").read_text())}
+        record = {**read("run.json"), **read("config.yaml")}
+        record["validation_ids"] = (record.get("internal_validation") or {}).get("trial_ids")
     else:
         raise NLBInputError(f"{folder}: neither fit.json (fit_only.py) nor config.yaml and run.json (a run): "
                             "expected a fitted GNOCCHI folder")
     if record.get("baseline") != "gnocchi" or not (folder / "gnocchi_best.pt").exists():
         raise NLBInputError(f"{folder}: baseline {record.get('baseline')!r} (expected a fitted gnocchi with "
                             "gnocchi_best.pt)")
+    missing = [k for k in ("dataset", "data_dir", "data_sha256", "seed", "config") if not record.get(k) and
+               record.get(k) != 0]
+    if missing:
+        raise NLBInputError(f"{folder}: its record lacks {', '.join(missing)} (expected a fit of fit_only.py or a "
+                            "run that recorded them)")
+    if (record.get("bin_ms", 5), record.get("phase", "val")) != (5, "val"):
+        raise NLBInputError(f"{folder}: bin_ms {record.get('bin_ms')}, phase {record.get('phase')!r} (expected a "
+                            "5 ms fit of phase val, the stand-ins' trials this script loads)")
+    if not (folder / GUIDANCE_FILE).exists():
+        raise NLBInputError(f"{folder / GUIDANCE_FILE} is missing: expected a fit that chose its guidance strength "
+                            "among several on its validation trials")
+    if data_checksums(Path(record["data_dir"])) != record["data_sha256"]:
+        raise NLBInputError(f"{folder}: the files in {record['data_dir']} are not those it was fitted on "
+                            "(data_sha256 differs)")
     return record
 
 
-def validation_rows(folder: Path) -> tuple[str, float, list[tuple[str, float]]]:
-    """(a label, the fit's chosen guidance strength, [(row, co-bps on the fit's internal validation trials)]) for
-    one fitted folder."""
-    import torch
-    from bench_models import data_checksums
-
-    from baselines.gnocchi_guidance import AffineReadout, poisson_proximal
+def load_fit(folder: Path, record: dict):
+    """(the fitted GnocchiBaseline, its train trials, its internal validation indices into them), the split drawn
+    as the fit drew it and checked against the ids and count the folder recorded."""
+    from baselines.gnocchi import GUIDANCE_FILE
     from baselines.torch_core import internal_split
-    from nlb_suite.baseline_api import RunContext, build_config, get_baseline, resolve_config
+    from nlb_suite.baseline_api import RunContext, build_config, get_baseline
     from nlb_suite.datasets.tensors import load
     from nlb_suite.errors import NLBInputError
-    from nlb_suite.metrics import bits_per_spike
     from nlb_suite.runs import trial_sets
 
-    record = fit_record(folder)
     dataset, data, seed = record["dataset"], Path(record["data_dir"]), int(record["seed"])
-    if data_checksums(data) != record["data_sha256"]:
-        raise NLBInputError(f"{folder}: the files in {data} are not those it was fitted on (data_sha256 differs)")
     train, _ = trial_sets(load(dataset, data, bin_ms=5, phase="val", progress=False))
     cls = get_baseline("gnocchi")
     config = build_config(cls, record["config"], source=f"{folder}'s recorded config")
-    ctx = RunContext.for_trials(dataset, 5, train, seed=seed, device="cpu", data_dir=data, synthetic=True)
-    model = cls(config, ctx)
-    n, t, n_in = train.spikes_heldin.shape
-    n_all = n_in + train.spikes_heldout.shape[2]
-    model.load(folder / "gnocchi_best.pt", n_in, n_all)
-    train_ids, valid_ids = internal_split(n, config.valid_frac, np.random.default_rng(seed))  # as the fit drew them
-    guidance = json.loads((folder / "gnocchi_guidance.json").read_text())
-    if guidance["n_validation_trials"] != len(valid_ids):
-        raise NLBInputError(f"{folder}: gnocchi_guidance.json scored {guidance['n_validation_trials']} validation "
-                            f"trials, the split gives {len(valid_ids)}")
-    recorded = dict(zip(guidance["candidates"], guidance["validation_co_bps"]))
-    valid = train.rows(valid_ids)
-    y_out = valid.spikes_heldout
+    model = cls(config, RunContext.for_trials(dataset, 5, train, seed=seed, device="cpu", data_dir=data,
+                                              synthetic=True))
+    n_in = train.spikes_heldin.shape[2]
+    model.load(folder / "gnocchi_best.pt", n_in, n_in + train.spikes_heldout.shape[2])
+    valid_ids = internal_split(train.n_trials, config.valid_frac, np.random.default_rng(seed))[1]  # as _fit draws
+    scored = json.loads((folder / GUIDANCE_FILE).read_text())["n_validation_trials"]
+    recorded = record["validation_ids"]
+    if scored != len(valid_ids) or (recorded is not None and list(train.trial_ids[valid_ids]) != list(recorded)):
+        raise NLBInputError(f"{folder}: its validation trials are not those the split gives now (expected "
+                            f"{len(valid_ids)} trials, ids as recorded)")
+    return model, train, valid_ids
 
-    def score(rates: np.ndarray) -> float:
-        return bits_per_spike(rates[:, :t, n_in:], y_out)
 
-    rows = [(GUIDED, recorded[guidance["chosen"]]),
-            ("unguided (strength 0)", recorded.get(0.0, float("nan")))]
+def reference_rows(model, train, train_ids: np.ndarray, valid) -> list[tuple[str, float]]:
+    """Smoothing (the dataset's default, fitted on the fit's training trials) and the true rates on `valid`."""
+    from nlb_suite.baseline_api import get_baseline, resolve_config
+    from nlb_suite.metrics import bits_per_spike
+
+    rows = []
     for name, label in (("smoothing", SMOOTHING), ("oracle", TRUTH)):
-        ref_cls = get_baseline(name)
-        ref = ref_cls(resolve_config(ref_cls, dataset, 5, None, None, "cpu")[0], ctx)
+        cls = get_baseline(name)
+        ref = cls(resolve_config(cls, model.context.dataset, 5, None, None, "cpu")[0], model.context)
         ref.fit(train.rows(train_ids))
-        heldout = ref.predict(valid.held_in_only()).heldout
-        rows.append((label, bits_per_spike(heldout, y_out)))
+        rows.append((label, bits_per_spike(ref.predict(valid.held_in_only()).heldout, valid.spikes_heldout)))
+    return rows
 
-    net = model.model
-    ae = net.autoencoder
-    n_bins = t + ctx.n_forward_bins
-    with torch.no_grad():
-        def read(standard: torch.Tensor) -> np.ndarray:
-            return torch.exp(net.log_rates_of(standard, n_bins).clamp(max=10.0)).numpy()
-        window = np.concatenate([valid.spikes_heldin, y_out], axis=2)
-        full = np.concatenate([window, np.concatenate([valid.spikes_heldin_forward, valid.spikes_heldout_forward], 2)], 1)
-        counts = torch.as_tensor(np.nan_to_num(full), dtype=torch.float32)
-        seen = counts.clone()
-        seen[:, :, n_in:] = 0.0
-        seen[:, t:, :] = 0.0
-        rows.append(("AE from the held-in window", score(read(net.standardise(ae.encode(seen))))))
-        leaky_ae = score(read(net.standardise(ae.encode(counts))))
-    held_in = model.held_in_log_rates(n_bins, t, n_in)
-    every = AffineReadout(held_in.interp, ae.readout.weight.detach().float(), ae.readout.bias.detach().float(),
-                          held_in.std, held_in.mean)
-    start = torch.zeros(len(valid_ids), ae.latent_length(n_bins), net.dims.latent_dim)
 
-    def map_fit(readout: AffineReadout, spikes: np.ndarray, variance: float) -> np.ndarray:
-        y = torch.as_tensor(spikes, dtype=torch.float32)
-        z = poisson_proximal(start, readout, torch.nan_to_num(y), (~torch.isnan(y)).float(), variance, MAP_ITERS)
+def window_readout(model, n_bins: int, t: int):
+    """Every neuron's log-rates in the first `t` of `n_bins` bins as an AffineReadout of the standardised latents
+    (the held-in one, `held_in_log_rates`, widened to the held-out neurons)."""
+    from baselines.gnocchi_guidance import AffineReadout
+
+    held_in = model.held_in_log_rates(n_bins, t, 1)
+    readout = model.model.autoencoder.readout
+    return AffineReadout(held_in.interp, readout.weight.detach().float(), readout.bias.detach().float(),
+                         held_in.std, held_in.mean)
+
+
+def latent_rows(model, valid) -> list[tuple[str, float]]:
+    """The autoencoder's reconstructions and the MAP fits of the latents on `valid` (see the module docstring)."""
+    import torch
+
+    from baselines.gnocchi import prepare
+    from baselines.gnocchi_guidance import AffineReadout, poisson_proximal
+    from nlb_suite.metrics import bits_per_spike
+
+    net, ae = model.model, model.model.autoencoder
+    t, n_in = valid.spikes_heldin.shape[1:]
+    n_bins = t + model.context.n_forward_bins
+
+    def score(standard: torch.Tensor) -> float:  # co-bps of the held-out neurons' window rates read out from z
         with torch.no_grad():
-            return read(z)
-    for v in MAP_VARIANCES:
-        rows.append((f"MAP from held-in spikes, prior N(0, {v:g})", score(map_fit(held_in, valid.spikes_heldin, v))))
-    rows.append(("leaky: AE with every neuron and bin visible", leaky_ae))
-    rows.append(("leaky: MAP from every window neuron, prior N(0, 1)", score(map_fit(every, window, 1.0))))
-    return str(folder), float(guidance["chosen"]), rows
+            rates = torch.exp(net.log_rates_of(standard, n_bins).clamp(max=10.0)).numpy()
+        return bits_per_spike(rates[:, :t, n_in:], valid.spikes_heldout)
+
+    data = prepare(valid, model.context.n_forward_bins, torch.device("cpu"))
+    counts = data.counts * data.weight  # as the autoencoder saw them in training (NaN zeroed)
+    seen = counts.clone()
+    seen[:, :, n_in:] = 0.0  # held-out neurons and every forward bin hidden: what prediction knows
+    seen[:, t:, :] = 0.0
+    with torch.no_grad():
+        from_held_in, from_all = (net.standardise(ae.encode(c)) for c in (seen, counts))
+    held_in, every = model.held_in_log_rates(n_bins, t, n_in), window_readout(model, n_bins, t)
+    start = torch.zeros(len(valid.spikes_heldin), ae.latent_length(n_bins), net.dims.latent_dim)
+
+    def map_fit(readout: AffineReadout, spikes: np.ndarray, variance: float) -> torch.Tensor:
+        y = torch.as_tensor(spikes, dtype=torch.float32)
+        return poisson_proximal(start, readout, torch.nan_to_num(y), (~torch.isnan(y)).float(), variance, MAP_ITERS)
+
+    window = np.concatenate([valid.spikes_heldin, valid.spikes_heldout], axis=2)
+    return [("AE from the held-in window", score(from_held_in)),
+            *[(f"MAP from held-in spikes, prior N(0, {v:g})", score(map_fit(held_in, valid.spikes_heldin, v)))
+              for v in MAP_VARIANCES],
+            ("leaky: AE with every neuron and bin visible", score(from_all)),
+            ("leaky: MAP from every window neuron, prior N(0, 1)", score(map_fit(every, window, 1.0)))]
+
+
+def validation_rows(folder: Path, record: dict) -> tuple[float, list[tuple[str, float]]]:
+    """(the fit's chosen guidance strength, [(row, co-bps on the fit's internal validation trials)])."""
+    from baselines.gnocchi import GUIDANCE_FILE
+
+    model, train, valid_ids = load_fit(folder, record)
+    guidance = json.loads((folder / GUIDANCE_FILE).read_text())
+    scores = dict(zip(guidance["candidates"], guidance["validation_co_bps"]))
+    train_ids = np.setdiff1d(np.arange(train.n_trials), valid_ids)
+    valid = train.rows(valid_ids)
+    return float(guidance["chosen"]), [(GUIDED, scores[guidance["chosen"]]),
+                                       ("unguided (strength 0)", scores.get(0.0, float("nan"))),
+                                       *reference_rows(model, train, train_ids, valid), *latent_rows(model, valid)]
 
 
 def main() -> None:
@@ -148,18 +207,19 @@ def main() -> None:
 
     torch.set_num_threads(1)
     results = []
-    for folder in args.fits:
-        try:
-            results.append(validation_rows(folder))
-        except NLBInputError as exc:
-            ap.exit(2, f"bench_gnocchi_inference.py: {exc}\n")
-        print(f"  {folder}: done", file=sys.stderr, flush=True)
+    try:
+        records = [fit_record(folder) for folder in args.fits]  # every folder checked before any work
+        for folder, record in zip(args.fits, records):
+            results.append((str(folder), *validation_rows(folder, record)))
+            print(f"  {folder}: done", file=sys.stderr, flush=True)
+    except NLBInputError as exc:
+        ap.exit(2, f"bench_gnocchi_inference.py: {exc}\n")
     table = []
     for name, _ in results[0][2]:
         line = [name]
         for _, _, rows in results:
             value, low, high = dict(rows)[name], dict(rows)[SMOOTHING], dict(rows)[TRUTH]
-            line += [value, f"{100 * (value - low) / (high - low):.0f}%"]
+            line += [value, f"{100 * (value - low) / (high - low):.0f}%" if high != low else "-"]
         table.append(line)
     print("co-bps of the held-out neurons on each fit's internal validation trials, and the share of the gap from "
           "smoothing to the true rates")

@@ -47,9 +47,19 @@ class TrialSet:
         return self.spikes_heldin.shape[0]
 
     def rows(self, index: np.ndarray) -> TrialSet:
-        """These trials only: every per-trial array indexed by `index`, the split kept."""
-        return dataclasses.replace(self, **{f.name: value[index] for f in dataclasses.fields(self)
-                                            if isinstance(value := getattr(self, f.name), np.ndarray)})
+        """These trials only (`index`: indices or a boolean mask over the trials): every array field, all of them
+        per trial, indexed; the split kept."""
+        arrays = {f.name: value for f in dataclasses.fields(self) if (value := getattr(self, f.name)) is not None
+                  and f.name != "split"}
+        for name, value in arrays.items():
+            if np.ndim(value) < 1 or len(value) != self.n_trials:
+                raise NLBInputError(f"TrialSet.rows: field {name} has shape {np.shape(value)}, expected "
+                                    f"{self.n_trials} rows (one per trial)")
+        index = np.asarray(index)
+        if index.ndim != 1:
+            raise NLBInputError(f"TrialSet.rows: index of shape {index.shape} (expected a 1-d array of trial indices "
+                                "or a boolean mask)")
+        return dataclasses.replace(self, **{name: np.asarray(value)[index] for name, value in arrays.items()})
 
     def held_in_only(self) -> TrialSet:
         """The same trials as a model sees them at prediction: held-in spikes, ids and bins, nothing else."""

@@ -88,6 +88,12 @@ def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     assert data.is_relative_to(work) and record["data_sha256"] == bench_models.data_checksums(data)
     assert len(record["data_sha256"]) == 2 and record["n_train_trials"] == 30 and record["fit_s"] > 0
     assert {"torch", "numpy", "nlb_suite"} <= set(record["versions"]) and record["machine"]
+    assert record["validation_trial_ids"] is None  # smoothing holds no trials back
+    from nlb_suite.baseline_api import build_config, get_baseline, resolve_config
+
+    cls = get_baseline("smoothing")
+    assert build_config(cls, record["config"], source="fit.json") == resolve_config(
+        cls, "mc_maze_small", 5, {"alpha": 0.5}, None, "cpu")[0]  # the record rebuilds the config it fitted
 
 
 def test_bench_gnocchi_inference_refuses_a_folder_that_is_not_a_fitted_gnocchi(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ from nlb_suite.baseline_api import Baseline, Rates, get_baseline, resolve_config
 from nlb_suite.blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from nlb_suite.cli import main
 from nlb_suite.datasets.pinned_blas import GENERIC_KERNELS, PINNED_KERNEL
+from nlb_suite.errors import NLBInputError
 from nlb_suite.h5io import load_h5
 from nlb_suite.runs import (
     RunSpec,
@@ -415,5 +417,13 @@ def test_trial_set_rows_index_every_per_trial_array_and_held_in_only_drops_what_
     assert (seen.spikes_heldout, seen.spikes_heldin_forward, seen.spikes_heldout_forward, seen.behavior) == (None,) * 4
     np.testing.assert_array_equal(seen.spikes_heldin, trials.spikes_heldin[index])
     np.testing.assert_array_equal(seen.forward_bins, trials.forward_bins[index])
+    for name in ("trial_ids", "bins"):  # what the oracle and the truth metrics look trials up by
+        np.testing.assert_array_equal(getattr(seen, name), getattr(trials, name)[index])
     assert trials.spikes_heldout is not None and trials.n_trials == 6  # the original is left as it was
     np.testing.assert_array_equal(trials.rows(np.arange(6) % 2 == 0).spikes_heldout, trials.spikes_heldout[::2])  # a mask
+    evals = dataclasses.replace(trials.held_in_only(), split="eval")
+    assert evals.rows(index).split == "eval"
+    with pytest.raises(NLBInputError, match=r"^TrialSet.rows: index of shape \(\) \(expected a 1-d array"):
+        trials.rows(3)
+    with pytest.raises(NLBInputError, match=r"^TrialSet.rows: field behavior has shape \(5, 2\), expected 6 rows"):
+        dataclasses.replace(trials, behavior=trials.behavior[0]).rows(index)
