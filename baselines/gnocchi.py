@@ -239,6 +239,17 @@ def prepare(trials: TrialSet, n_fwd: int, device: torch.device) -> GnocchiData:
     return data
 
 
+@dataclass
+class AutoencoderStage:
+    """Where fit()'s autoencoder stage leaves the diffusion stage: the trials on the device, the split, and the
+    generator whose next draws are the diffusion stage's validation noise."""
+
+    data: GnocchiData
+    train_ids: torch.Tensor
+    valid_ids: torch.Tensor
+    rng: np.random.Generator
+
+
 WEIGHTINGS = ("truncated", "none")
 
 
@@ -347,6 +358,14 @@ class GnocchiBaseline(TorchBaseline):
     def _fit(self, train: TrialSet) -> None:
         """Seeded train/valid split of the train trials; autoencoder, then code encoder + denoiser (the validation
         trials also choose the guidance strength)."""
+        stage = self.fit_autoencoder_stage(train)
+        self._fit_diffusion(stage.data, stage.train_ids, stage.valid_ids, stage.rng)
+        self._choose_guidance(train)
+
+    def fit_autoencoder_stage(self, train: TrialSet) -> AutoencoderStage:
+        """The first stage of fit() alone: the seeded train/valid split, a fresh network, the autoencoder trained
+        (or, when a sweep resumes from a snapshot, loaded) and frozen. What the diffusion stage continues from; on
+        its own, a cheap look at an autoencoder design (benchmarks/bench_gnocchi_reach.py)."""
         cfg, ctx = self.config, self.context
         n, _, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
@@ -365,8 +384,7 @@ class GnocchiBaseline(TorchBaseline):
         snapshot = hooks.resume["module"] if hooks is not None and hooks.resume is not None else None
         with training_hooks(TrainHooks()):
             self._fit_autoencoder(data, train_ids, valid_ids, rng, snapshot)
-        self._fit_diffusion(data, train_ids, valid_ids, rng)
-        self._choose_guidance(train)
+        return AutoencoderStage(data, train_ids, valid_ids, rng)
 
     def _choose_guidance(self, train: TrialSet) -> None:
         """The guidance strength with the highest co-bps on the internal validation trials (the only one, when

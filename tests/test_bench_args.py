@@ -37,6 +37,7 @@ def test_seed_lists_are_distinct_integers_in_the_order_given(bench_args):
     ("bench_sweep", "--data-seeds"), ("bench_node_sae", "--data-seeds"), ("bench_node_sae", "--model-seeds"),
     ("bench_node_sae", "--others-seeds"), ("bench_node_sae", "--size-seeds"),
     ("bench_lfads_cd", "--data-seeds"), ("bench_lfads_sbtt", "--data-seeds"), ("bench_gnocchi_solver", "--data-seeds"),
+    ("bench_gnocchi_reach", "--model-seeds"),
 ])
 def test_each_bench_refuses_a_repeated_seed_before_any_work(script, option, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARKS / f"{script}.py"), option, "1,0,1"],
@@ -107,3 +108,16 @@ def test_bench_gnocchi_inference_refuses_a_folder_that_is_not_a_fitted_gnocchi(t
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
         assert done.stderr.strip().splitlines()[-1] == f"bench_gnocchi_inference.py: {line}"
+
+
+@pytest.mark.parametrize("variants, line", [
+    (["default", "latent_dim=abc"], "bench_gnocchi_reach.py: --variants 'latent_dim=abc': latent_dim: 'abc' is not a "
+                                    "valid int"),
+    (["latent_dim=0"], "bench_gnocchi_reach.py: --variants 'latent_dim=0': baseline gnocchi: latent_dim must be > 0 "
+                       "(got 0)"),
+])
+def test_bench_gnocchi_reach_refuses_a_bad_variant_before_any_work(variants, line, tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_gnocchi_reach.py"), "--variants", *variants,
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == line and not (tmp_path / "work").exists()
