@@ -43,6 +43,7 @@ MAP_VARIANCES = (0.3, 1.0, 3.0, 10.0)
 GUIDED, SMOOTHING, TRUTH = ("guided at the fit's chosen strength", "smoothing (fitted on the fit's training trials)",
                              "true rates")
 MAP_ITERS = 300  # L-BFGS iterations per MAP fit (bench_gnocchi_solver's optimum uses as many)
+REACH_PRIOR = 100.0  # the reach's nearly flat prior: the true rates carry no spike noise to overfit
 
 
 def fit_record(folder: Path) -> dict:
@@ -125,14 +126,14 @@ def reference_rows(model, train, train_ids: np.ndarray, valid) -> tuple[list[tup
     from nlb_suite.baseline_api import get_baseline, resolve_config
     from nlb_suite.metrics import bits_per_spike
 
-    rows = []
+    rows, predicted = [], {}
     for name, label in (("smoothing", SMOOTHING), ("oracle", TRUTH)):
         cls = get_baseline(name)
         ref = cls(resolve_config(cls, model.context.dataset, 5, None, None, "cpu")[0], model.context)
         ref.fit(train.rows(train_ids))
-        rates = ref.predict(valid.held_in_only())
-        rows.append((label, bits_per_spike(rates.heldout, valid.spikes_heldout)))
-    return rows, np.concatenate([rates.heldin, rates.heldout], axis=2)
+        predicted[name] = ref.predict(valid.held_in_only())
+        rows.append((label, bits_per_spike(predicted[name].heldout, valid.spikes_heldout)))
+    return rows, np.concatenate([predicted["oracle"].heldin, predicted["oracle"].heldout], axis=2)
 
 
 def window_readout(model, n_bins: int, t: int):
@@ -146,24 +147,47 @@ def window_readout(model, n_bins: int, t: int):
                          held_in.std, held_in.mean)
 
 
+def held_out_co_bps(model, standard, valid) -> float:
+    """Co-bps of the held-out neurons' window rates read out from standardised latents (trials of `valid`)."""
+    import torch
+
+    from nlb_suite.metrics import bits_per_spike
+
+    t, n_in = valid.spikes_heldin.shape[1:]
+    with torch.no_grad():
+        rates = torch.exp(model.model.log_rates_of(standard, t + model.context.n_forward_bins).clamp(max=10.0))
+    return bits_per_spike(rates.numpy()[:, :t, n_in:], valid.spikes_heldout)
+
+
+def fitted_latents(model, readout, spikes: np.ndarray, variance: float):
+    """Standardised latents (trials, steps, channels) that minimise the Poisson NLL of `spikes` (counts, or true
+    rates; NaN unobserved) under `readout` plus |z|^2 / (2 variance), from z = 0: guidance's proximal problem
+    with the diffusion prior taken away."""
+    import torch
+
+    from baselines.gnocchi_guidance import poisson_proximal
+
+    y = torch.as_tensor(spikes, dtype=torch.float32)
+    start = torch.zeros(len(y), readout.interp.shape[1], model.model.dims.latent_dim)  # interp: (bins, steps)
+    return poisson_proximal(start, readout, torch.nan_to_num(y), (~torch.isnan(y)).float(), variance, MAP_ITERS)
+
+
+def reach(model, truth: np.ndarray, valid) -> float:
+    """The readout's reach: co-bps on `valid` of latents fitted to `truth`, every window neuron's true rates."""
+    t = truth.shape[1]
+    latents = fitted_latents(model, window_readout(model, t + model.context.n_forward_bins, t), truth, REACH_PRIOR)
+    return held_out_co_bps(model, latents, valid)
+
+
 def latent_rows(model, valid, truth: np.ndarray) -> list[tuple[str, float]]:
     """The autoencoder's reconstructions and the MAP fits of the latents on `valid`, to its held-in spikes and to
     `truth` (every window neuron's true rates; see the module docstring)."""
     import torch
 
     from baselines.gnocchi import prepare
-    from baselines.gnocchi_guidance import AffineReadout, poisson_proximal
-    from nlb_suite.metrics import bits_per_spike
 
     net, ae = model.model, model.model.autoencoder
     t, n_in = valid.spikes_heldin.shape[1:]
-    n_bins = t + model.context.n_forward_bins
-
-    def score(standard: torch.Tensor) -> float:  # co-bps of the held-out neurons' window rates read out from z
-        with torch.no_grad():
-            rates = torch.exp(net.log_rates_of(standard, n_bins).clamp(max=10.0)).numpy()
-        return bits_per_spike(rates[:, :t, n_in:], valid.spikes_heldout)
-
     data = prepare(valid, model.context.n_forward_bins, torch.device("cpu"))
     counts = data.counts * data.weight  # as the autoencoder saw them in training (NaN zeroed)
     seen = counts.clone()
@@ -171,18 +195,13 @@ def latent_rows(model, valid, truth: np.ndarray) -> list[tuple[str, float]]:
     seen[:, t:, :] = 0.0
     with torch.no_grad():
         from_held_in, from_all = (net.standardise(ae.encode(c)) for c in (seen, counts))
-    held_in, every = model.held_in_log_rates(n_bins, t, n_in), window_readout(model, n_bins, t)
-    start = torch.zeros(len(valid.spikes_heldin), ae.latent_length(n_bins), net.dims.latent_dim)
-
-    def map_fit(readout: AffineReadout, spikes: np.ndarray, variance: float) -> torch.Tensor:
-        y = torch.as_tensor(spikes, dtype=torch.float32)
-        return poisson_proximal(start, readout, torch.nan_to_num(y), (~torch.isnan(y)).float(), variance, MAP_ITERS)
-
-    return [("AE from the held-in window", score(from_held_in)),
-            *[(f"MAP from held-in spikes, prior N(0, {v:g})", score(map_fit(held_in, valid.spikes_heldin, v)))
+    held_in = model.held_in_log_rates(t + model.context.n_forward_bins, t, n_in)
+    return [("AE from the held-in window", held_out_co_bps(model, from_held_in, valid)),
+            *[(f"MAP from held-in spikes, prior N(0, {v:g})",
+               held_out_co_bps(model, fitted_latents(model, held_in, valid.spikes_heldin, v), valid))
               for v in MAP_VARIANCES],
-            ("the readout's reach: latents fitted to the true rates", score(map_fit(every, truth, 100.0))),
-            ("leaky: AE with every neuron and bin visible", score(from_all))]
+            ("the readout's reach: latents fitted to the true rates", reach(model, truth, valid)),
+            ("leaky: AE with every neuron and bin visible", held_out_co_bps(model, from_all, valid))]
 
 
 def validation_rows(folder: Path, record: dict) -> tuple[float, list[tuple[str, float]]]:

@@ -22,9 +22,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-REACH_PRIOR, REACH_ITERS = 100.0, 300  # as bench_gnocchi_inference's reach row
-
-
 def variant_overrides(text: str) -> dict:
     """`default` -> {}; 'a=1,b=2' -> the --set values."""
     from nlb_suite.baseline_api import parse_overrides
@@ -34,12 +31,9 @@ def variant_overrides(text: str) -> dict:
 
 def reach_row(dataset: str, data: Path, train, seed: int, overrides: dict) -> list:
     """[variant's autoencoder: best validation loss, its epoch, epochs; reach co-bps; smoothing; truth; seconds]."""
-    import torch
-    from bench_gnocchi_inference import SMOOTHING, TRUTH, reference_rows, window_readout
+    from bench_gnocchi_inference import SMOOTHING, TRUTH, reach, reference_rows
 
-    from baselines.gnocchi_guidance import poisson_proximal
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
-    from nlb_suite.metrics import bits_per_spike
 
     cls = get_baseline("gnocchi")
     config = resolve_config(cls, dataset, 5, overrides, None, "cpu")[0]
@@ -51,20 +45,12 @@ def reach_row(dataset: str, data: Path, train, seed: int, overrides: dict) -> li
     valid_ids, train_ids = stage.valid_ids.cpu().numpy(), stage.train_ids.cpu().numpy()
     valid = train.rows(valid_ids)
     references, truth = reference_rows(model, train, train_ids, valid)
-    t, n_in = train.spikes_heldin.shape[1:]
-    n_bins = t + model.context.n_forward_bins
-    net = model.model
-    y = torch.as_tensor(truth, dtype=torch.float32)
-    z = poisson_proximal(torch.zeros(len(valid_ids), net.autoencoder.latent_length(n_bins), net.dims.latent_dim),
-                         window_readout(model, n_bins, t), y, torch.ones_like(y), REACH_PRIOR, REACH_ITERS)
-    with torch.no_grad():
-        rates = torch.exp(net.log_rates_of(z, n_bins).clamp(max=10.0)).numpy()
-    reach = bits_per_spike(rates[:, :t, n_in:], valid.spikes_heldout)
+    reached = reach(model, truth, valid)
     curve = model.curves["autoencoder"]
     best = min(curve, key=lambda r: r["valid_loss"])
     low, high = dict(references)[SMOOTHING], dict(references)[TRUTH]
-    return [f"{best['valid_loss']:.5f}", f"{best['epoch']} of {len(curve)}", reach,
-            f"{100 * (reach - low) / (high - low):.0f}%" if high != low else "-", low, high, f"{seconds:.0f}"]
+    return [f"{best['valid_loss']:.5f}", f"{best['epoch']} of {len(curve)}", reached,
+            f"{100 * (reached - low) / (high - low):.0f}%" if high != low else "-", low, high, f"{seconds:.0f}"]
 
 
 def main() -> None:
