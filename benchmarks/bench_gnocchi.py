@@ -165,9 +165,9 @@ def fitted(name: str, b: Bench, train=None):
 def bench_models_run(run_dir: Path, name: str, data: Path) -> bool:
     """Is bench_models.py's run in `run_dir` this baseline's default config, seed 0, on these very NWB files?
     (Its checkpoint then is the model this bench would fit; a run made before a default changed is not.)"""
-    from bench_models import data_checksums, reusable
+    from bench_models import reusable
 
-    from nlb_suite.runs import RunSpec
+    from nlb_suite.runs import RunSpec, data_checksums
 
     spec = RunSpec(name, DATASET, data=data, seed=0, device="cpu")
     return reusable(run_dir, spec, data_checksums(data)) is not None

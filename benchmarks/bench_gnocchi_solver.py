@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_args import seed_list, seeds_text  # noqa: E402
-from bench_models import METRICS, data_checksums, pair_rows, reusable  # noqa: E402
+from bench_models import METRICS, pair_rows, reusable  # noqa: E402
 
 from baselines.gnocchi_guidance import SOLVERS  # noqa: E402
 
@@ -50,7 +50,7 @@ def fitted_run(dataset: str, trials: int, seed: int, work: Path) -> tuple[Path, 
     with); one line and exit 2 when that run is missing or was fitted with another config, seed or data."""
     from bench_realism import stand_in
 
-    from nlb_suite.runs import RunSpec
+    from nlb_suite.runs import RunSpec, data_checksums
 
     data = stand_in(dataset, trials, seed, work / "realism")
     run_dir = work / "models" / f"{dataset}_{trials}_s{seed}_{data.name.rsplit('_', 1)[-1]}" / "gnocchi"

@@ -68,14 +68,6 @@ def parse_variants(raw: list[str]) -> dict[str, tuple[str, dict]]:
     return variants
 
 
-def data_checksums(data: Path) -> dict[str, str]:
-    """SHA-256 of each NWB file of a stand-in, as a run records them (`data_sha256`)."""
-    from nlb_suite.datasets.session import find_nwb_files
-    from nlb_suite.h5io import sha256_file
-
-    return {p.name: sha256_file(p) for p in find_nwb_files(data)}
-
-
 def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
     """The record of an earlier run of this baseline on data with these checksums, with this resolved config and
     seed and scored, or None."""
@@ -190,7 +182,7 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunResult, RunSpec, execute, provenance_changes, resolve_device
+    from nlb_suite.runs import RunResult, RunSpec, data_checksums, execute, provenance_changes, resolve_device
     from nlb_suite.submission import read_submission
 
     data = stand_in(dataset, trials, seed, work / "realism", tag)

@@ -8,9 +8,9 @@ The fit is seeded and configured as `nlb-eval run` (and bench_models.py) would d
 (checkpoints, curves, a GNOCCHI fit's gnocchi_guidance.json with the internal-validation score of every
 guidance strength), and `fit.json`: what was fitted (dataset, data seed, baseline, model seed, the --set values
 and the resolved config with its sources), the stand-in's checksums, the internal validation trials' ids,
-package versions, machine and fit seconds, so that the folder alone says how to rebuild its model. It predicts no trial and scores nothing, so no eval
-trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of the time of a whole run (predicting all
-500 trials is the rest).
+package versions, machine and fit seconds, so that the folder alone says how to rebuild its model. It predicts
+no trial and scores nothing, so no eval trial is touched. On mc_maze_large GNOCCHI's fit takes a quarter of
+the time of a whole run (predicting all 500 trials is the rest).
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ def main() -> None:
     if out.exists():
         ap.error(f"--out {out} exists: give a new folder")
 
-    from bench_models import data_checksums
     from bench_realism import stand_in
 
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config_origins
@@ -59,7 +58,14 @@ def main() -> None:
     from nlb_suite.datasets.tensors import load
     from nlb_suite.jsonio import write_json
     from nlb_suite.outputs import discard_temp_dir, make_temp_dir, replace_folder
-    from nlb_suite.runs import fit_model, machine_info, package_versions, resolve_device, trial_sets
+    from nlb_suite.runs import (
+        data_checksums,
+        fit_model,
+        machine_info,
+        package_versions,
+        resolve_device,
+        trial_sets,
+    )
 
     try:  # an unknown dataset, baseline or device: one line, before the stand-in is made
         trials = args.trials or get_dataset(args.dataset).n_train_val

@@ -45,6 +45,7 @@ from .runs import (
     SUBMISSION_FIELD,
     RunRecord,
     claim_run_dir,
+    data_checksums,
     package_versions,
     plain_metrics,
     read_run,
@@ -233,14 +234,11 @@ def select(members: list[Member], train: TrialSet, size: Optional[int] = None, m
 
 def _check_data(members: list[Member], data: Optional[Path]) -> Path:
     """The data folder (run.json's or `data`), with the NWB checksums the runs recorded."""
-    from .datasets.session import find_nwb_files
-
     info = members[0].record.info
     folder = Path(data) if data is not None else Path(str(info.get("data_dir", "")))
     if not folder.exists():
         raise NLBInputError(f"{folder}: data folder of {members[0].path} not found (give --data DIR)")
-    found = {p.name: sha256_file(p) for p in find_nwb_files(folder)}
-    if found != info.get("data_sha256"):
+    if data_checksums(folder) != info.get("data_sha256"):
         raise NLBInputError(f"{folder}: the NWB files differ from those the runs used (SHA-256 in run.json)")
     return folder
 

@@ -95,6 +95,14 @@ def synthetic_data(dataset: str, progress: bool = True) -> Path:
     return cached_synthetic(cache_root() / "synthetic", dataset, seed=SYNTHETIC_SEED, progress=progress)
 
 
+def data_checksums(data_dir: str | Path) -> dict[str, str]:
+    """SHA-256 of each NWB file of a data folder, by file name: what a run records (`data_sha256`) and what
+    ensemble, report and reuse compare with it."""
+    from .datasets.session import find_nwb_files
+
+    return {p.name: sha256_file(p) for p in find_nwb_files(data_dir)}
+
+
 def resolve_device(device: str) -> str:
     """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; an unavailable 'cuda' is a clear error."""
     if device not in ("auto", "cpu", "cuda"):
@@ -247,7 +255,6 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     once for all its runs); None loads them from the data. BLAS is held to DEFAULT_BLAS_THREADS throughout
     (a model may set its own count inside its fit), so the run's numbers do not depend on the core count.
     """
-    from .datasets.session import find_nwb_files
     from .datasets.tensors import check_phase, load
     from .datasets.truth import find_truth
     from .metrics_evaluate import check_bootstrap, evaluate_report
@@ -322,13 +329,12 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
                          "phase": spec.phase, "seed": spec.seed, "device": device,
                          "config": dataclasses.asdict(config), "config_sources": sources}
         (work / "config.yaml").write_text(yaml.safe_dump(config_record, sort_keys=False))
-        nwb_files = find_nwb_files(data_dir)
         write_json(work / "run.json", {
             "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
             "machine": machine_info(device), "dataset": spec.dataset, "result_key": tensors.result_key,
             "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
-            "data_dir": str(Path(data_dir).absolute()), "data_sha256": {p.name: sha256_file(p) for p in nwb_files},
+            "data_dir": str(Path(data_dir).absolute()), "data_sha256": data_checksums(data_dir),
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
             SELECTION_FIELD: model.selection_fit(),

@@ -73,7 +73,8 @@ def test_bench_gnocchi_solver_refuses_a_pair_that_is_not_two_arms(tmp_path):
 def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     """fit.json holds the command's choices and the resolved config (the --set value in it), the stand-in's
     checksums (those of the files it fitted on) and the provenance a run records."""
-    bench_models = load_bench("bench_models")
+    from nlb_suite.runs import data_checksums
+
     out, work = tmp_path / "fit", tmp_path / "work"
     done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small", "--trials",
                            "40", "--data-seed", "3", "--baseline", "smoothing", "--seed", "2", "--set", "alpha=0.5",
@@ -86,7 +87,7 @@ def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     assert record["config"]["alpha"] == 0.5 and record["config"]["kern_sd_ms"] == 60.0  # the YAML's value
     assert record["config_sources"][-1] == "--set alpha=0.5"
     data = Path(record["data_dir"])
-    assert data.is_relative_to(work) and record["data_sha256"] == bench_models.data_checksums(data)
+    assert data.is_relative_to(work) and record["data_sha256"] == data_checksums(data)
     assert len(record["data_sha256"]) == 2 and record["n_train_trials"] == 30 and record["fit_s"] > 0
     assert {"torch", "numpy", "nlb_suite"} <= set(record["versions"]) and record["machine"]
     assert record["validation_trial_ids"] is None  # smoothing holds no trials back

@@ -87,18 +87,18 @@ def test_an_ensemble_of_refit_runs_needs_a_given_size():
 
 def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_at_its_default(synthetic, tmp_path,
                                                                                             monkeypatch):
-    from nlb_suite.runs import RunSpec, execute
+    from nlb_suite.runs import RunSpec, data_checksums, execute
 
     b = bench()
     data = synthetic("mc_maze_small")
     out = tmp_path / "smoothing"
     spec = RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=0, device="cpu", ci=0)
     execute(spec, progress=False)
-    sha = b.data_checksums(data)
+    sha = data_checksums(data)
     assert b.reusable(out, spec, sha).info["seed"] == 0  # the record itself, read once
     assert b.reusable(out, RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu",
                                    ci=0), sha) is None
-    assert b.reusable(out, spec, b.data_checksums(synthetic("mc_maze_small", seed=1))) is None  # other NWB checksums
+    assert b.reusable(out, spec, data_checksums(synthetic("mc_maze_small", seed=1))) is None  # other NWB checksums
 
     config_file = out / "config.yaml"
     record = yaml.safe_load(config_file.read_text())

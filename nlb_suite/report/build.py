@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 from ..errors import NLBInputError
-from ..runs import CURVE_BOOKKEEPING, CURVES_FILE, RunRecord, read_run
+from ..runs import CURVE_BOOKKEEPING, CURVES_FILE, RunRecord, data_checksums, read_run
 from .paired import PAIRED_RESAMPLES, PAIRED_SEED, MetricComparison, compare_runs, is_reference, paired_boot
 from .published import PublishedRow, published_rows
 
@@ -278,9 +278,6 @@ def load_group(group: GroupData) -> None:
 
 def _check_data(group: GroupData) -> bool:
     """Is the runs' data folder there and unchanged (checksums as recorded)?"""
-    from ..datasets.session import find_nwb_files
-    from ..h5io import sha256_file
-
     if group.data_dir is None or not group.data_dir.exists():
         group.data_check = f"data folder {group.data_dir} not found"
         group.notes.append(f"data folder {group.data_dir} (from run.json) not found on this machine: plots "
@@ -288,11 +285,10 @@ def _check_data(group: GroupData) -> bool:
         return False
     recorded = group.runs[0].record.info.get("data_sha256") or {}
     try:
-        files = find_nwb_files(group.data_dir)
+        found = data_checksums(group.data_dir)
     except NLBInputError as exc:
         group.notes.append(f"data folder unusable ({exc}); plots that need data are skipped")
         return False
-    found = {p.name: sha256_file(p) for p in files}
     if recorded and found != recorded:
         group.data_check = "checksums differ from those recorded by the runs"
         group.notes.append(f"the NWB files in {group.data_dir} differ from those the runs used (SHA-256 "
