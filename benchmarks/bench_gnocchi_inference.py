@@ -50,26 +50,22 @@ def fit_record(folder: Path) -> dict:
     """What a fitted GNOCCHI folder (fit_only's or a run's) recorded, checked before any work: dataset, data_dir,
     data_sha256 (still the files' checksums), seed, config, its 5 ms val-phase fit, the guidance choice's file and
     the validation trials' ids where recorded (`validation_ids`). One line (NLBInputError) for anything else."""
-    import yaml
-    from bench_models import data_checksums
-
     from baselines.gnocchi import GUIDANCE_FILE
     from nlb_suite.errors import NLBInputError
-
-    def read(name: str) -> dict:
-        try:
-            text = (folder / name).read_text()
-            return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise NLBInputError(f"{folder / name}: unreadable ({type(exc).__name__}): expected the file the fit "
-                                "wrote") from None
+    from nlb_suite.internal_validation import FIELD as VALIDATION_FIELD
+    from nlb_suite.runs import data_checksums, read_run
 
     if (folder / "fit.json").exists():
-        record = read("fit.json")
+        try:
+            record = json.loads((folder / "fit.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise NLBInputError(f"{folder / 'fit.json'}: unreadable ({type(exc).__name__}): expected the file "
+                                "fit_only.py wrote") from None
         record["validation_ids"] = record.get("validation_trial_ids")
     elif (folder / "config.yaml").exists() and (folder / "run.json").exists():
-        record = {**read("run.json"), **read("config.yaml")}
-        record["validation_ids"] = (record.get("internal_validation") or {}).get("trial_ids")
+        run = read_run(folder)  # the project's reader of run folders: its own one-line errors
+        record = {**run.info, **run.config}
+        record["validation_ids"] = (record.get(VALIDATION_FIELD) or {}).get("trial_ids")
     else:
         raise NLBInputError(f"{folder}: neither fit.json (fit_only.py) nor config.yaml and run.json (a run): "
                             "expected a fitted GNOCCHI folder")
