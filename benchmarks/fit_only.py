@@ -61,8 +61,7 @@ def main() -> None:
     from nlb_suite.runs import (
         data_checksums,
         fit_model,
-        machine_info,
-        package_versions,
+        provenance,
         resolve_device,
         trial_sets,
     )
@@ -83,14 +82,12 @@ def main() -> None:
                                                                     synthetic=True), train, origins)
         valid = model.validation_trials()
         write_json(work / FIT_RECORD, {
-            "command": " ".join(sys.argv), "dataset": args.dataset, "bin_ms": 5, "phase": "val",
+            **provenance(device), "dataset": args.dataset, "bin_ms": 5, "phase": "val",
             "trials": trials, "data_seed": args.data_seed, "data_dir": str(Path(data).absolute()),
             "data_sha256": data_checksums(data), "baseline": args.baseline, "seed": args.seed, "device": device,
             "overrides": overrides, "config": dataclasses.asdict(config), "config_sources": sources,
             "n_train_trials": train.n_trials, "fit_s": fit_s,
-            "validation_trial_ids": None if valid is None else train.trial_ids[valid].tolist(),
-            "versions": package_versions(),
-            "machine": machine_info(device)})
+            "validation_trial_ids": None if valid is None else train.trial_ids[valid].tolist()})
     except BaseException as exc:
         discard_temp_dir(work)
         if isinstance(exc, NLBInputError):

@@ -24,7 +24,6 @@ compare, report and package take it like any run.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from typing import Any, Optional
 import numpy as np
 import yaml
 
-from . import __version__
 from .baseline_api import Rates, TrialSet
 from .errors import NLBInputError, input_error
 from .h5io import sha256_file
@@ -46,8 +44,8 @@ from .runs import (
     RunRecord,
     claim_run_dir,
     data_checksums,
-    package_versions,
     plain_metrics,
+    provenance,
     read_run,
     written_files,
 )
@@ -305,8 +303,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
              "config_sources": ["nlb-eval ensemble"]}, sort_keys=False))
         (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
         write_json(work / "run.json", {
-            "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
-            "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
+            **provenance("cpu"), "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
             "phase": info["phase"], "baseline": BASELINE, "seed": seed, "device": "cpu",
             "synthetic": bool(info.get("synthetic")), "data_dir": str(folder.absolute()), "data_sha256": info["data_sha256"],
             "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,

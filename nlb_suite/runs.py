@@ -196,6 +196,13 @@ def machine_info(device: str) -> dict[str, str]:
     return out
 
 
+def provenance(device: str) -> dict[str, Any]:
+    """What every record of a fit or run says about how it came about: the command line, this package's and its
+    dependencies' versions, and the machine (run.json, an ensemble's run.json, fit_only.py's fit.json)."""
+    return {"command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
+            "machine": machine_info(device)}
+
+
 @blas_threads(DEFAULT_BLAS_THREADS)  # the machine as a run here would record it (BLAS held as execute holds it)
 def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     """How the package versions and machine an earlier run recorded (its run.json) differ from this process's
@@ -330,8 +337,7 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
                          "config": dataclasses.asdict(config), "config_sources": sources}
         (work / "config.yaml").write_text(yaml.safe_dump(config_record, sort_keys=False))
         write_json(work / "run.json", {
-            "command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
-            "machine": machine_info(device), "dataset": spec.dataset, "result_key": tensors.result_key,
+            **provenance(device), "dataset": spec.dataset, "result_key": tensors.result_key,
             "bin_ms": bin_ms, "phase": spec.phase,
             "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": data_checksums(data_dir),

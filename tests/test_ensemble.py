@@ -8,13 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
+from nlb_suite import __version__
 from nlb_suite.cli import main
 from nlb_suite.datasets.session import find_nwb_files
 from nlb_suite.datasets.tensors import load
 from nlb_suite.ensemble import MIN_SHARED, build_ensemble
 from nlb_suite.h5io import sha256_file
 from nlb_suite.metrics import bits_per_spike
-from nlb_suite.runs import trial_sets
+from nlb_suite.runs import provenance_changes, trial_sets
 from nlb_suite.submission import read_submission, write_submission
 
 
@@ -217,3 +218,7 @@ def test_cli_prints_the_ranking_and_the_size_table(three, tmp_path, capsys):
     rows = [line.split() for line in sizes[3:] if line.strip()]
     assert [r[0] for r in rows] == ["2", "3"] and rows[0][-1] == "yes" and len(rows[1]) == 2
     assert "ensemble of 2 runs" in text and "(k from 2 to 3)" in text
+    # its run.json says how it came about as a run's does: the command, versions and this machine (BLAS held)
+    info = json.loads((out / "run.json").read_text())
+    assert isinstance(info["command"], str) and info["nlb_suite"] == __version__ and info["machine"]["cpu"]
+    assert provenance_changes(info, "cpu") == []
