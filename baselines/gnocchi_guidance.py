@@ -189,7 +189,7 @@ def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch
     raw, rates, terms = buffers
     with torch.no_grad(), torch.autocast(z.device.type, enabled=False):
         readout(z, out=raw)
-        clamped = (raw > 10.0) if raw.numel() and bool(raw.max() > 10.0) else None
+        clamped = clamp_mask(raw)
         eta = raw.clamp(max=10.0) if clamped is not None else raw
         torch.exp(eta, out=rates)
         per_row = _per_row(torch.addcmul(rates, spikes, eta, value=-1.0, out=terms).mul_(observed), z, target,
@@ -199,6 +199,14 @@ def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch
             residual.masked_fill_(clamped, 0.0)
         grad = readout.adjoint(residual).add_(z - target, alpha=1.0 / variance)
     return per_row, grad, raw
+
+
+def clamp_mask(raw: torch.Tensor) -> Optional[torch.Tensor]:
+    """Where the clamp at 10 holds the log-rates, or None where it holds nowhere (the cheap, common case on CPU).
+    Off the CPU the mask is always made: asking whether it is empty would wait for the device every evaluation."""
+    if raw.device.type != "cpu":
+        return raw > 10.0
+    return (raw > 10.0) if raw.numel() and bool(raw.max() > 10.0) else None
 
 
 def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,

@@ -25,6 +25,7 @@ from baselines.gnocchi import GUIDANCE_FILE, GnocchiConfig, prepare  # noqa: E40
 from baselines.gnocchi_guidance import (  # noqa: E402
     AffineReadout,
     _row_objective,
+    clamp_mask,
     held_in_correction,
     joint_proximal,
     poisson_proximal,
@@ -375,6 +376,26 @@ def test_an_affine_readout_gives_the_objective_and_gradient_autograd_gives():
     jv = readout.linear(v, out=torch.empty_like(r))
     np.testing.assert_allclose((jv * r).sum().item(), (v * readout.adjoint(r)).sum().item(), rtol=1e-5)
     np.testing.assert_allclose(jv.numpy(), (readout(z + v) - readout(z)).numpy(), atol=2e-5)
+
+
+def test_the_clamp_mask_never_waits_for_a_device_and_an_empty_mask_changes_nothing(monkeypatch):
+    """On CPU the mask is skipped where the clamp holds nowhere; off the CPU it is always made, without asking
+    the device whether it is empty (a `meta` tensor has no values: asking would raise). Made or skipped, an
+    empty mask gives the same objective and gradient to the bit."""
+    raw = torch.tensor([[1.0, 9.9], [3.0, 10.5]])
+    assert clamp_mask(raw[:1]) is None and torch.equal(clamp_mask(raw), raw > 10.0)
+    assert clamp_mask(torch.empty(0)) is None
+    assert clamp_mask(torch.empty(2, 3, device="meta")).device.type == "meta"
+    log_rates, _ = _readout(0, True)
+    rng = np.random.default_rng(4)
+    z = torch.as_tensor(rng.normal(0, 1, (5, 3, 2)), dtype=torch.float32)
+    spikes = torch.as_tensor(rng.poisson(1.0, (5, 3, 4)), dtype=torch.float32)
+    observed = torch.ones_like(spikes)
+    assert log_rates(z).max() < 10
+    skipped = _row_objective(z, log_rates, spikes, observed, z * 0.5, 0.7)
+    monkeypatch.setattr("baselines.gnocchi_guidance.clamp_mask", lambda r: r > 10.0)  # as on a GPU
+    made = _row_objective(z, log_rates, spikes, observed, z * 0.5, 0.7)
+    assert all(torch.equal(a, b) for a, b in zip(skipped, made))
 
 
 @pytest.mark.parametrize("affine", [False, True])
