@@ -72,19 +72,22 @@ LogRates = Union[AffineReadout, Callable[[torch.Tensor], torch.Tensor]]
 
 
 def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
-                     variance: float, iters: int, memory: int = 10, backtracks: int = 10) -> torch.Tensor:
+                     variance: float, iters: int, memory: int = 10, backtracks: int = 10,
+                     scratch: Optional[SolverScratch] = None) -> torch.Tensor:
     """Per row: argmin_z sum observed * (exp(eta) - y * eta) + |z - x0_hat|^2 / (2 variance), eta = log_rates(z).
 
     `spikes` (NaN zeroed) and `observed` (1 where a count exists) match log_rates' output; log_rates must act
     on each row alone. `iters` L-BFGS iterations per row (`memory` curvature pairs, Armijo backtracking from
     the full step, halving at most `backtracks` times; a row with no decrease, or none float32 can resolve,
     stays put from then on). Gradients go to z only (never into the networks' weights); float32 whatever
-    the caller's autocast.
+    the caller's autocast. An AffineReadout's evaluations write into `scratch` (made here when not given; a
+    caller solving for the same spikes again passes one to reuse).
     """
     target = x0_hat.detach().float()
     n = target.shape[0]
     z = target.clone()
-    scratch = _Scratch(spikes) if isinstance(log_rates, AffineReadout) else None
+    if isinstance(log_rates, AffineReadout) and scratch is None:
+        scratch = SolverScratch(spikes)
     f, g, eta = _row_objective(z, log_rates, spikes, observed, target, variance, scratch)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
     scale = _cauchy_scale(z, g, eta, log_rates, observed, variance, scratch)  # H0 = scale * I until pairs exist
@@ -140,9 +143,10 @@ def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tens
     return z.detach().to(x0_hat.dtype)
 
 
-class _Scratch:
-    """Full-size (rows, T, n) buffers that one solve's objective evaluations reuse (a prefix for fewer rows):
-    a fresh tensor of that size is a new allocation whose page faults cost as much as the arithmetic on it."""
+class SolverScratch:
+    """Full-size (rows, T, n) buffers that a solve's objective evaluations reuse (a prefix for fewer rows), as do
+    a sample's DDIM steps: a fresh tensor of that size is a new allocation whose page faults cost as much as the
+    arithmetic on it."""
 
     def __init__(self, like: torch.Tensor):  # float32 and contiguous whatever `like` is (out= views need both)
         self.raw, self.rates, self.terms = (torch.empty(like.shape, dtype=torch.float32, device=like.device)
@@ -153,7 +157,7 @@ class _Scratch:
 
 
 def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor,
-                   target: torch.Tensor, variance: float, scratch: Optional[_Scratch] = None,
+                   target: torch.Tensor, variance: float, scratch: Optional[SolverScratch] = None,
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each row's proximal objective (n,), its per-bin sums added in float64 so that the line search can
     still tell values apart near the optimum; its gradient in z (rows are independent: the sum's gradient is
@@ -162,7 +166,7 @@ def _row_objective(z: torch.Tensor, log_rates: LogRates, spikes: torch.Tensor, o
     then valid until the next evaluation)."""
     if isinstance(log_rates, AffineReadout):
         return _affine_row_objective(z, log_rates, spikes, observed, target, variance,
-                                     (scratch or _Scratch(spikes)).take(len(z)))
+                                     (scratch or SolverScratch(spikes)).take(len(z)))
     with torch.enable_grad(), torch.autocast(z.device.type, enabled=False):
         z = z.detach().requires_grad_(True)
         raw = log_rates(z)
@@ -210,7 +214,7 @@ def clamp_mask(raw: torch.Tensor) -> Optional[torch.Tensor]:
 
 
 def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,
-                  observed: torch.Tensor, variance: float, scratch: Optional[_Scratch] = None) -> torch.Tensor:
+                  observed: torch.Tensor, variance: float, scratch: Optional[SolverScratch] = None) -> torch.Tensor:
     """Per row, the step along -grad that minimises the objective's quadratic model at z: |g|^2 / g'Hg, with
     H = J' diag(observed rates) J + I / variance and J g = log_rates(z + g) - eta, eta = log_rates(z) (exact:
     log-rates are affine in z), or an AffineReadout's linear part applied to g (in `scratch`'s buffers, whose
@@ -246,14 +250,18 @@ def _two_loop(grad: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor, 
 def held_in_correction(log_rates: LogRates, spikes: torch.Tensor, observed: torch.Tensor, scale: float,
                        iters: int, clip: float = 0.0, solver: str = "per_sample") -> Correction:
     """The DDIM step's correction for these held-in spikes: the proximal point above (by `solver`, one of
-    SOLVERS), clamped at +-`clip`."""
-    solve = {"per_sample": poisson_proximal, "joint": joint_proximal}[solver]
+    SOLVERS), clamped at +-`clip`. Every DDIM step solves for the same spikes, so the per-sample solver's
+    buffers are made once here, not once a step."""
+    if solver not in SOLVERS:
+        raise ValueError(f"guidance solver {solver!r}: expected one of {', '.join(SOLVERS)}")
+    scratch = SolverScratch(spikes) if solver == "per_sample" and isinstance(log_rates, AffineReadout) else None
 
     def correct(x0_hat: torch.Tensor, alpha_bar: float) -> torch.Tensor:
         variance = scale * (1.0 - alpha_bar)
         if variance <= 0:
             return x0_hat
-        z = solve(x0_hat, log_rates, spikes, observed, variance, iters)
+        z = poisson_proximal(x0_hat, log_rates, spikes, observed, variance, iters, scratch=scratch) \
+            if solver == "per_sample" else joint_proximal(x0_hat, log_rates, spikes, observed, variance, iters)
         return z.clamp(-clip, clip) if clip > 0 else z
 
     return correct

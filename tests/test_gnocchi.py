@@ -398,6 +398,22 @@ def test_the_clamp_mask_never_waits_for_a_device_and_an_empty_mask_changes_nothi
     assert all(torch.equal(a, b) for a, b in zip(skipped, made))
 
 
+def test_a_correction_reuses_its_buffers_across_ddim_steps_with_the_same_bits_as_fresh_ones():
+    """held_in_correction makes the per-sample solver's buffers once for all DDIM steps: each step's answer is
+    what a solve with buffers of its own gives, to the bit; an unknown solver is refused by name."""
+    log_rates, _ = _readout(1, True)
+    rng = np.random.default_rng(6)
+    spikes = torch.as_tensor(rng.poisson(1.5, (5, 3, 4)), dtype=torch.float32)
+    observed = torch.as_tensor(rng.random((5, 3, 4)) > 0.1, dtype=torch.float32)
+    correct = held_in_correction(log_rates, spikes, observed, scale=2.0, iters=6)
+    for step, alpha_bar in enumerate((0.2, 0.6, 0.9)):
+        x0 = torch.as_tensor(rng.normal(0, 1, (5, 3, 2)), dtype=torch.float32)
+        fresh = poisson_proximal(x0, log_rates, spikes, observed, 2.0 * (1 - alpha_bar), 6)
+        assert torch.equal(correct(x0, alpha_bar), fresh), step
+    with pytest.raises(ValueError, match="guidance solver 'newton': expected one of per_sample, joint"):
+        held_in_correction(log_rates, spikes, observed, scale=2.0, iters=6, solver="newton")
+
+
 @pytest.mark.parametrize("affine", [False, True])
 def test_poisson_proximal_reaches_newtons_optimum_per_row(affine):
     """With a mixing readout, every row lands on its own optimum (float64 Newton with the exact Hessian)."""
