@@ -88,6 +88,9 @@ def poisson_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Te
     z = target.clone()
     if isinstance(log_rates, AffineReadout) and scratch is None:
         scratch = SolverScratch(spikes)
+    elif scratch is not None and (scratch.raw.shape[1:] != spikes.shape[1:] or len(scratch.raw) < n):
+        raise ValueError(f"poisson_proximal: scratch buffers {tuple(scratch.raw.shape)} do not fit spikes "
+                         f"{tuple(spikes.shape)}: expected as many rows or more, the same bins and neurons")
     f, g, eta = _row_objective(z, log_rates, spikes, observed, target, variance, scratch)
     pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / s'y) per row, oldest first
     scale = _cauchy_scale(z, g, eta, log_rates, observed, variance, scratch)  # H0 = scale * I until pairs exist
@@ -145,8 +148,8 @@ def joint_proximal(x0_hat: torch.Tensor, log_rates: LogRates, spikes: torch.Tens
 
 class SolverScratch:
     """Full-size (rows, T, n) buffers that a solve's objective evaluations reuse (a prefix for fewer rows), as do
-    a sample's DDIM steps: a fresh tensor of that size is a new allocation whose page faults cost as much as the
-    arithmetic on it."""
+    the DDIM steps of one batch of samples: a fresh tensor of that size is a new allocation whose page faults
+    cost as much as the arithmetic on it."""
 
     def __init__(self, like: torch.Tensor):  # float32 and contiguous whatever `like` is (out= views need both)
         self.raw, self.rates, self.terms = (torch.empty(like.shape, dtype=torch.float32, device=like.device)
@@ -207,10 +210,10 @@ def _affine_row_objective(z: torch.Tensor, readout: AffineReadout, spikes: torch
 
 def clamp_mask(raw: torch.Tensor) -> Optional[torch.Tensor]:
     """Where the clamp at 10 holds the log-rates, or None where it holds nowhere (the cheap, common case on CPU).
-    Off the CPU the mask is always made: asking whether it is empty would wait for the device every evaluation."""
-    if raw.device.type != "cpu":
-        return raw > 10.0
-    return (raw > 10.0) if raw.numel() and bool(raw.max() > 10.0) else None
+    Off the CPU the mask is always returned: asking whether it is empty would make the evaluation wait for the
+    device (one wait fewer per evaluation; the line search's own waits remain)."""
+    mask = raw > 10.0
+    return mask if raw.device.type != "cpu" or bool(mask.any()) else None
 
 
 def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,
@@ -251,7 +254,7 @@ def held_in_correction(log_rates: LogRates, spikes: torch.Tensor, observed: torc
                        iters: int, clip: float = 0.0, solver: str = "per_sample") -> Correction:
     """The DDIM step's correction for these held-in spikes: the proximal point above (by `solver`, one of
     SOLVERS), clamped at +-`clip`. Every DDIM step solves for the same spikes, so the per-sample solver's
-    buffers are made once here, not once a step."""
+    buffers for an AffineReadout are made once here, not once a step."""
     if solver not in SOLVERS:
         raise ValueError(f"guidance solver {solver!r}: expected one of {', '.join(SOLVERS)}")
     scratch = SolverScratch(spikes) if solver == "per_sample" and isinstance(log_rates, AffineReadout) else None

@@ -303,7 +303,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
              "config_sources": ["nlb-eval ensemble"]}, sort_keys=False))
         (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
         write_json(work / "run.json", {
-            **provenance("cpu"), "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
+            **provenance(None), "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
             "phase": info["phase"], "baseline": BASELINE, "seed": seed, "device": "cpu",
             "synthetic": bool(info.get("synthetic")), "data_dir": str(folder.absolute()), "data_sha256": info["data_sha256"],
             "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,

@@ -196,11 +196,13 @@ def machine_info(device: str) -> dict[str, str]:
     return out
 
 
-def provenance(device: str) -> dict[str, Any]:
-    """What every record of a fit or run says about how it came about: the command line, this package's and its
-    dependencies' versions, and the machine (run.json, an ensemble's run.json, fit_only.py's fit.json)."""
-    return {"command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions(),
-            "machine": machine_info(device)}
+@blas_threads(DEFAULT_BLAS_THREADS)  # the machine as a fit here runs on it, whoever calls (fit_model holds BLAS too)
+def provenance(device: Optional[str]) -> dict[str, Any]:
+    """What a record says about how it came about: the command line, this package's and its dependencies'
+    versions and, for numbers a model computed on `device`, the machine (run.json, fit_only.py's fit.json).
+    device None: numbers made from other runs' rates (an ensemble's run.json), which no machine here decides."""
+    out = {"command": " ".join(sys.argv), "nlb_suite": __version__, "versions": package_versions()}
+    return out if device is None else {**out, "machine": machine_info(device)}
 
 
 @blas_threads(DEFAULT_BLAS_THREADS)  # the machine as a run here would record it (BLAS held as execute holds it)

@@ -90,6 +90,8 @@ def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     assert data.is_relative_to(work) and record["data_sha256"] == data_checksums(data)
     assert len(record["data_sha256"]) == 2 and record["n_train_trials"] == 30 and record["fit_s"] > 0
     assert {"torch", "numpy", "nlb_suite"} <= set(record["versions"]) and record["machine"]
+    # the machine as the fit ran on it: BLAS held to the count every run holds, not the machine's core count
+    assert record["machine"].get("openblas_threads", "1") == "1"
     assert record["validation_trial_ids"] is None  # smoothing holds no trials back
     from nlb_suite.baseline_api import build_config, get_baseline, resolve_config
 

@@ -24,6 +24,7 @@ from baselines.diffusion import (  # noqa: E402
 from baselines.gnocchi import GUIDANCE_FILE, GnocchiConfig, prepare  # noqa: E402
 from baselines.gnocchi_guidance import (  # noqa: E402
     AffineReadout,
+    SolverScratch,
     _row_objective,
     clamp_mask,
     held_in_correction,
@@ -385,6 +386,8 @@ def test_the_clamp_mask_never_waits_for_a_device_and_an_empty_mask_changes_nothi
     raw = torch.tensor([[1.0, 9.9], [3.0, 10.5]])
     assert clamp_mask(raw[:1]) is None and torch.equal(clamp_mask(raw), raw > 10.0)
     assert clamp_mask(torch.empty(0)) is None
+    nan_row = torch.tensor([[float("nan"), 1.0], [11.0, 2.0]])  # a NaN elsewhere never hides a value past 10
+    assert torch.equal(clamp_mask(nan_row), torch.tensor([[False, False], [True, False]]))
     assert clamp_mask(torch.empty(2, 3, device="meta")).device.type == "meta"
     log_rates, _ = _readout(0, True)
     rng = np.random.default_rng(4)
@@ -398,18 +401,33 @@ def test_the_clamp_mask_never_waits_for_a_device_and_an_empty_mask_changes_nothi
     assert all(torch.equal(a, b) for a, b in zip(skipped, made))
 
 
-def test_a_correction_reuses_its_buffers_across_ddim_steps_with_the_same_bits_as_fresh_ones():
+def test_a_correction_reuses_its_buffers_across_ddim_steps_with_the_same_bits_as_fresh_ones(monkeypatch):
     """held_in_correction makes the per-sample solver's buffers once for all DDIM steps: each step's answer is
     what a solve with buffers of its own gives, to the bit; an unknown solver is refused by name."""
     log_rates, _ = _readout(1, True)
     rng = np.random.default_rng(6)
     spikes = torch.as_tensor(rng.poisson(1.5, (5, 3, 4)), dtype=torch.float32)
     observed = torch.as_tensor(rng.random((5, 3, 4)) > 0.1, dtype=torch.float32)
+    made = []
+
+    class Counted(SolverScratch):
+        def __init__(self, like):
+            made.append(like.shape)
+            super().__init__(like)
+
+    monkeypatch.setattr("baselines.gnocchi_guidance.SolverScratch", Counted)
     correct = held_in_correction(log_rates, spikes, observed, scale=2.0, iters=6)
+    assert made == [spikes.shape]
     for step, alpha_bar in enumerate((0.2, 0.6, 0.9)):
         x0 = torch.as_tensor(rng.normal(0, 1, (5, 3, 2)), dtype=torch.float32)
-        fresh = poisson_proximal(x0, log_rates, spikes, observed, 2.0 * (1 - alpha_bar), 6)
-        assert torch.equal(correct(x0, alpha_bar), fresh), step
+        before = len(made)
+        answer = correct(x0, alpha_bar)
+        assert len(made) == before, step  # the steps share the correction's buffers
+        fresh = poisson_proximal(x0, log_rates, spikes, observed, 2.0 * (1 - alpha_bar), 6)  # its own buffers
+        assert torch.equal(answer, fresh), step
+    made.clear()
+    with pytest.raises(ValueError, match=r"scratch buffers \(4, 3, 4\) do not fit spikes \(5, 3, 4\)"):
+        poisson_proximal(x0, log_rates, spikes, observed, 1.0, 6, scratch=SolverScratch(spikes[:4]))
     with pytest.raises(ValueError, match="guidance solver 'newton': expected one of per_sample, joint"):
         held_in_correction(log_rates, spikes, observed, scale=2.0, iters=6, solver="newton")
 
