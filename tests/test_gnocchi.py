@@ -549,6 +549,12 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
     assert record["candidates"] == [0.0, 30.0] and record["n_validation_trials"] == 4
     best = max(zip(record["validation_co_bps"], record["candidates"]), key=lambda p: p[0])[1]
     assert record["chosen"] == best == g.chosen_guidance
+    # the recorded score is what predict gives those trials from their held-in spikes, scored by nlb_tools
+    from nlb_tools.evaluation import bits_per_spike as nlb_bits_per_spike
+
+    held_out = g.predict(train.held_in_only().rows(valid)).heldout
+    assert record["validation_co_bps"][record["candidates"].index(best)] == pytest.approx(
+        nlb_bits_per_spike(held_out.astype(np.float64), train.spikes_heldout[valid].astype(np.float64)), abs=1e-9)
     t, n_bins = T, T + FWD
     unguided, _ = g._sample(g.encode(train), 2, 0, n_bins, mean=True)
     guided, _ = g._sample(g.encode(train), 2, 0, n_bins, mean=True, spikes=train.spikes_heldin, scale=30.0)
