@@ -425,7 +425,6 @@ def test_a_correction_reuses_its_buffers_across_ddim_steps_with_the_same_bits_as
         assert len(made) == before, step  # the steps share the correction's buffers
         fresh = poisson_proximal(x0, log_rates, spikes, observed, 2.0 * (1 - alpha_bar), 6)  # its own buffers
         assert torch.equal(answer, fresh), step
-    made.clear()
     with pytest.raises(ValueError, match=r"scratch buffers \(4, 3, 4\) do not fit spikes \(5, 3, 4\)"):
         poisson_proximal(x0, log_rates, spikes, observed, 1.0, 6, scratch=SolverScratch(spikes[:4]))
     with pytest.raises(ValueError, match="guidance solver 'newton': expected one of per_sample, joint"):
