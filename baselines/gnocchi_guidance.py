@@ -212,8 +212,10 @@ def clamp_mask(raw: torch.Tensor) -> Optional[torch.Tensor]:
     """Where the clamp at 10 holds the log-rates, or None where it holds nowhere (the cheap, common case on CPU).
     Off the CPU the mask is always returned: asking whether it is empty would make the evaluation wait for the
     device (one wait fewer per evaluation; the line search's own waits remain)."""
-    mask = raw > 10.0
-    return mask if raw.device.type != "cpu" or bool(mask.any()) else None
+    if raw.device.type != "cpu":
+        return raw > 10.0
+    # one reduction, no full-size mask, in the common case; a NaN maximum is not "<= 10", so it makes the mask
+    return None if raw.numel() == 0 or bool(raw.max() <= 10.0) else raw > 10.0
 
 
 def _cauchy_scale(z: torch.Tensor, grad: torch.Tensor, eta: torch.Tensor, log_rates: LogRates,
