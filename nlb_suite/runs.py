@@ -205,13 +205,13 @@ def provenance(device: Optional[str]) -> dict[str, Any]:
     return out if device is None else {**out, "machine": machine_info(device)}
 
 
-@blas_threads(DEFAULT_BLAS_THREADS)  # the machine as a run here would record it (BLAS held as execute holds it)
 def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     """How the package versions and machine an earlier run recorded (its run.json) differ from this process's
     on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a rerun here may then not reproduce that run's numbers
     exactly. A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once
     torch is imported, and only a torch run depends on it)."""
-    versions, machine = package_versions(), machine_info(device)
+    now = provenance(device)  # what a run here would record (BLAS held as execute holds it)
+    versions, machine = now["versions"], now["machine"]
     changes = []
     for key, value in (info.get("versions") or {}).items():
         now = versions.get(key) or installed_version(key)
