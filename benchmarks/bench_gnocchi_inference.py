@@ -49,7 +49,8 @@ REACH_PRIOR = 100.0  # the reach's nearly flat prior: the true rates carry no sp
 def fit_record(folder: Path) -> dict:
     """What a fitted GNOCCHI folder (fit_only's or a run's) recorded, checked before any work: dataset, data_dir,
     data_sha256 (still the files' checksums), seed, config, its 5 ms val-phase fit, the guidance choice's file and
-    the validation trials' ids where recorded (`validation_ids`). One line (NLBInputError) for anything else."""
+    the validation trials' ids where recorded (`validation_trial_ids`, fit.json's name; a run's are under
+    run.json's `internal_validation`). One line (NLBInputError) for anything else."""
     from baselines.gnocchi import GUIDANCE_FILE
     from nlb_suite.errors import NLBInputError
     from nlb_suite.internal_validation import FIELD as VALIDATION_FIELD
@@ -61,11 +62,11 @@ def fit_record(folder: Path) -> dict:
         except (OSError, ValueError) as exc:
             raise NLBInputError(f"{folder / 'fit.json'}: unreadable ({type(exc).__name__}): expected the file "
                                 "fit_only.py wrote") from None
-        record["validation_ids"] = record.get("validation_trial_ids")
+        record.setdefault("validation_trial_ids", None)
     elif (folder / "config.yaml").exists() and (folder / "run.json").exists():
         run = read_run(folder)  # the project's reader of run folders: its own one-line errors
         record = {**run.info, **run.config}
-        record["validation_ids"] = (record.get(VALIDATION_FIELD) or {}).get("trial_ids")
+        record["validation_trial_ids"] = (record.get(VALIDATION_FIELD) or {}).get("trial_ids")
     else:
         raise NLBInputError(f"{folder}: neither fit.json (fit_only.py) nor config.yaml and run.json (a run): "
                             "expected a fitted GNOCCHI folder")
@@ -109,7 +110,7 @@ def load_fit(folder: Path, record: dict):
     model.load(folder / "gnocchi_best.pt", n_in, n_in + train.spikes_heldout.shape[2])
     valid_ids = internal_split(train.n_trials, config.valid_frac, np.random.default_rng(seed))[1]  # as _fit draws
     scored = json.loads((folder / GUIDANCE_FILE).read_text())["n_validation_trials"]
-    recorded = record["validation_ids"]
+    recorded = record["validation_trial_ids"]
     if scored != len(valid_ids) or (recorded is not None and list(train.trial_ids[valid_ids]) != list(recorded)):
         raise NLBInputError(f"{folder}: its validation trials are not those the split gives now (expected "
                             f"{len(valid_ids)} trials, ids as recorded)")
