@@ -1,13 +1,18 @@
 """bench_gnocchi_inference: it scores the fit's own validation trials through the fit's own readout."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from baselines.torch_core import internal_split  # noqa: E402
-from support.bench_scripts import load_bench  # noqa: E402
-from support.tiny_gnocchi import FWD, N_IN, N_OUT, T, baseline  # noqa: E402
+from nlb_suite.errors import NLBInputError  # noqa: E402
+from support.bench_scripts import BENCHMARKS, load_bench  # noqa: E402
+from support.tiny_gnocchi import FWD, N_IN, N_OUT, TINY, T, baseline  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
 
@@ -36,3 +41,26 @@ def test_the_window_readout_is_every_neurons_log_rates_in_the_window():
         got = bench.window_readout(model, T + FWD, T)(z)
     assert got.shape == (3, T, N_IN + N_OUT)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_fit_only_folder_loads_with_its_recorded_split_and_a_changed_record_is_refused(tmp_path):
+    """fit_only.py records the validation trials' ids; load_fit draws the split again and checks it against them
+    (a fit whose split no longer matches would be scored on trials it trained on). One line when they differ."""
+    out = tmp_path / "fit"
+    tiny = [f"{k}={v}" for k, v in TINY.items()] + ["guidance=[0.0, 1.0]"]  # a tiny fit: seconds
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small", "--trials",
+                           "40", "--data-seed", "3", "--baseline", "gnocchi", "--seed", "1", "--out", str(out),
+                           "--work", str(tmp_path / "work"), *[a for kv in tiny for a in ("--set", kv)]],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    bench = load_bench("bench_gnocchi_inference")
+    record = bench.fit_record(out)
+    model, train, valid = bench.load_fit(out, record)
+    assert list(train.trial_ids[valid]) == record["validation_trial_ids"] and len(valid) > 0
+    np.testing.assert_array_equal(valid, internal_split(train.n_trials, model.config.valid_frac,
+                                                        np.random.default_rng(1))[1])
+    fit_json = json.loads((out / "fit.json").read_text())
+    fit_json["validation_trial_ids"] = fit_json["validation_trial_ids"][::-1]  # same trials, another order
+    (out / "fit.json").write_text(json.dumps(fit_json))
+    with pytest.raises(NLBInputError, match=f"^{out}: its validation trials are not those the split gives now "):
+        bench.load_fit(out, bench.fit_record(out))
