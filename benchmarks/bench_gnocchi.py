@@ -780,4 +780,6 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from nlb_suite.outputs import run_script
+
+    run_script(main, "bench_gnocchi.py")  # a kill discards the folders it was writing

@@ -810,4 +810,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    main()
+    from nlb_suite.outputs import run_script
+
+    run_script(main, "bench_node_sae.py")  # a kill discards the folders it was writing

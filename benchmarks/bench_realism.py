@@ -259,4 +259,6 @@ def _fmt(values: list[float]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from nlb_suite.outputs import run_script
+
+    run_script(main, "bench_realism.py")  # a kill discards the folders it was writing

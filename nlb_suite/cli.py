@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from . import __version__
 from .blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from .errors import NLBInputError
+from .outputs import Terminated, sigterm_raises
 
 # Each module defines `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
 COMMAND_MODULES = (
@@ -50,15 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM (a scheduler, `timeout`, `kill`): raised like Ctrl-C's KeyboardInterrupt, so every cleanup of a
-    temporary output runs before the process ends."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def _hold_portable_kernels(argv: Sequence[str] | None) -> None:
     """`--portable-kernels`: restart the command with the AVX2 kernel variables set (the libraries read them when
     they load), then check that every library loaded so far took them."""
@@ -80,13 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print one line on stderr and return exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
-        if args.portable_kernels:
-            _hold_portable_kernels(argv)
-        with blas_threads(DEFAULT_BLAS_THREADS):  # a command's numbers must not depend on the core count
-            return int(args.func(args) or 0)
+        with sigterm_raises():
+            if args.portable_kernels:
+                _hold_portable_kernels(argv)
+            with blas_threads(DEFAULT_BLAS_THREADS):  # a command's numbers must not depend on the core count
+                return int(args.func(args) or 0)
     except Terminated:
         print("nlb-eval: terminated", file=sys.stderr)
         return 143
@@ -100,9 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nlb-eval: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,13 +3,54 @@ is ever replaced (with --overwrite); new files and folders get the user's umask.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import NLBInputError, input_error
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler, `timeout`, `kill`): raised like Ctrl-C's KeyboardInterrupt, so every cleanup of a
+    temporary output runs before the process ends."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While held, SIGTERM raises `Terminated` (in the main thread; elsewhere Python lets no handler be set), so a
+    killed command discards its temp folders as after Ctrl-C instead of ending at once and leaving them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_script(main: Callable[[], object], prog: str) -> None:
+    """A script's entry point (the benchmarks): `main()` with SIGTERM raising, so a kill leaves no temp folder
+    behind; Ctrl-C or a kill then ends it with one line and the shell's codes (130, 143), not a traceback."""
+    try:
+        with sigterm_raises():
+            main()
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        raise SystemExit(143) from None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def current_umask() -> int:
