@@ -782,4 +782,4 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     from nlb_suite.outputs import run_script
 
-    run_script(main, "bench_gnocchi.py")  # a kill discards the folders it was writing
+    run_script(main, "bench_gnocchi.py")

@@ -243,4 +243,4 @@ def main() -> None:
 if __name__ == "__main__":
     from nlb_suite.outputs import run_script
 
-    run_script(main, "bench_gnocchi_solver.py")  # a kill discards the folders it was writing
+    run_script(main, "bench_gnocchi_solver.py")

@@ -812,4 +812,4 @@ if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from nlb_suite.outputs import run_script
 
-    run_script(main, "bench_node_sae.py")  # a kill discards the folders it was writing
+    run_script(main, "bench_node_sae.py")

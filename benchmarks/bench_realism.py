@@ -261,4 +261,4 @@ def _fmt(values: list[float]) -> str:
 if __name__ == "__main__":
     from nlb_suite.outputs import run_script
 
-    run_script(main, "bench_realism.py")  # a kill discards the folders it was writing
+    run_script(main, "bench_realism.py")

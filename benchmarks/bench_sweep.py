@@ -103,8 +103,10 @@ REPLAY_FOLDERS = ("PBT_replay_m*", "lfads_m*")  # ours: replays of a sweep's win
 
 def run_cli(args: list[str]) -> None:
     """`nlb-eval ARGS` in a subprocess; its error's last lines on failure (progress bars go nowhere)."""
-    done = subprocess.run([sys.executable, "-m", "nlb_suite.cli", *args], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    from nlb_suite.outputs import run_child
+
+    done = run_child([sys.executable, "-m", "nlb_suite.cli", *args], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE, text=True)
     if done.returncode:
         tail = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()][-3:]
         raise SystemExit(f"nlb-eval {' '.join(args[:2])} failed ({done.returncode}): " + " / ".join(tail))
@@ -152,6 +154,7 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     from bench_realism import stand_in
 
     from nlb_suite.jsonio import write_json
+    from nlb_suite.outputs import stop_child
     from nlb_suite.runs import RunSpec, execute
     from nlb_suite.sweep.search import SweepSpec, run_sweep
 
@@ -167,19 +170,24 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
                                 str(data), "--out", str(out / "lfads"), "--ci", "0", "--overwrite",
                                 *(f"--set={k}={v}" for k, v in extra.items())],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    seconds = {}
-    for name in REFERENCES:
-        result = execute(RunSpec(name, dataset, data=data, out=out / name, seed=0, ci=0, overwrite=True),
-                         progress=False)
-        seconds[name] = result.timings["fit_s"]
-    t0 = time.perf_counter()
-    run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
-                        space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
-                        overwrite=True, num_cpus=num_cpus), progress=False)
-    # a trial's fit_s is its model's lineage time (an exploit inherits the donor's), so summing them counts
-    # shared ancestry twice; the sweep's cost is its wall time
-    seconds[PBT] = time.perf_counter() - t0
-    if default.wait() != 0:
+    try:  # the default run alongside: a failure or a kill here stops it too (SIGTERM, so it discards its temp folder)
+        seconds = {}
+        for name in REFERENCES:
+            result = execute(RunSpec(name, dataset, data=data, out=out / name, seed=0, ci=0, overwrite=True),
+                             progress=False)
+            seconds[name] = result.timings["fit_s"]
+        t0 = time.perf_counter()
+        run_sweep(SweepSpec("lfads", dataset, out=out / "pbt", search="pbt", samples=population, data=data,
+                            space_file=space, overrides={"max_epochs": epochs, "patience": epochs, **extra}, ci=0,
+                            overwrite=True, num_cpus=num_cpus), progress=False)
+        # a trial's fit_s is its model's lineage time (an exploit inherits the donor's), so summing them counts
+        # shared ancestry twice; the sweep's cost is its wall time
+        seconds[PBT] = time.perf_counter() - t0
+        default_failed = default.wait() != 0
+    except BaseException:
+        stop_child(default)
+        raise
+    if default_failed:
         raise SystemExit(f"the default LFADS run into {out / 'lfads'} failed")
     print(f"  {dataset} data seed {seed}: PBT {seconds[PBT]:.0f} s wall", file=sys.stderr, flush=True)
     write_json(out / SEED_FILE, {"seconds": {PBT: seconds[PBT]}})
@@ -222,9 +230,12 @@ def run_winner_values(dataset: str, out: Path, which: str) -> None:
     name, folder = WINNER_VALUES[which]
     path = out / f"{folder}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    subprocess.run([sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data", data,
-                    "--config", str(path), "--out", str(out / folder), "--ci", "0", "--overwrite"], check=True,
-                   stdout=subprocess.DEVNULL)
+    from nlb_suite.outputs import run_child
+
+    command = [sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data", data, "--config",
+               str(path), "--out", str(out / folder), "--ci", "0", "--overwrite"]
+    if run_child(command, stdout=subprocess.DEVNULL).returncode:
+        raise SystemExit(f"the LFADS run into {out / folder} failed")
 
 
 def finished(out: Path) -> bool:
@@ -469,4 +480,4 @@ def main() -> None:
 if __name__ == "__main__":
     from nlb_suite.outputs import run_script
 
-    run_script(main, "bench_sweep.py")  # a kill discards the folders it was writing
+    run_script(main, "bench_sweep.py")

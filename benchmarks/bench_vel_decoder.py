@@ -64,4 +64,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from nlb_suite.outputs import run_script
+
+    run_script(main, "bench_vel_decoder.py")

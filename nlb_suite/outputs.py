@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,12 +37,14 @@ def sigterm_raises() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # None: a handler set from C, which Python cannot put back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run_script(main: Callable[[], object], prog: str) -> None:
-    """A script's entry point (the benchmarks): `main()` with SIGTERM raising, so a kill leaves no temp folder
-    behind; Ctrl-C or a kill then ends it with one line and the shell's codes (130, 143), not a traceback."""
+    """A script's entry point (the benchmarks): `main()` with SIGTERM raising, so a kill runs the cleanup of the
+    temp folders it was writing (child commands too, where started with `run_child` or stopped with `stop_child`);
+    Ctrl-C or a kill then ends it with one line and the shell's codes (130, 143), not a traceback."""
     try:
         with sigterm_raises():
             main()
@@ -51,6 +54,30 @@ def run_script(main: Callable[[], object], prog: str) -> None:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+def stop_child(proc: subprocess.Popen, grace_s: float = 60.0) -> None:
+    """End a child command as a kill ends ours: SIGTERM first, so it discards its own temp folders; SIGKILL only
+    if it has not ended `grace_s` seconds later."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_child(command: list[str], **popen_kwargs: object) -> subprocess.CompletedProcess:
+    """`subprocess.run` for a child command that writes outputs: if this process is interrupted or killed while it
+    waits, the child is stopped with `stop_child` (its cleanup runs) instead of subprocess.run's immediate SIGKILL."""
+    with subprocess.Popen(command, **popen_kwargs) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            stop_child(proc)
+            raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def current_umask() -> int:

@@ -284,11 +284,12 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
     claim_run_dir(run_dir, spec.overwrite)
     data_dir = synthetic_data(spec.dataset, progress) if spec.synthetic else Path(spec.data)
     work = make_temp_dir(run_dir)
-    handler = logging.FileHandler(work / "log.txt")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("nlb_suite").addHandler(handler)
-    logging.getLogger("nlb_suite").setLevel(logging.INFO)
-    try:
+    handler = None
+    try:  # from here on a failure (or a kill) discards the temp folder
+        handler = logging.FileHandler(work / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("nlb_suite").addHandler(handler)
+        logging.getLogger("nlb_suite").setLevel(logging.INFO)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if tensors is None:
@@ -352,8 +353,9 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         discard_temp_dir(work)
         raise
     finally:
-        logging.getLogger("nlb_suite").removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logging.getLogger("nlb_suite").removeHandler(handler)
+            handler.close()
     try:
         replace_folder(work, run_dir, claim_run_dir(run_dir, spec.overwrite))
     except BaseException:

@@ -1,6 +1,7 @@
 """bench_gnocchi_inference: it scores the fit's own validation trials through the fit's own readout."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -60,7 +61,10 @@ def test_a_fit_only_folder_loads_with_its_recorded_split_and_a_changed_record_is
     np.testing.assert_array_equal(valid, internal_split(train.n_trials, model.config.valid_frac,
                                                         np.random.default_rng(1))[1])
     fit_json = json.loads((out / "fit.json").read_text())
-    fit_json["validation_trial_ids"] = fit_json["validation_trial_ids"][::-1]  # same trials, another order
-    (out / "fit.json").write_text(json.dumps(fit_json))
-    with pytest.raises(NLBInputError, match=f"^{out}: its validation trials are not those the split gives now "):
-        bench.load_fit(out, bench.fit_record(out))
+    recorded = fit_json["validation_trial_ids"]
+    trained_on = next(int(t) for t in train.trial_ids if int(t) not in recorded)
+    for changed in (recorded[::-1], [trained_on, *recorded[1:]]):  # another order; a trial the fit trained on
+        (out / "fit.json").write_text(json.dumps({**fit_json, "validation_trial_ids": changed}))
+        with pytest.raises(NLBInputError, match="^" + re.escape(f"{out}: its validation trials are not those the "
+                                                                "split gives now ")):
+            bench.load_fit(out, bench.fit_record(out))

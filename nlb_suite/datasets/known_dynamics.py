@@ -161,7 +161,8 @@ def write_known_dynamics(name: str, out_dir: str | Path, seed: int = 0, trials: 
     heldout = np.zeros(n_units, dtype=bool)
     heldout[rngs[1].permutation(n_units)[: spec.n_heldout]] = True
     out = Path(out_dir)
-    paths = {"train": out / spec.train_file, "test": out / spec.test_file, "gt": out / "ground_truth.h5"}
+    # ground_truth.h5 first in, so last renamed into place: it marks a complete folder (`cached_synthetic`)
+    paths = {"gt": out / "ground_truth.h5", "train": out / spec.train_file, "test": out / spec.test_file}
     stats: dict[str, dict[str, Any]] = {}
     with tqdm(total=2, unit="file", desc=f"synth {name}", disable=None if progress else True, leave=False) as bar, \
             contextlib.ExitStack() as stack:

@@ -124,7 +124,8 @@ def write_synthetic(name: str, out_dir: str | Path, seed: int = 0, trials: int |
     }
     total = 2 * sum(-(-p.n_ms // 5) for p in plans.values())
     heldin = ~model.heldout
-    paths = {"train": out / spec.train_file, "test": out / spec.test_file, "gt": out / "ground_truth.h5"}
+    # ground_truth.h5 first in, so last renamed into place: it marks a complete folder (`cached_synthetic`)
+    paths = {"gt": out / "ground_truth.h5", "train": out / spec.train_file, "test": out / spec.test_file}
     stats: dict[str, dict[str, Any]] = {}
     with tqdm(total=total, unit="bin", desc=f"synth {name}", disable=None if progress else True, leave=False) as bar, \
             contextlib.ExitStack() as stack:
