@@ -210,8 +210,8 @@ def provenance_changes(info: dict[str, Any], device: str) -> list[str]:
     on `device`, e.g. ["torch 2.12.0 (now 2.13.0+cpu)"]: a rerun here may then not reproduce that run's numbers
     exactly. A GPU on one side only counts; torch's CPU field only where both sides have it (it exists once
     torch is imported, and only a torch run depends on it)."""
-    now = provenance(device)  # what a run here would record (BLAS held as execute holds it)
-    versions, machine = now["versions"], now["machine"]
+    here = provenance(device)  # what a run here would record (BLAS held as execute holds it)
+    versions, machine = here["versions"], here["machine"]
     changes = []
     for key, value in (info.get("versions") or {}).items():
         now = versions.get(key) or installed_version(key)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support.bench_scripts import BENCHMARKS, load_bench
+from support.bench_scripts import BENCHMARKS, fit_only_command, load_bench
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,8 @@ def test_fit_only_records_what_it_fitted_so_the_folder_can_be_rebuilt(tmp_path):
     from nlb_suite.runs import data_checksums
 
     out, work = tmp_path / "fit", tmp_path / "work"
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small", "--trials",
-                           "40", "--data-seed", "3", "--baseline", "smoothing", "--seed", "2", "--set", "alpha=0.5",
-                           "--out", str(out), "--work", str(work)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(fit_only_command("smoothing", 2, out, work, {"alpha": 0.5}), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     record = json.loads((out / "fit.json").read_text())
     assert {k: record[k] for k in ("dataset", "trials", "data_seed", "baseline", "seed", "device", "overrides")} == {

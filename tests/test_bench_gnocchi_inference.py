@@ -3,7 +3,6 @@
 import json
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from baselines.torch_core import internal_split  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
-from support.bench_scripts import BENCHMARKS, load_bench  # noqa: E402
+from support.bench_scripts import fit_only_command, load_bench  # noqa: E402
 from support.tiny_gnocchi import FWD, N_IN, N_OUT, TINY, T, baseline  # noqa: E402
 from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, F401  (autouse fixture)
 
@@ -48,11 +47,8 @@ def test_a_fit_only_folder_loads_with_its_recorded_split_and_a_changed_record_is
     """fit_only.py records the validation trials' ids; load_fit draws the split again and checks it against them
     (a fit whose split no longer matches would be scored on trials it trained on). One line when they differ."""
     out = tmp_path / "fit"
-    tiny = [f"{k}={v}" for k, v in TINY.items()] + ["guidance=[0.0, 1.0]"]  # a tiny fit: seconds
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small", "--trials",
-                           "40", "--data-seed", "3", "--baseline", "gnocchi", "--seed", "1", "--out", str(out),
-                           "--work", str(tmp_path / "work"), *[a for kv in tiny for a in ("--set", kv)]],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(fit_only_command("gnocchi", 1, out, tmp_path / "work", {**TINY, "guidance": "[0.0, 1.0]"}),
+                          capture_output=True, text=True, timeout=600)  # a tiny fit: seconds
     assert done.returncode == 0, done.stderr
     bench = load_bench("bench_gnocchi_inference")
     record = bench.fit_record(out)

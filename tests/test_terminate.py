@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.bench_scripts import BENCHMARKS
+from support.bench_scripts import BENCHMARKS, fit_only_command
 from support.tiny_gnocchi import TINY
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGTERM cannot be caught on Windows (it ends a process)")
@@ -59,17 +59,15 @@ def test_a_killed_benchmark_fit_leaves_no_folder_behind(tmp_path):
     """The benchmarks' entry point (`run_script`) holds SIGTERM as nlb-eval does (before it, a killed fit_only.py
     left its hidden temp folder beside --out)."""
     out = tmp_path / "fit"
-    sets = [a for k, v in LONG_TINY.items() for a in ("--set", f"{k}={v}")]
-    done = _kill_while_writing([sys.executable, str(BENCHMARKS / "fit_only.py"), "--dataset", "mc_maze_small",
-                                "--trials", "40", "--data-seed", "3", "--baseline", "gnocchi", "--out", str(out),
-                                "--work", str(tmp_path / "work"), *sets], out, tmp_path / "stderr.txt")
+    done = _kill_while_writing(fit_only_command("gnocchi", 0, out, tmp_path / "work", LONG_TINY), out,
+                               tmp_path / "stderr.txt")
     _assert_ended_cleanly(done, out, "fit_only.py")
 
 
 def test_every_benchmark_script_starts_through_run_script():
     """A benchmark started by hand or by a scheduler gets the same SIGTERM and Ctrl-C handling as nlb-eval."""
-    scripts = {p.name: p.read_text() for p in sorted(BENCHMARKS.glob("*.py")) if '__name__ == "__main__"' in
-               p.read_text()}
+    texts = {p.name: p.read_text() for p in sorted(BENCHMARKS.glob("*.py"))}
+    scripts = {name: text for name, text in texts.items() if '__name__ == "__main__"' in text}
     assert len(scripts) >= 25
     missing = [name for name, text in scripts.items() if f'run_script(main, "{name}")' not in text]
     assert missing == []
