@@ -63,10 +63,11 @@ InfoDiffusion (Wang et al. 2023). Every design choice and why:
   spikes and is unguided. Sampling uses its own generator seeded by the run seed, so a run is
   reproducible.
 - **Training and selection.** Two stages on the same seeded train/valid split of the train trials
-  (`valid_frac`), both through the shared Trainer: the autoencoder (monitor: NLL of entries hidden at
-  the input on the valid trials, a fixed mask), then encoder + denoiser with the autoencoder frozen
-  (monitor: the loss on the valid trials under fixed noise draws). Eval trials are never used. SBTT-style
-  NaN handling: NaN spikes are zeroed at every input and left out of every loss.
+  (`valid_frac`; drawn from `valid_seed` when set, else from the run's seed), both through the shared Trainer:
+  the autoencoder (monitor: NLL of entries hidden at the input on the valid trials, a fixed mask), then encoder
+  + denoiser with the autoencoder frozen (monitor: the loss on the valid trials under fixed noise draws). Eval
+  trials are never used. SBTT-style NaN handling: NaN spikes are zeroed at every input and left out of every
+  loss.
 - **Sweeps.** `nlb-eval sweep gnocchi` sees the diffusion stage only (its epochs, its validation loss, its
   snapshots of the whole model); a trial resumed from a snapshot (interruption, PBT exploit, the rebuild of
   the chosen model) loads the trained autoencoder from it instead of training it again.
@@ -105,6 +106,7 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
+    split_seed,
     to_device,
     training_hooks,
 )
@@ -154,6 +156,7 @@ class GnocchiConfig:
     guidance_solver: str = "per_sample"  # one L-BFGS per sample; "joint": one over the batch (before 2026-12-05)
     predict_batch: int = 512
     valid_frac: float = 0.2
+    valid_seed: Optional[int] = None  # the split's seed (and its fixed validation draws); None: the run's seed
     cpu_threads: int = 1
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -171,7 +174,7 @@ class GnocchiConfig:
         positive = ("code_dim", "enc_width", "enc_pool", "latent_dim", "latent_stride", "ae_width", "ae_kernel", "ae_lr",
                     "ae_max_epochs", "emb_dim", "n_steps", "ddim_steps", "n_samples", "guidance_iters", "predict_batch")
         non_negative = ("ae_smooth_scale", "ae_l2_scale", "mmd_scale", "mmd_bandwidth", "recon_scale", "ddim_eta",
-                        "clip_x0", "cpu_threads")
+                        "clip_x0", "cpu_threads", "valid_seed")
         check_ranges(self, "gnocchi", positive, non_negative, unit_open=("input_dropout", "ae_cd_rate", "dropout"),
                      fractions=("valid_frac",))
         if not self.guidance or any(not (np.isfinite(g) and g >= 0) for g in self.guidance):
@@ -369,7 +372,7 @@ class GnocchiBaseline(TorchBaseline):
         cfg, ctx = self.config, self.context
         n, _, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
-        rng = np.random.default_rng(ctx.seed)
+        rng = np.random.default_rng(split_seed(cfg.valid_seed, ctx.seed))  # the split and the fixed valid draws
         train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         data = prepare(train, ctx.n_forward_bins, self.device)
         model = self.build(n_in, n_in + train.spikes_heldout.shape[2])
@@ -467,8 +470,9 @@ class GnocchiBaseline(TorchBaseline):
                 return self.diffusion_loss(data, latents, idx, steps, noise, train=True)
 
         def validate(epoch: int) -> dict[str, float]:
-            prior = torch.Generator(device=self.device).manual_seed(self.context.seed)  # same draws every epoch,
-            with autocast(self.device):  # and the training stream is left alone
+            # the same draws every epoch (the validation seed's), and the training stream is left alone
+            prior = torch.Generator(device=self.device).manual_seed(split_seed(cfg.valid_seed, self.context.seed))
+            with autocast(self.device):
                 total, logs = self.diffusion_loss(data, latents, valid_idx, valid_steps, valid_noise, train=False,
                                                   prior_generator=prior)
             return {"valid_loss": float(total), "valid_noise_mse": logs["noise_mse"], "valid_recon": logs["recon"]}

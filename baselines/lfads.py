@@ -1,14 +1,14 @@
 """LFADS baseline: sequential VAE with controller inputs, coordinated dropout, sample validation and SBTT.
 
-Trains on the train trials (seeded train/valid split of them) to reconstruct held-in, held-out and
-forward spikes from the held-in spikes of the encoded window. Coordinated dropout (CD) drops input
-entries each step and passes reconstruction gradients only through the dropped held-in entries.
-Sample validation (SV) withholds a fixed random mask of input entries from training and scores them on
-the validation trials (the early-stopping metric when `sv_early_stop`). `monitor` names the validation
-metric that early stopping and a sweep's selection watch: reconstruction of every observed entry, the
-held-out neurons alone (what co-bps scores), the held-back SV entries, or the whole loss. SBTT: NaN
-spikes are zeroed at the input and left out of the loss (a mean over observed entries). Predictions are
-exp(log-rates) from the posterior mean, or the average over `n_samples` posterior samples.
+Trains on the train trials (a train/valid split of them, seeded by `valid_seed` or else the run's seed) to
+reconstruct held-in, held-out and forward spikes from the held-in spikes of the encoded window. Coordinated
+dropout (CD) drops input entries each step and passes reconstruction gradients only through the dropped held-in
+entries. Sample validation (SV) withholds a fixed random mask of input entries from training and scores them on
+the validation trials (the early-stopping metric when `sv_early_stop`). `monitor` names the validation metric
+that early stopping and a sweep's selection watch: reconstruction of every observed entry, the held-out neurons
+alone (what co-bps scores), the held-back SV entries, or the whole loss. SBTT: NaN spikes are zeroed at the
+input and left out of the loss (a mean over observed entries). Predictions are exp(log-rates) from the posterior
+mean, or the average over `n_samples` posterior samples.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .torch_core import (
     autocast,
     check_ranges,
     cpu_compute,
+    split_seed,
     to_device,
 )
 
@@ -72,6 +73,7 @@ class LFADSConfig:
     sv_early_stop: bool = False
     monitor: str = "auto"  # auto: valid_sv_nll with sv_early_stop, else valid_recon; or one of MONITORS
     valid_frac: float = 0.2
+    valid_seed: Optional[int] = None  # the split's seed (and the sample-validation mask's); None: the run's seed
     refit: bool = False  # after early stopping chose the epoch: train again on every train trial (torch_core)
     n_samples: int = 0  # 0: posterior mean; N: average of N posterior samples
     predict_batch: int = 256
@@ -93,7 +95,7 @@ class LFADSConfig:
                     "cell_clip", "ic_post_var_min", "ic_prior_var", "co_prior_tau", "co_prior_nvar",
                     "loss_scale", "predict_batch")
         non_negative = ("ci_lag", "cpu_threads", "kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale",
-                        "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples")
+                        "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples", "valid_seed")
         check_ranges(self, "lfads", positive, non_negative, unit_open=("dropout", "cd_rate", "sv_rate"),
                      fractions=("valid_frac",))
         if self.sv_early_stop and self.sv_rate == 0:
@@ -224,7 +226,7 @@ class LFADSBaseline(TorchBaseline):
         if cfg.ci_lag >= t:
             raise ConfigFieldError("lfads", "ci_lag", f"={cfg.ci_lag} must be under the {t} encoded bins")
         seed_everything(ctx.seed)
-        rng = np.random.default_rng(ctx.seed)
+        rng = np.random.default_rng(split_seed(cfg.valid_seed, ctx.seed))  # the split and the sample-validation mask
         train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         sv_all = torch.zeros((n, t, n_in), device=self.device)  # fixed sample-validation mask (1 = held back)
         if cfg.sv_rate > 0:

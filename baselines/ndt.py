@@ -94,7 +94,7 @@ class NDTConfig:
     def __post_init__(self) -> None:
         who = type(self).__name__.replace("Config", "").lower()
         positive = ("n_layers", "n_heads", "ffn_dim", "max_spikes", "max_span", "predict_batch")
-        non_negative = ("embed_dim", "model_dim", "span_ramp_start", "span_ramp_end", "cpu_threads")
+        non_negative = ("embed_dim", "model_dim", "span_ramp_start", "span_ramp_end", "cpu_threads", "valid_seed")
         check_ranges(self, who, positive, non_negative, unit_open=("dropout", "dropout_embedding", "dropout_rates"),
                      unit_closed=("mask_zero_ratio", "mask_random_ratio"), fractions=("mask_ratio", "valid_frac"))
         for key in ("context_forward", "context_backward"):

@@ -63,12 +63,13 @@ def check_ranges(config: object, who: str, positive: tuple[str, ...] = (), non_n
                  fractions: tuple[str, ...] = ()) -> None:
     """One line naming `who`, the field and its range for the first of a config's values out of it: positive
     (> 0), non_negative (>= 0), unit_open ([0, 1)), unit_closed ([0, 1]) or fractions ((0, 1)); NaN and inf
-    never pass."""
+    never pass; an optional field left unset (None) is not checked."""
     kinds = {"positive": positive, "non_negative": non_negative, "unit_open": unit_open,
              "unit_closed": unit_closed, "fractions": fractions}
     for kind, keys in kinds.items():
         for key in keys:
-            check_field(getattr(config, key), who, key, *RANGE_RULES[kind])
+            if (value := getattr(config, key)) is not None:
+                check_field(value, who, key, *RANGE_RULES[kind])
 
 
 @dataclass
@@ -243,6 +244,13 @@ def internal_split(n: int, frac: float, seed: int | np.random.Generator) -> tupl
     order = np.random.default_rng(seed).permutation(n)
     n_valid = min(max(1, int(round(frac * n))), n - 1)
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def split_seed(valid_seed: Optional[int], run_seed: int) -> int:
+    """The seed of a fit's internal validation split and of its fixed validation draws: the config's `valid_seed`
+    when it sets one (the same validation trials at every model seed, so repeat fits differ in their training
+    draws alone and their validation scores compare on one set), else the run's seed."""
+    return run_seed if valid_seed is None else int(valid_seed)
 
 
 def batch_indices(n: int, batch_size: int, device: torch.device, shuffle: bool = True) -> Iterator[torch.Tensor]:

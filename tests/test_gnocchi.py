@@ -258,6 +258,21 @@ def test_fit_predict_shapes_determinism_and_files(tmp_path):
     np.testing.assert_allclose(restored.predict(train).heldout, ra.heldout, rtol=1e-6)
 
 
+def test_valid_seed_fixes_the_split_across_model_seeds_and_unset_it_is_the_run_seed():
+    """valid_seed equal to the run's seed fits exactly as leaving it unset (the split and every fixed validation
+    draw come from it, so runs made before the field stay reproducible); set, two model seeds validate on the
+    same trials yet train differently: repeat fits that differ in their training draws alone."""
+    train = trials()
+    unset, named, other, free = baseline(seed=4), baseline(seed=4, valid_seed=4), baseline(seed=5, valid_seed=4), \
+        baseline(seed=5)
+    for model in (unset, named, other, free):
+        model.fit(train)
+    np.testing.assert_array_equal(unset.predict(train).heldout, named.predict(train).heldout)
+    np.testing.assert_array_equal(other.validation_trials(), named.validation_trials())
+    assert not np.array_equal(free.validation_trials(), named.validation_trials())  # seed 5 alone draws another
+    assert not np.array_equal(other.predict(train).heldout, named.predict(train).heldout)
+
+
 def test_the_autoencoder_stage_follows_its_own_lr_schedule():
     """ae_lr_schedule shapes the autoencoder's learning-rate path only: `none` holds ae_lr, cosine warms up and
     decays, and the diffusion stage keeps lr_schedule either way."""
@@ -575,7 +590,7 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
                                        ("valid_frac", 1.0), ("lr_schedule", "step"), ("ae_lr_schedule", "step"), ("n_samples", 0),
                                        ("snr_weighting", "p2"), ("latent_stride", 0),
                                        ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0),
-                                       ("guidance_solver", "lbfgs")])
+                                       ("guidance_solver", "lbfgs"), ("valid_seed", -1)])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors naming the field."""
     with pytest.raises(NLBInputError, match=key):

@@ -81,6 +81,20 @@ def test_fit_predict_shapes_and_determinism(tmp_path):
     assert sampled.predict(train).heldout.shape == (20, T, N_OUT)
 
 
+def test_valid_seed_fixes_the_split_across_model_seeds_and_unset_it_is_the_run_seed():
+    """valid_seed equal to the run's seed fits exactly as leaving it unset (split and sample-validation mask);
+    set, another model seed validates on the same trials yet trains differently; unset, it draws another split."""
+    train = trials()
+    unset, named = baseline(seed=5, sv_rate=0.2), baseline(seed=5, sv_rate=0.2, valid_seed=5)
+    other, free = baseline(seed=6, sv_rate=0.2, valid_seed=5), baseline(seed=6, sv_rate=0.2)
+    for model in (unset, named, other, free):
+        model.fit(train)
+    np.testing.assert_array_equal(unset.predict(train).heldout, named.predict(train).heldout)
+    np.testing.assert_array_equal(other.validation_trials(), named.validation_trials())
+    assert not np.array_equal(free.validation_trials(), named.validation_trials())
+    assert not np.array_equal(other.predict(train).heldout, named.predict(train).heldout)
+
+
 def _batch_grads(model_base: LFADSBaseline, data, idx, sv, cd):
     """Gradient of the scaled loss w.r.t. the log-rates of one batch (no dropout, fixed KL sample)."""
     model_base.model.eval()
@@ -186,7 +200,7 @@ def test_end_to_end_run(synthetic, tmp_path):
 @pytest.mark.parametrize("key,value", [("cd_rate", 1.0), ("sv_rate", -0.1), ("gen_dim", 0), ("dropout", 1.5),
                                        ("lr", 0.0), ("lr_schedule", "step"), ("co_prior_tau", 0.0),
                                        ("sv_early_stop", True), ("valid_frac", 1.0), ("kl_ic_scale", -1.0),
-                                       ("monitor", "valid_acc"), ("monitor", "valid_sv_nll")])
+                                       ("monitor", "valid_acc"), ("monitor", "valid_sv_nll"), ("valid_seed", -1)])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors."""
     cls = get_baseline("lfads")
