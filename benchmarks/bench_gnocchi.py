@@ -780,6 +780,6 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     run_script(main, "bench_gnocchi.py")

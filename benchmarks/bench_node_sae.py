@@ -810,6 +810,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     run_script(main, "bench_node_sae.py")

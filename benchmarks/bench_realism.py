@@ -259,6 +259,6 @@ def _fmt(values: list[float]) -> str:
 
 
 if __name__ == "__main__":
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     run_script(main, "bench_realism.py")

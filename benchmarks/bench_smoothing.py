@@ -78,6 +78,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     run_script(main, "bench_smoothing.py")

@@ -103,7 +103,7 @@ REPLAY_FOLDERS = ("PBT_replay_m*", "lfads_m*")  # ours: replays of a sweep's win
 
 def run_cli(args: list[str]) -> None:
     """`nlb-eval ARGS` in a subprocess; its error's last lines on failure (progress bars go nowhere)."""
-    from nlb_suite.outputs import run_child
+    from nlb_suite.termination import run_child
 
     done = run_child([sys.executable, "-m", "nlb_suite.cli", *args], stdout=subprocess.DEVNULL,
                      stderr=subprocess.PIPE, text=True)
@@ -154,9 +154,9 @@ def run_seed(dataset: str, trials: int, seed: int, work: Path, population: int, 
     from bench_realism import stand_in
 
     from nlb_suite.jsonio import write_json
-    from nlb_suite.outputs import stop_child
     from nlb_suite.runs import RunSpec, execute
     from nlb_suite.sweep.search import SweepSpec, run_sweep
+    from nlb_suite.termination import stop_child
 
     data = stand_in(dataset, trials, seed, work / "realism")
     out = seed_folder(work, dataset, trials, seed, space, population, epochs, label)
@@ -230,7 +230,7 @@ def run_winner_values(dataset: str, out: Path, which: str) -> None:
     name, folder = WINNER_VALUES[which]
     path = out / f"{folder}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    from nlb_suite.outputs import run_child
+    from nlb_suite.termination import run_child
 
     command = [sys.executable, "-m", "nlb_suite.cli", "run", "lfads", "--dataset", dataset, "--data", data, "--config",
                str(path), "--out", str(out / folder), "--ci", "0", "--overwrite"]
@@ -478,6 +478,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     run_script(main, "bench_sweep.py")

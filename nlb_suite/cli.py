@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from . import __version__
 from .blas_threads import DEFAULT_BLAS_THREADS, blas_threads
 from .errors import NLBInputError
-from .outputs import Terminated, sigterm_raises
+from .termination import Terminated, sigterm_raises, stopped
 
 # Each module defines `register(subparsers)`, adding its commands with `set_defaults(func=...)`.
 COMMAND_MODULES = (
@@ -76,9 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _hold_portable_kernels(argv)
             with blas_threads(DEFAULT_BLAS_THREADS):  # a command's numbers must not depend on the core count
                 return int(args.func(args) or 0)
-    except Terminated:
-        print("nlb-eval: terminated", file=sys.stderr)
-        return 143
+    except (Terminated, KeyboardInterrupt) as exc:
+        return stopped(exc, "nlb-eval")
     except NLBInputError as exc:
         print(f"nlb-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -86,9 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"nlb-eval {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("nlb-eval: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

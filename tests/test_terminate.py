@@ -74,7 +74,7 @@ def test_every_benchmark_script_starts_through_run_script():
 
 
 def test_run_script_ends_a_kill_and_ctrl_c_in_one_line_with_the_shells_codes(capsys):
-    from nlb_suite.outputs import run_script
+    from nlb_suite.termination import run_script
 
     def interrupted():
         raise KeyboardInterrupt
