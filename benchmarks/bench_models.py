@@ -10,6 +10,9 @@
         --ensemble-sizes 3-5
     python benchmarks/bench_models.py --data-seeds 0,1,2 --reuse --baselines oracle,smoothing,ndt,ndt_seed1,ndt_seed2 \
         --ensemble ndt_x3=ndt,ndt_seed1,ndt_seed2 --ensemble-sizes 3-3 --pairs ndt_x3-smoothing,ndt_x3-ndt
+    python benchmarks/bench_models.py --dataset area2_bump --data-seeds 0,1,2 --reuse \
+        --variant d300=gnocchi:max_epochs=300,patience=300 --baselines smoothing,oracle,gnocchi,gnocchi_seed1,gnocchi_seed2,d300,d300_seed1,d300_seed2 \
+        --arm now=gnocchi,gnocchi_seed1,gnocchi_seed2 --arm before=d300,d300_seed1,d300_seed2 --pairs now-before
 
 For each data seed the stand-in is generated (cached under benchmarks/_work/realism/, keyed by the
 generator's digest) and every baseline runs through `nlb_suite.runs.execute` with its default config for
@@ -28,6 +31,10 @@ reproduce that run's numbers exactly.
 `--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
 its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
 a candidate default measured beside the default on the same trials.
+`--arm LABEL=RUN,RUN,...` groups runs of one configuration at several model seeds (`gnocchi,gnocchi_seed1,...`)
+into one model, LABEL: its row is the mean over its fits, a pair with it has an interval that resamples its fits
+as well as the eval trials (a paired interval between single fits holds each fitted model fixed, so it says
+nothing of how far a refit at another seed would move), and a last table gives each arm's fit-to-fit spread.
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -110,17 +117,52 @@ def baseline_of(name: str, variants: dict[str, tuple[str, dict]]) -> tuple[str, 
     return baseline, overrides, model_seed
 
 
-def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
-    """`[LABEL=]A,B,...` strings into {label: members}; an unlabelled one is named 'ensemble'."""
-    ensembles = {}
+def parse_groups(raw: list[str], flag: str, default: str | None) -> dict[str, tuple[str, ...]]:
+    """`[LABEL=]A,B,...` strings into {label: members}; an unlabelled one is named `default` (None: a label is
+    required)."""
+    groups = {}
+    form = "LABEL=RUN,..." if default is None else "[LABEL=]BASELINE,..."
     for item in raw:
         label, sep, members = item.rpartition("=")
-        label = label if sep else "ensemble"
+        label = label if sep else default
         names = tuple(n for n in members.split(",") if n)
-        if not label or not names or label in ensembles:
-            raise SystemExit(f"--ensemble: {item!r} is not [LABEL=]BASELINE,... with a label not used before")
-        ensembles[label] = names
-    return ensembles
+        if not label or not names or label in groups:
+            raise SystemExit(f"{flag}: {item!r} is not {form} with a label not used before")
+        groups[label] = names
+    return groups
+
+
+def parse_ensembles(raw: list[str]) -> dict[str, tuple[str, ...]]:
+    """`[LABEL=]A,B,...` strings into {label: members}; an unlabelled one is named 'ensemble'."""
+    return parse_groups(raw, "--ensemble", "ensemble")
+
+
+def parse_arms(raw: list[str]) -> dict[str, tuple[str, ...]]:
+    """`LABEL=RUN,RUN,...` strings into {label: runs}: one configuration fitted at several model seeds."""
+    return parse_groups(raw, "--arm", None)
+
+
+def check_arms(arms: dict[str, tuple[str, ...]], names: list[str], variants: dict[str, tuple[str, dict]],
+               ensembles: dict[str, tuple[str, ...]]) -> None:
+    """One-line errors, before any fit, for arms that are not one configuration at several model seeds: a label
+    that is not a plain name or names a baseline, variant, run or ensemble; runs not fitted in this call, fewer
+    than two, or runs of different baselines or config values, or at one model seed twice."""
+    from nlb_suite.baseline_api import available_baselines
+
+    taken = set(names) | set(variants) | set(available_baselines()) | set(ensembles)
+    for label, runs in arms.items():
+        if not re.fullmatch(r"[A-Za-z0-9_]+", label) or model_of(label)[0] in taken or label in taken:
+            raise SystemExit(f"--arm: label {label!r} must be letters, digits and '_' and not name a baseline, "
+                             "variant, run of --baselines or ensemble")
+        if missing := [r for r in runs if r not in names]:
+            raise SystemExit(f"--arm {label}: {missing[0]!r} is not in --baselines (an arm's runs are fitted or "
+                             "reused by this call)")
+        configs = {r: baseline_of(r, variants) for r in runs}
+        if len(runs) < 2 or len({c[2] for c in configs.values()}) < len(runs):
+            raise SystemExit(f"--arm {label}: needs at least 2 runs at different model seeds, got {', '.join(runs)}")
+        if len({(c[0], repr(sorted(c[1].items()))) for c in configs.values()}) > 1:
+            raise SystemExit(f"--arm {label}: its runs must be one configuration (one baseline or variant at several "
+                             f"model seeds), got {', '.join(runs)}")
 
 
 def check_ensembles(ensembles: dict[str, tuple[str, ...]], names: list[str],
@@ -182,7 +224,15 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
-    from nlb_suite.runs import RunResult, RunSpec, data_checksums, execute, provenance_changes, resolve_device
+    from nlb_suite.runs import (
+        RunResult,
+        RunSpec,
+        data_checksums,
+        execute,
+        provenance_changes,
+        read_run_info,
+        resolve_device,
+    )
     from nlb_suite.submission import read_submission
 
     data = stand_in(dataset, trials, seed, work / "realism", tag)
@@ -220,9 +270,54 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         print(f"  data seed {seed} {label} of {', '.join(names)} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
+    validation = {n: read_run_info(out / n / "run.json").get("internal_validation") for n in results}
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
-            "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed}
+            "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed, "validation": validation}
+
+
+def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
+    """Each arm as a model of one data seed's results: its runs' mean of every metric and fit time, and values on
+    the shared resamples with its fits resampled as well (`fit_resampled`, the fit draws seeded by the label and
+    the same for every metric), so that a pair with an arm carries the fit-to-fit spread."""
+    import zlib
+
+    import numpy as np
+
+    from nlb_suite.report.paired import fit_resampled
+
+    for label, runs in arms.items():
+        metrics = [res["metrics"][r] or {} for r in runs]
+        res["metrics"][label] = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]
+                                 if all(k in m for m in metrics)}
+        res["fit_s"][label] = float(np.mean([res["fit_s"][r] for r in runs]))
+        boots = [res["boot"][r] or {} for r in runs]
+        seed = zlib.crc32(label.encode())
+        res["boot"][label] = {k: fit_resampled([b[k] for b in boots], seed) for k in boots[0]
+                              if all(k in b for b in boots)}
+
+
+def spread_text(values: list[float | None]) -> str:
+    """`SD (min..max)` of runs' values (the sample SD); '-' when a run lacks the value."""
+    import numpy as np
+
+    if any(v is None for v in values):
+        return "-"
+    return f"{np.std(values, ddof=1):.4f} ({min(values):.4f}..{max(values):.4f})"
+
+
+def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> list[list[str]]:
+    """Per data seed and arm: the spread of its runs' scores on all eval trials, and of their internal-validation
+    co-bps when every run validated on the same trials ('-' otherwise: the scores are not on one set)."""
+    rows = []
+    for s, res in per_seed.items():
+        for label, runs in arms.items():
+            cells = [spread_text([(res["metrics"][r] or {}).get(k) for r in runs]) for k in METRICS]
+            valid = [res["validation"].get(r) for r in runs]
+            shared = all(valid) and len({tuple(v["trial_ids"]) for v in valid}) == 1
+            cells.append(spread_text([v["co-bps"] for v in valid]) if shared else "-")
+            rows.append([str(s), label, str(len(runs)), *cells])
+    return rows
 
 
 def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -272,6 +367,10 @@ def main() -> None:
                     help="the sizes each ensemble's validation choice may pick from, e.g. 3-5 (default: any); "
                     "K-K: the top K runs by their own validation, no size chosen, so runs need not share "
                     "validation trials")
+    ap.add_argument("--arm", action="append", default=[], metavar="LABEL=RUN,RUN,...",
+                    help="runs of --baselines that are one configuration at several model seeds (e.g. "
+                    "gnocchi,gnocchi_seed1,gnocchi_seed2), compared as LABEL: the mean over its fits, with paired "
+                    "intervals that resample the fits as well as the eval trials, and the fits' spread; repeatable")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed (and list those recorded with other versions or machine)")
@@ -297,11 +396,15 @@ def main() -> None:
     seeds = args.data_seeds
     ensembles = parse_ensembles(args.ensemble)
     sizes = parse_sizes(args.ensemble_sizes)
+    arms = parse_arms(args.arm)
     check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
+    check_arms(arms, names, variants, ensembles)
     per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
                             args.resamples, tag, variants, sizes)
                 for s in seeds}
-    names = [*names, *ensembles]
+    for res in per_seed.values():
+        add_arms(res, arms)
+    names = [*names, *ensembles, *arms]
     for s, res in per_seed.items():
         for label, (chosen, rule) in res["ensembles"].items():
             print(f"data seed {s}: {label} averages {', '.join(chosen)} ({rule})")
@@ -329,8 +432,14 @@ def main() -> None:
             continue
         rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
-          "'mean': the mean over data seeds, a stratified interval)")
+          "'mean': the mean over data seeds, a stratified interval"
+          + ("; an arm is the mean of its fits, and its fits are resampled too" if arms else "") + ")")
     print_table(["pair", "seed", *METRICS], rows)
+    if arms:
+        print("\nthe spread of each arm's fits: SD over its model seeds (min..max) on all eval trials, and of "
+              "internal-validation co-bps where its fits validated on the same trials (e.g. GNOCCHI, LFADS with "
+              "--variant ...:valid_seed=0)")
+        print_table(["seed", "arm", "fits", *METRICS, "valid co-bps"], spread_rows(per_seed, arms))
     rows = [[str(s), n, "; ".join(c)] for s, res in per_seed.items() for n, c in res["changed"].items() if c]
     if rows:
         print("\nreused runs recorded with other package versions or another machine (a rerun here may not "

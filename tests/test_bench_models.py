@@ -164,3 +164,92 @@ def test_pair_rows_give_each_seed_then_their_mean():
                     ["x - y", "3", "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
                     ["x - y", "mean", "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"]]
     assert b.pair_rows({0: seed(0.01)}, "x", "y") == rows[:1]  # one seed: no mean row
+
+
+def test_arms_are_labelled_runs_of_one_configuration_checked_before_any_fit():
+    b = bench()
+    assert b.parse_arms(["v0=gnocchi_v0,gnocchi_v0_seed1"]) == {"v0": ("gnocchi_v0", "gnocchi_v0_seed1")}
+    with pytest.raises(SystemExit, match="--arm: 'gnocchi,gnocchi_seed1' is not LABEL=RUN,"):
+        b.parse_arms(["gnocchi,gnocchi_seed1"])
+    names = ["smoothing", "gnocchi", "gnocchi_seed1", "gnocchi_seed2", "d300", "d300_seed1", "lfads"]
+    variants = {"d300": ("gnocchi", {"max_epochs": 300})}
+    b.check_arms({"now": ("gnocchi", "gnocchi_seed1", "gnocchi_seed2"), "before": ("d300", "d300_seed1")}, names,
+                 variants, {})
+    cases = [
+        ({"now": ("gnocchi", "gnocchi_seed3")}, {}, "--arm now: 'gnocchi_seed3' is not in --baselines"),
+        ({"now": ("gnocchi",)}, {}, "--arm now: needs at least 2 runs at different model seeds"),
+        ({"now": ("gnocchi", "gnocchi")}, {}, "--arm now: needs at least 2 runs at different model seeds"),
+        ({"mix": ("gnocchi", "d300_seed1")}, {}, "--arm mix: its runs must be one configuration"),
+        ({"mix": ("gnocchi_seed1", "lfads")}, {}, "--arm mix: its runs must be one configuration"),
+        ({"d300": ("gnocchi", "gnocchi_seed1")}, {}, "--arm: label 'd300' must be"),
+        ({"gpfa_seed2": ("gnocchi", "gnocchi_seed1")}, {}, "--arm: label 'gpfa_seed2' must be"),
+        ({"x3": ("gnocchi", "gnocchi_seed1")}, {"x3": ("lfads", "gnocchi")}, "--arm: label 'x3' must be"),
+        ({"a-b": ("gnocchi", "gnocchi_seed1")}, {}, "--arm: label 'a-b' must be"),
+    ]
+    for arms, ensembles, message in cases:
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            b.check_arms(arms, names, variants, ensembles)
+
+
+def _seed_results(values: dict[str, float], n: int = 300) -> dict:
+    """One data seed's results: each run's co-bps on all trials and on shared resamples (its value plus one
+    trial noise), fit seconds, and internal validation on trials 1-3 (run 'z' on others)."""
+    import numpy as np
+
+    noise = np.random.default_rng(0).normal(0, 0.002, n)
+    return {"metrics": {r: {"co-bps": v, "vel R2": 0.5} for r, v in values.items()},
+            "fit_s": {r: 10.0 * (i + 1) for i, r in enumerate(values)},
+            "boot": {r: {"co-bps": v + noise} for r, v in values.items()},
+            "validation": {r: {"co-bps": v - 0.01, "trial_ids": [9] if r == "z" else [1, 2, 3]}
+                           for r, v in values.items()}}
+
+
+def test_an_arm_is_the_mean_of_its_fits_with_its_fits_resampled():
+    import numpy as np
+
+    from nlb_suite.report.paired import fit_resampled
+
+    b = bench()
+    res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "s": 0.2})
+    b.add_arms(res, {"arm": ("g", "g_seed1", "g_seed2")})
+    assert res["metrics"]["arm"] == pytest.approx({"co-bps": 0.303, "vel R2": 0.5})
+    assert res["fit_s"]["arm"] == pytest.approx(20.0)
+    fits = [res["boot"][r]["co-bps"] for r in ("g", "g_seed1", "g_seed2")]
+    np.testing.assert_array_equal(res["boot"]["arm"]["co-bps"], fit_resampled(fits, __import__("zlib").crc32(b"arm")))
+    assert set(res["boot"]["arm"]) == {"co-bps"}  # a metric a run was not resampled on is left out
+    res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.305, "h_seed1": 0.299, "h_seed2": 0.304})
+    b.add_arms(res, {"g3": ("g", "g_seed1", "g_seed2"), "h3": ("h", "h_seed1", "h_seed2")})
+    single = b.pair_rows({0: res}, "g_seed1", "h_seed1")[0][2]
+    arms = b.pair_rows({0: res}, "g3", "h3")[0][2]
+    assert single == "+0.0070 [+0.0070, +0.0070]"  # one fit each: the trials alone, which cancel here
+    assert arms.startswith("+0.0003 [-") and arms.endswith(" tie")  # the fits' spread reaches the interval
+
+
+def test_an_arms_spread_is_the_sd_of_its_fits_and_of_their_shared_validation():
+    b = bench()
+    res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "z": 0.31})
+    res["metrics"]["g"].pop("vel R2")
+    rows = b.spread_rows({4: res}, {"arm": ("g", "g_seed1", "g_seed2"), "other": ("g_seed1", "z")})
+    assert rows == [["4", "arm", "3", "0.0030 (0.3000..0.3060)", "-", "-", "-", "0.0030 (0.2900..0.2960)"],
+                    ["4", "other", "2", "0.0028 (0.3060..0.3100)", "0.0000 (0.5000..0.5000)", "-", "-", "-"]]
+
+
+def test_a_seed_run_records_each_runs_internal_validation_for_the_arms(synthetic, tmp_path, monkeypatch):
+    """run_seed keeps each run's internal validation from its run.json: LFADS at two model seeds with valid_seed 0
+    validates on one set of trials (an arm's validation spread is then on one set); smoothing holds none back."""
+    b = bench()  # puts benchmarks/ on the path first
+    import bench_realism
+
+    data = synthetic("mc_maze_small")
+    monkeypatch.setattr(bench_realism, "stand_in", lambda *args, **kwargs: data)
+    tiny = {"ic_enc_dim": 4, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 4, "gen_dim": 6, "fac_dim": 3,
+            "max_epochs": 2, "patience": 2, "valid_seed": 0}
+    res = b.run_seed("mc_maze_small", 0, 0, ["smoothing", "tiny", "tiny_seed1"], tmp_path, "cpu", resamples=20,
+                     variants={"tiny": ("lfads", tiny)})
+    valid = res["validation"]
+    assert valid["smoothing"] is None
+    assert valid["tiny"]["trial_ids"] == valid["tiny_seed1"]["trial_ids"] and len(valid["tiny"]["trial_ids"]) > 0
+    assert valid["tiny"]["co-bps"] != valid["tiny_seed1"]["co-bps"]
+    b.add_arms(res, {"arm": ("tiny", "tiny_seed1")})
+    row = b.spread_rows({0: res}, {"arm": ("tiny", "tiny_seed1")})[0]
+    assert row[:3] == ["0", "arm", "2"] and row[-1] != "-"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nlb_suite.metrics_bootstrap import paired_interval
-from nlb_suite.report.paired import Difference, compare_metric, compare_runs, gap_share, is_tie
+from nlb_suite.report.paired import Difference, compare_metric, compare_runs, fit_resampled, gap_share, is_tie
 
 
 def test_gap_share():
@@ -139,3 +139,47 @@ def test_a_nan_resample_of_one_set_is_left_out_of_the_mean():
     with_nan = np.append(d, np.nan)  # the first set keeps its order, the second is constant: order cannot matter
     mean = Difference.mean_over_sets([(1.0, with_nan, np.zeros(402)), (1.0, np.full(402, 1.0), np.zeros(402))])
     assert mean == Difference.paired(1.0, (d + 1.0) / 2, np.zeros(401))  # the NaN resample dropped, not the set
+
+
+def test_one_fit_is_its_own_resamples():
+    b = np.linspace(0.1, 0.2, 7)
+    np.testing.assert_array_equal(fit_resampled([b], seed=3), b)
+
+
+def test_fits_are_drawn_with_replacement_in_each_resample_and_averaged():
+    """Two fits whose values never vary with the trials (0.1 and 0.3): each resample averages two fits drawn
+    with replacement, so 0.1, 0.2 and 0.3 come at rates 1/4, 1/2, 1/4, and the draws follow the seed."""
+    n = 20000
+    two = [np.full(n, 0.1), np.full(n, 0.3)]
+    mixed = fit_resampled(two, seed=0)
+    values, counts = np.unique(np.round(mixed, 12), return_counts=True)
+    np.testing.assert_allclose(values, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(counts / n, [0.25, 0.5, 0.25], atol=0.015)
+    np.testing.assert_array_equal(fit_resampled(two, seed=0), mixed)
+    assert not np.array_equal(fit_resampled(two, seed=1), mixed)
+
+
+def test_resampling_fits_keeps_each_resamples_trials():
+    """A fit drawn in resample r contributes its value at r: with fits that differ by a constant, every resample
+    sits between them at its own trial draw."""
+    trials = np.random.default_rng(0).normal(0.2, 0.01, 500)
+    mixed = fit_resampled([trials, trials + 0.02, trials + 0.04], seed=5)
+    offset = mixed - trials
+    assert np.all(offset >= -1e-12) and np.all(offset <= 0.04 + 1e-12)
+    steps = offset * 3 / 0.02  # a mean of three of 0, 0.02, 0.04: a whole number of thirds of 0.02
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)
+    assert len(np.unique(np.round(steps))) == 7
+
+
+def test_identical_configurations_tie_once_their_fits_are_resampled():
+    """Two arms of one configuration whose fits differ by a few thousandths: one fit of each 'resolves' a
+    difference when only trials are resampled; with every fit resampled the interval holds 0."""
+    trials = np.random.default_rng(1).normal(0.3, 0.002, 1000)
+    a = [trials + 0.004, trials - 0.002, trials + 0.001]
+    b = [trials - 0.003, trials + 0.003, trials]
+    single = Difference.paired(0.007, a[0], b[0])
+    assert not single.tie
+    arms = Difference.paired(float(np.mean([0.004, -0.002, 0.001]) - 0.0), fit_resampled(a, 11), fit_resampled(b, 12))
+    assert arms.tie
+    with pytest.raises(ValueError, match="one row of resampled values per fit"):
+        fit_resampled([], seed=0)

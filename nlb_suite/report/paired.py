@@ -98,6 +98,21 @@ class Difference:
         return f"{v} [{lo}, {hi}]" + (" tie" if self.tie else "")
 
 
+def fit_resampled(boots: Sequence[Sequence[float]], seed: int) -> np.ndarray:
+    """One arm's values on shared resamples of eval trials when the arm is several fits of one configuration
+    (model seeds): in resample r, as many fits as the arm has are drawn with replacement and their values at r
+    averaged. A difference between such arms then carries the fit-to-fit spread as well as the trials' (a
+    two-level bootstrap; with K fits it sees (K - 1) / K of the fits' variance). One fit: its own values."""
+    stack = np.asarray(boots, dtype=np.float64)
+    if stack.ndim != 2 or stack.shape[0] == 0:
+        raise ValueError("fit_resampled needs one row of resampled values per fit")
+    k, n = stack.shape
+    if k == 1:
+        return stack[0].copy()
+    draws = np.random.default_rng(seed).integers(0, k, size=(n, k))
+    return stack[draws, np.arange(n)[:, None]].mean(axis=1)
+
+
 @dataclass
 class MetricComparison:
     """One metric across a group's runs: the top run, the runs tied with it, each run's difference to it."""
