@@ -105,6 +105,7 @@ from .torch_core import (
     active_hooks,
     autocast,
     check_ranges,
+    check_seed_field,
     cpu_compute,
     split_seed,
     to_device,
@@ -174,9 +175,10 @@ class GnocchiConfig:
         positive = ("code_dim", "enc_width", "enc_pool", "latent_dim", "latent_stride", "ae_width", "ae_kernel", "ae_lr",
                     "ae_max_epochs", "emb_dim", "n_steps", "ddim_steps", "n_samples", "guidance_iters", "predict_batch")
         non_negative = ("ae_smooth_scale", "ae_l2_scale", "mmd_scale", "mmd_bandwidth", "recon_scale", "ddim_eta",
-                        "clip_x0", "cpu_threads", "valid_seed")
+                        "clip_x0", "cpu_threads")
         check_ranges(self, "gnocchi", positive, non_negative, unit_open=("input_dropout", "ae_cd_rate", "dropout"),
                      fractions=("valid_frac",))
+        check_seed_field(self.valid_seed, "gnocchi", "valid_seed")
         if not self.guidance or any(not (np.isfinite(g) and g >= 0) for g in self.guidance):
             raise ConfigFieldError("gnocchi", "guidance", f"must be a non-empty list of strengths >= 0 "
                                    f"(got {list(self.guidance)!r})")

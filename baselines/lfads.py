@@ -31,6 +31,7 @@ from .torch_core import (
     TrainSettings,
     autocast,
     check_ranges,
+    check_seed_field,
     cpu_compute,
     split_seed,
     to_device,
@@ -95,9 +96,10 @@ class LFADSConfig:
                     "cell_clip", "ic_post_var_min", "ic_prior_var", "co_prior_tau", "co_prior_nvar",
                     "loss_scale", "predict_batch")
         non_negative = ("ci_lag", "cpu_threads", "kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale",
-                        "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples", "valid_seed")
+                        "kl_start_epoch", "kl_increase_epoch", "l2_start_epoch", "l2_increase_epoch", "n_samples")
         check_ranges(self, "lfads", positive, non_negative, unit_open=("dropout", "cd_rate", "sv_rate"),
                      fractions=("valid_frac",))
+        check_seed_field(self.valid_seed, "lfads", "valid_seed")
         if self.sv_early_stop and self.sv_rate == 0:
             raise ConfigFieldError("lfads", "sv_early_stop", "needs sv_rate > 0", also=("sv_rate",))
         if self.monitor not in ("auto", *MONITORS):

@@ -44,6 +44,7 @@ from .torch_core import (
     TrainSettings,
     autocast,
     check_ranges,
+    check_seed_field,
     cpu_compute,
     to_device,
 )
@@ -94,9 +95,10 @@ class NDTConfig:
     def __post_init__(self) -> None:
         who = type(self).__name__.replace("Config", "").lower()
         positive = ("n_layers", "n_heads", "ffn_dim", "max_spikes", "max_span", "predict_batch")
-        non_negative = ("embed_dim", "model_dim", "span_ramp_start", "span_ramp_end", "cpu_threads", "valid_seed")
+        non_negative = ("embed_dim", "model_dim", "span_ramp_start", "span_ramp_end", "cpu_threads")
         check_ranges(self, who, positive, non_negative, unit_open=("dropout", "dropout_embedding", "dropout_rates"),
                      unit_closed=("mask_zero_ratio", "mask_random_ratio"), fractions=("mask_ratio", "valid_frac"))
+        check_seed_field(self.valid_seed, who, "valid_seed")
         for key in ("context_forward", "context_backward"):
             if getattr(self, key) < -1:
                 raise ConfigFieldError(who, key, f"must be -1 (no limit) or >= 0 (got {getattr(self, key)})")

@@ -41,7 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nlb_suite.baseline_api import Baseline, RunContext, TrialSet
-from nlb_suite.errors import NLBInputError, check_choice, check_field
+from nlb_suite.errors import SEED_MAX, NLBInputError, check_choice, check_field
 from nlb_suite.internal_validation import internal_validation
 from nlb_suite.runs import CURVES_FILE, REFIT_CURVES_FILE
 
@@ -63,13 +63,12 @@ def check_ranges(config: object, who: str, positive: tuple[str, ...] = (), non_n
                  fractions: tuple[str, ...] = ()) -> None:
     """One line naming `who`, the field and its range for the first of a config's values out of it: positive
     (> 0), non_negative (>= 0), unit_open ([0, 1)), unit_closed ([0, 1]) or fractions ((0, 1)); NaN and inf
-    never pass; an optional field left unset (None) is not checked."""
+    never pass."""
     kinds = {"positive": positive, "non_negative": non_negative, "unit_open": unit_open,
              "unit_closed": unit_closed, "fractions": fractions}
     for kind, keys in kinds.items():
         for key in keys:
-            if (value := getattr(config, key)) is not None:
-                check_field(value, who, key, *RANGE_RULES[kind])
+            check_field(getattr(config, key), who, key, *RANGE_RULES[kind])
 
 
 @dataclass
@@ -246,10 +245,17 @@ def internal_split(n: int, frac: float, seed: int | np.random.Generator) -> tupl
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
+def check_seed_field(value: Optional[int], who: str, key: str) -> None:
+    """One line naming `who` and the field unless `value` is unset (None) or a seed from 0 to SEED_MAX (numpy's
+    generators, torch and run.json all take it)."""
+    if value is not None:
+        check_field(value, who, key, f"a seed from 0 to {SEED_MAX}", lambda v: 0 <= v <= SEED_MAX)
+
+
 def split_seed(valid_seed: Optional[int], run_seed: int) -> int:
     """The seed of a fit's internal validation split and of its fixed validation draws: the config's `valid_seed`
     when it sets one (the same validation trials at every model seed, so repeat fits differ in their training
-    draws alone and their validation scores compare on one set), else the run's seed."""
+    and sampling draws alone and their validation scores compare on one set), else the run's seed."""
     return run_seed if valid_seed is None else int(valid_seed)
 
 

@@ -32,9 +32,10 @@ reproduce that run's numbers exactly.
 its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
 a candidate default measured beside the default on the same trials.
 `--arm LABEL=RUN,RUN,...` groups runs of one configuration at several model seeds (`gnocchi,gnocchi_seed1,...`)
-into one model, LABEL: its row is the mean over its fits, a pair with it has an interval that resamples its fits
-as well as the eval trials (a paired interval between single fits holds each fitted model fixed, so it says
-nothing of how far a refit at another seed would move), and a last table gives each arm's fit-to-fit spread.
+into one model, LABEL: its row is the mean over its fits (its fit time the sum), a pair with it has a Welch t
+interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; a paired interval between
+single fits holds each fitted model fixed, so it says nothing of how far a fit at another model seed would
+move), and a last table gives each arm's fit-to-fit spread.
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -46,10 +47,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -218,8 +215,9 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
     bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return
-    metrics, fit times, paired bootstrap draws, each ensemble's members and the rule that chose them, and how each
-    reused run's recorded versions and machine differ from this process's."""
+    metrics, fit times, paired bootstrap draws, each ensemble's members and the rule that chose them, how each
+    reused run's recorded versions and machine differ from this process's, and each run's internal-validation
+    score and trials (`run_validation`)."""
     from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
@@ -270,30 +268,33 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
         print(f"  data seed {seed} {label} of {', '.join(names)} ({sel.rule})", file=sys.stderr, flush=True)
     target = load(dataset, data, bin_ms=5, phase="val").target_dict()
     boot = paired_boot(target, [read_submission(out / n / "submission.h5") for n in baselines], n_boot=resamples)
-    validation = {n: read_run_info(out / n / "run.json").get("internal_validation") for n in results}
+    validation = {n: run_validation(read_run_info(out / n / "run.json")) for n in results}
     return {"metrics": {n: r.metrics for n, r in results.items()},
             "fit_s": {n: r.timings["fit_s"] for n, r in results.items()},
             "boot": dict(zip(baselines, boot)), "ensembles": chosen, "changed": changed, "validation": validation}
 
 
-def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
-    """Each arm as a model of one data seed's results: its runs' mean of every metric and fit time, and values on
-    the shared resamples with its fits resampled as well (`fit_resampled`, the fit draws seeded by the label and
-    the same for every metric), so that a pair with an arm carries the fit-to-fit spread."""
-    import zlib
+def run_validation(info: dict) -> dict | None:
+    """A run's internal-validation score and trials from its run.json: `internal_validation`, or for a run that
+    refit on every train trial its selection fit's (scored on the same split before the refit); None: none."""
+    return info.get("internal_validation") or info.get("selection_fit")
 
+
+def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
+    """Each arm as a model of one data seed's results: its runs' mean of every metric and fit time and their mean
+    on each shared resample (fits held fixed), and under "fits" each run's value of every metric, which a pair
+    with the arm adds to its interval (`Difference.between_arms`)."""
     import numpy as np
 
-    from nlb_suite.report.paired import fit_resampled
-
+    res.setdefault("fits", {})
     for label, runs in arms.items():
         metrics = [res["metrics"][r] or {} for r in runs]
-        res["metrics"][label] = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]
-                                 if all(k in m for m in metrics)}
-        res["fit_s"][label] = float(np.mean([res["fit_s"][r] for r in runs]))
+        keys = [k for k in metrics[0] if all(k in m for m in metrics)]
+        res["metrics"][label] = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
+        res["fits"][label] = {k: tuple(float(m[k]) for m in metrics) for k in keys}
+        res["fit_s"][label] = float(np.sum([res["fit_s"][r] for r in runs]))  # all its fits, as an ensemble's
         boots = [res["boot"][r] or {} for r in runs]
-        seed = zlib.crc32(label.encode())
-        res["boot"][label] = {k: fit_resampled([b[k] for b in boots], seed) for k in boots[0]
+        res["boot"][label] = {k: np.mean([b[k] for b in boots], axis=0) for k in boots[0]
                               if all(k in b for b in boots)}
 
 
@@ -320,22 +321,32 @@ def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> 
     return rows
 
 
-def paired_parts(res: dict, a: str, b: str, metric: str) -> tuple[float, np.ndarray, np.ndarray] | None:
-    """(a - b on all eval trials, a's and b's values on the shared resamples) of one data seed, or None when
-    either model has no value for `metric`."""
+def paired_parts(res: dict, a: str, b: str, metric: str):
+    """(a - b on all eval trials, a's and b's values on the shared resamples) of one data seed, or, when a or b
+    is an arm (`add_arms`), an `ArmPart` that adds each fit's value; None when either has no value for
+    `metric`."""
+    from nlb_suite.report.paired import ArmPart
+
     ba, bb = res["boot"][a].get(metric), res["boot"][b].get(metric)
     if ba is None or bb is None:
         return None
-    return res["metrics"][a][metric] - res["metrics"][b][metric], ba, bb
+    value = res["metrics"][a][metric] - res["metrics"][b][metric]
+    fits = res.get("fits", {})
+    if a not in fits and b not in fits:
+        return value, ba, bb
+    fits_a, fits_b = ((fits[x][metric] if x in fits else (res["metrics"][x][metric],)) for x in (a, b))
+    return ArmPart(value, fits_a, fits_b, ba, bb)
 
 
-def cell(*parts: tuple[float, np.ndarray, np.ndarray] | None) -> str:
-    """One data seed's paired difference, or with several the mean over them (`Difference.mean_over_sets`);
-    '-' when a seed lacks the metric."""
-    from nlb_suite.report.paired import Difference
+def cell(*parts) -> str:
+    """One data seed's paired difference, or with several the mean over them (`Difference.mean_over_sets`; with
+    an arm, `Difference.between_arms`); '-' when a seed lacks the metric."""
+    from nlb_suite.report.paired import ArmPart, Difference
 
     if any(p is None for p in parts):
         return "-"
+    if isinstance(parts[0], ArmPart):
+        return Difference.between_arms(parts).text()
     return Difference.mean_over_sets(parts).text()
 
 
@@ -369,8 +380,9 @@ def main() -> None:
                     "validation trials")
     ap.add_argument("--arm", action="append", default=[], metavar="LABEL=RUN,RUN,...",
                     help="runs of --baselines that are one configuration at several model seeds (e.g. "
-                    "gnocchi,gnocchi_seed1,gnocchi_seed2), compared as LABEL: the mean over its fits, with paired "
-                    "intervals that resample the fits as well as the eval trials, and the fits' spread; repeatable")
+                    "gnocchi,gnocchi_seed1,gnocchi_seed2), compared as LABEL: the mean over its fits, with "
+                    "intervals that add the fits' spread to the eval trials' (Welch t: wide with few fits), and "
+                    "the fits' spread; repeatable")
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed (and list those recorded with other versions or machine)")
@@ -433,7 +445,8 @@ def main() -> None:
         rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           "'mean': the mean over data seeds, a stratified interval"
-          + ("; an arm is the mean of its fits, and its fits are resampled too" if arms else "") + ")")
+          + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
+             "spread to the trials'" if arms else "") + ")")
     print_table(["pair", "seed", *METRICS], rows)
     if arms:
         print("\nthe spread of each arm's fits: SD over its model seeds (min..max) on all eval trials, and of "

@@ -7,7 +7,8 @@ trials:
 
 1. rank the runs by their own internal-validation co-bps (best first; ties keep the command-line order);
 2. size: `size` if given (the top `size` runs); otherwise, on the validation trials every run held back
-   (runs of NDT/STNDT share them across seeds: their split has its own seed), the co-bps of the average of
+   (runs of NDT/STNDT share them across seeds, as do LFADS/GNOCCHI runs given one `valid_seed`: the split then
+   has its own seed), the co-bps of the average of
    the top k rates for every k from `min_size` to `max_size` (default: 1 to all runs), and the best k (the
    smallest on a tie). Runs that share fewer than `MIN_SHARED` validation trials cannot be sized this way:
    give `size`.
@@ -106,7 +107,7 @@ def read_member(path: str | Path) -> Member:
             or not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
         raise NLBInputError(f"{run_json}: {field}: missing or malformed (expected {{\"co-bps\": number, "
                             "\"trial_ids\": [int, ...]}, which `nlb-eval run` records for baselines with an "
-                            "internal validation split: ndt, stndt, lfads)")
+                            "internal validation split: ndt, stndt, lfads, gnocchi)")
     groups = read_submission(record.path / "submission.h5")
     key = record.info.get("result_key")
     if key not in groups:

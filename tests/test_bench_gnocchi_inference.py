@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from baselines.torch_core import internal_split  # noqa: E402
+from baselines.torch_core import internal_split, split_seed  # noqa: E402
 from nlb_suite.errors import NLBInputError  # noqa: E402
 from support.bench_scripts import fit_only_command, load_bench  # noqa: E402
 from support.tiny_gnocchi import FWD, N_IN, N_OUT, TINY, T, baseline  # noqa: E402
@@ -17,14 +17,16 @@ from support.tiny_trials import one_torch_thread, poisson_trials  # noqa: E402, 
 
 
 def test_the_split_drawn_again_is_the_fits_validation_split():
-    """load_fit draws the split as internal_split(n, valid_frac, default_rng(seed)); a fit must have held out the
-    same trials (a new draw before the split in GnocchiBaseline._fit would break the diagnostic; this fails)."""
+    """load_fit draws the split as internal_split(n, valid_frac, default_rng(split_seed(valid_seed, seed))); a fit
+    must have held out the same trials (a new draw before the split in GnocchiBaseline._fit would break the
+    diagnostic; this fails)."""
     trials = poisson_trials(20, T, N_IN, N_OUT, FWD, seed=4)
-    for seed in (0, 5):
-        model = baseline(seed=seed)
+    for seed, valid_seed in ((0, None), (5, None), (5, 2)):
+        model = baseline(seed=seed, valid_seed=valid_seed)
         model.fit(trials)
-        drawn = internal_split(trials.n_trials, model.config.valid_frac, np.random.default_rng(seed))[1]
-        np.testing.assert_array_equal(drawn, model.validation_trials())
+        rng = np.random.default_rng(split_seed(valid_seed, seed))
+        np.testing.assert_array_equal(internal_split(trials.n_trials, model.config.valid_frac, rng)[1],
+                                      model.validation_trials())
 
 
 def test_the_window_readout_is_every_neurons_log_rates_in_the_window():
@@ -47,15 +49,17 @@ def test_a_fit_only_folder_loads_with_its_recorded_split_and_a_changed_record_is
     """fit_only.py records the validation trials' ids; load_fit draws the split again and checks it against them
     (a fit whose split no longer matches would be scored on trials it trained on). One line when they differ."""
     out = tmp_path / "fit"
-    done = subprocess.run(fit_only_command("gnocchi", 1, out, tmp_path / "work", {**TINY, "guidance": "[0.0, 1.0]"}),
+    sets = {**TINY, "guidance": "[0.0, 1.0]", "valid_seed": 7}  # the split from its own seed, not the model seed
+    done = subprocess.run(fit_only_command("gnocchi", 1, out, tmp_path / "work", sets),
                           capture_output=True, text=True, timeout=600)  # a tiny fit: seconds
     assert done.returncode == 0, done.stderr
     bench = load_bench("bench_gnocchi_inference")
     record = bench.fit_record(out)
     model, train, valid = bench.load_fit(out, record)
     assert list(train.trial_ids[valid]) == record["validation_trial_ids"] and len(valid) > 0
-    np.testing.assert_array_equal(valid, internal_split(train.n_trials, model.config.valid_frac,
-                                                        np.random.default_rng(1))[1])
+    frac = model.config.valid_frac
+    np.testing.assert_array_equal(valid, internal_split(train.n_trials, frac, np.random.default_rng(7))[1])
+    assert not np.array_equal(valid, internal_split(train.n_trials, frac, np.random.default_rng(1))[1])
     fit_json = json.loads((out / "fit.json").read_text())
     recorded = fit_json["validation_trial_ids"]
     trained_on = next(int(t) for t in train.trial_ids if int(t) not in recorded)

@@ -204,25 +204,34 @@ def _seed_results(values: dict[str, float], n: int = 300) -> dict:
                            for r, v in values.items()}}
 
 
-def test_an_arm_is_the_mean_of_its_fits_with_its_fits_resampled():
+def test_an_arm_is_the_mean_of_its_fits_and_a_pair_with_it_adds_their_spread():
     import numpy as np
 
-    from nlb_suite.report.paired import fit_resampled
+    from nlb_suite.report.paired import ArmPart, Difference
 
     b = bench()
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "s": 0.2})
+    res["metrics"]["g"]["fp-bps"] = 0.1  # a metric one run lacks: no arm value for it
+    res["boot"]["g"]["fp-bps"] = np.zeros(300)
     b.add_arms(res, {"arm": ("g", "g_seed1", "g_seed2")})
     assert res["metrics"]["arm"] == pytest.approx({"co-bps": 0.303, "vel R2": 0.5})
-    assert res["fit_s"]["arm"] == pytest.approx(20.0)
+    assert res["fits"]["arm"]["co-bps"] == pytest.approx((0.300, 0.306, 0.303))
+    assert res["fit_s"]["arm"] == pytest.approx(60.0)  # every fit it needed, as an ensemble's
     fits = [res["boot"][r]["co-bps"] for r in ("g", "g_seed1", "g_seed2")]
-    np.testing.assert_array_equal(res["boot"]["arm"]["co-bps"], fit_resampled(fits, __import__("zlib").crc32(b"arm")))
-    assert set(res["boot"]["arm"]) == {"co-bps"}  # a metric a run was not resampled on is left out
+    np.testing.assert_allclose(res["boot"]["arm"]["co-bps"], np.mean(fits, axis=0))
+    assert set(res["boot"]["arm"]) == {"co-bps"}
+    part = b.paired_parts(res, "arm", "s", "co-bps")
+    assert isinstance(part, ArmPart) and part.fits_b == (0.2,) and part.value == pytest.approx(0.103)
+    assert b.cell(part) == Difference.between_arms([part]).text()
+    assert b.paired_parts(res, "g", "s", "co-bps")[0] == pytest.approx(0.1)  # no arm: the paired parts as before
+
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.305, "h_seed1": 0.299, "h_seed2": 0.304})
     b.add_arms(res, {"g3": ("g", "g_seed1", "g_seed2"), "h3": ("h", "h_seed1", "h_seed2")})
     single = b.pair_rows({0: res}, "g_seed1", "h_seed1")[0][2]
-    arms = b.pair_rows({0: res}, "g3", "h3")[0][2]
+    arms = b.pair_rows({0: res, 1: res}, "g3", "h3")
     assert single == "+0.0070 [+0.0070, +0.0070]"  # one fit each: the trials alone, which cancel here
-    assert arms.startswith("+0.0003 [-") and arms.endswith(" tie")  # the fits' spread reaches the interval
+    assert arms[0][2].startswith("+0.0003 [-") and arms[0][2].endswith(" tie")  # the fits' spread reaches it
+    assert arms[2][:2] == ["g3 - h3", "mean"] and arms[2][2].endswith(" tie")
 
 
 def test_an_arms_spread_is_the_sd_of_its_fits_and_of_their_shared_validation():
@@ -230,6 +239,9 @@ def test_an_arms_spread_is_the_sd_of_its_fits_and_of_their_shared_validation():
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "z": 0.31})
     res["metrics"]["g"].pop("vel R2")
     rows = b.spread_rows({4: res}, {"arm": ("g", "g_seed1", "g_seed2"), "other": ("g_seed1", "z")})
+    assert b.run_validation({"internal_validation": None, "selection_fit": {"co-bps": 0.2}}) == {"co-bps": 0.2}
+    assert b.run_validation({"internal_validation": {"co-bps": 0.3}}) == {"co-bps": 0.3}
+    assert b.run_validation({}) is None
     assert rows == [["4", "arm", "3", "0.0030 (0.3000..0.3060)", "-", "-", "-", "0.0030 (0.2900..0.2960)"],
                     ["4", "other", "2", "0.0028 (0.3060..0.3100)", "0.0000 (0.5000..0.5000)", "-", "-", "-"]]
 

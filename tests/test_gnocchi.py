@@ -271,6 +271,11 @@ def test_valid_seed_fixes_the_split_across_model_seeds_and_unset_it_is_the_run_s
     np.testing.assert_array_equal(other.validation_trials(), named.validation_trials())
     assert not np.array_equal(free.validation_trials(), named.validation_trials())  # seed 5 alone draws another
     assert not np.array_equal(other.predict(train).heldout, named.predict(train).heldout)
+    # the fixed validation draws that follow the split (the autoencoder's mask; then the diffusion stage's steps
+    # and noise) come from the same generator: it leaves the first stage in one state at both model seeds
+    states = [baseline(seed=s, valid_seed=4).fit_autoencoder_stage(train).rng.bit_generator.state for s in (4, 5)]
+    assert states[0] == states[1]
+    assert baseline(seed=5).fit_autoencoder_stage(train).rng.bit_generator.state != states[0]
 
 
 def test_the_autoencoder_stage_follows_its_own_lr_schedule():
@@ -590,7 +595,7 @@ def test_guidance_is_chosen_on_internal_validation_and_pulls_toward_held_in_spik
                                        ("valid_frac", 1.0), ("lr_schedule", "step"), ("ae_lr_schedule", "step"), ("n_samples", 0),
                                        ("snr_weighting", "p2"), ("latent_stride", 0),
                                        ("guidance", []), ("guidance", [1.0, -1.0]), ("guidance_iters", 0),
-                                       ("guidance_solver", "lbfgs"), ("valid_seed", -1)])
+                                       ("guidance_solver", "lbfgs"), ("valid_seed", -1), ("valid_seed", 2**63)])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors naming the field."""
     with pytest.raises(NLBInputError, match=key):

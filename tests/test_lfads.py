@@ -95,6 +95,17 @@ def test_valid_seed_fixes_the_split_across_model_seeds_and_unset_it_is_the_run_s
     assert not np.array_equal(other.predict(train).heldout, named.predict(train).heldout)
 
 
+
+def test_the_sample_validation_mask_follows_valid_seed(monkeypatch):
+    """The split and the sample-validation mask come from one generator, seeded by valid_seed when set: the
+    seeds fit() hands numpy's default_rng."""
+    train, seen, real = trials(), [], np.random.default_rng
+    monkeypatch.setattr(np.random, "default_rng", lambda seed=None: seen.append(seed) or real(seed))
+    baseline(seed=6, sv_rate=0.2, valid_seed=5).fit(train)
+    baseline(seed=6, sv_rate=0.2).fit(train)
+    assert [s for s in seen if isinstance(s, int)] == [5, 6]  # (internal_split re-wraps the Generator it is given)
+
+
 def _batch_grads(model_base: LFADSBaseline, data, idx, sv, cd):
     """Gradient of the scaled loss w.r.t. the log-rates of one batch (no dropout, fixed KL sample)."""
     model_base.model.eval()
@@ -200,7 +211,7 @@ def test_end_to_end_run(synthetic, tmp_path):
 @pytest.mark.parametrize("key,value", [("cd_rate", 1.0), ("sv_rate", -0.1), ("gen_dim", 0), ("dropout", 1.5),
                                        ("lr", 0.0), ("lr_schedule", "step"), ("co_prior_tau", 0.0),
                                        ("sv_early_stop", True), ("valid_frac", 1.0), ("kl_ic_scale", -1.0),
-                                       ("monitor", "valid_acc"), ("monitor", "valid_sv_nll"), ("valid_seed", -1)])
+                                       ("monitor", "valid_acc"), ("monitor", "valid_sv_nll"), ("valid_seed", -1), ("valid_seed", 2**63)])
 def test_bad_config_values(key, value):
     """Out-of-range values are one-line NLBInputErrors."""
     cls = get_baseline("lfads")

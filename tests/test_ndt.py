@@ -296,7 +296,7 @@ def test_tokens_append_zero_heldout_and_forward():
 @pytest.mark.parametrize("name,values,match", [
     ("ndt", {"mask_ratio": 0.0}, "mask_ratio"), ("ndt", {"dropout": 1.0}, "dropout"),
     ("ndt", {"mask_mode": "neuron"}, "mask_mode"), ("ndt", {"context_forward": -2}, "context_forward"),
-    ("ndt", {"span_ramp_start": 10, "span_ramp_end": 5}, "span_ramp_end"), ("ndt", {"lr": 0}, "lr"), ("ndt", {"valid_seed": -1}, "valid_seed"),
+    ("ndt", {"span_ramp_start": 10, "span_ramp_end": 5}, "span_ramp_end"), ("ndt", {"lr": 0}, "lr"), ("ndt", {"valid_seed": -1}, "valid_seed"), ("ndt", {"valid_seed": 2**63}, "valid_seed must be a seed"),
     ("stndt", {"temperature": 0.0}, "temperature"), ("stndt", {"contrast_layer": "decoder"}, "contrast_layer"),
     ("stndt", {"linear_embedder": False}, "linear_embedder"),
     ("stndt", {"position": "rotary"}, "position must be one of learned, sinusoidal"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nlb_suite.metrics_bootstrap import paired_interval
-from nlb_suite.report.paired import Difference, compare_metric, compare_runs, fit_resampled, gap_share, is_tie
+from nlb_suite.report.paired import ArmPart, Difference, compare_metric, compare_runs, gap_share, is_tie
 
 
 def test_gap_share():
@@ -141,45 +141,69 @@ def test_a_nan_resample_of_one_set_is_left_out_of_the_mean():
     assert mean == Difference.paired(1.0, (d + 1.0) / 2, np.zeros(401))  # the NaN resample dropped, not the set
 
 
-def test_one_fit_is_its_own_resamples():
-    b = np.linspace(0.1, 0.2, 7)
-    np.testing.assert_array_equal(fit_resampled([b], seed=3), b)
+
+def test_a_difference_between_arms_by_hand():
+    """One data set: arm a of three fits, arm b of one; the variance adds a's fit variance over its fit count to
+    the trials' variance of the difference; Welch-Satterthwaite's degrees of freedom count only the fits' term."""
+    from scipy.stats import t as student_t
+
+    rng = np.random.default_rng(0)
+    boot_a, boot_b = rng.normal(0.305, 0.003, 500), rng.normal(0.30, 0.003, 500)
+    part = ArmPart(0.005, (0.30, 0.31, 0.305), (0.30,), boot_a, boot_b)
+    trials = np.var(boot_a - boot_b, ddof=1)
+    fits = np.var([0.30, 0.31, 0.305], ddof=1) / 3
+    df = (trials + fits) ** 2 / (fits**2 / 2)
+    half = student_t.ppf(0.975, df) * np.sqrt(trials + fits)
+    d = Difference.between_arms([part])
+    assert d.value == 0.005
+    assert (d.lo, d.hi) == pytest.approx((0.005 - half, 0.005 + half), rel=1e-12)
 
 
-def test_fits_are_drawn_with_replacement_in_each_resample_and_averaged():
-    """Two fits whose values never vary with the trials (0.1 and 0.3): each resample averages two fits drawn
-    with replacement, so 0.1, 0.2 and 0.3 come at rates 1/4, 1/2, 1/4, and the draws follow the seed."""
-    n = 20000
-    two = [np.full(n, 0.1), np.full(n, 0.3)]
-    mixed = fit_resampled(two, seed=0)
-    values, counts = np.unique(np.round(mixed, 12), return_counts=True)
-    np.testing.assert_allclose(values, [0.1, 0.2, 0.3])
-    np.testing.assert_allclose(counts / n, [0.25, 0.5, 0.25], atol=0.015)
-    np.testing.assert_array_equal(fit_resampled(two, seed=0), mixed)
-    assert not np.array_equal(fit_resampled(two, seed=1), mixed)
+def test_arms_of_one_fit_give_the_normal_interval_of_the_trials():
+    rng = np.random.default_rng(1)
+    boot_a, boot_b = rng.normal(0.31, 0.002, 800), rng.normal(0.30, 0.002, 800)
+    d = Difference.between_arms([ArmPart(0.01, (0.31,), (0.30,), boot_a, boot_b)])
+    half = NormalDist().inv_cdf(0.975) * np.std(boot_a - boot_b, ddof=1)
+    assert (d.lo, d.hi) == pytest.approx((0.01 - half, 0.01 + half), rel=1e-12)
 
 
-def test_resampling_fits_keeps_each_resamples_trials():
-    """A fit drawn in resample r contributes its value at r: with fits that differ by a constant, every resample
-    sits between them at its own trial draw."""
-    trials = np.random.default_rng(0).normal(0.2, 0.01, 500)
-    mixed = fit_resampled([trials, trials + 0.02, trials + 0.04], seed=5)
-    offset = mixed - trials
-    assert np.all(offset >= -1e-12) and np.all(offset <= 0.04 + 1e-12)
-    steps = offset * 3 / 0.02  # a mean of three of 0, 0.02, 0.04: a whole number of thirds of 0.02
-    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)
-    assert len(np.unique(np.round(steps))) == 7
+def test_between_arms_averages_data_sets_and_leaves_out_nan_resamples():
+    rng = np.random.default_rng(2)
+    parts = []
+    for value in (0.01, 0.03):
+        a, b = rng.normal(0.3 + value, 0.002, 400), rng.normal(0.3, 0.002, 400)
+        a[:5] = np.nan
+        parts.append(ArmPart(value, (0.3 + value - 0.001, 0.3 + value + 0.001), (0.3, 0.301), a, b))
+    d = Difference.between_arms(parts)
+    assert d.value == pytest.approx(0.02)
+    trials = sum(np.nanvar(p.boot_a - p.boot_b, ddof=1) for p in parts) / 4
+    fit_terms = [np.var(f, ddof=1) / 2 / 4 for p in parts for f in (p.fits_a, p.fits_b)]
+    total = trials + sum(fit_terms)
+    df = total**2 / sum(t**2 / 1 for t in fit_terms)
+    from scipy.stats import t as student_t
+
+    assert d.hi - d.value == pytest.approx(student_t.ppf(0.975, df) * np.sqrt(total), rel=1e-12)
+    with pytest.raises(ValueError, match="at least one data set"):
+        Difference.between_arms([])
 
 
-def test_identical_configurations_tie_once_their_fits_are_resampled():
-    """Two arms of one configuration whose fits differ by a few thousandths: one fit of each 'resolves' a
-    difference when only trials are resampled; with every fit resampled the interval holds 0."""
-    trials = np.random.default_rng(1).normal(0.3, 0.002, 1000)
-    a = [trials + 0.004, trials - 0.002, trials + 0.001]
-    b = [trials - 0.003, trials + 0.003, trials]
-    single = Difference.paired(0.007, a[0], b[0])
-    assert not single.tie
-    arms = Difference.paired(float(np.mean([0.004, -0.002, 0.001]) - 0.0), fit_resampled(a, 11), fit_resampled(b, 12))
-    assert arms.tie
-    with pytest.raises(ValueError, match="one row of resampled values per fit"):
-        fit_resampled([], seed=0)
+@pytest.mark.parametrize("k", [2, 3, 6])
+def test_identical_configurations_resolve_about_one_time_in_twenty(k):
+    """Two arms of one configuration (true difference 0), k fits each with a spread twice the trials' noise:
+    the interval leaves out 0 close to the nominal 5 % of the time, where the paired interval of two single
+    fits, which holds the fits fixed, resolves most such differences."""
+    rng = np.random.default_rng(k)
+    n_boot, reps, resolved, singles = 200, 400, 0, 0
+    for _ in range(reps):
+        trial_noise = rng.normal(0, 0.0015, n_boot)  # shared by every fit: the same resampled trials
+        fits_a, fits_b = rng.normal(0.3, 0.003, k), rng.normal(0.3, 0.003, k)
+        boot_a, boot_b = fits_a.mean() + trial_noise, fits_b.mean() + trial_noise
+        boot_a = boot_a + rng.normal(0, 0.0005, n_boot)  # fit-by-trial interaction: not all trial noise cancels
+        d = Difference.between_arms([ArmPart(fits_a.mean() - fits_b.mean(), tuple(fits_a), tuple(fits_b), boot_a,
+                                             boot_b)])
+        resolved += not d.tie
+        one = Difference.paired(fits_a[0] - fits_b[0], fits_a[0] + trial_noise + rng.normal(0, 0.0005, n_boot),
+                                fits_b[0] + trial_noise)
+        singles += not one.tie
+    assert resolved / reps <= 0.08
+    assert singles / reps >= 0.6

@@ -142,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="RUNDIR", help="the replayed model's run folder")
     p.add_argument("--seed", type=int, default=None,
                    help="model seed (default: the sweep's, which gives the sweep's model again; another seed "
-                        "replays the schedule from another initialisation and validation split)")
+                        "replays the schedule from another initialisation and, unless valid_seed fixes it, validation split)")
     p.add_argument("--data", help="the dataset's folder (default: the sweep's)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the sweep's per trial); the "
                    "device is the trials' (it picks the config's profile too)")

@@ -48,6 +48,19 @@ def gap_share(model: Optional[float], floor: Optional[float], ceiling: Optional[
 
 
 @dataclass(frozen=True)
+class ArmPart:
+    """One data set's pieces of a difference between arms (an arm: one configuration at several model seeds):
+    a - b of the arm means on all eval trials, each fit's value there, and each arm's mean over its fits on
+    the shared resamples of the eval trials."""
+
+    value: float
+    fits_a: tuple[float, ...]
+    fits_b: tuple[float, ...]
+    boot_a: np.ndarray
+    boot_b: np.ndarray
+
+
+@dataclass(frozen=True)
 class Difference:
     """A run's value minus the top run's value, with the paired bootstrap interval of that difference."""
 
@@ -88,6 +101,43 @@ class Difference:
         value = float(np.mean([v for v, _, _ in parts]))
         return cls.paired(value, a_sum / len(parts), b_sum / len(parts), level)
 
+    @classmethod
+    def between_arms(cls, parts: Sequence[ArmPart], level: float = LEVEL) -> Difference:
+        """The mean over data sets of (arm a's mean over its fits - arm b's), where an arm is one configuration
+        fitted at several model seeds (a single run is an arm of one fit), with a Welch t interval.
+
+        A paired interval of two single fits holds each fitted model fixed; here the variance of each set's
+        difference adds the fits' spread (each arm's sample variance over its fits, over its fit count) to the
+        trials' (the variance over shared resamples of the difference of the arm means, fits held fixed), and
+        the mean over sets averages them. The degrees of freedom are Welch-Satterthwaite's, with the trials' term
+        taken as exact: with few fits the t quantile widens the interval as a bootstrap over 2 or 3 fits
+        cannot. Arms of one fit each give the normal interval of the trial resamples.
+        """
+        from scipy.stats import t as student_t  # here: scipy.stats costs a command's start otherwise
+
+        if not parts:
+            raise ValueError("between_arms needs at least one data set")
+        n_sets = len(parts)
+        value = float(np.mean([p.value for p in parts]))
+        trials = fits = 0.0
+        fit_terms = []  # (variance term of the mean over sets, its degrees of freedom)
+        for p in parts:
+            d = np.asarray(p.boot_a, dtype=np.float64) - np.asarray(p.boot_b, dtype=np.float64)
+            d = d[np.isfinite(d)]
+            trials += (float(np.var(d, ddof=1)) if d.size > 1 else float("nan")) / n_sets**2
+            for arm in (p.fits_a, p.fits_b):
+                if len(arm) > 1:
+                    term = float(np.var(arm, ddof=1)) / len(arm) / n_sets**2
+                    fits += term
+                    fit_terms.append((term, len(arm) - 1))
+        total = trials + fits
+        if not np.isfinite(total):
+            return cls(value, float("nan"), float("nan"))
+        denominator = sum(term**2 / df for term, df in fit_terms)
+        df = total**2 / denominator if denominator > 0 else math.inf
+        half = float(student_t.ppf(0.5 + level / 2, df)) * math.sqrt(total)
+        return cls(value, value - half, value + half)
+
     @property
     def tie(self) -> bool:
         return is_tie(self.lo, self.hi)
@@ -96,21 +146,6 @@ class Difference:
         """`+d.dddd [lo, hi]`, then ` tie` when the interval includes 0."""
         v, lo, hi = (f"{x:+.{digits}f}" for x in (self.value, self.lo, self.hi))
         return f"{v} [{lo}, {hi}]" + (" tie" if self.tie else "")
-
-
-def fit_resampled(boots: Sequence[Sequence[float]], seed: int) -> np.ndarray:
-    """One arm's values on shared resamples of eval trials when the arm is several fits of one configuration
-    (model seeds): in resample r, as many fits as the arm has are drawn with replacement and their values at r
-    averaged. A difference between such arms then carries the fit-to-fit spread as well as the trials' (a
-    two-level bootstrap; with K fits it sees (K - 1) / K of the fits' variance). One fit: its own values."""
-    stack = np.asarray(boots, dtype=np.float64)
-    if stack.ndim != 2 or stack.shape[0] == 0:
-        raise ValueError("fit_resampled needs one row of resampled values per fit")
-    k, n = stack.shape
-    if k == 1:
-        return stack[0].copy()
-    draws = np.random.default_rng(seed).integers(0, k, size=(n, k))
-    return stack[draws, np.arange(n)[:, None]].mean(axis=1)
 
 
 @dataclass

@@ -5,8 +5,8 @@ at each exploit (the lineage in sweep.json). Replaying trains one model from its
 stretches in turn, on the train trials, as the sweep's trials did (their config, seed, device and torch
 threads), and rebuilds its kept epoch into a run folder like `nlb-eval run` writes. At the sweep's seed on the
 same kind of machine that is the sweep's model again, bit for bit (compared with best_run/ and printed). With
-another --seed it is the same schedule (values and length) from another initialisation and another internal
-validation split, which separates what the schedule is worth from the luck of the trial that won. Eval trials
+another --seed it is the same schedule (values and length) from another initialisation and, unless the config
+fixes it (`valid_seed`), another internal validation split, which separates what the schedule is worth from the luck of the trial that won. Eval trials
 are only scored, after training.
 """
 
