@@ -22,7 +22,9 @@ printed with the share of the smoothing-to-ceiling gap it closes (co-bps, fp-bps
 models gets the paired bootstrap interval of its difference (the same `--resamples` (1000) resamples of eval trials for
 both); a difference whose interval includes 0 is printed as a tie. With several data seeds each pair also
 gets a `mean` row: the mean of its per-seed differences, with a stratified interval (each seed's eval trials
-resampled on their own; `Difference.mean_over_sets`). `--reuse` keeps a baseline's run folder
+resampled on their own; `Difference.mean_over_sets`), and a `seeds t` row: the same mean with a t interval over the per-seed differences
+(`Difference.across_sets`), which counts a seed's fits as draws too: a stratified interval holds every fitted
+model fixed, and one fit per seed moves by its own noise (RESULTS, "Fit-to-fit noise"). `--reuse` keeps a baseline's run folder
 from an earlier call when it ran on the same data (NWB checksums) with the same resolved config and seed
 (a config field added since then matches when it holds the behaviour the run had: its default, or
 the config's BEFORE_FIELD value); the run's recorded package versions and
@@ -350,14 +352,26 @@ def cell(*parts) -> str:
     return Difference.mean_over_sets(parts).text()
 
 
+def seeds_cell(*parts) -> str:
+    """The mean over data seeds of a - b with a t interval over the seeds (`Difference.across_sets`); '-' when a
+    seed lacks the metric."""
+    from nlb_suite.report.paired import Difference
+
+    if any(p is None for p in parts):
+        return "-"
+    return Difference.across_sets([p.value if hasattr(p, "value") else p[0] for p in parts]).text()
+
+
 def pair_rows(per_seed: dict[int, dict], a: str, b: str, label: str | None = None) -> list[list[str]]:
     """Table rows of `a - b` (named `label`, default "a - b"): one per data seed, then with several seeds the
-    `mean` row (each seed's eval trials resampled on their own)."""
+    `mean` row (each seed's eval trials resampled on their own) and the `seeds t` row (the seeds as the units:
+    their differences' spread, which a refit and new data would move within)."""
     label = label or f"{a} - {b}"
     rows = [[label, str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]] for s, res in per_seed.items()]
     if len(per_seed) > 1:
-        rows.append([label, "mean", *[cell(*[paired_parts(res, a, b, k) for res in per_seed.values()])
-                                      for k in METRICS]])
+        parts = {k: [paired_parts(res, a, b, k) for res in per_seed.values()] for k in METRICS}
+        rows.append([label, "mean", *[cell(*parts[k]) for k in METRICS]])
+        rows.append([label, "seeds t", *[seeds_cell(*parts[k]) for k in METRICS]])
     return rows
 
 
@@ -444,7 +458,8 @@ def main() -> None:
             continue
         rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
-          "'mean': the mean over data seeds, a stratified interval"
+          "'mean': the mean over data seeds, a stratified interval, each seed's fits held fixed; 'seeds t': the "
+          "same mean with a t interval over the seeds' differences, which holds the fits' own noise too"
           + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
              "spread to the trials'" if arms else "") + ")")
     print_table(["pair", "seed", *METRICS], rows)

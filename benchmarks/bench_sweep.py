@@ -291,7 +291,8 @@ def paired_cells(res: dict) -> list[str]:
 
 def paired_rows(results: dict) -> list[list[str]]:
     """[dataset, seed, pair, *cells]: PBT - default per data seed, then per dataset with several seeds their
-    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own); with --winner-values runs
+    mean (`bench_models.pair_rows`: each seed's eval trials resampled on their own, then a t interval over the
+    seeds); with --winner-values runs
     on every seed, each against the default and against the PBT model too."""
     from bench_models import cell, pair_rows
 

@@ -162,7 +162,9 @@ def test_pair_rows_give_each_seed_then_their_mean():
     rows = b.pair_rows({0: seed(0.01), 3: seed(0.03)}, "x", "y")
     assert rows == [["x - y", "0", "+0.0100 [+0.0100, +0.0100]", "-", "-", "-"],
                     ["x - y", "3", "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
-                    ["x - y", "mean", "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"]]
+                    ["x - y", "mean", "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"],
+                    # the seeds as units: mean 0.02, SD 0.0141, t(1) 12.706 x 0.01: what two fits' spread allows
+                    ["x - y", "seeds t", "+0.0200 [-0.1071, +0.1471] tie", "-", "-", "-"]]
     assert b.pair_rows({0: seed(0.01)}, "x", "y") == rows[:1]  # one seed: no mean row
 
 

@@ -26,6 +26,7 @@ def test_paired_rows_give_each_seed_then_the_mean_per_dataset():
     assert rows == [["mc_maze_small", "0", pair, "+0.0100 [+0.0100, +0.0100]", "-", "-", "-"],
                     ["mc_maze_small", "1", pair, "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
                     ["mc_maze_small", "mean", pair, "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"],
+                    ["mc_maze_small", "seeds t", pair, "+0.0200 [-0.1071, +0.1471] tie", "-", "-", "-"],
                     ["mc_maze_large", "0", pair, "-0.0200 [-0.0200, -0.0200]", "-", "-", "-"]]
     assert b.paired_cells(seed(0.01)) == rows[0][3:]
 
@@ -39,6 +40,8 @@ def test_winner_values_are_paired_with_the_default_and_the_pbt_model_when_every_
             res["metrics"][run] = {"co-bps": 0.2 + shift}
             res["boot"][run] = {"co-bps": res["boot"]["lfads"]["co-bps"] + shift}
     rows = b.paired_rows({("mc_maze_small", 0): one, ("mc_maze_small", 1): two})
+    assert [r[2] for r in rows if r[1] == "seeds t"] == [r[2] for r in rows if r[1] == "mean"]  # one of each
+    rows = [r for r in rows if r[1] != "seeds t"]
     assert [(r[1], r[2], r[3]) for r in rows] == [
         ("0", "lfads PBT - lfads default", "+0.0100 [+0.0100, +0.0100]"),
         ("1", "lfads PBT - lfads default", "+0.0300 [+0.0300, +0.0300]"),

@@ -207,3 +207,14 @@ def test_identical_configurations_resolve_about_one_time_in_twenty(k):
         singles += not one.tie
     assert resolved / reps <= 0.08
     assert singles / reps >= 0.6
+
+
+def test_across_sets_is_a_t_interval_over_the_sets_differences():
+    from scipy.stats import t as student_t
+
+    d = Difference.across_sets([0.0007, 0.0016, 0.0033])
+    half = student_t.ppf(0.975, 2) * np.std([0.0007, 0.0016, 0.0033], ddof=1) / np.sqrt(3)
+    assert d.value == pytest.approx(0.0056 / 3) and (d.lo, d.hi) == pytest.approx((d.value - half, d.value + half))
+    assert d.tie  # resolved set by set, yet three sets' spread does not exclude 0
+    one = Difference.across_sets([0.01])
+    assert one.value == 0.01 and math.isnan(one.lo) and one.tie

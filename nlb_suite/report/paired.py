@@ -138,6 +138,21 @@ class Difference:
         half = float(student_t.ppf(0.5 + level / 2, df)) * math.sqrt(total)
         return cls(value, value - half, value + half)
 
+    @classmethod
+    def across_sets(cls, values: Sequence[float], level: float = LEVEL) -> Difference:
+        """The mean of a - b over independent data sets (data seeds) with a t interval from the spread of the
+        per-set differences: each set is one unit, so everything that moves a difference from set to set (the
+        data, and a fit at another draw) is inside it, where the stratified interval (`mean_over_sets`) holds
+        each set's fitted models fixed. Wide with few sets (t with sets - 1 degrees of freedom); one set: NaN."""
+        from scipy.stats import t as student_t
+
+        v = np.asarray(values, dtype=np.float64)
+        value = float(v.mean()) if v.size else float("nan")
+        if v.size < 2 or not np.all(np.isfinite(v)):
+            return cls(value, float("nan"), float("nan"))
+        half = float(student_t.ppf(0.5 + level / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
+        return cls(value, value - half, value + half)
+
     @property
     def tie(self) -> bool:
         return is_tie(self.lo, self.hi)
