@@ -46,6 +46,7 @@ def test_compare_pairs_ties_and_references(runs, capsys):
     diffs = out.split("paired differences")[1]
     assert "co-bps - top" in diffs and "+0.0000 [+0.0000, +0.0000] tie" in _row(diffs, "smoothing (twin)")
     assert "200 resamples of the same eval trials" in out
+    assert "it holds each fitted model fixed" in " ".join(out.split())  # a fit's own noise is not in it
 
 
 def test_compare_without_paired_intervals_and_bad_ci(runs, capsys):

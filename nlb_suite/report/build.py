@@ -412,7 +412,9 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
             group.notes.append(f"paired intervals not computed ({exc})")
     if boot is not None:
         group.paired_note = (f"ties: paired 95% bootstrap interval of each difference to the top run includes 0 "
-                             f"({n_boot} resamples of the same eval trials, seed {PAIRED_SEED})")
+                             f"({n_boot} resamples of the same eval trials, seed {PAIRED_SEED}); it holds each "
+                             "fitted model fixed, so a difference between single fits may be one fit's luck: a fit "
+                             "at another model seed moves too (benchmarks/bench_models.py --arm compares several)")
     elif group.has_metrics:
         why = "--ci 0" if n_boot <= 0 else "the runs' data folder or target could not be used"
         group.paired_note = (f"no paired intervals ({why}): ties judged by overlapping 95% intervals, "

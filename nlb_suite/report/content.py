@@ -46,7 +46,9 @@ def summary_table(group: GroupData, s: Summary) -> str:
     diffs = ""
     if d_rows:
         diffs = ('<p class="sub">Paired differences to the top run of each metric (value [95% interval]); '
-                 '"tie": the interval includes 0, so the eval trials do not resolve the difference.</p>'
+                 '"tie": the interval includes 0, so the eval trials do not resolve the difference. The '
+                 'interval holds each fitted model fixed: a fit at another model seed moves by its own noise, '
+                 'which it does not include.</p>'
                  + table(d_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
                                      for r in d_rows], [""] * len(d_rows)))
     return table(headers, rows, classes) + diffs + notes
