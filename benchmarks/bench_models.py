@@ -300,6 +300,33 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
                               if all(k in b for b in boots)}
 
 
+def shared_validation(res: dict, runs: tuple[str, ...]) -> list[float] | None:
+    """The internal-validation co-bps of `runs` when every one validated on the same trials, else None."""
+    valid = [res["validation"].get(r) for r in runs]
+    if not all(valid) or len({tuple(v["trial_ids"]) for v in valid}) != 1:
+        return None
+    return [float(v["co-bps"]) for v in valid]
+
+
+def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]],
+                         pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """Per data seed, for each pair with an arm: the difference of internal-validation co-bps (the mean over each
+    side's fits, all on one set of validation trials) with Welch's t interval over the fits ('-' when the fits did
+    not validate on the same trials): what a profile choice made on validation rests on."""
+    from nlb_suite.report.paired import Difference
+
+    rows = []
+    for a, b in pairs:
+        if a not in arms and b not in arms:
+            continue
+        for s, res in per_seed.items():
+            fits_a, fits_b = arms.get(a, (a,)), arms.get(b, (b,))
+            both = shared_validation(res, fits_a + fits_b)
+            text = "-" if both is None else Difference.welch(both[:len(fits_a)], both[len(fits_a):]).text()
+            rows.append([f"{a} - {b}", str(s), text])
+    return rows
+
+
 def spread_text(values: list[float | None]) -> str:
     """`SD (min..max)` of runs' values (the sample SD); '-' when a run lacks the value."""
     import numpy as np
@@ -316,9 +343,8 @@ def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> 
     for s, res in per_seed.items():
         for label, runs in arms.items():
             cells = [spread_text([(res["metrics"][r] or {}).get(k) for r in runs]) for k in METRICS]
-            valid = [res["validation"].get(r) for r in runs]
-            shared = all(valid) and len({tuple(v["trial_ids"]) for v in valid}) == 1
-            cells.append(spread_text([v["co-bps"] for v in valid]) if shared else "-")
+            valid = shared_validation(res, runs)
+            cells.append("-" if valid is None else spread_text(valid))
             rows.append([str(s), label, str(len(runs)), *cells])
     return rows
 
@@ -451,11 +477,12 @@ def main() -> None:
                          f"{res['fit_s'][n]:.0f}"])
     print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)
 
-    rows = []
+    rows, pairs = [], []
     for pair in filter(None, args.pairs.split(",")):  # --pairs "" prints no pairs
         a, _, b = pair.partition("-")
         if a not in names or b not in names:
             continue
+        pairs.append((a, b))
         rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           "'mean': the mean over data seeds, a stratified interval, each seed's fits held fixed; 'seeds t': the "
@@ -468,6 +495,10 @@ def main() -> None:
               "internal-validation co-bps where its fits validated on the same trials (e.g. GNOCCHI, LFADS with "
               "--variant ...:valid_seed=0)")
         print_table(["seed", "arm", "fits", *METRICS, "valid co-bps"], spread_rows(per_seed, arms))
+        if rows := validation_pair_rows(per_seed, arms, pairs):
+            print("\npairs with an arm on internal validation: mean co-bps difference on the validation trials every "
+                  "fit held back, with Welch's t interval over the fits ('-': the fits validated on other trials)")
+            print_table(["pair", "seed", "valid co-bps"], rows)
     rows = [[str(s), n, "; ".join(c)] for s, res in per_seed.items() for n, c in res["changed"].items() if c]
     if rows:
         print("\nreused runs recorded with other package versions or another machine (a rerun here may not "

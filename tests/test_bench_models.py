@@ -267,3 +267,14 @@ def test_a_seed_run_records_each_runs_internal_validation_for_the_arms(synthetic
     b.add_arms(res, {"arm": ("tiny", "tiny_seed1")})
     row = b.spread_rows({0: res}, {"arm": ("tiny", "tiny_seed1")})[0]
     assert row[:3] == ["0", "arm", "2"] and row[-1] != "-"
+
+
+def test_pairs_with_an_arm_compare_internal_validation_over_the_fits():
+    from nlb_suite.report.paired import Difference
+
+    b = bench()
+    res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.305, "h_seed1": 0.299, "z": 0.31})
+    arms = {"g3": ("g", "g_seed1", "g_seed2"), "h2": ("h", "h_seed1")}
+    rows = b.validation_pair_rows({5: res}, arms, [("g3", "h2"), ("g3", "z"), ("g", "h")])
+    welch = Difference.welch([0.290, 0.296, 0.293], [0.295, 0.289]).text()
+    assert rows == [["g3 - h2", "5", welch], ["g3 - z", "5", "-"]]  # z validated on other trials; no arm: no row

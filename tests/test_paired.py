@@ -218,3 +218,16 @@ def test_across_sets_is_a_t_interval_over_the_sets_differences():
     assert d.tie  # resolved set by set, yet three sets' spread does not exclude 0
     one = Difference.across_sets([0.01])
     assert one.value == 0.01 and math.isnan(one.lo) and one.tie
+
+
+def test_welch_over_fits_on_one_shared_set_by_hand():
+    from scipy.stats import t as student_t
+
+    a, b = [0.3155, 0.3228, 0.3269], [0.3237, 0.3276, 0.3284]
+    va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    half = student_t.ppf(0.975, df) * np.sqrt(va + vb)
+    d = Difference.welch(a, b)
+    assert d.value == pytest.approx(np.mean(a) - np.mean(b))
+    assert (d.lo, d.hi) == pytest.approx((d.value - half, d.value + half), rel=1e-12)
+    assert math.isnan(Difference.welch([0.3], [0.2]).lo)  # one fit a side: no spread to go on

@@ -113,8 +113,6 @@ class Difference:
         taken as exact: with few fits the t quantile widens the interval as a bootstrap over 2 or 3 fits
         cannot. Arms of one fit each give the normal interval of the trial resamples.
         """
-        from scipy.stats import t as student_t  # here: scipy.stats costs a command's start otherwise
-
         if not parts:
             raise ValueError("between_arms needs at least one data set")
         n_sets = len(parts)
@@ -130,10 +128,29 @@ class Difference:
                     term = float(np.var(arm, ddof=1)) / len(arm) / n_sets**2
                     fits += term
                     fit_terms.append((term, len(arm) - 1))
-        total = trials + fits
-        if not np.isfinite(total):
+        return cls.welch_satterthwaite(value, trials, fit_terms, level)
+
+    @classmethod
+    def welch(cls, fits_a: Sequence[float], fits_b: Sequence[float], level: float = LEVEL) -> Difference:
+        """Mean of fits a - mean of fits b, each fit's score measured on one shared set of trials (e.g. the internal
+        validation trials every fit held back), with Welch's t interval over the fits: the set is held fixed, the
+        fits are the draws (what a profile choice on those trials rests on)."""
+        a, b = (np.asarray(f, dtype=np.float64) for f in (fits_a, fits_b))
+        terms = [(float(np.var(x, ddof=1)) / x.size, x.size - 1) for x in (a, b) if x.size > 1]
+        return cls.welch_satterthwaite(float(a.mean() - b.mean()), 0.0, terms, level)
+
+    @classmethod
+    def welch_satterthwaite(cls, value: float, exact: float, terms: Sequence[tuple[float, int]],
+                            level: float = LEVEL) -> Difference:
+        """`value` with a t interval whose variance is `exact` (known, infinite degrees of freedom) plus each
+        (variance, degrees of freedom) of `terms`, the degrees of freedom Welch-Satterthwaite's; normal when no
+        term has variance; NaN ends when the variance is not finite or is 0."""
+        from scipy.stats import t as student_t  # here: scipy.stats costs a command's start otherwise
+
+        total = exact + sum(term for term, _ in terms)
+        if not np.isfinite(total) or total <= 0:
             return cls(value, float("nan"), float("nan"))
-        denominator = sum(term**2 / df for term, df in fit_terms)
+        denominator = sum(term**2 / df for term, df in terms)
         df = total**2 / denominator if denominator > 0 else math.inf
         half = float(student_t.ppf(0.5 + level / 2, df)) * math.sqrt(total)
         return cls(value, value - half, value + half)
