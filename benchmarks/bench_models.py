@@ -35,7 +35,8 @@ its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,
 a candidate default measured beside the default on the same trials.
 `--arm LABEL=RUN,RUN,...` groups runs of one configuration at several model seeds (`gnocchi,gnocchi_seed1,...`)
 into one model, LABEL: its row is the mean over its fits (its fit time the sum), a pair with it has a Welch t
-interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; a paired interval between
+interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; two arms at the same model
+seeds are paired by seed, so the noise their fits share cancels; a paired interval between
 single fits holds each fitted model fixed, so it says nothing of how far a fit at another model seed would
 move), and a last table gives each arm's fit-to-fit spread.
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
@@ -289,7 +290,9 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
     import numpy as np
 
     res.setdefault("fits", {})
+    res.setdefault("arm_seeds", {})
     for label, runs in arms.items():
+        res["arm_seeds"][label] = tuple(model_of(r)[1] for r in runs)
         metrics = [res["metrics"][r] or {} for r in runs]
         keys = [k for k in metrics[0] if all(k in m for m in metrics)]
         res["metrics"][label] = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
@@ -312,7 +315,8 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
                          pairs: list[tuple[str, str]]) -> list[list[str]]:
     """Per data seed, for each pair with an arm: the difference of internal-validation co-bps (the mean over each
     side's fits, all on one set of validation trials) with Welch's t interval over the fits ('-' when the fits did
-    not validate on the same trials): what a profile choice made on validation rests on."""
+    not validate on the same trials): what a profile choice made on validation rests on. Arms at the same model
+    seeds are paired by seed (`arms_pair`)."""
     from nlb_suite.report.paired import Difference
 
     rows = []
@@ -322,7 +326,8 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
         for s, res in per_seed.items():
             fits_a, fits_b = arms.get(a, (a,)), arms.get(b, (b,))
             both = shared_validation(res, fits_a + fits_b)
-            text = "-" if both is None else Difference.welch(both[:len(fits_a)], both[len(fits_a):]).text()
+            text = "-" if both is None else Difference.welch(both[:len(fits_a)], both[len(fits_a):],
+                                                             paired=arms_pair(res, a, b)).text()
             rows.append([f"{a} - {b}", str(s), text])
     return rows
 
@@ -363,7 +368,13 @@ def paired_parts(res: dict, a: str, b: str, metric: str):
     if a not in fits and b not in fits:
         return value, ba, bb
     fits_a, fits_b = ((fits[x][metric] if x in fits else (res["metrics"][x][metric],)) for x in (a, b))
-    return ArmPart(value, fits_a, fits_b, ba, bb)
+    return ArmPart(value, fits_a, fits_b, ba, bb, paired=arms_pair(res, a, b))
+
+
+def arms_pair(res: dict, a: str, b: str) -> bool:
+    """Do arms a and b hold the same model seeds in the same order (fit i of each shares its first draws)?"""
+    seeds = res.get("arm_seeds", {})
+    return a in seeds and b in seeds and seeds[a] == seeds[b]
 
 
 def cell(*parts) -> str:

@@ -1,5 +1,6 @@
 """benchmarks/bench_models.py: model-seed names and when `--reuse` may keep an earlier run folder."""
 
+import dataclasses
 import re
 
 import pytest
@@ -278,3 +279,20 @@ def test_pairs_with_an_arm_compare_internal_validation_over_the_fits():
     rows = b.validation_pair_rows({5: res}, arms, [("g3", "h2"), ("g3", "z"), ("g", "h")])
     welch = Difference.welch([0.290, 0.296, 0.293], [0.295, 0.289]).text()
     assert rows == [["g3 - h2", "5", welch], ["g3 - z", "5", "-"]]  # z validated on other trials; no arm: no row
+
+
+def test_arms_at_the_same_model_seeds_pair_by_seed():
+    b = bench()
+    res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.302, "h_seed1": 0.3075,
+                         "h_seed2": 0.305, "k_seed3": 0.3, "k_seed4": 0.3, "k_seed5": 0.3})
+    arms = {"g3": ("g", "g_seed1", "g_seed2"), "h3": ("h", "h_seed1", "h_seed2"),
+            "k3": ("k_seed3", "k_seed4", "k_seed5")}
+    b.add_arms(res, arms)
+    assert b.arms_pair(res, "g3", "h3") and not b.arms_pair(res, "g3", "k3") and not b.arms_pair(res, "g3", "g")
+    part = b.paired_parts(res, "h3", "g3", "co-bps")
+    assert part.paired and not b.paired_parts(res, "h3", "k3", "co-bps").paired
+    assert not b.cell(part).endswith("tie")  # +0.0018 at every seed, give or take 0.0003: paired, resolved
+    unpaired = b.cell(dataclasses.replace(part, paired=False))
+    assert unpaired.endswith("tie")
+    rows = b.validation_pair_rows({0: res}, arms, [("h3", "g3")])
+    assert not rows[0][2].endswith("tie")

@@ -231,3 +231,24 @@ def test_welch_over_fits_on_one_shared_set_by_hand():
     assert d.value == pytest.approx(np.mean(a) - np.mean(b))
     assert (d.lo, d.hi) == pytest.approx((d.value - half, d.value + half), rel=1e-12)
     assert math.isnan(Difference.welch([0.3], [0.2]).lo)  # one fit a side: no spread to go on
+
+
+def test_arms_at_the_same_model_seeds_count_the_spread_of_their_differences():
+    """Fits at one seed that move together (a shared first stage): paired, only the per-seed differences' spread
+    enters; unpaired, each arm's whole spread does."""
+    from scipy.stats import t as student_t
+
+    rng = np.random.default_rng(3)
+    shared = np.array([0.300, 0.306, 0.303, 0.309])  # each seed's own luck, the same in both arms
+    fits_a, fits_b = tuple(shared + [0.002, 0.0015, 0.0025, 0.002]), tuple(shared)
+    boot = rng.normal(0, 0.0005, 400)
+    value = float(np.mean(fits_a) - np.mean(fits_b))
+    kw = dict(boot_a=np.mean(fits_a) + boot, boot_b=np.mean(fits_b) + boot)
+    paired = Difference.between_arms([ArmPart(value, fits_a, fits_b, paired=True, **kw)])
+    unpaired = Difference.between_arms([ArmPart(value, fits_a, fits_b, **kw)])
+    d = np.subtract(fits_a, fits_b)
+    half = student_t.ppf(0.975, 3) * np.std(d, ddof=1) / 2  # the trials' term is 0 here (the same resamples)
+    assert (paired.lo, paired.hi) == pytest.approx((value - half, value + half), rel=1e-9)
+    assert not paired.tie and unpaired.tie
+    w = Difference.welch(fits_a, fits_b, paired=True)
+    assert (w.lo, w.hi) == pytest.approx((paired.lo, paired.hi), rel=1e-9)

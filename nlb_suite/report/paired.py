@@ -51,13 +51,15 @@ def gap_share(model: Optional[float], floor: Optional[float], ceiling: Optional[
 class ArmPart:
     """One data set's pieces of a difference between arms (an arm: one configuration at several model seeds):
     a - b of the arm means on all eval trials, each fit's value there, and each arm's mean over its fits on
-    the shared resamples of the eval trials."""
+    the shared resamples of the eval trials. `paired`: the arms hold the same model seeds in the same order, so
+    fit i of a and fit i of b share their first draws and the fits' term is the spread of their differences."""
 
     value: float
     fits_a: tuple[float, ...]
     fits_b: tuple[float, ...]
     boot_a: np.ndarray
     boot_b: np.ndarray
+    paired: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,32 +113,39 @@ class Difference:
         trials' (the variance over shared resamples of the difference of the arm means, fits held fixed), and
         the mean over sets averages them. The degrees of freedom are Welch-Satterthwaite's, with the trials' term
         taken as exact: with few fits the t quantile widens the interval as a bootstrap over 2 or 3 fits
-        cannot. Arms of one fit each give the normal interval of the trial resamples.
+        cannot. Arms of one fit each give the normal interval of the trial resamples. A `paired` part (the same
+        model seeds in both arms) counts the spread of the per-seed differences instead of each arm's: fits at
+        one seed share their first draws (on area2_bump GNOCCHI the autoencoder), and that noise cancels.
         """
         if not parts:
             raise ValueError("between_arms needs at least one data set")
         n_sets = len(parts)
         value = float(np.mean([p.value for p in parts]))
-        trials = fits = 0.0
+        trials = 0.0
         fit_terms = []  # (variance term of the mean over sets, its degrees of freedom)
         for p in parts:
             d = np.asarray(p.boot_a, dtype=np.float64) - np.asarray(p.boot_b, dtype=np.float64)
             d = d[np.isfinite(d)]
             trials += (float(np.var(d, ddof=1)) if d.size > 1 else float("nan")) / n_sets**2
-            for arm in (p.fits_a, p.fits_b):
+            if p.paired and len(p.fits_a) == len(p.fits_b):  # the paired differences are the draws
+                spreads = [np.subtract(p.fits_a, p.fits_b)]
+            else:
+                spreads = [p.fits_a, p.fits_b]
+            for arm in spreads:
                 if len(arm) > 1:
-                    term = float(np.var(arm, ddof=1)) / len(arm) / n_sets**2
-                    fits += term
-                    fit_terms.append((term, len(arm) - 1))
+                    fit_terms.append((float(np.var(arm, ddof=1)) / len(arm) / n_sets**2, len(arm) - 1))
         return cls.welch_satterthwaite(value, trials, fit_terms, level)
 
     @classmethod
-    def welch(cls, fits_a: Sequence[float], fits_b: Sequence[float], level: float = LEVEL) -> Difference:
+    def welch(cls, fits_a: Sequence[float], fits_b: Sequence[float], level: float = LEVEL,
+              paired: bool = False) -> Difference:
         """Mean of fits a - mean of fits b, each fit's score measured on one shared set of trials (e.g. the internal
         validation trials every fit held back), with Welch's t interval over the fits: the set is held fixed, the
-        fits are the draws (what a profile choice on those trials rests on)."""
+        fits are the draws (what a profile choice on those trials rests on). `paired` (fit i of each at one model
+        seed): the t interval of the per-seed differences instead."""
         a, b = (np.asarray(f, dtype=np.float64) for f in (fits_a, fits_b))
-        terms = [(float(np.var(x, ddof=1)) / x.size, x.size - 1) for x in (a, b) if x.size > 1]
+        spreads = [a - b] if paired and a.size == b.size else [a, b]
+        terms = [(float(np.var(x, ddof=1)) / x.size, x.size - 1) for x in spreads if x.size > 1]
         return cls.welch_satterthwaite(float(a.mean() - b.mean()), 0.0, terms, level)
 
     @classmethod
