@@ -372,7 +372,8 @@ def paired_parts(res: dict, a: str, b: str, metric: str):
 
 
 def arms_pair(res: dict, a: str, b: str) -> bool:
-    """Do arms a and b hold the same model seeds in the same order (fit i of each shares its first draws)?"""
+    """Do arms a and b hold the same model seeds in the same order? Then they are paired by seed: valid whatever the
+    fits share, and tighter where fits at one seed share their first draws (one baseline, a later stage changed)."""
     seeds = res.get("arm_seeds", {})
     return a in seeds and b in seeds and seeds[a] == seeds[b]
 
