@@ -78,6 +78,12 @@ def parse_variants(raw: list[str]) -> dict[str, tuple[str, dict]]:
 def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
     """The record of an earlier run of this baseline on data with these checksums, with this resolved config and
     seed and scored, or None."""
+    return reuse_check(run_dir, spec, data_sha256)[0]
+
+
+def reuse_check(run_dir: Path, spec, data_sha256: dict[str, str]) -> tuple[object | None, str]:
+    """(the reusable record, "") or (None, why not: no run folder, other data, another seed, no scores, or the
+    config keys whose values differ, then -> now)."""
     import dataclasses
 
     import yaml
@@ -89,7 +95,7 @@ def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
     try:
         record = read_run(run_dir)
     except NLBInputError:
-        return None
+        return None, "no run folder there"
     config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, spec.overrides, None,
                                resolve_device(spec.device))
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
@@ -99,9 +105,18 @@ def reusable(run_dir: Path, spec, data_sha256: dict[str, str]):
     before = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
     before.update(getattr(type(config), "BEFORE_FIELD", {}))
     added = {k: v for k, v in now.items() if k not in then and k in before and v == before[k]}
-    same = ({**then, **added} == now and record.info.get("data_sha256") == data_sha256
-            and record.info.get("seed") == spec.seed and record.metrics is not None)
-    return record if same else None
+    recorded = {**then, **added}
+    if record.info.get("data_sha256") != data_sha256:
+        return None, "it ran on other data (NWB checksums)"
+    if record.info.get("seed") != spec.seed:
+        return None, f"it ran at model seed {record.info.get('seed')}"
+    if recorded != now:
+        keys = sorted(k for k in set(recorded) | set(now) if recorded.get(k, "-") != now.get(k, "-"))
+        return None, "its config differs: " + ", ".join(f"{k} {recorded.get(k, '-')} -> {now.get(k, '-')}"
+                                                        for k in keys)
+    if record.metrics is None:
+        return None, "it has no scores"
+    return record, ""
 
 
 def model_of(name: str) -> tuple[str, int]:
@@ -214,20 +229,18 @@ def parse_sizes(text: str) -> tuple[int | None, int | None]:
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
              reuse: bool = False, ensembles: dict[str, tuple[str, ...]] | None = None, resamples: int = 1000,
              tag: str = "", variants: dict[str, tuple[str, dict]] | None = None,
-             ensemble_sizes: tuple[int | None, int | None] = (None, None)) -> dict:
+             ensemble_sizes: tuple[int | None, int | None] = (None, None), reuse_only: bool = False) -> dict:
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
     bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return
     metrics, fit times, paired bootstrap draws, each ensemble's members and the rule that chose them, how each
     reused run's recorded versions and machine differ from this process's, and each run's internal-validation
     score and trials (`run_validation`)."""
-    from bench_realism import stand_in
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
     from nlb_suite.runs import (
         RunResult,
-        RunSpec,
         data_checksums,
         execute,
         provenance_changes,
@@ -236,22 +249,25 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
     )
     from nlb_suite.submission import read_submission
 
-    data = stand_in(dataset, trials, seed, work / "realism", tag)
-    out = work / "models" / f"{dataset}_{trials}_s{seed}{tag}_{data.name.rsplit('_', 1)[-1]}"
+    data, out, specs = seed_specs(dataset, trials, seed, baselines, work, device, tag, variants)
     results, changed = {}, {}  # changed: a reused run's recorded versions and machine that differ from now
     data_sha256 = data_checksums(data) if reuse else {}
-    for name in baselines:
+    for name, spec in specs.items():
         run_dir = out / name
         t0 = time.perf_counter()
-        baseline, overrides, model_seed = baseline_of(name, variants or {})
-        spec = RunSpec(baseline, dataset, data=data, out=run_dir, seed=model_seed, device=device, ci=0,
-                       overwrite=True, overrides=overrides)
-        if reuse and (record := reusable(run_dir, spec, data_sha256)) is not None:
-            results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
-            changed[name] = provenance_changes(record.info, resolve_device(device))
-            recorded = f", recorded under other conditions: {'; '.join(changed[name])}" if changed[name] else ""
-            print(f"  data seed {seed} {name}: reused {run_dir}{recorded}", file=sys.stderr, flush=True)
-            continue
+        if reuse:
+            record, why = reuse_check(run_dir, spec, data_sha256)
+            if record is not None:
+                results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
+                changed[name] = provenance_changes(record.info, resolve_device(device))
+                recorded = f", recorded under other conditions: {'; '.join(changed[name])}" if changed[name] else ""
+                print(f"  data seed {seed} {name}: reused {run_dir}{recorded}", file=sys.stderr, flush=True)
+                continue
+            if reuse_only:  # check_reusable has refused this before any work; a folder changed since then
+                raise SystemExit(f"--reuse-only: data seed {seed} {name}: {run_dir} cannot be reused ({why})")
+            if (run_dir / "run.json").exists():
+                print(f"  data seed {seed} {name}: fitting again, which replaces {run_dir} ({why})", file=sys.stderr,
+                      flush=True)
         results[name] = execute(spec, progress=False)
         print(f"  data seed {seed} {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     from nlb_suite.ensemble import build_ensemble
@@ -281,6 +297,39 @@ def run_validation(info: dict) -> dict | None:
     """A run's internal-validation score and trials from its run.json: `internal_validation`, or for a run that
     refit on every train trial its selection fit's (scored on the same split before the refit); None: none."""
     return info.get("internal_validation") or info.get("selection_fit")
+
+
+def seed_specs(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str, tag: str = "",
+               variants: dict[str, tuple[str, dict]] | None = None) -> tuple[Path, Path, dict]:
+    """One data seed's stand-in folder (generated if missing), its models folder and the RunSpec of each name."""
+    from bench_realism import stand_in
+
+    from nlb_suite.runs import RunSpec
+
+    data = stand_in(dataset, trials, seed, work / "realism", tag)
+    out = work / "models" / f"{dataset}_{trials}_s{seed}{tag}_{data.name.rsplit('_', 1)[-1]}"
+    specs = {}
+    for name in baselines:
+        baseline, overrides, model_seed = baseline_of(name, variants or {})
+        specs[name] = RunSpec(baseline, dataset, data=data, out=out / name, seed=model_seed, device=device, ci=0,
+                              overwrite=True, overrides=overrides)
+    return data, out, specs
+
+
+def check_reusable(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
+                   tag: str = "", variants: dict[str, tuple[str, dict]] | None = None) -> None:
+    """For --reuse-only, before any work: one line and exit code 2 naming the first run of this data seed that
+    could not be reused, and why."""
+    from nlb_suite.runs import data_checksums
+
+    data, out, specs = seed_specs(dataset, trials, seed, baselines, work, device, tag, variants)
+    sha = data_checksums(data)
+    for name, spec in specs.items():
+        why = reuse_check(out / name, spec, sha)[1]
+        if why:
+            print(f"bench_models.py: --reuse-only: data seed {seed} {name}: {out / name} cannot be reused ({why}); "
+                  "nothing was fitted", file=sys.stderr)
+            raise SystemExit(2)
 
 
 def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
@@ -438,6 +487,9 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples of the eval trials")
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed (and list those recorded with other versions or machine)")
+    ap.add_argument("--reuse-only", action="store_true", help="--reuse, and fit nothing: one line and exit code 2 "
+                    "when a run cannot be reused (why: other data, seed or config values), before any fit (the "
+                    "tables again from earlier runs, never a long fit by mistake)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe with "
                     "models in the loop; see bench_realism.py)")
@@ -463,8 +515,12 @@ def main() -> None:
     arms = parse_arms(args.arm)
     check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
     check_arms(arms, names, variants, ensembles)
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
-                            args.resamples, tag, variants, sizes)
+    reuse = args.reuse or args.reuse_only
+    if args.reuse_only:  # every seed checked before any scoring, so a refusal comes first
+        for s in seeds:
+            check_reusable(args.dataset, trials, s, names, Path(args.work), args.device, tag, variants)
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, reuse, ensembles,
+                            args.resamples, tag, variants, sizes, args.reuse_only)
                 for s in seeds}
     for res in per_seed.values():
         add_arms(res, arms)

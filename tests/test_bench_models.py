@@ -2,6 +2,7 @@
 
 import dataclasses
 import re
+import sys
 
 import pytest
 import yaml
@@ -97,9 +98,11 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     execute(spec, progress=False)
     sha = data_checksums(data)
     assert b.reusable(out, spec, sha).info["seed"] == 0  # the record itself, read once
-    assert b.reusable(out, RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu",
-                                   ci=0), sha) is None
-    assert b.reusable(out, spec, data_checksums(synthetic("mc_maze_small", seed=1))) is None  # other NWB checksums
+    seed1 = RunSpec("smoothing", "mc_maze_small", data=data, out=out, seed=1, device="cpu", ci=0)
+    assert b.reuse_check(out, seed1, sha) == (None, "it ran at model seed 0")
+    other = data_checksums(synthetic("mc_maze_small", seed=1))
+    assert b.reuse_check(out, spec, other) == (None, "it ran on other data (NWB checksums)")
+    assert b.reuse_check(tmp_path / "nothing", spec, sha) == (None, "no run folder there")
 
     config_file = out / "config.yaml"
     record = yaml.safe_load(config_file.read_text())
@@ -108,11 +111,11 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     assert b.reusable(out, spec, sha) is not None
     del record["config"]["alpha"]  # mc_maze_small's file sets alpha 0.1, not the default: a real change
     config_file.write_text(yaml.safe_dump(record))
-    assert b.reusable(out, spec, sha) is None
+    assert b.reuse_check(out, spec, sha) == (None, "its config differs: alpha - -> 0.1")
     record["config"]["alpha"] = 0.1
     record["config"]["max_iter"] = 5
     config_file.write_text(yaml.safe_dump(record))
-    assert b.reusable(out, spec, sha) is None
+    assert b.reuse_check(out, spec, sha)[1].startswith("its config differs: max_iter 5 -> ")
     assert b.reusable(tmp_path / "nothing", spec, sha) is None
 
     # a field whose default changed the behaviour when it came (BEFORE_FIELD): an older run had the other one
@@ -296,3 +299,38 @@ def test_arms_at_the_same_model_seeds_pair_by_seed():
     assert unpaired.endswith("tie")
     rows = b.validation_pair_rows({0: res}, arms, [("h3", "g3")])
     assert not rows[0][2].endswith("tie")
+
+
+def test_reuse_only_refuses_in_one_line_before_any_fit_and_prints_tables_from_reused_runs(synthetic, tmp_path,
+                                                                                        monkeypatch, capsys):
+    b = bench()
+    import bench_realism
+
+    data = synthetic("mc_maze_small")
+    monkeypatch.setattr(bench_realism, "stand_in", lambda *args, **kwargs: data)
+    argv = ["bench_models.py", "--data-seeds", "0", "--baselines", "smoothing,oracle", "--work", str(tmp_path),
+            "--resamples", "20", "--pairs", "smoothing-oracle"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--reuse-only"])
+    with pytest.raises(SystemExit) as stop:
+        b.main()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.fullmatch(r"bench_models\.py: --reuse-only: data seed 0 smoothing: \S+smoothing "
+                                          r"cannot be reused \(no run folder there\); nothing was fitted", err[0])
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").rglob("run.json"))
+    monkeypatch.setattr(sys, "argv", argv)  # fit both
+    b.main()
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", [*argv, "--reuse-only"])  # the tables again, fitting nothing
+    b.main()
+    out, err = capsys.readouterr()
+    assert "smoothing - oracle" in out and err.count("reused") == 2 and " s\n" not in err
+    config_file = next((tmp_path / "models").glob("*/smoothing/config.yaml"))
+    record = yaml.safe_load(config_file.read_text())
+    record["config"]["alpha"] = 0.5  # as if the profile had changed since the run
+    config_file.write_text(yaml.safe_dump(record))
+    monkeypatch.setattr(sys, "argv", [*argv, "--reuse"])
+    b.main()
+    err = capsys.readouterr().err
+    assert re.search(r"data seed 0 smoothing: fitting again, which replaces \S+ \(its config differs: alpha 0\.5 -> "
+                     r"0\.1\)", err)
