@@ -29,7 +29,9 @@ from an earlier call when it ran on the same data (NWB checksums) with the same 
 (a config field added since then matches when it holds the behaviour the run had: its default, or
 the config's BEFORE_FIELD value); the run's recorded package versions and
 machine are not matched, but each that differs from now is printed under the tables, as a rerun here may not
-reproduce that run's numbers exactly.
+reproduce that run's numbers exactly. A run that cannot be reused is fitted again, replacing its folder, and the
+call says why (a variant named relative to a profile that has changed since is the usual cause: pin its values);
+`--reuse-only` fits nothing and stops in one line at the first run that cannot be reused.
 `--variant LABEL=BASELINE:KEY=VALUE,...` adds a baseline run with config values other than its default under
 its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,gnocchi_bw1` and pairs with it):
 a candidate default measured beside the default on the same trials.
