@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_args import seed_list, seeds_text  # noqa: E402
-from bench_models import METRICS, pair_rows, reusable  # noqa: E402
+from bench_models import METRICS, PAIR_CAPTION, pair_rows, reusable  # noqa: E402
 
 from baselines.gnocchi_guidance import SOLVERS  # noqa: E402
 
@@ -230,7 +230,7 @@ def main() -> None:
     if not args.diagnose_only:
         print_table(["seed", "arm", "guidance", "valid co-bps", *METRICS, "choice s (CPU)", "eval predict s (CPU)"],
                     rows)
-        print("\npaired differences (eval trials resampled; a 95 % interval that includes 0 is a tie)")
+        print(f"\npaired differences (eval trials resampled; a 95 % interval that includes 0 is a tie; {PAIR_CAPTION})")
         print_table(["pair", "seed", *METRICS], pair_rows(per_seed, *arms))
     if args.diagnose:
         for s, res in per_seed.items():

@@ -40,7 +40,8 @@ into one model, LABEL: its row is the mean over its fits (its fit time the sum),
 interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; two arms at the same model
 seeds are paired by seed, so the noise their fits share cancels; a paired interval between
 single fits holds each fitted model fixed, so it says nothing of how far a fit at another model seed would
-move), and a last table gives each arm's fit-to-fit spread.
+move), a table gives each arm's fit-to-fit spread, and a last one the pairs with an arm on internal validation
+(Welch over the fits, paired by seed where the arms share seeds).
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -60,6 +61,9 @@ sys.path.insert(0, str(HERE))
 from bench_args import seed_list, seeds_text  # noqa: E402
 
 METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+# what the 'mean' and 'seeds t' rows of pair_rows are (every table of them says it)
+PAIR_CAPTION = ("'mean': the mean over data seeds, a stratified interval, each seed's fits held fixed; 'seeds t': the "
+                "same mean with a t interval over the seeds' differences, which includes the fits' own noise")
 GAP_METRICS = ("co-bps", "fp-bps")
 
 
@@ -96,8 +100,8 @@ def reuse_check(run_dir: Path, spec, data_sha256: dict[str, str]) -> tuple[objec
 
     try:
         record = read_run(run_dir)
-    except NLBInputError:
-        return None, "no run folder there"
+    except NLBInputError as exc:
+        return None, "no run folder there" if not (run_dir / "run.json").exists() else f"not a readable run: {exc}"
     config, _ = resolve_config(get_baseline(spec.baseline), spec.dataset, 5, spec.overrides, None,
                                resolve_device(spec.device))
     now = yaml.safe_load(yaml.safe_dump(dataclasses.asdict(config)))
@@ -114,8 +118,8 @@ def reuse_check(run_dir: Path, spec, data_sha256: dict[str, str]) -> tuple[objec
         return None, f"it ran at model seed {record.info.get('seed')}"
     if recorded != now:
         keys = sorted(k for k in set(recorded) | set(now) if recorded.get(k, "-") != now.get(k, "-"))
-        return None, "its config differs: " + ", ".join(f"{k} {recorded.get(k, '-')} -> {now.get(k, '-')}"
-                                                        for k in keys)
+        return None, "its config differs: " + ", ".join(
+            f"{k} {recorded.get(k, '(unset)')} -> {now.get(k, '(unset)')}" for k in keys)
     if record.metrics is None:
         return None, "it has no scores"
     return record, ""
@@ -265,8 +269,8 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
                 recorded = f", recorded under other conditions: {'; '.join(changed[name])}" if changed[name] else ""
                 print(f"  data seed {seed} {name}: reused {run_dir}{recorded}", file=sys.stderr, flush=True)
                 continue
-            if reuse_only:  # check_reusable has refused this before any work; a folder changed since then
-                raise SystemExit(f"--reuse-only: data seed {seed} {name}: {run_dir} cannot be reused ({why})")
+            if reuse_only:  # check_reusable refuses this before any work; here only if a folder changed since
+                refuse_reuse(f"data seed {seed} {name}: {run_dir} cannot be reused ({why})")
             if (run_dir / "run.json").exists():
                 print(f"  data seed {seed} {name}: fitting again, which replaces {run_dir} ({why})", file=sys.stderr,
                       flush=True)
@@ -322,16 +326,25 @@ def check_reusable(dataset: str, trials: int, seed: int, baselines: list[str], w
                    tag: str = "", variants: dict[str, tuple[str, dict]] | None = None) -> None:
     """For --reuse-only, before any work: one line and exit code 2 naming the first run of this data seed that
     could not be reused, and why."""
+    from bench_realism import stand_in_root
+
     from nlb_suite.runs import data_checksums
 
+    root = stand_in_root(dataset, trials, seed, work / "realism", tag)
+    if not (root / "ground_truth.h5").exists():  # generating one would be work, and no run could be on it
+        refuse_reuse(f"data seed {seed}: no stand-in of the current generator at {root}, so no run on it")
     data, out, specs = seed_specs(dataset, trials, seed, baselines, work, device, tag, variants)
     sha = data_checksums(data)
     for name, spec in specs.items():
         why = reuse_check(out / name, spec, sha)[1]
         if why:
-            print(f"bench_models.py: --reuse-only: data seed {seed} {name}: {out / name} cannot be reused ({why}); "
-                  "nothing was fitted", file=sys.stderr)
-            raise SystemExit(2)
+            refuse_reuse(f"data seed {seed} {name}: {out / name} cannot be reused ({why})")
+
+
+def refuse_reuse(what: str) -> None:
+    """--reuse-only's one line (stderr, exit code 2) when a run would have to be fitted."""
+    print(f"bench_models.py: --reuse-only: {what}; nothing was fitted", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
@@ -341,7 +354,7 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
     import numpy as np
 
     res.setdefault("fits", {})
-    res.setdefault("arm_seeds", {})
+    res.setdefault("arm_seeds", {})  # which model seeds, in order: arms with the same ones pair by seed
     for label, runs in arms.items():
         res["arm_seeds"][label] = tuple(model_of(r)[1] for r in runs)
         metrics = [res["metrics"][r] or {} for r in runs]
@@ -490,8 +503,9 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="keep earlier run folders made on the same data with the "
                     "same resolved config and seed (and list those recorded with other versions or machine)")
     ap.add_argument("--reuse-only", action="store_true", help="--reuse, and fit nothing: one line and exit code 2 "
-                    "when a run cannot be reused (why: other data, seed or config values), before any fit (the "
-                    "tables again from earlier runs, never a long fit by mistake)")
+                    "when a run cannot be reused (why: no stand-in or run folder, other data, seed or config "
+                    "values, no scores), before any work (the tables again from earlier runs, never a long fit "
+                    "by mistake)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--realism", default="", help="KEY=VALUE,... Realism knob overrides (a calibration probe with "
                     "models in the loop; see bench_realism.py)")
@@ -517,6 +531,7 @@ def main() -> None:
     arms = parse_arms(args.arm)
     check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
     check_arms(arms, names, variants, ensembles)
+    arms = {label: tuple(sorted(runs, key=lambda r: model_of(r)[1])) for label, runs in arms.items()}  # by seed
     reuse = args.reuse or args.reuse_only
     if args.reuse_only:  # every seed checked before any scoring, so a refusal comes first
         for s in seeds:
@@ -555,10 +570,9 @@ def main() -> None:
         pairs.append((a, b))
         rows += pair_rows(per_seed, a, b)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
-          "'mean': the mean over data seeds, a stratified interval, each seed's fits held fixed; 'seeds t': the "
-          "same mean with a t interval over the seeds' differences, which holds the fits' own noise too"
+          + PAIR_CAPTION
           + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
-             "spread to the trials'" if arms else "") + ")")
+             "spread to the trials' (arms at the same model seeds: paired by seed)" if arms else "") + ")")
     print_table(["pair", "seed", *METRICS], rows)
     if arms:
         print("\nthe spread of each arm's fits: SD over its model seeds (min..max) on all eval trials, and of "

@@ -138,11 +138,17 @@ def apply_realism(overrides: str) -> str:
     return "_" + hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()[:8]
 
 
-def stand_in(name: str, trials: int, seed: int, work: Path, tag: str = "") -> Path:
-    from nlb_suite.datasets.synthetic import write_synthetic
+def stand_in_root(name: str, trials: int, seed: int, work: Path, tag: str = "") -> Path:
+    """Where the stand-in of this dataset, trial count, seed and generator (its digest) lives, made or not."""
     from nlb_suite.datasets.synthetic_cache import generator_digest
 
-    root = work / f"{name}_{trials}_s{seed}_{generator_digest()[:10]}{tag}"
+    return work / f"{name}_{trials}_s{seed}_{generator_digest()[:10]}{tag}"
+
+
+def stand_in(name: str, trials: int, seed: int, work: Path, tag: str = "") -> Path:
+    from nlb_suite.datasets.synthetic import write_synthetic
+
+    root = stand_in_root(name, trials, seed, work, tag)
     if not (root / "ground_truth.h5").exists():
         write_synthetic(name, root, seed=seed, trials=trials)
     return sorted(root.glob("**/*.nwb"))[0].parent

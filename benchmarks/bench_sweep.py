@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_args import optional_seed_list, seed_list, seeds_text  # noqa: E402
-from bench_models import METRICS, paired_parts  # noqa: E402  (the paired cells come from there too)
+from bench_models import METRICS, PAIR_CAPTION, paired_parts  # noqa: E402  (the paired cells come from there too)
 
 GAP_METRICS = ("co-bps", "fp-bps")
 
@@ -374,7 +374,8 @@ def print_space(args, results: dict) -> None:
     print_table(["dataset", "seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed",
                  "train s (PBT: sweep wall)"], rows)
 
-    print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0)")
+    print(f"\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
+          f"{PAIR_CAPTION})")
     print_table(["dataset", "seed", "pair", *METRICS], paired_rows(results))
 
     if "mc_maze_large" in names and len(names) > 1:

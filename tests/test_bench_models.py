@@ -111,7 +111,7 @@ def test_reuse_needs_the_same_data_seed_and_config_but_tolerates_a_field_added_a
     assert b.reusable(out, spec, sha) is not None
     del record["config"]["alpha"]  # mc_maze_small's file sets alpha 0.1, not the default: a real change
     config_file.write_text(yaml.safe_dump(record))
-    assert b.reuse_check(out, spec, sha) == (None, "its config differs: alpha - -> 0.1")
+    assert b.reuse_check(out, spec, sha) == (None, "its config differs: alpha (unset) -> 0.1")
     record["config"]["alpha"] = 0.1
     record["config"]["max_iter"] = 5
     config_file.write_text(yaml.safe_dump(record))
@@ -152,7 +152,7 @@ def test_a_pair_cell_is_one_seeds_difference_or_the_mean_over_seeds():
     assert b.cell(part, None) == "-"  # a seed without the metric: no mean
 
 
-def test_pair_rows_give_each_seed_then_their_mean():
+def test_pair_rows_give_each_seed_then_their_mean_both_ways():
     import numpy as np
 
     b = bench()
@@ -167,7 +167,7 @@ def test_pair_rows_give_each_seed_then_their_mean():
     assert rows == [["x - y", "0", "+0.0100 [+0.0100, +0.0100]", "-", "-", "-"],
                     ["x - y", "3", "+0.0300 [+0.0300, +0.0300]", "-", "-", "-"],
                     ["x - y", "mean", "+0.0200 [+0.0200, +0.0200]", "-", "-", "-"],
-                    # the seeds as units: mean 0.02, SD 0.0141, t(1) 12.706 x 0.01: what two fits' spread allows
+                    # the seeds as units: mean 0.02, SD 0.0141, t(1) 12.706 x 0.01: what two data seeds' spread allows
                     ["x - y", "seeds t", "+0.0200 [-0.1071, +0.1471] tie", "-", "-", "-"]]
     assert b.pair_rows({0: seed(0.01)}, "x", "y") == rows[:1]  # one seed: no mean row
 
@@ -308,9 +308,17 @@ def test_reuse_only_refuses_in_one_line_before_any_fit_and_prints_tables_from_re
 
     data = synthetic("mc_maze_small")
     monkeypatch.setattr(bench_realism, "stand_in", lambda *args, **kwargs: data)
+    monkeypatch.setattr(bench_realism, "stand_in_root", lambda *args, **kwargs: tmp_path / "no_stand_in")
     argv = ["bench_models.py", "--data-seeds", "0", "--baselines", "smoothing,oracle", "--work", str(tmp_path),
             "--resamples", "20", "--pairs", "smoothing-oracle"]
     monkeypatch.setattr(sys, "argv", [*argv, "--reuse-only"])
+    with pytest.raises(SystemExit) as stop:  # no stand-in of this generator: refused without generating one
+        b.main()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"bench_models.py: --reuse-only: data seed 0: no stand-in of the "
+                                               f"current generator at {tmp_path / 'no_stand_in'}, so no run on it; "
+                                               "nothing was fitted")
+    monkeypatch.setattr(bench_realism, "stand_in_root", lambda *args, **kwargs: data.parent)  # holds ground_truth.h5
     with pytest.raises(SystemExit) as stop:
         b.main()
     assert stop.value.code == 2

@@ -252,3 +252,14 @@ def test_arms_at_the_same_model_seeds_count_the_spread_of_their_differences():
     assert not paired.tie and unpaired.tie
     w = Difference.welch(fits_a, fits_b, paired=True)
     assert (w.lo, w.hi) == pytest.approx((paired.lo, paired.hi), rel=1e-9)
+
+
+def test_no_spread_left_is_a_nan_interval_everywhere():
+    """A constant per-seed difference, or identical per-set differences: no spread to go on, so no interval (a tie),
+    in each constructor alike; paired arms of unequal sizes are refused."""
+    assert math.isnan(Difference.welch([0.31, 0.32], [0.30, 0.31], paired=True).lo)
+    assert math.isnan(Difference.across_sets([0.01, 0.01]).lo)
+    flat = np.full(50, 0.3)
+    assert Difference.between_arms([ArmPart(0.0, (0.3, 0.3), (0.3, 0.3), flat, flat)]).tie
+    with pytest.raises(ValueError, match="paired arms need as many fits each"):
+        Difference.between_arms([ArmPart(0.0, (0.3, 0.31), (0.3,), flat, flat, paired=True)])

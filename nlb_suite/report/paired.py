@@ -62,9 +62,20 @@ class ArmPart:
     paired: bool = False
 
 
+def fit_terms_of(fits_a: Sequence[float], fits_b: Sequence[float], paired: bool) -> list[tuple[float, int]]:
+    """(variance of a mean, degrees of freedom) of two arms' fits: each arm's sample variance over its fit count,
+    or, `paired` (fit i of each at one model seed), the per-seed differences'; an arm of one fit has none."""
+    a, b = (np.asarray(f, dtype=np.float64) for f in (fits_a, fits_b))
+    if paired and a.size != b.size:
+        raise ValueError(f"paired arms need as many fits each (got {a.size} and {b.size})")
+    spreads = [a - b] if paired else [a, b]
+    return [(float(np.var(x, ddof=1)) / x.size, x.size - 1) for x in spreads if x.size > 1]
+
+
 @dataclass(frozen=True)
 class Difference:
-    """A run's value minus the top run's value, with the paired bootstrap interval of that difference."""
+    """A difference between runs (or arms of runs, or means over data sets) with its 95 % interval: paired
+    bootstrap, Welch t or t over sets, as each constructor says."""
 
     value: float
     lo: float
@@ -113,7 +124,8 @@ class Difference:
         trials' (the variance over shared resamples of the difference of the arm means, fits held fixed), and
         the mean over sets averages them. The degrees of freedom are Welch-Satterthwaite's, with the trials' term
         taken as exact: with few fits the t quantile widens the interval as a bootstrap over 2 or 3 fits
-        cannot. Arms of one fit each give the normal interval of the trial resamples. A `paired` part (the same
+        cannot. Arms of one fit each give the normal interval of the trial resamples (NaN ends, a tie, when no
+        variance is left to go on). A `paired` part (the same
         model seeds in both arms) counts the spread of the per-seed differences instead of each arm's: fits at
         one seed share their first draws (on area2_bump GNOCCHI the autoencoder), and that noise cancels.
         """
@@ -127,13 +139,7 @@ class Difference:
             d = np.asarray(p.boot_a, dtype=np.float64) - np.asarray(p.boot_b, dtype=np.float64)
             d = d[np.isfinite(d)]
             trials += (float(np.var(d, ddof=1)) if d.size > 1 else float("nan")) / n_sets**2
-            if p.paired and len(p.fits_a) == len(p.fits_b):  # the paired differences are the draws
-                spreads = [np.subtract(p.fits_a, p.fits_b)]
-            else:
-                spreads = [p.fits_a, p.fits_b]
-            for arm in spreads:
-                if len(arm) > 1:
-                    fit_terms.append((float(np.var(arm, ddof=1)) / len(arm) / n_sets**2, len(arm) - 1))
+            fit_terms += [(term / n_sets**2, df) for term, df in fit_terms_of(p.fits_a, p.fits_b, p.paired)]
         return cls.welch_satterthwaite(value, trials, fit_terms, level)
 
     @classmethod
@@ -143,10 +149,8 @@ class Difference:
         validation trials every fit held back), with Welch's t interval over the fits: the set is held fixed, the
         fits are the draws (what a profile choice on those trials rests on). `paired` (fit i of each at one model
         seed): the t interval of the per-seed differences instead."""
-        a, b = (np.asarray(f, dtype=np.float64) for f in (fits_a, fits_b))
-        spreads = [a - b] if paired and a.size == b.size else [a, b]
-        terms = [(float(np.var(x, ddof=1)) / x.size, x.size - 1) for x in spreads if x.size > 1]
-        return cls.welch_satterthwaite(float(a.mean() - b.mean()), 0.0, terms, level)
+        value = float(np.mean(fits_a) - np.mean(fits_b))
+        return cls.welch_satterthwaite(value, 0.0, fit_terms_of(fits_a, fits_b, paired), level)
 
     @classmethod
     def welch_satterthwaite(cls, value: float, exact: float, terms: Sequence[tuple[float, int]],
@@ -174,7 +178,7 @@ class Difference:
 
         v = np.asarray(values, dtype=np.float64)
         value = float(v.mean()) if v.size else float("nan")
-        if v.size < 2 or not np.all(np.isfinite(v)):
+        if v.size < 2 or not np.all(np.isfinite(v)) or v.std() == 0:  # no spread to go on: as welch_satterthwaite
             return cls(value, float("nan"), float("nan"))
         half = float(student_t.ppf(0.5 + level / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
         return cls(value, value - half, value + half)
