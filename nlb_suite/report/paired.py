@@ -125,9 +125,9 @@ class Difference:
         the mean over sets averages them. The degrees of freedom are Welch-Satterthwaite's, with the trials' term
         taken as exact: with few fits the t quantile widens the interval as a bootstrap over 2 or 3 fits
         cannot. Arms of one fit each give the normal interval of the trial resamples (NaN ends, a tie, when no
-        variance is left to go on). A `paired` part (the same
-        model seeds in both arms) counts the spread of the per-seed differences instead of each arm's: fits at
-        one seed share their first draws (on area2_bump GNOCCHI the autoencoder), and that noise cancels.
+        variance is left to go on). A `paired` part (the same model seeds in both arms) counts the spread of the
+        per-seed differences instead of each arm's: fits at one seed share their first draws (on area2_bump
+        GNOCCHI the autoencoder), and that noise cancels.
         """
         if not parts:
             raise ValueError("between_arms needs at least one data set")
@@ -174,14 +174,11 @@ class Difference:
         per-set differences: each set is one unit, so everything that moves a difference from set to set (the
         data, and a fit at another draw) is inside it, where the stratified interval (`mean_over_sets`) holds
         each set's fitted models fixed. Wide with few sets (t with sets - 1 degrees of freedom); one set: NaN."""
-        from scipy.stats import t as student_t
-
         v = np.asarray(values, dtype=np.float64)
         value = float(v.mean()) if v.size else float("nan")
-        if v.size < 2 or not np.all(np.isfinite(v)) or v.std() == 0:  # no spread to go on: as welch_satterthwaite
+        if v.size < 2 or not np.all(np.isfinite(v)):
             return cls(value, float("nan"), float("nan"))
-        half = float(student_t.ppf(0.5 + level / 2, v.size - 1)) * float(v.std(ddof=1)) / math.sqrt(v.size)
-        return cls(value, value - half, value + half)
+        return cls.welch_satterthwaite(value, 0.0, [(float(np.var(v, ddof=1)) / v.size, v.size - 1)], level)
 
     @property
     def tie(self) -> bool:
