@@ -235,13 +235,14 @@ def parse_sizes(text: str) -> tuple[int | None, int | None]:
 def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
              reuse: bool = False, ensembles: dict[str, tuple[str, ...]] | None = None, resamples: int = 1000,
              tag: str = "", variants: dict[str, tuple[str, dict]] | None = None,
-             ensemble_sizes: tuple[int | None, int | None] = (None, None), reuse_only: bool = False) -> dict:
+             ensemble_sizes: tuple[int | None, int | None] = (None, None), checked: dict | None = None) -> dict:
     """Run every baseline on one stand-in (then, for each label of `ensembles`, `nlb-eval ensemble` of the runs it
     names, chosen on their internal validation, its size within `ensemble_sizes` (lowest, highest; None: no
     bound; equal bounds K: the top K by each run's own validation), in the folder of that label); return
     metrics, fit times, paired bootstrap draws, each ensemble's members and the rule that chose them, how each
     reused run's recorded versions and machine differ from this process's, and each run's internal-validation
-    score and trials (`run_validation`)."""
+    score and trials (`run_validation`). `checked`: each name's reusable record, as `reusable_runs` found them
+    (--reuse-only), taken as they are instead of checked again."""
 
     from nlb_suite.datasets.tensors import load
     from nlb_suite.report.paired import paired_boot
@@ -257,20 +258,18 @@ def run_seed(dataset: str, trials: int, seed: int, baselines: list[str], work: P
 
     data, out, specs = seed_specs(dataset, trials, seed, baselines, work, device, tag, variants)
     results, changed = {}, {}  # changed: a reused run's recorded versions and machine that differ from now
-    data_sha256 = data_checksums(data) if reuse else {}
+    data_sha256 = data_checksums(data) if reuse and checked is None else {}
     for name, spec in specs.items():
         run_dir = out / name
         t0 = time.perf_counter()
-        if reuse:
-            record, why = reuse_check(run_dir, spec, data_sha256)
+        if checked is not None or reuse:
+            record, why = (checked[name], "") if checked is not None else reuse_check(run_dir, spec, data_sha256)
             if record is not None:
                 results[name] = RunResult(run_dir, record.metrics, record.intervals, record.info["timings"])
                 changed[name] = provenance_changes(record.info, resolve_device(device))
                 recorded = f", recorded under other conditions: {'; '.join(changed[name])}" if changed[name] else ""
                 print(f"  data seed {seed} {name}: reused {run_dir}{recorded}", file=sys.stderr, flush=True)
                 continue
-            if reuse_only:  # check_reusable refuses this before any work; here only if a folder changed since
-                refuse_reuse(f"data seed {seed} {name}: {run_dir} cannot be reused ({why})")
             if (run_dir / "run.json").exists():
                 print(f"  data seed {seed} {name}: fitting again, which replaces {run_dir} ({why})", file=sys.stderr,
                       flush=True)
@@ -322,10 +321,10 @@ def seed_specs(dataset: str, trials: int, seed: int, baselines: list[str], work:
     return data, out, specs
 
 
-def check_reusable(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
-                   tag: str = "", variants: dict[str, tuple[str, dict]] | None = None) -> None:
-    """For --reuse-only, before any work: one line and exit code 2 naming the first run of this data seed that
-    could not be reused, and why."""
+def reusable_runs(dataset: str, trials: int, seed: int, baselines: list[str], work: Path, device: str,
+                  tag: str = "", variants: dict[str, tuple[str, dict]] | None = None) -> dict:
+    """For --reuse-only, before any work: each name's reusable record for this data seed, or one line and exit
+    code 2 naming the first run that could not be reused, and why."""
     from bench_realism import stand_in_root
 
     from nlb_suite.runs import data_checksums
@@ -335,10 +334,12 @@ def check_reusable(dataset: str, trials: int, seed: int, baselines: list[str], w
         refuse_reuse(f"data seed {seed}: no stand-in of the current generator at {root}, so no run on it")
     data, out, specs = seed_specs(dataset, trials, seed, baselines, work, device, tag, variants)
     sha = data_checksums(data)
+    records = {}
     for name, spec in specs.items():
-        why = reuse_check(out / name, spec, sha)[1]
+        records[name], why = reuse_check(out / name, spec, sha)
         if why:
             refuse_reuse(f"data seed {seed} {name}: {out / name} cannot be reused ({why})")
+    return records
 
 
 def refuse_reuse(what: str) -> None:
@@ -532,12 +533,12 @@ def main() -> None:
     check_ensembles(ensembles, names, sizes, variants, dataset=args.dataset, device=args.device)  # before any fit, not after the first data seed's minutes
     check_arms(arms, names, variants, ensembles)
     arms = {label: tuple(sorted(runs, key=lambda r: model_of(r)[1])) for label, runs in arms.items()}  # by seed
-    reuse = args.reuse or args.reuse_only
-    if args.reuse_only:  # every seed checked before any scoring, so a refusal comes first
-        for s in seeds:
-            check_reusable(args.dataset, trials, s, names, Path(args.work), args.device, tag, variants)
-    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, reuse, ensembles,
-                            args.resamples, tag, variants, sizes, args.reuse_only)
+    checked = {}  # --reuse-only: every seed checked before any scoring, so a refusal comes first
+    if args.reuse_only:
+        checked = {s: reusable_runs(args.dataset, trials, s, names, Path(args.work), args.device, tag, variants)
+                   for s in seeds}
+    per_seed = {s: run_seed(args.dataset, trials, s, names, Path(args.work), args.device, args.reuse, ensembles,
+                            args.resamples, tag, variants, sizes, checked.get(s))
                 for s in seeds}
     for res in per_seed.values():
         add_arms(res, arms)
