@@ -107,6 +107,7 @@ from .torch_core import (
     check_ranges,
     check_seed_field,
     cpu_compute,
+    internal_split,
     split_seed,
     to_device,
     training_hooks,
@@ -281,6 +282,17 @@ def smoothness(latents: torch.Tensor) -> torch.Tensor:
     return (latents[:, 1:] - latents[:, :-1]).pow(2).mean()
 
 
+def split_generator(config: GnocchiConfig, run_seed: int) -> np.random.Generator:
+    """The generator a fit at `run_seed` draws its train/valid split from, then its fixed validation draws."""
+    return np.random.default_rng(split_seed(config.valid_seed, run_seed))
+
+
+def validation_ids(config: GnocchiConfig, run_seed: int, n_trials: int) -> np.ndarray:
+    """The indices of the internal validation trials a fit of `n_trials` train trials at `run_seed` holds out (as
+    `fit` draws them): what a diagnostic of a saved fit scores on."""
+    return internal_split(n_trials, config.valid_frac, split_generator(config, run_seed))[1]
+
+
 class GnocchiBaseline(TorchBaseline):
     name = "gnocchi"
     description = ("GNOCCHI: latent diffusion of population activity conditioned on a disentangled trial code "
@@ -374,7 +386,7 @@ class GnocchiBaseline(TorchBaseline):
         cfg, ctx = self.config, self.context
         n, _, n_in = self.fit_shape(train)
         seed_everything(ctx.seed)
-        rng = np.random.default_rng(split_seed(cfg.valid_seed, ctx.seed))  # the split and the fixed valid draws
+        rng = split_generator(cfg, ctx.seed)  # the split and the fixed valid draws
         train_ids, valid_ids = self.hold_out(n, cfg.valid_frac, rng)  # rng's later draws follow the split
         data = prepare(train, ctx.n_forward_bins, self.device)
         model = self.build(n_in, n_in + train.spikes_heldout.shape[2])

@@ -93,8 +93,7 @@ def fit_record(folder: Path) -> dict:
 def load_fit(folder: Path, record: dict):
     """(the fitted GnocchiBaseline, its train trials, its internal validation indices into them), the split drawn
     as the fit drew it and checked against the ids and count the folder recorded."""
-    from baselines.gnocchi import GUIDANCE_FILE
-    from baselines.torch_core import internal_split, split_seed
+    from baselines.gnocchi import GUIDANCE_FILE, validation_ids
     from nlb_suite.baseline_api import RunContext, build_config, get_baseline
     from nlb_suite.datasets.tensors import load
     from nlb_suite.errors import NLBInputError
@@ -108,8 +107,7 @@ def load_fit(folder: Path, record: dict):
                                               synthetic=True))
     n_in = train.spikes_heldin.shape[2]
     model.load(folder / "gnocchi_best.pt", n_in, n_in + train.spikes_heldout.shape[2])
-    rng = np.random.default_rng(split_seed(config.valid_seed, seed))
-    valid_ids = internal_split(train.n_trials, config.valid_frac, rng)[1]  # as _fit draws
+    valid_ids = validation_ids(config, seed, train.n_trials)
     scored = json.loads((folder / GUIDANCE_FILE).read_text())["n_validation_trials"]
     recorded = record["validation_trial_ids"]
     if scored != len(valid_ids) or (recorded is not None and list(train.trial_ids[valid_ids]) != list(recorded)):

@@ -67,7 +67,7 @@ def fitted_run(dataset: str, trials: int, seed: int, work: Path) -> tuple[Path, 
 
 def load_model(dataset: str, data: Path, run_dir: Path, train, arm: str):
     """The run's fitted GNOCCHI guided as `arm` says, its internal validation trials set as its fit drew them."""
-    from baselines.torch_core import internal_split, split_seed
+    from baselines.gnocchi import validation_ids
     from nlb_suite.baseline_api import RunContext, get_baseline, resolve_config
 
     cls = get_baseline("gnocchi")
@@ -77,8 +77,7 @@ def load_model(dataset: str, data: Path, run_dir: Path, train, arm: str):
                                               synthetic=True))
     n_in = train.spikes_heldin.shape[2]
     model.load(run_dir / "gnocchi_best.pt", n_in, n_in + train.spikes_heldout.shape[2])
-    rng = np.random.default_rng(split_seed(config.valid_seed, 0))  # as the fit at model seed 0 drew it
-    model.valid_ids = internal_split(train.n_trials, config.valid_frac, rng)[1]
+    model.valid_ids = validation_ids(config, 0, train.n_trials)  # as the fit at model seed 0 drew it
     return with_gradient(model, adjoint)
 
 
