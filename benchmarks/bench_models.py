@@ -368,12 +368,11 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
                               if all(k in b for b in boots)}
 
 
-def shared_validation(res: dict, runs: tuple[str, ...]) -> list[float] | None:
+def shared_validation(res: dict, runs: tuple[str, ...]) -> tuple[float, ...] | None:
     """The internal-validation co-bps of `runs` when every one validated on the same trials, else None."""
-    valid = [res["validation"].get(r) for r in runs]
-    if not all(valid) or len({tuple(v["trial_ids"]) for v in valid}) != 1:
-        return None
-    return [float(v["co-bps"]) for v in valid]
+    from nlb_suite.report.arms import shared_validation as on_one_set
+
+    return on_one_set([res["validation"].get(r) for r in runs])
 
 
 def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]],
@@ -397,18 +396,11 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
     return rows
 
 
-def spread_text(values: list[float | None]) -> str:
-    """`SD (min..max)` of runs' values (the sample SD); '-' when a run lacks the value."""
-    import numpy as np
-
-    if any(v is None for v in values):
-        return "-"
-    return f"{np.std(values, ddof=1):.4f} ({min(values):.4f}..{max(values):.4f})"
-
-
 def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> list[list[str]]:
     """Per data seed and arm: the spread of its runs' scores on all eval trials, and of their internal-validation
     co-bps when every run validated on the same trials ('-' otherwise: the scores are not on one set)."""
+    from nlb_suite.report.arms import spread_text
+
     rows = []
     for s, res in per_seed.items():
         for label, runs in arms.items():

@@ -17,7 +17,7 @@ from . import analysis as A
 from . import plots as P
 from .build import GroupData, RunData
 from .html import Section, empty, esc, figure, note, table
-from .summary import Summary, differences, summarize
+from .summary import Summary, arm_differences, arm_notes, arm_table, differences, summarize
 
 log = logging.getLogger("nlb_suite.report")
 
@@ -51,7 +51,25 @@ def summary_table(group: GroupData, s: Summary) -> str:
                  'which it does not include.</p>'
                  + table(d_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
                                      for r in d_rows], [""] * len(d_rows)))
-    return table(headers, rows, classes) + diffs + notes
+    return table(headers, rows, classes) + diffs + arms_html(group) + notes
+
+
+def arms_html(group: GroupData) -> str:
+    """The arm tables (one configuration at several model seeds) and their notes; empty without arms."""
+    a_headers, a_rows = arm_table(group)
+    if not a_rows:
+        return ""
+
+    def cells(rows: list[list[str]]) -> list[list[str]]:
+        return [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]] for r in rows]
+    ad_headers, ad_rows = arm_differences(group)
+    return ('<p class="sub">Arms: runs of one configuration at several model seeds, each metric the mean over '
+            'its fits (SD over fits); ★ marks the top arm and every arm tied with it.</p>'
+            + table(a_headers, cells(a_rows), [""] * len(a_rows))
+            + '<p class="sub">Differences to the top arm of each metric (value [95% Welch t interval that adds '
+              'the fits\' spread to the eval trials\']); "tie": the interval includes 0.</p>'
+            + table(ad_headers, cells(ad_rows), [""] * len(ad_rows))
+            + "".join(note(n) for n in arm_notes(group)))
 
 
 def summary_section(groups: list[GroupData]) -> Section:

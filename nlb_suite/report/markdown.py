@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .build import GroupData
-from .summary import differences, summarize
+from .summary import arm_differences, arm_notes, arm_table, differences, summarize
 
 
 def _cell(text: str) -> str:
@@ -30,7 +30,14 @@ def group_markdown(group: GroupData) -> list[str]:
                   "| " + " | ".join(d_headers) + " |", "|" + "---|" * len(d_headers)]
         lines += ["| " + " | ".join(_cell(x) for x in r) + " |" for r in d_rows]
         lines.append("")
-    lines += [f"- {n}" for n in s.notes + group.notes + [f"{r.label}: {n}" for r in group.runs for n in r.notes]]
+    for caption, (headers, rows) in (("Arms: one configuration at several model seeds, mean over fits (SD over "
+                                      "fits):", arm_table(group)),
+                                     ("Differences to the top arm of each metric (value [95% Welch t interval, "
+                                      "fits and trials]; tie: includes 0):", arm_differences(group))):
+        if rows:
+            lines += [caption, "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(_cell(x) for x in r) + " |" for r in rows] + [""]
+    lines += [f"- {n}" for n in s.notes + arm_notes(group) + group.notes + [f"{r.label}: {n}" for r in group.runs for n in r.notes]]
     lines += ["", "Provenance:", ""]
     for r in group.runs:
         info = r.record.info
