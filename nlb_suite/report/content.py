@@ -61,7 +61,8 @@ def arms_html(group: GroupData) -> str:
         return ""
 
     def cells(rows: list[list[str]]) -> list[list[str]]:
-        return [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]] for r in rows]
+        return [[f"<td>{esc(r[0])}</td>"] + [f'<td class="{"num best" if "★" in x else "num"}">{esc(x)}</td>'
+                                             for x in r[1:]] for r in rows]
     ad_headers, ad_rows = arm_differences(group)
     return ('<p class="sub">Arms: runs of one configuration at several model seeds, each metric the mean over '
             'its fits (SD over fits); ★ marks the top arm and every arm tied with it.</p>'
