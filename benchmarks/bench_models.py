@@ -61,6 +61,7 @@ sys.path.insert(0, str(HERE))
 from bench_args import seed_list, seeds_text  # noqa: E402
 
 METRICS = ("co-bps", "vel R2", "psth R2", "fp-bps")
+DATASET_METRICS = ("tp corr",)  # printed when a dataset's runs have it (dmfc_rsg)
 # what the 'mean' and 'seeds t' rows of pair_rows are (every table of them says it)
 PAIR_CAPTION = ("'mean': the mean over data seeds, a stratified interval, each seed's fits held fixed; 'seeds t': the "
                 "same mean with a t interval over the seeds' differences, which includes the fits' own noise")
@@ -396,7 +397,8 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
     return rows
 
 
-def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> list[list[str]]:
+def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]],
+                metrics: tuple[str, ...] = METRICS) -> list[list[str]]:
     """Per data seed and arm: the spread of its runs' scores on all eval trials, and of their internal-validation
     co-bps when every run validated on the same trials ('-' otherwise: the scores are not on one set)."""
     from nlb_suite.report.arms import spread_text
@@ -404,7 +406,7 @@ def spread_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, ...]]) -> 
     rows = []
     for s, res in per_seed.items():
         for label, runs in arms.items():
-            cells = [spread_text([(res["metrics"][r] or {}).get(k) for r in runs]) for k in METRICS]
+            cells = [spread_text([(res["metrics"][r] or {}).get(k) for r in runs]) for k in metrics]
             valid = shared_validation(res, runs)
             cells.append("-" if valid is None else spread_text(valid))
             rows.append([str(s), label, str(len(runs)), *cells])
@@ -457,16 +459,24 @@ def seeds_cell(*parts) -> str:
     return Difference.across_sets([p.value if hasattr(p, "value") else p[0] for p in parts]).text()
 
 
-def pair_rows(per_seed: dict[int, dict], a: str, b: str, label: str | None = None) -> list[list[str]]:
+def scored_metrics(per_seed: dict[int, dict]) -> tuple[str, ...]:
+    """The table's metrics: the four every dataset has, and tp corr where a run of these seeds has it."""
+    extra = tuple(k for k in DATASET_METRICS
+                  if any(k in (m or {}) for res in per_seed.values() for m in res["metrics"].values()))
+    return METRICS + extra
+
+
+def pair_rows(per_seed: dict[int, dict], a: str, b: str, label: str | None = None,
+              metrics: tuple[str, ...] = METRICS) -> list[list[str]]:
     """Table rows of `a - b` (named `label`, default "a - b"): one per data seed, then with several seeds the
     `mean` row (each seed's eval trials resampled on their own) and the `seeds t` row (the seeds as the units:
     their differences' spread, which a refit and new data would move within)."""
     label = label or f"{a} - {b}"
-    rows = [[label, str(s), *[cell(paired_parts(res, a, b, k)) for k in METRICS]] for s, res in per_seed.items()]
+    rows = [[label, str(s), *[cell(paired_parts(res, a, b, k)) for k in metrics]] for s, res in per_seed.items()]
     if len(per_seed) > 1:
-        parts = {k: [paired_parts(res, a, b, k) for res in per_seed.values()] for k in METRICS}
-        rows.append([label, "mean", *[cell(*parts[k]) for k in METRICS]])
-        rows.append([label, "seeds t", *[seeds_cell(*parts[k]) for k in METRICS]])
+        parts = {k: [paired_parts(res, a, b, k) for res in per_seed.values()] for k in metrics}
+        rows.append([label, "mean", *[cell(*parts[k]) for k in metrics]])
+        rows.append([label, "seeds t", *[seeds_cell(*parts[k]) for k in metrics]])
     return rows
 
 
@@ -535,6 +545,7 @@ def main() -> None:
     for res in per_seed.values():
         add_arms(res, arms)
     names = [*names, *ensembles, *arms]
+    metrics = scored_metrics(per_seed)
     for s, res in per_seed.items():
         for label, (chosen, rule) in res["ensembles"].items():
             print(f"data seed {s}: {label} averages {', '.join(chosen)} ({rule})")
@@ -551,9 +562,9 @@ def main() -> None:
             for k in GAP_METRICS:
                 share = gap_share(*((m.get(x) or {}).get(k) for x in (n, "smoothing", "oracle")))
                 gaps.append("-" if share is None else f"{100 * share:.0f}%")  # "-": no run, or no gap to close
-            rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in METRICS], *gaps,
+            rows.append([str(s), n, *[f"{m[n][k]:.4f}" if k in m[n] else "-" for k in metrics], *gaps,
                          f"{res['fit_s'][n]:.0f}"])
-    print_table(["seed", "model", *METRICS, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)
+    print_table(["seed", "model", *metrics, "co-bps gap closed", "fp-bps gap closed", "fit s"], rows)
 
     rows, pairs = [], []
     for pair in filter(None, args.pairs.split(",")):  # --pairs "" prints no pairs
@@ -561,17 +572,17 @@ def main() -> None:
         if a not in names or b not in names:
             continue
         pairs.append((a, b))
-        rows += pair_rows(per_seed, a, b)
+        rows += pair_rows(per_seed, a, b, metrics=metrics)
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           + PAIR_CAPTION
           + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
              "spread to the trials' (arms at the same model seeds: paired by seed)" if arms else "") + ")")
-    print_table(["pair", "seed", *METRICS], rows)
+    print_table(["pair", "seed", *metrics], rows)
     if arms:
         print("\nthe spread of each arm's fits: SD over its model seeds (min..max) on all eval trials, and of "
               "internal-validation co-bps where its fits validated on the same trials (e.g. GNOCCHI, LFADS with "
               "--variant ...:valid_seed=0)")
-        print_table(["seed", "arm", "fits", *METRICS, "valid co-bps"], spread_rows(per_seed, arms))
+        print_table(["seed", "arm", "fits", *metrics, "valid co-bps"], spread_rows(per_seed, arms, metrics))
         if rows := validation_pair_rows(per_seed, arms, pairs):
             print("\npairs with an arm on internal validation: mean co-bps difference on the validation trials every "
                   "fit held back, with Welch's t interval over the fits ('-': the fits validated on other trials)")

@@ -342,3 +342,21 @@ def test_reuse_only_refuses_in_one_line_before_any_fit_and_prints_tables_from_re
     err = capsys.readouterr().err
     assert re.search(r"data seed 0 smoothing: fitting again, which replaces \S+ \(its config differs: alpha 0\.5 -> "
                      r"0\.1\)", err)
+
+
+def test_tp_corr_is_a_column_only_where_a_run_scored_it():
+    """dmfc_rsg's runs score tp corr: its tables get the column (pairs and arms too); other datasets do not."""
+    import numpy as np
+
+    b = bench()
+    maze = _seed_results({"g": 0.30, "s": 0.20})
+    assert b.scored_metrics({0: maze}) == b.METRICS
+    dmfc = _seed_results({"g": 0.30, "s": 0.20})
+    dmfc["metrics"]["g"]["tp corr"], dmfc["metrics"]["s"]["tp corr"] = -0.5, -0.2
+    dmfc["boot"]["g"]["tp corr"] = np.full(300, -0.5)
+    dmfc["boot"]["s"]["tp corr"] = np.linspace(-0.3, -0.1, 300)
+    metrics = b.scored_metrics({0: maze, 1: dmfc})
+    assert metrics == (*b.METRICS, "tp corr")
+    rows = b.pair_rows({1: dmfc}, "g", "s", metrics=metrics)
+    assert len(rows[0]) == 2 + len(metrics) and rows[0][-1].startswith("-0.3000 [")
+    assert b.pair_rows({0: maze}, "g", "s", metrics=metrics)[0][-1] == "-"  # a seed without it: no value
