@@ -69,6 +69,7 @@ class GPFAConfig:
 
 class GPFABaseline(Baseline):
     name = "gpfa"
+    uses_seed = False  # no random draw: every seed gives the same rates
     description = "GPFA latents (batched exact EM) -> Ridge held-in rates -> Poisson GLM held-out (NLB'21 recipe)"
     Config = GPFAConfig
 

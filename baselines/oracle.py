@@ -40,6 +40,7 @@ class OracleConfig:
 
 class OracleBaseline(Baseline):
     name = "oracle"
+    uses_seed = False  # no random draw: every seed gives the same rates
     description = ("ground-truth rates of a synthetic dataset (the co-bps/fp-bps ceiling; not available "
                    "on real data)")
     Config = OracleConfig

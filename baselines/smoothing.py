@@ -84,6 +84,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 class SmoothingBaseline(Baseline):
     name = "smoothing"
+    uses_seed = False  # no random draw: every seed gives the same rates
     description = "Gaussian-smoothed held-in spikes + Poisson GLM to held-out units (NLB'21 smoothing baseline)"
     Config = SmoothingConfig
 

@@ -36,6 +36,7 @@ def session_rows(trial_table_ids: np.ndarray, trial_ids: np.ndarray) -> np.ndarr
 
 class TruePsthBaseline(Baseline):
     name = "true_psth"
+    uses_seed = False  # no random draw: every seed gives the same rates
     description = ("condition average of the true rates over train trials (a perfect PSTH model; synthetic "
                    "data with trial conditions only)")
     Config = TruePsthConfig

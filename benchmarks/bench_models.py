@@ -37,11 +37,11 @@ its own name (e.g. `gnocchi_bw1=gnocchi:mmd_bandwidth=1`, then `--baselines ...,
 a candidate default measured beside the default on the same trials.
 `--arm LABEL=RUN,RUN,...` groups runs of one configuration at several model seeds (`gnocchi,gnocchi_seed1,...`)
 into one model, LABEL: its row is the mean over its fits (its fit time the sum), a pair with it has a Welch t
-interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; two arms at the same model
-seeds are paired by seed, so the noise their fits share cancels; a paired interval between
+interval that adds the fits' spread to the eval trials' (`Difference.between_arms`; two arms of one baseline at
+the same model seeds are paired by seed, so the noise their fits share cancels; a paired interval between
 single fits holds each fitted model fixed, so it says nothing of how far a fit at another model seed would
 move), a table gives each arm's fit-to-fit spread, and a last one the pairs with an arm on internal validation
-(Welch over the fits, paired by seed where the arms share seeds).
+(Welch over the fits, paired by seed where arms of one baseline share seeds).
 `--realism KEY=VALUE,...` generates the stand-ins with `Realism` knobs overridden (as in bench_realism.py):
 a calibration probe with the models in the loop, in its own data and run folders.
 """
@@ -349,24 +349,25 @@ def refuse_reuse(what: str) -> None:
     raise SystemExit(2)
 
 
-def add_arms(res: dict, arms: dict[str, tuple[str, ...]]) -> None:
+def add_arms(res: dict, arms: dict[str, tuple[str, ...]], variants: dict[str, tuple[str, dict]] | None = None) -> None:
     """Each arm as a model of one data seed's results: its runs' mean of every metric and fit time and their mean
     on each shared resample (fits held fixed), and under "fits" each run's value of every metric, which a pair
-    with the arm adds to its interval (`Difference.between_arms`)."""
+    with the arm adds to its interval (`Difference.between_arms`); its baseline and model seeds say which arms
+    pair by seed (`arms_pair`)."""
     import numpy as np
 
+    from nlb_suite.report.arms import arm_values
+
     res.setdefault("fits", {})
-    res.setdefault("arm_seeds", {})  # which model seeds, in order: arms with the same ones pair by seed
+    res.setdefault("arm_seeds", {})  # (baseline, model seeds in order): arms of one baseline at the same seeds pair
     for label, runs in arms.items():
-        res["arm_seeds"][label] = tuple(model_of(r)[1] for r in runs)
-        metrics = [res["metrics"][r] or {} for r in runs]
-        keys = [k for k in metrics[0] if all(k in m for m in metrics)]
-        res["metrics"][label] = {k: float(np.mean([m[k] for m in metrics])) for k in keys}
-        res["fits"][label] = {k: tuple(float(m[k]) for m in metrics) for k in keys}
+        res["arm_seeds"][label] = (baseline_of(runs[0], variants or {})[0], tuple(model_of(r)[1] for r in runs))
+        fits, boot = arm_values([res["metrics"][r] for r in runs], [res["boot"][r] or {} for r in runs],
+                                [k for k in res["metrics"][runs[0]] or {}])
+        res["metrics"][label] = {k: float(np.mean(v)) for k, v in fits.items()}
+        res["fits"][label] = fits
         res["fit_s"][label] = float(np.sum([res["fit_s"][r] for r in runs]))  # all its fits, as an ensemble's
-        boots = [res["boot"][r] or {} for r in runs]
-        res["boot"][label] = {k: np.mean([b[k] for b in boots], axis=0) for k in boots[0]
-                              if all(k in b for b in boots)}
+        res["boot"][label] = boot
 
 
 def shared_validation(res: dict, runs: tuple[str, ...]) -> tuple[float, ...] | None:
@@ -380,8 +381,8 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
                          pairs: list[tuple[str, str]]) -> list[list[str]]:
     """Per data seed, for each pair with an arm: the difference of internal-validation co-bps (the mean over each
     side's fits, all on one set of validation trials) with Welch's t interval over the fits ('-' when the fits did
-    not validate on the same trials): what a profile choice made on validation rests on. Arms at the same model
-    seeds are paired by seed (`arms_pair`)."""
+    not validate on the same trials): what a profile choice made on validation rests on. Arms of one baseline
+    at the same model seeds are paired by seed (`arms_pair`)."""
     from nlb_suite.report.paired import Difference
 
     rows = []
@@ -431,10 +432,12 @@ def paired_parts(res: dict, a: str, b: str, metric: str):
 
 
 def arms_pair(res: dict, a: str, b: str) -> bool:
-    """Do arms a and b hold the same model seeds in the same order? Then they are paired by seed: valid whatever the
-    fits share, and tighter where fits at one seed share their first draws (one baseline, a later stage changed)."""
+    """Are arms a and b paired by seed: one baseline at the same model seeds in the same order
+    (`nlb_suite.report.arms.pairs_by_seed`)?"""
+    from nlb_suite.report.arms import pairs_by_seed
+
     seeds = res.get("arm_seeds", {})
-    return a in seeds and b in seeds and seeds[a] == seeds[b]
+    return a in seeds and b in seeds and pairs_by_seed(*seeds[a], *seeds[b])
 
 
 def cell(*parts) -> str:
@@ -543,7 +546,7 @@ def main() -> None:
                             args.resamples, tag, variants, sizes, checked.get(s))
                 for s in seeds}
     for res in per_seed.values():
-        add_arms(res, arms)
+        add_arms(res, arms, variants)
     names = [*names, *ensembles, *arms]
     metrics = scored_metrics(per_seed)
     for s, res in per_seed.items():
@@ -576,7 +579,8 @@ def main() -> None:
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           + PAIR_CAPTION
           + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
-             "spread to the trials' (arms at the same model seeds: paired by seed)" if arms else "") + ")")
+             "spread to the trials' (arms of one baseline at the same model seeds: paired by seed)" if arms else "")
+          + ")")
     print_table(["pair", "seed", *metrics], rows)
     if arms:
         print("\nthe spread of each arm's fits: SD over its model seeds (min..max) on all eval trials, and of "

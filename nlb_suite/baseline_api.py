@@ -108,6 +108,9 @@ class Baseline(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type]
+    # Does the run's seed change the fit? False where every seed gives the same rates (smoothing, GPFA): compare
+    # and the report then count runs at other seeds as one draw, not as several fits of a configuration.
+    uses_seed: ClassVar[bool] = True
 
     def __init__(self, config: Any, context: RunContext):
         self.config = config

@@ -433,8 +433,8 @@ class RunRecord:
 
 RUN_FIELDS = {"dataset": str, "bin_ms": int, "phase": str, "baseline": str}
 # fields a run.json may lack (older runs, hand-made folders) but that compare, report and ensemble read when present
-OPTIONAL_RUN_FIELDS = {"data_dir": str, "result_key": str, "device": str, "n_train_trials": int, "n_eval_trials": int,
-                       "versions": dict, "machine": dict, "data_sha256": dict, "timings": dict,
+OPTIONAL_RUN_FIELDS = {"data_dir": str, "result_key": str, "device": str, "seed": int, "n_train_trials": int,
+                       "n_eval_trials": int, "versions": dict, "machine": dict, "data_sha256": dict, "timings": dict,
                        "internal_validation": dict}
 
 

@@ -10,42 +10,56 @@ import pytest
 
 from nlb_suite.cli import main
 from nlb_suite.report.arms import (
+    ArmRun,
     arm_difference,
     compare_arms,
     config_key,
     find_arms,
+    pairs_by_seed,
     shared_validation,
     spread_text,
 )
 from nlb_suite.report.paired import ArmPart, Difference
-from nlb_suite.runs import RunSpec, execute
+from nlb_suite.runs import RunSpec, execute, read_run
 
 TINY_LFADS = {"ic_enc_dim": 4, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 4, "gen_dim": 6, "fac_dim": 3,
               "max_epochs": 2, "patience": 2, "valid_seed": 0}
 
 
-def _boot(seed: int, mean: float, n: int = 50) -> dict[str, np.ndarray]:
-    return {"co-bps": np.random.default_rng(seed).normal(mean, 0.01, n)}
+def _run(i: int, baseline: str = "lfads", config=None, seed=0, co_bps: float = 0.3, device: str = "cpu",
+         uses_seed: bool = True, boot: float | None = None, **metrics) -> ArmRun:
+    """One run for find_arms; `boot`: its co-bps on 50 shared resamples (its value plus seeded trial noise)."""
+    resamples = None if boot is None else {"co-bps": np.random.default_rng(i).normal(boot, 0.01, 50)}
+    return ArmRun(i, f"run{i}", baseline, {"lr": 0.01} if config is None else config, seed, device, uses_seed,
+                  {"co-bps": co_bps, **metrics}, resamples)
 
 
 def test_one_configuration_is_one_arm_whatever_its_seed_and_ordered_by_seed():
-    cfg = {"lr": 0.01, "seed": 5}  # a config field named seed is the model seed: not part of the configuration
-    assert config_key("lfads", cfg, 0) == config_key("lfads", {"lr": 0.01, "seed": 9}, 1)
-    assert config_key("lfads", cfg, 0) != config_key("ndt", cfg, 0) != config_key("lfads", {"lr": 0.02}, 0)
-    assert config_key("lfads", None, 0) != config_key("lfads", None, 1)  # no config recorded: its own arm
-    baselines = ["lfads", "lfads", "smoothing", "lfads", "lfads", "lfads", "lfads"]
-    configs = [{"lr": 0.01}, {"lr": 0.01}, {"kern": 50}, {"lr": 0.02}, {"lr": 0.01}, {"lr": 0.02}, {"lr": 0.01}]
-    seeds = [2, 0, 0, 0, 1, 1, 0]
-    metrics = [{"co-bps": v, "vel R2": 0.5} for v in (0.30, 0.31, 0.20, 0.33, 0.32, 0.34, 0.99)]
-    metrics[4]["vel R2"] = float("nan")
-    paths = [f"run{i}" for i in range(7)]
-    arms = find_arms(baselines, configs, seeds, metrics, ["co-bps", "vel R2"], paths=paths)
+    assert config_key(_run(0, config={"lr": 0.01, "seed": 5})) == config_key(_run(1, config={"lr": 0.01, "seed": 9}))
+    keys = {config_key(r) for r in (_run(0), _run(1, baseline="ndt"), _run(2, config={"lr": 0.02}),
+                                     _run(3, device="cuda"))}
+    assert len(keys) == 4  # baseline, config and device each make another configuration
+    alone = [ArmRun(i, f"r{i}", "lfads", c, s, "cpu", True, {"co-bps": 0.3}) for i, (c, s) in
+             enumerate([(None, 0), (None, 1), ({"lr": 0.01}, None), ({"lr": 0.01}, None)])]
+    assert len({config_key(r) for r in alone}) == 4  # no config or no seed recorded: a configuration of its own
+    runs = [_run(0, seed=2, co_bps=0.30), _run(1, seed=0, co_bps=0.31),
+            _run(2, "smoothing", {"k": 50}, co_bps=0.2, uses_seed=False), _run(3, config={"lr": 0.02}, co_bps=0.33),
+            _run(4, seed=1, co_bps=0.32, **{"vel R2": 0.5}), _run(5, config={"lr": 0.02}, seed=1, co_bps=0.34), _run(6, seed=0, co_bps=0.99),
+            _run(7, "smoothing", {"k": 50}, seed=3, co_bps=0.2, uses_seed=False),
+            _run(8, seed=0, co_bps=0.5, device="cuda")]
+    arms = find_arms(runs, ["co-bps", "vel R2"])
     assert [(a.label, a.members, a.seeds) for a in arms] == [
-        ("lfads (lr=0.01)", (1, 4, 0), (0, 1, 2)), ("smoothing", (2,), (0,)), ("lfads (lr=0.02)", (3, 5), (0, 1))]
+        ("lfads (lr=0.01, device cpu)", (1, 4, 0), (0, 1, 2)), ("smoothing", (2,), (0,)),
+        ("lfads (lr=0.02, device cpu)", (3, 5), (0, 1)), ("lfads (lr=0.01, device cuda)", (8,), (0,))]
     assert arms[0].left_out == ["run6"]  # a second run at seed 0: the same draw, not another fit
-    assert arms[0].fits == {"co-bps": (0.31, 0.32, 0.30)}  # vel R2: one fit has none, so the arm has none
+    assert arms[1].left_out == ["run7"]  # smoothing at another seed: the same rates, not another fit
+    assert arms[0].fits == {"co-bps": (0.31, 0.32, 0.30)}  # vel R2: two fits have none, so the arm has none
     assert arms[0].mean("co-bps") == pytest.approx(0.31) and arms[0].mean("vel R2") is None
     assert arms[0].boot is None  # no paired resamples given
+    assert [a.judged for a in arms] == [True, True, True, False]  # one fit of a trained model: not judged
+    unlabelled = find_arms([_run(0), _run(1, seed=1), ArmRun(2, "old_run", "lfads", None, 0, "cpu", True,
+                                                             {"co-bps": 0.3})], ["co-bps"])
+    assert [a.label for a in unlabelled] == ["lfads", "lfads (old_run)"]
 
 
 def test_validation_is_one_set_only_when_every_fit_held_back_the_same_trials():
@@ -57,48 +71,56 @@ def test_validation_is_one_set_only_when_every_fit_held_back_the_same_trials():
     assert spread_text([0.3]) == "-" and spread_text([0.3, None]) == "-"
 
 
-def test_arm_differences_are_welch_over_fits_and_trials_and_pair_by_seed():
-    names = ["co-bps"]
+def test_arms_pair_by_seed_only_within_one_baseline():
+    assert pairs_by_seed("gnocchi", (0, 1, 2), "gnocchi", (0, 1, 2))
+    assert not pairs_by_seed("gnocchi", (0, 1, 2), "lfads", (0, 1, 2))  # nothing shared at one seed
+    assert not pairs_by_seed("gnocchi", (0, 1, 2), "gnocchi", (3, 4, 5)) and not pairs_by_seed("g", (0,), "g", (0,))
+
+
+def test_arm_differences_are_welch_over_fits_and_trials_with_hand_made_parts():
     fits_a, fits_b = (0.300, 0.306, 0.303), (0.310, 0.317, 0.312)
-    boot = [_boot(i, v) for i, v in enumerate(fits_a + fits_b + (0.25,))]
-    metrics = [{"co-bps": v} for v in fits_a + fits_b + (0.25,)]
-    arms = find_arms(["g"] * 3 + ["h"] * 3 + ["smoothing"], [{}] * 3 + [{}] * 3 + [{}], [0, 1, 2] * 2 + [0],
-                     metrics, names, boot)
-    a, b, s = arms
-    by_hand = ArmPart(np.mean(fits_a) - np.mean(fits_b), fits_a, fits_b, np.mean([x["co-bps"] for x in boot[:3]], 0),
-                      np.mean([x["co-bps"] for x in boot[3:6]], 0), paired=True)
+    runs = ([_run(i, "g", seed=s, co_bps=v, boot=v) for i, (s, v) in enumerate(zip((0, 1, 2), fits_a))]
+            + [_run(3 + i, "g", {"lr": 0.02}, seed=s, co_bps=v, boot=v)
+               for i, (s, v) in enumerate(zip((0, 1, 2), fits_b))]
+            + [_run(6, "smoothing", {}, co_bps=0.25, boot=0.25, uses_seed=False)]
+            + [_run(7, "h", seed=0, co_bps=0.40, boot=0.40)])
+    a, b, s, lone = find_arms(runs, ["co-bps"])
+    boot_of = {r.id: r.boot["co-bps"] for r in runs}
+    mean_boot = [np.mean([boot_of[i] for i in ids], axis=0) for ids in ((0, 1, 2), (3, 4, 5))]
+    by_hand = ArmPart(np.mean(fits_a) - np.mean(fits_b), fits_a, fits_b, *mean_boot, paired=True)
     assert arm_difference(a, b, "co-bps") == Difference.between_arms([by_hand])
-    shifted = find_arms(["h"] * 3, [{}] * 3, [3, 4, 5], metrics[3:6], names, boot[3:6])[0]
+    shifted = find_arms([_run(10 + i, "h", seed=3 + i, co_bps=v, boot=v) for i, v in enumerate(fits_b)], ["co-bps"])[0]
+    shifted.boot = {"co-bps": mean_boot[1]}
     assert arm_difference(a, shifted, "co-bps") == Difference.between_arms([ArmPart(
-        by_hand.value, fits_a, fits_b, by_hand.boot_a, by_hand.boot_b, paired=False)])  # other seeds: unpaired
-    one = Difference.between_arms([ArmPart(0.25 - np.mean(fits_b), (0.25,), fits_b, boot[6]["co-bps"],
-                                           by_hand.boot_b)])
-    assert arm_difference(s, b, "co-bps") == one  # an arm of one fit adds no spread of its own
-    comp = compare_arms(arms, names)["co-bps"]
-    assert comp.top == 1 and comp.diffs[1] is None
-    assert comp.diffs[0] == Difference.between_arms([by_hand])  # g - h, h the top arm
-    assert comp.tied == {1} | {i for i in (0, 2) if comp.diffs[i].tie}
-    assert 2 not in comp.tied  # smoothing, 0.06 below: resolved
-    no_boot = find_arms(["g"] * 2, [{}] * 2, [0, 1], metrics[:2], names, [boot[0], None])[0]
-    assert no_boot.boot is None and arm_difference(no_boot, b, "co-bps") is None
+        by_hand.value, fits_a, fits_b, *mean_boot, paired=False)])  # other seeds and baseline: unpaired
+    exact = ArmPart(0.25 - np.mean(fits_b), (0.25,), fits_b, boot_of[6], mean_boot[1])
+    assert arm_difference(s, b, "co-bps") == Difference.between_arms([exact])  # smoothing's one fit is exact
+    comp = compare_arms([a, b, s, lone], ["co-bps"])["co-bps"]
+    assert comp.top == 1  # h's single fit (0.40) is higher, but one fit of a trained model is not judged
+    assert comp.diffs[0] == Difference.between_arms([by_hand]) and comp.diffs[3] is None and 3 not in comp.tied
+    assert comp.diffs[2].hi < 0 and comp.tied == {1} | ({0} if comp.diffs[0].tie else set())
+    blind = compare_arms(find_arms([_run(i, "g", seed=i, co_bps=v) for i, v in enumerate(fits_a)], ["co-bps"]),
+                         ["co-bps"])["co-bps"]
+    assert blind.top is None and blind.tied == set()  # no paired resamples: nothing judged, nothing marked
 
 
 @pytest.fixture(scope="module")
 def arm_runs(synthetic, tmp_path_factory):
     """On synthetic mc_maze_small: smoothing, a tiny LFADS at model seeds 0-2, the same with gen_dim 8 at seeds 0-1,
-    and a copy of the seed-0 fit (the same draw)."""
+    a copy of the seed-0 fit (the same draw), smoothing again at seed 1 and the true rates at seeds 0 and 1."""
     root = tmp_path_factory.mktemp("arm_runs")
     data = synthetic("mc_maze_small")
-    out = [execute(RunSpec("smoothing", "mc_maze_small", data=data, out=root / "smoothing", ci=20, profile="fast"),
-                   progress=False).run_dir]
-    for seed in (0, 1, 2):
-        out.append(execute(RunSpec("lfads", "mc_maze_small", data=data, out=root / f"lfads_s{seed}", seed=seed, ci=20,
-                                   device="cpu", overrides=dict(TINY_LFADS)), progress=False).run_dir)
-    for seed in (0, 1):
-        out.append(execute(RunSpec("lfads", "mc_maze_small", data=data, out=root / f"wide_s{seed}", seed=seed, ci=20,
-                                   device="cpu", overrides=dict(TINY_LFADS, gen_dim=8)), progress=False).run_dir)
+
+    def run(name, out, seed=0, **kw):
+        return execute(RunSpec(name, "mc_maze_small", data=data, out=root / out, seed=seed, ci=20, device="cpu",
+                               **kw), progress=False).run_dir
+    out = [run("smoothing", "smoothing", profile="fast")]
+    out += [run("lfads", f"lfads_s{s}", s, overrides=dict(TINY_LFADS)) for s in (0, 1, 2)]
+    out += [run("lfads", f"wide_s{s}", s, overrides=dict(TINY_LFADS, gen_dim=8)) for s in (0, 1)]
     shutil.copytree(root / "lfads_s0", root / "copy_s0")
-    return out + [root / "copy_s0"]
+    out += [root / "copy_s0", run("smoothing", "smoothing_s1", 1, profile="fast"), run("oracle", "oracle"),
+            run("oracle", "oracle_s1", 1)]
+    return out
 
 
 def _section(out: str, start: str, end: str) -> list[str]:
@@ -106,33 +128,44 @@ def _section(out: str, start: str, end: str) -> list[str]:
 
 
 def test_compare_groups_runs_of_one_configuration_into_arms(arm_runs, capsys):
-    from nlb_suite.report.build import gather
-
     assert main(["compare", *map(str, arm_runs), "--ci", "100"]) == 0
     out = capsys.readouterr().out
     table = _section(out, "arms (one configuration at several model seeds)", "differences to the top arm")
     rows = {line.split("  ")[0]: line for line in table[3:]}  # caption tail, header, rule
-    assert set(rows) == {"smoothing", "lfads (gen_dim=6)", "lfads (gen_dim=8)"}
-    (group,) = gather(arm_runs, n_boot=100)
-    arms = {a.label: a for a in group.arms}
-    three, two = arms["lfads (gen_dim=6)"], arms["lfads (gen_dim=8)"]
-    assert three.seeds == (0, 1, 2) and two.seeds == (0, 1) and arms["smoothing"].size == 1
-    run_co_bps = {r.record.path.name: r.record.metrics["co-bps"] for r in group.runs}
-    fits = [run_co_bps[f"lfads_s{s}"] for s in (0, 1, 2)]
-    assert three.fits["co-bps"] == tuple(fits)  # the copy of seed 0 is left out, named in a note
-    assert f"{np.mean(fits):.4f} ({np.std(fits, ddof=1):.4f})" in rows["lfads (gen_dim=6)"]
+    assert list(rows) == ["smoothing", "lfads (gen_dim=8)", "lfads (gen_dim=6)"]  # best co-bps mean first; no oracle
+    runs = {p.name: read_run(p).metrics for p in arm_runs}
+    co_bps = [runs[f"lfads_s{s}"]["co-bps"] for s in (0, 1, 2)]
     assert rows["lfads (gen_dim=6)"].split()[2:6] == ["3", "0,", "1,", "2"]
-    assert "left out of the arm" in out and "copy_s0" in out
-    assert table[3].startswith("smoothing ") and table[3].split()[4] == "*"  # best co-bps mean first, marked
+    assert f"{np.mean(co_bps):.4f} ({np.std(co_bps, ddof=1):.4f})" in rows["lfads (gen_dim=6)"]
+    smoothing = runs["smoothing"]["co-bps"]
+    assert rows["smoothing"].split()[1:5] == ["1", "0", f"{smoothing:.4f}", "*"]  # top by co-bps, marked; one draw
     assert "validation co-bps mean (SD)" in table[1] and "co-bps gap closed" in table[1]
+    notes = " ".join(out.split())
+    left_out = {line.split(": left out")[0][6:]: line for line in out.splitlines() if ": left out of the arm" in line}
+    assert left_out["lfads (gen_dim=6)"].endswith("/copy_s0") and left_out["smoothing"].endswith("/smoothing_s1")
     diffs = _section(out, "differences to the top arm", "note:")
-    comp = group.arm_comparison["co-bps"]
-    top = group.arms[comp.top]
-    for i, arm in enumerate(group.arms):
-        line = next(d for d in diffs if d.startswith(arm.label + " "))
-        expected = "top" if i == comp.top else arm_difference(arm, top, "co-bps").text()
-        assert line.split("  ")[-1].strip() != "" and expected in line
-    assert "Welch t interval that adds the fits' spread" in " ".join(out.split())
+    assert diffs[3].startswith("smoothing ") and diffs[3].split()[1] == "top"  # after caption tail, header, rule
+    for line in diffs[4:]:
+        assert line.split()[2].startswith("-") and line.split()[3].startswith("[")  # below smoothing, an interval
+    assert "Welch t interval that adds the fits' spread" in notes
+
+
+def test_without_paired_resamples_no_arm_is_marked(arm_runs, capsys):
+    assert main(["compare", *map(str, arm_runs), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    table = _section(out, "arms (one configuration at several model seeds)", "note:")
+    assert "*" not in "\n".join(table) and "differences to the top arm" not in out
+    assert "not judged for want of the paired resamples" in " ".join(out.split())
+
+
+def test_one_fit_of_a_trained_model_is_shown_not_judged(arm_runs, capsys):
+    assert main(["compare", *map(str, arm_runs[1:5]), "--ci", "50"]) == 0  # LFADS x3 and one wide fit
+    out = capsys.readouterr().out
+    table = _section(out, "arms (one configuration at several model seeds)", "note:")
+    lone = next(line for line in table if line.startswith("lfads (gen_dim=8)"))
+    assert "1 (not judged)" in lone and "*" not in lone
+    assert "*" in next(line for line in table if line.startswith("lfads (gen_dim=6)"))  # the one judged arm
+    assert "differences to the top arm" not in out  # nothing to compare it with
 
 
 def test_the_report_shows_the_arms(arm_runs, tmp_path):
@@ -143,13 +176,42 @@ def test_the_report_shows_the_arms(arm_runs, tmp_path):
     text = md.read_text()
     assert "Arms: one configuration at several model seeds" in text
     assert "| lfads (gen_dim=6) | 3 | 0, 1, 2 |" in text and "| lfads (gen_dim=8) | 2 | 0, 1 |" in text
+    smoothing = next(line for line in text.splitlines() if line.startswith("| smoothing | 1 | 0 |"))
+    assert smoothing.split(" | ")[3].startswith("**0.")  # the best arm in bold, as in the run table
     assert "Differences to the top arm of each metric" in text
     page = html.read_text()
-    assert "Arms: runs of one configuration at several model seeds" in page and "lfads (gen_dim=8)" in page
+    arms = page.split("Arms: runs of one configuration")[1]
+    assert "lfads (gen_dim=8)" in arms and '<td class="num best">' in arms.split("Differences to the top arm")[0]
 
 
 def test_no_arm_section_when_every_configuration_has_one_fit(arm_runs, capsys):
-    assert main(["compare", str(arm_runs[0]), str(arm_runs[1]), str(arm_runs[-1]), "--ci", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "arms (one configuration" not in out  # the copy is the same draw: still one fit
-    assert json.loads((arm_runs[-1] / "run.json").read_text())["seed"] == 0
+    assert main(["compare", str(arm_runs[0]), str(arm_runs[1]), str(arm_runs[6]), "--ci", "0"]) == 0
+    assert "arms (one configuration" not in capsys.readouterr().out  # the copy is the same draw: still one fit
+
+
+def test_a_seed_that_is_not_an_integer_is_refused_in_one_line(arm_runs, tmp_path, capsys):
+    run = tmp_path / "bad_seed"
+    shutil.copytree(arm_runs[1], run)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "seed": 1.5}))
+    assert main(["compare", str(arm_runs[0]), str(run), "--ci", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "run.json" in err and "seed: not a int (got float)" in err
+
+
+@pytest.mark.parametrize("baseline", ["smoothing", "gpfa"])
+def test_baselines_that_do_not_use_the_seed_give_the_same_rates_at_every_seed(baseline, synthetic, tmp_path):
+    """The `uses_seed = False` that makes compare count their runs at other seeds as one draw."""
+    from nlb_suite.baseline_api import get_baseline
+    from nlb_suite.h5io import load_h5
+
+    assert get_baseline(baseline).uses_seed is False and get_baseline("lfads").uses_seed is True
+    data = synthetic("mc_maze_small")
+    rates = []
+    for seed in (0, 3):
+        run = execute(RunSpec(baseline, "mc_maze_small", data=data, out=tmp_path / f"s{seed}", seed=seed, ci=0,
+                              profile="fast"), progress=False).run_dir
+        rates.append(load_h5(run / "submission.h5"))
+    for key, group in rates[0].items():
+        for name, values in group.items():
+            np.testing.assert_array_equal(values, rates[1][key][name], err_msg=f"{baseline} {key}/{name}")

@@ -287,11 +287,14 @@ def test_pairs_with_an_arm_compare_internal_validation_over_the_fits():
 def test_arms_at_the_same_model_seeds_pair_by_seed():
     b = bench()
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.302, "h_seed1": 0.3075,
-                         "h_seed2": 0.305, "k_seed3": 0.3, "k_seed4": 0.3, "k_seed5": 0.3})
+                         "h_seed2": 0.305, "k_seed3": 0.3, "k_seed4": 0.3, "k_seed5": 0.3, "n": 0.3, "n_seed1": 0.3,
+                         "n_seed2": 0.3})
     arms = {"g3": ("g", "g_seed1", "g_seed2"), "h3": ("h", "h_seed1", "h_seed2"),
-            "k3": ("k_seed3", "k_seed4", "k_seed5")}
-    b.add_arms(res, arms)
+            "k3": ("k_seed3", "k_seed4", "k_seed5"), "n3": ("n", "n_seed1", "n_seed2")}
+    variants = {"g": ("gnocchi", {"x": 1}), "h": ("gnocchi", {"x": 2}), "k": ("gnocchi", {"x": 3})}
+    b.add_arms(res, arms, variants)
     assert b.arms_pair(res, "g3", "h3") and not b.arms_pair(res, "g3", "k3") and not b.arms_pair(res, "g3", "g")
+    assert not b.arms_pair(res, "g3", "n3")  # another baseline at the same seeds shares no draw: not paired
     part = b.paired_parts(res, "h3", "g3", "co-bps")
     assert part.paired and not b.paired_parts(res, "h3", "k3", "co-bps").paired
     assert not b.cell(part).endswith("tie")  # +0.0018 at every seed, give or take 0.0003: paired, resolved

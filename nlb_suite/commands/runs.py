@@ -44,7 +44,8 @@ def comparison_table(group) -> tuple[list[str], list[list[str]], list[str]]:
 
 def print_comparison(group) -> None:
     """The comparison table of one group, its paired differences to the top run, and its notes."""
-    from ..report.summary import arm_differences, arm_notes, arm_table, differences
+    from ..report.arm_tables import arm_differences, arm_notes, arm_table
+    from ..report.summary import differences
 
     headers, rows, notes = comparison_table(group)
     print_table(headers, rows)
@@ -55,8 +56,10 @@ def print_comparison(group) -> None:
     a_headers, a_rows = arm_table(group)
     if a_rows:
         print("\narms (one configuration at several model seeds), mean over fits (SD over fits):")
-        print_table(a_headers, [[x.replace("★", "*") for x in r] for r in a_rows])
-        ad_headers, ad_rows = arm_differences(group)
+        print_table(a_headers, [[c.text + ((" * tie" if c.tie else " *") if c.best else "") for c in r]
+                                for r in a_rows])
+    ad_headers, ad_rows = arm_differences(group)
+    if ad_rows:
         print("\ndifferences to the top arm of each metric, value [95% Welch t interval, fits and trials] "
               "('tie': includes 0):")
         print_table(ad_headers, ad_rows)

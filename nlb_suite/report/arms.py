@@ -2,23 +2,43 @@
 
 A paired difference between two single fits holds each fitted model fixed, and identical configurations at
 two model seeds often "resolve" (benchmarks/RESULTS.md, "Fit-to-fit noise"). Runs in one group that share a
-baseline and its whole resolved config (config.yaml) but the seed are one arm: its mean over fits, the fits'
-spread, and differences between arms whose Welch t interval adds the fits' spread to the eval trials'
-(`Difference.between_arms`), paired by seed when two arms hold the same model seeds. A run alone is an arm of one
-fit: exact for a deterministic model (smoothing), while a trained model's single fit brings no spread to add.
+baseline, device and resolved config (config.yaml's `config`) but not the model seed are one arm: its mean over
+fits, the fits' spread, and differences between arms whose Welch t interval adds the fits' spread to the eval
+trials' (`Difference.between_arms`), paired by seed when two arms of one baseline hold the same seeds.
+
+A run alone is an arm of one fit. For a baseline whose rates do not depend on the seed (smoothing, GPFA; its
+`uses_seed` is False) that is exact, and its runs at other seeds are the same draw. For a trained model one fit
+has no estimate of its own noise, so such an arm is shown but not judged (no best mark, no difference).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 
-from .paired import LEVEL, ArmPart, Difference
+from .paired import LEVEL, ArmPart, Difference, finite
+
+SEED_FIELD = "seed"  # a config field holding the model seed would be the one field an arm's fits differ in
+
+
+@dataclass(frozen=True)
+class ArmRun:
+    """What grouping runs into arms needs of one run: `id` is what the arm's `members` hold (e.g. an index)."""
+
+    id: Hashable
+    name: str  # the run folder, for notes and labels
+    baseline: str
+    config: Optional[Mapping[str, Any]]  # the resolved config (None: not recorded)
+    seed: Optional[int]  # the model seed (None: not recorded)
+    device: str
+    uses_seed: bool  # False: the baseline's rates are the same at every seed
+    metrics: Mapping[str, float]
+    boot: Optional[Mapping[str, np.ndarray]] = None  # its metrics on the shared resamples of the eval trials
+    validation: Optional[Mapping[str, Any]] = None  # run.json `internal_validation`
 
 
 @dataclass
@@ -27,25 +47,35 @@ class Arm:
 
     label: str
     baseline: str
-    members: tuple[int, ...]  # indices into the group's runs
-    seeds: tuple[int, ...]
+    members: tuple[Hashable, ...]  # the runs' ids
+    seeds: tuple[Optional[int], ...]
+    uses_seed: bool
     fits: dict[str, tuple[float, ...]]  # each fit's value of a metric every fit has (finite)
     boot: Optional[dict[str, np.ndarray]]  # the mean over fits on the shared resamples (None: no paired data)
     validation: Optional[tuple[float, ...]]  # each fit's internal-validation co-bps, all on the same trials
-    left_out: list[str] = field(default_factory=list)  # runs at a seed the arm already holds (the same draw)
+    validation_ids: Optional[tuple] = None  # those trials
+    left_out: list[str] = field(default_factory=list)  # runs that are the same draw as one the arm holds
 
     @property
     def size(self) -> int:
+        """The number of fits (distinct draws) in the arm."""
         return len(self.members)
 
+    @property
+    def judged(self) -> bool:
+        """Can the arm be compared: several fits, or one of a baseline whose rates do not depend on the seed?"""
+        return self.size > 1 or not self.uses_seed
+
     def mean(self, metric: str) -> Optional[float]:
+        """The mean of `metric` over the arm's fits (None: some fit lacks it)."""
         values = self.fits.get(metric)
         return float(np.mean(values)) if values else None
 
 
 @dataclass
 class ArmComparison:
-    """One metric across a group's arms: the top arm by mean, each arm's difference to it, and the tied arms."""
+    """One metric across a group's arms: the top judged arm by mean, each judged arm's difference to it, and the
+    arms tied with it (arms that cannot be judged get neither)."""
 
     metric: str
     top: Optional[int]
@@ -53,26 +83,19 @@ class ArmComparison:
     tied: set[int]
 
 
-SEED_FIELD = "seed"  # a config field holding the model seed would be the one field an arm's fits differ in
-
-
-def config_key(baseline: str, config: Optional[Mapping[str, Any]], index: int) -> str:
-    """What makes two runs one configuration: the baseline and its whole resolved config but the model seed
-    (config.yaml's `config`). A run that recorded no config is a configuration of its own (`index`)."""
-    if not isinstance(config, Mapping):
-        return json.dumps(["no config", index])
-    rest = {k: v for k, v in config.items() if k != SEED_FIELD}
-    return json.dumps([baseline, rest], sort_keys=True, default=str)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def config_key(run: ArmRun) -> str:
+    """What makes runs one configuration: the baseline, device and resolved config but the model seed. A run that
+    recorded no config or no seed is a configuration of its own."""
+    if not isinstance(run.config, Mapping) or run.seed is None:
+        return json.dumps(["own", repr(run.id)])
+    rest = {k: v for k, v in run.config.items() if k != SEED_FIELD}
+    return json.dumps([run.baseline, run.device, rest], sort_keys=True, default=str)
 
 
 def shared_validation(validations: Sequence[Optional[Mapping[str, Any]]]) -> Optional[tuple[float, ...]]:
     """Each run's internal-validation co-bps when every run validated on the same trials (run.json
     `internal_validation`), else None: scores on other trials are not one set."""
-    if not validations or not all(v and _finite(v.get("co-bps")) and v.get("trial_ids") for v in validations):
+    if not validations or not all(v and finite(v.get("co-bps")) and v.get("trial_ids") for v in validations):
         return None
     if len({tuple(v["trial_ids"]) for v in validations}) != 1:
         return None
@@ -81,68 +104,79 @@ def shared_validation(validations: Sequence[Optional[Mapping[str, Any]]]) -> Opt
 
 def spread_text(values: Sequence[Optional[float]]) -> str:
     """`SD (min..max)` of runs' values (the sample SD); '-' when a run lacks the value or there is one run."""
-    if len(values) < 2 or not all(_finite(v) for v in values):
+    if len(values) < 2 or not all(finite(v) for v in values):
         return "-"
     return f"{np.std(values, ddof=1):.4f} ({min(values):.4f}..{max(values):.4f})"
 
 
-def find_arms(baselines: Sequence[str], configs: Sequence[Optional[Mapping[str, Any]]], seeds: Sequence[int],
-              metrics: Sequence[Optional[Mapping[str, float]]], names: Sequence[str],
-              boot: Optional[Sequence[Optional[Mapping[str, np.ndarray]]]] = None,
-              validations: Optional[Sequence[Optional[Mapping[str, Any]]]] = None,
-              paths: Optional[Sequence[str]] = None) -> list[Arm]:
-    """The arms of a group's model runs (references and runs without metrics left out), in order of first
-    appearance. A second run at a seed an arm holds is the same draw, not another fit: it is left out (listed in
-    `left_out`). `boot[i]`: run i's values on the shared resamples; an arm has paired data only when all its fits
-    do."""
-    keyed: dict[str, list[int]] = {}
-    for i, (b, c, m) in enumerate(zip(baselines, configs, metrics)):
-        if m:
-            keyed.setdefault(config_key(b, c, i), []).append(i)
+def arm_values(metrics: Sequence[Optional[Mapping[str, float]]], boots: Sequence[Optional[Mapping[str, np.ndarray]]],
+               names: Sequence[str]) -> tuple[dict[str, tuple[float, ...]], Optional[dict[str, np.ndarray]]]:
+    """(each fit's value of every metric all fits have finite, the fits' mean on each shared resample of those
+    metrics, or None when a fit has no resamples): an arm's numbers from its fits'."""
+    fits = {}
+    for k in names:
+        values = [(m or {}).get(k) for m in metrics]
+        if all(finite(v) for v in values):
+            fits[k] = tuple(float(v) for v in values)
+    if not boots or any(b is None for b in boots):
+        return fits, None
+    return fits, {k: np.mean([b[k] for b in boots], axis=0) for k in fits if all(k in b for b in boots)}
+
+
+def pairs_by_seed(baseline_a: str, seeds_a: Sequence, baseline_b: str, seeds_b: Sequence) -> bool:
+    """Are two arms paired by seed: several fits of one baseline at the same model seeds, in order? Fit i of each
+    then shares its first draws (on area2_bump GNOCCHI the autoencoder), and the fits' term is the spread of the
+    per-seed differences. Other baselines share nothing at one seed, so pairing them would only cost degrees of
+    freedom."""
+    return baseline_a == baseline_b and len(seeds_a) > 1 and tuple(seeds_a) == tuple(seeds_b)
+
+
+def find_arms(runs: Sequence[ArmRun], names: Sequence[str]) -> list[Arm]:
+    """The arms of a group's model runs (give no references), in order of first appearance. A run at a seed the arm
+    holds, or of a baseline whose rates do not depend on the seed, is the same draw as the one kept: left out."""
+    keyed: dict[str, list[ArmRun]] = {}
+    for run in runs:
+        keyed.setdefault(config_key(run), []).append(run)
     arms = []
     for members in keyed.values():
-        kept, left_out, held = [], [], set()
-        for i in members:
-            if seeds[i] in held:
-                left_out.append(paths[i] if paths else str(i))
-                continue
-            held.add(seeds[i])
-            kept.append(i)
-        kept.sort(key=lambda i: seeds[i])
-        fits = {}
-        for k in names:
-            values = [(metrics[i] or {}).get(k) for i in kept]
-            if all(_finite(v) for v in values):
-                fits[k] = tuple(float(v) for v in values)
-        arm_boot = None
-        if boot is not None and all(boot[i] is not None for i in kept):
-            arm_boot = {k: np.mean([boot[i][k] for i in kept], axis=0) for k in fits
-                        if all(k in boot[i] for i in kept)}
-        valid = shared_validation([validations[i] for i in kept]) if validations else None
-        arms.append(Arm("", baselines[kept[0]], tuple(kept), tuple(seeds[i] for i in kept), fits, arm_boot, valid,
-                        left_out))
-    _label(arms, [configs[a.members[0]] for a in arms])
+        kept: list[ArmRun] = []
+        left_out = []
+        for run in members:
+            if any(run.seed == k.seed or not run.uses_seed for k in kept):
+                left_out.append(run.name)
+            else:
+                kept.append(run)
+        kept.sort(key=lambda r: r.seed)
+        fits, boot = arm_values([r.metrics for r in kept], [r.boot for r in kept], names)
+        valid = shared_validation([r.validation for r in kept])
+        arms.append(Arm("", kept[0].baseline, tuple(r.id for r in kept), tuple(r.seed for r in kept),
+                        kept[0].uses_seed, fits, boot, valid,
+                        tuple(kept[0].validation["trial_ids"]) if valid else None, left_out))
+    _label(arms, [next(r for r in runs if r.id == a.members[0]) for a in arms])
     return arms
 
 
-def _label(arms: list[Arm], configs: list[Optional[Mapping[str, Any]]]) -> None:
-    """The baseline's name, and where several arms share it, the config values that tell them apart."""
-    configs = [c if isinstance(c, Mapping) else {} for c in configs]
-    for arm, config in zip(arms, configs):
-        same = [c for a, c in zip(arms, configs) if a.baseline == arm.baseline]
+def _label(arms: list[Arm], first: list[ArmRun]) -> None:
+    """The baseline's name; where several arms share it, the config values that tell them apart (the device if
+    that is all), or the folder of a run that recorded no config or seed."""
+    for arm, run in zip(arms, first):
+        same = [r for a, r in zip(arms, first) if a.baseline == arm.baseline]
         if len(same) == 1:
             arm.label = arm.baseline
             continue
-        keys = sorted({k for c in same for k in c if k != SEED_FIELD and any(d.get(k) != c.get(k) for d in same)})
-        values = ", ".join(f"{k}={config.get(k, '-')}" for k in keys)
-        nth = [a for a in arms if a.baseline == arm.baseline].index(arm) + 1  # when no recorded value differs
-        arm.label = f"{arm.baseline} ({values or f'arm {nth}, no config recorded'})"
-
-
-def pairs_by_seed(a: Arm, b: Arm) -> bool:
-    """Do two arms of several fits hold the same model seeds? Then fit i of each shares its first draws and the
-    fits' term is the spread of the per-seed differences (`fit_terms_of`)."""
-    return a.size > 1 and a.seeds == b.seeds
+        if not isinstance(run.config, Mapping) or run.seed is None:
+            arm.label = f"{arm.baseline} ({run.name})"
+            continue
+        configured = [r for r in same if isinstance(r.config, Mapping) and r.seed is not None]
+        if len(configured) == 1:
+            arm.label = arm.baseline
+            continue
+        configs = [r.config for r in configured]
+        keys = sorted({k for c in configs for k in c if k != SEED_FIELD and any(d.get(k) != c.get(k) for d in configs)})
+        values = [f"{k}={run.config.get(k, '-')}" for k in keys]
+        if not values or len({r.device for r in configured}) > 1:
+            values.append(f"device {run.device}")
+        arm.label = f"{arm.baseline} ({', '.join(values)})"
 
 
 def arm_difference(a: Arm, b: Arm, metric: str, level: float = LEVEL) -> Optional[Difference]:
@@ -151,25 +185,25 @@ def arm_difference(a: Arm, b: Arm, metric: str, level: float = LEVEL) -> Optiona
     if a.boot is None or b.boot is None or metric not in a.boot or metric not in b.boot:
         return None
     part = ArmPart(a.mean(metric) - b.mean(metric), a.fits[metric], b.fits[metric], a.boot[metric],
-                   b.boot[metric], paired=pairs_by_seed(a, b))
+                   b.boot[metric], paired=pairs_by_seed(a.baseline, a.seeds, b.baseline, b.seeds))
     return Difference.between_arms([part], level)
 
 
 def compare_arms(arms: Sequence[Arm], names: Sequence[str], level: float = LEVEL) -> dict[str, ArmComparison]:
-    """Per metric: the arm with the highest mean, each arm's difference to it and the arms tied with it (the
-    interval includes 0, or no interval could be computed)."""
+    """Per metric, among the arms that can be judged (`Arm.judged`, with paired resamples of the metric): the one
+    with the highest mean, each one's difference to it and those tied with it (the interval includes 0)."""
     out = {}
     for k in names:
-        ok = [i for i, a in enumerate(arms) if a.mean(k) is not None]
+        ok = [i for i, a in enumerate(arms) if a.judged and a.mean(k) is not None and a.boot and k in a.boot]
+        diffs: list[Optional[Difference]] = [None] * len(arms)
         if not ok:
-            out[k] = ArmComparison(k, None, [None] * len(arms), set())
+            out[k] = ArmComparison(k, None, diffs, set())
             continue
         top = max(ok, key=lambda i: arms[i].mean(k))
-        diffs: list[Optional[Difference]] = [None] * len(arms)
         for i in ok:
-            diffs[i] = arm_difference(arms[i], arms[top], k, level) if i != top else None
-        tied = {top} | {i for i in ok if i != top and (diffs[i] is None or diffs[i].tie)}
-        out[k] = ArmComparison(k, top, diffs, tied)
+            if i != top:
+                diffs[i] = arm_difference(arms[i], arms[top], k, level)
+        out[k] = ArmComparison(k, top, diffs, {top} | {i for i in ok if i != top and diffs[i].tie})
     return out
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import NLBInputError
 from ..runs import CURVE_BOOKKEEPING, CURVES_FILE, RunRecord, data_checksums, read_run
-from .arms import Arm, ArmComparison, compare_arms, find_arms, has_arms
+from .arms import Arm, ArmComparison, ArmRun, compare_arms, find_arms, has_arms
 from .paired import PAIRED_RESAMPLES, PAIRED_SEED, MetricComparison, compare_runs, is_reference, paired_boot
 from .published import PublishedRow, published_rows
 
@@ -417,7 +417,8 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
         group.paired_note = (f"ties: paired 95% bootstrap interval of each difference to the top run includes 0 "
                              f"({n_boot} resamples of the same eval trials, seed {PAIRED_SEED}); it holds each "
                              "fitted model fixed, so a difference between single fits may be one fit's luck: a fit "
-                             "at another model seed moves too (runs of one config at several seeds are compared as arms)")
+                             "at another model seed moves too (runs of one config at several seeds are compared "
+                             "as arms)")
     elif group.has_metrics:
         why = "--ci 0" if n_boot <= 0 else "the runs' data folder or target could not be used"
         group.paired_note = (f"no paired intervals ({why}): ties judged by overlapping 95% intervals, "
@@ -430,19 +431,37 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
 def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
     """The group's model runs as arms (one configuration at several model seeds), best co-bps mean first, kept
     when any arm holds several fits; their differences need every fit's paired resamples (`boot`)."""
-    models = [i for i, r in enumerate(group.runs) if not r.is_reference]
-    runs = [group.runs[i] for i in models]
-    arms = find_arms([r.baseline for r in runs], [r.record.config.get("config") for r in runs],
-                     [int(r.record.info.get("seed", 0)) for r in runs], [r.record.metrics for r in runs],
-                     group.metric_names, None if boot is None else [boot[i] for i in models],
-                     [r.record.info.get("internal_validation") for r in runs], [str(r.record.path) for r in runs])
+    runs = [ArmRun(i, str(r.record.path), r.baseline, r.record.config.get("config"), _seed(r),
+                   str(r.record.info.get("device", "")), uses_seed(r.baseline), r.record.metrics,
+                   None if boot is None else boot[i], r.record.info.get("internal_validation"))
+            for i, r in enumerate(group.runs) if not r.is_reference and r.record.metrics]
+    arms = find_arms(runs, group.metric_names)
     if not has_arms(arms):
         return
-    for arm in arms:
-        arm.members = tuple(models[i] for i in arm.members)  # indices into the group's runs
     co_bps = [a.mean("co-bps") for a in arms]
-    group.arms = [a for _, a in sorted(zip(co_bps, arms), key=lambda p: -p[0] if p[0] is not None else math.inf)]
+    order = sorted(range(len(arms)), key=lambda i: -co_bps[i] if co_bps[i] is not None else math.inf)
+    group.arms = [arms[i] for i in order]
     group.arm_comparison = compare_arms(group.arms, group.metric_names)
+
+
+def _seed(run: RunData) -> Optional[int]:
+    """The run's model seed from run.json (None: not recorded as an integer)."""
+    seed = run.record.info.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def uses_seed(baseline: str) -> bool:
+    """Does a run's seed change this baseline's fit? An ensemble's seed is its bootstrap's (False); a baseline
+    not installed here is taken as seeded."""
+    from ..baseline_api import get_baseline
+    from ..ensemble import BASELINE as ENSEMBLE
+
+    if baseline == ENSEMBLE:
+        return False
+    try:
+        return bool(get_baseline(baseline).uses_seed)
+    except NLBInputError:
+        return True
 
 
 def gather(paths: list[str | Path], n_boot: int = PAIRED_RESAMPLES) -> list[GroupData]:

@@ -15,9 +15,10 @@ from ..sweep.lineage import stretches
 from ..table import short
 from . import analysis as A
 from . import plots as P
+from .arm_tables import arm_differences, arm_notes, arm_table
 from .build import GroupData, RunData
 from .html import Section, empty, esc, figure, note, table
-from .summary import Summary, arm_differences, arm_notes, arm_table, differences, summarize
+from .summary import Summary, differences, summarize
 
 log = logging.getLogger("nlb_suite.report")
 
@@ -51,7 +52,7 @@ def summary_table(group: GroupData, s: Summary) -> str:
                  'which it does not include.</p>'
                  + table(d_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
                                      for r in d_rows], [""] * len(d_rows)))
-    return table(headers, rows, classes) + diffs + arms_html(group) + notes
+    return table(headers, rows, classes) + diffs + notes + arms_html(group)
 
 
 def arms_html(group: GroupData) -> str:
@@ -59,18 +60,23 @@ def arms_html(group: GroupData) -> str:
     a_headers, a_rows = arm_table(group)
     if not a_rows:
         return ""
-
-    def cells(rows: list[list[str]]) -> list[list[str]]:
-        return [[f"<td>{esc(r[0])}</td>"] + [f'<td class="{"num best" if "★" in x else "num"}">{esc(x)}</td>'
-                                             for x in r[1:]] for r in rows]
-    ad_headers, ad_rows = arm_differences(group)
-    return ('<p class="sub">Arms: runs of one configuration at several model seeds, each metric the mean over '
+    rows = []
+    for r in a_rows:
+        cells = [f"<td>{esc(r[0].text)}</td>"]
+        for c in r[1:]:
+            mark = (" ★ tie" if c.tie else " ★") if c.best else ""
+            cells.append(f'<td class="{"num best" if c.best else "num"}">{esc(c.text + mark)}</td>')
+        rows.append(cells)
+    html = ('<p class="sub">Arms: runs of one configuration at several model seeds, each metric the mean over '
             'its fits (SD over fits); ★ marks the top arm and every arm tied with it.</p>'
-            + table(a_headers, cells(a_rows), [""] * len(a_rows))
-            + '<p class="sub">Differences to the top arm of each metric (value [95% Welch t interval that adds '
-              'the fits\' spread to the eval trials\']); "tie": the interval includes 0.</p>'
-            + table(ad_headers, cells(ad_rows), [""] * len(ad_rows))
-            + "".join(note(n) for n in arm_notes(group)))
+            + table(a_headers, rows, [""] * len(rows)))
+    ad_headers, ad_rows = arm_differences(group)
+    if ad_rows:
+        html += ('<p class="sub">Differences to the top arm of each metric (value [95% Welch t interval that adds '
+                 'the fits\' spread to the eval trials\']); "tie": the interval includes 0.</p>'
+                 + table(ad_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
+                                      for r in ad_rows], [""] * len(ad_rows)))
+    return html + "".join(note(n) for n in arm_notes(group))
 
 
 def summary_section(groups: list[GroupData]) -> Section:

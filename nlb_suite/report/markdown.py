@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from .arm_tables import arm_differences, arm_notes, arm_table
 from .build import GroupData
-from .summary import arm_differences, arm_notes, arm_table, differences, summarize
+from .summary import differences, summarize
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            + ["| " + " | ".join(_cell(x) for x in r) + " |" for r in rows] + [""])
+
+
+def arms_markdown(group: GroupData) -> list[str]:
+    """The arm tables, the best arm in bold as in the run table; none without arms."""
+    headers, rows = arm_table(group)
+    if not rows:
+        return []
+    texts = [[f"**{c.text}**" + (" (tie)" if c.tie else "") if c.best else c.text for c in r] for r in rows]
+    lines = ["Arms: one configuration at several model seeds, mean over fits (SD over fits):", ""]
+    lines += _rows(headers, texts)
+    d_headers, d_rows = arm_differences(group)
+    if d_rows:
+        lines += ["Differences to the top arm of each metric (value [95% Welch t interval, fits and trials]; tie: "
+                  "includes 0):", ""] + _rows(d_headers, d_rows)
+    return lines
 
 
 def group_markdown(group: GroupData) -> list[str]:
@@ -26,18 +47,11 @@ def group_markdown(group: GroupData) -> list[str]:
     lines.append("")
     d_headers, d_rows = differences(group)
     if d_rows:
-        lines += ["Paired differences to the top run of each metric (value [95% interval]; tie: includes 0):", "",
-                  "| " + " | ".join(d_headers) + " |", "|" + "---|" * len(d_headers)]
-        lines += ["| " + " | ".join(_cell(x) for x in r) + " |" for r in d_rows]
-        lines.append("")
-    for caption, (headers, rows) in (("Arms: one configuration at several model seeds, mean over fits (SD over "
-                                      "fits):", arm_table(group)),
-                                     ("Differences to the top arm of each metric (value [95% Welch t interval, "
-                                      "fits and trials]; tie: includes 0):", arm_differences(group))):
-        if rows:
-            lines += [caption, "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-            lines += ["| " + " | ".join(_cell(x) for x in r) + " |" for r in rows] + [""]
-    lines += [f"- {n}" for n in s.notes + arm_notes(group) + group.notes + [f"{r.label}: {n}" for r in group.runs for n in r.notes]]
+        lines += ["Paired differences to the top run of each metric (value [95% interval]; tie: includes 0):", ""]
+        lines += _rows(d_headers, d_rows)
+    lines += arms_markdown(group)
+    run_notes = [f"{r.label}: {n}" for r in group.runs for n in r.notes]
+    lines += [f"- {n}" for n in s.notes + arm_notes(group) + group.notes + run_notes]
     lines += ["", "Provenance:", ""]
     for r in group.runs:
         info = r.record.info

@@ -201,8 +201,9 @@ class MetricComparison:
     paired: bool  # ties judged by paired intervals (else by overlapping marginal intervals)
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
+def finite(v: Any) -> bool:
+    """Is `v` a finite number (not a bool, None or NaN)?"""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Sequence[bool],
@@ -214,7 +215,7 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
     `boot[i]` are run i's values on shared resamples (paired); without them for the top run, ties fall back
     to overlapping marginal `intervals` (conservative: overlap is never reported as a win).
     """
-    ok = [i for i, v in enumerate(values) if eligible[i] and _finite(v)]
+    ok = [i for i, v in enumerate(values) if eligible[i] and finite(v)]
     n = len(values)
     if not ok:
         return MetricComparison(metric, None, set(), [None] * n, False)
@@ -223,7 +224,7 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
     paired = boot is not None and boot[top] is not None
     if paired:
         for i in range(n):
-            if boot[i] is not None and _finite(values[i]):
+            if boot[i] is not None and finite(values[i]):
                 diff = 0.0 if i == top else values[i] - values[top]
                 diffs[i] = Difference.paired(diff, boot[i], boot[top], level)
         tied = {i for i in ok if i == top or (diffs[i] is not None and diffs[i].tie)}
@@ -232,7 +233,7 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
         tied = {top}
         for i in ok:
             iv = (intervals or [None] * n)[i]
-            if i != top and (not iv or not top_iv or not (_finite(iv[1]) and _finite(top_iv[0]))
+            if i != top and (not iv or not top_iv or not (finite(iv[1]) and finite(top_iv[0]))
                              or iv[1] >= top_iv[0]):
                 tied.add(i)
     return MetricComparison(metric, top, tied, diffs, paired)

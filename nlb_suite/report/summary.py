@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
-
-from .build import GroupData
+from .build import GroupData, RunData
 from .paired import CEILING_METRICS, GAP_FLOOR, gap_share
 from .published import SOURCE
 
@@ -73,7 +71,7 @@ def _shares(m: dict, ceiling: Optional[dict], floor: Optional[dict], metric: str
     return pct, _pct(gap_share(v, (floor or {}).get(metric), c))
 
 
-def gap_terms(group: GroupData) -> tuple[Optional[Any], list[str], list[str]]:
+def gap_terms(group: GroupData) -> tuple[Optional[RunData], list[str], list[str]]:
     """The floor run of "share of the gap closed" (smoothing), the metrics the true rates are a ceiling for
     (% of ceiling), and those of them the floor run has too (gap closed)."""
     ceiling = group.ceiling.metrics if group.ceiling else None
@@ -214,74 +212,3 @@ def _test_extra(run) -> list[str]:
     return [str(info.get("n_eval_trials", "–")), "yes" if info.get("has_forward") else "no",
             f"submission.h5 ({size / 1e6:.1f} MB)", _secs(info, "fit_s"), _secs(info, "predict_s")]
 
-
-ARMS_NOTE = ("arms: runs with one baseline and the same resolved config at several model seeds, each metric the "
-             "mean over its fits with their SD; the difference of each arm to the top arm has a Welch t interval "
-             "that adds the fits' spread to the eval trials' (wide with few fits; paired by seed when two arms hold "
-             "the same seeds), where a run's paired interval holds its fitted model fixed. An arm of one fit adds "
-             "no spread: exact for a deterministic model (smoothing), one draw for a trained one")
-
-
-def _mean_sd(values: tuple[float, ...]) -> str:
-    mean = f"{np.mean(values):.4f}"
-    return mean if len(values) < 2 else f"{mean} ({np.std(values, ddof=1):.4f})"
-
-
-def arm_table(group: GroupData) -> tuple[list[str], list[list[str]]]:
-    """One row per arm (`group.arms`): fits, model seeds, each metric's mean over fits (SD) with the best marks
-    of `group.arm_comparison`, the share of the smoothing-to-ceiling gap its mean closes, and the
-    internal-validation co-bps when its fits validated on the same trials."""
-    if not group.arms:
-        return [], []
-    names = group.metric_names
-    floor_run, _, gap_metrics = gap_terms(group)
-    floor = floor_run.record.metrics if floor_run else {}
-    ceiling = group.ceiling.metrics if group.ceiling else {}
-    valid = any(a.validation for a in group.arms)
-    rows = []
-    for i, arm in enumerate(group.arms):
-        cells = [arm.label, str(arm.size), ", ".join(map(str, arm.seeds))]
-        for k in names:
-            comp = group.arm_comparison.get(k)
-            fits = arm.fits.get(k)
-            mark = "" if not comp or i not in comp.tied else (" ★ tie" if len(comp.tied) > 1 else " ★")
-            cells.append(_mean_sd(fits) + mark if fits else "–")
-        for k in gap_metrics:
-            cells.append(_pct(gap_share(arm.mean(k), floor.get(k), ceiling.get(k))))
-        if valid:
-            cells.append(_mean_sd(arm.validation) if arm.validation else "–")
-        rows.append(cells)
-    headers = ["arm", "fits", "model seeds"] + [f"{k} mean (SD)" for k in names] + \
-        [f"{k} gap closed" for k in gap_metrics]
-    return headers + (["validation co-bps mean (SD)"] if valid else []), rows
-
-
-def arm_differences(group: GroupData) -> tuple[list[str], list[list[str]]]:
-    """Each arm's difference to the top arm of every metric (Welch t interval; "tie" if it holds 0)."""
-    names = [k for k in group.metric_names if (c := group.arm_comparison.get(k)) and c.top is not None]
-    if not names:
-        return [], []
-    rows = []
-    for i, arm in enumerate(group.arms):
-        cells = []
-        for k in names:
-            c = group.arm_comparison[k]
-            d = c.diffs[i]
-            cells.append("top" if i == c.top else (d.text() if d is not None else "–"))
-        rows.append([arm.label] + cells)
-    return ["arm"] + [f"{k} - top arm" for k in names], rows
-
-
-def arm_notes(group: GroupData) -> list[str]:
-    """What the arm tables mean, and the runs left out of an arm (a seed it already held)."""
-    if not group.arms:
-        return []
-    out = [ARMS_NOTE]
-    if any(a.boot is None for a in group.arms):
-        out.append("an arm's differences need the paired resamples of each of its fits (the runs' data and "
-                   "target, --ci above 0); '–' where they are missing, and such an arm is not ruled out as tied")
-    for arm in group.arms:
-        if arm.left_out:
-            out.append(f"{arm.label}: left out of the arm, a second run at a model seed it holds (the same draw): "
-                       + ", ".join(arm.left_out))
-    return out
