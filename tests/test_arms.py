@@ -215,3 +215,11 @@ def test_baselines_that_do_not_use_the_seed_give_the_same_rates_at_every_seed(ba
     for key, group in rates[0].items():
         for name, values in group.items():
             np.testing.assert_array_equal(values, rates[1][key][name], err_msg=f"{baseline} {key}/{name}")
+
+
+def test_the_top_arm_on_tp_corr_is_the_most_negative():
+    runs = [ArmRun(i, f"r{i}", b, {}, s, "cpu", True, {"tp corr": v},
+                   {"tp corr": np.random.default_rng(i).normal(v, 0.01, 50)})
+            for i, (b, s, v) in enumerate([("g", 0, -0.5), ("g", 1, -0.52), ("h", 0, -0.2), ("h", 1, -0.22)])]
+    comp = compare_arms(find_arms(runs, ["tp corr"]), ["tp corr"])["tp corr"]
+    assert comp.top == 0 and comp.diffs[1].value == pytest.approx(0.30) and comp.tied == {0}

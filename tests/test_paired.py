@@ -80,6 +80,18 @@ def test_without_paired_resamples_overlapping_intervals_tie():
     assert not c.paired and c.top == 0 and c.tied == {0, 2} and c.diffs == [None] * 3
 
 
+def test_tp_corr_is_better_more_negative():
+    """dmfc_rsg's tp corr: the most negative run is the top, differences to it are positive, ties still paired."""
+    base = np.linspace(-0.6, -0.4, 401)
+    boot = [base, base + 0.3, base + np.linspace(-0.05, 0.1, 401)]  # -0.5 top, -0.2 resolved, -0.48 tie
+    c = compare_metric("tp corr", [-0.5, -0.2, -0.48], [True] * 3, boot)
+    assert c.top == 0 and c.tied == {0, 2} and c.diffs[1].value == pytest.approx(0.3) and not c.diffs[1].tie
+    marginal = compare_metric("tp corr", [-0.5, -0.2, -0.45], [True] * 3, None,
+                              [[-0.6, -0.4], [-0.3, -0.1], [-0.55, -0.35]])
+    assert marginal.top == 0 and marginal.tied == {0, 2}  # -0.2's interval does not reach the top's
+    assert compare_metric("co-bps", [-0.5, -0.2], [True] * 2).top == 1
+
+
 def test_compare_runs_never_marks_a_reference_and_single_run_is_untied():
     metrics = [{"co-bps": 0.4}, {"co-bps": 0.2}, None]
     out = compare_runs(metrics, [None, None, None], ["oracle", "smoothing", "gpfa"], ["co-bps"])

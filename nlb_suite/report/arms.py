@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .paired import LEVEL, ArmPart, Difference, finite
+from .paired import LEVEL, ArmPart, Difference, better_sign, finite
 
 SEED_FIELD = "seed"  # a config field holding the model seed would be the one field an arm's fits differ in
 
@@ -191,7 +191,7 @@ def arm_difference(a: Arm, b: Arm, metric: str, level: float = LEVEL) -> Optiona
 
 def compare_arms(arms: Sequence[Arm], names: Sequence[str], level: float = LEVEL) -> dict[str, ArmComparison]:
     """Per metric, among the arms that can be judged (`Arm.judged`, with paired resamples of the metric): the one
-    with the highest mean, each one's difference to it and those tied with it (the interval includes 0)."""
+    with the best mean (the highest; the lowest for `LOWER_IS_BETTER`), each one's difference to it and those tied with it (the interval includes 0)."""
     out = {}
     for k in names:
         ok = [i for i, a in enumerate(arms) if a.judged and a.mean(k) is not None and a.boot and k in a.boot]
@@ -199,7 +199,7 @@ def compare_arms(arms: Sequence[Arm], names: Sequence[str], level: float = LEVEL
         if not ok:
             out[k] = ArmComparison(k, None, diffs, set())
             continue
-        top = max(ok, key=lambda i: arms[i].mean(k))
+        top = max(ok, key=lambda i: better_sign(k) * arms[i].mean(k))
         for i in ok:
             if i != top:
                 diffs[i] = arm_difference(arms[i], arms[top], k, level)

@@ -22,6 +22,9 @@ from ..metrics_bootstrap import paired_interval
 REFERENCES = {"oracle": "true rates", "true_psth": "true PSTH"}
 CEILING_METRICS = ("co-bps", "fp-bps")  # the true rates are a ceiling (in expectation) only for these
 GAP_FLOOR = "smoothing"  # the floor of "share of the gap closed"
+# tp corr (dmfc_rsg): faster neural dynamics go with shorter produced intervals, so the better a model captures
+# that relation the more negative its correlation (on the stand-ins the true rates give the most negative values).
+LOWER_IS_BETTER = frozenset({"tp corr"})
 PAIRED_RESAMPLES = 1000
 PAIRED_SEED = 0
 LEVEL = 0.95
@@ -201,6 +204,11 @@ class MetricComparison:
     paired: bool  # ties judged by paired intervals (else by overlapping marginal intervals)
 
 
+def better_sign(metric: str) -> float:
+    """+1 where higher is better, -1 where lower is (`LOWER_IS_BETTER`): the best value maximises sign * value."""
+    return -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+
 def finite(v: Any) -> bool:
     """Is `v` a finite number (not a bool, None or NaN)?"""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -210,7 +218,8 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
                    boot: Optional[Sequence[Optional[np.ndarray]]] = None,
                    intervals: Optional[Sequence[Optional[Sequence[float]]]] = None,
                    level: float = LEVEL) -> MetricComparison:
-    """Top eligible run, its ties and each run's difference to it.
+    """Top eligible run (the highest value, the lowest for `LOWER_IS_BETTER`), its ties and each run's
+    difference to it.
 
     `boot[i]` are run i's values on shared resamples (paired); without them for the top run, ties fall back
     to overlapping marginal `intervals` (conservative: overlap is never reported as a win).
@@ -219,7 +228,7 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
     n = len(values)
     if not ok:
         return MetricComparison(metric, None, set(), [None] * n, False)
-    top = max(ok, key=lambda i: values[i])
+    top = max(ok, key=lambda i: better_sign(metric) * values[i])
     diffs: list[Optional[Difference]] = [None] * n
     paired = boot is not None and boot[top] is not None
     if paired:
@@ -233,8 +242,8 @@ def compare_metric(metric: str, values: Sequence[Optional[float]], eligible: Seq
         tied = {top}
         for i in ok:
             iv = (intervals or [None] * n)[i]
-            if i != top and (not iv or not top_iv or not (finite(iv[1]) and finite(top_iv[0]))
-                             or iv[1] >= top_iv[0]):
+            if i != top and (not iv or not top_iv or not all(finite(x) for x in (*iv, *top_iv))
+                             or (iv[1] >= top_iv[0] and iv[0] <= top_iv[1])):  # the intervals overlap
                 tied.add(i)
     return MetricComparison(metric, top, tied, diffs, paired)
 
