@@ -8,7 +8,7 @@ import numpy as np
 
 from .build import GroupData
 from .paired import gap_share
-from .summary import gap_terms
+from .summary import difference_cells, gap_terms
 
 ARMS_NOTE = ("arms: runs with one baseline, device and resolved config at several model seeds, each metric the mean "
              "over its fits with their SD; each arm's difference to the top arm has a Welch t interval that adds the "
@@ -75,14 +75,8 @@ def arm_differences(group: GroupData) -> tuple[list[str], list[list[str]]]:
     names = [k for k in group.metric_names if (c := group.arm_comparison.get(k)) and c.top is not None]
     if not any(any(d is not None for d in group.arm_comparison[k].diffs) for k in names):
         return [], []
-    rows = []
-    for i, arm in enumerate(group.arms):
-        cells = []
-        for k in names:
-            c = group.arm_comparison[k]
-            d = c.diffs[i]
-            cells.append("top" if i == c.top else (d.text() if d is not None else "–"))
-        rows.append([arm.label] + cells)
+    rows = [[arm.label] + difference_cells([group.arm_comparison[k] for k in names], i)
+            for i, arm in enumerate(group.arms)]
     return ["arm"] + [f"{k} - top arm" for k in names], rows
 
 

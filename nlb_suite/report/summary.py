@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .arms import ArmComparison
 from .build import GroupData, RunData
-from .paired import CEILING_METRICS, GAP_FLOOR, gap_share
+from .paired import CEILING_METRICS, GAP_FLOOR, MetricComparison, gap_share
 from .published import SOURCE
 
 
@@ -192,13 +193,14 @@ def differences(group: GroupData) -> tuple[list[str], list[list[str]]]:
     for i, r in enumerate(group.runs):
         if not r.record.metrics:
             continue
-        cells = []
-        for k in names:
-            c = group.comparison[k]
-            d = c.diffs[i]
-            cells.append("top" if i == c.top else (d.text() if d is not None else "–"))
-        rows.append([r.label] + cells)
+        rows.append([r.label] + difference_cells([group.comparison[k] for k in names], i))
     return ["run"] + [f"{k} - top" for k in names], rows
+
+
+def difference_cells(comparisons: list[MetricComparison | ArmComparison], i: int) -> list[str]:
+    """Row i's difference to the top of each comparison (a run's or an arm's): "top", the value with its interval,
+    or "–" where it has none."""
+    return ["top" if i == c.top else (c.diffs[i].text() if c.diffs[i] is not None else "–") for c in comparisons]
 
 
 def _secs(info: dict, key: str) -> str:
