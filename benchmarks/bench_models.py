@@ -357,9 +357,12 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]], variants: dict[str, tu
     import numpy as np
 
     from nlb_suite.report.arms import arm_values
+    from nlb_suite.report.build import baseline_uses_seed
 
     res.setdefault("fits", {})
     res.setdefault("arm_seeds", {})  # (baseline, model seeds in order): arms of one baseline at the same seeds pair
+    res["exact"] = {n: not baseline_uses_seed(baseline_of(n, variants or {})[0]) and n not in res.get("ensembles", {})
+                    for n in res["metrics"]}  # a lone run is exact only without a random draw (smoothing, GPFA)
     for label, runs in arms.items():
         res["arm_seeds"][label] = (baseline_of(runs[0], variants or {})[0], tuple(model_of(r)[1] for r in runs))
         fits, boot = arm_values([res["metrics"][r] for r in runs], [res["boot"][r] or {} for r in runs],
@@ -391,7 +394,8 @@ def validation_pair_rows(per_seed: dict[int, dict], arms: dict[str, tuple[str, .
             continue
         for s, res in per_seed.items():
             fits_a, fits_b = arms.get(a, (a,)), arms.get(b, (b,))
-            both = shared_validation(res, fits_a + fits_b)
+            lone = [x for x in (a, b) if x not in arms and not res.get("exact", {}).get(x, False)]
+            both = None if lone else shared_validation(res, fits_a + fits_b)
             text = "-" if both is None else Difference.welch(both[:len(fits_a)], both[len(fits_a):],
                                                              paired=arms_pair(res, a, b)).text()
             rows.append([f"{a} - {b}", str(s), text])
@@ -427,6 +431,8 @@ def paired_parts(res: dict, a: str, b: str, metric: str):
     fits = res.get("fits", {})
     if a not in fits and b not in fits:
         return value, ba, bb
+    if any(x not in fits and not res.get("exact", {}).get(x, False) for x in (a, b)):
+        return None  # one fit of a trained model beside an arm: nothing estimates that fit's own noise
     fits_a, fits_b = ((fits[x][metric] if x in fits else (res["metrics"][x][metric],)) for x in (a, b))
     return ArmPart(value, fits_a, fits_b, ba, bb, paired=arms_pair(res, a, b))
 
@@ -579,7 +585,9 @@ def main() -> None:
     print("\npaired differences (95% paired bootstrap interval over eval trials; 'tie' = interval includes 0; "
           + PAIR_CAPTION
           + ("; an arm is the mean of its fits, and a pair with one has a Welch t interval that adds its fits' "
-             "spread to the trials' (arms of one baseline at the same model seeds: paired by seed)" if arms else "")
+             "spread to the trials' (arms of one baseline at the same model seeds: paired by seed; '-' beside one fit "
+             "of a trained model, whose own noise nothing estimates)" if arms else "")
+          + ("; tp corr: more negative is better, so a - b > 0 means a is worse" if "tp corr" in metrics else "")
           + ")")
     print_table(["pair", "seed", *metrics], rows)
     if arms:

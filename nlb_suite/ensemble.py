@@ -305,7 +305,7 @@ def build_ensemble(paths: list[str | Path], out: str | Path, size: Optional[int]
         (work / "log.txt").write_text(f"ensemble of {selection.size} of {len(selection.ranked)} runs: {selection.rule}\n")
         write_json(work / "run.json", {
             **provenance(None), "dataset": info["dataset"], "result_key": info["result_key"], "bin_ms": info["bin_ms"],
-            "phase": info["phase"], "baseline": BASELINE, "seed": seed, "device": "cpu",
+            "phase": info["phase"], "baseline": BASELINE, "seed": seed, "uses_seed": False, "device": "cpu",
             "synthetic": bool(info.get("synthetic")), "data_dir": str(folder.absolute()), "data_sha256": info["data_sha256"],
             "n_train_trials": info["n_train_trials"], "n_eval_trials": info["n_eval_trials"], "timings": timings,
             "has_forward": "eval_rates_heldin_forward" in rates, FIELD: own, "ensemble": record,

@@ -342,7 +342,8 @@ def execute(spec: RunSpec, progress: bool = True, tensors=None) -> RunResult:
         write_json(work / "run.json", {
             **provenance(device), "dataset": spec.dataset, "result_key": tensors.result_key,
             "bin_ms": bin_ms, "phase": spec.phase,
-            "baseline": spec.baseline, "seed": spec.seed, "device": device, "synthetic": synthetic,
+            "baseline": spec.baseline, "seed": spec.seed, "uses_seed": bool(type(model).uses_seed), "device": device,
+            "synthetic": synthetic,
             "data_dir": str(Path(data_dir).absolute()), "data_sha256": data_checksums(data_dir),
             "n_train_trials": train.n_trials, "n_eval_trials": evals.n_trials, "timings": timings,
             "has_forward": rates_eval.heldin_forward is not None, VALIDATION_FIELD: internal,
@@ -433,9 +434,9 @@ class RunRecord:
 
 RUN_FIELDS = {"dataset": str, "bin_ms": int, "phase": str, "baseline": str}
 # fields a run.json may lack (older runs, hand-made folders) but that compare, report and ensemble read when present
-OPTIONAL_RUN_FIELDS = {"data_dir": str, "result_key": str, "device": str, "seed": int, "n_train_trials": int,
-                       "n_eval_trials": int, "versions": dict, "machine": dict, "data_sha256": dict, "timings": dict,
-                       "internal_validation": dict}
+OPTIONAL_RUN_FIELDS = {"data_dir": str, "result_key": str, "device": str, "seed": int, "uses_seed": bool,
+                       "n_train_trials": int, "n_eval_trials": int, "versions": dict, "machine": dict,
+                       "data_sha256": dict, "timings": dict, "internal_validation": dict}
 
 
 def _read_json(path: Path) -> Any:
@@ -494,6 +495,10 @@ def read_run_info(path: Path) -> dict[str, Any]:
                               "the file `nlb-eval run` wrote")
     _check_values(path, info, "timings", (int, float, type(None)), "seconds as numbers")  # null: a NaN written
     _check_values(path, info, "data_sha256", str, "file name -> SHA-256 text")
+    trial_ids = (info.get("internal_validation") or {}).get("trial_ids")
+    if trial_ids is not None and not (isinstance(trial_ids, list) and all(_is_a(t, int) for t in trial_ids)):
+        raise input_error(str(path), "internal_validation.trial_ids: not a list of trial ids (integers)",
+                          "the file `nlb-eval run` wrote")
     return info
 
 
@@ -506,6 +511,8 @@ def _check_values(path: Path, info: dict[str, Any], name: str, kind: type | tupl
 
 def _is_a(value: Any, kind: type | tuple[type, ...]) -> bool:
     """isinstance, except that a JSON true/false is never a number (bool subclasses int in Python)."""
+    if kind is bool:
+        return isinstance(value, bool)
     return isinstance(value, kind) and not isinstance(value, bool)
 
 

@@ -46,12 +46,18 @@ def stopped(exc: Terminated | KeyboardInterrupt, prog: str) -> int:
 def run_script(main: Callable[[], object], prog: str) -> None:
     """A script's entry point (the benchmarks): `main()` with SIGTERM raising, so a kill runs the cleanup of the
     temp folders it was writing (child commands too, where started with `run_child` or stopped with `stop_child`);
-    Ctrl-C or a kill then ends it with one line and the shell's codes (130, 143), not a traceback."""
+    Ctrl-C or a kill then ends it with one line and the shell's codes (130, 143), not a traceback, and a usage
+    error raised as `SystemExit("message")` with that one line, named after `prog`, and exit code 2."""
     try:
         with sigterm_raises():
             main()
     except (Terminated, KeyboardInterrupt) as exc:
         raise SystemExit(stopped(exc, prog)) from None
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        print(f"{prog}: {exc.code}", file=sys.stderr)  # a usage error, SystemExit("..."): one line, exit code 2
+        raise SystemExit(2) from None
 
 
 def stop_child(proc: subprocess.Popen, grace_s: float = 60.0) -> None:

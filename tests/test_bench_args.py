@@ -123,3 +123,14 @@ def test_bench_gnocchi_reach_refuses_a_bad_variant_before_any_work(variants, lin
                            "--work", str(tmp_path / "work")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == line and not (tmp_path / "work").exists()
+
+
+def test_a_bench_usage_error_is_one_line_named_after_the_script_with_exit_code_2(tmp_path):
+    """`SystemExit("message")` from a bench's checks goes through run_script: one line, the script's name, code 2."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "bench_models.py"), "--baselines", "smoothing",
+                           "--arm", "x=lfads", "--work", str(tmp_path / "work")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["bench_models.py: --arm x: 'lfads' is not in --baselines (an arm's "
+                                                "runs are fitted or reused by this call)"]
+    assert not (tmp_path / "work").exists()

@@ -219,7 +219,7 @@ def test_an_arm_is_the_mean_of_its_fits_and_a_pair_with_it_adds_their_spread():
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "s": 0.2})
     res["metrics"]["g"]["fp-bps"] = 0.1  # a metric one run lacks: no arm value for it
     res["boot"]["g"]["fp-bps"] = np.zeros(300)
-    b.add_arms(res, {"arm": ("g", "g_seed1", "g_seed2")})
+    b.add_arms(res, {"arm": ("g", "g_seed1", "g_seed2")}, {"s": ("smoothing", {})})
     assert res["metrics"]["arm"] == pytest.approx({"co-bps": 0.303, "vel R2": 0.5})
     assert res["fits"]["arm"]["co-bps"] == pytest.approx((0.300, 0.306, 0.303))
     assert res["fit_s"]["arm"] == pytest.approx(60.0)  # every fit it needed, as an ensemble's
@@ -230,6 +230,8 @@ def test_an_arm_is_the_mean_of_its_fits_and_a_pair_with_it_adds_their_spread():
     assert isinstance(part, ArmPart) and part.fits_b == (0.2,) and part.value == pytest.approx(0.103)
     assert b.cell(part) == Difference.between_arms([part]).text()
     assert b.paired_parts(res, "g", "s", "co-bps")[0] == pytest.approx(0.1)  # no arm: the paired parts as before
+    res["exact"]["s"] = False  # one fit of a trained model beside an arm: not judged
+    assert b.paired_parts(res, "arm", "s", "co-bps") is None and b.cell(None) == "-"
 
     res = _seed_results({"g": 0.300, "g_seed1": 0.306, "g_seed2": 0.303, "h": 0.305, "h_seed1": 0.299, "h_seed2": 0.304})
     b.add_arms(res, {"g3": ("g", "g_seed1", "g_seed2"), "h3": ("h", "h_seed1", "h_seed2")})

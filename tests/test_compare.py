@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from nlb_suite.cli import main
@@ -122,3 +123,24 @@ def test_the_kernel_note_tells_same_named_runs_apart_and_counts_a_gpu(runs, tmp_
     note = kernel_note(read_runs(copies))
     assert note is not None and f"gpu: {copies[0]} none, {copies[1]} NVIDIA H200" in note
     assert kernel_note(read_runs([runs[0], runs[1]])) is None  # one machine
+
+
+def test_tp_corr_marks_the_most_negative_run_and_says_so(synthetic, tmp_path, capsys):
+    """dmfc_rsg: two smoothing widths; the top tp corr is the more negative one, and a note says why."""
+    from nlb_suite.runs import read_run
+
+    data = synthetic("dmfc_rsg", trials=160)  # the 60-trial default leaves too few eval trials per condition
+    runs = [execute(RunSpec("smoothing", "dmfc_rsg", data=data, out=tmp_path / f"k{k}", ci=0, profile="fast",
+                            overrides={"kern_sd_ms": k}), progress=False).run_dir for k in (20, 80)]
+    tp = [read_run(r).metrics["tp corr"] for r in runs]
+    assert all(np.isfinite(tp)) and abs(tp[0] - tp[1]) > 0.05
+    assert main(["compare", *map(str, runs), "--ci", "100"]) == 0
+    out = capsys.readouterr().out
+    best = runs[tp.index(min(tp))].name
+    row = _row(out.split("paired differences")[0], f"smoothing ({best})")
+    assert f"{min(tp):.4f} *" in row  # the mark on the more negative tp corr
+    diffs = out.split("paired differences")[1]
+    other = runs[1 - tp.index(min(tp))].name
+    assert "tp corr - top" in diffs and "top" in _row(diffs, f"smoothing ({best})")
+    assert f"{max(tp) - min(tp):+.4f}" in _row(diffs, f"smoothing ({other})")  # a worse run: positive
+    assert "tp corr: more negative is better" in out

@@ -6,9 +6,10 @@ baseline, device and resolved config (config.yaml's `config`) but not the model 
 fits, the fits' spread, and differences between arms whose Welch t interval adds the fits' spread to the eval
 trials' (`Difference.between_arms`), paired by seed when two arms of one baseline hold the same seeds.
 
-A run alone is an arm of one fit. For a baseline whose rates do not depend on the seed (smoothing, GPFA; its
-`uses_seed` is False) that is exact, and its runs at other seeds are the same draw. For a trained model one fit
-has no estimate of its own noise, so such an arm is shown but not judged (no best mark, no difference).
+A run alone is an arm of one fit. For a baseline with no random draw (smoothing, GPFA; its `uses_seed` is False)
+that is exact, and its runs at other seeds are the same draw. For a trained model one fit has no estimate of its
+own noise, so such an arm is shown but not judged (no best mark, no difference); so is an ensemble, one draw of
+its members' fits whatever its seed (that of its bootstrap).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class ArmRun:
     config: Optional[Mapping[str, Any]]  # the resolved config (None: not recorded)
     seed: Optional[int]  # the model seed (None: not recorded)
     device: str
-    uses_seed: bool  # False: the baseline's rates are the same at every seed
+    uses_seed: bool  # False: its runs at other seeds are the same draw (no random draw, or an ensemble's seed)
+    exact: bool  # one run is the configuration's exact value (no random draw at all: smoothing, GPFA)
     metrics: Mapping[str, float]
     boot: Optional[Mapping[str, np.ndarray]] = None  # its metrics on the shared resamples of the eval trials
     validation: Optional[Mapping[str, Any]] = None  # run.json `internal_validation`
@@ -49,7 +51,7 @@ class Arm:
     baseline: str
     members: tuple[Hashable, ...]  # the runs' ids
     seeds: tuple[Optional[int], ...]
-    uses_seed: bool
+    exact: bool  # its one run is exact (a baseline with no random draw)
     fits: dict[str, tuple[float, ...]]  # each fit's value of a metric every fit has (finite)
     boot: Optional[dict[str, np.ndarray]]  # the mean over fits on the shared resamples (None: no paired data)
     validation: Optional[tuple[float, ...]]  # each fit's internal-validation co-bps, all on the same trials
@@ -63,8 +65,8 @@ class Arm:
 
     @property
     def judged(self) -> bool:
-        """Can the arm be compared: several fits, or one of a baseline whose rates do not depend on the seed?"""
-        return self.size > 1 or not self.uses_seed
+        """Can the arm be compared: several fits, or the one run of a baseline with no random draw?"""
+        return self.size > 1 or self.exact
 
     def mean(self, metric: str) -> Optional[float]:
         """The mean of `metric` over the arm's fits (None: some fit lacks it)."""
@@ -150,7 +152,7 @@ def find_arms(runs: Sequence[ArmRun], names: Sequence[str]) -> list[Arm]:
         fits, boot = arm_values([r.metrics for r in kept], [r.boot for r in kept], names)
         valid = shared_validation([r.validation for r in kept])
         arms.append(Arm("", kept[0].baseline, tuple(r.id for r in kept), tuple(r.seed for r in kept),
-                        kept[0].uses_seed, fits, boot, valid,
+                        kept[0].exact, fits, boot, valid,
                         tuple(kept[0].validation["trial_ids"]) if valid else None, left_out))
     _label(arms, [next(r for r in runs if r.id == a.members[0]) for a in arms])
     return arms
@@ -190,13 +192,14 @@ def arm_difference(a: Arm, b: Arm, metric: str, level: float = LEVEL) -> Optiona
 
 
 def compare_arms(arms: Sequence[Arm], names: Sequence[str], level: float = LEVEL) -> dict[str, ArmComparison]:
-    """Per metric, among the arms that can be judged (`Arm.judged`, with paired resamples of the metric): the one
-    with the best mean (the highest; the lowest for `LOWER_IS_BETTER`), each one's difference to it and those tied with it (the interval includes 0)."""
+    """Per metric, among the arms that can be judged (`Arm.judged`, with paired resamples of the metric), when
+    there are two or more: the one with the best mean (the highest; the lowest for `LOWER_IS_BETTER`), each one's
+    difference to it and those tied with it (the interval includes 0)."""
     out = {}
     for k in names:
         ok = [i for i, a in enumerate(arms) if a.judged and a.mean(k) is not None and a.boot and k in a.boot]
         diffs: list[Optional[Difference]] = [None] * len(arms)
-        if not ok:
+        if len(ok) < 2:  # nothing to compare the one judged arm with: no top, no mark
             out[k] = ArmComparison(k, None, diffs, set())
             continue
         top = max(ok, key=lambda i: better_sign(k) * arms[i].mean(k))

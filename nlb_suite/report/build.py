@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
@@ -431,10 +432,17 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
 def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
     """The group's model runs as arms (one configuration at several model seeds), best co-bps mean first, kept
     when any arm holds several fits; their differences need every fit's paired resamples (`boot`)."""
-    runs = [ArmRun(i, str(r.record.path), r.baseline, r.record.config.get("config"), _seed(r),
-                   str(r.record.info.get("device", "")), uses_seed(r.baseline), r.record.metrics,
-                   None if boot is None else boot[i], r.record.info.get("internal_validation"))
-            for i, r in enumerate(group.runs) if not r.is_reference and r.record.metrics]
+    from ..ensemble import BASELINE as ENSEMBLE
+
+    runs = []
+    for i, r in enumerate(group.runs):
+        if r.is_reference or not r.record.metrics:
+            continue
+        seeded = uses_seed(r)
+        runs.append(ArmRun(i, r.record.path.name, r.baseline, r.record.config.get("config"), _seed(r),
+                           str(r.record.info.get("device", "")), seeded, not seeded and r.baseline != ENSEMBLE,
+                           r.record.metrics, None if boot is None else boot[i],
+                           r.record.info.get("internal_validation")))
     arms = find_arms(runs, group.metric_names)
     if not has_arms(arms):
         return
@@ -450,9 +458,18 @@ def _seed(run: RunData) -> Optional[int]:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def uses_seed(baseline: str) -> bool:
-    """Does a run's seed change this baseline's fit? An ensemble's seed is its bootstrap's (False); a baseline
-    not installed here is taken as seeded."""
+def uses_seed(run: RunData) -> bool:
+    """Does the run's seed make it another draw? As run.json records it; for runs from before that field, as the
+    baseline's class says today (an ensemble's seed is its bootstrap's: False; a baseline that cannot be
+    loaded here: True)."""
+    recorded = run.record.info.get("uses_seed")
+    return recorded if isinstance(recorded, bool) else baseline_uses_seed(run.baseline)
+
+
+@functools.cache
+def baseline_uses_seed(baseline: str) -> bool:
+    """What a baseline's class says of its seed today (loaded once per baseline and process): an ensemble's seed
+    is its bootstrap's (False); a baseline that cannot be loaded here is taken as seeded (True)."""
     from ..baseline_api import get_baseline
     from ..ensemble import BASELINE as ENSEMBLE
 
@@ -460,7 +477,7 @@ def uses_seed(baseline: str) -> bool:
         return False
     try:
         return bool(get_baseline(baseline).uses_seed)
-    except NLBInputError:
+    except Exception:  # noqa: BLE001 - a plugin that fails to import must not break compare: take it as seeded
         return True
 
 

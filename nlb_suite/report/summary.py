@@ -8,7 +8,7 @@ from typing import Optional
 
 from .arms import ArmComparison
 from .build import GroupData, RunData
-from .paired import CEILING_METRICS, GAP_FLOOR, MetricComparison, gap_share
+from .paired import CEILING_METRICS, GAP_FLOOR, LOWER_IS_BETTER, MetricComparison, gap_share
 from .published import SOURCE
 
 
@@ -142,6 +142,9 @@ def summarize(group: GroupData, sort: bool = False) -> Summary:
                      "trials share the mark")
     if group.paired_note:
         notes.append(group.paired_note)
+    if any(k in LOWER_IS_BETTER for k in names):
+        notes.append("tp corr: more negative is better (faster neural dynamics, shorter produced intervals), so the "
+                     "top run is the most negative and a worse run's difference to it is positive")
     if share_metrics:
         what = (f"share of the gap closed = (run - {floor_run.label}) / (true rates - {floor_run.label})"
                 if gap_metrics else "")
