@@ -47,7 +47,8 @@ def test_one_configuration_is_one_arm_whatever_its_seed_and_ordered_by_seed():
     assert len({config_key(r) for r in alone}) == 4  # no config or no seed recorded: a configuration of its own
     runs = [_run(0, seed=2, co_bps=0.30), _run(1, seed=0, co_bps=0.31),
             _run(2, "smoothing", {"k": 50}, co_bps=0.2, uses_seed=False), _run(3, config={"lr": 0.02}, co_bps=0.33),
-            _run(4, seed=1, co_bps=0.32, **{"vel R2": 0.5}), _run(5, config={"lr": 0.02}, seed=1, co_bps=0.34), _run(6, seed=0, co_bps=0.99),
+            _run(4, seed=1, co_bps=0.32, **{"vel R2": 0.5}), _run(5, config={"lr": 0.02}, seed=1, co_bps=0.34),
+            _run(6, seed=0, co_bps=0.99),
             _run(7, "smoothing", {"k": 50}, seed=3, co_bps=0.2, uses_seed=False),
             _run(8, seed=0, co_bps=0.5, device="cuda")]
     arms = find_arms(runs, ["co-bps", "vel R2"])

@@ -52,7 +52,8 @@ def arm_table(group: GroupData) -> tuple[list[str], list[list[ArmCell]]]:
     rows = []
     for i, arm in enumerate(group.arms):
         size = f"{arm.size}" + ("" if arm.judged else " (not judged)")
-        cells = [ArmCell(arm.label), ArmCell(size), ArmCell(", ".join("–" if x is None else str(x) for x in arm.seeds))]
+        seeds = ", ".join("–" if x is None else str(x) for x in arm.seeds)
+        cells = [ArmCell(arm.label), ArmCell(size), ArmCell(seeds)]
         for k in names:
             comp = group.arm_comparison.get(k)
             best = bool(comp and i in comp.tied)

@@ -174,7 +174,8 @@ def _label(arms: list[Arm], first: list[ArmRun]) -> None:
             arm.label = arm.baseline
             continue
         configs = [r.config for r in configured]
-        keys = sorted({k for c in configs for k in c if k != SEED_FIELD and any(d.get(k) != c.get(k) for d in configs)})
+        keys = sorted({k for c in configs for k in c
+                       if k != SEED_FIELD and any(d.get(k) != c.get(k) for d in configs)})
         values = [f"{k}={run.config.get(k, '-')}" for k in keys]
         if not values or len({r.device for r in configured}) > 1:
             values.append(f"device {run.device}")

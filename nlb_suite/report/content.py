@@ -87,8 +87,8 @@ def summary_section(groups: list[GroupData]) -> Section:
         parts.append(summary_table(g, summarize(g)))
     how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
            "eval trials in brackets; ★ and green mark the best run per metric (higher is better, except tp corr: "
-           "more negative is better), and '★ tie' every run whose paired difference to it includes 0 (a tie: not resolved by the eval "
-           "trials); grey italic rows are references that read the ground truth (synthetic data: the true "
+           "more negative is better), and '★ tie' every run whose paired difference to it includes 0 (a tie: "
+           "not resolved by the eval trials); grey italic rows are references that read the ground truth (synthetic data: the true "
            "rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
     return Section("Summary", "summary", "\n".join(parts), how, level=2)
 
