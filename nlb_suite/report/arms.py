@@ -14,7 +14,6 @@ its members' fits whatever its seed (that of its bootstrap).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -85,13 +84,22 @@ class ArmComparison:
     tied: set[int]
 
 
-def config_key(run: ArmRun) -> str:
+def config_key(run: ArmRun) -> tuple:
     """What makes runs one configuration: the baseline, device and resolved config but the model seed. A run that
     recorded no config or no seed is a configuration of its own."""
     if not isinstance(run.config, Mapping) or run.seed is None:
-        return json.dumps(["own", repr(run.id)])
+        return ("own", run.id)
     rest = {k: v for k, v in run.config.items() if k != SEED_FIELD}
-    return json.dumps([run.baseline, run.device, rest], sort_keys=True, default=str)
+    return ("config", run.baseline, run.device, _frozen(rest))
+
+
+def _frozen(value: Any) -> Hashable:
+    """A config value as a hashable, order-free key: mappings as sorted (key, value) pairs, lists as tuples."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value if isinstance(value, Hashable) else repr(value)
 
 
 def shared_validation(validations: Sequence[Optional[Mapping[str, Any]]]) -> Optional[tuple[float, ...]]:
@@ -136,7 +144,7 @@ def pairs_by_seed(baseline_a: str, seeds_a: Sequence, baseline_b: str, seeds_b: 
 def find_arms(runs: Sequence[ArmRun], names: Sequence[str]) -> list[Arm]:
     """The arms of a group's model runs (give no references), in order of first appearance. A run at a seed the arm
     holds, or of a baseline whose rates do not depend on the seed, is the same draw as the one kept: left out."""
-    keyed: dict[str, list[ArmRun]] = {}
+    keyed: dict[tuple, list[ArmRun]] = {}
     for run in runs:
         keyed.setdefault(config_key(run), []).append(run)
     arms = []
