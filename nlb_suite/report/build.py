@@ -439,10 +439,11 @@ def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
         if r.is_reference or not r.record.metrics:
             continue
         seeded = uses_seed(r)
-        runs.append(ArmRun(i, r.record.path.name, r.baseline, r.record.config.get("config"), _seed(r),
-                           str(r.record.info.get("device", "")), seeded, not seeded and r.baseline != ENSEMBLE,
+        info = r.record.info  # read_run_info has checked seed (an int, or absent) and uses_seed
+        runs.append(ArmRun(i, r.record.path.name, r.baseline, r.record.config.get("config"), info.get("seed"),
+                           str(info.get("device", "")), seeded, not seeded and r.baseline != ENSEMBLE,
                            r.record.metrics, None if boot is None else boot[i],
-                           r.record.info.get("internal_validation")))
+                           info.get("internal_validation")))
     arms = find_arms(runs, group.metric_names)
     if not has_arms(arms):
         return
@@ -452,18 +453,12 @@ def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
     group.arm_comparison = compare_arms(group.arms, group.metric_names)
 
 
-def _seed(run: RunData) -> Optional[int]:
-    """The run's model seed from run.json (None: not recorded as an integer)."""
-    seed = run.record.info.get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
-
-
 def uses_seed(run: RunData) -> bool:
     """Does the run's seed make it another draw? As run.json records it; for runs from before that field, as the
     baseline's class says today (an ensemble's seed is its bootstrap's: False; a baseline that cannot be
     loaded here: True)."""
-    recorded = run.record.info.get("uses_seed")
-    return recorded if isinstance(recorded, bool) else baseline_uses_seed(run.baseline)
+    recorded = run.record.info.get("uses_seed")  # read_run_info has checked it: a bool, or absent
+    return baseline_uses_seed(run.baseline) if recorded is None else recorded
 
 
 @functools.cache

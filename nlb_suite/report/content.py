@@ -50,9 +50,13 @@ def summary_table(group: GroupData, s: Summary) -> str:
                  '"tie": the interval includes 0, so the eval trials do not resolve the difference. The '
                  'interval holds each fitted model fixed: a fit at another model seed moves by its own noise, '
                  'which it does not include.</p>'
-                 + table(d_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
-                                     for r in d_rows], [""] * len(d_rows)))
+                 + table(d_headers, name_and_numbers(d_rows), [""] * len(d_rows)))
     return table(headers, rows, classes) + diffs + notes + arms_html(group)
+
+
+def name_and_numbers(rows: list[list[str]]) -> list[list[str]]:
+    """HTML cells of text rows whose first cell names the row and the rest are numbers (difference tables)."""
+    return [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]] for r in rows]
 
 
 def arms_html(group: GroupData) -> str:
@@ -74,8 +78,7 @@ def arms_html(group: GroupData) -> str:
     if ad_rows:
         html += ('<p class="sub">Differences to the top arm of each metric (value [95% Welch t interval that adds '
                  'the fits\' spread to the eval trials\']); "tie": the interval includes 0.</p>'
-                 + table(ad_headers, [[f"<td>{esc(r[0])}</td>"] + [f'<td class="num">{esc(x)}</td>' for x in r[1:]]
-                                      for r in ad_rows], [""] * len(ad_rows)))
+                 + table(ad_headers, name_and_numbers(ad_rows), [""] * len(ad_rows)))
     return html + "".join(note(n) for n in arm_notes(group))
 
 
@@ -88,8 +91,8 @@ def summary_section(groups: list[GroupData]) -> Section:
     how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
            "eval trials in brackets; ★ and green mark the best run per metric (higher is better, except tp corr: "
            "more negative is better), and '★ tie' every run whose paired difference to it includes 0 (a tie: "
-           "not resolved by the eval trials); grey italic rows are references that read the ground truth (synthetic data: the true "
-           "rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
+           "not resolved by the eval trials); grey italic rows are references that read the ground truth "
+           "(synthetic data: the true rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
     return Section("Summary", "summary", "\n".join(parts), how, level=2)
 
 

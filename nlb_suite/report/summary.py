@@ -216,4 +216,3 @@ def _test_extra(run) -> list[str]:
     size = (run.record.path / "submission.h5").stat().st_size
     return [str(info.get("n_eval_trials", "–")), "yes" if info.get("has_forward") else "no",
             f"submission.h5 ({size / 1e6:.1f} MB)", _secs(info, "fit_s"), _secs(info, "predict_s")]
-
