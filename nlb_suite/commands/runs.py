@@ -56,8 +56,7 @@ def print_comparison(group) -> None:
     a_headers, a_rows = arm_table(group)
     if a_rows:
         print("\narms (one configuration at several model seeds), mean over fits (SD over fits):")
-        print_table(a_headers, [[c.text + ((" * tie" if c.tie else " *") if c.best else "") for c in r]
-                                for r in a_rows])
+        print_table(a_headers, [[c.marked("*") for c in r] for r in a_rows])
     ad_headers, ad_rows = arm_differences(group)
     if ad_rows:
         print("\ndifferences to the top arm of each metric, value [95% Welch t interval, fits and trials] "
@@ -118,7 +117,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for g in groups:
         print(f"\n{g.title}")
         print_comparison(g)
+    print_families(groups)
     return 0
+
+
+def print_families(groups: list) -> None:
+    """Each configuration's mean over the data sets of one synthetic generator, with differences to the top whose
+    intervals take the sets as the units, and notes on data sets that were not pooled."""
+    from ..report.data_sets import family_differences, family_table, find_families
+
+    families, notes = find_families(groups)
+    for f in families:
+        print(f"\n{f.title}")
+        headers, rows = family_table(f)
+        print_table(headers, [[c.marked("*") for c in r] for r in rows])
+        d_headers, d_rows = family_differences(f)
+        if d_rows:
+            print("\ndifferences to the top configuration of each metric, mean over data sets [95% t interval over "
+                  "the sets] ('tie': includes 0):")
+            print_table(d_headers, d_rows)
+        for n in f.notes:
+            print(f"note: {n}")
+    for n in notes:
+        print(f"note: {n}")
 
 
 def is_demo_folder(path: Path) -> bool:

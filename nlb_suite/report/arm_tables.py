@@ -26,6 +26,10 @@ class ArmCell:
     best: bool = False
     tie: bool = False
 
+    def marked(self, star: str) -> str:
+        """The text with the best mark `star` after it (`star` tie when the mark is shared)."""
+        return self.text + ((f" {star} tie" if self.tie else f" {star}") if self.best else "")
+
 
 def _mean_sd(values: tuple[float, ...]) -> str:
     mean = f"{np.mean(values):.4f}"

@@ -162,11 +162,11 @@ def find_arms(runs: Sequence[ArmRun], names: Sequence[str]) -> list[Arm]:
         arms.append(Arm("", kept[0].baseline, tuple(r.id for r in kept), tuple(r.seed for r in kept),
                         kept[0].exact, fits, boot, valid,
                         tuple(kept[0].validation["trial_ids"]) if valid else None, left_out))
-    _label(arms, [next(r for r in runs if r.id == a.members[0]) for a in arms])
+    label_arms(arms, [next(r for r in runs if r.id == a.members[0]) for a in arms])
     return arms
 
 
-def _label(arms: list[Arm], first: list[ArmRun]) -> None:
+def label_arms(arms: list[Arm], first: list[ArmRun]) -> None:
     """The baseline's name; where several arms share it, the config values that tell them apart (the device if
     that is all), or the folder of a run that recorded no config or seed."""
     for arm, run in zip(arms, first):

@@ -432,6 +432,18 @@ def compare_group(group: GroupData, n_boot: int = PAIRED_RESAMPLES) -> None:
 def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
     """The group's model runs as arms (one configuration at several model seeds), best co-bps mean first, kept
     when any arm holds several fits; their differences need every fit's paired resamples (`boot`)."""
+    arms = find_arms(arm_runs(group, boot), group.metric_names)
+    if not has_arms(arms):
+        return
+    co_bps = [a.mean("co-bps") for a in arms]
+    order = sorted(range(len(arms)), key=lambda i: -co_bps[i] if co_bps[i] is not None else math.inf)
+    group.arms = [arms[i] for i in order]
+    group.arm_comparison = compare_arms(group.arms, group.metric_names)
+
+
+def arm_runs(group: GroupData, boot: Optional[list] = None) -> list[ArmRun]:
+    """The group's model runs with metrics (no references) as `find_arms` takes them, each id its index in
+    `group.runs`; `boot`: every run's paired resamples (None: none)."""
     from ..ensemble import BASELINE as ENSEMBLE
 
     runs = []
@@ -444,13 +456,7 @@ def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
                            str(info.get("device", "")), seeded, not seeded and r.baseline != ENSEMBLE,
                            r.record.metrics, None if boot is None else boot[i],
                            info.get("internal_validation")))
-    arms = find_arms(runs, group.metric_names)
-    if not has_arms(arms):
-        return
-    co_bps = [a.mean("co-bps") for a in arms]
-    order = sorted(range(len(arms)), key=lambda i: -co_bps[i] if co_bps[i] is not None else math.inf)
-    group.arms = [arms[i] for i in order]
-    group.arm_comparison = compare_arms(group.arms, group.metric_names)
+    return runs
 
 
 def uses_seed(run: RunData) -> bool:

@@ -15,8 +15,9 @@ from ..sweep.lineage import stretches
 from ..table import short
 from . import analysis as A
 from . import plots as P
-from .arm_tables import arm_differences, arm_notes, arm_table
+from .arm_tables import ArmCell, arm_differences, arm_notes, arm_table
 from .build import GroupData, RunData
+from .data_sets import family_differences, family_table, find_families
 from .html import Section, empty, esc, figure, note, table
 from .summary import Summary, differences, summarize
 
@@ -64,16 +65,9 @@ def arms_html(group: GroupData) -> str:
     a_headers, a_rows = arm_table(group)
     if not a_rows:
         return ""
-    rows = []
-    for r in a_rows:
-        cells = [f"<td>{esc(r[0].text)}</td>"]
-        for c in r[1:]:
-            mark = (" ★ tie" if c.tie else " ★") if c.best else ""
-            cells.append(f'<td class="{"num best" if c.best else "num"}">{esc(c.text + mark)}</td>')
-        rows.append(cells)
     html = ('<p class="sub">Arms: runs of one configuration at several model seeds, each metric the mean over '
             'its fits (SD over fits); ★ marks the top arm and every arm tied with it.</p>'
-            + table(a_headers, rows, [""] * len(rows)))
+            + table(a_headers, marked_cells(a_rows), [""] * len(a_rows)))
     ad_headers, ad_rows = arm_differences(group)
     if ad_rows:
         html += ('<p class="sub">Differences to the top arm of each metric (value [95% Welch t interval that adds '
@@ -82,17 +76,45 @@ def arms_html(group: GroupData) -> str:
     return html + "".join(note(n) for n in arm_notes(group))
 
 
+def marked_cells(rows: list[list[ArmCell]]) -> list[list[str]]:
+    """HTML cells of rows whose first cell names the row and the rest are numbers with best marks (★, green)."""
+    return [[f"<td>{esc(r[0].text)}</td>"]
+            + [f'<td class="{"num best" if c.best else "num"}">{esc(c.marked("★"))}</td>' for c in r[1:]]
+            for r in rows]
+
+
+def families_html(groups: list[GroupData]) -> str:
+    """Each configuration's mean over the data sets of one synthetic generator (one table per family), its
+    differences to the top with t intervals over the sets, and the notes; notes alone where sets were not pooled."""
+    families, notes = find_families(groups)
+    parts = []
+    for f in families:
+        headers, rows = family_table(f)
+        parts.append(f'<h3 id="summary-{esc(f.anchor)}">{esc(f.title)}</h3>')
+        parts.append(table(headers, marked_cells(rows), ["reference" if r.reference else "" for r in f.rows]))
+        d_headers, d_rows = family_differences(f)
+        if d_rows:
+            parts.append('<p class="sub">Differences to the top configuration of each metric, mean over data sets '
+                         '(value [95% t interval over the sets]); "tie": the interval includes 0.</p>'
+                         + table(d_headers, name_and_numbers(d_rows), [""] * len(d_rows)))
+        parts += [note(n) for n in f.notes]
+    return "".join(parts + [note(n) for n in notes])
+
+
 def summary_section(groups: list[GroupData]) -> Section:
-    """All groups' summary tables at the top of the page."""
+    """All groups' summary tables at the top of the page, then the means over data sets."""
     parts = []
     for g in groups:
         parts.append(f'<h3 id="summary-{esc(g.anchor)}">{esc(g.title)}</h3>')
         parts.append(summary_table(g, summarize(g)))
+    parts.append(families_html(groups))
     how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
            "eval trials in brackets; ★ and green mark the best run per metric (higher is better, except tp corr: "
            "more negative is better), and '★ tie' every run whose paired difference to it includes 0 (a tie: "
            "not resolved by the eval trials); grey italic rows are references that read the ground truth "
-           "(synthetic data: the true rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
+           "(synthetic data: the true rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores; "
+           "where the runs cover one synthetic generator at several data seeds, a last table gives each "
+           "configuration's mean over those data sets, judged with the sets as the units")
     return Section("Summary", "summary", "\n".join(parts), how, level=2)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .arm_tables import arm_differences, arm_notes, arm_table
+from .arm_tables import ArmCell, arm_differences, arm_notes, arm_table
 from .build import GroupData
+from .data_sets import family_differences, family_table, find_families
 from .summary import differences, summarize
 
 
@@ -16,14 +17,34 @@ def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(_cell(x) for x in r) + " |" for r in rows] + [""])
 
 
+def _bold_best(rows: list[list[ArmCell]]) -> list[list[str]]:
+    """Cell texts, the best in bold as in the run table ("(tie)" when the mark is shared)."""
+    return [[f"**{c.text}**" + (" (tie)" if c.tie else "") if c.best else c.text for c in r] for r in rows]
+
+
+def families_markdown(groups: list[GroupData]) -> list[str]:
+    """Each configuration's mean over the data sets of one synthetic generator, its differences to the top with t
+    intervals over the sets, and the notes; notes alone where data sets were not pooled."""
+    families, notes = find_families(groups)
+    lines = []
+    for f in families:
+        headers, rows = family_table(f)
+        lines += [f"## {f.title}", ""] + _rows(headers, _bold_best(rows))
+        d_headers, d_rows = family_differences(f)
+        if d_rows:
+            lines += ["Differences to the top configuration of each metric, mean over data sets (value [95% t "
+                      "interval over the sets]; tie: includes 0):", ""] + _rows(d_headers, d_rows)
+        lines += [f"- {n}" for n in f.notes] + [""]
+    return lines + ([f"- {n}" for n in notes] + [""] if notes else [])
+
+
 def arms_markdown(group: GroupData) -> list[str]:
     """The arm tables, the best arm in bold as in the run table; none without arms."""
     headers, rows = arm_table(group)
     if not rows:
         return []
-    texts = [[f"**{c.text}**" + (" (tie)" if c.tie else "") if c.best else c.text for c in r] for r in rows]
     lines = ["Arms: one configuration at several model seeds, mean over fits (SD over fits):", ""]
-    lines += _rows(headers, texts)
+    lines += _rows(headers, _bold_best(rows))
     d_headers, d_rows = arm_differences(group)
     if d_rows:
         lines += ["Differences to the top arm of each metric (value [95% Welch t interval, fits and trials]; tie: "
@@ -72,4 +93,4 @@ def render(groups: list[GroupData], title: str) -> str:
              "the HTML report.", ""]
     for g in groups:
         lines += group_markdown(g)
-    return "\n".join(lines)
+    return "\n".join(lines + families_markdown(groups))

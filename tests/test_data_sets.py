@@ -1,0 +1,140 @@
+"""Each configuration's mean over the data sets of one synthetic generator, in `compare` and the report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlb_suite.cli import main
+from nlb_suite.report.data_sets import Pooled, compare_pooled, find_families
+from nlb_suite.report.paired import Difference, gap_share
+from nlb_suite.runs import RunSpec, execute, read_run
+
+TINY_LFADS = {"ic_enc_dim": 4, "ci_enc_dim": 4, "con_dim": 4, "co_dim": 2, "ic_dim": 4, "gen_dim": 6, "fac_dim": 3,
+              "max_epochs": 2, "patience": 2, "valid_seed": 0}
+
+
+@pytest.fixture(scope="module")
+def data_set_runs(synthetic, tmp_path_factory):
+    """mc_maze_small at data seeds 2, 0 and 1 (given out of order): at each smoothing, the true rates and a tiny
+    LFADS at model seed 0; at data seed 0 the LFADS also at model seed 1 (an arm of two fits there), and a wider
+    LFADS at data seeds 0 and 1 only. {data seed: {name: run folder}}."""
+    root = tmp_path_factory.mktemp("data_set_runs")
+    out: dict[int, dict] = {}
+
+    def run(data_seed, baseline, name, seed=0, **kw):
+        out.setdefault(data_seed, {})[name] = execute(RunSpec(
+            baseline, "mc_maze_small", data=synthetic("mc_maze_small", seed=data_seed),
+            out=root / f"d{data_seed}" / name, seed=seed, ci=0, device="cpu", **kw), progress=False).run_dir
+    for data_seed in (2, 0, 1):
+        run(data_seed, "smoothing", "smoothing", profile="fast")
+        run(data_seed, "oracle", "oracle")
+        run(data_seed, "lfads", "lfads_s0", overrides=dict(TINY_LFADS))
+        if data_seed == 0:
+            run(data_seed, "lfads", "lfads_s1", 1, overrides=dict(TINY_LFADS))
+        if data_seed in (0, 1):
+            run(data_seed, "lfads", "wide_s0", overrides=dict(TINY_LFADS, gen_dim=8))
+    return out
+
+
+def _folders(runs: dict) -> list[str]:
+    return [str(p) for d in (2, 0, 1) for p in runs[d].values()]
+
+
+def _co_bps(runs: dict, data_seed: int, *names: str) -> float:
+    return float(np.mean([read_run(runs[data_seed][n]).metrics["co-bps"] for n in names]))
+
+
+def test_compare_gives_each_configuration_its_mean_over_the_data_sets(data_set_runs, capsys):
+    assert main(["compare", *_folders(data_set_runs), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    title = "mc_maze_small, 5 ms bins, phase val (synthetic): mean over 3 data sets (data seeds 0, 1, 2)"
+    section = out.split(title, 1)[1]
+    table = section.split("\n\n", 1)[0].strip().splitlines()
+    rows = {line.split("  ")[0]: [c.strip() for c in line.split("  ") if c.strip()] for line in table[2:]}
+    lfads = [_co_bps(data_set_runs, 0, "lfads_s0", "lfads_s1"), _co_bps(data_set_runs, 1, "lfads_s0"),
+             _co_bps(data_set_runs, 2, "lfads_s0")]  # data seed 0: the mean of its two fits
+    smoothing = [_co_bps(data_set_runs, d, "smoothing") for d in (0, 1, 2)]
+    truth = [_co_bps(data_set_runs, d, "oracle") for d in (0, 1, 2)]
+    assert rows["lfads (gen_dim=6)"][1:4] == ["3 of 3", "2, 1, 1", f"{np.mean(lfads):.4f} ({np.std(lfads, ddof=1):.4f})"]
+    assert rows["lfads (gen_dim=6)"][-1] == " / ".join(f"{v:.4f}" for v in lfads)  # in data seed order
+    share = gap_share(np.mean(lfads), np.mean(smoothing), np.mean(truth))
+    assert f"{100 * share:.1f}%" in rows["lfads (gen_dim=6)"]
+    assert rows["lfads (gen_dim=8)"][1:3] == ["2 of 3", "1, 1, 0"] and "*" not in " ".join(rows["lfads (gen_dim=8)"])
+    assert rows["true rates (reference)"][1:3] == ["3 of 3", "–"]
+    diffs = section.split("differences to the top configuration", 1)[1].split("note:", 1)[0].strip().splitlines()
+    cells = {line.split("  ")[0]: [c.strip() for c in line.split("  ") if c.strip()] for line in diffs[3:]}
+    (top, top_values), (other, other_values) = sorted(
+        [("smoothing", smoothing), ("lfads (gen_dim=6)", lfads)], key=lambda p: -np.mean(p[1]))
+    assert cells[top][1] == "top"  # co-bps, the first metric
+    expected = Difference.across_sets([x - y for x, y in zip(other_values, top_values)])
+    assert cells[other][1] == expected.text()  # the t interval with the data sets as the units
+    assert "lfads (gen_dim=8)" in cells and cells["lfads (gen_dim=8)"][1] == "–"
+    notes = " ".join(section.split())
+    assert "not judged, as not run on every data set: lfads (gen_dim=8) (2 of 3)" in notes
+    assert "sets - 1 degrees of freedom" in notes
+
+
+def test_one_data_set_alone_or_other_trial_counts_are_not_pooled(data_set_runs, synthetic, tmp_path, capsys):
+    other = execute(RunSpec("smoothing", "mc_maze_small", data=synthetic("mc_maze_small", trials=48, seed=1),
+                            out=tmp_path / "smoothing_48", ci=0, profile="fast"), progress=False).run_dir
+    assert main(["compare", str(data_set_runs[0]["smoothing"]), str(other), "--ci", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "data sets (data seeds" not in out and "not pooled" not in out
+
+
+def test_data_sets_at_one_data_seed_or_an_unknown_one_are_not_pooled(data_set_runs, monkeypatch):
+    from nlb_suite.report import data_sets
+    from nlb_suite.report.build import gather
+
+    groups = gather(_folders(data_set_runs), n_boot=0)
+    monkeypatch.setattr(data_sets, "data_seed", lambda group: 0)
+    families, notes = find_families(groups)
+    assert families == [] and len(notes) == 1
+    assert notes[0].startswith("mc_maze_small at 5 ms, phase val: data sets not pooled over data seeds: several "
+                               "hold data seed 0 with other data")
+    monkeypatch.setattr(data_sets, "data_seed", lambda group: None if group is groups[0] else 7)
+    families, notes = find_families(groups)
+    assert families == [] and "no data seed could be read for " + str(groups[0].data_dir) in notes[0]
+    monkeypatch.undo()
+    for g in groups:
+        g.synthetic = False  # real recordings: one set each, never pooled
+    assert find_families(groups) == ([], [])
+
+
+def test_the_report_shows_the_mean_over_data_sets(data_set_runs, tmp_path, monkeypatch):
+    from nlb_suite.report import build_report, content
+    from nlb_suite.report.html import Section
+
+    monkeypatch.setattr(content, "group_section", lambda g: Section(g.title, g.anchor, "", ""))  # no plots: faster
+    html, md = tmp_path / "r.html", tmp_path / "r.md"
+    build_report([data_set_runs[d][n] for d in (0, 1) for n in ("smoothing", "oracle")], html, md)
+    title = "mc_maze_small, 5 ms bins, phase val (synthetic): mean over 2 data sets (data seeds 0, 1)"
+    assert f"## {title}" in md.read_text() and "| smoothing | 2 of 2 | 1, 1 |" in md.read_text()
+    assert f'<h3 id="summary-mc_maze_small-5ms-val-data-sets">{title}</h3>' in html.read_text()
+
+
+def test_marks_references_and_partial_configurations_in_html_and_markdown(data_set_runs):
+    from nlb_suite.report.build import gather
+    from nlb_suite.report.content import families_html
+    from nlb_suite.report.markdown import families_markdown
+
+    groups = gather(_folders(data_set_runs), n_boot=0)
+    md = "\n".join(families_markdown(groups))
+    assert "| lfads (gen_dim=8) | 2 of 3 | 1, 1, 0 |" in md and md.count("**") >= 2  # the top in bold
+    assert "Differences to the top configuration of each metric" in md
+    page = families_html(groups)
+    assert page.count('<td class="num best">') >= 1 and "★" in page
+    assert '<tr class="reference"><td>true rates (reference)</td>' in page
+
+
+def test_the_top_on_tp_corr_is_the_most_negative_and_ties_share_the_mark():
+    rows = [Pooled("a", "a", {"tp corr": [-0.50, -0.40, -0.60]}, [1, 1, 1]),
+            Pooled("b", "b", {"tp corr": [-0.20, -0.12, -0.28]}, [1, 1, 1]),
+            Pooled("c", "c", {"tp corr": [-0.52, -0.38, -0.58]}, [1, 1, 1]),
+            Pooled("d", "d", {"tp corr": [-0.90, None, -0.90]}, [1, 0, 1]),
+            Pooled("truth", "oracle", {"tp corr": [-0.95, -0.95, -0.95]}, [1, 1, 1], reference=True)]
+    comp = compare_pooled(rows, ["tp corr"])["tp corr"]
+    assert comp.top == 0  # neither the reference nor the configuration missing a set
+    assert comp.diffs[1].text() == Difference.across_sets([0.30, 0.28, 0.32]).text() == "+0.3000 [+0.2503, +0.3497]"
+    assert comp.tied == {0, 2} and comp.diffs[3] is None and comp.diffs[4] is None
