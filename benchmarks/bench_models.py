@@ -356,12 +356,12 @@ def add_arms(res: dict, arms: dict[str, tuple[str, ...]], variants: dict[str, tu
     pair by seed (`arms_pair`)."""
     import numpy as np
 
-    from nlb_suite.report.arms import arm_values
+    from nlb_suite.report.arms import arm_values, exact_alone
     from nlb_suite.report.build import baseline_uses_seed
 
     res.setdefault("fits", {})
     res.setdefault("arm_seeds", {})  # (baseline, model seeds in order): arms of one baseline at the same seeds pair
-    res["exact"] = {n: not baseline_uses_seed(baseline_of(n, variants or {})[0]) and n not in res.get("ensembles", {})
+    res["exact"] = {n: exact_alone(baseline_uses_seed(baseline_of(n, variants or {})[0]), n in res.get("ensembles", {}))
                     for n in res["metrics"]}  # a lone run is exact only without a random draw (smoothing, GPFA)
     for label, runs in arms.items():
         res["arm_seeds"][label] = (baseline_of(runs[0], variants or {})[0], tuple(model_of(r)[1] for r in runs))

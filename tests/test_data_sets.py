@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nlb_suite.cli import main
-from nlb_suite.report.data_sets import Pooled, compare_pooled, find_families
+from nlb_suite.report.data_sets import Pooled, compare_pooled, find_families, pooling_config
 from nlb_suite.report.paired import Difference, gap_share
 from nlb_suite.runs import RunSpec, execute, read_run
 
@@ -48,15 +48,16 @@ def _co_bps(runs: dict, data_seed: int, *names: str) -> float:
 def test_compare_gives_each_configuration_its_mean_over_the_data_sets(data_set_runs, capsys):
     assert main(["compare", *_folders(data_set_runs), "--ci", "0"]) == 0
     out = capsys.readouterr().out
-    title = "mc_maze_small, 5 ms bins, phase val (synthetic): mean over 3 data sets (data seeds 0, 1, 2)"
-    section = out.split(title, 1)[1]
+    title = "mc_maze_small (40 trials), 5 ms bins, phase val (synthetic): mean over 3 data sets (data seeds 0, 1, 2)"
+    section = out.split("\nmeans over data sets\n", 1)[1].split(title, 1)[1]
     table = section.split("\n\n", 1)[0].strip().splitlines()
     rows = {line.split("  ")[0]: [c.strip() for c in line.split("  ") if c.strip()] for line in table[2:]}
     lfads = [_co_bps(data_set_runs, 0, "lfads_s0", "lfads_s1"), _co_bps(data_set_runs, 1, "lfads_s0"),
              _co_bps(data_set_runs, 2, "lfads_s0")]  # data seed 0: the mean of its two fits
     smoothing = [_co_bps(data_set_runs, d, "smoothing") for d in (0, 1, 2)]
     truth = [_co_bps(data_set_runs, d, "oracle") for d in (0, 1, 2)]
-    assert rows["lfads (gen_dim=6)"][1:4] == ["3 of 3", "2, 1, 1", f"{np.mean(lfads):.4f} ({np.std(lfads, ddof=1):.4f})"]
+    mean_sd = f"{np.mean(lfads):.4f} ({np.std(lfads, ddof=1):.4f})"
+    assert rows["lfads (gen_dim=6)"][1:4] == ["3 of 3", "2, 1, 1", mean_sd]
     assert rows["lfads (gen_dim=6)"][-1] == " / ".join(f"{v:.4f}" for v in lfads)  # in data seed order
     share = gap_share(np.mean(lfads), np.mean(smoothing), np.mean(truth))
     assert f"{100 * share:.1f}%" in rows["lfads (gen_dim=6)"]
@@ -73,6 +74,7 @@ def test_compare_gives_each_configuration_its_mean_over_the_data_sets(data_set_r
     notes = " ".join(section.split())
     assert "not judged, as not run on every data set: lfads (gen_dim=8) (2 of 3)" in notes
     assert "sets - 1 degrees of freedom" in notes
+    assert "taken on trust" not in notes  # these data sets record their generator
 
 
 def test_one_data_set_alone_or_other_trial_counts_are_not_pooled(data_set_runs, synthetic, tmp_path, capsys):
@@ -88,14 +90,21 @@ def test_data_sets_at_one_data_seed_or_an_unknown_one_are_not_pooled(data_set_ru
     from nlb_suite.report.build import gather
 
     groups = gather(_folders(data_set_runs), n_boot=0)
-    monkeypatch.setattr(data_sets, "data_seed", lambda group: 0)
+    generator = data_sets.data_origin(groups[0])[1]
+    assert len(generator) == 64 and {data_sets.data_origin(g) for g in groups} == {(d, generator) for d in (0, 1, 2)}
+    monkeypatch.setattr(data_sets, "data_origin", lambda group: (0, generator))
     families, notes = find_families(groups)
-    assert families == [] and len(notes) == 1
-    assert notes[0].startswith("mc_maze_small at 5 ms, phase val: data sets not pooled over data seeds: several "
-                               "hold data seed 0 with other data")
-    monkeypatch.setattr(data_sets, "data_seed", lambda group: None if group is groups[0] else 7)
+    assert families == [] and notes == ["mc_maze_small (40 trials) at 5 ms, phase val: data sets not pooled: several "
+                                        "hold data seed 0 with other data (other generator settings, or the same "
+                                        "generator on another kind of CPU)"]
+    monkeypatch.setattr(data_sets, "data_origin", lambda group: None if group is groups[0] else (7, generator))
     families, notes = find_families(groups)
-    assert families == [] and "no data seed could be read for " + str(groups[0].data_dir) in notes[0]
+    assert families == [] and notes[0] == (f"{groups[0].title}: not pooled with other data sets: its data seed could "
+                                           "not be read (the data folder, its checksums or its ground_truth.h5)")
+    origins = {id(g): (i, "a" if i else "b") for i, g in enumerate(groups)}  # set 0 made by another generator
+    monkeypatch.setattr(data_sets, "data_origin", lambda group: origins[id(group)])
+    families, notes = find_families(groups)
+    assert [f.seeds for f in families] == [[1, 2]] and "come from 2 generators" in notes[0]
     monkeypatch.undo()
     for g in groups:
         g.synthetic = False  # real recordings: one set each, never pooled
@@ -109,23 +118,45 @@ def test_the_report_shows_the_mean_over_data_sets(data_set_runs, tmp_path, monke
     monkeypatch.setattr(content, "group_section", lambda g: Section(g.title, g.anchor, "", ""))  # no plots: faster
     html, md = tmp_path / "r.html", tmp_path / "r.md"
     build_report([data_set_runs[d][n] for d in (0, 1) for n in ("smoothing", "oracle")], html, md)
-    title = "mc_maze_small, 5 ms bins, phase val (synthetic): mean over 2 data sets (data seeds 0, 1)"
-    assert f"## {title}" in md.read_text() and "| smoothing | 2 of 2 | 1, 1 |" in md.read_text()
-    assert f'<h3 id="summary-mc_maze_small-5ms-val-data-sets">{title}</h3>' in html.read_text()
+    title = "mc_maze_small (40 trials), 5 ms bins, phase val (synthetic): mean over 2 data sets (data seeds 0, 1)"
+    text = md.read_text()
+    assert "## Means over data sets" in text and f"### {title}" in text and "| smoothing | 2 of 2 | 1, 1 |" in text
+    page = html.read_text()
+    assert 'data-section="Means over data sets"' in page
+    assert f'<h3 id="summary-mc_maze_small-40-5ms-val-data-sets">{title}</h3>' in page
 
 
 def test_marks_references_and_partial_configurations_in_html_and_markdown(data_set_runs):
     from nlb_suite.report.build import gather
-    from nlb_suite.report.content import families_html
+    from nlb_suite.report.content import families_section
     from nlb_suite.report.markdown import families_markdown
 
     groups = gather(_folders(data_set_runs), n_boot=0)
-    md = "\n".join(families_markdown(groups))
-    assert "| lfads (gen_dim=8) | 2 of 3 | 1, 1, 0 |" in md and md.count("**") >= 2  # the top in bold
+    families, notes = find_families(groups)
+    (family,) = families
+    top = family.rows[family.comparison["co-bps"].top]
+    md = "\n".join(families_markdown(families, notes))
+    assert "| lfads (gen_dim=8) | 2 of 3 | 1, 1, 0 |" in md
+    top_line = next(line for line in md.splitlines() if line.startswith(f"| {top.label} | 3 of 3 |"))
+    assert top_line.split(" | ")[3].startswith("**")  # its co-bps mean in bold
     assert "Differences to the top configuration of each metric" in md
-    page = families_html(groups)
-    assert page.count('<td class="num best">') >= 1 and "★" in page
+    page = families_section(families, notes).body
+    row = page.split(f"<td>{top.label}</td>", 1)[1].split("</tr>", 1)[0]
+    assert row.count('<td class="num best">') >= 1 and "★" in row
     assert '<tr class="reference"><td>true rates (reference)</td>' in page
+
+
+def test_an_ensemble_is_matched_across_data_sets_by_its_recipe():
+    def info(*baselines):
+        return {"ensemble": {"ranking": [{"run": f"/x/{i}", "baseline": b} for i, b in enumerate(baselines)]}}
+    config = {"members": ["/d0/a", "/d0/b"], "size": 2, "size_given": False, "min_size": 1, "max_size": 6,
+              "rule": "size with the best co-bps ... on the 8 internal validation trials"}
+    other_set = {**config, "members": ["/d1/a"], "size": 1, "rule": "... on the 9 internal validation trials"}
+    recipe = pooling_config("ensemble", config, info("lfads", "ndt", "lfads"))
+    assert recipe == {"size_given": False, "min_size": 1, "max_size": 6, "candidates": "lfads x2, ndt x1"}
+    assert pooling_config("ensemble", other_set, info("ndt", "lfads", "lfads")) == recipe
+    assert pooling_config("ensemble", config, info("lfads", "lfads")) != recipe  # other candidates
+    assert pooling_config("lfads", config, info()) is config  # any other baseline: its resolved config
 
 
 def test_the_top_on_tp_corr_is_the_most_negative_and_ties_share_the_mark():
@@ -138,3 +169,16 @@ def test_the_top_on_tp_corr_is_the_most_negative_and_ties_share_the_mark():
     assert comp.top == 0  # neither the reference nor the configuration missing a set
     assert comp.diffs[1].text() == Difference.across_sets([0.30, 0.28, 0.32]).text() == "+0.3000 [+0.2503, +0.3497]"
     assert comp.tied == {0, 2} and comp.diffs[3] is None and comp.diffs[4] is None
+
+
+def test_a_second_run_of_one_draw_is_left_out_and_named(data_set_runs, tmp_path):
+    import shutil
+
+    from nlb_suite.report.build import gather
+
+    copy = tmp_path / "copy_of_lfads"
+    shutil.copytree(data_set_runs[1]["lfads_s0"], copy)
+    (family,), _ = find_families(gather([*_folders(data_set_runs), str(copy)], n_boot=0))
+    assert next(r for r in family.rows if r.label == "lfads (gen_dim=6)").fits == [2, 1, 1]  # the copy is no fit
+    assert any(n.startswith("left out as the same draw") and n.endswith("copy_of_lfads (data seed 1)")
+               for n in family.notes)

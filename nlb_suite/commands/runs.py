@@ -127,6 +127,8 @@ def print_families(groups: list) -> None:
     from ..report.data_sets import family_differences, family_table, find_families
 
     families, notes = find_families(groups)
+    if families or notes:
+        print("\nmeans over data sets")
     for f in families:
         print(f"\n{f.title}")
         headers, rows = family_table(f)

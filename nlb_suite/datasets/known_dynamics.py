@@ -33,6 +33,7 @@ from .known_systems import (
     rnn_rates_per_bin,
 )
 from .specs import FORWARD_MS, KNOWN_DYNAMICS, DatasetSpec, get_dataset
+from .synthetic_cache import generator_identity
 from .synthetic_nwb import write_ground_truth, write_nwb
 from .synthetic_tasks import Plan
 
@@ -185,7 +186,7 @@ def write_known_dynamics(name: str, out_dir: str | Path, seed: int = 0, trials: 
             stats[kind] = {"trials": split_counts, "units": len(keep), "duration_s": plan.end,
                            "rate_hz": float(counts[:, keep].sum() / len(keep) / plan.end), "gaps": 0}
             bar.update(1)
-        write_ground_truth(tmp["gt"], gt, name, seed)
+        write_ground_truth(tmp["gt"], gt, name, seed, generator_identity(name))
     n_val = int(np.sum(files["train"]["plan"].trials["split"] == "val"))
     return SyntheticDataset(out, paths["train"], paths["test"], paths["gt"], spec, int(seed), False,
                             n_tv - n_val, n_val, n_test, 0, stats=stats)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from ..errors import NLBInputError
 from ..h5io import atomic_path
 from .specs import KNOWN_DYNAMICS, DatasetSpec, get_dataset
+from .synthetic_cache import generator_identity
 from .synthetic_dynamics import LatentModel, behaviour, build_model, draw_spikes, simulate
 from .synthetic_nwb import write_ground_truth, write_nwb
 from .synthetic_tasks import FAMILIES, Plan, make_plan
@@ -144,7 +145,7 @@ def write_synthetic(name: str, out_dir: str | Path, seed: int = 0, trials: int |
                 gt[kind]["heldout_rates"] = sim["expected"][:, model.heldout]
                 gt[kind]["heldout_spike_times"] = [s for s, h in zip(sim["spikes"], model.heldout) if h]
             stats[kind] = _stats(plan, spikes)
-        write_ground_truth(tmp["gt"], gt, name, seed)
+        write_ground_truth(tmp["gt"], gt, name, seed, generator_identity(name, quirks))
     counts = (n_train, n_val, n_test, n_none)
     return SyntheticDataset(out, paths["train"], paths["test"], paths["gt"], spec, int(seed), quirks,
                             *counts, stats=stats)

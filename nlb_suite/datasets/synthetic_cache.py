@@ -82,6 +82,22 @@ def generator_digest(sources: Optional[list[Path]] = None) -> str:
     return h.hexdigest()
 
 
+def generator_identity(dataset: str, quirks: bool = True) -> str:
+    """SHA-256 of what sets a synthetic dataset's data besides its seed and trial count: the generator's sources
+    and libraries (`generator_digest`), quirks, its family's realism knobs in this process (a calibration probe may
+    override them) and, for attractors, their libraries. ground_truth.h5 records it, so that data sets are pooled
+    as one generator's draws (`nlb-eval compare`) only when they are."""
+    from .known_systems import ATTRACTORS
+    from .synthetic_dynamics import REALISM
+    from .synthetic_tasks import FAMILIES
+
+    family = FAMILIES.get(dataset)
+    params = {"quirks": bool(quirks), "realism": repr(REALISM.get(family)) if family else None}
+    if dataset in ATTRACTORS:
+        params["libraries"] = {lib: installed_version(lib) or "-" for lib in ATTRACTOR_LIBRARIES}
+    return hashlib.sha256(f"{generator_digest()}\0{dumps_json(params)}".encode()).hexdigest()
+
+
 def cache_key(dataset: str, seed: int, trials: Optional[int] = None, quirks: bool = True,
               sources: Optional[list[Path]] = None) -> str:
     """Folder name of a cached synthetic dataset: `<dataset>-<digest of generator and parameters>`."""

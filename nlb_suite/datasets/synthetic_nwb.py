@@ -109,12 +109,15 @@ def _pin_object_ids(nwb: NWBFile, identifier: str) -> None:
         obj._AbstractContainer__object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{identifier}/{path(obj)}"))
 
 
-def write_ground_truth(path: Path, groups: Mapping[str, Mapping[str, Any]], name: str, seed: int) -> None:
-    """ground_truth.h5: per file group `rates`, `heldout`, `latents` (+ extras), attrs bin_ms/dataset/seed."""
+def write_ground_truth(path: Path, groups: Mapping[str, Mapping[str, Any]], name: str, seed: int,
+                       generator: str) -> None:
+    """ground_truth.h5: per file group `rates`, `heldout`, `latents` (+ extras), attrs bin_ms/dataset/seed, and
+    on the file the generator's identity (`synthetic_cache.generator_identity`)."""
     with memory_h5(path) as f:
         f.attrs["bin_ms"] = 5
         f.attrs["dataset"] = name
         f.attrs["seed"] = seed
+        f.attrs["generator"] = generator
         for gname, content in groups.items():
             g = f.create_group(gname)
             g.attrs["bin_ms"] = 5

@@ -41,10 +41,14 @@ def render_report(groups: list, out: str | Path, markdown: Optional[str | Path] 
     """Write the HTML report (and Markdown) of already gathered groups (`build.gather`) atomically."""
     from . import content, html
     from . import markdown as md
+    from .data_sets import find_families
 
     out = Path(out)
     _check_outputs(out, markdown)
-    sections = [content.summary_section(groups)] + [content.group_section(g) for g in groups]
+    families, notes = find_families(groups)
+    pooled = content.families_section(families, notes)
+    sections = [content.summary_section(groups)] + ([pooled] if pooled else []) + \
+        [content.group_section(g) for g in groups]
     n_runs = sum(len(g.runs) for g in groups)
     datasets = ", ".join(dict.fromkeys(g.dataset for g in groups))
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -53,7 +57,7 @@ def render_report(groups: list, out: str | Path, markdown: Optional[str | Path] 
               "Metrics follow nlb_tools' definitions; intervals are percentile bootstraps over eval trials, "
               "differences between runs paired over the same resamples.")
     document = html.page(title, subtitle, sections, footer)
-    texts = {out: document} | ({} if markdown is None else {Path(markdown): md.render(groups, title)})
+    texts = {out: document} | ({} if markdown is None else {Path(markdown): md.render(groups, title, families, notes)})
     with contextlib.ExitStack() as stack:  # both rendered, both temp files made, before either is renamed
         for path, text in texts.items():
             stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")

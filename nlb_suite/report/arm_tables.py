@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,8 @@ class ArmCell:
         return self.text + ((f" {star} tie" if self.tie else f" {star}") if self.best else "")
 
 
-def _mean_sd(values: tuple[float, ...]) -> str:
+def mean_sd(values: Sequence[float]) -> str:
+    """`mean (SD)` of values (the sample SD), the mean alone for one value."""
     mean = f"{np.mean(values):.4f}"
     return mean if len(values) < 2 else f"{mean} ({np.std(values, ddof=1):.4f})"
 
@@ -62,12 +64,12 @@ def arm_table(group: GroupData) -> tuple[list[str], list[list[ArmCell]]]:
             comp = group.arm_comparison.get(k)
             best = bool(comp and i in comp.tied)
             fits = arm.fits.get(k)
-            cells.append(ArmCell(_mean_sd(fits) if fits else "–", best, best and len(comp.tied) > 1))
+            cells.append(ArmCell(mean_sd(fits) if fits else "–", best, best and len(comp.tied) > 1))
         for k in gap_metrics:
             share = gap_share(arm.mean(k), floor.get(k), ceiling.get(k))
             cells.append(ArmCell("–" if share is None else f"{100 * share:.1f}%"))
         if valid:
-            cells.append(ArmCell(_mean_sd(arm.validation) if arm.validation else "–"))
+            cells.append(ArmCell(mean_sd(arm.validation) if arm.validation else "–"))
         rows.append(cells)
     headers = ["arm", "fits", "model seeds"] + [f"{k} mean (SD)" for k in names] + \
         [f"{k} gap closed" for k in gap_metrics]

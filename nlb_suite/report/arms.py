@@ -14,7 +14,8 @@ its members' fits whatever its seed (that of its bootstrap).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -82,6 +83,12 @@ class ArmComparison:
     top: Optional[int]
     diffs: list[Optional[Difference]]
     tied: set[int]
+
+
+def exact_alone(uses_seed: bool, ensemble: bool) -> bool:
+    """Is one run of a configuration its exact value? Only without a random draw (smoothing, GPFA): not a trained
+    model, and not an ensemble, whose members are draws whatever its own seed."""
+    return not uses_seed and not ensemble
 
 
 def config_key(run: ArmRun) -> tuple:
@@ -200,22 +207,35 @@ def arm_difference(a: Arm, b: Arm, metric: str, level: float = LEVEL) -> Optiona
     return Difference.between_arms([part], level)
 
 
+def rank(metric: str, candidates: Sequence[int], n: int, mean: Callable[[int], float],
+         difference: Callable[[int, int], Optional[Difference]]) -> ArmComparison:
+    """Among `candidates` (indices of `n` rows), when there are two or more: the one with the best `mean` (the
+    highest; the lowest for `LOWER_IS_BETTER`), each other's `difference(i, top)` and those tied with it (the
+    interval includes 0). With one candidate there is nothing to compare it with: no top, no mark."""
+    diffs: list[Optional[Difference]] = [None] * n
+    if len(candidates) < 2:
+        return ArmComparison(metric, None, diffs, set())
+    top = max(candidates, key=lambda i: better_sign(metric) * mean(i))
+    for i in candidates:
+        if i != top:
+            diffs[i] = difference(i, top)
+    return ArmComparison(metric, top, diffs,
+                         {top} | {i for i in candidates if i != top and diffs[i] is not None and diffs[i].tie})
+
+
+def best_co_bps_first(means: Sequence[Optional[float]]) -> list[int]:
+    """Indices of rows by their co-bps mean, the highest first and those without one last (in given order)."""
+    return sorted(range(len(means)), key=lambda i: -means[i] if means[i] is not None else math.inf)
+
+
 def compare_arms(arms: Sequence[Arm], names: Sequence[str], level: float = LEVEL) -> dict[str, ArmComparison]:
-    """Per metric, among the arms that can be judged (`Arm.judged`, with paired resamples of the metric), when
-    there are two or more: the one with the best mean (the highest; the lowest for `LOWER_IS_BETTER`), each one's
-    difference to it and those tied with it (the interval includes 0)."""
+    """Per metric, `rank` of the arms that can be judged (`Arm.judged`, with paired resamples of the metric), each
+    difference `arm_difference`."""
     out = {}
     for k in names:
         ok = [i for i, a in enumerate(arms) if a.judged and a.mean(k) is not None and a.boot and k in a.boot]
-        diffs: list[Optional[Difference]] = [None] * len(arms)
-        if len(ok) < 2:  # nothing to compare the one judged arm with: no top, no mark
-            out[k] = ArmComparison(k, None, diffs, set())
-            continue
-        top = max(ok, key=lambda i: better_sign(k) * arms[i].mean(k))
-        for i in ok:
-            if i != top:
-                diffs[i] = arm_difference(arms[i], arms[top], k, level)
-        out[k] = ArmComparison(k, top, diffs, {top} | {i for i in ok if i != top and diffs[i].tie})
+        out[k] = rank(k, ok, len(arms), lambda i, k=k: arms[i].mean(k),
+                      lambda i, top, k=k: arm_difference(arms[i], arms[top], k, level))
     return out
 
 

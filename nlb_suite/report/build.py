@@ -16,7 +16,16 @@ import yaml
 
 from ..errors import NLBInputError
 from ..runs import CURVE_BOOKKEEPING, CURVES_FILE, RunRecord, data_checksums, read_run
-from .arms import Arm, ArmComparison, ArmRun, compare_arms, find_arms, has_arms
+from .arms import (
+    Arm,
+    ArmComparison,
+    ArmRun,
+    best_co_bps_first,
+    compare_arms,
+    exact_alone,
+    find_arms,
+    has_arms,
+)
 from .paired import PAIRED_RESAMPLES, PAIRED_SEED, MetricComparison, compare_runs, is_reference, paired_boot
 from .published import PublishedRow, published_rows
 
@@ -87,6 +96,7 @@ class GroupData:
     published: tuple[PublishedRow, ...] = ()
     notes: list[str] = field(default_factory=list)
     data_check: str = ""
+    data_verified: bool = False  # the data folder is there and its NWB files match the runs' checksums
     comparison: dict[str, MetricComparison] = field(default_factory=dict)  # per metric: top run, ties
     paired_note: str = ""  # how ties were judged
     arms: list[Arm] = field(default_factory=list)  # one configuration's runs at several model seeds
@@ -299,6 +309,7 @@ def _check_data(group: GroupData) -> bool:
                            "mismatch): plots that need the data are skipped")
         return False
     group.data_check = "SHA-256 of the NWB files match run.json" if recorded else "no checksums recorded"
+    group.data_verified = bool(recorded)
     return True
 
 
@@ -435,9 +446,7 @@ def compare_arms_of(group: GroupData, boot: Optional[list]) -> None:
     arms = find_arms(arm_runs(group, boot), group.metric_names)
     if not has_arms(arms):
         return
-    co_bps = [a.mean("co-bps") for a in arms]
-    order = sorted(range(len(arms)), key=lambda i: -co_bps[i] if co_bps[i] is not None else math.inf)
-    group.arms = [arms[i] for i in order]
+    group.arms = [arms[i] for i in best_co_bps_first([a.mean("co-bps") for a in arms])]
     group.arm_comparison = compare_arms(group.arms, group.metric_names)
 
 
@@ -453,7 +462,7 @@ def arm_runs(group: GroupData, boot: Optional[list] = None) -> list[ArmRun]:
         seeded = uses_seed(r)
         info = r.record.info  # read_run_info has checked seed (an int, or absent) and uses_seed
         runs.append(ArmRun(i, r.record.path.name, r.baseline, r.record.config.get("config"), info.get("seed"),
-                           str(info.get("device", "")), seeded, not seeded and r.baseline != ENSEMBLE,
+                           str(info.get("device", "")), seeded, exact_alone(seeded, r.baseline == ENSEMBLE),
                            r.record.metrics, None if boot is None else boot[i],
                            info.get("internal_validation")))
     return runs

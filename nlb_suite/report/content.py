@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import warnings
+from typing import Optional
 
 import yaml
 
@@ -17,7 +18,7 @@ from . import analysis as A
 from . import plots as P
 from .arm_tables import ArmCell, arm_differences, arm_notes, arm_table
 from .build import GroupData, RunData
-from .data_sets import family_differences, family_table, find_families
+from .data_sets import Family, family_differences, family_table
 from .html import Section, empty, esc, figure, note, table
 from .summary import Summary, differences, summarize
 
@@ -83,10 +84,12 @@ def marked_cells(rows: list[list[ArmCell]]) -> list[list[str]]:
             for r in rows]
 
 
-def families_html(groups: list[GroupData]) -> str:
-    """Each configuration's mean over the data sets of one synthetic generator (one table per family), its
-    differences to the top with t intervals over the sets, and the notes; notes alone where sets were not pooled."""
-    families, notes = find_families(groups)
+def families_section(families: list[Family], notes: list[str]) -> Optional[Section]:
+    """"Means over data sets": per family (one synthetic generator at several data seeds) each configuration's mean
+    over the data sets, its differences to the top with t intervals over the sets, and the notes; the notes alone
+    where data sets were not pooled; None when there is neither."""
+    if not families and not notes:
+        return None
     parts = []
     for f in families:
         headers, rows = family_table(f)
@@ -98,7 +101,9 @@ def families_html(groups: list[GroupData]) -> str:
                          '(value [95% t interval over the sets]); "tie": the interval includes 0.</p>'
                          + table(d_headers, name_and_numbers(d_rows), [""] * len(d_rows)))
         parts += [note(n) for n in f.notes]
-    return "".join(parts + [note(n) for n in notes])
+    how = ("runs on several synthetic data sets of one generator (data seeds): each configuration's mean over the "
+           "data sets, judged with the sets as the units; ★ marks the top configuration and every one tied with it")
+    return Section("Means over data sets", "data-sets", "".join(parts + [note(n) for n in notes]), how, level=2)
 
 
 def summary_section(groups: list[GroupData]) -> Section:
@@ -107,14 +112,11 @@ def summary_section(groups: list[GroupData]) -> Section:
     for g in groups:
         parts.append(f'<h3 id="summary-{esc(g.anchor)}">{esc(g.title)}</h3>')
         parts.append(summary_table(g, summarize(g)))
-    parts.append(families_html(groups))
     how = ("one row per run; each metric is the value on the eval trials with its 95% bootstrap interval over "
            "eval trials in brackets; ★ and green mark the best run per metric (higher is better, except tp corr: "
            "more negative is better), and '★ tie' every run whose paired difference to it includes 0 (a tie: "
            "not resolved by the eval trials); grey italic rows are references that read the ground truth "
-           "(synthetic data: the true rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores; "
-           "where the runs cover one synthetic generator at several data seeds, a last table gives each "
-           "configuration's mean over those data sets, judged with the sets as the units")
+           "(synthetic data: the true rates, a ceiling for co-bps and fp-bps only, and the true PSTH) or published test-phase scores")
     return Section("Summary", "summary", "\n".join(parts), how, level=2)
 
 

@@ -5,34 +5,36 @@ its fits). Whether a model beats another on the generator, not on one draw of it
 units: the mean over sets of each configuration's value (at each set its arm's mean over fits), and each
 configuration's difference to the top with a t interval over the per-set differences (`Difference.across_sets`),
 so everything that moves a difference from one set to the next (the data, the fits at each set) is inside it.
-Groups pool when they are synthetic data of one dataset, bin width, phase and trial count, each at its own data
-seed (read from the set's ground_truth.h5); a single fit per set is judged here, as each set's fit is a draw.
+Groups pool when they are synthetic data of one dataset, bin width, phase, trial count and generator (its sources
+and settings, as ground_truth.h5 records them), each at its own data seed; a single fit per set is judged here,
+as each set's fit is a draw.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable
+import dataclasses
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import h5py
 import numpy as np
 
-from .arm_tables import ArmCell
-from .arms import Arm, ArmComparison, config_key, find_arms, label_arms
+from .arm_tables import ArmCell, mean_sd
+from .arms import ArmComparison, ArmRun, best_co_bps_first, config_key, find_arms, label_arms, rank
 from .build import METRICS, GroupData, arm_runs
-from .paired import LOWER_IS_BETTER, REFERENCES, Difference, better_sign, gap_share
-from .summary import difference_cells, gap_terms
+from .paired import GAP_FLOOR, LOWER_IS_BETTER, REFERENCES, Difference, gap_share
+from .summary import difference_cells
 
-FAMILY_NOTE = ("mean over data sets: each configuration (baseline, device and resolved config, any model seed) on "
-               "synthetic data sets of one dataset, bin width, phase and trial count, each at its own data seed; at "
-               "each set its value is the mean over its fits there, and the table gives the mean over sets (SD over "
-               "sets). Each configuration's difference to the top has a t interval over the per-set differences "
-               "(the sets as the units, sets - 1 degrees of freedom: wide with few sets), which holds the data's "
-               "and the fits' variation from set to set, where a set's own intervals hold its data fixed. Only "
-               "configurations run on every set are judged; gap closed = (mean - smoothing's mean) / (true rates' "
-               "mean - smoothing's mean)")
+ENSEMBLE_CHOICES = ("members", "size", "rule")  # an ensemble's config fields that its data set's runs decide
+FAMILY_NOTE = (
+    "mean over data sets: each configuration (baseline, device and resolved config, any model seed) on synthetic "
+    "data sets of one dataset, bin width, phase, trial count and generator, each at its own data seed; at each set "
+    "its value is the mean over its fits there, and the table gives the mean over sets (SD over sets). Each "
+    "configuration's difference to the top has a t interval over the per-set differences (the sets as the units, "
+    "sets - 1 degrees of freedom: wide with few sets), which holds the data's and the fits' variation from set to "
+    "set, where a set's own intervals hold its data fixed. Only configurations with a value on every set are "
+    "judged; an ensemble is matched across sets by its candidates' baselines and size rule")
 
 
 @dataclass
@@ -60,112 +62,165 @@ class Family:
     """Groups that are one generator's data sets at distinct data seeds, with their pooled configurations."""
 
     dataset: str
+    trials: int  # train + eval trials of each set
     bin_ms: int
     phase: str
     groups: list[GroupData]
     seeds: list[int]
     metrics: list[str]
-    rows: list[Pooled] = field(default_factory=list)  # judged by co-bps mean, then the rest, then references
+    rows: list[Pooled] = field(default_factory=list)  # ordered by co-bps mean (missing last), then references
+    floor: Optional[Pooled] = None  # the gap's floor: the first smoothing configuration on every set
     comparison: dict[str, ArmComparison] = field(default_factory=dict)  # per metric: top row, diffs, ties
     notes: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
         seeds = ", ".join(map(str, self.seeds))
-        return (f"{self.dataset}, {self.bin_ms} ms bins, phase {self.phase} (synthetic): mean over "
-                f"{len(self.groups)} data sets (data seeds {seeds})")
+        return (f"{self.dataset} ({self.trials} trials), {self.bin_ms} ms bins, phase {self.phase} (synthetic): "
+                f"mean over {len(self.groups)} data sets (data seeds {seeds})")
 
     @property
     def anchor(self) -> str:
-        return f"{self.dataset}-{self.bin_ms}ms-{self.phase}-data-sets"
+        return f"{self.dataset}-{self.trials}-{self.bin_ms}ms-{self.phase}-data-sets"
 
 
-def data_seed(group: GroupData) -> Optional[int]:
-    """The data seed of a synthetic group's data (ground_truth.h5's `seed`), or None when it cannot be read."""
+def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
+    """(data seed, generator identity or None for data made before it was recorded) of a synthetic group whose
+    NWB files match the runs' checksums, from its ground_truth.h5; None when that cannot be had."""
     from ..datasets.truth import find_truth
 
-    path = find_truth(group.data_dir) if group.synthetic and group.data_dir and group.data_dir.exists() else None
-    if path is None:
+    if not group.synthetic or not group.data_verified or (path := find_truth(group.data_dir)) is None:
         return None
     try:
         with h5py.File(path, "r") as f:
-            seed = f.attrs.get("seed")
-    except OSError:
+            seed, generator = f.attrs.get("seed"), f.attrs.get("generator")
+        return int(seed), None if generator is None else str(generator)
+    except (OSError, TypeError, ValueError):  # unreadable, or a seed that is not one integer
         return None
-    return None if seed is None else int(seed)
 
 
-def _family_key(group: GroupData) -> Optional[tuple]:
-    """What pooled groups share (synthetic groups with metrics only): dataset, bin width, phase, trial counts."""
-    if not group.synthetic or not group.has_metrics:
+def _trials(group: GroupData) -> Optional[int]:
+    """Train + eval trials of the group's runs (None: not recorded, or the runs disagree)."""
+    counts = {(r.record.info.get("n_train_trials"), r.record.info.get("n_eval_trials")) for r in group.runs}
+    counts.discard((None, None))
+    if len(counts) != 1 or None in (pair := next(iter(counts))):
         return None
-    counts = frozenset((r.record.info.get("n_train_trials"), r.record.info.get("n_eval_trials")) for r in group.runs)
-    return group.dataset, group.bin_ms, group.phase, counts
+    return int(pair[0]) + int(pair[1])
 
 
 def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
-    """The families among the groups (two or more data sets at distinct, known data seeds) with their pooled
-    configurations and comparisons, and notes on groups that looked like one but are not pooled."""
-    buckets: dict[tuple, list[GroupData]] = {}
-    for g in groups:
-        if (key := _family_key(g)) is not None:
-            buckets.setdefault(key, []).append(g)
-    families, notes = [], []
-    for (dataset, bin_ms, phase, _), members in buckets.items():
+    """The families among the groups (two or more data sets of one generator at distinct data seeds) with their
+    pooled configurations and comparisons, and notes on synthetic groups that could not be placed or pooled."""
+    buckets: dict[tuple, list[tuple[GroupData, int]]] = {}
+    notes = []
+    synthetic = [g for g in groups if g.synthetic and g.has_metrics]
+    for g in synthetic:
+        origin, trials = data_origin(g), _trials(g)
+        if origin is None or trials is None:
+            if not any(h is not g and (h.dataset, h.bin_ms, h.phase) == (g.dataset, g.bin_ms, g.phase)
+                       for h in synthetic):
+                continue  # alone: nothing it could have been pooled with
+            why = "its data seed could not be read (the data folder, its checksums or its ground_truth.h5)" \
+                if origin is None else "its runs record no common trial count"
+            notes.append(f"{g.title}: not pooled with other data sets: {why}")
+            continue
+        buckets.setdefault((g.dataset, trials, g.bin_ms, g.phase, origin[1]), []).append((g, origin[0]))
+    families = []
+    kinds: dict[tuple, list] = {}
+    for key in buckets:
+        kinds.setdefault(key[:4], []).append(key[4])
+    for (dataset, trials, bin_ms, phase), generators in kinds.items():
+        if len(generators) > 1:
+            notes.append(f"{dataset} ({trials} trials) at {bin_ms} ms, phase {phase}: its data sets come from "
+                         f"{len(generators)} generators (versions or settings; ground_truth.h5 `generator`), and "
+                         "each is pooled only with its own generator's")
+    for (dataset, trials, bin_ms, phase, generator), members in buckets.items():
         if len(members) < 2:
             continue
-        seeds = [data_seed(g) for g in members]
-        where = f"{dataset} at {bin_ms} ms, phase {phase}"
-        if None in seeds:
-            unknown = ", ".join(str(g.data_dir) for g, s in zip(members, seeds) if s is None)
-            notes.append(f"{where}: data sets not pooled over data seeds: no data seed could be read for {unknown} "
-                         "(its ground_truth.h5 is not at hand)")
-            continue
+        seeds = [s for _, s in members]
+        where = f"{dataset} ({trials} trials) at {bin_ms} ms, phase {phase}"
         if len(set(seeds)) < len(seeds):
-            notes.append(f"{where}: data sets not pooled over data seeds: several hold data seed "
-                         f"{min(s for s in seeds if seeds.count(s) > 1)} with other data, so they were made with "
-                         "other generator settings")
+            twice = min(s for s in seeds if seeds.count(s) > 1)
+            notes.append(f"{where}: data sets not pooled: several hold data seed {twice} with other data (other "
+                         "generator settings, or the same generator on another kind of CPU)")
             continue
-        order = sorted(range(len(members)), key=lambda i: seeds[i])
-        family = Family(dataset, bin_ms, phase, [members[i] for i in order], [seeds[i] for i in order],
-                        [k for k in METRICS if all(k in g.metric_names for g in members)])
+        members.sort(key=lambda m: m[1])
+        family = Family(dataset, trials, bin_ms, phase, [g for g, _ in members], sorted(seeds),
+                        [k for k in METRICS if all(k in g.metric_names for g, _ in members)])
         _pool(family)
+        if generator is None:
+            family.notes.append("these data sets were made before ground_truth.h5 recorded its generator: that they "
+                                "are one generator's draws (its version and settings) is taken on trust")
         families.append(family)
     return families, notes
+
+
+def pooling_config(baseline: str, config: Optional[Mapping[str, Any]],
+                   info: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The config a run is matched by across data sets: its resolved config, but for an ensemble its recipe
+    (candidates' baselines and the size rule) without what each set's runs decide (`ENSEMBLE_CHOICES`)."""
+    if baseline != "ensemble" or not isinstance(config, Mapping):
+        return config
+    ranking = (info.get("ensemble") or {}).get("ranking") or []
+    candidates = sorted(str(r.get("baseline", "?")) for r in ranking if isinstance(r, Mapping))
+    recipe = {k: v for k, v in config.items() if k not in ENSEMBLE_CHOICES}
+    return {**recipe, "candidates": ", ".join(f"{b} x{candidates.count(b)}" for b in dict.fromkeys(candidates))}
 
 
 def _pool(family: Family) -> None:
     """The family's configurations and references across its sets, their order and comparison, and notes."""
     n = len(family.groups)
-    found: dict[Hashable, tuple[Arm, object, list[Optional[Arm]]]] = {}  # key: (an arm, its first run, per set)
-    own = []
+    found: dict[Hashable, tuple[ArmRun, list]] = {}  # config key: (the first run seen, the arm at each set)
+    own, left_out = [], []
     for s, group in enumerate(family.groups):
-        runs = arm_runs(group)
+        runs = [dataclasses.replace(r, config=pooling_config(r.baseline, r.config, group.runs[r.id].record.info))
+                for r in arm_runs(group)]
         for arm in find_arms(runs, family.metrics):
             first = next(r for r in runs if r.id == arm.members[0])
             key = config_key(first)
             if key[0] == "own":
                 own.append(f"{first.name} (data seed {family.seeds[s]})")
                 continue
-            found.setdefault(key, (arm, first, [None] * n))[2][s] = arm
-    label_arms([a for a, _, _ in found.values()], [r for _, r, _ in found.values()])
+            found.setdefault(key, (first, [None] * n))[1][s] = arm
+            left_out += [f"{name} (data seed {family.seeds[s]})" for name in arm.left_out]
+    representatives = [next(a for a in per_set if a is not None) for _, per_set in found.values()]
+    label_arms(representatives, [first for first, _ in found.values()])
     rows = [Pooled(arm.label, arm.baseline,
                    {k: [None if a is None else a.mean(k) for a in per_set] for k in family.metrics},
-                   [0 if a is None else a.size for a in per_set]) for arm, _, per_set in found.values()]
-    co_bps = [r.mean("co-bps") for r in rows]
-    order = sorted(range(len(rows)), key=lambda i: -co_bps[i] if co_bps[i] is not None else math.inf)
-    family.rows = [rows[i] for i in order] + _references(family)
+                   [0 if a is None else a.size for a in per_set]) for arm, (_, per_set) in zip(representatives,
+                                                                                             found.values())]
+    family.floor = next((r for r in rows if r.baseline == GAP_FLOOR and 0 not in r.fits), None)
+    rows = [rows[i] for i in best_co_bps_first([r.mean("co-bps") for r in rows])]
+    family.rows = rows + _references(family)
     family.comparison = compare_pooled(family.rows, family.metrics)
-    family.notes = [FAMILY_NOTE]
-    if any(k in LOWER_IS_BETTER for k in family.metrics):
-        family.notes.append("tp corr: more negative is better, so the top configuration is the most negative and a "
-                            "worse one's difference to it is positive")
-    partial = [f"{r.label} ({sum(f > 0 for f in r.fits)} of {n})" for r in family.rows if not r.reference
-               and 0 in r.fits]
+    family.notes = [FAMILY_NOTE] + _judging_notes(family, own, left_out)
+
+
+def _judging_notes(family: Family, own: list[str], left_out: list[str]) -> list[str]:
+    """What is not judged and why, which runs were left out, and how tp corr and gap closed read."""
+    notes = []
+    n = len(family.groups)
+    models = [r for r in family.rows if not r.reference]
+    partial = [f"{r.label} ({sum(f > 0 for f in r.fits)} of {n})" for r in models if 0 in r.fits]
     if partial:
-        family.notes.append("not judged, as not run on every data set: " + ", ".join(partial))
+        notes.append("not judged, as not run on every data set: " + ", ".join(partial))
+    for k in family.metrics:
+        lacking = [r.label for r in models if 0 not in r.fits and not r.everywhere(k)]
+        if lacking:
+            notes.append(f"not judged on {k}, which they lack on some or every data set: " + ", ".join(lacking))
     if own:
-        family.notes.append("runs that recorded no config or seed are not matched across data sets: " + ", ".join(own))
+        notes.append("left out of this table, as they recorded no config or seed to be matched across data sets by: "
+                     + ", ".join(own))
+    if left_out:
+        notes.append("left out as the same draw as a run their configuration holds at that data set (the same "
+                     "model seed, or a baseline whose rates do not depend on the seed): " + ", ".join(left_out))
+    if any(family.comparison[k].top is not None for k in family.metrics if k in LOWER_IS_BETTER):
+        notes.append("tp corr: more negative is better, so the top configuration is the most negative and a worse "
+                     "one's difference to it is positive")
+    if family.floor and any(r.baseline == "oracle" for r in family.rows):
+        notes.append(f"gap closed = (mean - {family.floor.label}'s mean) / (true rates' mean - "
+                     f"{family.floor.label}'s mean): the gap of the means over data sets, for co-bps and fp-bps")
+    return notes
 
 
 def _references(family: Family) -> list[Pooled]:
@@ -178,45 +233,21 @@ def _references(family: Family) -> list[Pooled]:
     psth = [next((r.record.metrics for r in g.runs if r.baseline == "true_psth" and r.record.metrics), None)
             for g in family.groups]
     if all(psth):
-        out.append(Pooled(REFERENCES["true_psth"], "true_psth", {k: [m.get(k) for m in psth] for k in family.metrics},
-                          [1] * len(psth), reference=True))
+        out.append(Pooled(REFERENCES["true_psth"], "true_psth",
+                          {k: [m.get(k) for m in psth] for k in family.metrics}, [1] * len(psth), reference=True))
     return out
 
 
 def compare_pooled(rows: list[Pooled], metrics: list[str]) -> dict[str, ArmComparison]:
-    """Per metric, among configurations with a value on every set (two or more): the best mean over sets, each
-    one's difference to it with the t interval over sets, and those tied with it."""
+    """Per metric, `rank` of the configurations with a value on every data set (no references), each difference
+    to the top the t interval over the per-set differences (`Difference.across_sets`)."""
     out = {}
     for k in metrics:
         ok = [i for i, r in enumerate(rows) if not r.reference and r.everywhere(k)]
-        diffs: list[Optional[Difference]] = [None] * len(rows)
-        if len(ok) < 2:
-            out[k] = ArmComparison(k, None, diffs, set())
-            continue
-        top = max(ok, key=lambda i: better_sign(k) * rows[i].mean(k))
-        for i in ok:
-            if i != top:
-                diffs[i] = Difference.across_sets([a - b for a, b in zip(rows[i].values[k], rows[top].values[k])])
-        out[k] = ArmComparison(k, top, diffs, {top} | {i for i in ok if i != top and diffs[i].tie})
+        out[k] = rank(k, ok, len(rows), lambda i, k=k: rows[i].mean(k),
+                      lambda i, top, k=k: Difference.across_sets(
+                          [a - b for a, b in zip(rows[i].values[k], rows[top].values[k])]))
     return out
-
-
-def _gap_ends(family: Family, metric: str) -> Optional[tuple[float, float]]:
-    """(smoothing's mean over sets, the true rates' mean over sets) of `metric`, when every set has both."""
-    floors, ceilings = [], []
-    for g in family.groups:
-        floor_run, _, gap_metrics = gap_terms(g)
-        if metric not in gap_metrics:
-            return None
-        floors.append(floor_run.record.metrics[metric])
-        ceilings.append(g.ceiling.metrics[metric])
-    return float(np.mean(floors)), float(np.mean(ceilings))
-
-
-def _mean_sd(values: list[Optional[float]]) -> str:
-    if any(v is None for v in values):
-        return "–"
-    return f"{np.mean(values):.4f} ({np.std(values, ddof=1):.4f})"
 
 
 def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
@@ -224,7 +255,9 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
     sets (SD over sets) with the best marks, the share of the smoothing-to-ceiling gap its mean closes, and its
     co-bps at each set."""
     n = len(family.groups)
-    ends = {k: e for k in ("co-bps", "fp-bps") if k in family.metrics and (e := _gap_ends(family, k))}
+    ceiling = next((r for r in family.rows if r.baseline == "oracle"), None)
+    gap_metrics = [k for k in ("co-bps", "fp-bps") if k in family.metrics and family.floor and ceiling
+                   and family.floor.everywhere(k) and ceiling.everywhere(k)]
     rows = []
     for i, row in enumerate(family.rows):
         name = row.label + (" (reference)" if row.reference else "")
@@ -233,16 +266,17 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
         for k in family.metrics:
             comp = family.comparison[k]
             best = i in comp.tied
-            cells.append(ArmCell(_mean_sd(row.values[k]), best, best and len(comp.tied) > 1))
-        for k, (floor, ceiling) in ends.items():
-            share = gap_share(row.mean(k), floor, ceiling)
+            text = mean_sd(row.values[k]) if row.everywhere(k) else "–"
+            cells.append(ArmCell(text, best, best and len(comp.tied) > 1))
+        for k in gap_metrics:
+            share = gap_share(row.mean(k), family.floor.mean(k), ceiling.mean(k))
             cells.append(ArmCell("–" if share is None else f"{100 * share:.1f}%"))
         co = row.values.get("co-bps") or [None] * n
         cells.append(ArmCell(" / ".join("–" if v is None else f"{v:.4f}" for v in co)))
         rows.append(cells)
     seeds = ", ".join(map(str, family.seeds))
     headers = (["configuration", "data sets", "fits per set"] + [f"{k} mean (SD over sets)" for k in family.metrics]
-               + [f"{k} gap closed" for k in ends] + [f"co-bps at data seeds {seeds}"])
+               + [f"{k} gap closed" for k in gap_metrics] + [f"co-bps at data seeds {seeds}"])
     return headers, rows
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .arm_tables import ArmCell, arm_differences, arm_notes, arm_table
 from .build import GroupData
-from .data_sets import family_differences, family_table, find_families
+from .data_sets import Family, family_differences, family_table
 from .summary import differences, summarize
 
 
@@ -22,14 +22,15 @@ def _bold_best(rows: list[list[ArmCell]]) -> list[list[str]]:
     return [[f"**{c.text}**" + (" (tie)" if c.tie else "") if c.best else c.text for c in r] for r in rows]
 
 
-def families_markdown(groups: list[GroupData]) -> list[str]:
-    """Each configuration's mean over the data sets of one synthetic generator, its differences to the top with t
-    intervals over the sets, and the notes; notes alone where data sets were not pooled."""
-    families, notes = find_families(groups)
-    lines = []
+def families_markdown(families: list[Family], notes: list[str]) -> list[str]:
+    """"Means over data sets": per family each configuration's mean over the data sets, its differences to the top
+    with t intervals over the sets, and the notes; the notes alone where data sets were not pooled."""
+    if not families and not notes:
+        return []
+    lines = ["## Means over data sets", ""]
     for f in families:
         headers, rows = family_table(f)
-        lines += [f"## {f.title}", ""] + _rows(headers, _bold_best(rows))
+        lines += [f"### {f.title}", ""] + _rows(headers, _bold_best(rows))
         d_headers, d_rows = family_differences(f)
         if d_rows:
             lines += ["Differences to the top configuration of each metric, mean over data sets (value [95% t "
@@ -86,11 +87,11 @@ def group_markdown(group: GroupData) -> list[str]:
 GENERATOR_COMMENT = "<!-- generator: nlb-eval report -->"  # how `report --overwrite` knows its own file
 
 
-def render(groups: list[GroupData], title: str) -> str:
-    """The whole Markdown document."""
+def render(groups: list[GroupData], title: str, families: list[Family] = (), notes: list[str] = ()) -> str:
+    """The whole Markdown document; `families` and `notes` as `data_sets.find_families` gives them."""
     lines = [GENERATOR_COMMENT, f"# {title}", "", "Metrics are values on the eval trials with 95% bootstrap intervals in brackets; "
              "the best run per metric is in bold, marked (tie) when other runs are tied with it. Plots are in "
              "the HTML report.", ""]
     for g in groups:
         lines += group_markdown(g)
-    return "\n".join(lines + families_markdown(groups))
+    return "\n".join(lines + families_markdown(list(families), list(notes)))
