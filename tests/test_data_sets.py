@@ -48,7 +48,8 @@ def _co_bps(runs: dict, data_seed: int, *names: str) -> float:
 def test_compare_gives_each_configuration_its_mean_over_the_data_sets(data_set_runs, capsys):
     assert main(["compare", *_folders(data_set_runs), "--ci", "0"]) == 0
     out = capsys.readouterr().out
-    title = "mc_maze_small (40 trials), 5 ms bins, phase val (synthetic): mean over 3 data sets (data seeds 0, 1, 2)"
+    title = ("mc_maze_small (40 train+eval trials), 5 ms bins, phase val (synthetic): mean over 3 data sets "
+             "(data seeds 0, 1, 2)")
     section = out.split("\nmeans over data sets\n", 1)[1].split(title, 1)[1]
     table = section.split("\n\n", 1)[0].strip().splitlines()
     rows = {line.split("  ")[0]: [c.strip() for c in line.split("  ") if c.strip()] for line in table[2:]}
@@ -94,17 +95,21 @@ def test_data_sets_at_one_data_seed_or_an_unknown_one_are_not_pooled(data_set_ru
     assert len(generator) == 64 and {data_sets.data_origin(g) for g in groups} == {(d, generator) for d in (0, 1, 2)}
     monkeypatch.setattr(data_sets, "data_origin", lambda group: (0, generator))
     families, notes = find_families(groups)
-    assert families == [] and notes == ["mc_maze_small (40 trials) at 5 ms, phase val: data sets not pooled: several "
-                                        "hold data seed 0 with other data (other generator settings, or the same "
-                                        "generator on another kind of CPU)"]
+    assert families == [] and notes == ["mc_maze_small (40 train+eval trials) at 5 ms, phase val: data sets not "
+                                        "pooled: several hold data seed 0 with other data (the same generator on "
+                                        "another kind of CPU)"]
     monkeypatch.setattr(data_sets, "data_origin", lambda group: None if group is groups[0] else (7, generator))
     families, notes = find_families(groups)
     assert families == [] and notes[0] == (f"{groups[0].title}: not pooled with other data sets: its data seed could "
                                            "not be read (the data folder, its checksums or its ground_truth.h5)")
-    origins = {id(g): (i, "a" if i else "b") for i, g in enumerate(groups)}  # set 0 made by another generator
+    origins = {id(g): (i, "a" * 64 if i else None) for i, g in enumerate(groups)}  # set 0: an older generator
     monkeypatch.setattr(data_sets, "data_origin", lambda group: origins[id(group)])
     families, notes = find_families(groups)
-    assert [f.seeds for f in families] == [[1, 2]] and "come from 2 generators" in notes[0]
+    assert [f.seeds for f in families] == [[1, 2]] and "aaaaaaaa" in families[0].title
+    assert "come from 2 generators (some made before ground_truth.h5 recorded its generator)" in notes[0]
+    monkeypatch.setattr(data_sets, "data_origin", lambda group: (groups.index(group), None))
+    (family,), _ = find_families(groups)
+    assert "these data sets were made before ground_truth.h5 recorded its generator" in " ".join(family.notes)
     monkeypatch.undo()
     for g in groups:
         g.synthetic = False  # real recordings: one set each, never pooled
@@ -118,12 +123,13 @@ def test_the_report_shows_the_mean_over_data_sets(data_set_runs, tmp_path, monke
     monkeypatch.setattr(content, "group_section", lambda g: Section(g.title, g.anchor, "", ""))  # no plots: faster
     html, md = tmp_path / "r.html", tmp_path / "r.md"
     build_report([data_set_runs[d][n] for d in (0, 1) for n in ("smoothing", "oracle")], html, md)
-    title = "mc_maze_small (40 trials), 5 ms bins, phase val (synthetic): mean over 2 data sets (data seeds 0, 1)"
+    title = ("mc_maze_small (40 train+eval trials), 5 ms bins, phase val (synthetic): mean over 2 data sets "
+             "(data seeds 0, 1)")
     text = md.read_text()
     assert "## Means over data sets" in text and f"### {title}" in text and "| smoothing | 2 of 2 | 1, 1 |" in text
     page = html.read_text()
     assert 'data-section="Means over data sets"' in page
-    assert f'<h3 id="summary-mc_maze_small-40-5ms-val-data-sets">{title}</h3>' in page
+    assert f'<h3 id="data-sets-mc_maze_small-40-5ms-val">{title}</h3>' in page
 
 
 def test_marks_references_and_partial_configurations_in_html_and_markdown(data_set_runs):
@@ -146,17 +152,60 @@ def test_marks_references_and_partial_configurations_in_html_and_markdown(data_s
     assert '<tr class="reference"><td>true rates (reference)</td>' in page
 
 
-def test_an_ensemble_is_matched_across_data_sets_by_its_recipe():
-    def info(*baselines):
-        return {"ensemble": {"ranking": [{"run": f"/x/{i}", "baseline": b} for i, b in enumerate(baselines)]}}
+def test_an_ensemble_is_matched_across_data_sets_by_its_recipe(tmp_path):
+    import yaml
+
+    def candidate(name, gen_dim, seed):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(yaml.safe_dump({"config": {"gen_dim": gen_dim, "seed": seed}}))
+        return str(tmp_path / name)
+
+    def info(*runs):
+        return {"ensemble": {"ranking": [{"run": r, "baseline": "lfads"} for r in runs]}}
     config = {"members": ["/d0/a", "/d0/b"], "size": 2, "size_given": False, "min_size": 1, "max_size": 6,
               "rule": "size with the best co-bps ... on the 8 internal validation trials"}
     other_set = {**config, "members": ["/d1/a"], "size": 1, "rule": "... on the 9 internal validation trials"}
-    recipe = pooling_config("ensemble", config, info("lfads", "ndt", "lfads"))
-    assert recipe == {"size_given": False, "min_size": 1, "max_size": 6, "candidates": "lfads x2, ndt x1"}
-    assert pooling_config("ensemble", other_set, info("ndt", "lfads", "lfads")) == recipe
-    assert pooling_config("ensemble", config, info("lfads", "lfads")) != recipe  # other candidates
+    six = [candidate(f"s{i}", 6, i) for i in range(3)]  # one config at three model seeds
+    recipe = pooling_config("ensemble", config, info(*six))
+    assert recipe["candidates"].endswith(" x3") and {k: recipe[k] for k in ("size_given", "min_size", "max_size")} \
+        == {"size_given": False, "min_size": 1, "max_size": 6} and "size" not in recipe and "members" not in recipe
+    assert pooling_config("ensemble", other_set, info(*six[::-1])) == recipe  # what each set's runs decide differs
+    eight = [candidate(f"w{i}", 8, i) for i in range(3)]
+    assert pooling_config("ensemble", config, info(*eight)) != recipe  # candidates of another config
+    given = {**config, "size_given": True}
+    assert pooling_config("ensemble", given, info(*six))["size"] == 2
+    assert pooling_config("ensemble", given, info(*six)) != pooling_config("ensemble", {**given, "size": 3}, info(*six))
+    assert pooling_config("ensemble", config, info(str(tmp_path / "gone"))) is None  # unreadable: its own
     assert pooling_config("lfads", config, info()) is config  # any other baseline: its resolved config
+
+
+def test_data_origin_needs_verified_data_and_an_integer_seed(data_set_runs, tmp_path):
+    import h5py
+
+    from nlb_suite.report.build import gather
+    from nlb_suite.report.data_sets import data_origin
+
+    (group,) = gather([data_set_runs[1]["smoothing"]], n_boot=0)
+    assert group.data_verified and data_origin(group)[0] == 1
+    group.data_verified = False  # NWB files that differ from the runs' checksums
+    assert data_origin(group) is None
+    group.data_verified, group.data_dir = True, tmp_path
+    with h5py.File(tmp_path / "ground_truth.h5", "w") as f:
+        f.attrs["seed"] = "one"
+    assert data_origin(group) is None  # a seed that is not an integer: no traceback
+
+
+def test_the_generator_identity_follows_quirks_and_realism(monkeypatch):
+    import dataclasses
+
+    from nlb_suite.datasets import synthetic_dynamics
+    from nlb_suite.datasets.synthetic_cache import generator_identity
+
+    base = generator_identity("mc_maze_small")
+    assert base == generator_identity("mc_maze_small") and base != generator_identity("mc_maze_small", quirks=False)
+    knobs = synthetic_dynamics.REALISM["maze"]
+    monkeypatch.setitem(synthetic_dynamics.REALISM, "maze", dataclasses.replace(knobs, rnn_gain=knobs.rnn_gain + 0.1))
+    assert generator_identity("mc_maze_small") != base
 
 
 def test_the_top_on_tp_corr_is_the_most_negative_and_ties_share_the_mark():

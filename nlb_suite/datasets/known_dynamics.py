@@ -186,7 +186,7 @@ def write_known_dynamics(name: str, out_dir: str | Path, seed: int = 0, trials: 
             stats[kind] = {"trials": split_counts, "units": len(keep), "duration_s": plan.end,
                            "rate_hz": float(counts[:, keep].sum() / len(keep) / plan.end), "gaps": 0}
             bar.update(1)
-        write_ground_truth(tmp["gt"], gt, name, seed, generator_identity(name))
+        write_ground_truth(tmp["gt"], gt, name, seed, generator_identity(name, quirks=False))
     n_val = int(np.sum(files["train"]["plan"].trials["split"] == "val"))
     return SyntheticDataset(out, paths["train"], paths["test"], paths["gt"], spec, int(seed), False,
                             n_tv - n_val, n_val, n_test, 0, stats=stats)

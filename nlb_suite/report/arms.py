@@ -97,15 +97,15 @@ def config_key(run: ArmRun) -> tuple:
     if not isinstance(run.config, Mapping) or run.seed is None:
         return ("own", run.id)
     rest = {k: v for k, v in run.config.items() if k != SEED_FIELD}
-    return ("config", run.baseline, run.device, _frozen(rest))
+    return ("config", run.baseline, run.device, frozen_value(rest))
 
 
-def _frozen(value: Any) -> Hashable:
+def frozen_value(value: Any) -> Hashable:
     """A config value as a hashable, order-free key: mappings as sorted (key, value) pairs, lists as tuples."""
     if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+        return tuple(sorted((str(k), frozen_value(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
+        return tuple(frozen_value(v) for v in value)
     return value if isinstance(value, Hashable) else repr(value)
 
 

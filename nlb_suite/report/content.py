@@ -93,7 +93,7 @@ def families_section(families: list[Family], notes: list[str]) -> Optional[Secti
     parts = []
     for f in families:
         headers, rows = family_table(f)
-        parts.append(f'<h3 id="summary-{esc(f.anchor)}">{esc(f.title)}</h3>')
+        parts.append(f'<h3 id="{esc(f.anchor)}">{esc(f.title)}</h3>')
         parts.append(table(headers, marked_cells(rows), ["reference" if r.reference else "" for r in f.rows]))
         d_headers, d_rows = family_differences(f)
         if d_rows:
@@ -107,7 +107,7 @@ def families_section(families: list[Family], notes: list[str]) -> Optional[Secti
 
 
 def summary_section(groups: list[GroupData]) -> Section:
-    """All groups' summary tables at the top of the page, then the means over data sets."""
+    """All groups' summary tables at the top of the page."""
     parts = []
     for g in groups:
         parts.append(f'<h3 id="summary-{esc(g.anchor)}">{esc(g.title)}</h3>')

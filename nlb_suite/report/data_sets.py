@@ -13,15 +13,28 @@ as each set's fit is a draw.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import h5py
 import numpy as np
+import yaml
 
 from .arm_tables import ArmCell, mean_sd
-from .arms import ArmComparison, ArmRun, best_co_bps_first, config_key, find_arms, label_arms, rank
+from .arms import (
+    SEED_FIELD,
+    ArmComparison,
+    ArmRun,
+    best_co_bps_first,
+    config_key,
+    find_arms,
+    frozen_value,
+    label_arms,
+    rank,
+)
 from .build import METRICS, GroupData, arm_runs
 from .paired import GAP_FLOOR, LOWER_IS_BETTER, REFERENCES, Difference, gap_share
 from .summary import difference_cells
@@ -34,7 +47,8 @@ FAMILY_NOTE = (
     "configuration's difference to the top has a t interval over the per-set differences (the sets as the units, "
     "sets - 1 degrees of freedom: wide with few sets), which holds the data's and the fits' variation from set to "
     "set, where a set's own intervals hold its data fixed. Only configurations with a value on every set are "
-    "judged; an ensemble is matched across sets by its candidates' baselines and size rule")
+    "judged; an ensemble is matched across sets by its recipe: its candidates' baselines and configs and its size "
+    "rule")
 
 
 @dataclass
@@ -68,6 +82,7 @@ class Family:
     groups: list[GroupData]
     seeds: list[int]
     metrics: list[str]
+    generator_tag: str = ""  # "generator 1a2b3c4d" where other families share the rest of its title
     rows: list[Pooled] = field(default_factory=list)  # ordered by co-bps mean (missing last), then references
     floor: Optional[Pooled] = None  # the gap's floor: the first smoothing configuration on every set
     comparison: dict[str, ArmComparison] = field(default_factory=dict)  # per metric: top row, diffs, ties
@@ -76,12 +91,14 @@ class Family:
     @property
     def title(self) -> str:
         seeds = ", ".join(map(str, self.seeds))
-        return (f"{self.dataset} ({self.trials} trials), {self.bin_ms} ms bins, phase {self.phase} (synthetic): "
-                f"mean over {len(self.groups)} data sets (data seeds {seeds})")
+        made = f", {self.generator_tag}" if self.generator_tag else ""
+        return (f"{self.dataset} ({self.trials} train+eval trials{made}), {self.bin_ms} ms bins, phase {self.phase} "
+                f"(synthetic): mean over {len(self.groups)} data sets (data seeds {seeds})")
 
     @property
     def anchor(self) -> str:
-        return f"{self.dataset}-{self.trials}-{self.bin_ms}ms-{self.phase}-data-sets"
+        tag = "-" + self.generator_tag.split()[-1].replace(" ", "-") if self.generator_tag else ""
+        return f"data-sets-{self.dataset}-{self.trials}-{self.bin_ms}ms-{self.phase}{tag}"
 
 
 def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
@@ -110,43 +127,48 @@ def _trials(group: GroupData) -> Optional[int]:
 
 def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
     """The families among the groups (two or more data sets of one generator at distinct data seeds) with their
-    pooled configurations and comparisons, and notes on synthetic groups that could not be placed or pooled."""
+    pooled configurations and comparisons, and notes on data sets that could have been pooled but were not."""
+    synthetic = [(g, _trials(g)) for g in groups if g.synthetic and g.has_metrics]
+    kind_counts: dict[tuple, int] = {}
+    for g, trials in synthetic:
+        kind_counts[(g.dataset, trials, g.bin_ms, g.phase)] = kind_counts.get((g.dataset, trials, g.bin_ms, g.phase),
+                                                                              0) + 1
     buckets: dict[tuple, list[tuple[GroupData, int]]] = {}
     notes = []
-    synthetic = [g for g in groups if g.synthetic and g.has_metrics]
-    for g in synthetic:
-        origin, trials = data_origin(g), _trials(g)
-        if origin is None or trials is None:
-            if not any(h is not g and (h.dataset, h.bin_ms, h.phase) == (g.dataset, g.bin_ms, g.phase)
-                       for h in synthetic):
-                continue  # alone: nothing it could have been pooled with
-            why = "its data seed could not be read (the data folder, its checksums or its ground_truth.h5)" \
-                if origin is None else "its runs record no common trial count"
-            notes.append(f"{g.title}: not pooled with other data sets: {why}")
+    for g, trials in synthetic:
+        if trials is None or kind_counts[(g.dataset, trials, g.bin_ms, g.phase)] < 2:
+            continue  # no other data set it could be pooled with (a run without trial counts is its own kind)
+        origin = data_origin(g)
+        if origin is None:
+            notes.append(f"{g.title}: not pooled with other data sets: its data seed could not be read (the data "
+                         "folder, its checksums or its ground_truth.h5)")
             continue
         buckets.setdefault((g.dataset, trials, g.bin_ms, g.phase, origin[1]), []).append((g, origin[0]))
-    families = []
-    kinds: dict[tuple, list] = {}
+    generators: dict[tuple, list[Optional[str]]] = {}
     for key in buckets:
-        kinds.setdefault(key[:4], []).append(key[4])
-    for (dataset, trials, bin_ms, phase), generators in kinds.items():
-        if len(generators) > 1:
-            notes.append(f"{dataset} ({trials} trials) at {bin_ms} ms, phase {phase}: its data sets come from "
-                         f"{len(generators)} generators (versions or settings; ground_truth.h5 `generator`), and "
-                         "each is pooled only with its own generator's")
+        generators.setdefault(key[:4], []).append(key[4])
+    for (dataset, trials, bin_ms, phase), made_by in generators.items():
+        if len(made_by) > 1:
+            older = " (some made before ground_truth.h5 recorded its generator)" if None in made_by else ""
+            notes.append(f"{_where(dataset, trials, bin_ms, phase)}: its data sets come from {len(made_by)} "
+                         f"generators{older}; each family pools one generator's data sets (its tag in the title)")
+    families = []
     for (dataset, trials, bin_ms, phase, generator), members in buckets.items():
         if len(members) < 2:
             continue
         seeds = [s for _, s in members]
-        where = f"{dataset} ({trials} trials) at {bin_ms} ms, phase {phase}"
         if len(set(seeds)) < len(seeds):
             twice = min(s for s in seeds if seeds.count(s) > 1)
-            notes.append(f"{where}: data sets not pooled: several hold data seed {twice} with other data (other "
-                         "generator settings, or the same generator on another kind of CPU)")
+            cause = "the same generator on another kind of CPU" if generator else \
+                "other generator versions or settings, or another kind of CPU"
+            notes.append(f"{_where(dataset, trials, bin_ms, phase)}: data sets not pooled: several hold data seed "
+                         f"{twice} with other data ({cause})")
             continue
         members.sort(key=lambda m: m[1])
+        tag = ("generator " + (generator[:8] if generator else "not recorded")) if len(
+            generators[(dataset, trials, bin_ms, phase)]) > 1 else ""
         family = Family(dataset, trials, bin_ms, phase, [g for g, _ in members], sorted(seeds),
-                        [k for k in METRICS if all(k in g.metric_names for g, _ in members)])
+                        [k for k in METRICS if all(k in g.metric_names for g, _ in members)], tag)
         _pool(family)
         if generator is None:
             family.notes.append("these data sets were made before ground_truth.h5 recorded its generator: that they "
@@ -155,16 +177,42 @@ def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
     return families, notes
 
 
+def _where(dataset: str, trials: int, bin_ms: int, phase: str) -> str:
+    return f"{dataset} ({trials} train+eval trials) at {bin_ms} ms, phase {phase}"
+
+
 def pooling_config(baseline: str, config: Optional[Mapping[str, Any]],
                    info: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
-    """The config a run is matched by across data sets: its resolved config, but for an ensemble its recipe
-    (candidates' baselines and the size rule) without what each set's runs decide (`ENSEMBLE_CHOICES`)."""
+    """The config a run is matched by across data sets: its resolved config, but for an ensemble its recipe: its
+    size rule (the size itself when it was given) and its candidates' baselines and resolved configs (read from
+    their run folders) without what each set's runs decide (`ENSEMBLE_CHOICES`); None (a configuration of its
+    own) when a candidate's config cannot be read."""
     if baseline != "ensemble" or not isinstance(config, Mapping):
         return config
     ranking = (info.get("ensemble") or {}).get("ranking") or []
-    candidates = sorted(str(r.get("baseline", "?")) for r in ranking if isinstance(r, Mapping))
-    recipe = {k: v for k, v in config.items() if k not in ENSEMBLE_CHOICES}
-    return {**recipe, "candidates": ", ".join(f"{b} x{candidates.count(b)}" for b in dict.fromkeys(candidates))}
+    candidates = []
+    for entry in ranking:
+        run = entry.get("run") if isinstance(entry, Mapping) else None
+        candidate = _candidate_config(Path(run)) if isinstance(run, str) else None
+        if candidate is None:
+            return None
+        candidates.append(f"{entry.get('baseline', '?')} {candidate}")
+    decided = ENSEMBLE_CHOICES if not config.get("size_given") else ("members", "rule")
+    recipe = {k: v for k, v in config.items() if k not in decided}
+    counted = {c: candidates.count(c) for c in sorted(candidates)}
+    return {**recipe, "candidates": ", ".join(f"{c} x{n}" for c, n in counted.items())}
+
+
+def _candidate_config(run_dir: Path) -> Optional[str]:
+    """A short digest of an ensemble candidate's resolved config without its seed (config.yaml), or None."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()).get("config")
+    except (OSError, yaml.YAMLError, AttributeError, UnicodeDecodeError):
+        return None
+    if not isinstance(config, Mapping):
+        return None
+    rest = {k: v for k, v in config.items() if k != SEED_FIELD}
+    return hashlib.sha256(repr(frozen_value(rest)).encode()).hexdigest()[:8]
 
 
 def _pool(family: Family) -> None:
@@ -217,10 +265,18 @@ def _judging_notes(family: Family, own: list[str], left_out: list[str]) -> list[
     if any(family.comparison[k].top is not None for k in family.metrics if k in LOWER_IS_BETTER):
         notes.append("tp corr: more negative is better, so the top configuration is the most negative and a worse "
                      "one's difference to it is positive")
-    if family.floor and any(r.baseline == "oracle" for r in family.rows):
+    if gap := gap_metrics(family):
         notes.append(f"gap closed = (mean - {family.floor.label}'s mean) / (true rates' mean - "
-                     f"{family.floor.label}'s mean): the gap of the means over data sets, for co-bps and fp-bps")
+                     f"{family.floor.label}'s mean): the gap of the means over data sets, for {' and '.join(gap)}")
     return notes
+
+
+def gap_metrics(family: Family) -> list[str]:
+    """The metrics a gap closed is given for: co-bps and fp-bps where the floor (smoothing) and the true rates
+    have them on every data set."""
+    ceiling = next((r for r in family.rows if r.baseline == "oracle"), None)
+    return [k for k in ("co-bps", "fp-bps") if k in family.metrics and family.floor and ceiling
+            and family.floor.everywhere(k) and ceiling.everywhere(k)]
 
 
 def _references(family: Family) -> list[Pooled]:
@@ -256,8 +312,7 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
     co-bps at each set."""
     n = len(family.groups)
     ceiling = next((r for r in family.rows if r.baseline == "oracle"), None)
-    gap_metrics = [k for k in ("co-bps", "fp-bps") if k in family.metrics and family.floor and ceiling
-                   and family.floor.everywhere(k) and ceiling.everywhere(k)]
+    gap = gap_metrics(family)
     rows = []
     for i, row in enumerate(family.rows):
         name = row.label + (" (reference)" if row.reference else "")
@@ -268,7 +323,7 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
             best = i in comp.tied
             text = mean_sd(row.values[k]) if row.everywhere(k) else "–"
             cells.append(ArmCell(text, best, best and len(comp.tied) > 1))
-        for k in gap_metrics:
+        for k in gap:
             share = gap_share(row.mean(k), family.floor.mean(k), ceiling.mean(k))
             cells.append(ArmCell("–" if share is None else f"{100 * share:.1f}%"))
         co = row.values.get("co-bps") or [None] * n
@@ -276,7 +331,7 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
         rows.append(cells)
     seeds = ", ".join(map(str, family.seeds))
     headers = (["configuration", "data sets", "fits per set"] + [f"{k} mean (SD over sets)" for k in family.metrics]
-               + [f"{k} gap closed" for k in gap_metrics] + [f"co-bps at data seeds {seeds}"])
+               + [f"{k} gap closed" for k in gap] + [f"co-bps at data seeds {seeds}"])
     return headers, rows
 
 
