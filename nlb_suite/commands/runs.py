@@ -53,17 +53,23 @@ def print_comparison(group) -> None:
     if d_rows:
         print("\npaired differences to the top run of each metric, value [95% interval] ('tie': includes 0):")
         print_table(d_headers, d_rows)
-    a_headers, a_rows = arm_table(group)
-    if a_rows:
+    arms = arm_table(group)
+    if arms[1]:
         print("\narms (one configuration at several model seeds), mean over fits (SD over fits):")
-        print_table(a_headers, [[c.marked("*") for c in r] for r in a_rows])
-    ad_headers, ad_rows = arm_differences(group)
-    if ad_rows:
-        print("\ndifferences to the top arm of each metric, value [95% Welch t interval, fits and trials] "
-              "('tie': includes 0):")
-        print_table(ad_headers, ad_rows)
+        print_marked(arms, arm_differences(group), "differences to the top arm of each metric, value "
+                     "[95% Welch t interval, fits and trials] ('tie': includes 0):")
     for n in notes + arm_notes(group):
         print(f"note: {n}")
+
+
+def print_marked(table: tuple[list[str], list[list]], differences: tuple[list[str], list[list[str]]],
+                 caption: str) -> None:
+    """A table of cells with best marks (`ArmCell`, '*'), then, when there are any, the differences to the top
+    under their caption."""
+    print_table(table[0], [[c.marked("*") for c in r] for r in table[1]])
+    if differences[1]:
+        print(f"\n{caption}")
+        print_table(*differences)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -131,13 +137,8 @@ def print_families(groups: list) -> None:
         print("\nmeans over data sets")
     for f in families:
         print(f"\n{f.title}")
-        headers, rows = family_table(f)
-        print_table(headers, [[c.marked("*") for c in r] for r in rows])
-        d_headers, d_rows = family_differences(f)
-        if d_rows:
-            print("\ndifferences to the top configuration of each metric, mean over data sets [95% t interval over "
-                  "the sets] ('tie': includes 0):")
-            print_table(d_headers, d_rows)
+        print_marked(family_table(f), family_differences(f), "differences to the top configuration of each metric, "
+                     "mean over data sets [95% t interval over the sets] ('tie': includes 0):")
         for n in f.notes:
             print(f"note: {n}")
     for n in notes:
