@@ -551,6 +551,36 @@ def test_pbt_restore_before_the_first_generation_and_when_all_were_waiting(tmp_p
     assert statuses == [("b", "PAUSED")] and replayed == [("b", 4)]  # b reported last
 
 
+def test_an_exploit_reaches_the_next_experiment_save():
+    """Ray points an exploited trial at its donor's checkpoint inside the checkpoint manager, which the run
+    metadata's cached JSON does not notice: a save after the exploit kept the trial's own checkpoint beside the
+    donor's values, and a Ctrl-C there resumed it on the wrong weights (seen under load, 2026-12-06)."""
+    import pickle
+
+    from ray.train import Checkpoint
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers.pbt import _PBTTrialState
+
+    from nlb_suite.sweep.tune_parts import SeededPBT
+
+    pbt = SeededPBT(seed=1, explore=lambda config, rng: dict(config, lr=0.02), searched=["lr"], time_attr="epoch",
+                    metric="valid", mode="min", perturbation_interval=2, synch=True, log_config=False,
+                    hyperparam_mutations={"lr": [0.01, 0.02]})
+    trial, donor = (Trial("t", stub=True, config={"lr": 0.01}, experiment_tag=tag) for tag in ("0", "1"))
+    for t, path, score in ((trial, "/runs/own/checkpoint_000001", 0.6), (donor, "/runs/donor/checkpoint_000001", 0.5)):
+        state = _PBTTrialState(t)
+        state.last_checkpoint, state.last_result, state.last_score = Checkpoint(path), {"epoch": 4, "valid": score}, -score
+        pbt._trial_state[t] = state
+    trial.set_status(Trial.PAUSED)  # sync PBT: it waited at the generation
+    trial.get_json_state()  # an experiment save before the generation caches the run metadata
+    marked = []
+    pbt._exploit(SimpleNamespace(_mark_trial_to_checkpoint=marked.append), trial, donor)
+    saved, metadata = trial.get_json_state()
+    manager = pickle.loads(bytes.fromhex(json.loads(metadata)["checkpoint_manager"]["value"]))
+    assert manager._latest_checkpoint_result.checkpoint.path == "/runs/donor/checkpoint_000001"
+    assert json.loads(saved)["config"]["lr"] != 0.01 and marked == [trial]
+
+
 def test_seeded_pbt_pickled_before_the_log_resumes():
     """A SeededPBT in a tuner.pkl written before the generation log existed loads with an empty log and its own
     perturbation generator."""

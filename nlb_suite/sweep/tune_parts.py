@@ -113,8 +113,12 @@ class SeededPBT(PopulationBasedTraining):
 
     def _exploit(self, tune_controller, trial: Trial, trial_to_clone: Trial) -> None:
         """Ray's exploit, noted for the log; the trial is marked for Ray's next experiment save (Ray does not
-        mark it, so a paused trial's new config and checkpoint could miss a Ctrl-C and be undone on resume)."""
+        mark it, so a paused trial's new config and checkpoint could miss a Ctrl-C and be undone on resume), and
+        its run metadata's cached JSON is dropped: Ray points the trial at the donor's checkpoint inside its
+        checkpoint manager, which that cache does not notice, so the save would keep the trial's own checkpoint
+        beside the new config (a resume after such a save trained the donor's values on the wrong weights)."""
         super()._exploit(tune_controller, trial, trial_to_clone)
+        trial.run_metadata.invalidate_cache()
         getattr(tune_controller, "_tune_controller", tune_controller)._mark_trial_to_checkpoint(trial)
         self._exploits.append({"trial": trial.trial_id, "donor": trial_to_clone.trial_id,
                                "values": {k: trial.config[k] for k in self.searched if k in trial.config}})
