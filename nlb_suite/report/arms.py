@@ -96,8 +96,12 @@ def config_key(run: ArmRun) -> tuple:
     recorded no config or no seed is a configuration of its own."""
     if not isinstance(run.config, Mapping) or run.seed is None:
         return ("own", run.id)
-    rest = {k: v for k, v in run.config.items() if k != SEED_FIELD}
-    return ("config", run.baseline, run.device, frozen_value(rest))
+    return ("config", run.baseline, run.device, seedless(run.config))
+
+
+def seedless(config: Mapping[str, Any]) -> Hashable:
+    """A resolved config without its model seed, as an order-free hashable key (`frozen_value`)."""
+    return frozen_value({k: v for k, v in config.items() if k != SEED_FIELD})
 
 
 def frozen_value(value: Any) -> Hashable:

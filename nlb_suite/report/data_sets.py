@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +25,7 @@ import numpy as np
 import yaml
 
 from .arm_tables import ArmCell, mean_sd
-from .arms import (
-    SEED_FIELD,
-    ArmComparison,
-    ArmRun,
-    best_co_bps_first,
-    config_key,
-    find_arms,
-    frozen_value,
-    label_arms,
-    rank,
-)
+from .arms import ArmComparison, ArmRun, best_co_bps_first, config_key, find_arms, label_arms, rank, seedless
 from .build import METRICS, GroupData, arm_runs
 from .paired import GAP_FLOOR, LOWER_IS_BETTER, REFERENCES, Difference, gap_share
 from .summary import difference_cells
@@ -89,6 +80,11 @@ class Family:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def ceiling(self) -> Optional[Pooled]:
+        """The true rates' row (each set's ceiling), where every set has one."""
+        return next((r for r in self.rows if r.baseline == "oracle"), None)
+
+    @property
     def title(self) -> str:
         seeds = ", ".join(map(str, self.seeds))
         made = f", {self.generator_tag}" if self.generator_tag else ""
@@ -97,7 +93,7 @@ class Family:
 
     @property
     def anchor(self) -> str:
-        tag = "-" + self.generator_tag.split()[-1].replace(" ", "-") if self.generator_tag else ""
+        tag = "-" + self.generator_tag.split()[-1] if self.generator_tag else ""
         return f"data-sets-{self.dataset}-{self.trials}-{self.bin_ms}ms-{self.phase}{tag}"
 
 
@@ -129,10 +125,7 @@ def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
     """The families among the groups (two or more data sets of one generator at distinct data seeds) with their
     pooled configurations and comparisons, and notes on data sets that could have been pooled but were not."""
     synthetic = [(g, _trials(g)) for g in groups if g.synthetic and g.has_metrics]
-    kind_counts: dict[tuple, int] = {}
-    for g, trials in synthetic:
-        kind_counts[(g.dataset, trials, g.bin_ms, g.phase)] = kind_counts.get((g.dataset, trials, g.bin_ms, g.phase),
-                                                                              0) + 1
+    kind_counts = Counter((g.dataset, trials, g.bin_ms, g.phase) for g, trials in synthetic)
     buckets: dict[tuple, list[tuple[GroupData, int]]] = {}
     notes = []
     for g, trials in synthetic:
@@ -211,8 +204,7 @@ def _candidate_config(run_dir: Path) -> Optional[str]:
         return None
     if not isinstance(config, Mapping):
         return None
-    rest = {k: v for k, v in config.items() if k != SEED_FIELD}
-    return hashlib.sha256(repr(frozen_value(rest)).encode()).hexdigest()[:8]
+    return hashlib.sha256(repr(seedless(config)).encode()).hexdigest()[:8]
 
 
 def _pool(family: Family) -> None:
@@ -274,7 +266,7 @@ def _judging_notes(family: Family, own: list[str], left_out: list[str]) -> list[
 def gap_metrics(family: Family) -> list[str]:
     """The metrics a gap closed is given for: co-bps and fp-bps where the floor (smoothing) and the true rates
     have them on every data set."""
-    ceiling = next((r for r in family.rows if r.baseline == "oracle"), None)
+    ceiling = family.ceiling
     return [k for k in ("co-bps", "fp-bps") if k in family.metrics and family.floor and ceiling
             and family.floor.everywhere(k) and ceiling.everywhere(k)]
 
@@ -311,7 +303,6 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
     sets (SD over sets) with the best marks, the share of the smoothing-to-ceiling gap its mean closes, and its
     co-bps at each set."""
     n = len(family.groups)
-    ceiling = next((r for r in family.rows if r.baseline == "oracle"), None)
     gap = gap_metrics(family)
     rows = []
     for i, row in enumerate(family.rows):
@@ -324,7 +315,7 @@ def family_table(family: Family) -> tuple[list[str], list[list[ArmCell]]]:
             text = mean_sd(row.values[k]) if row.everywhere(k) else "–"
             cells.append(ArmCell(text, best, best and len(comp.tied) > 1))
         for k in gap:
-            share = gap_share(row.mean(k), family.floor.mean(k), ceiling.mean(k))
+            share = gap_share(row.mean(k), family.floor.mean(k), family.ceiling.mean(k))
             cells.append(ArmCell("–" if share is None else f"{100 * share:.1f}%"))
         co = row.values.get("co-bps") or [None] * n
         cells.append(ArmCell(" / ".join("–" if v is None else f"{v:.4f}" for v in co)))
