@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -957,40 +958,75 @@ def test_pbt_interrupted_and_resumed_makes_the_uninterrupted_sweeps_choices(tmp_
     are matched by their index). Ray restores PBT with a fresh scheduler, which perturbed off the generations'
     grid and then waited forever; the sweep goes on from the generation behind every trial's checkpoint, on the
     same grid and with the same draws."""
-    data_dir = synthetic("mc_maze_small")
-    space_file = tmp_path / "space.yaml"  # the plateau rule ends the sweep after generation 6 of 8
-    space_file.write_text(PBT_SPACE.replace("plateau_generations: 10", "plateau_generations: 2, min_improvement: 0.5"))
-
-    def args(folder: Path) -> list[str]:
-        return [a.replace("max_epochs=4", "max_epochs=8").replace("patience=4", "patience=8") for a in _sweep_args(
-            data_dir, folder, "--search", "pbt", "--samples", "2", "--space", str(space_file), "--seed", "5",
-            "--set", "lr=0.003", "--set", "cd_rate=0.25")]
-
+    args = _pbt_sweep(synthetic("mc_maze_small"), tmp_path)
     whole = tmp_path / "whole"
     assert cli_main(args(whole)) == 0
     assert _generations(whole) == [2, 4, 6]
+    assert all(g["exploits"] for g in _generation_log(whole))
     cut = tmp_path / "cut"
     # stopped when the first trial has saved its epoch-4 checkpoint: often the other has not reached it yet
     with _interrupting(when=lambda: any(cut.glob("tune/trial_*/checkpoint_000001"))):
         stopped = cli_main(args(cut))
     assert stopped == 130
     assert _generations(cut)[0] == 2 and len(_generations(cut)) < 3
+    _resume_and_compare(cut, whole, args, capsys)
+
+
+def test_pbt_interrupted_right_after_an_exploit_resumes_on_the_donors_weights(tmp_path, capsys, synthetic, ray_local,
+                                                                               monkeypatch):
+    """The interruption the test above meets only by chance (seen under load, 2026-12-06), made certain: one trial
+    at a time (trial 0 waits at generation 2 while trial 1 trains), the experiment state saved at every step of
+    Ray's loop (so trial 0's saved state is cached before trial 1 arrives), trial 0 exploited at generation 2, and
+    Ctrl-C as that generation is logged, before trial 0 trains on its donor's weights. The save must carry the
+    donor's checkpoint beside the new values, or the resumed sweep trains them on trial 0's own weights."""
+    monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    args = _pbt_sweep(synthetic("mc_maze_small"), tmp_path, "--cpus-per-trial", "2")
+    whole = tmp_path / "whole"
+    assert cli_main(args(whole)) == 0
+    assert _generation_log(whole)[0]["exploits"][0][:2] == (0, 1)  # trial 0, the first to wait, takes trial 1's
+    cut = tmp_path / "cut"
+    with _interrupting(when=lambda: len(_generations(cut)) == 1):
+        stopped = cli_main(args(cut))
+    assert stopped == 130 and _generations(cut) == [2]
+    _resume_and_compare(cut, whole, args, capsys)
+
+
+def _pbt_sweep(data_dir: Path, tmp_path: Path, *extra: str) -> Callable[[Path], list[str]]:
+    """The resume tests' seeded PBT sweep (two trials, 8 epochs, generations every 2, ended by the plateau rule
+    after generation 6): its arguments for an output folder."""
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(PBT_SPACE.replace("plateau_generations: 10", "plateau_generations: 2, min_improvement: 0.5"))
+
+    def args(folder: Path) -> list[str]:
+        return [a.replace("max_epochs=4", "max_epochs=8").replace("patience=4", "patience=8") for a in _sweep_args(
+            data_dir, folder, "--search", "pbt", "--samples", "2", "--space", str(space_file), "--seed", "5",
+            "--set", "lr=0.003", "--set", "cd_rate=0.25", *extra)]
+    return args
+
+
+def _resume_and_compare(cut: Path, whole: Path, args: Callable[[Path], list[str]], capsys) -> None:
+    """Resume the interrupted sweep in `cut` and check it made the uninterrupted one's choices."""
     assert json.loads((cut / "sweep.json").read_text())["state"] == "interrupted"
     capsys.readouterr()
     with _interrupting():  # only if it hangs
         resumed = cli_main(args(cut) + ["--resume"])
     assert resumed == 0, capsys.readouterr().err
-    assert _generations(cut) == [2, 4, 6]  # the plateau rule kept its history across the interruption
-    # every generation ranked the same scores and made the same exploits, with the same new values (the sweep's
-    # own log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is in it twice)
-    assert _generation_log(cut) == _generation_log(whole)
-    assert all(g["exploits"] for g in _generation_log(whole))
-    # every trial's values, best score, kept epoch and epochs (after a resume Ray's record of the checkpoint a
-    # trial holds can be an older one of the same lineage: the table reads the trial's own folder then)
-    assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
+    _assert_same_choices(cut, whole)
+
+
+def _assert_same_choices(resumed: Path, whole: Path) -> None:
+    """A resumed PBT sweep made the uninterrupted one's choices: its generations (the plateau rule kept its history
+    across the interruption), each generation's ranked scores and exploits with their new values (the sweep's own
+    log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is in it twice), and every
+    trial's values, best score, kept epoch and epochs (after a resume Ray's record of the checkpoint a trial holds
+    can be an older one of the same lineage: the table reads the trial's own folder then)."""
+    assert _generations(resumed) == [2, 4, 6]
+    assert _generation_log(resumed) == _generation_log(whole)
+    assert _seeded_part(resumed)[0] == _seeded_part(whole)[0]
+
     def epochs(folder: Path) -> dict[int, str]:
         return {trial_index(r["trial"]): r["epochs"] for r in _rows(folder / "trials.csv")}
-    assert epochs(cut) == epochs(whole)
+    assert epochs(resumed) == epochs(whole)
 
 
 def _generation_log(folder: Path) -> list[dict]:
