@@ -231,3 +231,24 @@ def test_a_second_run_of_one_draw_is_left_out_and_named(data_set_runs, tmp_path)
     assert next(r for r in family.rows if r.label == "lfads (gen_dim=6)").fits == [2, 1, 1]  # the copy is no fit
     assert any(n.startswith("left out as the same draw") and n.endswith("copy_of_lfads (data seed 1)")
                for n in family.notes)
+
+
+def test_groups_on_several_data_sets_are_titled_by_their_data_seed(data_set_runs, synthetic, tmp_path, monkeypatch):
+    """Sets of one dataset are named by the seed the ground truth records (by trial count and seed where the
+    counts differ), not by the order they came in, which read like a seed ("data set 1" for seed 0)."""
+    from nlb_suite.report import build
+
+    base = "mc_maze_small, 5 ms bins, phase val (synthetic)"
+    groups = build.gather(_folders(data_set_runs), n_boot=0)
+    assert [(g.title, g.anchor) for g in groups] == [
+        (f"{base}, data seed {d}", f"mc_maze_small-5ms-val-seed{d}") for d in (2, 0, 1)]
+    other = execute(RunSpec("smoothing", "mc_maze_small", data=synthetic("mc_maze_small", trials=48, seed=1),
+                            out=tmp_path / "smoothing_48", ci=0, profile="fast"), progress=False).run_dir
+    groups = build.gather([data_set_runs[0]["smoothing"], other], n_boot=0)
+    assert [g.title for g in groups] == [f"{base}, 40 train+eval trials, data seed 0",
+                                         f"{base}, 48 train+eval trials, data seed 1"]
+    for origin in (lambda g: (0, "a" * 64), lambda g: None):  # one seed twice (other generators), or unreadable
+        monkeypatch.setattr(build, "data_origin", origin)
+        groups = build.gather([data_set_runs[d]["smoothing"] for d in (0, 1)], n_boot=0)
+        assert [(g.title, g.anchor) for g in groups] == [
+            (f"{base}, data set {i}", f"mc_maze_small-5ms-val-{i}") for i in (1, 2)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import h5py
 import numpy as np
 import yaml
 
@@ -221,11 +222,60 @@ def group_runs(runs: list[RunData]) -> list[GroupData]:
         g.title = f"{g.dataset}, {g.bin_ms} ms bins, phase {g.phase} ({kind})"
         g.anchor = f"{g.dataset}-{g.bin_ms}ms-{g.phase}"
         if sum(1 for h in out if (h.dataset, h.bin_ms, h.phase) == base) > 1:
-            g.title += f", data set {counts[base]}"
+            g.title += f", data set {counts[base]}"  # until name_data_sets can read which (after load_group)
             g.anchor += f"-{counts[base]}"
         _label_runs(g)
         g.published = () if g.synthetic else published_rows(g.dataset, g.bin_ms)
     return out
+
+
+def name_data_sets(groups: list[GroupData]) -> None:
+    """Groups of one dataset, bin width and phase on several data sets are titled by what tells them apart: the
+    trial count and data seed where trial counts differ, else the data seed (synthetic data verified against the
+    runs' checksums); otherwise the order they came in ("data set 2"), as `group_runs` left them."""
+    bases: dict[tuple, list[GroupData]] = {}
+    for g in groups:
+        bases.setdefault((g.dataset, g.bin_ms, g.phase), []).append(g)
+    for same in (s for s in bases.values() if len(s) > 1):
+        origins = [data_origin(g) for g in same]
+        if None in origins:
+            continue
+        seeds = [seed for seed, _ in origins]
+        trials = [group_trials(g) for g in same]
+        if len(set(trials)) > 1 and None not in trials and len(set(zip(trials, seeds))) == len(same):
+            names = [(f"{n} train+eval trials, data seed {seed}", f"{n}trials-seed{seed}")
+                     for n, seed in zip(trials, seeds)]
+        elif len(set(seeds)) == len(same):
+            names = [(f"data seed {seed}", f"seed{seed}") for seed in seeds]
+        else:
+            continue  # one seed twice (other generators, or trial counts not recorded): the order stays
+        for g, (title, anchor) in zip(same, names):
+            g.title = f"{g.title.rsplit(', data set ', 1)[0]}, {title}"
+            g.anchor = f"{g.anchor.rsplit('-', 1)[0]}-{anchor}"
+
+
+def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
+    """(data seed, generator identity or None for data made before it was recorded) of a synthetic group whose
+    NWB files match the runs' checksums, from its ground_truth.h5; None when that cannot be had."""
+    from ..datasets.truth import find_truth
+
+    if not group.synthetic or not group.data_verified or (path := find_truth(group.data_dir)) is None:
+        return None
+    try:
+        with h5py.File(path, "r") as f:
+            seed, generator = f.attrs.get("seed"), f.attrs.get("generator")
+        return int(seed), None if generator is None else str(generator)
+    except (OSError, TypeError, ValueError):  # unreadable, or a seed that is not one integer
+        return None
+
+
+def group_trials(group: GroupData) -> Optional[int]:
+    """Train + eval trials of the group's runs (None: not recorded, or the runs disagree)."""
+    counts = {(r.record.info.get("n_train_trials"), r.record.info.get("n_eval_trials")) for r in group.runs}
+    counts.discard((None, None))
+    if len(counts) != 1 or None in (pair := next(iter(counts))):
+        return None
+    return int(pair[0]) + int(pair[1])
 
 
 def _label_runs(group: GroupData) -> None:
@@ -497,5 +547,7 @@ def gather(paths: list[str | Path], n_boot: int = PAIRED_RESAMPLES) -> list[Grou
     for g in groups:
         log.info("report: loading %s", g.title)
         load_group(g)
+    name_data_sets(groups)
+    for g in groups:
         compare_group(g, n_boot)
     return groups

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import h5py
 import numpy as np
 import yaml
 
 from .arm_tables import ArmCell, mean_sd
 from .arms import ArmComparison, ArmRun, best_co_bps_first, config_key, find_arms, label_arms, rank, seedless
-from .build import METRICS, GroupData, arm_runs
+from .build import METRICS, GroupData, arm_runs, data_origin, group_trials
 from .paired import GAP_FLOOR, LOWER_IS_BETTER, REFERENCES, Difference, gap_share
 from .summary import difference_cells
 
@@ -97,34 +96,10 @@ class Family:
         return f"data-sets-{self.dataset}-{self.trials}-{self.bin_ms}ms-{self.phase}{tag}"
 
 
-def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
-    """(data seed, generator identity or None for data made before it was recorded) of a synthetic group whose
-    NWB files match the runs' checksums, from its ground_truth.h5; None when that cannot be had."""
-    from ..datasets.truth import find_truth
-
-    if not group.synthetic or not group.data_verified or (path := find_truth(group.data_dir)) is None:
-        return None
-    try:
-        with h5py.File(path, "r") as f:
-            seed, generator = f.attrs.get("seed"), f.attrs.get("generator")
-        return int(seed), None if generator is None else str(generator)
-    except (OSError, TypeError, ValueError):  # unreadable, or a seed that is not one integer
-        return None
-
-
-def _trials(group: GroupData) -> Optional[int]:
-    """Train + eval trials of the group's runs (None: not recorded, or the runs disagree)."""
-    counts = {(r.record.info.get("n_train_trials"), r.record.info.get("n_eval_trials")) for r in group.runs}
-    counts.discard((None, None))
-    if len(counts) != 1 or None in (pair := next(iter(counts))):
-        return None
-    return int(pair[0]) + int(pair[1])
-
-
 def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
     """The families among the groups (two or more data sets of one generator at distinct data seeds) with their
     pooled configurations and comparisons, and notes on data sets that could have been pooled but were not."""
-    synthetic = [(g, _trials(g)) for g in groups if g.synthetic and g.has_metrics]
+    synthetic = [(g, group_trials(g)) for g in groups if g.synthetic and g.has_metrics]
     kind_counts = Counter((g.dataset, trials, g.bin_ms, g.phase) for g, trials in synthetic)
     buckets: dict[tuple, list[tuple[GroupData, int]]] = {}
     notes = []
