@@ -235,7 +235,7 @@ def test_a_second_run_of_one_draw_is_left_out_and_named(data_set_runs, tmp_path)
 
 def test_groups_on_several_data_sets_are_titled_by_their_data_seed(data_set_runs, synthetic, tmp_path, monkeypatch):
     """Sets of one dataset are named by the seed the ground truth records (by trial count and seed where the
-    counts differ), not by the order they came in, which read like a seed ("data set 1" for seed 0)."""
+    counts differ), not by the order they came in, which read like a seed ("data set 2" for data seed 0 here)."""
     from nlb_suite.report import build
 
     base = "mc_maze_small, 5 ms bins, phase val (synthetic)"
@@ -252,3 +252,8 @@ def test_groups_on_several_data_sets_are_titled_by_their_data_seed(data_set_runs
         groups = build.gather([data_set_runs[d]["smoothing"] for d in (0, 1)], n_boot=0)
         assert [(g.title, g.anchor) for g in groups] == [
             (f"{base}, data set {i}", f"mc_maze_small-5ms-val-{i}") for i in (1, 2)]
+    monkeypatch.setattr(build, "data_origin",
+                        lambda g: None if g.runs[0].record.path.parent.name == "d0" else (1, "a" * 64))
+    groups = build.gather([data_set_runs[d]["smoothing"] for d in (0, 1)], n_boot=0)  # the first set unreadable
+    assert [(g.title, g.anchor) for g in groups] == [(f"{base}, data set 1", "mc_maze_small-5ms-val-1"),
+                                                     (f"{base}, data seed 1", "mc_maze_small-5ms-val-seed1")]

@@ -16,9 +16,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -979,15 +979,24 @@ def test_pbt_interrupted_right_after_an_exploit_resumes_on_the_donors_weights(tm
     Ray's loop (so trial 0's saved state is cached before trial 1 arrives), trial 0 exploited at generation 2, and
     Ctrl-C as that generation is logged, before trial 0 trains on its donor's weights. The save must carry the
     donor's checkpoint beside the new values, or the resumed sweep trains them on trial 0's own weights."""
+    import ray
+
+    assert ray.cluster_resources()["CPU"] == 2  # so that two CPUs a trial run the trials one at a time
     monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "0")
     args = _pbt_sweep(synthetic("mc_maze_small"), tmp_path, "--cpus-per-trial", "2")
     whole = tmp_path / "whole"
     assert cli_main(args(whole)) == 0
-    assert _generation_log(whole)[0]["exploits"][0][:2] == (0, 1)  # trial 0, the first to wait, takes trial 1's
+    assert _generation_log(whole)[0]["exploits"][0][:2] == (0, 1), (
+        "trial 1 scored worse at generation 2: the scenario needs trial 0, the first to wait, exploited")
     cut = tmp_path / "cut"
     with _interrupting(when=lambda: len(_generations(cut)) == 1):
         stopped = cli_main(args(cut))
     assert stopped == 130 and _generations(cut) == [2]
+
+    def last_epoch(trial: int) -> int:  # its last report: one after the exploit would have refreshed Ray's cache
+        (folder,) = (f for f in (cut / "tune").glob("trial_*") if trial_index(f.name) == trial)
+        return max(json.loads(line)["epoch"] for line in (folder / "result.json").read_text().splitlines())
+    assert last_epoch(0) == 2
     _resume_and_compare(cut, whole, args, capsys)
 
 

@@ -230,28 +230,25 @@ def group_runs(runs: list[RunData]) -> list[GroupData]:
 
 
 def name_data_sets(groups: list[GroupData]) -> None:
-    """Groups of one dataset, bin width and phase on several data sets are titled by what tells them apart: the
-    trial count and data seed where trial counts differ, else the data seed (synthetic data verified against the
-    runs' checksums); otherwise the order they came in ("data set 2"), as `group_runs` left them."""
+    """Groups of one dataset, bin width and phase on several data sets are titled by what tells them apart, where
+    their data seed can be read (synthetic data verified against the runs' checksums): the trial count and data
+    seed where trial counts differ, else the data seed. The others keep the order they came in ("data set 2"),
+    as `group_runs` left them, as do all of them when one seed is there twice with no trial count to part it."""
     bases: dict[tuple, list[GroupData]] = {}
     for g in groups:
         bases.setdefault((g.dataset, g.bin_ms, g.phase), []).append(g)
     for same in (s for s in bases.values() if len(s) > 1):
-        origins = [data_origin(g) for g in same]
-        if None in origins:
-            continue
-        seeds = [seed for seed, _ in origins]
-        trials = [group_trials(g) for g in same]
-        if len(set(trials)) > 1 and None not in trials and len(set(zip(trials, seeds))) == len(same):
-            names = [(f"{n} train+eval trials, data seed {seed}", f"{n}trials-seed{seed}")
-                     for n, seed in zip(trials, seeds)]
-        elif len(set(seeds)) == len(same):
-            names = [(f"data seed {seed}", f"seed{seed}") for seed in seeds]
+        known = [(g, origin[0], group_trial_count(g)) for g in same if (origin := data_origin(g)) is not None]
+        counts = {n for _, _, n in known}
+        if len(counts) > 1 and None not in counts and len({(n, s) for _, s, n in known}) == len(known):
+            names = [(f"{n} train+eval trials, data seed {s}", f"{n}trials-seed{s}") for _, s, n in known]
+        elif len({s for _, s, _ in known}) == len(known):
+            names = [(f"data seed {s}", f"seed{s}") for _, s, _ in known]
         else:
-            continue  # one seed twice (other generators, or trial counts not recorded): the order stays
-        for g, (title, anchor) in zip(same, names):
+            continue  # one seed twice (other generators, or trial counts not recorded)
+        for (g, _, _), (title, anchor) in zip(known, names):
             g.title = f"{g.title.rsplit(', data set ', 1)[0]}, {title}"
-            g.anchor = f"{g.anchor.rsplit('-', 1)[0]}-{anchor}"
+            g.anchor = f"{g.dataset}-{g.bin_ms}ms-{g.phase}-{anchor}"
 
 
 def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
@@ -269,7 +266,7 @@ def data_origin(group: GroupData) -> Optional[tuple[int, Optional[str]]]:
         return None
 
 
-def group_trials(group: GroupData) -> Optional[int]:
+def group_trial_count(group: GroupData) -> Optional[int]:
     """Train + eval trials of the group's runs (None: not recorded, or the runs disagree)."""
     counts = {(r.record.info.get("n_train_trials"), r.record.info.get("n_eval_trials")) for r in group.runs}
     counts.discard((None, None))
@@ -545,7 +542,7 @@ def gather(paths: list[str | Path], n_boot: int = PAIRED_RESAMPLES) -> list[Grou
     """Read, group and load everything a report needs from run folders, and compare the runs."""
     groups = group_runs(read_runs(paths))
     for g in groups:
-        log.info("report: loading %s", g.title)
+        log.info("report: loading %s from %s", g.title, g.data_dir)
         load_group(g)
     name_data_sets(groups)
     for g in groups:

@@ -25,7 +25,7 @@ import yaml
 
 from .arm_tables import ArmCell, mean_sd
 from .arms import ArmComparison, ArmRun, best_co_bps_first, config_key, find_arms, label_arms, rank, seedless
-from .build import METRICS, GroupData, arm_runs, data_origin, group_trials
+from .build import METRICS, GroupData, arm_runs, data_origin, group_trial_count
 from .paired import GAP_FLOOR, LOWER_IS_BETTER, REFERENCES, Difference, gap_share
 from .summary import difference_cells
 
@@ -99,7 +99,7 @@ class Family:
 def find_families(groups: list[GroupData]) -> tuple[list[Family], list[str]]:
     """The families among the groups (two or more data sets of one generator at distinct data seeds) with their
     pooled configurations and comparisons, and notes on data sets that could have been pooled but were not."""
-    synthetic = [(g, group_trials(g)) for g in groups if g.synthetic and g.has_metrics]
+    synthetic = [(g, group_trial_count(g)) for g in groups if g.synthetic and g.has_metrics]
     kind_counts = Counter((g.dataset, trials, g.bin_ms, g.phase) for g, trials in synthetic)
     buckets: dict[tuple, list[tuple[GroupData, int]]] = {}
     notes = []
