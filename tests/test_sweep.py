@@ -1014,28 +1014,23 @@ def _pbt_sweep(data_dir: Path, tmp_path: Path, *extra: str) -> Callable[[Path], 
 
 
 def _resume_and_compare(cut: Path, whole: Path, args: Callable[[Path], list[str]], capsys) -> None:
-    """Resume the interrupted sweep in `cut` and check it made the uninterrupted one's choices."""
+    """Resume the interrupted sweep in `cut`; it must make the uninterrupted one's choices: its generations (the
+    plateau rule kept its history across the interruption), each generation's ranked scores and exploits with their
+    new values (the sweep's own log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is
+    in it twice), and every trial's values, best score, kept epoch and epochs (after a resume Ray's record of the
+    checkpoint a trial holds can be an older one of the same lineage: the table reads the trial's own folder then)."""
     assert json.loads((cut / "sweep.json").read_text())["state"] == "interrupted"
     capsys.readouterr()
     with _interrupting():  # only if it hangs
         resumed = cli_main(args(cut) + ["--resume"])
     assert resumed == 0, capsys.readouterr().err
-    _assert_same_choices(cut, whole)
-
-
-def _assert_same_choices(resumed: Path, whole: Path) -> None:
-    """A resumed PBT sweep made the uninterrupted one's choices: its generations (the plateau rule kept its history
-    across the interruption), each generation's ranked scores and exploits with their new values (the sweep's own
-    log: Ray's pbt_global.txt only appends, so a generation replayed after the resume is in it twice), and every
-    trial's values, best score, kept epoch and epochs (after a resume Ray's record of the checkpoint a trial holds
-    can be an older one of the same lineage: the table reads the trial's own folder then)."""
-    assert _generations(resumed) == [2, 4, 6]
-    assert _generation_log(resumed) == _generation_log(whole)
-    assert _seeded_part(resumed)[0] == _seeded_part(whole)[0]
+    assert _generations(cut) == [2, 4, 6]
+    assert _generation_log(cut) == _generation_log(whole)
+    assert _seeded_part(cut)[0] == _seeded_part(whole)[0]
 
     def epochs(folder: Path) -> dict[int, str]:
         return {trial_index(r["trial"]): r["epochs"] for r in _rows(folder / "trials.csv")}
-    assert epochs(resumed) == epochs(whole)
+    assert epochs(cut) == epochs(whole)
 
 
 def _generation_log(folder: Path) -> list[dict]:
